@@ -1,0 +1,53 @@
+package delivery
+
+import "time"
+
+// wheel is a hashed timing wheel for the near horizon: slot i holds the
+// items due in tick i (mod len(slots)). It only ever holds items due less
+// than one revolution ahead; the bbolt due index is the outer, unbounded
+// level from which the scheduler loads the next horizon, so a backlog of
+// millions of far-future retries costs disk, not memory.
+type wheel struct {
+	tick  time.Duration
+	slots [][]*item
+	cur   int64 // last tick that was collected
+	n     int   // items held
+}
+
+func newWheel(tick time.Duration, slots int, now time.Time) *wheel {
+	return &wheel{tick: tick, slots: make([][]*item, slots), cur: now.UnixNano() / int64(tick)}
+}
+
+// span is how far ahead the wheel can hold items.
+func (w *wheel) span() time.Duration { return w.tick * time.Duration(len(w.slots)-1) }
+
+// add places it in its slot and reports true, or reports false when it is
+// already due (the caller makes it ready) — or, defensively, beyond the span.
+func (w *wheel) add(it *item) bool {
+	t := it.due.UnixNano() / int64(w.tick)
+	if t <= w.cur || t-w.cur >= int64(len(w.slots)) {
+		return false
+	}
+	i := t % int64(len(w.slots))
+	w.slots[i] = append(w.slots[i], it)
+	w.n++
+	return true
+}
+
+// advance collects every item due up to now, in tick order.
+func (w *wheel) advance(now time.Time, fn func(*item)) {
+	end := now.UnixNano() / int64(w.tick)
+	if end-w.cur > int64(len(w.slots)) {
+		w.cur = end - int64(len(w.slots)) // a long stall: every slot is due
+	}
+	for w.cur < end {
+		w.cur++
+		i := w.cur % int64(len(w.slots))
+		for _, it := range w.slots[i] {
+			fn(it)
+		}
+		w.n -= len(w.slots[i])
+		clear(w.slots[i])
+		w.slots[i] = w.slots[i][:0]
+	}
+}

@@ -1,0 +1,335 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// ScanDue walks the due queue in time order and calls fn for each entry due
+// at or before until, skipping entries for which skip returns true, and
+// stops after limit entries were passed to fn. It reads a snapshot and takes
+// no write lock.
+func (s *Store) ScanDue(until time.Time, limit int, skip func(key string) bool, fn func(QueueEntry)) error {
+	end := timeKey(until, "\xff")
+	return s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bktQueue).Cursor()
+		n := 0
+		for k, _ := c.First(); k != nil && bytes.Compare(k, end) <= 0 && n < limit; k, _ = c.Next() {
+			due, key := splitTimeKey(k)
+			if skip != nil && skip(key) {
+				continue
+			}
+			fn(QueueEntry{Key: key, Due: due})
+			n++
+		}
+		return nil
+	})
+}
+
+// NextDue is the due time of the earliest queue entry, or zero when the
+// queue is empty.
+func (s *Store) NextDue() (time.Time, error) {
+	var t time.Time
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if k, _ := tx.Bucket(bktQueue).Cursor().First(); k != nil {
+			t, _ = splitTimeKey(k)
+		}
+		return nil
+	})
+	return t, err
+}
+
+// Delivery reads one delivery record.
+func (s *Store) Delivery(key string) (*Delivery, error) {
+	var d *Delivery
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bktDeliveries).Get([]byte(key))
+		if v == nil {
+			return ErrNotFound
+		}
+		var err error
+		d, err = decodeDelivery(v)
+		return err
+	})
+	return d, err
+}
+
+// Outcome is the result of one attempt, decided by the retry policy.
+// Exactly one of Delivered, Next (retry at) or Reason (park) applies.
+// Attempt is nil when the delivery is parked without an attempt (its
+// endpoint was removed or disabled before it came due).
+type Outcome struct {
+	Key       string
+	Due       time.Time // due time of the queue entry that was attempted
+	Attempt   *Attempt  // N is assigned by the store
+	Delivered bool
+	Next      time.Time
+	Reason    string
+}
+
+// Complete records an attempt and moves the delivery on, asynchronously;
+// done runs after the commit. If the delivery changed while the attempt was
+// in flight (redelivered, parked), the attempt is still recorded but only a
+// success changes its state: a 2xx always counts.
+func (s *Store) Complete(o Outcome, done func(error)) {
+	s.submitAsync(func(tx *bolt.Tx, st *txState) error { return complete(tx, st, &o) }, done)
+}
+
+func complete(tx *bolt.Tx, st *txState, o *Outcome) error {
+	d, err := getDelivery(tx, o.Key)
+	if err == ErrNotFound {
+		return nil // purged meanwhile
+	} else if err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	if o.Attempt != nil {
+		d.Attempts++
+		o.Attempt.N = d.Attempts
+		now = o.Attempt.At
+		if err := tx.Bucket(bktAttempts).Put(attemptKey(o.Key, d.Attempts), encodeAttempt(o.Attempt)); err != nil {
+			return fmt.Errorf("put attempt: %w", err)
+		}
+	}
+	current := d.State == Pending && d.Due.Equal(o.Due)
+	switch {
+	case o.Delivered:
+		if err := leave(tx, st, d); err != nil {
+			return err
+		}
+		d.State, d.Done, d.Reason = Delivered, now, ""
+	case !current:
+		// stale: keep the state the delivery has now
+	case !o.Next.IsZero():
+		if err := tx.Bucket(bktQueue).Delete(timeKey(d.Due, o.Key)); err != nil {
+			return err
+		}
+		d.Due = o.Next
+		if err := tx.Bucket(bktQueue).Put(timeKey(d.Due, o.Key), nil); err != nil {
+			return err
+		}
+		st.queued = append(st.queued, QueueEntry{Key: o.Key, Due: d.Due})
+	default:
+		return parkRecord(tx, st, d, o.Reason, now)
+	}
+	return putDelivery(tx, d)
+}
+
+// leave takes d out of the queue or the undeliverable bucket, whichever it
+// is in, keeping the pending count right.
+func leave(tx *bolt.Tx, st *txState, d *Delivery) error {
+	switch d.State {
+	case Pending:
+		st.delta--
+		return tx.Bucket(bktQueue).Delete(timeKey(d.Due, d.Key()))
+	case Undeliverable:
+		return tx.Bucket(bktUndeliverable).Delete(timeKey(d.Parked, d.Key()))
+	}
+	return nil
+}
+
+// parkRecord moves a pending delivery to the undeliverable bucket.
+func parkRecord(tx *bolt.Tx, st *txState, d *Delivery, reason string, at time.Time) error {
+	if err := leave(tx, st, d); err != nil {
+		return err
+	}
+	d.State, d.Reason, d.Parked = Undeliverable, reason, at
+	if err := tx.Bucket(bktUndeliverable).Put(timeKey(at, d.Key()), nil); err != nil {
+		return err
+	}
+	return putDelivery(tx, d)
+}
+
+func getDelivery(tx *bolt.Tx, key string) (*Delivery, error) {
+	v := tx.Bucket(bktDeliveries).Get([]byte(key))
+	if v == nil {
+		return nil, ErrNotFound
+	}
+	return decodeDelivery(v)
+}
+
+func putDelivery(tx *bolt.Tx, d *Delivery) error {
+	if err := tx.Bucket(bktDeliveries).Put([]byte(d.Key()), encodeDelivery(d)); err != nil {
+		return fmt.Errorf("put delivery: %w", err)
+	}
+	return nil
+}
+
+// chunk bounds how many records one write transaction of a bulk operation
+// touches, so bulk moves never hold the writer for long.
+const chunk = 1000
+
+// ParkEndpoint moves every pending delivery of endpoint to undeliverable
+// with reason (endpoint removed, endpoint disabled). It scans the queue in a
+// read transaction and writes in small chunks. Deliveries in flight are
+// parked too; their attempt is still recorded when it finishes, and a 2xx
+// still marks them delivered.
+func (s *Store) ParkEndpoint(ctx context.Context, endpoint, reason string) (int, error) {
+	var keys []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bktQueue).Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			if _, key := splitTimeKey(k); endpointOf(key) == endpoint {
+				keys = append(keys, key)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	now := time.Now()
+	return s.eachChunk(ctx, keys, func(tx *bolt.Tx, st *txState, d *Delivery) (bool, error) {
+		if d.State != Pending {
+			return false, nil
+		}
+		return true, parkRecord(tx, st, d, reason, now)
+	})
+}
+
+// eachChunk applies fn to the records of keys, chunk by chunk, and counts
+// how many fn reported as changed.
+func (s *Store) eachChunk(ctx context.Context, keys []string, fn func(*bolt.Tx, *txState, *Delivery) (bool, error)) (int, error) {
+	total := 0
+	for len(keys) > 0 {
+		part := keys[:min(chunk, len(keys))]
+		keys = keys[len(part):]
+		n := 0
+		err := s.submit(ctx, func(tx *bolt.Tx, st *txState) error {
+			n = 0
+			for _, key := range part {
+				d, err := getDelivery(tx, key)
+				if err == ErrNotFound {
+					continue
+				} else if err != nil {
+					return err
+				}
+				changed, err := fn(tx, st, d)
+				if err != nil {
+					return err
+				}
+				if changed {
+					n++
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+	return total, nil
+}
+
+func endpointOf(key string) string {
+	_, ep := SplitKey(key)
+	return ep
+}
+
+// requeue makes d pending again, due at now, starting a new retry cycle.
+// A delivery already pending is simply moved to the front.
+func requeue(tx *bolt.Tx, st *txState, d *Delivery, now time.Time) error {
+	if d.State == Pending {
+		if err := tx.Bucket(bktQueue).Delete(timeKey(d.Due, d.Key())); err != nil {
+			return err
+		}
+	} else {
+		if err := leave(tx, st, d); err != nil {
+			return err
+		}
+		st.delta++
+	}
+	d.State, d.Due, d.Cycle, d.Reason, d.Parked, d.Done = Pending, now, d.Attempts, "", time.Time{}, time.Time{}
+	return enqueue(tx, st, d)
+}
+
+// Redeliver resends an event now, delivered or not: every delivery it has,
+// or only endpoint's when endpoint is set. When create is given and the
+// event has no delivery for create.Endpoint yet (the endpoint was added
+// later), one is created with that body. It returns the endpoints queued.
+func (s *Store) Redeliver(ctx context.Context, eventID, endpoint string, create *NewDelivery) ([]string, error) {
+	var queued []string
+	err := s.submit(ctx, func(tx *bolt.Tx, st *txState) error {
+		queued = queued[:0]
+		evb := tx.Bucket(bktEvents).Get([]byte(eventID))
+		if evb == nil {
+			return nil
+		}
+		now := time.Now().UTC()
+		prefix := []byte(eventID + "\x00")
+		var ds []*Delivery
+		c := tx.Bucket(bktDeliveries).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			d, err := decodeDelivery(v)
+			if err != nil {
+				return err
+			}
+			if endpoint == "" || d.Endpoint == endpoint {
+				ds = append(ds, d)
+			}
+		}
+		for _, d := range ds {
+			if err := requeue(tx, st, d, now); err != nil {
+				return err
+			}
+			queued = append(queued, d.Endpoint)
+		}
+		if len(ds) == 0 && create != nil {
+			ev, err := decodeEvent(evb)
+			if err != nil {
+				return err
+			}
+			d := &Delivery{EventID: eventID, Endpoint: create.Endpoint, EventType: ev.Type, Created: ev.Created,
+				Body: create.Body, State: Pending, Due: now}
+			if err := enqueue(tx, st, d); err != nil {
+				return err
+			}
+			st.delta++
+			queued = append(queued, d.Endpoint)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if queued == nil {
+		if _, err := s.Event(eventID); err != nil {
+			return nil, err
+		}
+	}
+	return queued, nil
+}
+
+// RedeliverUndeliverable requeues parked deliveries, optionally only one
+// endpoint's and only those parked within [since, until] (zero = open).
+func (s *Store) RedeliverUndeliverable(ctx context.Context, endpoint string, since, until time.Time) (int, error) {
+	var keys []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bktUndeliverable).Cursor()
+		for k, _ := c.Seek(timeKey(since, "")); k != nil; k, _ = c.Next() {
+			at, key := splitTimeKey(k)
+			if !until.IsZero() && at.After(until) {
+				break
+			}
+			if endpoint == "" || endpointOf(key) == endpoint {
+				keys = append(keys, key)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	now := time.Now().UTC()
+	return s.eachChunk(ctx, keys, func(tx *bolt.Tx, st *txState, d *Delivery) (bool, error) {
+		if d.State != Undeliverable {
+			return false, nil
+		}
+		return true, requeue(tx, st, d, now)
+	})
+}

@@ -1,0 +1,188 @@
+package store
+
+import (
+	"bytes"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Event reads one event.
+func (s *Store) Event(id string) (*Event, error) {
+	var ev *Event
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bktEvents).Get([]byte(id))
+		if v == nil {
+			return ErrNotFound
+		}
+		var err error
+		ev, err = decodeEvent(v)
+		return err
+	})
+	return ev, err
+}
+
+// DeliveryDetail is a delivery with its recorded attempts, oldest first.
+type DeliveryDetail struct {
+	*Delivery
+	Attempts []*Attempt
+}
+
+// EventDetail reads an event with every delivery and attempt.
+func (s *Store) EventDetail(id string) (*Event, []DeliveryDetail, error) {
+	var (
+		ev  *Event
+		out []DeliveryDetail
+	)
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bktEvents).Get([]byte(id))
+		if v == nil {
+			return ErrNotFound
+		}
+		var err error
+		if ev, err = decodeEvent(v); err != nil {
+			return err
+		}
+		prefix := []byte(id + "\x00")
+		c := tx.Bucket(bktDeliveries).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			d, err := decodeDelivery(v)
+			if err != nil {
+				return err
+			}
+			as, err := attempts(tx, string(k), 0)
+			if err != nil {
+				return err
+			}
+			out = append(out, DeliveryDetail{Delivery: d, Attempts: as})
+		}
+		return nil
+	})
+	return ev, out, err
+}
+
+// attempts reads a delivery's attempts; last > 0 keeps only the last ones.
+func attempts(tx *bolt.Tx, dkey string, last int) ([]*Attempt, error) {
+	prefix := append([]byte(dkey), 0)
+	c := tx.Bucket(bktAttempts).Cursor()
+	var out []*Attempt
+	if last > 0 {
+		// Seek past the prefix and walk back.
+		k, v := c.Seek(append(append([]byte(nil), prefix...), 0xff, 0xff, 0xff, 0xff, 0xff))
+		if k == nil {
+			k, v = c.Last()
+		} else {
+			k, v = c.Prev()
+		}
+		for ; k != nil && bytes.HasPrefix(k, prefix) && len(out) < last; k, v = c.Prev() {
+			a, err := decodeAttempt(v)
+			if err != nil {
+				return nil, err
+			}
+			out = append([]*Attempt{a}, out...)
+		}
+		return out, nil
+	}
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		a, err := decodeAttempt(v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// Parked is an undeliverable delivery with its last attempt (nil if it was
+// parked without one, e.g. its endpoint was removed first).
+type Parked struct {
+	*Delivery
+	LastAttempt *Attempt
+}
+
+// ListUndeliverable pages through the undeliverable bucket oldest first.
+// cursor is the opaque value returned by the previous page ("" to start);
+// the returned cursor is "" after the last page.
+func (s *Store) ListUndeliverable(endpoint string, limit int, cursor string) ([]Parked, string, error) {
+	start, err := hex.DecodeString(cursor)
+	if err != nil {
+		return nil, "", fmt.Errorf("bad cursor: %w", err)
+	}
+	var (
+		out  []Parked
+		next string
+	)
+	err = s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bktUndeliverable).Cursor()
+		k, _ := c.Seek(start)
+		if k != nil && cursor != "" && bytes.Equal(k, start) {
+			k, _ = c.Next()
+		}
+		for ; k != nil; k, _ = c.Next() {
+			_, key := splitTimeKey(k)
+			if endpoint != "" && endpointOf(key) != endpoint {
+				continue
+			}
+			if len(out) == limit {
+				next = hex.EncodeToString(prevKey(out[len(out)-1].Delivery))
+				break
+			}
+			d, err := getDelivery(tx, key)
+			if err != nil {
+				return err
+			}
+			as, err := attempts(tx, key, 1)
+			if err != nil {
+				return err
+			}
+			p := Parked{Delivery: d}
+			if len(as) == 1 {
+				p.LastAttempt = as[0]
+			}
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out, next, err
+}
+
+func prevKey(d *Delivery) []byte { return timeKey(d.Parked, d.Key()) }
+
+// Counts reports how many records each bucket holds, for check-db.
+func (s *Store) Counts() (map[string]int, error) {
+	out := map[string]int{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			out[string(name)] = tx.Bucket(name).Stats().KeyN
+		}
+		return nil
+	})
+	return out, err
+}
+
+// EndpointState is what hookd remembers about an endpoint beyond its config.
+type EndpointState struct {
+	Disabled bool
+	Reason   string
+	Since    time.Time
+}
+
+// EndpointStates reads every stored endpoint state.
+func (s *Store) EndpointStates() (map[string]EndpointState, error) {
+	out := map[string]EndpointState{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bktEndpoints).ForEach(func(k, v []byte) error {
+			d := decoder{b: v}
+			d.byte1()
+			st := EndpointState{Disabled: d.boolean(), Reason: d.str(), Since: fromNanos(d.i64())}
+			if d.err != nil {
+				return d.err
+			}
+			out[string(k)] = st
+			return nil
+		})
+	})
+	return out, err
+}

@@ -1,0 +1,184 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"time"
+)
+
+// State is where a delivery is in its life.
+type State uint8
+
+const (
+	Pending State = iota
+	Delivered
+	Undeliverable
+)
+
+func (s State) String() string {
+	switch s {
+	case Pending:
+		return "pending"
+	case Delivered:
+		return "delivered"
+	case Undeliverable:
+		return "undeliverable"
+	}
+	return "unknown"
+}
+
+// Event is what the emitter posted. Raw is the event's data, or, when
+// Payload is set, the verbatim body the emitter composed itself.
+type Event struct {
+	ID      string
+	Type    string
+	Created time.Time
+	Payload bool
+	Raw     []byte
+}
+
+// Delivery is one (event, endpoint) pair with its own retry state. Body is
+// rendered once at ingest and sent unchanged on every attempt.
+type Delivery struct {
+	EventID   string
+	Endpoint  string
+	EventType string
+	Created   time.Time
+	Body      []byte
+	State     State
+	Attempts  int // attempts made so far, over the delivery's whole life
+	Cycle     int // value of Attempts when the current retry cycle began (manual redelivery restarts the schedule)
+	Due       time.Time
+	Reason    string    // why it is undeliverable
+	Parked    time.Time // when it became undeliverable
+	Done      time.Time // when it was delivered
+}
+
+// Key identifies the delivery in the store.
+func (d *Delivery) Key() string { return DeliveryKey(d.EventID, d.Endpoint) }
+
+// Attempt is one recorded HTTP attempt.
+type Attempt struct {
+	N        int
+	At       time.Time
+	Status   int // 0 when no response was received
+	Latency  time.Duration
+	Error    string
+	Response []byte // truncated response body
+}
+
+// DeliveryKey joins an event id and an endpoint name. Ids are printable
+// ASCII and names are [a-z0-9_-], so a NUL separator cannot be ambiguous.
+func DeliveryKey(eventID, endpoint string) string { return eventID + "\x00" + endpoint }
+
+// SplitKey is the inverse of DeliveryKey.
+func SplitKey(key string) (eventID, endpoint string) {
+	i := bytes.IndexByte([]byte(key), 0)
+	if i < 0 {
+		return key, ""
+	}
+	return key[:i], key[i+1:]
+}
+
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+func encodeEvent(e *Event) []byte {
+	enc := encoder{b: make([]byte, 0, len(e.Raw)+len(e.ID)+len(e.Type)+16)}
+	enc.byte1(1) // record version
+	enc.str(e.ID)
+	enc.str(e.Type)
+	enc.i64(nanos(e.Created))
+	enc.boolean(e.Payload)
+	enc.bytes(e.Raw)
+	return enc.b
+}
+
+func decodeEvent(b []byte) (*Event, error) {
+	d := decoder{b: b}
+	d.byte1()
+	e := &Event{ID: d.str(), Type: d.str(), Created: fromNanos(d.i64()), Payload: d.boolean(), Raw: d.bytes()}
+	return e, d.err
+}
+
+func encodeDelivery(r *Delivery) []byte {
+	enc := encoder{b: make([]byte, 0, len(r.Body)+len(r.EventID)+len(r.Endpoint)+len(r.EventType)+len(r.Reason)+48)}
+	enc.byte1(1)
+	enc.str(r.EventID)
+	enc.str(r.Endpoint)
+	enc.str(r.EventType)
+	enc.i64(nanos(r.Created))
+	enc.bytes(r.Body)
+	enc.byte1(uint8(r.State))
+	enc.u64(uint64(r.Attempts))
+	enc.u64(uint64(r.Cycle))
+	enc.i64(nanos(r.Due))
+	enc.str(r.Reason)
+	enc.i64(nanos(r.Parked))
+	enc.i64(nanos(r.Done))
+	return enc.b
+}
+
+func decodeDelivery(b []byte) (*Delivery, error) {
+	d := decoder{b: b}
+	d.byte1()
+	r := &Delivery{
+		EventID: d.str(), Endpoint: d.str(), EventType: d.str(), Created: fromNanos(d.i64()),
+		Body: d.bytes(), State: State(d.byte1()), Attempts: int(d.u64()), Cycle: int(d.u64()),
+		Due: fromNanos(d.i64()), Reason: d.str(), Parked: fromNanos(d.i64()), Done: fromNanos(d.i64()),
+	}
+	return r, d.err
+}
+
+func encodeAttempt(a *Attempt) []byte {
+	enc := encoder{b: make([]byte, 0, len(a.Response)+len(a.Error)+32)}
+	enc.byte1(1)
+	enc.u64(uint64(a.N))
+	enc.i64(nanos(a.At))
+	enc.u64(uint64(a.Status))
+	enc.i64(int64(a.Latency))
+	enc.str(a.Error)
+	enc.bytes(a.Response)
+	return enc.b
+}
+
+func decodeAttempt(b []byte) (*Attempt, error) {
+	d := decoder{b: b}
+	d.byte1()
+	a := &Attempt{N: int(d.u64()), At: fromNanos(d.i64()), Status: int(d.u64()), Latency: time.Duration(d.i64()), Error: d.str(), Response: d.bytes()}
+	return a, d.err
+}
+
+// timeKey prefixes a key with a big-endian timestamp so that bbolt's byte
+// ordering is time ordering; the due queue, the undeliverable bucket and the
+// purge index all use it.
+func timeKey(t time.Time, key string) []byte {
+	b := make([]byte, 8, 8+len(key))
+	binary.BigEndian.PutUint64(b, uint64(nanos(t)))
+	return append(b, key...)
+}
+
+func splitTimeKey(k []byte) (time.Time, string) {
+	if len(k) < 8 {
+		return time.Time{}, ""
+	}
+	return fromNanos(int64(binary.BigEndian.Uint64(k))), string(k[8:])
+}
+
+func attemptKey(dkey string, n int) []byte {
+	b := make([]byte, 0, len(dkey)+5)
+	b = append(b, dkey...)
+	b = append(b, 0)
+	return binary.BigEndian.AppendUint32(b, uint32(n))
+}

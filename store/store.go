@@ -1,0 +1,309 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+const schemaVersion = 1
+
+var (
+	bktMeta          = []byte("meta")
+	bktEvents        = []byte("events")
+	bktEventTime     = []byte("events_by_time") // created|id → nil, walked by the purger
+	bktDeliveries    = []byte("deliveries")     // id\0endpoint → Delivery
+	bktQueue         = []byte("queue")          // due|id\0endpoint → nil: the due-time index
+	bktAttempts      = []byte("attempts")       // id\0endpoint\0n → Attempt
+	bktDedup         = []byte("dedup")          // key → expiry|event id
+	bktDedupExpiry   = []byte("dedup_by_expiry")
+	bktUndeliverable = []byte("undeliverable") // parked|id\0endpoint → nil
+	bktEndpoints     = []byte("endpoints")     // name → EndpointState
+
+	keySchema  = []byte("schema_version")
+	keyPending = []byte("pending")
+
+	allBuckets = [][]byte{bktMeta, bktEvents, bktEventTime, bktDeliveries, bktQueue, bktAttempts,
+		bktDedup, bktDedupExpiry, bktUndeliverable, bktEndpoints}
+)
+
+// maxBatch bounds one group commit. Larger batches amortise the fsync
+// further but hold the single bbolt writer longer.
+const maxBatch = 1024
+
+// Options tune Open. The zero value is usable.
+type Options struct {
+	// LockTimeout is how long Open waits for another process's lock on the
+	// file before failing; zero means 2s.
+	LockTimeout time.Duration
+	// OnQueued is called after every commit that put deliveries on the due
+	// queue, with those entries, so the scheduler can pick up near-term work
+	// without rescanning. It runs on the committer goroutine: keep it cheap.
+	OnQueued func([]QueueEntry)
+	// BeforeCommit, when set, runs just before each commit; an error aborts
+	// the commit as if the disk had failed. It is the fault-injection seam
+	// for tests of full or broken disks.
+	BeforeCommit func() error
+}
+
+// QueueEntry is one delivery on the due queue.
+type QueueEntry struct {
+	Key string
+	Due time.Time
+}
+
+// Store is hookd's only access to bbolt. Writes go through a single
+// committer goroutine that group-commits whatever is waiting; reads use
+// bbolt read transactions directly.
+type Store struct {
+	db   *bolt.DB
+	path string
+	opts Options
+
+	reqs    chan *request
+	closing chan struct{}
+	stopped chan struct{}
+	wg      sync.WaitGroup
+	once    sync.Once
+
+	pending atomic.Int64 // committed count of pending deliveries
+}
+
+type request struct {
+	fn   func(tx *bolt.Tx, st *txState) error
+	done func(error)
+}
+
+// txState accumulates what a batch of operations changed so the committer
+// can update counters once and notify after the fsync.
+type txState struct {
+	base    int64 // pending count before this transaction
+	delta   int64
+	queued  []QueueEntry
+	onAfter []func()
+}
+
+func (st *txState) pending() int64 { return st.base + st.delta }
+
+// Open opens (creating if needed) the database at path and starts the
+// committer. It fails fast when another process holds the file.
+func Open(path string, opts Options) (*Store, error) {
+	if opts.LockTimeout == 0 {
+		opts.LockTimeout = 2 * time.Second
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("open store %s: %w", path, err)
+		}
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
+	if err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return nil, fmt.Errorf("open store %s: %w", path, ErrLocked)
+		}
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	s := &Store{db: db, path: path, opts: opts, reqs: make(chan *request, maxBatch),
+		closing: make(chan struct{}), stopped: make(chan struct{})}
+	if err := s.init(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	s.wg.Add(1)
+	go s.run()
+	return s, nil
+}
+
+func (s *Store) init() error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bktMeta)
+		if v := meta.Get(keySchema); v == nil {
+			if err := meta.Put(keySchema, putU64(schemaVersion)); err != nil {
+				return err
+			}
+		} else if got := getU64(v); got != schemaVersion {
+			return fmt.Errorf("%w: file has %d, this build reads %d", ErrSchema, got, schemaVersion)
+		}
+		s.pending.Store(int64(getU64(meta.Get(keyPending))))
+		return nil
+	})
+}
+
+// Path is the database file.
+func (s *Store) Path() string { return s.path }
+
+// Pending is the committed number of deliveries not yet delivered or parked.
+func (s *Store) Pending() int64 { return s.pending.Load() }
+
+// Close stops the committer, failing writes still queued with ErrClosed,
+// and closes the database.
+func (s *Store) Close() error {
+	var err error
+	s.once.Do(func() {
+		close(s.closing)
+		s.wg.Wait()
+		err = s.db.Close()
+	})
+	return err
+}
+
+// submit hands fn to the committer and waits for its commit.
+func (s *Store) submit(ctx context.Context, fn func(*bolt.Tx, *txState) error) error {
+	ch := make(chan error, 1)
+	if err := s.enqueue(&request{fn: fn, done: func(err error) { ch <- err }}); err != nil {
+		return err
+	}
+	select {
+	case err := <-ch:
+		return err
+	case <-s.stopped:
+		select {
+		case err := <-ch:
+			return err
+		default:
+			return ErrClosed
+		}
+	case <-ctx.Done():
+		// The write may still commit; callers treat this like any other
+		// unacknowledged write.
+		return ctx.Err()
+	}
+}
+
+// submitAsync hands fn to the committer; done runs on the committer
+// goroutine after the commit (or failure).
+func (s *Store) submitAsync(fn func(*bolt.Tx, *txState) error, done func(error)) {
+	if err := s.enqueue(&request{fn: fn, done: done}); err != nil {
+		done(err)
+	}
+}
+
+func (s *Store) enqueue(r *request) error {
+	select {
+	case <-s.closing:
+		return ErrClosed
+	default:
+	}
+	select {
+	case s.reqs <- r:
+		return nil
+	case <-s.closing:
+		return ErrClosed
+	}
+}
+
+func (s *Store) run() {
+	defer s.wg.Done()
+	defer close(s.stopped)
+	batch := make([]*request, 0, maxBatch)
+	for {
+		select {
+		case r := <-s.reqs:
+			batch = append(batch[:0], r)
+		drain:
+			for len(batch) < maxBatch {
+				select {
+				case r := <-s.reqs:
+					batch = append(batch, r)
+				default:
+					break drain
+				}
+			}
+			s.apply(batch)
+		case <-s.closing:
+			for {
+				select {
+				case r := <-s.reqs:
+					r.done(ErrClosed)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// apply commits batch in one transaction. If one operation fails the
+// transaction is rolled back and each operation retried alone, so one bad
+// request cannot fail its neighbours.
+func (s *Store) apply(batch []*request) {
+	st, err := s.commit(batch)
+	if err != nil && len(batch) > 1 && !errors.Is(err, ErrStorage) {
+		for _, r := range batch {
+			s.apply([]*request{r})
+		}
+		return
+	}
+	if err == nil {
+		if len(st.queued) > 0 && s.opts.OnQueued != nil {
+			s.opts.OnQueued(st.queued)
+		}
+		for _, f := range st.onAfter {
+			f()
+		}
+	}
+	for _, r := range batch {
+		r.done(err)
+	}
+}
+
+func (s *Store) commit(batch []*request) (*txState, error) {
+	start := time.Now()
+	tx, err := s.db.Begin(true)
+	if err != nil {
+		return nil, fmt.Errorf("%w: begin: %v", ErrStorage, err)
+	}
+	st := &txState{base: s.pending.Load()}
+	for _, r := range batch {
+		if err := r.fn(tx, st); err != nil {
+			tx.Rollback()
+			return nil, err
+		}
+	}
+	if st.delta != 0 {
+		n := max(st.pending(), 0)
+		if err := tx.Bucket(bktMeta).Put(keyPending, putU64(uint64(n))); err != nil {
+			tx.Rollback()
+			return nil, fmt.Errorf("%w: %v", ErrStorage, err)
+		}
+	}
+	if s.opts.BeforeCommit != nil {
+		if err := s.opts.BeforeCommit(); err != nil {
+			tx.Rollback()
+			return nil, fmt.Errorf("%w: commit: %v", ErrStorage, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("%w: commit: %v", ErrStorage, err)
+	}
+	s.pending.Store(max(st.pending(), 0))
+	commitBatchSize.Update(float64(len(batch)))
+	commitSeconds.UpdateDuration(start)
+	return st, nil
+}
+
+// Check runs bbolt's consistency check and returns the first problem found.
+func (s *Store) Check() error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		var first error
+		for err := range tx.Check() { // drain: Check's goroutine blocks until read
+			if first == nil {
+				first = err
+			}
+		}
+		return first
+	})
+}
