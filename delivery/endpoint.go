@@ -41,27 +41,36 @@ type headerTemplate struct {
 	tmpl template
 }
 
-// NewEndpoint validates c. Errors name the offending setting but never a
+// FieldError says which endpoint setting is wrong.
+type FieldError struct {
+	Field string // "envelope", "signing", "headers.X-Name", "events"
+	Err   error
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// NewEndpoint validates c. Errors are *FieldError and never contain a
 // secret's value.
 func NewEndpoint(c EndpointConfig) (*Endpoint, error) {
 	e := &Endpoint{EndpointConfig: c}
 	var err error
 	if e.envelope, err = NewEnvelope(c.Envelope); err != nil {
-		return nil, fmt.Errorf("envelope: %w", err)
+		return nil, &FieldError{"envelope", err}
 	}
 	if e.signer, err = NewSigner(c.Signing); err != nil {
-		return nil, fmt.Errorf("signing: %w", err)
+		return nil, &FieldError{"signing", err}
 	}
 	for name, v := range c.Headers {
 		t, err := parseTemplate(v, "id", "type", "timestamp")
 		if err != nil {
-			return nil, fmt.Errorf("headers.%s: %w", name, err)
+			return nil, &FieldError{"headers." + name, err}
 		}
 		e.headers = append(e.headers, headerTemplate{name, t})
 	}
 	for _, p := range c.Events {
 		if p == "" || strings.Contains(strings.TrimSuffix(p, "*"), "*") {
-			return nil, fmt.Errorf("events: pattern %q: use an exact name, prefix.* or *", p)
+			return nil, &FieldError{"events", fmt.Errorf("pattern %q: use an exact name, prefix.* or *", p)}
 		}
 	}
 	if c.RateLimit > 0 {

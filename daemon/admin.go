@@ -1,0 +1,316 @@
+package daemon
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
+
+	"hookd/store"
+)
+
+func (d *Daemon) newAdminServer() *fasthttp.Server {
+	return &fasthttp.Server{
+		Name:                  "hookd-admin",
+		Handler:               d.handleAdmin,
+		ErrorHandler:          d.handleServerError,
+		MaxRequestBodySize:    1 << 20,
+		ReadTimeout:           30 * time.Second,
+		WriteTimeout:          30 * time.Second,
+		IdleTimeout:           2 * time.Minute,
+		NoDefaultServerHeader: true,
+		CloseOnShutdown:       true,
+	}
+}
+
+// route is one admin endpoint: method and path pattern with {} segments.
+type route struct {
+	method, pattern string
+	h               func(d *Daemon, ctx *fasthttp.RequestCtx, args []string) error
+}
+
+var adminRoutes = []route{
+	{"GET", "/v1/events/{}", (*Daemon).adminEvent},
+	{"POST", "/v1/events/{}/redeliver", (*Daemon).adminRedeliver},
+	{"GET", "/v1/undeliverable", (*Daemon).adminUndeliverable},
+	{"POST", "/v1/undeliverable/redeliver", (*Daemon).adminRedeliverUndeliverable},
+	{"GET", "/v1/endpoints", (*Daemon).adminEndpoints},
+	{"POST", "/v1/endpoints/{}/enable", (*Daemon).adminEnable},
+	{"POST", "/v1/endpoints/{}/disable", (*Daemon).adminDisable},
+	{"GET", "/metrics", (*Daemon).adminMetrics},
+}
+
+func match(pattern, path string) ([]string, bool) {
+	ps, xs := strings.Split(pattern, "/"), strings.Split(path, "/")
+	if len(ps) != len(xs) {
+		return nil, false
+	}
+	var args []string
+	for i := range ps {
+		switch {
+		case ps[i] == "{}" && xs[i] != "":
+			args = append(args, xs[i])
+		case ps[i] != xs[i]:
+			return nil, false
+		}
+	}
+	return args, true
+}
+
+func (d *Daemon) handleAdmin(ctx *fasthttp.RequestCtx) {
+	if !checkToken(ctx, d.cfg.Load().adminToken) {
+		d.writeError(ctx, errUnauthorized)
+		return
+	}
+	path := string(ctx.Path())
+	var allowed []string
+	for _, r := range adminRoutes {
+		args, ok := match(r.pattern, path)
+		if !ok {
+			continue
+		}
+		if string(ctx.Method()) != r.method {
+			allowed = append(allowed, r.method)
+			continue
+		}
+		if err := r.h(d, ctx, args); err != nil {
+			d.writeError(ctx, err)
+		}
+		return
+	}
+	if len(allowed) > 0 {
+		ctx.Response.Header.Set("Allow", strings.Join(allowed, ", "))
+		d.writeError(ctx, methodNotAllowed(strings.Join(allowed, ", ")))
+		return
+	}
+	d.writeError(ctx, errNotFound)
+}
+
+// JSON views of stored records. Bodies are shown as JSON when they are, as
+// strings otherwise.
+
+type attemptView struct {
+	N         int             `json:"n"`
+	At        time.Time       `json:"at"`
+	Status    int             `json:"status"`
+	LatencyMS float64         `json:"latency_ms"`
+	Error     string          `json:"error,omitempty"`
+	Response  json.RawMessage `json:"response,omitempty"`
+}
+
+type deliveryView struct {
+	Endpoint    string        `json:"endpoint"`
+	State       string        `json:"state"`
+	Attempts    int           `json:"attempts"`
+	NextAttempt *time.Time    `json:"next_attempt_at,omitempty"`
+	Reason      string        `json:"reason,omitempty"`
+	ParkedAt    *time.Time    `json:"parked_at,omitempty"`
+	DeliveredAt *time.Time    `json:"delivered_at,omitempty"`
+	History     []attemptView `json:"history,omitempty"`
+	LastAttempt *attemptView  `json:"last_attempt,omitempty"`
+}
+
+func viewAttempt(a *store.Attempt) attemptView {
+	v := attemptView{N: a.N, At: a.At, Status: a.Status, LatencyMS: float64(a.Latency.Microseconds()) / 1000, Error: a.Error}
+	if len(a.Response) > 0 {
+		v.Response = rawOrString(a.Response)
+	}
+	return v
+}
+
+func rawOrString(b []byte) json.RawMessage {
+	if json.Valid(b) {
+		return b
+	}
+	s := string(b)
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	out, _ := json.Marshal(s)
+	return out
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func viewDelivery(dl *store.Delivery) deliveryView {
+	v := deliveryView{Endpoint: dl.Endpoint, State: dl.State.String(), Attempts: dl.Attempts, Reason: dl.Reason,
+		ParkedAt: timePtr(dl.Parked), DeliveredAt: timePtr(dl.Done)}
+	if dl.State == store.Pending {
+		v.NextAttempt = timePtr(dl.Due)
+	}
+	return v
+}
+
+func (d *Daemon) adminEvent(ctx *fasthttp.RequestCtx, args []string) error {
+	ev, ds, err := d.store.EventDetail(args[0])
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"id": ev.ID, "type": ev.Type, "created_at": ev.Created}
+	if ev.Payload {
+		out["payload"] = json.RawMessage(ev.Raw)
+	} else {
+		out["data"] = json.RawMessage(ev.Raw)
+	}
+	views := []deliveryView{}
+	for _, dd := range ds {
+		v := viewDelivery(dd.Delivery)
+		for _, a := range dd.Attempts {
+			v.History = append(v.History, viewAttempt(a))
+		}
+		views = append(views, v)
+	}
+	out["deliveries"] = views
+	writeJSON(ctx, 200, out)
+	return nil
+}
+
+// decodeBody reads an optional JSON object body into v.
+func decodeBody(ctx *fasthttp.RequestCtx, v any) error {
+	body := ctx.PostBody()
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badRequest("body: %s", jsonError(err))
+	}
+	return nil
+}
+
+func (d *Daemon) adminRedeliver(ctx *fasthttp.RequestCtx, args []string) error {
+	var in struct {
+		Endpoint string `json:"endpoint"`
+	}
+	if err := decodeBody(ctx, &in); err != nil {
+		return err
+	}
+	var create *store.NewDelivery
+	if in.Endpoint != "" {
+		ep := d.sched.Table().Get(in.Endpoint)
+		if ep == nil {
+			return badRequest("endpoint: unknown endpoint %q", in.Endpoint)
+		}
+		ev, err := d.store.Event(args[0])
+		if err != nil {
+			return err
+		}
+		create = &store.NewDelivery{Endpoint: ep.Name, Body: ep.Render(ev.ID, ev.Type, ev.Created, ev.Raw, ev.Payload)}
+	}
+	eps, err := d.store.Redeliver(ctx, args[0], in.Endpoint, create)
+	if err != nil {
+		return err
+	}
+	writeJSON(ctx, 202, map[string]any{"id": args[0], "endpoints": eps})
+	return nil
+}
+
+func (d *Daemon) adminUndeliverable(ctx *fasthttp.RequestCtx, _ []string) error {
+	q := ctx.QueryArgs()
+	limit := 100
+	if v := q.Peek("limit"); len(v) > 0 {
+		n, err := strconv.Atoi(string(v))
+		if err != nil || n < 1 || n > 1000 {
+			return badRequest("limit: must be between 1 and 1000")
+		}
+		limit = n
+	}
+	items, next, err := d.store.ListUndeliverable(string(q.Peek("endpoint")), limit, string(q.Peek("cursor")))
+	if err != nil {
+		return badRequest("cursor: %v", err)
+	}
+	type parkedView struct {
+		EventID   string    `json:"event_id"`
+		EventType string    `json:"event_type"`
+		CreatedAt time.Time `json:"created_at"`
+		deliveryView
+	}
+	out := []parkedView{}
+	for _, p := range items {
+		v := parkedView{EventID: p.EventID, EventType: p.EventType, CreatedAt: p.Created, deliveryView: viewDelivery(p.Delivery)}
+		if p.LastAttempt != nil {
+			a := viewAttempt(p.LastAttempt)
+			v.LastAttempt = &a
+		}
+		out = append(out, v)
+	}
+	writeJSON(ctx, 200, map[string]any{"items": out, "next_cursor": next})
+	return nil
+}
+
+func (d *Daemon) adminRedeliverUndeliverable(ctx *fasthttp.RequestCtx, _ []string) error {
+	var in struct {
+		Endpoint string    `json:"endpoint"`
+		Since    time.Time `json:"since"`
+		Until    time.Time `json:"until"`
+	}
+	if err := decodeBody(ctx, &in); err != nil {
+		return err
+	}
+	n, err := d.store.RedeliverUndeliverable(ctx, in.Endpoint, in.Since, in.Until)
+	if err != nil {
+		return err
+	}
+	writeJSON(ctx, 202, map[string]any{"redelivered": n})
+	return nil
+}
+
+func (d *Daemon) adminEndpoints(ctx *fasthttp.RequestCtx, _ []string) error {
+	t := d.sched.Table()
+	type epView struct {
+		Name   string   `json:"name"`
+		URL    string   `json:"url"`
+		Events []string `json:"events"`
+		State  string   `json:"state"`
+		Scheme string   `json:"signing_scheme"`
+	}
+	out := []epView{}
+	for _, ep := range t.All() {
+		state := "active"
+		if t.Disabled(ep.Name) {
+			state = "disabled"
+		}
+		out = append(out, epView{Name: ep.Name, URL: ep.URL, Events: ep.Events, State: state, Scheme: ep.Signing.Scheme})
+	}
+	writeJSON(ctx, 200, map[string]any{"endpoints": out})
+	return nil
+}
+
+func (d *Daemon) setDisabled(ctx *fasthttp.RequestCtx, name string, on bool) error {
+	if d.sched.Table().Get(name) == nil {
+		return errNotFound
+	}
+	if err := d.sched.SetDisabled(ctx, name, on, "disabled by operator"); err != nil {
+		return err
+	}
+	state := "active"
+	if on {
+		state = "disabled"
+	}
+	writeJSON(ctx, 200, map[string]any{"name": name, "state": state})
+	return nil
+}
+
+func (d *Daemon) adminEnable(ctx *fasthttp.RequestCtx, args []string) error {
+	return d.setDisabled(ctx, args[0], false)
+}
+
+func (d *Daemon) adminDisable(ctx *fasthttp.RequestCtx, args []string) error {
+	return d.setDisabled(ctx, args[0], true)
+}
+
+func (d *Daemon) adminMetrics(ctx *fasthttp.RequestCtx, _ []string) error {
+	ctx.SetContentType("text/plain; version=0.0.4")
+	metrics.WritePrometheus(ctx, false)
+	return nil
+}

@@ -1,0 +1,98 @@
+package daemon
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+const defaultConfigPath = "/etc/hookd/hookd.toml"
+
+// ParseRunFlags parses `hookd run` flags and returns the config path.
+func ParseRunFlags(args []string, stderr io.Writer) (string, error) {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", defaultConfigPath, "configuration file")
+	err := fs.Parse(args)
+	return *path, err
+}
+
+// Command runs a subcommand other than run and returns the exit code.
+func Command(cmd string, args []string, stdout, stderr io.Writer) int {
+	switch cmd {
+	case "version":
+		fmt.Fprintln(stdout, "hookd", Version)
+		return 0
+	case "gen-secret":
+		fmt.Fprintln(stdout, GenSecret())
+		return 0
+	case "check-config":
+		return checkConfig(args, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "hookd: unknown command %q\n\n%s", cmd, usage)
+	return 2
+}
+
+const usage = `usage: hookd <command> [flags]
+
+  run -config FILE            run the daemon (default command)
+  check-config -config FILE   validate a config file and print a summary
+  gen-secret                  print a new whsec_ signing secret
+  version                     print the version
+`
+
+// GenSecret returns a new Standard Webhooks secret: whsec_ and 32 random
+// bytes in base64.
+func GenSecret() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return "whsec_" + base64.StdEncoding.EncodeToString(b)
+}
+
+func checkConfig(args []string, stdout, stderr io.Writer) int {
+	path, err := ParseRunFlags(args, stderr)
+	if err != nil {
+		return 2
+	}
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		fmt.Fprintln(stderr, "hookd:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: OK\n", path)
+	fmt.Fprintf(stdout, "ingest %s, admin %s, storage %s\n", cfg.Ingest.Listen, cfg.Admin.Listen, cfg.Storage.Path)
+	for _, e := range cfg.Resolved {
+		sched := make([]string, len(e.Policy.Schedule))
+		for i, d := range e.Policy.Schedule {
+			sched[i] = shortDur(d)
+		}
+		fmt.Fprintf(stdout, "endpoint %s\n  url      %s\n  events   %s\n  signing  %s\n  retries  [%s]", e.Name, e.URL,
+			strings.Join(e.Events, ", "), e.Signing.Scheme, strings.Join(sched, " "))
+		if e.Policy.StopOn4xx {
+			fmt.Fprint(stdout, " stop_on_4xx")
+		}
+		fmt.Fprintln(stdout)
+	}
+	if cfg.Notify.URL != "" {
+		fmt.Fprintf(stdout, "notify %s (failing after %d)\n", cfg.Notify.URL, cfg.Notify.FailingAfter)
+	}
+	return 0
+}
+
+func shortDur(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}

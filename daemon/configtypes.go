@@ -1,0 +1,133 @@
+package daemon
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Duration is a TOML string such as "5s" or "2h".
+type Duration time.Duration
+
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("invalid duration %q (use e.g. \"5s\", \"2h\")", b)
+	}
+	if v < 0 {
+		return fmt.Errorf("negative duration %q", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Size is a byte count: a TOML integer or a string with a KiB/MiB/GiB
+// suffix ("256KiB").
+type Size int64
+
+func (s *Size) UnmarshalTOML(v any) error {
+	switch x := v.(type) {
+	case int64:
+		if x < 0 {
+			return fmt.Errorf("negative size %d", x)
+		}
+		*s = Size(x)
+		return nil
+	case string:
+		n, err := parseSize(x)
+		if err != nil {
+			return err
+		}
+		*s = Size(n)
+		return nil
+	}
+	return fmt.Errorf("size must be an integer or a string like \"256KiB\", got %T", v)
+}
+
+func parseSize(x string) (int64, error) {
+	mult := int64(1)
+	num := strings.TrimSpace(x)
+	for _, u := range []struct {
+		suf string
+		m   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"B", 1}} {
+		if strings.HasSuffix(num, u.suf) {
+			num, mult = strings.TrimSpace(strings.TrimSuffix(num, u.suf)), u.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("invalid size %q (use e.g. 4096, \"4KiB\", \"1MiB\")", x)
+	}
+	return n * mult, nil
+}
+
+// EnvelopeSetting is `envelope = "standard"` or a table renaming fields.
+type EnvelopeSetting struct {
+	Standard   bool
+	ID         *string
+	Type       *string
+	Time       *string
+	Data       *string
+	TimeFormat string
+	Static     map[string]json.RawMessage
+}
+
+func (e *EnvelopeSetting) UnmarshalTOML(v any) error {
+	switch x := v.(type) {
+	case string:
+		if x != "standard" {
+			return fmt.Errorf("envelope %q: must be \"standard\" or a table", x)
+		}
+		*e = EnvelopeSetting{Standard: true}
+		return nil
+	case map[string]any:
+		*e = EnvelopeSetting{}
+		for k, val := range x {
+			switch k {
+			case "id", "type", "time", "data", "time_format":
+				s, ok := val.(string)
+				if !ok {
+					return fmt.Errorf("envelope.%s must be a string", k)
+				}
+				switch k {
+				case "id":
+					e.ID = &s
+				case "type":
+					e.Type = &s
+				case "time":
+					e.Time = &s
+				case "data":
+					e.Data = &s
+				case "time_format":
+					e.TimeFormat = s
+				}
+			case "static":
+				m, ok := val.(map[string]any)
+				if !ok {
+					return fmt.Errorf("envelope.static must be a table")
+				}
+				e.Static = map[string]json.RawMessage{}
+				for sk, sv := range m {
+					b, err := json.Marshal(sv)
+					if err != nil {
+						return fmt.Errorf("envelope.static.%s: %v", sk, err)
+					}
+					e.Static[sk] = b
+				}
+			default:
+				return fmt.Errorf("envelope: unknown key %q (id, type, time, data, time_format, static)", k)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("envelope must be \"standard\" or a table, got %T", v)
+}

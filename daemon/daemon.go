@@ -1,0 +1,254 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	sdaemon "github.com/coreos/go-systemd/v22/daemon"
+	"github.com/rs/zerolog"
+	"github.com/valyala/fasthttp"
+
+	"hookd/delivery"
+	"hookd/store"
+)
+
+// Version is set at build time with -ldflags "-X hookd/daemon.Version=…".
+var Version = "0.1.0-dev"
+
+// Daemon is one running hookd: store, scheduler, ingest and admin
+// listeners. Open starts it; Close stops it.
+type Daemon struct {
+	// Set before Open.
+	ConfigPath string
+	LogOutput  io.Writer             // default os.Stdout
+	StoreHooks store.Options         // tests: fault injection
+	Notify     func(state ...string) // sd_notify; nil outside systemd
+
+	cfg   atomic.Pointer[Config]
+	log   zerolog.Logger
+	store *store.Store
+	sched *delivery.Scheduler
+
+	ingestLn, adminLn   net.Listener
+	ingestSrv, adminSrv *fasthttp.Server
+
+	closing  atomic.Bool
+	reloadMu sync.Mutex
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	once     sync.Once
+}
+
+// New returns a daemon for cfg (already loaded with LoadConfig).
+func New(cfg *Config) *Daemon {
+	d := &Daemon{ConfigPath: cfg.path}
+	d.cfg.Store(cfg)
+	return d
+}
+
+// Config is the configuration in force.
+func (d *Daemon) Config() *Config { return d.cfg.Load() }
+
+// IngestAddr and AdminAddr are the bound addresses (useful with port 0).
+func (d *Daemon) IngestAddr() string { return d.ingestLn.Addr().String() }
+func (d *Daemon) AdminAddr() string  { return d.adminLn.Addr().String() }
+
+// Open opens the database, binds both listeners and starts every
+// goroutine. Errors are returned here, synchronously; on error nothing is
+// left running.
+func (d *Daemon) Open() (err error) {
+	cfg := d.cfg.Load()
+	if d.LogOutput == nil {
+		d.LogOutput = os.Stdout
+	}
+	d.log = newLogger(d.LogOutput, cfg.Log)
+
+	var closers []func()
+	defer func() {
+		if err != nil {
+			for i := len(closers) - 1; i >= 0; i-- {
+				closers[i]()
+			}
+		}
+	}()
+
+	opts := d.StoreHooks
+	opts.OnQueued = func(e []store.QueueEntry) { d.sched.OnQueued(e) }
+	if d.store, err = store.Open(cfg.Storage.Path, opts); err != nil {
+		return err
+	}
+	closers = append(closers, func() { d.store.Close() })
+
+	states, err := d.store.EndpointStates()
+	if err != nil {
+		return fmt.Errorf("read endpoint states: %w", err)
+	}
+	disabled := map[string]bool{}
+	for name, s := range states {
+		if s.Disabled {
+			disabled[name] = true
+		}
+	}
+	eps, err := buildEndpoints(cfg)
+	if err != nil {
+		return err
+	}
+	d.sched = delivery.New(d.store, delivery.NewSender(Version), delivery.NewTable(eps, disabled), delivery.Options{
+		Workers: cfg.Delivery.Workers, ShutdownTimeout: cfg.Delivery.ShutdownTimeout.D(), Log: d.log,
+	})
+
+	if d.ingestLn, err = listen(cfg.Ingest.Listen); err != nil {
+		return fmt.Errorf("ingest listener: %w", err)
+	}
+	closers = append(closers, func() { d.ingestLn.Close() })
+	if d.adminLn, err = listen(cfg.Admin.Listen); err != nil {
+		return fmt.Errorf("admin listener: %w", err)
+	}
+	closers = append(closers, func() { d.adminLn.Close() })
+	d.warnOpenListeners(cfg)
+
+	d.ingestSrv = d.newIngestServer(cfg)
+	d.adminSrv = d.newAdminServer()
+
+	var ctx context.Context
+	ctx, d.cancel = context.WithCancel(context.Background())
+	d.sched.Start()
+	d.serve(d.ingestSrv, d.ingestLn)
+	d.serve(d.adminSrv, d.adminLn)
+	d.wg.Add(1)
+	go d.maintain(ctx)
+	if iv, _ := sdaemon.SdWatchdogEnabled(false); iv > 0 && d.Notify != nil {
+		d.wg.Add(1)
+		go d.watchdog(ctx, iv)
+	}
+	d.notify("READY=1", "STATUS=delivering webhooks")
+
+	d.log.Info().Str("ingest", d.IngestAddr()).Str("admin", d.AdminAddr()).Str("db", cfg.Storage.Path).
+		Int("endpoints", len(eps)).Int64("pending", d.store.Pending()).Str("version", Version).Msg("hookd started")
+	return nil
+}
+
+func (d *Daemon) serve(srv *fasthttp.Server, ln net.Listener) {
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, net.ErrClosed) {
+			d.log.Error().Err(err).Str("listen", ln.Addr().String()).Msg("listener stopped")
+		}
+	}()
+}
+
+func buildEndpoints(cfg *Config) ([]*delivery.Endpoint, error) {
+	var eps []*delivery.Endpoint
+	for _, ec := range cfg.Resolved {
+		e, err := delivery.NewEndpoint(ec)
+		if err != nil {
+			return nil, fmt.Errorf("endpoint %s: %w", ec.Name, err)
+		}
+		eps = append(eps, e)
+	}
+	return eps, nil
+}
+
+func listen(addr string) (net.Listener, error) {
+	if p, ok := strings.CutPrefix(addr, "unix:"); ok {
+		if fi, err := os.Stat(p); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			os.Remove(p) // stale socket from a previous run; the db lock guards against a live one
+		}
+		ln, err := net.Listen("unix", p)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.Chmod(p, 0o660); err != nil {
+			ln.Close()
+			return nil, err
+		}
+		return ln, nil
+	}
+	return net.Listen("tcp", addr)
+}
+
+func isLoopback(addr string) bool {
+	if strings.HasPrefix(addr, "unix:") {
+		return true
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (d *Daemon) warnOpenListeners(cfg *Config) {
+	if !isLoopback(cfg.Ingest.Listen) && cfg.Ingest.Token == "" && cfg.Ingest.TokenFile == "" {
+		d.log.Warn().Str("listen", cfg.Ingest.Listen).Msg("ingest listens beyond loopback without a token: anyone who can reach it can send webhooks")
+	}
+	if !isLoopback(cfg.Admin.Listen) && cfg.Admin.Token == "" && cfg.Admin.TokenFile == "" {
+		d.log.Warn().Str("listen", cfg.Admin.Listen).Msg("admin API listens beyond loopback without a token")
+	}
+}
+
+// maintain purges expired events and dedup keys in the background.
+func (d *Daemon) maintain(ctx context.Context) {
+	defer d.wg.Done()
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		cfg := d.cfg.Load()
+		now := time.Now()
+		n, err := d.store.Purge(ctx, now, store.Retention{Delivered: cfg.Storage.Retention.D(), Undeliverable: cfg.Storage.UndeliverableRetention.D()})
+		if err != nil && ctx.Err() == nil {
+			d.log.Error().Err(err).Msg("purge events")
+		}
+		k, err := d.store.PurgeDedup(ctx, now)
+		if err != nil && ctx.Err() == nil {
+			d.log.Error().Err(err).Msg("purge dedup keys")
+		}
+		if n+k > 0 {
+			d.log.Info().Int("events", n).Int("dedup_keys", k).Msg("purged")
+		}
+	}
+}
+
+// Close stops the daemon in reverse order of Open: ingest starts refusing
+// with 503, in-flight attempts get up to shutdown_timeout, the listeners
+// and background work stop, and the database is closed cleanly. Whatever
+// was not delivered is still pending in the database.
+func (d *Daemon) Close() error {
+	var err error
+	d.once.Do(func() {
+		d.closing.Store(true)
+		d.notify("STOPPING=1")
+		d.log.Info().Msg("shutting down")
+		d.sched.Close()
+		for _, srv := range []*fasthttp.Server{d.ingestSrv, d.adminSrv} {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			if e := srv.ShutdownWithContext(ctx); e != nil && !errors.Is(e, context.DeadlineExceeded) {
+				d.log.Warn().Err(e).Msg("listener shutdown")
+			}
+			cancel()
+		}
+		d.cancel()
+		d.wg.Wait()
+		err = d.store.Close()
+		d.log.Info().Err(err).Msg("stopped")
+	})
+	return err
+}

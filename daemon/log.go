@@ -1,0 +1,40 @@
+package daemon
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/rs/zerolog"
+)
+
+func parseLevel(s string) (zerolog.Level, error) {
+	switch s {
+	case "debug":
+		return zerolog.DebugLevel, nil
+	case "info", "":
+		return zerolog.InfoLevel, nil
+	case "warn":
+		return zerolog.WarnLevel, nil
+	case "error":
+		return zerolog.ErrorLevel, nil
+	}
+	return zerolog.NoLevel, fmt.Errorf("%q: must be debug, info, warn or error", s)
+}
+
+// newLogger builds the daemon's logger. The level lives in zerolog's
+// process-wide setting so a reload can change it for every component that
+// holds a copy of the logger, without re-plumbing them; hookd runs one
+// daemon per process.
+func newLogger(w io.Writer, c LogConfig) zerolog.Logger {
+	if c.Format == "console" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000"}
+	}
+	setLevel(c.Level)
+	return zerolog.New(w).With().Timestamp().Logger()
+}
+
+func setLevel(s string) {
+	if l, err := parseLevel(s); err == nil {
+		zerolog.SetGlobalLevel(l)
+	}
+}

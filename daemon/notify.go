@@ -1,0 +1,57 @@
+package daemon
+
+import (
+	"context"
+	"os"
+	"strings"
+	"time"
+
+	sdaemon "github.com/coreos/go-systemd/v22/daemon"
+	"golang.org/x/sys/unix"
+)
+
+// SystemdNotifier returns a function that sends sd_notify states to
+// $NOTIFY_SOCKET, or nil when hookd does not run under systemd.
+func SystemdNotifier() func(state ...string) {
+	if os.Getenv("NOTIFY_SOCKET") == "" {
+		return nil
+	}
+	return func(state ...string) {
+		sdaemon.SdNotify(false, strings.Join(state, "\n"))
+	}
+}
+
+func (d *Daemon) notify(state ...string) {
+	if d.Notify != nil {
+		d.Notify(state...)
+	}
+}
+
+func monotonicUsec() int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return 0
+	}
+	return ts.Nano() / 1000
+}
+
+// watchdog pings systemd at half of WatchdogSec, but only while the
+// scheduler loop keeps running: a wedged scheduler gets the process
+// restarted instead of being kept alive by a healthy HTTP goroutine.
+func (d *Daemon) watchdog(ctx context.Context, interval time.Duration) {
+	defer d.wg.Done()
+	t := time.NewTicker(interval / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if time.Since(d.sched.Alive()) < interval/2 {
+				d.notify("WATCHDOG=1")
+			} else {
+				d.log.Error().Time("scheduler_alive", d.sched.Alive()).Msg("scheduler loop stalled; withholding watchdog ping")
+			}
+		}
+	}
+}

@@ -1,0 +1,61 @@
+// Command hookd is a webhook delivery daemon: see README.md.
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"hookd/daemon"
+)
+
+func main() {
+	cmd, args := "run", os.Args[1:]
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	if cmd != "run" {
+		os.Exit(daemon.Command(cmd, args, os.Stdout, os.Stderr))
+	}
+	os.Exit(run(args))
+}
+
+// run starts the daemon and turns signals into lifecycle calls: TERM and
+// INT stop it (a second one forces exit), HUP reloads the config.
+func run(args []string) int {
+	path, err := daemon.ParseRunFlags(args, os.Stderr)
+	if err != nil {
+		return 2
+	}
+	cfg, err := daemon.LoadConfig(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "hookd:", err)
+		return 1
+	}
+	d := daemon.New(cfg)
+	d.Notify = daemon.SystemdNotifier()
+	if err := d.Open(); err != nil {
+		fmt.Fprintln(os.Stderr, "hookd:", err)
+		return 1
+	}
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	for s := range sig {
+		if s == syscall.SIGHUP {
+			d.Reload()
+			continue
+		}
+		go func() {
+			<-sig // a second TERM/INT during shutdown: leave now; bbolt's file stays consistent
+			fmt.Fprintln(os.Stderr, "hookd: forced exit")
+			os.Exit(1)
+		}()
+		if err := d.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "hookd:", err)
+			return 1
+		}
+		return 0
+	}
+	return 0
+}
