@@ -24,7 +24,8 @@ func (w *wheel) span() time.Duration { return w.tick * time.Duration(len(w.slots
 // add places it in its slot and reports true, or reports false when it is
 // already due (the caller makes it ready) — or, defensively, beyond the span.
 func (w *wheel) add(it *item) bool {
-	t := it.due.UnixNano() / int64(w.tick)
+	// Round up: an item is collected at the end of its tick, never early.
+	t := (it.due.UnixNano() + int64(w.tick) - 1) / int64(w.tick)
 	if t <= w.cur || t-w.cur >= int64(len(w.slots)) {
 		return false
 	}

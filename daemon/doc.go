@@ -1,0 +1,11 @@
+// Package daemon wires hookd together: configuration (load, validate,
+// resolve secrets), the lifecycle (Open binds listeners and opens the
+// store synchronously; Close stops everything in reverse order and waits),
+// SIGHUP reload, sd_notify, the ingest API, the admin API and the CLI
+// subcommands.
+//
+// Data flows one way: ingest renders and stores events (package store),
+// the scheduler (package delivery) picks due deliveries and records their
+// outcomes back into the store. The admin API reads the store and asks it
+// to requeue.
+package daemon

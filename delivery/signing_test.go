@@ -1,0 +1,117 @@
+package delivery
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+	"testing"
+	"time"
+)
+
+func headers(hs []Header) map[string]string {
+	m := map[string]string{}
+	for _, h := range hs {
+		m[h.Name] = h.Value
+	}
+	return m
+}
+
+// The Standard Webhooks specification's published test vector.
+func TestStandardVector(t *testing.T) {
+	s, err := NewSigner(SigningConfig{Scheme: "standard", Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := headers(s.Sign(nil, &Message{ID: "msg_p5jXN8AQM9LWM0D4loKWxJek", Timestamp: time.Unix(1614265330, 0), Body: []byte(`{"test": 2432232314}`)}))
+	if got, want := h["webhook-signature"], "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="; got != want {
+		t.Fatalf("signature %q, want %q", got, want)
+	}
+	if h["webhook-id"] != "msg_p5jXN8AQM9LWM0D4loKWxJek" || h["webhook-timestamp"] != "1614265330" {
+		t.Fatalf("headers %v", h)
+	}
+}
+
+func TestStandardRotationSignsWithEveryKey(t *testing.T) {
+	s, err := NewSigner(SigningConfig{Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", PreviousSecrets: []string{"whsec_" + "c2Vjb25kLXNlY3JldC1rZXk="}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := headers(s.Sign(nil, &Message{ID: "msg_p5jXN8AQM9LWM0D4loKWxJek", Timestamp: time.Unix(1614265330, 0), Body: []byte(`{"test": 2432232314}`)}))["webhook-signature"]
+	parts := strings.Split(sig, " ")
+	if len(parts) != 2 || parts[0] != "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=" || !strings.HasPrefix(parts[1], "v1,") {
+		t.Fatalf("rotation signature %q", sig)
+	}
+}
+
+func TestStandardRejectsBadSecret(t *testing.T) {
+	for _, s := range []string{"", "whsec_not*base64", "whsec_"} {
+		if _, err := NewSigner(SigningConfig{Scheme: "standard", Secret: s}); err == nil {
+			t.Errorf("secret %q accepted", s)
+		} else if strings.Contains(err.Error(), "not*base64") {
+			t.Errorf("error leaks the secret: %v", err)
+		}
+	}
+}
+
+func TestHMACSchemes(t *testing.T) {
+	body := []byte(`{"a":1}`)
+	ts := time.Unix(1700000000, 0)
+	mac := func(content string) string {
+		m := hmac.New(sha256.New, []byte("s3cret"))
+		m.Write([]byte(content))
+		return hex.EncodeToString(m.Sum(nil))
+	}
+	cases := []struct {
+		name string
+		cfg  SigningConfig
+		want map[string]string
+	}{
+		{"defaults", SigningConfig{Scheme: "hmac-sha256", Secret: "s3cret", Prefix: "sha256="},
+			map[string]string{"X-Webhook-Signature": "sha256=" + mac(string(body))}},
+		{"seny", SigningConfig{Scheme: "hmac-sha256", Secret: "s3cret", Header: "X-Seny-Signature", Prefix: "sha256="},
+			map[string]string{"X-Seny-Signature": "sha256=" + mac(string(body))}},
+		{"hume", SigningConfig{Scheme: "hmac-sha256", Secret: "s3cret", Header: "X-Hume-AI-Webhook-Signature", Content: "{body}.{timestamp}", TimestampHeader: "X-Hume-AI-Webhook-Timestamp"},
+			map[string]string{"X-Hume-AI-Webhook-Signature": mac(string(body) + ".1700000000"), "X-Hume-AI-Webhook-Timestamp": "1700000000"}},
+		{"template", SigningConfig{Scheme: "hmac-sha256", Secret: "s3cret", Content: "{id}:{type}:{timestamp}:{body}"},
+			map[string]string{"X-Webhook-Signature": mac("e1:t.x:1700000000:" + string(body))}},
+	}
+	for _, c := range cases {
+		s, err := NewSigner(c.cfg)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		got := headers(s.Sign(nil, &Message{ID: "e1", Type: "t.x", Timestamp: ts, Body: body}))
+		for k, v := range c.want {
+			if got[k] != v {
+				t.Errorf("%s: %s = %q, want %q", c.name, k, got[k], v)
+			}
+		}
+		if len(got) != len(c.want) {
+			t.Errorf("%s: headers %v", c.name, got)
+		}
+	}
+}
+
+func TestNoneSignsNothing(t *testing.T) {
+	s, _ := NewSigner(SigningConfig{Scheme: "none"})
+	if h := s.Sign(nil, &Message{}); len(h) != 0 {
+		t.Fatal(h)
+	}
+}
+
+func TestUnknownPlaceholder(t *testing.T) {
+	if _, err := NewSigner(SigningConfig{Scheme: "hmac-sha256", Secret: "x", Content: "{body}.{nonce}"}); err == nil {
+		t.Fatal("accepted {nonce}")
+	}
+}
+
+func BenchmarkStandardSign(b *testing.B) {
+	s, _ := NewSigner(SigningConfig{Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})
+	m := &Message{ID: "evt_01HZX", Timestamp: time.Now(), Body: make([]byte, 256)}
+	var dst [4]Header
+	b.ReportAllocs()
+	for b.Loop() {
+		s.Sign(dst[:0], m)
+	}
+}

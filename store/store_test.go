@@ -1,0 +1,238 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// mustOpen opens a store in a temp dir and checks its consistency on
+// cleanup, like bbolt's own btesting helpers.
+func mustOpen(tb testing.TB, opts Options) *Store {
+	tb.Helper()
+	s, err := Open(filepath.Join(tb.TempDir(), "hookd.db"), opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := s.Check(); err != nil {
+			tb.Errorf("consistency check: %v", err)
+		}
+		s.Close()
+	})
+	return s
+}
+
+func newEvent(id string, endpoints ...string) NewEvent {
+	ne := NewEvent{Event: Event{ID: id, Type: "t", Created: time.Now().UTC(), Raw: []byte(`{}`)}}
+	for _, e := range endpoints {
+		ne.Deliveries = append(ne.Deliveries, NewDelivery{Endpoint: e, Body: []byte(`{"id":"` + id + `"}`)})
+	}
+	return ne
+}
+
+var lim = Limits{DedupWindow: time.Hour}
+
+func TestFileModeAndLock(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sub", "hookd.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	fi, _ := os.Stat(path)
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("db mode %v", fi.Mode().Perm())
+	}
+	di, _ := os.Stat(filepath.Dir(path))
+	if di.Mode().Perm() != 0o700 {
+		t.Fatalf("dir mode %v", di.Mode().Perm())
+	}
+	if _, err := Open(path, Options{LockTimeout: 100 * time.Millisecond}); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second open: %v", err)
+	}
+}
+
+func TestIngestDedupAndPending(t *testing.T) {
+	var mu sync.Mutex
+	var queued []QueueEntry
+	s := mustOpen(t, Options{OnQueued: func(e []QueueEntry) { mu.Lock(); queued = append(queued, e...); mu.Unlock() }})
+	ctx := context.Background()
+	res, err := s.Ingest(ctx, []NewEvent{newEvent("a", "x", "y"), newEvent("a", "x")}, lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Duplicate || res[0].Deliveries != 2 || !res[1].Duplicate {
+		t.Fatalf("results %+v", res)
+	}
+	if s.Pending() != 2 || len(queued) != 2 {
+		t.Fatalf("pending %d queued %d", s.Pending(), len(queued))
+	}
+	// Idempotency key maps to the first event's id.
+	k := newEvent("b", "x")
+	k.DedupKey = "key-1"
+	k2 := newEvent("c", "x")
+	k2.DedupKey = "key-1"
+	res, _ = s.Ingest(ctx, []NewEvent{k, k2}, lim)
+	if !res[1].Duplicate || res[1].ID != "b" {
+		t.Fatalf("idempotency %+v", res)
+	}
+	// max_pending refuses without storing.
+	res, _ = s.Ingest(ctx, []NewEvent{newEvent("d", "x", "y")}, Limits{DedupWindow: time.Hour, MaxPending: 4})
+	if !errors.Is(res[0].Err, ErrTooManyPending) {
+		t.Fatalf("max pending: %+v", res)
+	}
+	if _, err := s.Event("d"); !errors.Is(err, ErrNotFound) {
+		t.Fatal("refused event was stored")
+	}
+}
+
+func TestCompleteRetryParkRedeliver(t *testing.T) {
+	s := mustOpen(t, Options{})
+	ctx := context.Background()
+	if _, err := s.Ingest(ctx, []NewEvent{newEvent("e", "x")}, lim); err != nil {
+		t.Fatal(err)
+	}
+	key := DeliveryKey("e", "x")
+	d, _ := s.Delivery(key)
+	complete := func(o Outcome) {
+		done := make(chan error)
+		s.Complete(o, func(err error) { done <- err })
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	next := time.Now().Add(time.Hour).UTC()
+	complete(Outcome{Key: key, Due: d.Due, Attempt: &Attempt{At: time.Now(), Status: 500}, Next: next})
+	d, _ = s.Delivery(key)
+	if d.State != Pending || !d.Due.Equal(next) || d.Attempts != 1 {
+		t.Fatalf("after retry %+v", d)
+	}
+	// A stale outcome (wrong due) only records the attempt.
+	complete(Outcome{Key: key, Due: time.Unix(1, 0), Attempt: &Attempt{At: time.Now(), Status: 500}, Reason: "x"})
+	if d2, _ := s.Delivery(key); d2.State != Pending || d2.Attempts != 2 {
+		t.Fatalf("stale outcome changed state %+v", d2)
+	}
+	complete(Outcome{Key: key, Due: next, Attempt: &Attempt{At: time.Now(), Status: 500}, Reason: "exhausted"})
+	items, _, err := s.ListUndeliverable("", 10, "")
+	if err != nil || len(items) != 1 || items[0].Reason != "exhausted" || items[0].LastAttempt.N != 3 {
+		t.Fatalf("undeliverable %+v %v", items, err)
+	}
+	if s.Pending() != 0 {
+		t.Fatalf("pending %d", s.Pending())
+	}
+	n, err := s.RedeliverUndeliverable(ctx, "x", time.Time{}, time.Time{})
+	if err != nil || n != 1 || s.Pending() != 1 {
+		t.Fatalf("redeliver %d %v pending %d", n, err, s.Pending())
+	}
+	d, _ = s.Delivery(key)
+	if d.State != Pending || d.Cycle != 3 {
+		t.Fatalf("after redeliver %+v", d)
+	}
+	var due []QueueEntry
+	s.ScanDue(time.Now(), 10, nil, func(e QueueEntry) { due = append(due, e) })
+	if len(due) != 1 || due[0].Key != key {
+		t.Fatalf("due %v", due)
+	}
+}
+
+func TestUndeliverablePaging(t *testing.T) {
+	s := mustOpen(t, Options{})
+	ctx := context.Background()
+	var evs []NewEvent
+	for _, id := range []string{"a", "b", "c", "d", "e"} {
+		evs = append(evs, newEvent(id, "x", "y"))
+	}
+	s.Ingest(ctx, evs, lim)
+	if n, err := s.ParkEndpoint(ctx, "x", "endpoint removed"); err != nil || n != 5 {
+		t.Fatalf("park %d %v", n, err)
+	}
+	var all []string
+	cursor := ""
+	for {
+		items, next, err := s.ListUndeliverable("x", 2, cursor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range items {
+			all = append(all, it.EventID)
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if len(all) != 5 {
+		t.Fatalf("paged %v", all)
+	}
+	if s.Pending() != 5 {
+		t.Fatalf("pending %d", s.Pending())
+	}
+}
+
+func TestFailedCommitChangesNothing(t *testing.T) {
+	var fail bool
+	s := mustOpen(t, Options{BeforeCommit: func() error {
+		if fail {
+			return errors.New("no space left on device")
+		}
+		return nil
+	}})
+	fail = true
+	if _, err := s.Ingest(context.Background(), []NewEvent{newEvent("a", "x")}, lim); !errors.Is(err, ErrStorage) {
+		t.Fatalf("err %v", err)
+	}
+	if _, err := s.Event("a"); !errors.Is(err, ErrNotFound) || s.Pending() != 0 {
+		t.Fatal("failed commit left data")
+	}
+	fail = false
+	if _, err := s.Ingest(context.Background(), []NewEvent{newEvent("a", "x")}, lim); err != nil {
+		t.Fatal("did not recover:", err)
+	}
+}
+
+func TestPurge(t *testing.T) {
+	s := mustOpen(t, Options{})
+	ctx := context.Background()
+	s.Ingest(ctx, []NewEvent{newEvent("done", "x"), newEvent("waiting", "x")}, lim)
+	key := DeliveryKey("done", "x")
+	d, _ := s.Delivery(key)
+	done := make(chan error)
+	s.Complete(Outcome{Key: key, Due: d.Due, Attempt: &Attempt{At: time.Now(), Status: 200}, Delivered: true}, func(err error) { done <- err })
+	<-done
+	n, err := s.Purge(ctx, time.Now().Add(2*time.Hour), Retention{Delivered: time.Hour, Undeliverable: time.Hour})
+	if err != nil || n != 1 {
+		t.Fatalf("purged %d %v", n, err)
+	}
+	if _, err := s.Event("done"); !errors.Is(err, ErrNotFound) {
+		t.Fatal("delivered event kept")
+	}
+	if _, err := s.Event("waiting"); err != nil {
+		t.Fatal("pending event purged")
+	}
+	if k, _ := s.PurgeDedup(ctx, time.Now().Add(2*time.Hour)); k != 2 {
+		t.Fatalf("dedup purged %d", k)
+	}
+}
+
+func BenchmarkIngestBatch(b *testing.B) {
+	s := mustOpen(b, Options{})
+	body := make([]byte, 256)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		evs := make([]NewEvent, 256)
+		for j := range evs {
+			id := time.Now().Format("150405.000000000") + string(rune('a'+j%26)) + string(rune('a'+j/26))
+			evs[j] = NewEvent{Event: Event{ID: id, Type: "t", Created: time.Now(), Raw: body}, Deliveries: []NewDelivery{{Endpoint: "x", Body: body}}}
+		}
+		if _, err := s.Ingest(context.Background(), evs, lim); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*256)/b.Elapsed().Seconds(), "events/s")
+}

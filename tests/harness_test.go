@@ -1,0 +1,320 @@
+// Package tests holds hookd's end-to-end tests: each starts the real daemon
+// (fasthttp listeners on 127.0.0.1:0, bbolt in t.TempDir()) and delivers to
+// a real HTTP receiver on loopback.
+package tests
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"hookd/daemon"
+	"hookd/store"
+)
+
+// testSecret is the Standard Webhooks test-vector secret.
+const testSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+// baseConfig is prepended to every test config. Each %s takes extra
+// lines for its section (see Extra); the storage path is filled in.
+const baseConfig = `
+[ingest]
+listen = "127.0.0.1:0"
+%s
+[admin]
+listen = "127.0.0.1:0"
+%s
+[storage]
+path = %q
+%s
+[delivery]
+workers = 8
+shutdown_timeout = "2s"
+%s
+[log]
+level = "debug"
+`
+
+// Extra adds lines to baseConfig's sections.
+type Extra struct{ Ingest, Admin, Storage, Delivery string }
+
+// Daemon is a running daemon under test.
+type Daemon struct {
+	*daemon.Daemon
+	tb      testing.TB
+	dir     string
+	cfgPath string
+	logs    *syncBuffer
+	extra   Extra
+}
+
+// MustOpenDaemon writes cfg (endpoints and overrides, after baseConfig)
+// into a temp dir, starts the daemon on ephemeral ports and closes it when
+// the test ends.
+func MustOpenDaemon(tb testing.TB, cfg string) *Daemon {
+	tb.Helper()
+	return mustOpenIn(tb, tb.TempDir(), Extra{}, cfg, store.Options{})
+}
+
+// MustOpenDaemonExtra is MustOpenDaemon with extra section lines and
+// store hooks.
+func MustOpenDaemonExtra(tb testing.TB, x Extra, cfg string, hooks store.Options) *Daemon {
+	tb.Helper()
+	return mustOpenIn(tb, tb.TempDir(), x, cfg, hooks)
+}
+
+func mustOpenIn(tb testing.TB, dir string, x Extra, cfg string, hooks store.Options) *Daemon {
+	tb.Helper()
+	path := filepath.Join(dir, "hookd.toml")
+	writeConfig(tb, path, dir, x, cfg)
+	c, err := daemon.LoadConfig(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	d := &Daemon{Daemon: daemon.New(c), tb: tb, dir: dir, cfgPath: path, logs: &syncBuffer{}, extra: x}
+	d.LogOutput = d.logs
+	d.StoreHooks = hooks
+	if err := d.Open(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { d.Close() })
+	return d
+}
+
+func writeConfig(tb testing.TB, path, dir string, x Extra, cfg string) {
+	tb.Helper()
+	full := fmt.Sprintf(baseConfig, x.Ingest, x.Admin, filepath.Join(dir, "hookd.db"), x.Storage, x.Delivery) + cfg
+	if err := os.WriteFile(path, []byte(full), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// Restart closes the daemon and opens a new one on the same directory.
+func (d *Daemon) Restart(cfg string) *Daemon {
+	d.tb.Helper()
+	if err := d.Close(); err != nil {
+		d.tb.Fatal(err)
+	}
+	return mustOpenIn(d.tb, d.dir, d.extra, cfg, store.Options{})
+}
+
+// Post sends a request to the ingest listener.
+func (d *Daemon) Post(path, contentType string, body string, headers ...string) (int, map[string]any, http.Header) {
+	d.tb.Helper()
+	return do(d.tb, "POST", "http://"+d.IngestAddr()+path, contentType, body, headers...)
+}
+
+// Event posts one JSON event and requires a 202.
+func (d *Daemon) Event(body string) string {
+	d.tb.Helper()
+	status, out, _ := d.Post("/v1/events", "application/json", body)
+	if status != 202 {
+		d.tb.Fatalf("ingest %s: %d %v", body, status, out)
+	}
+	return out["id"].(string)
+}
+
+// Admin calls the admin API.
+func (d *Daemon) Admin(method, path, body string) (int, map[string]any) {
+	d.tb.Helper()
+	status, out, _ := do(d.tb, method, "http://"+d.AdminAddr()+path, "application/json", body)
+	return status, out
+}
+
+func do(tb testing.TB, method, url, contentType, body string, headers ...string) (int, map[string]any, http.Header) {
+	tb.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	if len(b) > 0 && b[0] == '{' {
+		if err := json.Unmarshal(b, &out); err != nil {
+			tb.Fatalf("response %s: %v", b, err)
+		}
+	}
+	return resp.StatusCode, out, resp.Header
+}
+
+// Request is one request a Receiver got.
+type Request struct {
+	Path   string
+	Header http.Header
+	Body   []byte
+	At     time.Time
+}
+
+// Receiver is a loopback HTTP server that records every request and
+// answers with what its handler for that path returns.
+type Receiver struct {
+	URL string
+	srv *http.Server
+
+	mu       sync.Mutex
+	reqs     []Request
+	handlers map[string]func(n int, r *http.Request, w http.ResponseWriter)
+	changed  chan struct{}
+}
+
+// NewReceiver starts a receiver that answers 200 unless told otherwise.
+func NewReceiver(tb testing.TB) *Receiver {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r := &Receiver{URL: "http://" + ln.Addr().String(), handlers: map[string]func(int, *http.Request, http.ResponseWriter){}, changed: make(chan struct{}, 1)}
+	r.srv = &http.Server{Handler: http.HandlerFunc(r.serve)}
+	go r.srv.Serve(ln)
+	tb.Cleanup(func() { r.srv.Close() })
+	return r
+}
+
+// Handle sets how path is answered; fn gets the 1-based count of requests
+// to that path so far.
+func (r *Receiver) Handle(path string, fn func(n int, req *http.Request, w http.ResponseWriter)) {
+	r.mu.Lock()
+	r.handlers[path] = fn
+	r.mu.Unlock()
+}
+
+// Status makes path answer status for the first n requests, then 200.
+func (r *Receiver) Status(path string, status, n int) {
+	r.Handle(path, func(i int, _ *http.Request, w http.ResponseWriter) {
+		if i <= n {
+			w.WriteHeader(status)
+			return
+		}
+		w.WriteHeader(200)
+	})
+}
+
+func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(req.Body)
+	r.mu.Lock()
+	r.reqs = append(r.reqs, Request{Path: req.URL.Path, Header: req.Header.Clone(), Body: body, At: time.Now()})
+	n := 0
+	for _, x := range r.reqs {
+		if x.Path == req.URL.Path {
+			n++
+		}
+	}
+	h := r.handlers[req.URL.Path]
+	r.mu.Unlock()
+	if h != nil {
+		h(n, req, w)
+	} else {
+		w.WriteHeader(200)
+	}
+	select {
+	case r.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Requests returns what path received so far ("" for all paths).
+func (r *Receiver) Requests(path string) []Request {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []Request
+	for _, x := range r.reqs {
+		if path == "" || x.Path == path {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// Wait blocks until path has received at least n requests.
+func (r *Receiver) Wait(tb testing.TB, path string, n int) []Request {
+	tb.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		if got := r.Requests(path); len(got) >= n {
+			return got
+		}
+		select {
+		case <-r.changed:
+		case <-time.After(20 * time.Millisecond):
+		case <-deadline:
+			tb.Fatalf("%s: got %d requests, want %d", path, len(r.Requests(path)), n)
+		}
+	}
+}
+
+// eventually polls cond until it is true or 20s pass.
+func eventually(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// deliveryState reads an event's delivery to endpoint through the admin API.
+func (d *Daemon) deliveryState(id, endpoint string) map[string]any {
+	d.tb.Helper()
+	status, ev := d.Admin("GET", "/v1/events/"+id, "")
+	if status != 200 {
+		d.tb.Fatalf("get event %s: %d %v", id, status, ev)
+	}
+	for _, x := range ev["deliveries"].([]any) {
+		dl := x.(map[string]any)
+		if dl["endpoint"] == endpoint {
+			return dl
+		}
+	}
+	return nil
+}
+
+func (d *Daemon) waitState(id, endpoint, state string) map[string]any {
+	d.tb.Helper()
+	var dl map[string]any
+	eventually(d.tb, id+" "+endpoint+" "+state, func() bool {
+		dl = d.deliveryState(id, endpoint)
+		return dl != nil && dl["state"] == state
+	})
+	return dl
+}
+
+// syncBuffer collects log output safely across goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

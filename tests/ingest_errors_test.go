@@ -1,0 +1,107 @@
+package tests
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"hookd/store"
+)
+
+func TestIngestErrors(t *testing.T) {
+	rcv := NewReceiver(t)
+	var diskFull atomic.Bool
+	d := MustOpenDaemonExtra(t, Extra{Ingest: "token = \"ingest-token\"\nmax_event_bytes = 1024", Storage: "max_pending = 3"},
+		endpoint("a", rcv.URL+"/a", `["*"]`, `schedule = ["1h"]`)+endpoint("b", rcv.URL+"/b", `["*"]`, `schedule = ["1h"]`),
+		store.Options{BeforeCommit: func() error {
+			if diskFull.Load() {
+				return errors.New("no space left on device")
+			}
+			return nil
+		}})
+	rcv.Status("/a", 500, 1000)
+	rcv.Status("/b", 500, 1000)
+	auth := []string{"Authorization", "Bearer ingest-token"}
+	cases := []struct {
+		name, method, path, ct, body string
+		headers                      []string
+		status                       int
+		mention                      string
+	}{
+		{"no token", "POST", "/v1/events", "application/json", `{"type":"t","data":1}`, nil, 401, "token"},
+		{"wrong token", "POST", "/v1/events", "application/json", `{"type":"t","data":1}`, []string{"Authorization", "Bearer nope"}, 401, "token"},
+		{"bad json", "POST", "/v1/events", "application/json", `{"type":`, auth, 400, "valid"},
+		{"missing type", "POST", "/v1/events", "application/json", `{"data":1}`, auth, 400, "type"},
+		{"bad type", "POST", "/v1/events", "application/json", `{"type":"a b","data":1}`, auth, 400, "type"},
+		{"type not string", "POST", "/v1/events", "application/json", `{"type":5,"data":1}`, auth, 400, "type"},
+		{"missing data", "POST", "/v1/events", "application/json", `{"type":"t"}`, auth, 400, "data"},
+		{"bad id", "POST", "/v1/events", "application/json", `{"id":"has space","type":"t","data":1}`, auth, 400, "id"},
+		{"unknown field", "POST", "/v1/events", "application/json", `{"type":"t","data":1,"colour":1}`, auth, 400, "colour"},
+		{"unknown endpoint", "POST", "/v1/events", "application/json", `{"type":"t","data":1,"endpoints":["zz"]}`, auth, 400, "endpoints"},
+		{"GET", "GET", "/v1/events", "", ``, auth, 405, "POST"},
+		{"too large", "POST", "/v1/events", "application/json", `{"type":"t","data":"` + strings.Repeat("x", 2000) + `"}`, auth, 413, "max_event_bytes"},
+		{"form content", "POST", "/v1/events", "application/x-www-form-urlencoded", `type=t`, auth, 415, "Content-Type"},
+		{"unknown path", "POST", "/v1/nope", "application/json", `{}`, auth, 404, ""},
+	}
+	for _, c := range cases {
+		status, out, _ := do(t, c.method, "http://"+d.IngestAddr()+c.path, c.ct, c.body, c.headers...)
+		if status != c.status {
+			t.Errorf("%s: status %d, want %d (%v)", c.name, status, c.status, out)
+			continue
+		}
+		e, _ := out["error"].(map[string]any)
+		if e == nil || e["code"] == "" || !strings.Contains(e["message"].(string), c.mention) {
+			t.Errorf("%s: error body %v should mention %q", c.name, out, c.mention)
+		}
+	}
+	// Nothing above was stored.
+	if _, list := d.Admin("GET", "/v1/undeliverable", ""); len(list["items"].([]any)) != 0 {
+		t.Fatal("rejected requests changed state")
+	}
+
+	// Storage failure: 503 with Retry-After, nothing stored, recovers.
+	diskFull.Store(true)
+	status, out, h := do(t, "POST", "http://"+d.IngestAddr()+"/v1/events", "application/json", `{"id":"df","type":"t","data":1}`, auth...)
+	if status != 503 || h.Get("Retry-After") == "" {
+		t.Fatalf("disk full: %d %v", status, out)
+	}
+	diskFull.Store(false)
+	if status, _ := d.Admin("GET", "/v1/events/df", ""); status != 404 {
+		t.Fatalf("failed commit is visible: %d", status)
+	}
+
+	// max_pending = 3: one event with two deliveries fits, the next does not.
+	if status, out, _ := do(t, "POST", "http://"+d.IngestAddr()+"/v1/events", "application/json", `{"type":"t","data":1}`, auth...); status != 202 {
+		t.Fatalf("first event: %d %v", status, out)
+	}
+	status, out, h = do(t, "POST", "http://"+d.IngestAddr()+"/v1/events", "application/json", `{"type":"t","data":1}`, auth...)
+	if status != 429 || h.Get("Retry-After") == "" {
+		t.Fatalf("max_pending: %d %v", status, out)
+	}
+
+}
+
+// While in-flight attempts finish during shutdown, ingest answers 503.
+func TestShutdownRefusesIngest(t *testing.T) {
+	rcv := NewReceiver(t)
+	release := make(chan struct{})
+	rcv.Handle("/a", func(int, *http.Request, http.ResponseWriter) { <-release })
+	d := MustOpenDaemon(t, endpoint("a", rcv.URL+"/a", `["*"]`, ""))
+	d.Event(`{"type":"t","data":{}}`)
+	rcv.Wait(t, "/a", 1)
+	closed := make(chan error)
+	go func() { closed <- d.Close() }()
+	eventually(t, "503 while shutting down", func() bool {
+		status, out, h := d.Post("/v1/events", "application/json", `{"type":"t","data":{}}`)
+		return status == 503 && h.Get("Retry-After") != "" && out["error"].(map[string]any)["code"] == "shutting_down"
+	})
+	if status, _, _ := do(t, "GET", "http://"+d.IngestAddr()+"/readyz", "", ""); status != 503 {
+		t.Fatalf("readyz %d while shutting down", status)
+	}
+	close(release)
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,290 @@
+package tests
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// verifyStandard checks a request the way a Standard Webhooks receiver
+// does, independently of hookd's signer.
+func verifyStandard(t *testing.T, r Request, secret string) {
+	t.Helper()
+	key, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	id, ts := r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp")
+	mac := hmac.New(sha256.New, key)
+	fmt.Fprintf(mac, "%s.%s.%s", id, ts, r.Body)
+	want := "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	if r.Header.Get("webhook-signature") != want {
+		t.Fatalf("signature %q, want %q", r.Header.Get("webhook-signature"), want)
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || time.Since(time.Unix(sec, 0)).Abs() > time.Minute {
+		t.Fatalf("timestamp %q", ts)
+	}
+}
+
+func matchRe(re, s string) bool { return regexp.MustCompile(re).MatchString(s) }
+
+func endpoint(name, url, events, extra string) string {
+	return fmt.Sprintf("\n[[endpoints]]\nname = %q\nurl = %q\nevents = %s\n%s\n", name, url, events, extra)
+}
+
+func standardSigning(secret string) string {
+	return fmt.Sprintf("  [endpoints.signing]\n  secret = %q\n", secret)
+}
+
+func TestFanOutByPatternAndSignature(t *testing.T) {
+	rcv := NewReceiver(t)
+	d := MustOpenDaemon(t,
+		endpoint("crm", rcv.URL+"/crm", `["conversation.*"]`, standardSigning(testSecret))+
+			endpoint("all", rcv.URL+"/all", `["*"]`, `headers = { "X-Event" = "{type}", "X-Event-Id" = "{id}" }`)+
+			endpoint("forms", rcv.URL+"/forms", `["form.submitted"]`, ""))
+	status, out, _ := d.Post("/v1/events", "application/json", `{"type":"conversation.ended","data":{"transcript":["hi"]}}`)
+	if status != 202 || out["deliveries"] != 2.0 || out["duplicate"] != false {
+		t.Fatalf("ingest: %d %v", status, out)
+	}
+	id := out["id"].(string)
+	if !strings.HasPrefix(id, "evt_") {
+		t.Fatalf("generated id %q", id)
+	}
+	crm := rcv.Wait(t, "/crm", 1)[0]
+	all := rcv.Wait(t, "/all", 1)[0]
+	verifyStandard(t, crm, testSecret)
+	if crm.Header.Get("Content-Type") != "application/json" || !strings.HasPrefix(crm.Header.Get("User-Agent"), "hookd/") {
+		t.Fatalf("headers %v", crm.Header)
+	}
+	if all.Header.Get("X-Event") != "conversation.ended" || all.Header.Get("X-Event-Id") != id || all.Header.Get("webhook-signature") != "" {
+		t.Fatalf("static headers / unsigned endpoint: %v", all.Header)
+	}
+	var env map[string]any
+	if err := json.Unmarshal(crm.Body, &env); err != nil {
+		t.Fatal(err)
+	}
+	if env["id"] != id || env["type"] != "conversation.ended" || env["data"].(map[string]any)["transcript"] == nil {
+		t.Fatalf("envelope %s", crm.Body)
+	}
+	if _, err := time.Parse(time.RFC3339, env["timestamp"].(string)); err != nil {
+		t.Fatalf("timestamp %v", env["timestamp"])
+	}
+	d.waitState(id, "crm", "delivered")
+	time.Sleep(100 * time.Millisecond)
+	if n := len(rcv.Requests("/forms")); n != 0 {
+		t.Fatalf("forms got %d requests", n)
+	}
+}
+
+func TestEnvelopeForms(t *testing.T) {
+	rcv := NewReceiver(t)
+	d := MustOpenDaemon(t,
+		endpoint("seny", rcv.URL+"/seny", `["*"]`, `envelope = { id = "id", type = "event", time = "created_at", time_format = "rfc3339", static = { widget_id = "wgt_1" } }`)+
+			endpoint("sensei", rcv.URL+"/sensei", `["*"]`, `envelope = { id = "", type = "event", time = "timestamp", time_format = "rfc3339ms" }`)+
+			endpoint("unix", rcv.URL+"/unix", `["*"]`, `envelope = { time = "ts", time_format = "unix", data = "payload" }`))
+	d.Event(`{"id":"evt_1","type":"lead.created","data":{"phone":null}}`)
+	want := map[string]string{
+		"/seny":   `^\{"id":"evt_1","event":"lead.created","widget_id":"wgt_1","created_at":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ","data":\{"phone":null\}\}$`,
+		"/sensei": `^\{"event":"lead.created","timestamp":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z","data":\{"phone":null\}\}$`,
+		"/unix":   `^\{"id":"evt_1","type":"lead.created","ts":\d{10},"payload":\{"phone":null\}\}$`,
+	}
+	for path, re := range want {
+		body := string(rcv.Wait(t, path, 1)[0].Body)
+		if !matchRe(re, body) {
+			t.Errorf("%s: %s does not match %s", path, body, re)
+		}
+	}
+}
+
+func TestPayloadPassthrough(t *testing.T) {
+	rcv := NewReceiver(t)
+	d := MustOpenDaemon(t, endpoint("hume", rcv.URL+"/hume", `["*"]`, standardSigning(testSecret)))
+	payload := "{ \"event_name\" : \"chat_ended\",\n  \"chat_id\": \"c1\", \"n\": 1.50 }"
+	d.Event(`{"type":"chat_ended","payload":` + payload + `}`)
+	got := rcv.Wait(t, "/hume", 1)[0]
+	if string(got.Body) != payload {
+		t.Fatalf("payload changed:\n got %q\nwant %q", got.Body, payload)
+	}
+	verifyStandard(t, got, testSecret)
+}
+
+func TestDedup(t *testing.T) {
+	rcv := NewReceiver(t)
+	d := MustOpenDaemon(t, endpoint("a", rcv.URL+"/a", `["*"]`, ""))
+	d.Event(`{"id":"same","type":"t","data":1}`)
+	status, out, _ := d.Post("/v1/events", "application/json", `{"id":"same","type":"t","data":2}`)
+	if status != 200 || out["duplicate"] != true || out["id"] != "same" {
+		t.Fatalf("duplicate id: %d %v", status, out)
+	}
+	s1, o1, _ := d.Post("/v1/events", "application/json", `{"type":"t","data":1}`, "Idempotency-Key", "k-1")
+	s2, o2, _ := d.Post("/v1/events", "application/json", `{"type":"t","data":1}`, "Idempotency-Key", "k-1")
+	if s1 != 202 || s2 != 200 || o2["duplicate"] != true || o1["id"] != o2["id"] {
+		t.Fatalf("idempotency key: %d %v / %d %v", s1, o1, s2, o2)
+	}
+	rcv.Wait(t, "/a", 2)
+	time.Sleep(200 * time.Millisecond)
+	if n := len(rcv.Requests("/a")); n != 2 {
+		t.Fatalf("receiver got %d requests, want 2", n)
+	}
+}
+
+func TestRetryThenSuccessKeepsIDFreshTimestamp(t *testing.T) {
+	rcv := NewReceiver(t)
+	rcv.Status("/a", 500, 2)
+	d := MustOpenDaemon(t, endpoint("a", rcv.URL+"/a", `["*"]`, `schedule = ["1100ms", "100ms"]`+"\n"+standardSigning(testSecret)))
+	id := d.Event(`{"type":"t","data":{}}`)
+	reqs := rcv.Wait(t, "/a", 3)
+	for _, r := range reqs {
+		verifyStandard(t, r, testSecret)
+		if r.Header.Get("webhook-id") != id || string(r.Body) != string(reqs[0].Body) {
+			t.Fatalf("id or body changed between attempts")
+		}
+	}
+	if reqs[0].Header.Get("webhook-timestamp") == reqs[1].Header.Get("webhook-timestamp") {
+		t.Fatal("timestamp not refreshed on retry")
+	}
+	dl := d.waitState(id, "a", "delivered")
+	hist := dl["history"].([]any)
+	if len(hist) != 3 || hist[0].(map[string]any)["status"] != 500.0 || hist[2].(map[string]any)["status"] != 200.0 {
+		t.Fatalf("history %v", hist)
+	}
+}
+
+func TestExhaustedUndeliverableRedeliver(t *testing.T) {
+	rcv := NewReceiver(t)
+	rcv.Status("/a", 503, 3)
+	d := MustOpenDaemon(t, endpoint("a", rcv.URL+"/a", `["*"]`, `schedule = ["50ms", "50ms"]`))
+	id := d.Event(`{"type":"t","data":{}}`)
+	dl := d.waitState(id, "a", "undeliverable")
+	if !strings.Contains(dl["reason"].(string), "exhausted after 3 attempts") {
+		t.Fatalf("reason %v", dl["reason"])
+	}
+	status, list := d.Admin("GET", "/v1/undeliverable?endpoint=a", "")
+	items := list["items"].([]any)
+	if status != 200 || len(items) != 1 || items[0].(map[string]any)["event_id"] != id {
+		t.Fatalf("undeliverable list %d %v", status, list)
+	}
+	last := items[0].(map[string]any)["last_attempt"].(map[string]any)
+	if last["status"] != 503.0 || last["n"] != 3.0 {
+		t.Fatalf("last attempt %v", last)
+	}
+	if status, out := d.Admin("POST", "/v1/events/"+id+"/redeliver", `{}`); status != 202 {
+		t.Fatalf("redeliver %d %v", status, out)
+	}
+	d.waitState(id, "a", "delivered")
+	if _, list := d.Admin("GET", "/v1/undeliverable", ""); len(list["items"].([]any)) != 0 {
+		t.Fatalf("still listed: %v", list)
+	}
+}
+
+func TestStopOn4xx(t *testing.T) {
+	rcv := NewReceiver(t)
+	rcv.Status("/a", 404, 100)
+	rcv.Status("/b", 408, 1)
+	d := MustOpenDaemon(t,
+		endpoint("a", rcv.URL+"/a", `["*"]`, "schedule = [\"50ms\"]\nstop_on_4xx = true")+
+			endpoint("b", rcv.URL+"/b", `["*"]`, "schedule = [\"50ms\"]\nstop_on_4xx = true"))
+	id := d.Event(`{"type":"t","data":{}}`)
+	dl := d.waitState(id, "a", "undeliverable")
+	if !strings.Contains(dl["reason"].(string), "stop_on_4xx") || dl["attempts"] != 1.0 {
+		t.Fatalf("404: %v", dl)
+	}
+	d.waitState(id, "b", "delivered") // 408 is retried
+}
+
+func TestRetryAfterHonoured(t *testing.T) {
+	rcv := NewReceiver(t)
+	rcv.Handle("/a", func(n int, _ *http.Request, w http.ResponseWriter) {
+		if n == 1 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(429)
+			return
+		}
+		w.WriteHeader(200)
+	})
+	d := MustOpenDaemon(t, endpoint("a", rcv.URL+"/a", `["*"]`, `schedule = ["10ms"]`))
+	id := d.Event(`{"type":"t","data":{}}`)
+	reqs := rcv.Wait(t, "/a", 2)
+	if gap := reqs[1].At.Sub(reqs[0].At); gap < time.Second {
+		t.Fatalf("retried after %v despite Retry-After: 1", gap)
+	}
+	d.waitState(id, "a", "delivered")
+}
+
+func TestTimeoutIsFailure(t *testing.T) {
+	rcv := NewReceiver(t)
+	rcv.Handle("/slow", func(n int, _ *http.Request, w http.ResponseWriter) {
+		if n == 1 {
+			time.Sleep(600 * time.Millisecond)
+		}
+		w.WriteHeader(200)
+	})
+	d := MustOpenDaemon(t, endpoint("slow", rcv.URL+"/slow", `["*"]`, "timeout = \"200ms\"\nschedule = [\"50ms\"]"))
+	id := d.Event(`{"type":"t","data":{}}`)
+	dl := d.waitState(id, "slow", "delivered")
+	first := dl["history"].([]any)[0].(map[string]any)
+	if first["status"] != 0.0 || !strings.Contains(first["error"].(string), "timeout") {
+		t.Fatalf("first attempt %v", first)
+	}
+}
+
+func TestRedirectNotFollowed(t *testing.T) {
+	rcv := NewReceiver(t)
+	rcv.Handle("/old", func(_ int, r *http.Request, w http.ResponseWriter) {
+		http.Redirect(w, r, "/new", http.StatusTemporaryRedirect)
+	})
+	d := MustOpenDaemon(t, endpoint("a", rcv.URL+"/old", `["*"]`, `schedule = []`))
+	id := d.Event(`{"type":"t","data":{}}`)
+	dl := d.waitState(id, "a", "undeliverable")
+	if n := len(rcv.Requests("/new")); n != 0 {
+		t.Fatalf("redirect followed %d times", n)
+	}
+	if dl["attempts"] != 1.0 || !strings.Contains(dl["reason"].(string), "HTTP 307") {
+		t.Fatalf("delivery %v", dl)
+	}
+}
+
+func TestGoneDisablesEndpoint(t *testing.T) {
+	rcv := NewReceiver(t)
+	rcv.Status("/gone", 410, 100)
+	d := MustOpenDaemon(t, endpoint("gone", rcv.URL+"/gone", `["*"]`, `schedule = ["10s"]`))
+	id := d.Event(`{"type":"t","data":{}}`)
+	d.waitState(id, "gone", "undeliverable")
+	eventually(t, "endpoint disabled", func() bool {
+		_, out := d.Admin("GET", "/v1/endpoints", "")
+		return out["endpoints"].([]any)[0].(map[string]any)["state"] == "disabled"
+	})
+	status, out, _ := d.Post("/v1/events", "application/json", `{"type":"t","data":{}}`)
+	if status != 202 || out["deliveries"] != 0.0 {
+		t.Fatalf("disabled endpoint still receives: %v", out)
+	}
+	if status, _ := d.Admin("POST", "/v1/endpoints/gone/enable", ""); status != 200 {
+		t.Fatal("enable", status)
+	}
+}
+
+func TestBatch(t *testing.T) {
+	rcv := NewReceiver(t)
+	d := MustOpenDaemon(t, endpoint("a", rcv.URL+"/a", `["*"]`, ""))
+	status, out, _ := d.Post("/v1/events/batch", "application/json", `[{"type":"t","data":1},{"data":2},{"id":"x","type":"t","data":3},{"id":"x","type":"t","data":4}]`)
+	if status != 200 {
+		t.Fatalf("batch %d %v", status, out)
+	}
+	res := out["results"].([]any)
+	want := []float64{202, 400, 202, 200}
+	for i, w := range want {
+		if got := res[i].(map[string]any)["status"]; got != w {
+			t.Fatalf("item %d: %v", i, res[i])
+		}
+	}
+	if msg := res[1].(map[string]any)["error"].(map[string]any)["message"]; !strings.Contains(msg.(string), "type") {
+		t.Fatalf("error does not name the field: %v", msg)
+	}
+	rcv.Wait(t, "/a", 2)
+}
