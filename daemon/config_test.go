@@ -1,0 +1,151 @@
+package daemon
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestExampleConfigLoads(t *testing.T) {
+	c, err := LoadConfig("../config.example.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Resolved) != 1 || c.Resolved[0].Signing.Scheme != "standard" || c.Ingest.Listen != "127.0.0.1:8525" {
+		t.Fatalf("unexpected example config: %+v", c.Resolved)
+	}
+	if got := c.Resolved[0].Policy.Schedule; len(got) != 7 || got[0] != 5*time.Second {
+		t.Fatalf("default schedule %v", got)
+	}
+}
+
+func TestExamplesDirConfigsLoad(t *testing.T) {
+	files, _ := filepath.Glob("../examples/*.toml")
+	for _, f := range files {
+		t.Setenv("HOOKD_EXAMPLE_SECRET", "example-secret")
+		if _, err := LoadConfig(f); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
+
+func TestConfigErrorsNameKeyAndLine(t *testing.T) {
+	cases := []struct {
+		name, toml, want string
+	}{
+		{"unknown key", "[storage]\npath = \"x.db\"\nretension = \"1h\"\n", "t.toml:3: storage.retension: unknown key"},
+		{"unknown endpoint key", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\nschedul = [\"1s\"]\n", "t.toml:5: endpoints.schedul: unknown key"},
+		{"bad duration", "[storage]\nretention = \"3 days\"\n", "t.toml:2: storage.retention: invalid duration"},
+		{"syntax", "[storage]\npath = \n", "t.toml:2"},
+		{"bad level", "[log]\nlevel = \"loud\"\n", "t.toml:2: log.level"},
+		{"second endpoint url", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n[[endpoints]]\nname = \"b\"\nurl = \"ftp://x\"\nevents = [\"*\"]\n", "t.toml:7: endpoints[1].url"},
+		{"duplicate name", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n", "endpoints[1].name: duplicate"},
+		{"bad signing scheme", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  scheme = \"rsa\"\n  secret = \"x\"\n", "t.toml:5: endpoints[0].signing"},
+		{"bad envelope", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\nenvelope = { id = \"x\", type = \"x\" }\n", "t.toml:5: endpoints[0].envelope"},
+		{"secret file", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  secret_file = \"/nonexistent/s\"\n", "t.toml:6: endpoints[0].signing.secret_file"},
+		{"bad secret", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  secret = \"whsec_%%%%TOPSECRET\"\n", "endpoints[0].signing"},
+	}
+	for _, c := range cases {
+		dir := t.TempDir()
+		p := filepath.Join(dir, "t.toml")
+		os.WriteFile(p, []byte(c.toml), 0o600)
+		_, err := LoadConfig(p)
+		if err == nil {
+			t.Errorf("%s: accepted", c.name)
+			continue
+		}
+		if !errors.Is(err, ErrConfig) {
+			t.Errorf("%s: not ErrConfig: %v", c.name, err)
+		}
+		msg := strings.ReplaceAll(err.Error(), p, "t.toml")
+		if !strings.Contains(msg, c.want) {
+			t.Errorf("%s:\n got %s\nwant %s", c.name, msg, c.want)
+		}
+		if strings.Contains(msg, "TOPSECRET") {
+			t.Errorf("%s: error leaks the secret: %s", c.name, msg)
+		}
+	}
+}
+
+func TestDefaultsInherited(t *testing.T) {
+	c, err := ParseConfig("t.toml", []byte(`
+[defaults]
+timeout = "2s"
+schedule = ["1s"]
+stop_on_4xx = true
+headers = { "X-A" = "a" }
+  [defaults.signing]
+  scheme = "hmac-sha256"
+  secret = "shared"
+[[endpoints]]
+name = "inherits"
+url = "http://127.0.0.1/"
+events = ["*"]
+[[endpoints]]
+name = "overrides"
+url = "http://127.0.0.1/"
+events = ["*"]
+schedule = []
+headers = { "X-B" = "b" }
+  [endpoints.signing]
+  scheme = "none"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Resolve(); err != nil {
+		t.Fatal(err)
+	}
+	a, b := c.Resolved[0], c.Resolved[1]
+	if a.Timeout != 2*time.Second || len(a.Policy.Schedule) != 1 || !a.Policy.StopOn4xx || a.Signing.Scheme != "hmac-sha256" || a.Signing.Secret != "shared" || a.Headers["X-A"] != "a" {
+		t.Fatalf("inherits: %+v", a)
+	}
+	if len(b.Policy.Schedule) != 0 || b.Signing.Scheme != "none" || b.Headers["X-A"] != "a" || b.Headers["X-B"] != "b" {
+		t.Fatalf("overrides: %+v", b)
+	}
+}
+
+func TestSecretSources(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "s"), []byte("from-file\n"), 0o600)
+	t.Setenv("HOOKD_T_SECRET", "from-env")
+	c, err := ParseConfig("t.toml", []byte(`
+[[endpoints]]
+name = "f"
+url = "http://127.0.0.1/"
+events = ["*"]
+  [endpoints.signing]
+  scheme = "hmac-sha256"
+  secret_file = "`+filepath.Join(dir, "s")+`"
+[[endpoints]]
+name = "e"
+url = "http://127.0.0.1/"
+events = ["*"]
+  [endpoints.signing]
+  scheme = "hmac-sha256"
+  secret_env = "HOOKD_T_SECRET"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Resolve(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Resolved[0].Signing.Secret != "from-file" || c.Resolved[1].Signing.Secret != "from-env" {
+		t.Fatalf("secrets %q %q", c.Resolved[0].Signing.Secret, c.Resolved[1].Signing.Secret)
+	}
+}
+
+func TestSizes(t *testing.T) {
+	for in, want := range map[string]int64{"4096": 4096, "4KiB": 4096, "1MiB": 1 << 20, "2 MiB": 2 << 20} {
+		if got, err := parseSize(in); err != nil || got != want {
+			t.Errorf("%s: %d %v", in, got, err)
+		}
+	}
+	if _, err := parseSize("4kb"); err == nil {
+		t.Error("4kb accepted")
+	}
+}

@@ -1,0 +1,237 @@
+// Command loadgen measures hookd on this machine: durable ingest
+// throughput and acknowledgement latency, end-to-end delivery throughput
+// (it runs its own receiver), and the daemon's peak RSS. It only ever
+// targets loopback, is bounded by -n and -timeout, and stops every process
+// it starts.
+//
+//	loadgen -n 200000 -c 64 -size 256 -pid $(pgrep hookd)   # against a running daemon
+//	loadgen -noop -n 200000 -c 64 -size 256                 # baseline: a no-op fasthttp handler
+//
+// The daemon must deliver to -receiver (see tests/loadgen/hookd.toml). It
+// prints one JSON line.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+type result struct {
+	Mode       string  `json:"mode"`
+	Events     int     `json:"events"`
+	Conns      int     `json:"conns"`
+	Size       int     `json:"size_bytes"`
+	Batch      int     `json:"batch,omitempty"`
+	Errors     int64   `json:"errors"`
+	IngestEPS  float64 `json:"ingest_eps"`
+	P50Ms      float64 `json:"p50_ack_ms"`
+	P99Ms      float64 `json:"p99_ack_ms"`
+	Delivered  int64   `json:"delivered,omitempty"`
+	E2EEPS     float64 `json:"e2e_eps,omitempty"`
+	PeakRSSMB  float64 `json:"peak_rss_mb,omitempty"`
+	IngestSecs float64 `json:"ingest_secs"`
+}
+
+func main() {
+	target := flag.String("target", "127.0.0.1:8525", "ingest address (loopback only)")
+	n := flag.Int("n", 100000, "events to post")
+	c := flag.Int("c", 64, "concurrent keep-alive connections")
+	size := flag.Int("size", 256, "bytes of data per event")
+	recv := flag.String("receiver", "127.0.0.1:9100", "address of loadgen's own receiver; empty = no e2e measurement")
+	pid := flag.Int("pid", 0, "daemon PID, to report its peak RSS")
+	noop := flag.Bool("noop", false, "measure a no-op fasthttp POST handler instead (started as a child process)")
+	serveNoop := flag.String("serve-noop", "", "internal: run the no-op handler on this address")
+	timeout := flag.Duration("timeout", 5*time.Minute, "give up after this long")
+	flag.Parse()
+
+	if *serveNoop != "" {
+		runNoop(*serveNoop)
+		return
+	}
+	if !loopback(*target) {
+		fatal("refusing non-loopback target %s", *target)
+	}
+	res := result{Mode: "hookd", Events: *n, Conns: *c, Size: *size}
+	if *noop {
+		res.Mode = "noop"
+		addr, stop := startNoop()
+		defer stop()
+		*target, *recv, *pid = addr, "", 0
+	}
+
+	var delivered atomic.Int64
+	var lastDelivery atomic.Int64
+	if *recv != "" {
+		if !loopback(*recv) {
+			fatal("refusing non-loopback receiver %s", *recv)
+		}
+		ln, err := net.Listen("tcp", *recv)
+		if err != nil {
+			fatal("receiver: %v", err)
+		}
+		srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+			delivered.Add(1)
+			lastDelivery.Store(time.Now().UnixNano())
+		}}
+		go srv.Serve(ln)
+		defer srv.Shutdown()
+	}
+
+	body := eventBody(*size)
+	client := &fasthttp.HostClient{Addr: *target, MaxConns: *c, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
+	var next atomic.Int64
+	var errs atomic.Int64
+	lat := make([][]time.Duration, *c)
+	var wg sync.WaitGroup
+	start := time.Now()
+	deadline := start.Add(*timeout)
+	for w := range *c {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			req.SetRequestURI("http://" + *target + "/v1/events")
+			req.Header.SetMethod("POST")
+			req.Header.SetContentType("application/json")
+			req.SetBody(body)
+			for next.Add(1) <= int64(*n) && time.Now().Before(deadline) {
+				t0 := time.Now()
+				err := client.Do(req, resp)
+				lat[w] = append(lat[w], time.Since(t0))
+				if err != nil || resp.StatusCode() != 202 {
+					errs.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	res.Errors = errs.Load()
+	res.IngestSecs = elapsed.Seconds()
+	res.IngestEPS = float64(len(all)-int(res.Errors)) / elapsed.Seconds()
+	if len(all) > 0 {
+		res.P50Ms = ms(all[len(all)/2])
+		res.P99Ms = ms(all[len(all)*99/100])
+	}
+
+	if *recv != "" {
+		want := int64(len(all)) - res.Errors
+		for delivered.Load() < want && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		res.Delivered = delivered.Load()
+		if last := lastDelivery.Load(); last > 0 {
+			res.E2EEPS = float64(res.Delivered) / time.Unix(0, last).Sub(start).Seconds()
+		}
+	}
+	if *pid > 0 {
+		res.PeakRSSMB = peakRSS(*pid)
+	}
+	out, _ := json.Marshal(res)
+	fmt.Println(string(out))
+}
+
+func eventBody(size int) []byte {
+	data := strings.Repeat("x", max(size-12, 0))
+	return []byte(fmt.Sprintf(`{"type":"load.test","data":{"text":%q}}`, data))
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
+}
+
+// peakRSS reads the process's high-water RSS (VmHWM) in MB.
+func peakRSS(pid int) float64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			return float64(kb) / 1024
+		}
+	}
+	return 0
+}
+
+// startNoop runs the baseline handler in a child process (so it does not
+// share the load generator's scheduler, like the daemon) and returns its
+// address and a function that kills it by PID.
+func startNoop() (string, func()) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fatal("%v", err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	self, _ := os.Executable()
+	cmd := exec.Command(self, "-serve-noop", addr)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		fatal("start noop: %v", err)
+	}
+	stop := func() { cmd.Process.Kill(); cmd.Wait() }
+	for i := 0; i < 100; i++ {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return addr, stop
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop()
+	fatal("noop server did not start")
+	return "", nil
+}
+
+var noopReply = []byte(`{"id":"evt_noop","duplicate":false,"deliveries":1}`)
+
+func runNoop(addr string) {
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		if !ctx.IsPost() || !bytes.Equal(ctx.Path(), []byte("/v1/events")) {
+			ctx.SetStatusCode(404)
+			return
+		}
+		ctx.SetStatusCode(202)
+		ctx.SetContentType("application/json")
+		ctx.SetBody(noopReply)
+	}}
+	if err := srv.ListenAndServe(addr); err != nil {
+		fatal("%v", err)
+	}
+}
+
+func fatal(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "loadgen: "+format+"\n", args...)
+	os.Exit(1)
+}
