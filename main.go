@@ -47,9 +47,14 @@ func run(args []string) int {
 			continue
 		}
 		go func() {
-			<-sig // a second TERM/INT during shutdown: leave now; bbolt's file stays consistent
-			fmt.Fprintln(os.Stderr, "hookd: forced exit")
-			os.Exit(1)
+			for s := range sig {
+				if s != syscall.SIGHUP {
+					// A second TERM/INT during shutdown: leave now. bbolt's
+					// file stays consistent; unfinished work is retried.
+					fmt.Fprintln(os.Stderr, "hookd: forced exit")
+					os.Exit(1)
+				}
+			}
 		}()
 		if err := d.Close(); err != nil {
 			fmt.Fprintln(os.Stderr, "hookd:", err)

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"hookd/daemon"
-	"hookd/store"
 )
 
 // testSecret is the Standard Webhooks test-vector secret.
@@ -62,17 +61,17 @@ type Daemon struct {
 // the test ends.
 func MustOpenDaemon(tb testing.TB, cfg string) *Daemon {
 	tb.Helper()
-	return mustOpenIn(tb, tb.TempDir(), Extra{}, cfg, store.Options{})
+	return mustOpenIn(tb, tb.TempDir(), Extra{}, cfg, nil)
 }
 
-// MustOpenDaemonExtra is MustOpenDaemon with extra section lines and
-// store hooks.
-func MustOpenDaemonExtra(tb testing.TB, x Extra, cfg string, hooks store.Options) *Daemon {
+// MustOpenDaemonExtra is MustOpenDaemon with extra section lines and a
+// setup function that runs before Open (store hooks, notifier).
+func MustOpenDaemonExtra(tb testing.TB, x Extra, cfg string, setup func(*daemon.Daemon)) *Daemon {
 	tb.Helper()
-	return mustOpenIn(tb, tb.TempDir(), x, cfg, hooks)
+	return mustOpenIn(tb, tb.TempDir(), x, cfg, setup)
 }
 
-func mustOpenIn(tb testing.TB, dir string, x Extra, cfg string, hooks store.Options) *Daemon {
+func mustOpenIn(tb testing.TB, dir string, x Extra, cfg string, setup func(*daemon.Daemon)) *Daemon {
 	tb.Helper()
 	path := filepath.Join(dir, "hookd.toml")
 	writeConfig(tb, path, dir, x, cfg)
@@ -82,7 +81,9 @@ func mustOpenIn(tb testing.TB, dir string, x Extra, cfg string, hooks store.Opti
 	}
 	d := &Daemon{Daemon: daemon.New(c), tb: tb, dir: dir, cfgPath: path, logs: &syncBuffer{}, extra: x}
 	d.LogOutput = d.logs
-	d.StoreHooks = hooks
+	if setup != nil {
+		setup(d.Daemon)
+	}
 	if err := d.Open(); err != nil {
 		tb.Fatal(err)
 	}
@@ -104,7 +105,7 @@ func (d *Daemon) Restart(cfg string) *Daemon {
 	if err := d.Close(); err != nil {
 		d.tb.Fatal(err)
 	}
-	return mustOpenIn(d.tb, d.dir, d.extra, cfg, store.Options{})
+	return mustOpenIn(d.tb, d.dir, d.extra, cfg, nil)
 }
 
 // Post sends a request to the ingest listener.
@@ -317,4 +318,20 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+func readRaw(tb testing.TB, path string) string {
+	tb.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return string(b)
+}
+
+func writeRaw(tb testing.TB, path, s string) {
+	tb.Helper()
+	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+		tb.Fatal(err)
+	}
 }

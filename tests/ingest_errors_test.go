@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"hookd/store"
+	"hookd/daemon"
 )
 
 func TestIngestErrors(t *testing.T) {
@@ -15,12 +15,14 @@ func TestIngestErrors(t *testing.T) {
 	var diskFull atomic.Bool
 	d := MustOpenDaemonExtra(t, Extra{Ingest: "token = \"ingest-token\"\nmax_event_bytes = 1024", Storage: "max_pending = 3"},
 		endpoint("a", rcv.URL+"/a", `["*"]`, `schedule = ["1h"]`)+endpoint("b", rcv.URL+"/b", `["*"]`, `schedule = ["1h"]`),
-		store.Options{BeforeCommit: func() error {
-			if diskFull.Load() {
-				return errors.New("no space left on device")
+		func(d *daemon.Daemon) {
+			d.StoreHooks.BeforeCommit = func() error {
+				if diskFull.Load() {
+					return errors.New("no space left on device")
+				}
+				return nil
 			}
-			return nil
-		}})
+		})
 	rcv.Status("/a", 500, 1000)
 	rcv.Status("/b", 500, 1000)
 	auth := []string{"Authorization", "Bearer ingest-token"}
