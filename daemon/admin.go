@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -39,6 +40,7 @@ var adminRoutes = []route{
 	{"GET", "/v1/undeliverable", (*Daemon).adminUndeliverable},
 	{"POST", "/v1/undeliverable/redeliver", (*Daemon).adminRedeliverUndeliverable},
 	{"GET", "/v1/endpoints", (*Daemon).adminEndpoints},
+	{"POST", "/v1/endpoints/{}/test", (*Daemon).adminTest},
 	{"POST", "/v1/endpoints/{}/enable", (*Daemon).adminEnable},
 	{"POST", "/v1/endpoints/{}/disable", (*Daemon).adminDisable},
 	{"GET", "/metrics", (*Daemon).adminMetrics},
@@ -265,24 +267,81 @@ func (d *Daemon) adminRedeliverUndeliverable(ctx *fasthttp.RequestCtx, _ []strin
 	return nil
 }
 
+type endpointView struct {
+	Name                string     `json:"name"`
+	URL                 string     `json:"url"`
+	Events              []string   `json:"events"`
+	State               string     `json:"state"`
+	DisabledReason      string     `json:"disabled_reason,omitempty"`
+	Scheme              string     `json:"signing_scheme"`
+	Pending             int64      `json:"pending"`
+	InFlight            int        `json:"in_flight"`
+	ConsecutiveFailures int        `json:"consecutive_failures"`
+	LastSuccess         *time.Time `json:"last_success_at,omitempty"`
+	LastFailure         *time.Time `json:"last_failure_at,omitempty"`
+	LastFailureStatus   int        `json:"last_failure_status,omitempty"`
+	LastFailureError    string     `json:"last_failure_error,omitempty"`
+}
+
+// adminEndpoints lists endpoints with their state: disabled (410 or an
+// operator), failing (failing_after consecutive failed attempts) or
+// active. Secrets are never part of the view.
 func (d *Daemon) adminEndpoints(ctx *fasthttp.RequestCtx, _ []string) error {
 	t := d.sched.Table()
-	type epView struct {
-		Name   string   `json:"name"`
-		URL    string   `json:"url"`
-		Events []string `json:"events"`
-		State  string   `json:"state"`
-		Scheme string   `json:"signing_scheme"`
+	stats := d.sched.Stats()
+	pending := d.store.PendingByEndpoint()
+	states, err := d.store.EndpointStates()
+	if err != nil {
+		return err
 	}
-	out := []epView{}
+	after := d.cfg.Load().Notify.FailingAfter
+	out := []endpointView{}
 	for _, ep := range t.All() {
-		state := "active"
-		if t.Disabled(ep.Name) {
-			state = "disabled"
+		if ep.Internal {
+			continue
 		}
-		out = append(out, epView{Name: ep.Name, URL: ep.URL, Events: ep.Events, State: state, Scheme: ep.Signing.Scheme})
+		st := stats[ep.Name]
+		v := endpointView{Name: ep.Name, URL: ep.URL, Events: ep.Events, State: "active", Scheme: ep.Signing.Scheme,
+			Pending: pending[ep.Name], InFlight: st.InFlight, ConsecutiveFailures: st.Failures,
+			LastSuccess: timePtr(st.LastSuccess), LastFailure: timePtr(st.LastFailure),
+			LastFailureStatus: st.LastFailureStatus, LastFailureError: st.LastFailureError}
+		switch {
+		case t.Disabled(ep.Name):
+			v.State, v.DisabledReason = "disabled", states[ep.Name].Reason
+		case st.Failures >= after:
+			v.State = "failing"
+		}
+		out = append(out, v)
 	}
 	writeJSON(ctx, 200, map[string]any{"endpoints": out})
+	return nil
+}
+
+// adminTest sends a signed test event to an endpoint now, outside the
+// queue, and returns the attempt.
+func (d *Daemon) adminTest(ctx *fasthttp.RequestCtx, args []string) error {
+	ep := d.sched.Table().Get(args[0])
+	if ep == nil || ep.Internal {
+		return errNotFound
+	}
+	in := struct {
+		Type string          `json:"type"`
+		Data json.RawMessage `json:"data"`
+	}{Type: ep.TestEventType}
+	if err := decodeBody(ctx, &in); err != nil {
+		return err
+	}
+	if !typeRe.MatchString(in.Type) {
+		return badRequest("type: must be 1-128 characters of [A-Za-z0-9._:-]")
+	}
+	if in.Data == nil {
+		in.Data, _ = json.Marshal(testData(ep))
+	}
+	ne := generated(ep, in.Type, in.Data)
+	res := d.sched.Sender().Send(ep, ne.Event.ID, in.Type, ne.Deliveries[0].Body)
+	a := viewAttempt(&res.Attempt)
+	a.N = 1
+	writeJSON(ctx, 200, map[string]any{"id": ne.Event.ID, "endpoint": ep.Name, "ok": res.OK(), "attempt": a})
 	return nil
 }
 
@@ -311,6 +370,11 @@ func (d *Daemon) adminDisable(ctx *fasthttp.RequestCtx, args []string) error {
 
 func (d *Daemon) adminMetrics(ctx *fasthttp.RequestCtx, _ []string) error {
 	ctx.SetContentType("text/plain; version=0.0.4")
-	metrics.WritePrometheus(ctx, false)
+	metrics.WritePrometheus(ctx, true)
+	metrics.WriteGaugeUint64(ctx, "hookd_pending_deliveries", uint64(d.store.Pending()))
+	by := d.store.PendingByEndpoint()
+	for _, ep := range d.sched.Table().All() {
+		metrics.WriteGaugeUint64(ctx, fmt.Sprintf(`hookd_pending_deliveries_by_endpoint{endpoint=%q}`, ep.Name), uint64(by[ep.Name]))
+	}
 	return nil
 }

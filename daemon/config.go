@@ -94,6 +94,7 @@ type EndpointSettings struct {
 	RateLimit        *float64          `toml:"rate_limit"`
 	MaxResponseBytes *Size             `toml:"max_response_bytes"`
 	TestOnCreate     *bool             `toml:"test_on_create"`
+	TestEventType    *string           `toml:"test_event_type"`
 }
 
 // SigningSettings is [endpoints.signing] / [defaults.signing].
@@ -316,6 +317,9 @@ func (c *Config) Resolve() error {
 	if c.adminToken, err = readToken(c.Admin.Token, c.Admin.TokenFile); err != nil {
 		errs = append(errs, c.errAt("admin.token_file", "%v", err))
 	}
+	if _, _, err := c.NotifyEndpoint(); err != nil {
+		errs = append(errs, err)
+	}
 	c.Resolved = nil
 	for i := range c.Endpoints {
 		p := fmt.Sprintf("endpoints[%d]", i)
@@ -340,6 +344,7 @@ func (c *Config) NotifyEndpoint() (delivery.EndpointConfig, bool, error) {
 	}
 	e := EndpointSettings{Name: notifyEndpoint, URL: c.Notify.URL, Events: []string{"hookd.*"}, Signing: c.Notify.Signing}
 	ec, err := c.resolveEndpoint("notify", &e)
+	ec.Internal = true
 	return ec, true, err
 }
 
@@ -351,6 +356,8 @@ func (c *Config) resolveEndpoint(p string, e *EndpointSettings) (delivery.Endpoi
 		MaxInFlight:      pick(e.MaxInFlight, d.MaxInFlight, defaultMaxInFlight),
 		RateLimit:        pick(e.RateLimit, d.RateLimit, 0),
 		MaxResponseBytes: int(pick(e.MaxResponseBytes, d.MaxResponseBytes, Size(defaultMaxResponseBytes))),
+		TestOnCreate:     pick(e.TestOnCreate, d.TestOnCreate, false),
+		TestEventType:    pick(e.TestEventType, d.TestEventType, "hookd.test"),
 		Policy: delivery.Policy{
 			StopOn4xx:     pick(e.StopOn4xx, d.StopOn4xx, false),
 			MaxRetryAfter: pick(e.MaxRetryAfter, d.MaxRetryAfter, Duration(defaultMaxRetryAfter)).D(),
@@ -375,6 +382,8 @@ func (c *Config) resolveEndpoint(p string, e *EndpointSettings) (delivery.Endpoi
 		return ec, c.errAt(p+".max_response_bytes", "must be between 0 and 1MiB")
 	case ec.Policy.Jitter < 0 || ec.Policy.Jitter > 1:
 		return ec, c.errAt(p+".jitter", "must be between 0 and 1")
+	case !typeRe.MatchString(ec.TestEventType):
+		return ec, c.errAt(p+".test_event_type", "must be 1-128 characters of [A-Za-z0-9._:-]")
 	}
 
 	ec.Envelope = delivery.StandardEnvelope

@@ -40,6 +40,7 @@ type Daemon struct {
 	ingestLn, adminLn   net.Listener
 	ingestSrv, adminSrv *fasthttp.Server
 
+	out      outbox
 	closing  atomic.Bool
 	reloadMu sync.Mutex
 	cancel   context.CancelFunc
@@ -103,7 +104,9 @@ func (d *Daemon) Open() (err error) {
 	}
 	d.sched = delivery.New(d.store, delivery.NewSender(Version), delivery.NewTable(eps, disabled), delivery.Options{
 		Workers: cfg.Delivery.Workers, ShutdownTimeout: cfg.Delivery.ShutdownTimeout.D(), Log: d.log,
+		OnOutcome: d.onOutcome,
 	})
+	d.out.wake = make(chan struct{}, 1)
 
 	if d.ingestLn, err = listen(cfg.Ingest.Listen); err != nil {
 		return fmt.Errorf("ingest listener: %w", err)
@@ -123,8 +126,12 @@ func (d *Daemon) Open() (err error) {
 	d.sched.Start()
 	d.serve(d.ingestSrv, d.ingestLn)
 	d.serve(d.adminSrv, d.adminLn)
-	d.wg.Add(1)
+	d.wg.Add(2)
 	go d.maintain(ctx)
+	go d.runOutbox(ctx)
+	if err := d.greetNewEndpoints(ctx); err != nil {
+		d.log.Error().Err(err).Msg("record new endpoints")
+	}
 	if iv, _ := sdaemon.SdWatchdogEnabled(false); iv > 0 && d.Notify != nil {
 		d.wg.Add(1)
 		go d.watchdog(ctx, iv)
@@ -146,9 +153,17 @@ func (d *Daemon) serve(srv *fasthttp.Server, ln net.Listener) {
 	}()
 }
 
+// buildEndpoints prepares the configured endpoints and the [notify]
+// target, if any.
 func buildEndpoints(cfg *Config) ([]*delivery.Endpoint, error) {
 	var eps []*delivery.Endpoint
-	for _, ec := range cfg.Resolved {
+	all := cfg.Resolved
+	if nc, ok, err := cfg.NotifyEndpoint(); err != nil {
+		return nil, err
+	} else if ok {
+		all = append(all[:len(all):len(all)], nc)
+	}
+	for _, ec := range all {
 		e, err := delivery.NewEndpoint(ec)
 		if err != nil {
 			return nil, fmt.Errorf("endpoint %s: %w", ec.Name, err)

@@ -141,7 +141,7 @@ func parseEvent(body []byte, key string, t *delivery.Table, now time.Time) (stor
 		id = "evt_" + ulid.Make().String()
 	}
 	for _, name := range in.Endpoints {
-		if t.Get(name) == nil {
+		if ep := t.Get(name); ep == nil || ep.Internal {
 			return store.NewEvent{}, badRequest("endpoints: unknown endpoint %q", name)
 		}
 	}

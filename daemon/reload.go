@@ -51,6 +51,9 @@ func (d *Daemon) reload() error {
 	setLevel(cfg.Log.Level)
 	d.log.Info().Str("file", d.ConfigPath).Int("endpoints", len(eps)).Strs("removed", removed).Msg("config reloaded")
 
+	if err := d.greetNewEndpoints(context.Background()); err != nil {
+		d.log.Error().Err(err).Msg("record new endpoints")
+	}
 	// Deliveries of removed endpoints are parked, never dropped; re-adding
 	// the endpoint and redelivering them works.
 	for _, name := range removed {

@@ -24,6 +24,11 @@ type EndpointConfig struct {
 	MaxInFlight      int
 	RateLimit        float64 // requests per second; 0 = unlimited
 	MaxResponseBytes int
+	TestOnCreate     bool
+	TestEventType    string
+	// Internal endpoints (the [notify] target) only receive events
+	// addressed to them, never by pattern.
+	Internal bool
 }
 
 // Endpoint is an EndpointConfig prepared for use: templates parsed, keys
@@ -150,7 +155,7 @@ func (t *Table) withDisabled(name string, on bool) *Table {
 func (t *Table) Route(typ string, only []string) []*Endpoint {
 	var out []*Endpoint
 	for _, e := range t.list {
-		if t.disabled[e.Name] || !e.Matches(typ) {
+		if e.Internal || t.disabled[e.Name] || !e.Matches(typ) {
 			continue
 		}
 		if len(only) > 0 && !slices.Contains(only, e.Name) {

@@ -20,9 +20,28 @@ type Options struct {
 	ScanInterval    time.Duration // how often the due index is re-read; default 1s
 	MaxTracked      int           // deliveries held in memory at most; default 100,000
 	Log             zerolog.Logger
-	// OnOutcome, if set, is told of every attempt after it was recorded
-	// (metrics, notifications).
-	OnOutcome func(ep string, d *store.Delivery, o *store.Outcome)
+	// OnOutcome, if set, is told of every outcome after it was recorded
+	// (metrics, notifications). It runs on the store's committer goroutine:
+	// it must not block or write to the store synchronously.
+	OnOutcome func(OutcomeEvent)
+}
+
+// OutcomeEvent describes one recorded outcome.
+type OutcomeEvent struct {
+	Delivery *store.Delivery // as it was before the attempt
+	Outcome  *store.Outcome
+	Failures int // consecutive failed attempts of the endpoint, after this one
+	Previous int // ... and before it
+}
+
+// Stats is what the scheduler knows about an endpoint since start.
+type Stats struct {
+	InFlight          int
+	Failures          int // consecutive failed attempts
+	LastSuccess       time.Time
+	LastFailure       time.Time
+	LastFailureStatus int
+	LastFailureError  string
 }
 
 func (o *Options) defaults() {
@@ -47,9 +66,10 @@ func (o *Options) defaults() {
 // or in flight. It is tracked from when it is loaded until its attempt's
 // outcome is committed, so it is never dispatched twice at once.
 type item struct {
-	key      string
-	endpoint string
-	due      time.Time
+	key        string
+	endpoint   string
+	due        time.Time
+	dispatched bool
 }
 
 type epQueue struct {
@@ -76,6 +96,9 @@ type Scheduler struct {
 	doneIn   []*item
 	wake     chan struct{}
 
+	statsMu sync.Mutex
+	stats   map[string]*Stats
+
 	jobs    chan *item
 	abandon atomic.Bool
 	alive   atomic.Int64 // unix nanos of the loop's last iteration
@@ -99,7 +122,7 @@ func New(st *store.Store, sender *Sender, t *Table, opts Options) *Scheduler {
 	opts.defaults()
 	s := &Scheduler{st: st, sender: sender, opts: opts, log: opts.Log,
 		wake: make(chan struct{}, 1), jobs: make(chan *item, opts.Workers),
-		items: map[string]*item{}, ready: map[string]*epQueue{}}
+		items: map[string]*item{}, ready: map[string]*epQueue{}, stats: map[string]*Stats{}}
 	s.table.Store(t)
 	return s
 }
@@ -141,6 +164,36 @@ func (s *Scheduler) Close() {
 	}
 }
 
+// Stats returns a copy of every endpoint's statistics.
+func (s *Scheduler) Stats() map[string]Stats {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	out := make(map[string]Stats, len(s.stats))
+	for k, v := range s.stats {
+		out[k] = *v
+	}
+	return out
+}
+
+// stat returns name's stats; the caller holds statsMu.
+func (s *Scheduler) stat(name string) *Stats {
+	st := s.stats[name]
+	if st == nil {
+		st = &Stats{}
+		s.stats[name] = st
+	}
+	return st
+}
+
+func (s *Scheduler) addInFlight(name string, n int) {
+	s.statsMu.Lock()
+	s.stat(name).InFlight += n
+	s.statsMu.Unlock()
+}
+
+// Sender returns the HTTP sender, for test events sent outside the queue.
+func (s *Scheduler) Sender() *Sender { return s.sender }
+
 // Table returns the endpoints in force.
 func (s *Scheduler) Table() *Table { return s.table.Load() }
 
@@ -156,7 +209,9 @@ func (s *Scheduler) SetTable(eps []*Endpoint) {
 // disabling parks its pending deliveries as undeliverable with reason.
 func (s *Scheduler) SetDisabled(ctx context.Context, name string, on bool, reason string) error {
 	s.tableMu.Lock()
-	err := s.st.SetEndpointState(ctx, name, store.EndpointState{Disabled: on, Reason: reason, Since: time.Now().UTC()})
+	err := s.st.UpdateEndpointState(ctx, name, func(es *store.EndpointState) {
+		es.Disabled, es.Reason, es.Since = on, reason, time.Now().UTC()
+	})
 	if err == nil {
 		s.table.Store(s.table.Load().withDisabled(name, on))
 	}
@@ -225,6 +280,9 @@ func (s *Scheduler) drainInbox(now time.Time) {
 	for _, it := range done {
 		delete(s.items, it.key)
 		s.busy--
+		if it.dispatched {
+			s.addInFlight(it.endpoint, -1)
+		}
 		if q := s.ready[it.endpoint]; q != nil {
 			q.inflight--
 			if q.inflight == 0 && len(q.items) == 0 {
@@ -310,6 +368,8 @@ func (s *Scheduler) dispatch() {
 				q.items = q.items[1:]
 				q.inflight++
 				s.busy++
+				it.dispatched = true
+				s.addInFlight(name, 1)
 				s.jobs <- it // never blocks: busy <= Workers == cap(jobs)
 				progress = true
 			}
@@ -381,8 +441,24 @@ func (s *Scheduler) attempt(it *item) {
 	}
 	s.st.Complete(o, func(err error) {
 		s.logOutcome(d, &o, err)
-		if err == nil && s.opts.OnOutcome != nil {
-			s.opts.OnOutcome(it.endpoint, d, &o)
+		if err == nil && o.Attempt != nil {
+			ev := OutcomeEvent{Delivery: d, Outcome: &o}
+			s.statsMu.Lock()
+			st := s.stat(it.endpoint)
+			ev.Previous = st.Failures
+			if o.Delivered {
+				st.Failures, st.LastSuccess = 0, o.Attempt.At
+			} else {
+				st.Failures++
+				st.LastFailure, st.LastFailureStatus, st.LastFailureError = o.Attempt.At, o.Attempt.Status, o.Attempt.Error
+			}
+			ev.Failures = st.Failures
+			s.statsMu.Unlock()
+			if s.opts.OnOutcome != nil {
+				s.opts.OnOutcome(ev)
+			}
+		} else if err == nil && s.opts.OnOutcome != nil {
+			s.opts.OnOutcome(OutcomeEvent{Delivery: d, Outcome: &o})
 		}
 		s.finish(it)
 	})

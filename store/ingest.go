@@ -107,7 +107,7 @@ func ingestOne(tx *bolt.Tx, st *txState, ne *NewEvent, lim Limits) (IngestResult
 		if err := enqueue(tx, st, d); err != nil {
 			return IngestResult{}, err
 		}
-		st.delta++
+		st.pend(d.Endpoint, 1)
 	}
 	return IngestResult{ID: ev.ID, Deliveries: len(ne.Deliveries)}, nil
 }

@@ -124,7 +124,7 @@ func complete(tx *bolt.Tx, st *txState, o *Outcome) error {
 func leave(tx *bolt.Tx, st *txState, d *Delivery) error {
 	switch d.State {
 	case Pending:
-		st.delta--
+		st.pend(d.Endpoint, -1)
 		return tx.Bucket(bktQueue).Delete(timeKey(d.Due, d.Key()))
 	case Undeliverable:
 		return tx.Bucket(bktUndeliverable).Delete(timeKey(d.Parked, d.Key()))
@@ -242,7 +242,7 @@ func requeue(tx *bolt.Tx, st *txState, d *Delivery, now time.Time) error {
 		if err := leave(tx, st, d); err != nil {
 			return err
 		}
-		st.delta++
+		st.pend(d.Endpoint, 1)
 	}
 	d.State, d.Due, d.Cycle, d.Reason, d.Parked, d.Done = Pending, now, d.Attempts, "", time.Time{}, time.Time{}
 	return enqueue(tx, st, d)
@@ -289,7 +289,7 @@ func (s *Store) Redeliver(ctx context.Context, eventID, endpoint string, create 
 			if err := enqueue(tx, st, d); err != nil {
 				return err
 			}
-			st.delta++
+			st.pend(d.Endpoint, 1)
 			queued = append(queued, d.Endpoint)
 		}
 		return nil

@@ -164,9 +164,10 @@ func (s *Store) Counts() (map[string]int, error) {
 
 // EndpointState is what hookd remembers about an endpoint beyond its config.
 type EndpointState struct {
-	Disabled bool
-	Reason   string
-	Since    time.Time
+	Disabled  bool
+	Reason    string    // why it was disabled
+	Since     time.Time // when it was disabled
+	FirstSeen time.Time // when it first appeared in the config
 }
 
 // EndpointStates reads every stored endpoint state.
@@ -174,11 +175,9 @@ func (s *Store) EndpointStates() (map[string]EndpointState, error) {
 	out := map[string]EndpointState{}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bktEndpoints).ForEach(func(k, v []byte) error {
-			d := decoder{b: v}
-			d.byte1()
-			st := EndpointState{Disabled: d.boolean(), Reason: d.str(), Since: fromNanos(d.i64())}
-			if d.err != nil {
-				return d.err
+			st, err := decodeEndpointState(v)
+			if err != nil {
+				return err
 			}
 			out[string(k)] = st
 			return nil

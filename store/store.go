@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -28,8 +29,9 @@ var (
 	bktUndeliverable = []byte("undeliverable") // parked|id\0endpoint → nil
 	bktEndpoints     = []byte("endpoints")     // name → EndpointState
 
-	keySchema  = []byte("schema_version")
-	keyPending = []byte("pending")
+	keySchema       = []byte("schema_version")
+	keyPending      = []byte("pending")
+	prefixEpPending = []byte("pending:")
 
 	allBuckets = [][]byte{bktMeta, bktEvents, bktEventTime, bktDeliveries, bktQueue, bktAttempts,
 		bktDedup, bktDedupExpiry, bktUndeliverable, bktEndpoints}
@@ -75,6 +77,9 @@ type Store struct {
 	once    sync.Once
 
 	pending atomic.Int64 // committed count of pending deliveries
+
+	epMu      sync.Mutex
+	epPending map[string]int64 // committed pending count per endpoint
 }
 
 type request struct {
@@ -87,11 +92,22 @@ type request struct {
 type txState struct {
 	base    int64 // pending count before this transaction
 	delta   int64
+	eps     map[string]int64 // per-endpoint pending deltas
 	queued  []QueueEntry
 	onAfter []func()
 }
 
 func (st *txState) pending() int64 { return st.base + st.delta }
+
+// pend records that n deliveries of endpoint became (n>0) or stopped
+// being (n<0) pending.
+func (st *txState) pend(endpoint string, n int64) {
+	st.delta += n
+	if st.eps == nil {
+		st.eps = map[string]int64{}
+	}
+	st.eps[endpoint] += n
+}
 
 // Open opens (creating if needed) the database at path and starts the
 // committer. It fails fast when another process holds the file.
@@ -138,6 +154,11 @@ func (s *Store) init() error {
 			return fmt.Errorf("%w: file has %d, this build reads %d", ErrSchema, got, schemaVersion)
 		}
 		s.pending.Store(int64(getU64(meta.Get(keyPending))))
+		s.epPending = map[string]int64{}
+		c := meta.Cursor()
+		for k, v := c.Seek(prefixEpPending); k != nil && bytes.HasPrefix(k, prefixEpPending); k, v = c.Next() {
+			s.epPending[string(k[len(prefixEpPending):])] = int64(getU64(v))
+		}
 		return nil
 	})
 }
@@ -273,12 +294,9 @@ func (s *Store) commit(batch []*request) (*txState, error) {
 			return nil, err
 		}
 	}
-	if st.delta != 0 {
-		n := max(st.pending(), 0)
-		if err := tx.Bucket(bktMeta).Put(keyPending, putU64(uint64(n))); err != nil {
-			tx.Rollback()
-			return nil, fmt.Errorf("%w: %v", ErrStorage, err)
-		}
+	if err := s.putCounts(tx, st); err != nil {
+		tx.Rollback()
+		return nil, fmt.Errorf("%w: %v", ErrStorage, err)
 	}
 	if s.opts.BeforeCommit != nil {
 		if err := s.opts.BeforeCommit(); err != nil {
@@ -290,9 +308,58 @@ func (s *Store) commit(batch []*request) (*txState, error) {
 		return nil, fmt.Errorf("%w: commit: %v", ErrStorage, err)
 	}
 	s.pending.Store(max(st.pending(), 0))
+	if len(st.eps) > 0 {
+		s.epMu.Lock()
+		for ep, n := range st.eps {
+			if v := max(s.epPending[ep]+n, 0); v > 0 {
+				s.epPending[ep] = v
+			} else {
+				delete(s.epPending, ep)
+			}
+		}
+		s.epMu.Unlock()
+	}
 	commitBatchSize.Update(float64(len(batch)))
 	commitSeconds.UpdateDuration(start)
 	return st, nil
+}
+
+// putCounts writes the pending counters a transaction changed.
+func (s *Store) putCounts(tx *bolt.Tx, st *txState) error {
+	meta := tx.Bucket(bktMeta)
+	if st.delta != 0 {
+		if err := meta.Put(keyPending, putU64(uint64(max(st.pending(), 0)))); err != nil {
+			return err
+		}
+	}
+	s.epMu.Lock()
+	defer s.epMu.Unlock()
+	for ep, n := range st.eps {
+		if n == 0 {
+			continue
+		}
+		key := append(append([]byte(nil), prefixEpPending...), ep...)
+		if v := max(s.epPending[ep]+n, 0); v > 0 {
+			if err := meta.Put(key, putU64(uint64(v))); err != nil {
+				return err
+			}
+		} else if err := meta.Delete(key); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PendingByEndpoint returns the committed pending count of each endpoint
+// that has any.
+func (s *Store) PendingByEndpoint() map[string]int64 {
+	s.epMu.Lock()
+	defer s.epMu.Unlock()
+	out := make(map[string]int64, len(s.epPending))
+	for k, v := range s.epPending {
+		out[k] = v
+	}
+	return out
 }
 
 // Check runs bbolt's consistency check and returns the first problem found.

@@ -173,6 +173,9 @@ func TestUndeliverablePaging(t *testing.T) {
 	if s.Pending() != 5 {
 		t.Fatalf("pending %d", s.Pending())
 	}
+	if by := s.PendingByEndpoint(); len(by) != 1 || by["y"] != 5 {
+		t.Fatalf("pending by endpoint %v", by)
+	}
 }
 
 func TestFailedCommitChangesNothing(t *testing.T) {

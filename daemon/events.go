@@ -1,0 +1,161 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/oklog/ulid/v2"
+
+	"hookd/delivery"
+	"hookd/store"
+)
+
+// Events hookd generates itself: operational notifications to [notify]
+// and test events. They are stored and delivered like any other event
+// (with retries), addressed to exactly one endpoint.
+
+// outbox queues generated events. Outcomes are reported on the store's
+// committer goroutine, which must never wait for a commit, so events are
+// handed to a goroutine that stores them.
+type outbox struct {
+	mu   sync.Mutex
+	evs  []store.NewEvent
+	wake chan struct{}
+}
+
+func (o *outbox) put(ne store.NewEvent) {
+	o.mu.Lock()
+	o.evs = append(o.evs, ne)
+	o.mu.Unlock()
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (o *outbox) take() []store.NewEvent {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	evs := o.evs
+	o.evs = nil
+	return evs
+}
+
+// runOutbox stores generated events until ctx ends, then stores what is
+// left (the store closes after this goroutine).
+func (d *Daemon) runOutbox(ctx context.Context) {
+	defer d.wg.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			d.flushOutbox()
+			return
+		case <-d.out.wake:
+			d.flushOutbox()
+		}
+	}
+}
+
+func (d *Daemon) flushOutbox() {
+	evs := d.out.take()
+	if len(evs) == 0 {
+		return
+	}
+	// Generated events bypass max_pending: an alert must not be refused
+	// because the queue is full.
+	if _, err := d.store.Ingest(context.Background(), evs, store.Limits{DedupWindow: 0}); err != nil {
+		d.log.Error().Err(err).Int("events", len(evs)).Msg("store generated events (notifications, test events)")
+	}
+}
+
+// generated builds an event addressed to one endpoint.
+func generated(ep *delivery.Endpoint, typ string, data any) store.NewEvent {
+	raw, _ := json.Marshal(data)
+	now := time.Now().UTC()
+	id := "evt_" + ulid.Make().String()
+	return store.NewEvent{
+		Event:      store.Event{ID: id, Type: typ, Created: now, Raw: raw},
+		Deliveries: []store.NewDelivery{{Endpoint: ep.Name, Body: ep.Render(id, typ, now, raw, false)}},
+	}
+}
+
+// onOutcome updates metrics and raises notifications. It runs on the
+// committer goroutine: nothing here may wait for the store.
+func (d *Daemon) onOutcome(ev delivery.OutcomeEvent) {
+	o, dl := ev.Outcome, ev.Delivery
+	outcome := "retry"
+	switch {
+	case o.Delivered:
+		outcome = "delivered"
+	case o.Reason != "":
+		outcome = "undeliverable"
+		undeliverableTotal.Inc()
+	}
+	metrics.GetOrCreateCounter(fmt.Sprintf(`hookd_deliveries_total{endpoint=%q,outcome=%q}`, dl.Endpoint, outcome)).Inc()
+	if o.Attempt != nil {
+		metrics.GetOrCreatePrometheusHistogram(fmt.Sprintf(`hookd_attempt_duration_seconds{endpoint=%q}`, dl.Endpoint)).Update(o.Attempt.Latency.Seconds())
+	}
+
+	t := d.sched.Table()
+	target := t.Get(notifyEndpoint)
+	if target == nil || dl.Endpoint == notifyEndpoint {
+		return // notifications are never about notifications
+	}
+	after := d.cfg.Load().Notify.FailingAfter
+	last := map[string]any{}
+	if a := o.Attempt; a != nil {
+		last = map[string]any{"n": a.N, "at": a.At, "status": a.Status, "error": a.Error}
+	}
+	if o.Reason != "" {
+		d.out.put(generated(target, "hookd.delivery.undeliverable", map[string]any{
+			"event_id": dl.EventID, "event_type": dl.EventType, "endpoint": dl.Endpoint,
+			"reason": o.Reason, "last_attempt": last,
+		}))
+	}
+	if o.Attempt == nil {
+		return
+	}
+	switch {
+	case ev.Previous < after && ev.Failures >= after:
+		d.out.put(generated(target, "hookd.endpoint.failing", map[string]any{
+			"endpoint": dl.Endpoint, "consecutive_failures": ev.Failures, "last_attempt": last,
+		}))
+	case ev.Previous >= after && ev.Failures == 0:
+		d.out.put(generated(target, "hookd.endpoint.recovered", map[string]any{
+			"endpoint": dl.Endpoint, "failed_attempts": ev.Previous,
+		}))
+	}
+}
+
+var undeliverableTotal = metrics.NewCounter("hookd_undeliverable_total")
+
+// greetNewEndpoints records endpoints seen for the first time and sends a
+// test event to those with test_on_create.
+func (d *Daemon) greetNewEndpoints(ctx context.Context) error {
+	states, err := d.store.EndpointStates()
+	if err != nil {
+		return err
+	}
+	for _, ep := range d.sched.Table().All() {
+		if ep.Internal || !states[ep.Name].FirstSeen.IsZero() {
+			continue
+		}
+		err := d.store.UpdateEndpointState(ctx, ep.Name, func(es *store.EndpointState) { es.FirstSeen = time.Now().UTC() })
+		if err != nil {
+			return err
+		}
+		if ep.TestOnCreate {
+			d.out.put(generated(ep, ep.TestEventType, testData(ep)))
+			d.log.Info().Str("endpoint", ep.Name).Msg("new endpoint: test event queued")
+		}
+	}
+	return nil
+}
+
+func testData(ep *delivery.Endpoint) map[string]any {
+	return map[string]any{"message": "Test event from hookd", "endpoint": ep.Name}
+}
