@@ -32,6 +32,8 @@ func Command(cmd string, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "check-config":
 		return checkConfig(args, stdout, stderr)
+	case "events", "redeliver", "undeliverable", "endpoints", "test":
+		return adminCommand(cmd, args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -46,6 +48,16 @@ const usage = `usage: hookd <command> [flags]
   check-config -config FILE   validate a config file and print a summary
   gen-secret                  print a new whsec_ signing secret
   version                     print the version
+
+Talking to a running daemon's admin API (flags: -config FILE | -admin URL, -token T, -json):
+  events show ID                              an event, its deliveries and every attempt
+  redeliver ID [-endpoint NAME]               send an event again, delivered or not
+  undeliverable list [-endpoint NAME]         parked deliveries, oldest first (-limit, -cursor)
+  undeliverable redeliver [-endpoint NAME] [-since T] [-until T]
+  endpoints                                   endpoints with state, pending, in flight, failures
+  test ENDPOINT [-type T] [-data JSON]        send a signed test event now
+
+Exit codes: 0 ok, 1 the API refused or the test failed, 2 usage, 3 daemon not reachable.
 `
 
 // GenSecret returns a new Standard Webhooks secret: whsec_ and 32 random

@@ -281,6 +281,10 @@ func (c *Config) validate() []error {
 	return errs
 }
 
+// AdminToken is the admin API's bearer token ("" for none), read from
+// token or token_file.
+func (c *Config) AdminToken() string { return c.adminToken }
+
 // notifyEndpoint is the internal endpoint name [notify] delivers through.
 const notifyEndpoint = "hookd-notify"
 

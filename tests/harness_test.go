@@ -75,6 +75,12 @@ func mustOpenIn(tb testing.TB, dir string, x Extra, cfg string, setup func(*daem
 	tb.Helper()
 	path := filepath.Join(dir, "hookd.toml")
 	writeConfig(tb, path, dir, x, cfg)
+	return mustOpenFile(tb, dir, path, x, setup)
+}
+
+// mustOpenFile starts a daemon on the config file at path as it is.
+func mustOpenFile(tb testing.TB, dir, path string, x Extra, setup func(*daemon.Daemon)) *Daemon {
+	tb.Helper()
 	c, err := daemon.LoadConfig(path)
 	if err != nil {
 		tb.Fatal(err)
@@ -127,7 +133,11 @@ func (d *Daemon) Event(body string) string {
 // Admin calls the admin API.
 func (d *Daemon) Admin(method, path, body string) (int, map[string]any) {
 	d.tb.Helper()
-	status, out, _ := do(d.tb, method, "http://"+d.AdminAddr()+path, "application/json", body)
+	var auth []string
+	if tok := d.Config().AdminToken(); tok != "" {
+		auth = []string{"Authorization", "Bearer " + tok}
+	}
+	status, out, _ := do(d.tb, method, "http://"+d.AdminAddr()+path, "application/json", body, auth...)
 	return status, out
 }
 

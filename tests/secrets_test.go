@@ -55,7 +55,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		}
 		bodies = append(bodies, string(b))
 	}
-	if status, _ := d.Admin("GET", "/v1/endpoints", ""); status != 401 {
+	if status, _, _ := do(t, "GET", "http://"+d.AdminAddr()+"/v1/endpoints", "", ""); status != 401 {
 		t.Fatalf("admin without token: %d", status)
 	}
 	d.Close()
