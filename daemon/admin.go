@@ -10,6 +10,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/pprofhandler"
 
 	"hookd/store"
 )
@@ -69,6 +70,10 @@ func (d *Daemon) handleAdmin(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	path := string(ctx.Path())
+	if strings.HasPrefix(path, "/debug/pprof/") && d.cfg.Load().Admin.Pprof {
+		pprofhandler.PprofHandler(ctx)
+		return
+	}
 	var allowed []string
 	for _, r := range adminRoutes {
 		args, ok := match(r.pattern, path)

@@ -48,6 +48,7 @@ type AdminConfig struct {
 	Listen    string `toml:"listen"`
 	Token     string `toml:"token"`
 	TokenFile string `toml:"token_file"`
+	Pprof     bool   `toml:"pprof"`
 }
 
 type StorageConfig struct {
@@ -230,6 +231,9 @@ func (c *Config) validate() []error {
 	}
 	if c.Storage.UndeliverableRetention <= 0 {
 		bad("storage.undeliverable_retention", "must be positive")
+	}
+	if c.Storage.DedupWindow > c.Storage.Retention {
+		bad("storage.dedup_window", "must not be longer than storage.retention (an id is deduplicated as long as its event is stored)")
 	}
 	if c.Storage.MaxPending < 0 {
 		bad("storage.max_pending", "must not be negative (0 = unlimited)")

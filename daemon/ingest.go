@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -214,12 +215,28 @@ func (d *Daemon) ingestOne(ctx *fasthttp.RequestCtx, cfg *Config) error {
 		return r.Err
 	case r.Duplicate:
 		duplicates.Inc()
-		writeJSON(ctx, 200, map[string]any{"id": r.ID, "duplicate": true})
+		writeAck(ctx, 200, r)
 	default:
 		ingested.Inc()
-		writeJSON(ctx, 202, map[string]any{"id": r.ID, "duplicate": false, "deliveries": r.Deliveries})
+		writeAck(ctx, 202, r)
 	}
 	return nil
+}
+
+// writeAck answers a single event without reflection: this is the hot
+// path. Ids are printable ASCII, so strconv's quoting is valid JSON.
+func writeAck(ctx *fasthttp.RequestCtx, status int, r store.IngestResult) {
+	b := make([]byte, 0, 96)
+	b = strconv.AppendQuote(append(b, `{"id":`...), r.ID)
+	if r.Duplicate {
+		b = append(b, `,"duplicate":true}`...)
+	} else {
+		b = strconv.AppendInt(append(b, `,"duplicate":false,"deliveries":`...), int64(r.Deliveries), 10)
+		b = append(b, '}')
+	}
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(append(b, '\n'))
 }
 
 // itemResult is one entry of a batch response.

@@ -66,10 +66,9 @@ func (o *Options) defaults() {
 // or in flight. It is tracked from when it is loaded until its attempt's
 // outcome is committed, so it is never dispatched twice at once.
 type item struct {
-	key        string
-	endpoint   string
-	due        time.Time
-	dispatched bool
+	key      string
+	endpoint string
+	due      time.Time
 }
 
 type epQueue struct {
@@ -93,7 +92,8 @@ type Scheduler struct {
 	// a channel of work, so the committer never blocks on the scheduler.
 	mu       sync.Mutex
 	queuedIn []store.QueueEntry
-	doneIn   []*item
+	sentIn   []*item // attempt over: the worker and the endpoint slot are free
+	doneIn   []*item // outcome committed: the item may be loaded again
 	wake     chan struct{}
 
 	statsMu sync.Mutex
@@ -114,7 +114,8 @@ type Scheduler struct {
 	ready    map[string]*epQueue
 	ring     []string
 	busy     int
-	needScan bool
+	needScan bool // the periodic re-read of the due index is due
+	overflow bool // something due was left in the store for lack of room
 }
 
 // New creates a stopped scheduler over st with the given endpoints.
@@ -256,7 +257,10 @@ func (s *Scheduler) loop() {
 		now := time.Now()
 		s.alive.Store(now.UnixNano())
 		s.drainInbox(now)
-		if s.needScan && len(s.items) < s.opts.MaxTracked {
+		// Rescan when the periodic timer says so, or after an overflow once
+		// half the room is free again: never per completion, as each scan
+		// walks past every tracked key.
+		if (s.needScan && len(s.items) < s.opts.MaxTracked) || (s.overflow && len(s.items) <= s.opts.MaxTracked/2) {
 			s.scan(now)
 		}
 		s.wheel.advance(now, s.makeReady)
@@ -274,21 +278,21 @@ func (s *Scheduler) loop() {
 
 func (s *Scheduler) drainInbox(now time.Time) {
 	s.mu.Lock()
-	queued, done := s.queuedIn, s.doneIn
-	s.queuedIn, s.doneIn = nil, nil
+	queued, sent, done := s.queuedIn, s.sentIn, s.doneIn
+	s.queuedIn, s.sentIn, s.doneIn = nil, nil, nil
 	s.mu.Unlock()
-	for _, it := range done {
-		delete(s.items, it.key)
+	for _, it := range sent {
 		s.busy--
-		if it.dispatched {
-			s.addInFlight(it.endpoint, -1)
-		}
+		s.addInFlight(it.endpoint, -1)
 		if q := s.ready[it.endpoint]; q != nil {
 			q.inflight--
 			if q.inflight == 0 && len(q.items) == 0 {
 				delete(s.ready, it.endpoint)
 			}
 		}
+	}
+	for _, it := range done {
+		delete(s.items, it.key)
 	}
 	for _, e := range queued {
 		s.track(e, now)
@@ -306,7 +310,7 @@ func (s *Scheduler) track(e store.QueueEntry, now time.Time) {
 		return
 	}
 	if len(s.items) >= s.opts.MaxTracked {
-		s.needScan = true
+		s.overflow = true
 		return
 	}
 	_, ep := store.SplitKey(e.Key)
@@ -322,7 +326,7 @@ func (s *Scheduler) track(e store.QueueEntry, now time.Time) {
 // already untracked its item, and one committed after it still has the
 // item tracked: a delivery is never loaded twice.
 func (s *Scheduler) scan(now time.Time) {
-	s.needScan = false
+	s.needScan, s.overflow = false, false
 	room := s.opts.MaxTracked - len(s.items)
 	err := s.st.ScanDue(now.Add(s.horizon()), room,
 		func(key string) bool { _, ok := s.items[key]; return ok },
@@ -331,7 +335,7 @@ func (s *Scheduler) scan(now time.Time) {
 		s.log.Error().Err(err).Msg("scan due index")
 	}
 	if len(s.items) >= s.opts.MaxTracked {
-		s.needScan = true
+		s.overflow = true
 	}
 }
 
@@ -368,7 +372,6 @@ func (s *Scheduler) dispatch() {
 				q.items = q.items[1:]
 				q.inflight++
 				s.busy++
-				it.dispatched = true
 				s.addInFlight(name, 1)
 				s.jobs <- it // never blocks: busy <= Workers == cap(jobs)
 				progress = true
@@ -395,7 +398,16 @@ func (s *Scheduler) worker() {
 	}
 }
 
-// finish releases an item once its outcome is committed (or abandoned).
+// release frees the worker and the endpoint's in-flight slot as soon as
+// the attempt is over; the commit of its outcome need not hold them.
+func (s *Scheduler) release(it *item) {
+	s.mu.Lock()
+	s.sentIn = append(s.sentIn, it)
+	s.mu.Unlock()
+	s.poke()
+}
+
+// finish untracks an item once its outcome is committed (or abandoned).
 func (s *Scheduler) finish(it *item) {
 	s.mu.Lock()
 	s.doneIn = append(s.doneIn, it)
@@ -407,6 +419,7 @@ func (s *Scheduler) attempt(it *item) {
 	d, err := s.st.Delivery(it.key)
 	if err != nil || d.State != store.Pending || !d.Due.Equal(it.due) {
 		// Delivered, parked or rescheduled since it was loaded.
+		s.release(it)
 		s.finish(it)
 		return
 	}
@@ -421,6 +434,7 @@ func (s *Scheduler) attempt(it *item) {
 	default:
 		res := s.sender.Send(ep, d.EventID, d.EventType, d.Body)
 		if s.abandon.Load() {
+			s.release(it)
 			s.finish(it)
 			return
 		}
@@ -439,6 +453,7 @@ func (s *Scheduler) attempt(it *item) {
 			}
 		}
 	}
+	s.release(it)
 	s.st.Complete(o, func(err error) {
 		s.logOutcome(d, &o, err)
 		if err == nil && o.Attempt != nil {

@@ -91,7 +91,9 @@ func complete(tx *bolt.Tx, st *txState, o *Outcome) error {
 		d.Attempts++
 		o.Attempt.N = d.Attempts
 		now = o.Attempt.At
-		if err := tx.Bucket(bktAttempts).Put(attemptKey(o.Key, d.Attempts), encodeAttempt(o.Attempt)); err != nil {
+		ab := tx.Bucket(bktAttempts)
+		ab.FillPercent = appendFill
+		if err := ab.Put(attemptKey(o.Key, d.Attempts), encodeAttempt(o.Attempt)); err != nil {
 			return fmt.Errorf("put attempt: %w", err)
 		}
 	}

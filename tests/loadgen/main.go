@@ -56,6 +56,7 @@ func main() {
 	noop := flag.Bool("noop", false, "measure a no-op fasthttp POST handler instead (started as a child process)")
 	serveNoop := flag.String("serve-noop", "", "internal: run the no-op handler on this address")
 	timeout := flag.Duration("timeout", 5*time.Minute, "give up after this long")
+	status := flag.Int("status", 200, "HTTP status loadgen's receiver answers (500 builds a retry backlog)")
 	flag.Parse()
 
 	if *serveNoop != "" {
@@ -84,6 +85,7 @@ func main() {
 			fatal("receiver: %v", err)
 		}
 		srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+			ctx.SetStatusCode(*status)
 			delivered.Add(1)
 			lastDelivery.Store(time.Now().UnixNano())
 		}}
