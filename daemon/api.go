@@ -35,6 +35,7 @@ var (
 	errNotFound     = &apiError{Status: 404, Code: "not_found", Message: "no such resource"}
 	errShutdown     = &apiError{Status: 503, Code: "shutting_down", Message: "hookd is shutting down", RetryAfter: 5}
 	errUnsupported  = &apiError{Status: 415, Code: "unsupported_media_type", Message: "Content-Type must be application/json"}
+	errDiskLow      = &apiError{Status: 503, Code: "storage_full", Message: "free disk space is under storage.min_free_bytes; nothing was stored", RetryAfter: 30}
 	errTooLarge     = &apiError{Status: 413, Code: "too_large", Message: "request body is over ingest.max_event_bytes"}
 )
 

@@ -1,10 +1,13 @@
 package daemon
 
 import (
+	"slices"
+
 	"crypto/rand"
 	"encoding/base64"
 	"flag"
 	"fmt"
+	"hookd/store"
 	"io"
 	"strings"
 	"time"
@@ -32,6 +35,8 @@ func Command(cmd string, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "check-config":
 		return checkConfig(args, stdout, stderr)
+	case "check-db":
+		return checkDB(args, stdout, stderr)
 	case "events", "redeliver", "undeliverable", "endpoints", "test":
 		return adminCommand(cmd, args, stdout, stderr)
 	case "help", "-h", "--help":
@@ -46,6 +51,7 @@ const usage = `usage: hookd <command> [flags]
 
   run -config FILE            run the daemon (default command)
   check-config -config FILE   validate a config file and print a summary
+  check-db -path FILE         check a stopped daemon's database and count its records
   gen-secret                  print a new whsec_ signing secret
   version                     print the version
 
@@ -94,6 +100,31 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 	}
 	if cfg.Notify.URL != "" {
 		fmt.Fprintf(stdout, "notify %s (failing after %d)\n", cfg.Notify.URL, cfg.Notify.FailingAfter)
+	}
+	return 0
+}
+
+func checkDB(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("check-db", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("path", "", "database file (stop the daemon first)")
+	if err := fs.Parse(args); err != nil || *path == "" {
+		fmt.Fprintln(stderr, "usage: hookd check-db -path FILE")
+		return 2
+	}
+	counts, err := store.Inspect(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, "hookd:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: consistent\n", *path)
+	names := make([]string, 0, len(counts))
+	for k := range counts {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		fmt.Fprintf(stdout, "  %-18s %d\n", k, counts[k])
 	}
 	return 0
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
@@ -38,10 +39,12 @@ type Config struct {
 }
 
 type IngestConfig struct {
-	Listen        string `toml:"listen"`
-	Token         string `toml:"token"`
-	TokenFile     string `toml:"token_file"`
-	MaxEventBytes Size   `toml:"max_event_bytes"`
+	Listen         string   `toml:"listen"`
+	Token          string   `toml:"token"`
+	TokenFile      string   `toml:"token_file"`
+	MaxEventBytes  Size     `toml:"max_event_bytes"`
+	ReadTimeout    Duration `toml:"read_timeout"`
+	MaxConnections int      `toml:"max_connections"`
 }
 
 type AdminConfig struct {
@@ -57,11 +60,15 @@ type StorageConfig struct {
 	UndeliverableRetention Duration `toml:"undeliverable_retention"`
 	DedupWindow            Duration `toml:"dedup_window"`
 	MaxPending             int64    `toml:"max_pending"`
+	MinFreeBytes           Size     `toml:"min_free_bytes"`
 }
 
 type DeliveryConfig struct {
 	Workers         int      `toml:"workers"`
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	DenyNetworks    []string `toml:"deny_networks"`
+
+	deny []netip.Prefix
 }
 
 type LogConfig struct {
@@ -125,10 +132,10 @@ var (
 // does not set.
 func DefaultConfig() *Config {
 	return &Config{
-		Ingest:   IngestConfig{Listen: "127.0.0.1:8525", MaxEventBytes: 256 << 10},
+		Ingest:   IngestConfig{Listen: "127.0.0.1:8525", MaxEventBytes: 256 << 10, ReadTimeout: Duration(30 * time.Second), MaxConnections: 10000},
 		Admin:    AdminConfig{Listen: "127.0.0.1:8526"},
-		Storage:  StorageConfig{Path: "./data/hookd.db", Retention: Duration(72 * time.Hour), UndeliverableRetention: Duration(720 * time.Hour), DedupWindow: Duration(24 * time.Hour), MaxPending: 10_000_000},
-		Delivery: DeliveryConfig{Workers: 64, ShutdownTimeout: Duration(10 * time.Second)},
+		Storage:  StorageConfig{Path: "./data/hookd.db", Retention: Duration(72 * time.Hour), UndeliverableRetention: Duration(720 * time.Hour), DedupWindow: Duration(24 * time.Hour), MaxPending: 10_000_000, MinFreeBytes: 64 << 20},
+		Delivery: DeliveryConfig{Workers: 64, ShutdownTimeout: Duration(10 * time.Second), DenyNetworks: []string{"169.254.0.0/16", "fe80::/10"}},
 		Log:      LogConfig{Level: "info", Format: "json"},
 		Notify:   NotifyConfig{FailingAfter: 5},
 	}
@@ -243,6 +250,21 @@ func (c *Config) validate() []error {
 	}
 	if c.Delivery.ShutdownTimeout <= 0 {
 		bad("delivery.shutdown_timeout", "must be positive")
+	}
+	c.Delivery.deny = nil
+	for _, n := range c.Delivery.DenyNetworks {
+		p, err := netip.ParsePrefix(n)
+		if err != nil {
+			bad("delivery.deny_networks", "%q: want a CIDR such as 169.254.0.0/16", n)
+			continue
+		}
+		c.Delivery.deny = append(c.Delivery.deny, p)
+	}
+	if c.Ingest.ReadTimeout <= 0 {
+		bad("ingest.read_timeout", "must be positive")
+	}
+	if c.Ingest.MaxConnections < 1 {
+		bad("ingest.max_connections", "must be at least 1")
 	}
 	if _, err := parseLevel(c.Log.Level); err != nil {
 		bad("log.level", "%v", err)

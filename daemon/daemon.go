@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 	sdaemon "github.com/coreos/go-systemd/v22/daemon"
 	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
+	"golang.org/x/sys/unix"
 
 	"hookd/delivery"
 	"hookd/store"
@@ -42,6 +44,7 @@ type Daemon struct {
 
 	out      outbox
 	closing  atomic.Bool
+	lowDisk  atomic.Bool // free space under storage.min_free_bytes
 	reloadMu sync.Mutex
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -102,7 +105,7 @@ func (d *Daemon) Open() (err error) {
 	if err != nil {
 		return err
 	}
-	d.sched = delivery.New(d.store, delivery.NewSender(Version), delivery.NewTable(eps, disabled), delivery.Options{
+	d.sched = delivery.New(d.store, delivery.NewSender(Version, cfg.Delivery.deny), delivery.NewTable(eps, disabled), delivery.Options{
 		Workers: cfg.Delivery.Workers, ShutdownTimeout: cfg.Delivery.ShutdownTimeout.D(), Log: d.log,
 		OnOutcome: d.onOutcome,
 	})
@@ -126,7 +129,9 @@ func (d *Daemon) Open() (err error) {
 	d.sched.Start()
 	d.serve(d.ingestSrv, d.ingestLn)
 	d.serve(d.adminSrv, d.adminLn)
-	d.wg.Add(2)
+	d.checkDisk()
+	d.wg.Add(3)
+	go d.watchDisk(ctx)
 	go d.maintain(ctx)
 	go d.runOutbox(ctx)
 	if err := d.greetNewEndpoints(ctx); err != nil {
@@ -212,6 +217,40 @@ func (d *Daemon) warnOpenListeners(cfg *Config) {
 	}
 	if !isLoopback(cfg.Admin.Listen) && cfg.Admin.Token == "" && cfg.Admin.TokenFile == "" {
 		d.log.Warn().Str("listen", cfg.Admin.Listen).Msg("admin API listens beyond loopback without a token")
+	}
+}
+
+// checkDisk compares the free space of the database's file system with
+// storage.min_free_bytes, so ingest refuses (503) before a commit would
+// fail for lack of space; deliveries keep going and free space themselves.
+func (d *Daemon) checkDisk() {
+	need := uint64(d.cfg.Load().Storage.MinFreeBytes)
+	var st unix.Statfs_t
+	if need == 0 || unix.Statfs(filepath.Dir(d.store.Path()), &st) != nil {
+		d.lowDisk.Store(false)
+		return
+	}
+	free := st.Bavail * uint64(st.Bsize)
+	if low := free < need; low != d.lowDisk.Swap(low) {
+		if low {
+			d.log.Error().Uint64("free_bytes", free).Uint64("min_free_bytes", need).Msg("disk nearly full: refusing new events")
+		} else {
+			d.log.Info().Uint64("free_bytes", free).Msg("disk space recovered: accepting events")
+		}
+	}
+}
+
+func (d *Daemon) watchDisk(ctx context.Context) {
+	defer d.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			d.checkDisk()
+		}
 	}
 }
 

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/oklog/ulid/v2"
@@ -38,8 +40,9 @@ func (d *Daemon) newIngestServer(cfg *Config) *fasthttp.Server {
 		Handler:               d.handleIngest,
 		ErrorHandler:          d.handleServerError,
 		MaxRequestBodySize:    int(cfg.Ingest.MaxEventBytes) * batchBodyFactor,
-		ReadTimeout:           30 * time.Second, // slow clients cannot hold a connection forever
+		ReadTimeout:           cfg.Ingest.ReadTimeout.D(), // a slow client cannot hold a connection forever
 		WriteTimeout:          30 * time.Second,
+		Concurrency:           cfg.Ingest.MaxConnections,
 		IdleTimeout:           2 * time.Minute,
 		NoDefaultServerHeader: true,
 		CloseOnShutdown:       true,
@@ -85,6 +88,8 @@ func (d *Daemon) handleIngest(ctx *fasthttp.RequestCtx) {
 		err = errUnauthorized
 	case d.closing.Load():
 		err = errShutdown
+	case d.lowDisk.Load():
+		err = errDiskLow
 	case !isJSON(ctx.Request.Header.ContentType()):
 		err = errUnsupported
 	case path == "/v1/events":
@@ -101,11 +106,67 @@ func (d *Daemon) handleIngest(ctx *fasthttp.RequestCtx) {
 
 // eventIn is the JSON an emitter posts.
 type eventIn struct {
-	ID        *string         `json:"id"`
-	Type      *string         `json:"type"`
-	Data      json.RawMessage `json:"data"`
-	Payload   json.RawMessage `json:"payload"`
-	Endpoints []string        `json:"endpoints"`
+	ID        *string
+	Type      *string
+	Data      json.RawMessage
+	Payload   json.RawMessage
+	Endpoints []string
+}
+
+// decodeEvent reads one event object strictly: valid UTF-8, a single
+// object, known fields only, each at most once (a duplicated "type" would
+// otherwise silently mean the last one), nothing after it. data and
+// payload are kept as the emitter's raw JSON.
+func decodeEvent(body []byte) (eventIn, error) {
+	var in eventIn
+	if !utf8.Valid(body) {
+		return in, badRequest("body is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return in, badRequest("body must be a JSON object")
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return in, badRequest("body is not valid JSON: %s", jsonError(err))
+		}
+		key, _ := tok.(string)
+		if seen[key] {
+			return in, badRequest("%s: given twice", key)
+		}
+		seen[key] = true
+		var target any
+		switch key {
+		case "id":
+			target = &in.ID
+		case "type":
+			target = &in.Type
+		case "data":
+			target = &in.Data
+		case "payload":
+			target = &in.Payload
+		case "endpoints":
+			target = &in.Endpoints
+		default:
+			return in, badRequest("unknown field %q (known: type, data, payload, id, endpoints)", key)
+		}
+		if err := dec.Decode(target); err != nil {
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) {
+				return in, badRequest("%s: must be %s, not %s", key, jsonKind(te.Type.Kind().String()), te.Value)
+			}
+			return in, badRequest("body is not valid JSON: %s", jsonError(err))
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return in, badRequest("body is not valid JSON: %s", jsonError(err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return in, badRequest("body has trailing data after the event object")
+	}
+	return in, nil
 }
 
 var typeRe = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
@@ -113,14 +174,9 @@ var typeRe = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 // parseEvent validates one event and renders its deliveries. now is the
 // ingest time, which becomes the envelope's stable timestamp.
 func parseEvent(body []byte, key string, t *delivery.Table, now time.Time) (store.NewEvent, error) {
-	var in eventIn
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		return store.NewEvent{}, badRequest("body is not a valid event object: %s", jsonError(err))
-	}
-	if dec.More() {
-		return store.NewEvent{}, badRequest("body has trailing data after the event object")
+	in, err := decodeEvent(body)
+	if err != nil {
+		return store.NewEvent{}, err
 	}
 	switch {
 	case in.Type == nil:
@@ -183,7 +239,7 @@ func jsonKind(k string) string {
 	case "ptr", "string":
 		return "a string"
 	case "slice":
-		return "an array"
+		return "an array of strings"
 	}
 	return k
 }

@@ -75,6 +75,9 @@ func fixedKeys(old, cfg *Config) error {
 	}{
 		{"ingest.listen", old.Ingest.Listen, cfg.Ingest.Listen},
 		{"ingest.max_event_bytes", old.Ingest.MaxEventBytes, cfg.Ingest.MaxEventBytes},
+		{"ingest.read_timeout", old.Ingest.ReadTimeout, cfg.Ingest.ReadTimeout},
+		{"ingest.max_connections", old.Ingest.MaxConnections, cfg.Ingest.MaxConnections},
+		{"delivery.deny_networks", fmt.Sprint(old.Delivery.DenyNetworks), fmt.Sprint(cfg.Delivery.DenyNetworks)},
 		{"admin.listen", old.Admin.Listen, cfg.Admin.Listen},
 		{"storage.path", old.Storage.Path, cfg.Storage.Path},
 		{"delivery.workers", old.Delivery.Workers, cfg.Delivery.Workers},

@@ -1,8 +1,12 @@
 package delivery
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -18,10 +22,12 @@ type Sender struct {
 }
 
 // NewSender returns a Sender that identifies itself as hookd/<version>.
-func NewSender(version string) *Sender {
+// Connections to addresses in deny are refused after DNS resolution.
+func NewSender(version string, deny []netip.Prefix) *Sender {
 	return &Sender{
 		userAgent: "hookd/" + version,
 		client: &fasthttp.Client{
+			DialTimeout:              guardedDial(deny),
 			NoDefaultUserAgentHeader: true,
 			// Send header names exactly as configured (webhook-id, not
 			// Webhook-Id): some receivers compare them byte for byte.
@@ -109,8 +115,60 @@ func readCapped(resp *fasthttp.Response, limit int) ([]byte, error) {
 
 var errTruncated = errors.New("response body truncated")
 
+// ErrDenied: the endpoint's host resolves to an address in
+// delivery.deny_networks.
+var ErrDenied = errors.New("destination is in delivery.deny_networks")
+
+// guardedDial resolves the host itself and refuses to connect when any of
+// its addresses is denied, so a hostname cannot smuggle a request to a
+// cloud metadata service (169.254.169.254) or another denied network.
+func guardedDial(deny []netip.Prefix) fasthttp.DialFuncWithTimeout {
+	return func(addr string, timeout time.Duration) (net.Conn, error) {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		if err != nil {
+			return nil, err
+		}
+		for _, ip := range ips {
+			if Denied(ip, deny) {
+				return nil, fmt.Errorf("%w: %s resolves to %s", ErrDenied, host, ip.Unmap())
+			}
+		}
+		if len(ips) == 0 {
+			return nil, fmt.Errorf("%s: no addresses", host)
+		}
+		d := net.Dialer{Timeout: timeout}
+		var last error
+		for _, ip := range ips {
+			c, err := d.Dial("tcp", net.JoinHostPort(ip.Unmap().String(), port))
+			if err == nil {
+				return c, nil
+			}
+			last = err
+		}
+		return nil, last
+	}
+}
+
+// Denied reports whether ip falls in one of the prefixes.
+func Denied(ip netip.Addr, deny []netip.Prefix) bool {
+	ip = ip.Unmap()
+	for _, p := range deny {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
 func describe(err error, timeout time.Duration) string {
-	if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) {
+	var ne net.Error
+	if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) || (errors.As(err, &ne) && ne.Timeout()) {
 		return "timeout after " + timeout.String()
 	}
 	return err.Error()

@@ -3,10 +3,13 @@ package store
 import (
 	"bytes"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Event reads one event.
@@ -184,4 +187,25 @@ func (s *Store) EndpointStates() (map[string]EndpointState, error) {
 		})
 	})
 	return out, err
+}
+
+// Inspect opens a database read-only (it must not be in use by a running
+// daemon), runs bbolt's consistency check and counts each bucket's keys.
+func Inspect(path string) (map[string]int, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("inspect %s: %w", path, err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 2 * time.Second})
+	if err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			err = ErrLocked
+		}
+		return nil, fmt.Errorf("inspect %s: %w", path, err)
+	}
+	defer db.Close()
+	s := &Store{db: db, path: path}
+	if err := s.Check(); err != nil {
+		return nil, fmt.Errorf("inspect %s: consistency check: %w", path, err)
+	}
+	return s.Counts()
 }
