@@ -292,12 +292,15 @@ func (d *Daemon) Close() error {
 		d.notify("STOPPING=1")
 		d.log.Info().Msg("shutting down")
 		d.sched.Close()
-		for _, srv := range []*fasthttp.Server{d.ingestSrv, d.adminSrv} {
+		for i, srv := range []*fasthttp.Server{d.ingestSrv, d.adminSrv} {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			if e := srv.ShutdownWithContext(ctx); e != nil && !errors.Is(e, context.DeadlineExceeded) {
 				d.log.Warn().Err(e).Msg("listener shutdown")
 			}
 			cancel()
+			// Shutdown only closes a listener Serve has already picked up;
+			// close ours too so a Serve that starts late returns at once.
+			[]net.Listener{d.ingestLn, d.adminLn}[i].Close()
 		}
 		d.cancel()
 		d.wg.Wait()
