@@ -221,4 +221,3 @@ func TestNonLoopbackWithoutTokenWarns(t *testing.T) {
 		t.Fatalf("no warning:\n%s", d2.logs.String())
 	}
 }
-
