@@ -166,7 +166,40 @@ func decodeEvent(body []byte) (eventIn, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return in, badRequest("body has trailing data after the event object")
 	}
+	for name, raw := range map[string][]byte{"data": in.Data, "payload": in.Payload} {
+		if jsonDepth(raw) > maxDepth {
+			return in, badRequest("%s: nested deeper than %d levels", name, maxDepth)
+		}
+	}
 	return in, nil
+}
+
+// maxDepth bounds nesting in data and payload: many receivers' parsers
+// recurse and would fail on what hookd accepted.
+const maxDepth = 128
+
+// jsonDepth returns the deepest nesting of arrays and objects in valid JSON.
+func jsonDepth(b []byte) int {
+	depth, deepest, inString := 0, 0, false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case inString:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '[' || c == '{':
+			depth++
+			deepest = max(deepest, depth)
+		case c == ']' || c == '}':
+			depth--
+		}
+	}
+	return deepest
 }
 
 var typeRe = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)

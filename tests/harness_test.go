@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"hookd/daemon"
+	"hookd/store"
 )
 
 // testSecret is the Standard Webhooks test-vector secret.
@@ -345,3 +346,6 @@ func writeRaw(tb testing.TB, path, s string) {
 		tb.Fatal(err)
 	}
 }
+
+// inspect runs store.Inspect (bbolt's consistency check) on a closed db.
+func inspect(path string) (map[string]int, error) { return store.Inspect(path) }

@@ -46,6 +46,14 @@ func TestIngestErrors(t *testing.T) {
 		{"too large", "POST", "/v1/events", "application/json", `{"type":"t","data":"` + strings.Repeat("x", 2000) + `"}`, auth, 413, "max_event_bytes"},
 		{"form content", "POST", "/v1/events", "application/x-www-form-urlencoded", `type=t`, auth, 415, "Content-Type"},
 		{"unknown path", "POST", "/v1/nope", "application/json", `{}`, auth, 404, ""},
+		{"invalid UTF-8", "POST", "/v1/events", "application/json", "{\"type\":\"t\",\"data\":\"\xff\xfe\"}", auth, 400, "UTF-8"},
+		{"duplicate key", "POST", "/v1/events", "application/json", `{"type":"a","type":"b","data":1}`, auth, 400, "type: given twice"},
+		{"deep nesting", "POST", "/v1/events", "application/json", `{"type":"t","data":` + strings.Repeat("[", 200) + strings.Repeat("]", 200) + `}`, auth, 400, "nested deeper"},
+		{"very deep nesting", "POST", "/v1/events", "application/json", `{"type":"t","data":` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `}`, auth, 413, "max_event_bytes"},
+		{"trailing data", "POST", "/v1/events", "application/json", `{"type":"t","data":1} {"type":"t"}`, auth, 400, "trailing"},
+		{"array body", "POST", "/v1/events", "application/json", `[{"type":"t","data":1}]`, auth, 400, "JSON object"},
+		{"10 MB body", "POST", "/v1/events", "application/json", `{"type":"t","data":"` + strings.Repeat("x", 10<<20) + `"}`, auth, 413, "max_event_bytes"},
+		{"endpoints not strings", "POST", "/v1/events", "application/json", `{"type":"t","data":1,"endpoints":[1]}`, auth, 400, "endpoints"},
 	}
 	for _, c := range cases {
 		status, out, _ := do(t, c.method, "http://"+d.IngestAddr()+c.path, c.ct, c.body, c.headers...)

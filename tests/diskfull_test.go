@@ -1,0 +1,95 @@
+package tests
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A real full disk: the database lives on a 16 MiB tmpfs. When a commit
+// fails with ENOSPC, ingest answers 503 with Retry-After, nothing of the
+// failed request is visible, the daemon keeps running, and it accepts
+// events again by itself once space is freed. (Without root, the same path
+// is covered through store's fault-injection seam in TestIngestErrors.)
+func TestDiskFullTmpfs(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a tmpfs; TestIngestErrors covers the same path through the fault seam")
+	}
+	dir := t.TempDir()
+	mnt := filepath.Join(dir, "mnt")
+	os.Mkdir(mnt, 0o700)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount tmpfs (%v: %s); TestIngestErrors covers the path through the fault seam", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
+	filler := filepath.Join(mnt, "filler")
+	if err := os.WriteFile(filler, make([]byte, 8<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	rcv := NewReceiver(t)
+	rcv.Status("/a", 500, 1<<30) // keep everything pending
+	cfgDir := t.TempDir()
+	cfgPath := filepath.Join(cfgDir, "hookd.toml")
+	cfg := fmt.Sprintf(baseConfig, "", "", filepath.Join(mnt, "hookd.db"), "min_free_bytes = 0", "") +
+		endpoint("a", rcv.URL+"/a", `["*"]`, `schedule = ["1h"]`)
+	writeRaw(t, cfgPath, cfg)
+	d := mustOpenFile(t, cfgDir, cfgPath, Extra{}, nil)
+
+	big := strings.Repeat("x", 100<<10)
+	full := -1
+	for i := range 400 {
+		status, out, h := d.Post("/v1/events", "application/json", fmt.Sprintf(`{"id":"e%d","type":"t","data":%q}`, i, big))
+		if status == 202 {
+			continue
+		}
+		if status != 503 || h.Get("Retry-After") == "" || out["error"].(map[string]any)["code"] != "storage_unavailable" {
+			t.Fatalf("event %d: %d %v", i, status, out)
+		}
+		full = i
+		break
+	}
+	if full < 0 {
+		t.Fatal("the disk never filled up")
+	}
+	t.Logf("disk full after %d events", full)
+	if status, _ := d.Admin("GET", fmt.Sprintf("/v1/events/e%d", full), ""); status != 404 {
+		t.Fatalf("the refused event is visible: %d", status)
+	}
+	if status, _, _ := do(t, "GET", "http://"+d.IngestAddr()+"/readyz", "", ""); status != 200 {
+		t.Fatalf("daemon not ready after ENOSPC: %d", status)
+	}
+	os.Remove(filler)
+	eventually(t, "ingest accepts again once space is back", func() bool {
+		status, _, _ := d.Post("/v1/events", "application/json", fmt.Sprintf(`{"id":"after","type":"t","data":%q}`, big))
+		return status == 202
+	})
+	d.Close()
+	if _, err := inspect(filepath.Join(mnt, "hookd.db")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// storage.min_free_bytes refuses new events before the disk is full, and
+// a reload lowering it lets them in again.
+func TestMinFreeBytes(t *testing.T) {
+	rcv := NewReceiver(t)
+	cfg := endpoint("a", rcv.URL+"/a", `["*"]`, "")
+	d := MustOpenDaemonExtra(t, Extra{Storage: `min_free_bytes = "1000000GiB"`}, cfg, nil)
+	status, out, h := d.Post("/v1/events", "application/json", `{"type":"t","data":{}}`)
+	if status != 503 || h.Get("Retry-After") == "" || out["error"].(map[string]any)["code"] != "storage_full" {
+		t.Fatalf("%d %v", status, out)
+	}
+	d.extra = Extra{Storage: "min_free_bytes = 0"}
+	d.rewrite(cfg)
+	if err := d.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "accepting after the reload", func() bool {
+		status, _, _ := d.Post("/v1/events", "application/json", `{"type":"t","data":{}}`)
+		return status == 202
+	})
+}
