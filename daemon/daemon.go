@@ -130,16 +130,15 @@ func (d *Daemon) Open() (err error) {
 	d.serve(d.ingestSrv, d.ingestLn)
 	d.serve(d.adminSrv, d.adminLn)
 	d.checkDisk()
-	d.wg.Add(3)
-	go d.watchDisk(ctx)
-	go d.maintain(ctx)
+	d.every(ctx, time.Second, func(context.Context) { d.checkDisk() })
+	d.every(ctx, time.Minute, d.purge)
+	d.wg.Add(1)
 	go d.runOutbox(ctx)
 	if err := d.greetNewEndpoints(ctx); err != nil {
 		d.log.Error().Err(err).Msg("record new endpoints")
 	}
 	if iv, _ := sdaemon.SdWatchdogEnabled(false); iv > 0 && d.Notify != nil {
-		d.wg.Add(1)
-		go d.watchdog(ctx, iv)
+		d.every(ctx, iv/2, func(context.Context) { d.feedWatchdog(iv) })
 	}
 	d.notify("READY=1", "STATUS=delivering webhooks")
 
@@ -240,44 +239,38 @@ func (d *Daemon) checkDisk() {
 	}
 }
 
-func (d *Daemon) watchDisk(ctx context.Context) {
-	defer d.wg.Done()
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			d.checkDisk()
+// every runs fn every interval on a tracked goroutine until ctx ends.
+func (d *Daemon) every(ctx context.Context, interval time.Duration, fn func(context.Context)) {
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				fn(ctx)
+			}
 		}
-	}
+	}()
 }
 
-// maintain purges expired events and dedup keys in the background.
-func (d *Daemon) maintain(ctx context.Context) {
-	defer d.wg.Done()
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		cfg := d.cfg.Load()
-		now := time.Now()
-		n, err := d.store.Purge(ctx, now, store.Retention{Delivered: cfg.Storage.Retention.D(), Undeliverable: cfg.Storage.UndeliverableRetention.D()})
-		if err != nil && ctx.Err() == nil {
-			d.log.Error().Err(err).Msg("purge events")
-		}
-		k, err := d.store.PurgeDedup(ctx, now)
-		if err != nil && ctx.Err() == nil {
-			d.log.Error().Err(err).Msg("purge dedup keys")
-		}
-		if n+k > 0 {
-			d.log.Info().Int("events", n).Int("dedup_keys", k).Msg("purged")
-		}
+// purge deletes expired events and dedup keys (every minute).
+func (d *Daemon) purge(ctx context.Context) {
+	cfg := d.cfg.Load()
+	now := time.Now()
+	n, err := d.store.Purge(ctx, now, store.Retention{Delivered: cfg.Storage.Retention.D(), Undeliverable: cfg.Storage.UndeliverableRetention.D()})
+	if err != nil && ctx.Err() == nil {
+		d.log.Error().Err(err).Msg("purge events")
+	}
+	k, err := d.store.PurgeDedup(ctx, now)
+	if err != nil && ctx.Err() == nil {
+		d.log.Error().Err(err).Msg("purge dedup keys")
+	}
+	if n+k > 0 {
+		d.log.Info().Int("events", n).Int("dedup_keys", k).Msg("purged")
 	}
 }
 

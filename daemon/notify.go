@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"os"
 	"strings"
 	"time"
@@ -35,23 +34,13 @@ func monotonicUsec() int64 {
 	return ts.Nano() / 1000
 }
 
-// watchdog pings systemd at half of WatchdogSec, but only while the
+// feedWatchdog pings systemd (every half WatchdogSec), but only while the
 // scheduler loop keeps running: a wedged scheduler gets the process
 // restarted instead of being kept alive by a healthy HTTP goroutine.
-func (d *Daemon) watchdog(ctx context.Context, interval time.Duration) {
-	defer d.wg.Done()
-	t := time.NewTicker(interval / 2)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if time.Since(d.sched.Alive()) < interval/2 {
-				d.notify("WATCHDOG=1")
-			} else {
-				d.log.Error().Time("scheduler_alive", d.sched.Alive()).Msg("scheduler loop stalled; withholding watchdog ping")
-			}
-		}
+func (d *Daemon) feedWatchdog(interval time.Duration) {
+	if time.Since(d.sched.Alive()) < interval/2 {
+		d.notify("WATCHDOG=1")
+	} else {
+		d.log.Error().Time("scheduler_alive", d.sched.Alive()).Msg("scheduler loop stalled; withholding watchdog ping")
 	}
 }
