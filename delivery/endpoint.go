@@ -2,7 +2,6 @@ package delivery
 
 import (
 	"fmt"
-	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -101,12 +100,6 @@ func (e *Endpoint) Render(id, typ string, t time.Time, raw []byte, payload bool)
 		return raw
 	}
 	return e.envelope.Render(make([]byte, 0, len(raw)+len(id)+len(typ)+96), id, typ, t, raw)
-}
-
-// Same reports whether two endpoint configs would deliver identically, so a
-// reload can keep the old Endpoint (and its rate limiter state).
-func (e *Endpoint) Same(o *Endpoint) bool {
-	return reflect.DeepEqual(e.EndpointConfig, o.EndpointConfig)
 }
 
 // Table is the immutable set of endpoints in force and which of them are

@@ -30,19 +30,6 @@ func (s *Store) ScanDue(until time.Time, limit int, skip func(key string) bool, 
 	})
 }
 
-// NextDue is the due time of the earliest queue entry, or zero when the
-// queue is empty.
-func (s *Store) NextDue() (time.Time, error) {
-	var t time.Time
-	err := s.db.View(func(tx *bolt.Tx) error {
-		if k, _ := tx.Bucket(bktQueue).Cursor().First(); k != nil {
-			t, _ = splitTimeKey(k)
-		}
-		return nil
-	})
-	return t, err
-}
-
 // Delivery reads one delivery record.
 func (s *Store) Delivery(key string) (*Delivery, error) {
 	var d *Delivery

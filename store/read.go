@@ -73,7 +73,8 @@ func attempts(tx *bolt.Tx, dkey string, last int) ([]*Attempt, error) {
 	var out []*Attempt
 	if last > 0 {
 		// Seek past the prefix and walk back.
-		k, v := c.Seek(append(append([]byte(nil), prefix...), 0xff, 0xff, 0xff, 0xff, 0xff))
+		k, _ := c.Seek(append(append([]byte(nil), prefix...), 0xff, 0xff, 0xff, 0xff, 0xff))
+		var v []byte
 		if k == nil {
 			k, v = c.Last()
 		} else {

@@ -90,11 +90,10 @@ type request struct {
 // txState accumulates what a batch of operations changed so the committer
 // can update counters once and notify after the fsync.
 type txState struct {
-	base    int64 // pending count before this transaction
-	delta   int64
-	eps     map[string]int64 // per-endpoint pending deltas
-	queued  []QueueEntry
-	onAfter []func()
+	base   int64 // pending count before this transaction
+	delta  int64
+	eps    map[string]int64 // per-endpoint pending deltas
+	queued []QueueEntry
 }
 
 func (st *txState) pending() int64 { return st.base + st.delta }
@@ -274,9 +273,6 @@ func (s *Store) apply(batch []*request) {
 	if err == nil {
 		if len(st.queued) > 0 && s.opts.OnQueued != nil {
 			s.opts.OnQueued(st.queued)
-		}
-		for _, f := range st.onAfter {
-			f()
 		}
 	}
 	for _, r := range batch {

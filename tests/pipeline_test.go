@@ -288,3 +288,21 @@ func TestBatch(t *testing.T) {
 	}
 	rcv.Wait(t, "/a", 2)
 }
+
+// rate_limit holds an endpoint to its requests per second (after a burst
+// of one second's worth), without holding up other endpoints.
+func TestRateLimit(t *testing.T) {
+	rcv := NewReceiver(t)
+	d := MustOpenDaemon(t, endpoint("slow", rcv.URL+"/slow", `["*"]`, "rate_limit = 5")+endpoint("fast", rcv.URL+"/fast", `["*"]`, ""))
+	for range 10 {
+		d.Event(`{"type":"t","data":{}}`)
+	}
+	fast := rcv.Wait(t, "/fast", 10)
+	slow := rcv.Wait(t, "/slow", 10)
+	if span := slow[9].At.Sub(slow[0].At); span < 900*time.Millisecond {
+		t.Fatalf("10 requests at 5/s (burst 5) took only %v", span)
+	}
+	if !fast[9].At.Before(slow[9].At) {
+		t.Fatal("the rate-limited endpoint held up the other one")
+	}
+}
