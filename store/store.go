@@ -171,8 +171,8 @@ func (s *Store) Path() string { return s.path }
 // Pending is the committed number of deliveries not yet delivered or parked.
 func (s *Store) Pending() int64 { return s.pending.Load() }
 
-// Close stops the committer, failing writes still queued with ErrClosed,
-// and closes the database.
+// Close commits the writes already queued, stops the committer (later
+// writes fail with ErrClosed) and closes the database.
 func (s *Store) Close() error {
 	var err error
 	s.once.Do(func() {
@@ -235,28 +235,30 @@ func (s *Store) run() {
 	for {
 		select {
 		case r := <-s.reqs:
-			batch = append(batch[:0], r)
-		drain:
-			for len(batch) < maxBatch {
-				select {
-				case r := <-s.reqs:
-					batch = append(batch, r)
-				default:
-					break drain
-				}
-			}
-			s.apply(batch)
+			s.apply(s.drain(append(batch[:0], r)))
 		case <-s.closing:
-			for {
-				select {
-				case r := <-s.reqs:
-					r.done(ErrClosed)
-				default:
-					return
-				}
+			// Commit what was queued before Close: attempt outcomes of a
+			// graceful shutdown must not be lost (they would be repeated).
+			for b := s.drain(batch[:0]); len(b) > 0; b = s.drain(batch[:0]) {
+				s.apply(b)
 			}
+			return
 		}
 	}
+}
+
+// drain adds the requests already waiting to batch, up to maxBatch,
+// without waiting for more: group commit without an artificial delay.
+func (s *Store) drain(batch []*request) []*request {
+	for len(batch) < maxBatch {
+		select {
+		case r := <-s.reqs:
+			batch = append(batch, r)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // apply commits batch in one transaction. If one operation fails the
