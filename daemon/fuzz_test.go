@@ -52,6 +52,23 @@ func FuzzIngest(f *testing.F) {
 		if !typeRe.MatchString(ne.Event.Type) || !validID(ne.Event.ID) {
 			t.Fatalf("accepted bad type/id: %q %q", ne.Event.Type, ne.Event.ID)
 		}
+		// The hand-written member scanner agrees with encoding/json.
+		var ref struct {
+			ID   *string         `json:"id"`
+			Type string          `json:"type"`
+			Data json.RawMessage `json:"data"`
+			Pay  json.RawMessage `json:"payload"`
+		}
+		if err := json.Unmarshal(body, &ref); err != nil {
+			t.Fatalf("accepted what encoding/json refuses: %v", err)
+		}
+		raw := ref.Data
+		if ne.Event.Payload {
+			raw = ref.Pay
+		}
+		if ref.Type != ne.Event.Type || (ref.ID != nil && *ref.ID != ne.Event.ID) || !bytes.Equal(raw, ne.Event.Raw) {
+			t.Fatalf("scanner disagrees with encoding/json: %q %q %q vs %+v", ref.Type, raw, ne.Event.Raw, ne.Event)
+		}
 		for _, d := range ne.Deliveries {
 			if ne.Event.Payload {
 				if !bytes.Equal(d.Body, ne.Event.Raw) {

@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -113,58 +114,63 @@ type eventIn struct {
 	Endpoints []string
 }
 
-// decodeEvent reads one event object strictly: valid UTF-8, a single
-// object, known fields only, each at most once (a duplicated "type" would
-// otherwise silently mean the last one), nothing after it. data and
-// payload are kept as the emitter's raw JSON.
+// decodeEvent reads one event object strictly: valid UTF-8, valid JSON, a
+// single object, known fields only, each at most once (a duplicated "type"
+// would otherwise silently mean the last one). data and payload are kept
+// as the emitter's raw JSON (slices of body). This is the ingest hot path:
+// the body is validated once by json.Valid, then split into members by a
+// small scanner that can rely on that validity.
 func decodeEvent(body []byte) (eventIn, error) {
 	var in eventIn
 	if !utf8.Valid(body) {
 		return in, badRequest("body is not valid UTF-8")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+	if !json.Valid(body) {
+		return in, describeInvalid(body)
+	}
+	b := bytes.TrimLeft(body, " \t\r\n")
+	if b[0] != '{' {
 		return in, badRequest("body must be a JSON object")
 	}
-	seen := map[string]bool{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return in, badRequest("body is not valid JSON: %s", jsonError(err))
+	var seen [5]bool
+	for i := skipWS(b, 1); b[i] != '}'; {
+		end := valueEnd(b, i)
+		key := jsonString(b[i:end])
+		i = skipWS(b, skipWS(b, end)+1) // past the colon
+		end = valueEnd(b, i)
+		raw := b[i:end]
+		i = skipWS(b, end)
+		if b[i] == ',' {
+			i = skipWS(b, i+1)
 		}
-		key, _ := tok.(string)
-		if seen[key] {
-			return in, badRequest("%s: given twice", key)
-		}
-		seen[key] = true
-		var target any
-		switch key {
-		case "id":
-			target = &in.ID
-		case "type":
-			target = &in.Type
-		case "data":
-			target = &in.Data
-		case "payload":
-			target = &in.Payload
-		case "endpoints":
-			target = &in.Endpoints
-		default:
+		field := slices.Index(eventFields, key)
+		if field < 0 {
 			return in, badRequest("unknown field %q (known: type, data, payload, id, endpoints)", key)
 		}
-		if err := dec.Decode(target); err != nil {
-			var te *json.UnmarshalTypeError
-			if errors.As(err, &te) {
-				return in, badRequest("%s: must be %s, not %s", key, jsonKind(te.Type.Kind().String()), te.Value)
-			}
-			return in, badRequest("body is not valid JSON: %s", jsonError(err))
+		if seen[field] {
+			return in, badRequest("%s: given twice", key)
 		}
-	}
-	if _, err := dec.Token(); err != nil {
-		return in, badRequest("body is not valid JSON: %s", jsonError(err))
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return in, badRequest("body has trailing data after the event object")
+		seen[field] = true
+		switch key {
+		case "id", "type":
+			if raw[0] != '"' {
+				return in, badRequest("%s: must be a string, not %s", key, jsonKindOf(raw))
+			}
+			v := jsonString(raw)
+			if key == "id" {
+				in.ID = &v
+			} else {
+				in.Type = &v
+			}
+		case "data":
+			in.Data = raw
+		case "payload":
+			in.Payload = raw
+		case "endpoints":
+			if err := json.Unmarshal(raw, &in.Endpoints); err != nil {
+				return in, badRequest("endpoints: must be an array of strings")
+			}
+		}
 	}
 	for name, raw := range map[string][]byte{"data": in.Data, "payload": in.Payload} {
 		if jsonDepth(raw) > maxDepth {
@@ -172,6 +178,83 @@ func decodeEvent(body []byte) (eventIn, error) {
 		}
 	}
 	return in, nil
+}
+
+var eventFields = []string{"id", "type", "data", "payload", "endpoints"}
+
+// describeInvalid explains why body is not one JSON value.
+func describeInvalid(body []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var v json.RawMessage
+	if err := dec.Decode(&v); err != nil {
+		return badRequest("body is not valid JSON: %s", jsonError(err))
+	}
+	return badRequest("body has trailing data after the event object")
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// valueEnd returns the index just past the JSON value starting at b[i].
+// b must be valid JSON.
+func valueEnd(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		for i++; b[i] != '"'; i++ {
+			if b[i] == '\\' {
+				i++
+			}
+		}
+		return i + 1
+	case '{', '[':
+		depth := 0
+		for ; ; i++ {
+			switch b[i] {
+			case '"':
+				i = valueEnd(b, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+	}
+	for i < len(b) && !strings.ContainsRune(",}] \t\r\n", rune(b[i])) {
+		i++
+	}
+	return i
+}
+
+// jsonString decodes a valid JSON string literal.
+func jsonString(raw []byte) string {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1])
+	}
+	var s string
+	json.Unmarshal(raw, &s)
+	return s
+}
+
+func jsonKindOf(raw []byte) string {
+	switch raw[0] {
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	case '"':
+		return "a string"
+	}
+	return "a number"
 }
 
 // maxDepth bounds nesting in data and payload: many receivers' parsers

@@ -77,3 +77,22 @@ func TestCLIOnFailingEndpoint(t *testing.T) {
 		t.Fatalf("no daemon: %d %s", code, errs)
 	}
 }
+
+func TestCheckDB(t *testing.T) {
+	rcv := NewReceiver(t)
+	d := MustOpenDaemon(t, endpoint("a", rcv.URL+"/a", `["*"]`, ""))
+	d.Event(`{"type":"t","data":{}}`)
+	path := d.Config().Storage.Path
+	// While the daemon holds the lock, check-db refuses instead of waiting.
+	if code, _, errs := cli(t, "check-db", "-path", path); code != 1 || !strings.Contains(errs, "locked") {
+		t.Fatalf("check-db on a running daemon's file: %d %s", code, errs)
+	}
+	d.Close()
+	code, out, errs := cli(t, "check-db", "-path", path)
+	if code != 0 || !strings.Contains(out, "consistent") || !matchRe(`events\s+1\n`, out) {
+		t.Fatalf("check-db: %d\n%s%s", code, out, errs)
+	}
+	if code, _, _ := cli(t, "check-db"); code != 2 {
+		t.Fatal("usage")
+	}
+}
