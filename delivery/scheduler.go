@@ -315,10 +315,13 @@ func (s *Scheduler) track(e store.QueueEntry, now time.Time) {
 	}
 	_, ep := store.SplitKey(e.Key)
 	it := &item{key: e.Key, endpoint: ep, due: e.Due}
-	s.items[e.Key] = it
-	if !s.wheel.add(it) {
+	switch s.wheel.add(it) {
+	case alreadyDue:
 		s.makeReady(it)
+	case beyondSpan: // only if the loop fell far behind; a later scan loads it
+		return
 	}
+	s.items[e.Key] = it
 }
 
 // scan loads the near horizon from the due index. It runs on the loop

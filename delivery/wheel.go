@@ -21,18 +21,29 @@ func newWheel(tick time.Duration, slots int, now time.Time) *wheel {
 // span is how far ahead the wheel can hold items.
 func (w *wheel) span() time.Duration { return w.tick * time.Duration(len(w.slots)-1) }
 
-// add places it in its slot and reports true, or reports false when it is
-// already due (the caller makes it ready) — or, defensively, beyond the span.
-func (w *wheel) add(it *item) bool {
+// placement is where add put an item.
+type placement int
+
+const (
+	inWheel    placement = iota
+	alreadyDue           // the caller makes it ready now
+	beyondSpan           // the caller leaves it in the store for a later scan
+)
+
+// add places it in its slot when it is due within the span.
+func (w *wheel) add(it *item) placement {
 	// Round up: an item is collected at the end of its tick, never early.
 	t := (it.due.UnixNano() + int64(w.tick) - 1) / int64(w.tick)
-	if t <= w.cur || t-w.cur >= int64(len(w.slots)) {
-		return false
+	switch {
+	case t <= w.cur:
+		return alreadyDue
+	case t-w.cur >= int64(len(w.slots)):
+		return beyondSpan
 	}
 	i := t % int64(len(w.slots))
 	w.slots[i] = append(w.slots[i], it)
 	w.n++
-	return true
+	return inWheel
 }
 
 // advance collects every item due up to now, in tick order.

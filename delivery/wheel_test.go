@@ -13,14 +13,14 @@ func TestWheelOrdersByTick(t *testing.T) {
 		key string
 		in  time.Duration
 	}{{"c", 300 * time.Millisecond}, {"a", 20 * time.Millisecond}, {"b", 100 * time.Millisecond}} {
-		if !w.add(&item{key: c.key, due: start.Add(c.in)}) {
+		if w.add(&item{key: c.key, due: start.Add(c.in)}) != inWheel {
 			t.Fatalf("%s not added", c.key)
 		}
 	}
-	if w.add(&item{key: "now", due: start}) {
+	if w.add(&item{key: "now", due: start}) != alreadyDue {
 		t.Fatal("an item already due went into the wheel")
 	}
-	if w.add(&item{key: "far", due: start.Add(time.Second)}) {
+	if w.add(&item{key: "far", due: start.Add(time.Second)}) != beyondSpan {
 		t.Fatal("an item beyond the span went into the wheel")
 	}
 	collect := func(it *item) { got = append(got, it.key) }
