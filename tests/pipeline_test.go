@@ -1,12 +1,16 @@
 package tests
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -305,4 +309,32 @@ func TestRateLimit(t *testing.T) {
 	if !fast[9].At.Before(slow[9].At) {
 		t.Fatal("the rate-limited endpoint held up the other one")
 	}
+}
+
+// The ingest listener also takes a unix socket (for emitters that prefer
+// file permissions to a token).
+func TestUnixSocketIngest(t *testing.T) {
+	rcv := NewReceiver(t)
+	sock := filepath.Join(t.TempDir(), "ingest.sock")
+	cfg := endpoint("a", rcv.URL+"/a", `["*"]`, "")
+	d := MustOpenDaemon(t, cfg)
+	raw := readRaw(t, d.cfgPath)
+	d.Close()
+	writeRaw(t, d.cfgPath, strings.Replace(raw, `listen = "127.0.0.1:0"`, `listen = "unix:`+sock+`"`, 1))
+	d = mustOpenFile(t, d.dir, d.cfgPath, Extra{}, nil)
+	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o660 {
+		t.Fatalf("socket: %v %v", fi, err)
+	}
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
+	resp, err := hc.Post("http://hookd/v1/events", "application/json", strings.NewReader(`{"type":"t","data":{}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 202 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	rcv.Wait(t, "/a", 1)
 }
