@@ -87,17 +87,18 @@ func generated(ep *delivery.Endpoint, typ string, data any) store.NewEvent {
 // committer goroutine: nothing here may wait for the store.
 func (d *Daemon) onOutcome(ev delivery.OutcomeEvent) {
 	o, dl := ev.Outcome, ev.Delivery
-	outcome := "retry"
+	m := metricsFor(dl.Endpoint)
 	switch {
 	case o.Delivered:
-		outcome = "delivered"
+		m.delivered.Inc()
 	case o.Reason != "":
-		outcome = "undeliverable"
+		m.undeliverable.Inc()
 		undeliverableTotal.Inc()
+	default:
+		m.retry.Inc()
 	}
-	metrics.GetOrCreateCounter(fmt.Sprintf(`hookd_deliveries_total{endpoint=%q,outcome=%q}`, dl.Endpoint, outcome)).Inc()
 	if o.Attempt != nil {
-		metrics.GetOrCreatePrometheusHistogram(fmt.Sprintf(`hookd_attempt_duration_seconds{endpoint=%q}`, dl.Endpoint)).Update(o.Attempt.Latency.Seconds())
+		m.latency.Update(o.Attempt.Latency.Seconds())
 	}
 
 	t := d.sched.Table()
@@ -132,6 +133,28 @@ func (d *Daemon) onOutcome(ev delivery.OutcomeEvent) {
 }
 
 var undeliverableTotal = metrics.NewCounter("hookd_undeliverable_total")
+
+// endpointMetrics are one endpoint's series, looked up once: outcomes are
+// counted on the committer goroutine, which should not format names.
+type endpointMetrics struct {
+	delivered, retry, undeliverable *metrics.Counter
+	latency                         *metrics.PrometheusHistogram
+}
+
+var endpointSeries sync.Map // endpoint name → *endpointMetrics
+
+func metricsFor(ep string) *endpointMetrics {
+	if m, ok := endpointSeries.Load(ep); ok {
+		return m.(*endpointMetrics)
+	}
+	counter := func(outcome string) *metrics.Counter {
+		return metrics.GetOrCreateCounter(fmt.Sprintf(`hookd_deliveries_total{endpoint=%q,outcome=%q}`, ep, outcome))
+	}
+	m := &endpointMetrics{delivered: counter("delivered"), retry: counter("retry"), undeliverable: counter("undeliverable"),
+		latency: metrics.GetOrCreatePrometheusHistogram(fmt.Sprintf(`hookd_attempt_duration_seconds{endpoint=%q}`, ep))}
+	v, _ := endpointSeries.LoadOrStore(ep, m)
+	return v.(*endpointMetrics)
+}
 
 // greetNewEndpoints records endpoints seen for the first time and sends a
 // test event to those with test_on_create.
