@@ -1,16 +1,12 @@
 package daemon
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/oklog/ulid/v2"
@@ -105,186 +101,6 @@ func (d *Daemon) handleIngest(ctx *fasthttp.RequestCtx) {
 	}
 }
 
-// eventIn is the JSON an emitter posts.
-type eventIn struct {
-	ID        *string
-	Type      *string
-	Data      json.RawMessage
-	Payload   json.RawMessage
-	Endpoints []string
-}
-
-// decodeEvent reads one event object strictly: valid UTF-8, valid JSON, a
-// single object, known fields only, each at most once (a duplicated "type"
-// would otherwise silently mean the last one). data and payload are kept
-// as the emitter's raw JSON (slices of body). This is the ingest hot path:
-// the body is validated once by json.Valid, then split into members by a
-// small scanner that can rely on that validity.
-func decodeEvent(body []byte) (eventIn, error) {
-	var in eventIn
-	if !utf8.Valid(body) {
-		return in, badRequest("body is not valid UTF-8")
-	}
-	if !json.Valid(body) {
-		return in, describeInvalid(body)
-	}
-	b := bytes.TrimLeft(body, " \t\r\n")
-	if b[0] != '{' {
-		return in, badRequest("body must be a JSON object")
-	}
-	var seen [5]bool
-	for i := skipWS(b, 1); b[i] != '}'; {
-		end := valueEnd(b, i)
-		key := jsonString(b[i:end])
-		i = skipWS(b, skipWS(b, end)+1) // past the colon
-		end = valueEnd(b, i)
-		raw := b[i:end]
-		i = skipWS(b, end)
-		if b[i] == ',' {
-			i = skipWS(b, i+1)
-		}
-		field := slices.Index(eventFields, key)
-		if field < 0 {
-			return in, badRequest("unknown field %q (known: type, data, payload, id, endpoints)", key)
-		}
-		if seen[field] {
-			return in, badRequest("%s: given twice", key)
-		}
-		seen[field] = true
-		switch key {
-		case "id", "type":
-			if raw[0] != '"' {
-				return in, badRequest("%s: must be a string, not %s", key, jsonKindOf(raw))
-			}
-			v := jsonString(raw)
-			if key == "id" {
-				in.ID = &v
-			} else {
-				in.Type = &v
-			}
-		case "data":
-			in.Data = raw
-		case "payload":
-			in.Payload = raw
-		case "endpoints":
-			if err := json.Unmarshal(raw, &in.Endpoints); err != nil {
-				return in, badRequest("endpoints: must be an array of strings")
-			}
-		}
-	}
-	for name, raw := range map[string][]byte{"data": in.Data, "payload": in.Payload} {
-		if jsonDepth(raw) > maxDepth {
-			return in, badRequest("%s: nested deeper than %d levels", name, maxDepth)
-		}
-	}
-	return in, nil
-}
-
-var eventFields = []string{"id", "type", "data", "payload", "endpoints"}
-
-// describeInvalid explains why body is not one JSON value.
-func describeInvalid(body []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	var v json.RawMessage
-	if err := dec.Decode(&v); err != nil {
-		return badRequest("body is not valid JSON: %s", jsonError(err))
-	}
-	return badRequest("body has trailing data after the event object")
-}
-
-func skipWS(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// valueEnd returns the index just past the JSON value starting at b[i].
-// b must be valid JSON.
-func valueEnd(b []byte, i int) int {
-	switch b[i] {
-	case '"':
-		for i++; b[i] != '"'; i++ {
-			if b[i] == '\\' {
-				i++
-			}
-		}
-		return i + 1
-	case '{', '[':
-		depth := 0
-		for ; ; i++ {
-			switch b[i] {
-			case '"':
-				i = valueEnd(b, i) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return i + 1
-				}
-			}
-		}
-	}
-	for i < len(b) && !strings.ContainsRune(",}] \t\r\n", rune(b[i])) {
-		i++
-	}
-	return i
-}
-
-// jsonString decodes a valid JSON string literal.
-func jsonString(raw []byte) string {
-	if bytes.IndexByte(raw, '\\') < 0 {
-		return string(raw[1 : len(raw)-1])
-	}
-	var s string
-	json.Unmarshal(raw, &s)
-	return s
-}
-
-func jsonKindOf(raw []byte) string {
-	switch raw[0] {
-	case '{':
-		return "an object"
-	case '[':
-		return "an array"
-	case 't', 'f':
-		return "a boolean"
-	case 'n':
-		return "null"
-	case '"':
-		return "a string"
-	}
-	return "a number"
-}
-
-// maxDepth bounds nesting in data and payload: many receivers' parsers
-// recurse and would fail on what hookd accepted.
-const maxDepth = 128
-
-// jsonDepth returns the deepest nesting of arrays and objects in valid JSON.
-func jsonDepth(b []byte) int {
-	depth, deepest, inString := 0, 0, false
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		switch {
-		case inString:
-			if c == '\\' {
-				i++
-			} else if c == '"' {
-				inString = false
-			}
-		case c == '"':
-			inString = true
-		case c == '[' || c == '{':
-			depth++
-			deepest = max(deepest, depth)
-		case c == ']' || c == '}':
-			depth--
-		}
-	}
-	return deepest
-}
-
 var typeRe = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 
 // parseEvent validates one event and renders its deliveries. now is the
@@ -327,37 +143,6 @@ func parseEvent(body []byte, key string, t *delivery.Table, now time.Time) (stor
 		ne.Deliveries = append(ne.Deliveries, store.NewDelivery{Endpoint: ep.Name, Body: ep.Render(id, ev.Type, now, ev.Raw, ev.Payload)})
 	}
 	return ne, nil
-}
-
-func validID(s string) bool {
-	if len(s) == 0 || len(s) > 128 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] > '~' {
-			return false
-		}
-	}
-	return true
-}
-
-// jsonError turns a decoder error into a message that names the field.
-func jsonError(err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) && te.Field != "" {
-		return fmt.Sprintf("%s: must be %s, not %s", te.Field, jsonKind(te.Type.Kind().String()), te.Value)
-	}
-	return err.Error()
-}
-
-func jsonKind(k string) string {
-	switch k {
-	case "ptr", "string":
-		return "a string"
-	case "slice":
-		return "an array of strings"
-	}
-	return k
 }
 
 func (d *Daemon) limits(cfg *Config) store.Limits {
