@@ -324,10 +324,11 @@ func (s *Scheduler) track(e store.QueueEntry, now time.Time) {
 	s.items[e.Key] = it
 }
 
-// scan loads the near horizon from the due index. It runs on the loop
-// goroutine, so an outcome committed before the scan's snapshot has
-// already untracked its item, and one committed after it still has the
-// item tracked: a delivery is never loaded twice.
+// scan loads the near horizon from the due index. A delivery stays tracked
+// until the loop has drained its committed outcome, and the scan runs on
+// the loop goroutine: whatever snapshot it reads, a delivery in flight is
+// skipped, and an untracked one is seen in its committed state. A delivery
+// is never loaded twice.
 func (s *Scheduler) scan(now time.Time) {
 	s.needScan, s.overflow = false, false
 	room := s.opts.MaxTracked - len(s.items)
