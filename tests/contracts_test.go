@@ -247,17 +247,20 @@ func TestContractHume(t *testing.T) {
 	d.waitState(id, "app", "delivered")
 }
 
-// verifyWithNode checks a request with the official standardwebhooks npm
-// package. It installs tests/node_modules from tests/package-lock.json on
-// first use; it is skipped only where node is absent.
+// verifyWithNode checks a request with the official standardwebhooks and
+// svix npm packages. It installs tests/node_modules from
+// tests/package-lock.json on first use; it is skipped only where node is
+// absent.
 func verifyWithNode(t *testing.T, r Request, secret string) {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Log("node not installed: skipping the check with the npm standardwebhooks package")
+		t.Log("node not installed: skipping the check with the npm standardwebhooks and svix packages")
 		return
 	}
-	if _, err := os.Stat("node_modules/standardwebhooks"); err != nil {
+	_, err1 := os.Stat("node_modules/standardwebhooks")
+	_, err2 := os.Stat("node_modules/svix")
+	if err1 != nil || err2 != nil {
 		npm, err := exec.LookPath("npm")
 		if err != nil {
 			t.Fatal("node is installed but npm is not")
