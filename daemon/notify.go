@@ -38,9 +38,9 @@ func monotonicUsec() int64 {
 // scheduler loop keeps running: a wedged scheduler gets the process
 // restarted instead of being kept alive by a healthy HTTP goroutine.
 func (d *Daemon) feedWatchdog(interval time.Duration) {
-	if time.Since(d.sched.Alive()) < interval/2 {
+	if d.sched.Ping(interval / 4) {
 		d.notify("WATCHDOG=1")
 	} else {
-		d.log.Error().Time("scheduler_alive", d.sched.Alive()).Msg("scheduler loop stalled; withholding watchdog ping")
+		d.log.Error().Dur("waited", interval/4).Msg("scheduler loop does not answer; withholding watchdog ping")
 	}
 }

@@ -94,6 +94,7 @@ type Scheduler struct {
 	queuedIn []store.QueueEntry
 	sentIn   []*item // attempt over: the worker and the endpoint slot are free
 	doneIn   []*item // outcome committed: the item may be loaded again
+	pings    []chan struct{}
 	wake     chan struct{}
 
 	statsMu sync.Mutex
@@ -101,7 +102,6 @@ type Scheduler struct {
 
 	jobs    chan *item
 	abandon atomic.Bool
-	alive   atomic.Int64 // unix nanos of the loop's last iteration
 
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -133,7 +133,6 @@ func (s *Scheduler) Start() {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	now := time.Now()
 	s.wheel = newWheel(s.opts.Tick, 4096, now)
-	s.alive.Store(now.UnixNano())
 	s.needScan = true
 	s.loopWG.Add(1)
 	go s.loop()
@@ -225,9 +224,23 @@ func (s *Scheduler) SetDisabled(ctx context.Context, name string, on bool, reaso
 	return err
 }
 
-// Alive is when the scheduler loop last ran; the systemd watchdog is only
-// fed while it keeps moving.
-func (s *Scheduler) Alive() time.Time { return time.Unix(0, s.alive.Load()) }
+// Ping reports whether the loop answers within timeout; the systemd
+// watchdog is only fed while it does.
+func (s *Scheduler) Ping(timeout time.Duration) bool {
+	ch := make(chan struct{})
+	s.mu.Lock()
+	s.pings = append(s.pings, ch)
+	s.mu.Unlock()
+	s.poke()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-ch:
+		return true
+	case <-t.C:
+		return false
+	}
+}
 
 // OnQueued is the store's hook for deliveries put on the due queue. It
 // never blocks.
@@ -255,7 +268,6 @@ func (s *Scheduler) loop() {
 	defer scan.Stop()
 	for {
 		now := time.Now()
-		s.alive.Store(now.UnixNano())
 		s.drainInbox(now)
 		// Rescan when the periodic timer says so, or after an overflow once
 		// half the room is free again: never per completion, as each scan
@@ -265,11 +277,17 @@ func (s *Scheduler) loop() {
 		}
 		s.wheel.advance(now, s.makeReady)
 		s.dispatch()
+		// Tick only while something waits in the wheel or for a free slot:
+		// an idle daemon sleeps until new work, a ping or the next scan.
+		var tickC <-chan time.Time
+		if s.wheel.n > 0 || len(s.ring) > 0 {
+			tickC = tick.C
+		}
 		select {
 		case <-s.ctx.Done():
 			return
 		case <-s.wake:
-		case <-tick.C:
+		case <-tickC:
 		case <-scan.C:
 			s.needScan = true
 		}
@@ -278,9 +296,12 @@ func (s *Scheduler) loop() {
 
 func (s *Scheduler) drainInbox(now time.Time) {
 	s.mu.Lock()
-	queued, sent, done := s.queuedIn, s.sentIn, s.doneIn
-	s.queuedIn, s.sentIn, s.doneIn = nil, nil, nil
+	queued, sent, done, pings := s.queuedIn, s.sentIn, s.doneIn, s.pings
+	s.queuedIn, s.sentIn, s.doneIn, s.pings = nil, nil, nil, nil
 	s.mu.Unlock()
+	for _, ch := range pings {
+		close(ch)
+	}
 	for _, it := range sent {
 		s.busy--
 		s.addInFlight(it.endpoint, -1)
