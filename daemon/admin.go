@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -184,10 +185,10 @@ func (d *Daemon) adminEvent(ctx *fasthttp.RequestCtx, args []string) error {
 // decodeBody reads an optional JSON object body into v.
 func decodeBody(ctx *fasthttp.RequestCtx, v any) error {
 	body := ctx.PostBody()
-	if len(strings.TrimSpace(string(body))) == 0 {
+	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return badRequest("body: %s", jsonError(err))

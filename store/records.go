@@ -1,8 +1,8 @@
 package store
 
 import (
-	"bytes"
 	"encoding/binary"
+	"strings"
 	"time"
 )
 
@@ -73,7 +73,7 @@ func DeliveryKey(eventID, endpoint string) string { return eventID + "\x00" + en
 
 // SplitKey is the inverse of DeliveryKey.
 func SplitKey(key string) (eventID, endpoint string) {
-	i := bytes.IndexByte([]byte(key), 0)
+	i := strings.IndexByte(key, 0)
 	if i < 0 {
 		return key, ""
 	}
