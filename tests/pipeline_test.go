@@ -338,3 +338,17 @@ func TestUnixSocketIngest(t *testing.T) {
 	}
 	rcv.Wait(t, "/a", 1)
 }
+
+// "endpoints" in an event restricts fan-out to those names.
+func TestEndpointsRestriction(t *testing.T) {
+	rcv := NewReceiver(t)
+	d := MustOpenDaemon(t, endpoint("a", rcv.URL+"/a", `["*"]`, "")+endpoint("b", rcv.URL+"/b", `["*"]`, ""))
+	status, out, _ := d.Post("/v1/events", "application/json", `{"type":"t","data":{},"endpoints":["b"]}`)
+	if status != 202 || out["deliveries"] != 1.0 {
+		t.Fatalf("%d %v", status, out)
+	}
+	d.waitState(out["id"].(string), "b", "delivered")
+	if d.deliveryState(out["id"].(string), "a") != nil || len(rcv.Requests("/a")) != 0 {
+		t.Fatal("delivered to an endpoint the event excluded")
+	}
+}
