@@ -6,6 +6,7 @@
 //
 //	loadgen -n 200000 -c 64 -size 256 -pid $(pgrep hookd)   # against a running daemon
 //	loadgen -noop -n 200000 -c 64 -size 256                 # baseline: a no-op fasthttp handler
+//	loadgen -n 1000000 -c 8 -batch 500 -pid $(pgrep hookd)  # through POST /v1/events/batch
 //
 // The daemon must deliver to -receiver (see tests/loadgen/hookd.toml). It
 // prints one JSON line.
@@ -56,6 +57,7 @@ func main() {
 	noop := flag.Bool("noop", false, "measure a no-op fasthttp POST handler instead (started as a child process)")
 	serveNoop := flag.String("serve-noop", "", "internal: run the no-op handler on this address")
 	timeout := flag.Duration("timeout", 5*time.Minute, "give up after this long")
+	batch := flag.Int("batch", 0, "post arrays of this many events to /v1/events/batch (0 = single events)")
 	status := flag.Int("status", 200, "HTTP status loadgen's receiver answers (500 builds a retry backlog)")
 	flag.Parse()
 
@@ -66,7 +68,7 @@ func main() {
 	if !loopback(*target) {
 		fatal("refusing non-loopback target %s", *target)
 	}
-	res := result{Mode: "hookd", Events: *n, Conns: *c, Size: *size}
+	res := result{Mode: "hookd", Events: *n, Conns: *c, Size: *size, Batch: *batch}
 	if *noop {
 		res.Mode = "noop"
 		addr, stop := startNoop()
@@ -93,7 +95,11 @@ func main() {
 		defer srv.Shutdown()
 	}
 
-	body := eventBody(*size)
+	body, path, per, okStatus := eventBody(*size), "/v1/events", 1, 202
+	if *batch > 0 {
+		body, path, per, okStatus = batchBody(*size, *batch), "/v1/events/batch", *batch, 200
+	}
+	var acked atomic.Int64
 	client := &fasthttp.HostClient{Addr: *target, MaxConns: *c, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
 	var next atomic.Int64
 	var errs atomic.Int64
@@ -108,16 +114,23 @@ func main() {
 			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 			defer fasthttp.ReleaseRequest(req)
 			defer fasthttp.ReleaseResponse(resp)
-			req.SetRequestURI("http://" + *target + "/v1/events")
+			req.SetRequestURI("http://" + *target + path)
 			req.Header.SetMethod("POST")
 			req.Header.SetContentType("application/json")
 			req.SetBody(body)
-			for next.Add(1) <= int64(*n) && time.Now().Before(deadline) {
+			for next.Add(int64(per)) <= int64(*n) && time.Now().Before(deadline) {
 				t0 := time.Now()
 				err := client.Do(req, resp)
 				lat[w] = append(lat[w], time.Since(t0))
-				if err != nil || resp.StatusCode() != 202 {
-					errs.Add(1)
+				switch {
+				case err != nil || resp.StatusCode() != okStatus:
+					errs.Add(int64(per))
+				case per > 1 && !*noop: // batch: count the items acknowledged with 202
+					ok := int64(bytes.Count(resp.Body(), []byte(`"status":202`)))
+					acked.Add(ok)
+					errs.Add(int64(per) - ok)
+				default:
+					acked.Add(int64(per))
 				}
 			}
 		}()
@@ -131,14 +144,14 @@ func main() {
 	slices.Sort(all)
 	res.Errors = errs.Load()
 	res.IngestSecs = elapsed.Seconds()
-	res.IngestEPS = float64(len(all)-int(res.Errors)) / elapsed.Seconds()
+	res.IngestEPS = float64(acked.Load()) / elapsed.Seconds()
 	if len(all) > 0 {
 		res.P50Ms = ms(all[len(all)/2])
 		res.P99Ms = ms(all[len(all)*99/100])
 	}
 
 	if *recv != "" {
-		want := int64(len(all)) - res.Errors
+		want := acked.Load()
 		for delivered.Load() < want && time.Now().Before(deadline) {
 			time.Sleep(50 * time.Millisecond)
 		}
@@ -157,6 +170,20 @@ func main() {
 func eventBody(size int) []byte {
 	data := strings.Repeat("x", max(size-12, 0))
 	return []byte(fmt.Sprintf(`{"type":"load.test","data":{"text":%q}}`, data))
+}
+
+// batchBody is an array of k events; loadgen reuses it, so each event
+// gets a generated id from hookd.
+func batchBody(size, k int) []byte {
+	ev := eventBody(size)
+	b := []byte{'['}
+	for i := range k {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, ev...)
+	}
+	return append(b, ']')
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -220,8 +247,13 @@ var noopReply = []byte(`{"id":"evt_noop","duplicate":false,"deliveries":1}`)
 
 func runNoop(addr string) {
 	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
-		if !ctx.IsPost() || !bytes.Equal(ctx.Path(), []byte("/v1/events")) {
+		if !ctx.IsPost() || !bytes.HasPrefix(ctx.Path(), []byte("/v1/events")) {
 			ctx.SetStatusCode(404)
+			return
+		}
+		if bytes.HasSuffix(ctx.Path(), []byte("/batch")) {
+			ctx.SetStatusCode(200)
+			ctx.SetBody(noopReply)
 			return
 		}
 		ctx.SetStatusCode(202)
