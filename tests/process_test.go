@@ -216,6 +216,9 @@ func TestSecondSignalForcesExit(t *testing.T) {
 	if code := p.Stop(syscall.SIGTERM); code == 0 {
 		t.Fatal("forced exit reported success")
 	}
+	if _, err := inspect(filepath.Join(dir, "hookd.db")); err != nil {
+		t.Fatalf("database after a forced exit: %v", err)
+	}
 	rcv.Handle("/a", nil)
 	p.Restart()
 	eventually(t, "redelivered after forced exit", func() bool { return len(rcv.Requests("/a")) >= 2 })
