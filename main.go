@@ -33,14 +33,16 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "hookd:", err)
 		return 1
 	}
+	// Catch signals before Open: an early SIGHUP must not kill the process
+	// (its default action); it is handled once the daemon runs.
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	d := daemon.New(cfg)
 	d.Notify = daemon.SystemdNotifier()
 	if err := d.Open(); err != nil {
 		fmt.Fprintln(os.Stderr, "hookd:", err)
 		return 1
 	}
-	sig := make(chan os.Signal, 4)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	for s := range sig {
 		if s == syscall.SIGHUP {
 			d.Reload()
