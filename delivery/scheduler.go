@@ -209,11 +209,15 @@ func (s *Scheduler) SetTable(eps []*Endpoint) {
 // disabling parks its pending deliveries as undeliverable with reason.
 func (s *Scheduler) SetDisabled(ctx context.Context, name string, on bool, reason string) error {
 	s.tableMu.Lock()
+	old := s.table.Load()
+	// Take effect before the state is written, so nothing more is
+	// dispatched to an endpoint being disabled; undo if the write fails.
+	s.table.Store(old.withDisabled(name, on))
 	err := s.st.UpdateEndpointState(ctx, name, func(es *store.EndpointState) {
 		es.Disabled, es.Reason, es.Since = on, reason, time.Now().UTC()
 	})
-	if err == nil {
-		s.table.Store(s.table.Load().withDisabled(name, on))
+	if err != nil {
+		s.table.Store(old)
 	}
 	s.tableMu.Unlock()
 	if err != nil || !on {
@@ -474,7 +478,11 @@ func (s *Scheduler) attempt(it *item) {
 				o.Reason = v.Reason
 			}
 			if v.Disable {
-				defer s.disableAsync(ep.Name, v.Reason)
+				// Before this worker's slot is released: the endpoint's
+				// next delivery must already see it disabled.
+				if err := s.SetDisabled(context.Background(), ep.Name, true, v.Reason); err != nil {
+					s.log.Error().Err(err).Str("endpoint", ep.Name).Msg("disable endpoint after 410")
+				}
 			}
 		}
 	}
@@ -502,14 +510,6 @@ func (s *Scheduler) attempt(it *item) {
 		}
 		s.finish(it)
 	})
-}
-
-// disableAsync disables an endpoint after a 410, on the worker goroutine
-// (it waits for commits; the worker is tracked, so Close waits for it).
-func (s *Scheduler) disableAsync(name, reason string) {
-	if err := s.SetDisabled(context.Background(), name, true, reason); err != nil {
-		s.log.Error().Err(err).Str("endpoint", name).Msg("disable endpoint")
-	}
 }
 
 func (s *Scheduler) logOutcome(d *store.Delivery, o *store.Outcome, err error) {

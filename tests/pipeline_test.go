@@ -352,3 +352,35 @@ func TestEndpointsRestriction(t *testing.T) {
 		t.Fatal("delivered to an endpoint the event excluded")
 	}
 }
+
+// A 410 parks the endpoint's other pending deliveries too, and enabling it
+// again lets them be redelivered.
+func TestGoneParksPending(t *testing.T) {
+	rcv := NewReceiver(t)
+	rcv.Handle("/gone", func(n int, _ *http.Request, w http.ResponseWriter) {
+		if n == 1 {
+			time.Sleep(200 * time.Millisecond) // the others queue up behind max_in_flight = 1
+			w.WriteHeader(410)
+			return
+		}
+		w.WriteHeader(200)
+	})
+	d := MustOpenDaemon(t, endpoint("gone", rcv.URL+"/gone", `["*"]`, "max_in_flight = 1\nschedule = [\"1h\"]"))
+	var ids []string
+	for range 5 {
+		ids = append(ids, d.Event(`{"type":"t","data":{}}`))
+	}
+	for _, id := range ids {
+		d.waitState(id, "gone", "undeliverable")
+	}
+	if n := len(rcv.Requests("/gone")); n != 1 {
+		t.Fatalf("%d requests reached a gone endpoint", n)
+	}
+	d.Admin("POST", "/v1/endpoints/gone/enable", "")
+	if status, out := d.Admin("POST", "/v1/undeliverable/redeliver", `{"endpoint":"gone"}`); status != 202 || out["redelivered"] != 5.0 {
+		t.Fatalf("redeliver: %d %v", status, out)
+	}
+	for _, id := range ids {
+		d.waitState(id, "gone", "delivered")
+	}
+}
