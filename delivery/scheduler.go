@@ -69,7 +69,13 @@ type item struct {
 	key      string
 	endpoint string
 	due      time.Time
+	d        *store.Delivery // the new event's record, if carried (see carryBytes)
 }
+
+// carryBytes bounds the request bodies the loop holds for tracked new
+// deliveries, so that a fast ingest far ahead of delivery cannot pile up
+// memory; past it, workers read the record from the store.
+const carryBytes = 32 << 20
 
 type epQueue struct {
 	items    []*item
@@ -114,6 +120,7 @@ type Scheduler struct {
 	ready    map[string]*epQueue
 	ring     []string
 	busy     int
+	carried  int  // bytes of bodies held by tracked items (loop only)
 	needScan bool // the periodic re-read of the due index is due
 	overflow bool // something due was left in the store for lack of room
 }
@@ -340,10 +347,17 @@ func (s *Scheduler) track(e store.QueueEntry, now time.Time) {
 	}
 	_, ep := store.SplitKey(e.Key)
 	it := &item{key: e.Key, endpoint: ep, due: e.Due}
+	if e.Delivery != nil && s.carried+len(e.Delivery.Body) <= carryBytes {
+		it.d = e.Delivery // before makeReady: dispatch gives the bytes back
+		s.carried += len(it.d.Body)
+	}
 	switch s.wheel.add(it) {
 	case alreadyDue:
 		s.makeReady(it)
 	case beyondSpan: // only if the loop fell far behind; a later scan loads it
+		if it.d != nil {
+			s.carried -= len(it.d.Body)
+		}
 		return
 	}
 	s.items[e.Key] = it
@@ -401,6 +415,9 @@ func (s *Scheduler) dispatch() {
 				q.items = q.items[1:]
 				q.inflight++
 				s.busy++
+				if it.d != nil {
+					s.carried -= len(it.d.Body)
+				}
 				s.addInFlight(name, 1)
 				s.jobs <- it // never blocks: busy <= Workers == cap(jobs)
 				progress = true
@@ -445,7 +462,11 @@ func (s *Scheduler) finish(it *item) {
 }
 
 func (s *Scheduler) attempt(it *item) {
-	d, err := s.st.Delivery(it.key)
+	d, err := it.d, error(nil)
+	it.d = nil
+	if d == nil {
+		d, err = s.st.Delivery(it.key)
+	}
 	if err != nil || d.State != store.Pending || !d.Due.Equal(it.due) {
 		// Delivered, parked or rescheduled since it was loaded.
 		s.release(it)

@@ -1,22 +1,39 @@
-// Package store is hookd's only access to its bbolt database: events, the
+// Package store is hookd's only access to its bbolt database (events, the
 // due-time-ordered delivery queue, attempts, dedup keys, the undeliverable
-// bucket and endpoint state.
+// bucket and endpoint state) and to the write-ahead log in front of it
+// (the directory <database>.wal next to the file).
 //
 // # Durability
 //
-// Every write goes through one committer goroutine. It takes whatever
-// writes are waiting (up to 1024), applies them in one read-write
-// transaction and commits; bbolt's commit fsyncs the file. Callers are
-// answered only after that commit returned, so an ingest request that got
-// its 202 is on disk. There is no artificial batching delay: under light
-// load a batch holds one write, under heavy load batches grow by
-// themselves while the previous fsync runs (group commit).
+// New events take the write-ahead log (logger.go, wal.go): the logger
+// goroutine takes every ingest request waiting, decides duplicates and
+// max_pending for the batch, appends the accepted events to the current
+// log segment with one write and one fdatasync, and only then answers the
+// callers (group commit without an artificial delay: batches grow by
+// themselves while the previous sync runs). A log sync writes a few
+// kilobytes to one file; a bbolt commit rewrites every touched bucket's
+// pages and syncs twice, which is why acknowledgements do not wait for it.
+//
+// Every bbolt write goes through one committer goroutine: it takes whatever
+// is waiting (logged events, attempt outcomes, operator actions), applies
+// it in one read-write transaction and commits, at most every
+// commitInterval (10 ms), since nothing latency-critical waits for it. The
+// transaction that applies logged events also records how far the log is
+// applied; after a crash Open replays the log from there. Applying is
+// idempotent (an event already stored is skipped), so replaying a record
+// twice changes nothing. Until their commit, logged events are held in
+// memory ("unapplied") so that duplicate checks, pending counts and
+// workers see them; reads of events (Event, EventDetail) first wait for
+// the committer, so a read after a 202 finds the event.
 //
 // A failed commit (disk full, I/O error, read-only file system) rolls the
 // whole transaction back: nothing of it is visible and every caller in the
 // batch gets ErrStorage. If one operation in a batch fails for its own
 // reasons, the batch is retried one operation at a time so neighbours are
-// not failed with it.
+// not failed with it. Logged events whose commit failed are kept and
+// retried every 100 ms; meanwhile new events are refused with ErrStorage.
+// A failed log write or sync is cut back off the segment and answered with
+// ErrStorage; the next write starts a new segment.
 //
 // # The queue
 //
@@ -37,5 +54,10 @@
 // undeliverable bucket, retention purges) read in a read transaction and
 // write in chunks of 1000 so they never hold the single writer for long.
 // The database file is created 0600 in a 0700 directory and locked: a
-// second process fails with ErrLocked after LockTimeout.
+// second process fails with ErrLocked after LockTimeout; the log is only
+// touched while that lock is held. Log segments are 16 MiB; fully applied
+// ones are recycled (renamed and overwritten, see wal.go) or deleted when
+// the logger starts a new segment. A crash can make a delivery whose
+// outcome was not yet committed go out again (at least once), never lose
+// an acknowledged event.
 package store

@@ -12,7 +12,7 @@ import (
 // NewEvent is an event to store with the deliveries it fans out to.
 type NewEvent struct {
 	Event      Event
-	DedupKey   string // Idempotency-Key, or the event id when empty
+	DedupKey   string // Idempotency-Key, or empty
 	Deliveries []NewDelivery
 }
 
@@ -40,98 +40,160 @@ type Limits struct {
 	MaxPending  int64 // 0 means unlimited
 }
 
-// Ingest stores events and their deliveries in one group-committed
-// transaction and returns only after the fsync. An event whose id or dedup
-// key was seen within the dedup window is reported as a duplicate and
-// changes nothing.
+// Ingest stores events and their deliveries and returns once they are
+// fsynced in the write-ahead log; the committer applies them to bbolt
+// shortly after (see doc.go). An event whose id or dedup key was seen
+// within the dedup window is reported as a duplicate and changes nothing.
 func (s *Store) Ingest(ctx context.Context, events []NewEvent, lim Limits) ([]IngestResult, error) {
-	// Encode on the caller's goroutine: the committer is the one serial
-	// stage, so it only copies prepared bytes into bbolt.
-	prep := make([]preparedEvent, len(events))
+	// Encode on the caller's goroutine: the logger is a serial stage, so it
+	// only checks duplicates and writes prepared bytes.
+	r := &ingestReq{events: events, prep: make([]preparedEvent, len(events)), lim: lim,
+		results: make([]IngestResult, len(events)), done: make(chan error, 1)}
 	for i := range events {
-		prep[i] = prepare(&events[i])
+		r.prep[i] = prepare(&events[i], lim)
 	}
-	results := make([]IngestResult, len(events))
-	err := s.submit(ctx, func(tx *bolt.Tx, st *txState) error {
-		for i := range events {
-			r, err := ingestOne(tx, st, &events[i], &prep[i], lim)
-			if err != nil {
-				return err
-			}
-			results[i] = r
+	select {
+	case <-s.logClosing:
+		return nil, ErrClosed
+	default:
+	}
+	select {
+	case s.ingests <- r:
+	case <-s.logClosing:
+		return nil, ErrClosed
+	}
+	select {
+	case err := <-r.done:
+		if err != nil {
+			return nil, err
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+		return r.results, nil
+	case <-ctx.Done():
+		// The events may still be logged; callers treat this like any other
+		// unacknowledged write.
+		return nil, ctx.Err()
 	}
-	return results, nil
+}
+
+type ingestReq struct {
+	events  []NewEvent
+	prep    []preparedEvent
+	lim     Limits
+	results []IngestResult
+	done    chan error
 }
 
 type preparedEvent struct {
+	ne              *NewEvent
 	record, timeKey []byte
+	expiry          int64 // when the dedup key expires (unix ns); 0 = no key kept
 	deliveries      []preparedDelivery
+	wal             []byte // the write-ahead log record
 }
 
 type preparedDelivery struct {
-	entry     QueueEntry
-	endpoint  string
+	d         *Delivery
 	key, qkey []byte
 	record    []byte
 }
 
-func prepare(ne *NewEvent) preparedEvent {
+func prepare(ne *NewEvent, lim Limits) preparedEvent {
 	ev := &ne.Event
-	p := preparedEvent{record: encodeEvent(ev), timeKey: timeKey(ev.Created, ev.ID), deliveries: make([]preparedDelivery, len(ne.Deliveries))}
+	p := preparedEvent{ne: ne, record: encodeEvent(ev), timeKey: timeKey(ev.Created, ev.ID), deliveries: make([]preparedDelivery, len(ne.Deliveries))}
+	if ne.DedupKey != "" && lim.DedupWindow > 0 {
+		p.expiry = ev.Created.Add(lim.DedupWindow).UnixNano()
+	}
 	for i, nd := range ne.Deliveries {
 		d := &Delivery{EventID: ev.ID, Endpoint: nd.Endpoint, EventType: ev.Type, Created: ev.Created, Body: nd.Body, State: Pending, Due: ev.Created}
 		key := d.Key()
-		p.deliveries[i] = preparedDelivery{entry: QueueEntry{Key: key, Due: d.Due}, endpoint: nd.Endpoint,
-			key: []byte(key), qkey: timeKey(d.Due, key), record: encodeDelivery(d)}
+		p.deliveries[i] = preparedDelivery{d: d, key: []byte(key), qkey: timeKey(d.Due, key), record: encodeDelivery(d)}
 	}
+	e := encoder{b: make([]byte, 0, len(p.record)+len(ne.DedupKey)+32+len(ne.Deliveries)*(len(p.record)+32))}
+	e.bytes(p.record)
+	e.str(ne.DedupKey)
+	e.i64(p.expiry)
+	e.u64(uint64(len(ne.Deliveries)))
+	for _, nd := range ne.Deliveries {
+		e.str(nd.Endpoint)
+		e.bytes(nd.Body)
+	}
+	p.wal = e.b
 	return p
 }
 
-func ingestOne(tx *bolt.Tx, st *txState, ne *NewEvent, p *preparedEvent, lim Limits) (IngestResult, error) {
-	ev := &ne.Event
-	key := ne.DedupKey
-	dedup := tx.Bucket(bktDedup)
-	if v := dedup.Get([]byte(key)); key != "" && len(v) >= 8 {
-		if exp := int64(binary.BigEndian.Uint64(v)); exp > ev.Created.UnixNano() {
-			return IngestResult{ID: string(v[8:]), Duplicate: true}, nil
-		}
-		// Expired but not yet purged: drop its expiry index entry.
-		if err := tx.Bucket(bktDedupExpiry).Delete(append(append([]byte(nil), v[:8]...), key...)); err != nil {
-			return IngestResult{}, err
-		}
+// decodeWALRecord is the inverse of the log record built by prepare.
+func decodeWALRecord(b []byte) (preparedEvent, error) {
+	d := decoder{b: b}
+	rec := d.bytes()
+	key := d.str()
+	expiry := d.i64()
+	n := d.u64()
+	if d.err != nil || n > uint64(len(b)) {
+		return preparedEvent{}, errCorrupt
 	}
-	events := tx.Bucket(bktEvents)
-	// An id still stored cannot be reused: it names the stored event and
-	// its deliveries.
-	if events.Get([]byte(ev.ID)) != nil {
-		return IngestResult{ID: ev.ID, Duplicate: true}, nil
+	ne := &NewEvent{DedupKey: key, Deliveries: make([]NewDelivery, n)}
+	for i := range ne.Deliveries {
+		ne.Deliveries[i] = NewDelivery{Endpoint: d.str(), Body: d.bytes()}
 	}
-	if lim.MaxPending > 0 && st.pending()+int64(len(ne.Deliveries)) > lim.MaxPending {
-		return IngestResult{ID: ev.ID, Err: ErrTooManyPending}, nil
+	if d.err != nil {
+		return preparedEvent{}, d.err
 	}
+	ev, err := decodeEvent(rec)
+	if err != nil {
+		return preparedEvent{}, err
+	}
+	ne.Event = *ev
+	p := prepare(ne, Limits{})
+	p.expiry = expiry
+	return p, nil
+}
 
+// duplicateIn reports whether p repeats an event the database holds: its
+// dedup key within the window, or its id. It returns the original id.
+func duplicateIn(tx *bolt.Tx, p *preparedEvent) (string, bool) {
+	ev := &p.ne.Event
+	if key := p.ne.DedupKey; key != "" {
+		if v := tx.Bucket(bktDedup).Get([]byte(key)); len(v) >= 8 && int64(binary.BigEndian.Uint64(v)) > ev.Created.UnixNano() {
+			return string(v[8:]), true
+		}
+	}
+	if tx.Bucket(bktEvents).Get([]byte(ev.ID)) != nil {
+		return ev.ID, true
+	}
+	return "", false
+}
+
+// applyEvent writes a logged event and its deliveries. It is idempotent:
+// replaying a record the database already holds changes nothing.
+func applyEvent(tx *bolt.Tx, st *txState, p *preparedEvent) error {
+	ev := &p.ne.Event
+	events := tx.Bucket(bktEvents)
+	if events.Get([]byte(ev.ID)) != nil {
+		return nil
+	}
 	events.FillPercent = appendFill
 	if err := events.Put([]byte(ev.ID), p.record); err != nil {
-		return IngestResult{}, fmt.Errorf("put event: %w", err)
+		return fmt.Errorf("put event: %w", err)
 	}
 	etime := tx.Bucket(bktEventTime)
 	etime.FillPercent = appendFill
 	if err := etime.Put(p.timeKey, nil); err != nil {
-		return IngestResult{}, err
+		return err
 	}
-	if key != "" && lim.DedupWindow > 0 {
-		exp := ev.Created.Add(lim.DedupWindow)
-		v := append(putU64(uint64(exp.UnixNano())), ev.ID...)
-		if err := dedup.Put([]byte(key), v); err != nil {
-			return IngestResult{}, err
+	if key := p.ne.DedupKey; key != "" && p.expiry > 0 {
+		dedup, byExpiry := tx.Bucket(bktDedup), tx.Bucket(bktDedupExpiry)
+		if v := dedup.Get([]byte(key)); len(v) >= 8 {
+			// An expired key not yet purged: drop its expiry index entry.
+			if err := byExpiry.Delete(append(append([]byte(nil), v[:8]...), key...)); err != nil {
+				return err
+			}
 		}
-		if err := tx.Bucket(bktDedupExpiry).Put(timeKey(exp, key), nil); err != nil {
-			return IngestResult{}, err
+		v := append(putU64(uint64(p.expiry)), ev.ID...)
+		if err := dedup.Put([]byte(key), v); err != nil {
+			return err
+		}
+		if err := byExpiry.Put(timeKey(time.Unix(0, p.expiry), key), nil); err != nil {
+			return err
 		}
 	}
 	deliveries, queue := tx.Bucket(bktDeliveries), tx.Bucket(bktQueue)
@@ -139,15 +201,14 @@ func ingestOne(tx *bolt.Tx, st *txState, ne *NewEvent, p *preparedEvent, lim Lim
 	for i := range p.deliveries {
 		pd := &p.deliveries[i]
 		if err := deliveries.Put(pd.key, pd.record); err != nil {
-			return IngestResult{}, fmt.Errorf("put delivery: %w", err)
+			return fmt.Errorf("put delivery: %w", err)
 		}
 		if err := queue.Put(pd.qkey, nil); err != nil {
-			return IngestResult{}, fmt.Errorf("put queue: %w", err)
+			return fmt.Errorf("put queue: %w", err)
 		}
-		st.queued = append(st.queued, pd.entry)
-		st.pend(pd.endpoint, 1)
+		st.pend(pd.d.Endpoint, 1)
 	}
-	return IngestResult{ID: ev.ID, Deliveries: len(ne.Deliveries)}, nil
+	return nil
 }
 
 // appendFill is the page fill factor for buckets whose keys mostly arrive

@@ -30,9 +30,15 @@ func (s *Store) ScanDue(until time.Time, limit int, skip func(key string) bool, 
 	})
 }
 
-// Delivery reads one delivery record.
+// Delivery reads one delivery record. A delivery of an event not yet
+// applied from the log is served from memory (shared: do not modify it).
 func (s *Store) Delivery(key string) (*Delivery, error) {
-	var d *Delivery
+	s.umu.Lock()
+	d := s.u.deliveries[key]
+	s.umu.Unlock()
+	if d != nil {
+		return d, nil
+	}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bktDeliveries).Get([]byte(key))
 		if v == nil {
@@ -158,6 +164,7 @@ const chunk = 1000
 // parked too; their attempt is still recorded when it finishes, and a 2xx
 // still marks them delivered.
 func (s *Store) ParkEndpoint(ctx context.Context, endpoint, reason string) (int, error) {
+	s.barrier()
 	var keys []string
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bktQueue).Cursor()

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 
 // Event reads one event.
 func (s *Store) Event(id string) (*Event, error) {
+	s.barrier()
 	var ev *Event
 	err := s.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bktEvents).Get([]byte(id))
@@ -27,6 +29,11 @@ func (s *Store) Event(id string) (*Event, error) {
 	return ev, err
 }
 
+// barrier waits until the events acknowledged before it are applied to
+// bbolt, so that a read after an ingest sees the event. A failed commit
+// does not fail the read: it then shows what the database has.
+func (s *Store) barrier() { s.submit(context.Background(), nil) }
+
 // DeliveryDetail is a delivery with its recorded attempts, oldest first.
 type DeliveryDetail struct {
 	*Delivery
@@ -39,6 +46,7 @@ func (s *Store) EventDetail(id string) (*Event, []DeliveryDetail, error) {
 		ev  *Event
 		out []DeliveryDetail
 	)
+	s.barrier()
 	err := s.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bktEvents).Get([]byte(id))
 		if v == nil {

@@ -1,0 +1,287 @@
+package store
+
+import (
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The logger goroutine owns the write-ahead log. It takes every ingest
+// request waiting, decides duplicates and max_pending for the whole batch,
+// writes the accepted events with one fdatasync, answers the callers, and
+// hands the batch to the committer, which applies it to bbolt in its next
+// transaction (together with attempt outcomes) and records how far the log
+// has been applied. Until then the events are "unapplied": kept in memory
+// so that duplicate checks, pending counts and the workers' reads see them.
+
+// unapplied is what the log holds that bbolt does not yet.
+type unapplied struct {
+	ids        map[string]struct{}  // event ids
+	keys       map[string]string    // dedup key → event id
+	deliveries map[string]*Delivery // delivery key → record
+	pending    int64
+	epPending  map[string]int64
+}
+
+func newUnapplied() unapplied {
+	return unapplied{ids: map[string]struct{}{}, keys: map[string]string{}, deliveries: map[string]*Delivery{}, epPending: map[string]int64{}}
+}
+
+func (u *unapplied) duplicate(p *preparedEvent) (string, bool) {
+	if key := p.ne.DedupKey; key != "" {
+		if id, ok := u.keys[key]; ok {
+			return id, true
+		}
+	}
+	if _, ok := u.ids[p.ne.Event.ID]; ok {
+		return p.ne.Event.ID, true
+	}
+	return "", false
+}
+
+func (u *unapplied) add(p *preparedEvent) {
+	u.ids[p.ne.Event.ID] = struct{}{}
+	if p.expiry > 0 {
+		u.keys[p.ne.DedupKey] = p.ne.Event.ID
+	}
+	for _, pd := range p.deliveries {
+		u.deliveries[string(pd.key)] = pd.d
+		u.epPending[pd.d.Endpoint]++
+	}
+	u.pending += int64(len(p.deliveries))
+}
+
+func (u *unapplied) remove(p *preparedEvent) {
+	delete(u.ids, p.ne.Event.ID)
+	if p.expiry > 0 && u.keys[p.ne.DedupKey] == p.ne.Event.ID {
+		delete(u.keys, p.ne.DedupKey)
+	}
+	for _, pd := range p.deliveries {
+		delete(u.deliveries, string(pd.key))
+		if u.epPending[pd.d.Endpoint]--; u.epPending[pd.d.Endpoint] <= 0 {
+			delete(u.epPending, pd.d.Endpoint)
+		}
+	}
+	u.pending -= int64(len(p.deliveries))
+}
+
+func (s *Store) logLoop() {
+	defer s.logWG.Done()
+	defer close(s.logStopped)
+	batch := make([]*ingestReq, 0, maxBatch)
+	for {
+		select {
+		case r := <-s.ingests:
+			s.logBatch(s.drainIngests(append(batch[:0], r)))
+		case <-s.logClosing:
+			for b := s.drainIngests(batch[:0]); len(b) > 0; b = s.drainIngests(batch[:0]) {
+				s.logBatch(b)
+			}
+			return
+		}
+	}
+}
+
+func (s *Store) drainIngests(batch []*ingestReq) []*ingestReq {
+	for len(batch) < maxBatch {
+		select {
+		case r := <-s.ingests:
+			batch = append(batch, r)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+func (s *Store) logBatch(batch []*ingestReq) {
+	finish := func(err error) {
+		for _, r := range batch {
+			r.done <- err
+		}
+	}
+	if s.applyFailing.Load() {
+		// Logged events could not be applied (disk full, I/O error): take
+		// no more until they are, so memory and the log stay bounded.
+		finish(fmt.Errorf("%w: the database cannot be written", ErrStorage))
+		return
+	}
+	// Unapplied events first, then the database: an event leaves the
+	// unapplied set only after its commit, so a read begun after this check
+	// sees every event the check missed.
+	s.umu.Lock()
+	for _, r := range batch {
+		for i := range r.prep {
+			if id, ok := s.u.duplicate(&r.prep[i]); ok {
+				r.results[i] = IngestResult{ID: id, Duplicate: true}
+			}
+		}
+	}
+	s.umu.Unlock()
+	err := s.db.View(func(tx *bolt.Tx) error {
+		for _, r := range batch {
+			for i := range r.prep {
+				if r.results[i].Duplicate {
+					continue
+				}
+				if id, ok := duplicateIn(tx, &r.prep[i]); ok {
+					r.results[i] = IngestResult{ID: id, Duplicate: true}
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		finish(fmt.Errorf("%w: read: %v", ErrStorage, err))
+		return
+	}
+
+	// Repeats within the batch, and max_pending.
+	seen := newUnapplied()
+	pending := s.Pending()
+	var accepted []*preparedEvent
+	var payloads [][]byte
+	for _, r := range batch {
+		for i := range r.prep {
+			p := &r.prep[i]
+			if r.results[i].Duplicate {
+				continue
+			}
+			if id, ok := seen.duplicate(p); ok {
+				r.results[i] = IngestResult{ID: id, Duplicate: true}
+				continue
+			}
+			n := int64(len(p.deliveries))
+			if r.lim.MaxPending > 0 && pending+n > r.lim.MaxPending {
+				r.results[i] = IngestResult{ID: p.ne.Event.ID, Err: ErrTooManyPending}
+				continue
+			}
+			pending += n
+			seen.add(p)
+			r.results[i] = IngestResult{ID: p.ne.Event.ID, Deliveries: int(n)}
+			accepted = append(accepted, p)
+			payloads = append(payloads, p.wal)
+		}
+	}
+	if len(accepted) == 0 {
+		finish(nil)
+		return
+	}
+
+	start := time.Now()
+	pos, err := s.wal.write(payloads, s.opts.BeforeCommit, s.appliedSeg.Load())
+	if err != nil {
+		finish(fmt.Errorf("%w: write-ahead log: %v", ErrStorage, err))
+		return
+	}
+	walBatchSize.Update(float64(len(accepted)))
+	walSyncSeconds.UpdateDuration(start)
+
+	s.umu.Lock()
+	for _, p := range accepted {
+		s.u.add(p)
+	}
+	s.umu.Unlock()
+	s.submitApply(accepted, pos)
+	if s.opts.OnQueued != nil {
+		var queued []QueueEntry
+		for _, p := range accepted {
+			for _, pd := range p.deliveries {
+				queued = append(queued, QueueEntry{Key: string(pd.key), Due: pd.d.Due, Delivery: pd.d})
+			}
+		}
+		s.opts.OnQueued(queued)
+	}
+	finish(nil)
+}
+
+// submitApply hands logged events to the committer. If their transaction
+// fails, the request is kept and retried (see run) and ingest is refused
+// meanwhile; the events stay in the log either way.
+func (s *Store) submitApply(evs []*preparedEvent, pos walPos) {
+	r := &request{fn: func(tx *bolt.Tx, st *txState) error {
+		for _, p := range evs {
+			if err := applyEvent(tx, st, p); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bktMeta).Put(keyWALApplied, pos.bytes())
+	}}
+	r.done = func(err error) { // on the committer goroutine
+		if err != nil {
+			s.stuck = append(s.stuck, r)
+			s.applyFailing.Store(true)
+			return
+		}
+		s.umu.Lock()
+		for _, p := range evs {
+			s.u.remove(p)
+		}
+		s.umu.Unlock()
+		s.appliedSeg.Store(pos.seg)
+		if len(s.stuck) == 0 {
+			s.applyFailing.Store(false)
+		}
+	}
+	// ErrClosed only while closing, and then the log replays these events
+	// at the next Open.
+	s.enqueue(r)
+}
+
+// replay applies what the log holds beyond the position the database
+// recorded. It runs in Open, before the committer starts.
+func (s *Store) replay() error {
+	var applied walPos
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		applied = parseWALPos(tx.Bucket(bktMeta).Get(keyWALApplied))
+		return nil
+	}); err != nil {
+		return err
+	}
+	var evs []*preparedEvent
+	var end walPos
+	flush := func() error {
+		if len(evs) == 0 {
+			return nil
+		}
+		batch, pos := evs, end
+		evs = nil
+		s.replayed += len(batch)
+		_, err := s.commit([]*request{{fn: func(tx *bolt.Tx, st *txState) error {
+			for _, p := range batch {
+				if err := applyEvent(tx, st, p); err != nil {
+					return err
+				}
+			}
+			return tx.Bucket(bktMeta).Put(keyWALApplied, pos.bytes())
+		}}})
+		return err
+	}
+	last, err := replayWAL(s.wal.dir, applied, func(payload []byte, pos walPos) error {
+		p, err := decodeWALRecord(payload)
+		if err != nil {
+			return err
+		}
+		evs, end = append(evs, &p), pos
+		if len(evs) >= chunk {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		return fmt.Errorf("replay write-ahead log: %w", err)
+	}
+	// Everything up to segment last is in bbolt now: the first write
+	// recycles or deletes those segments.
+	s.wal.pos = walPos{seg: last}
+	s.appliedSeg.Store(last + 1)
+	return nil
+}
+
+// Replayed is how many logged events Open found missing from the database
+// (after a crash) and applied.
+func (s *Store) Replayed() int { return s.replayed }

@@ -1,0 +1,241 @@
+package store
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// The ingest write-ahead log: a directory next to the database holding
+// segment files named by a growing sequence number. A segment is a run of
+// records, each [u32 payload length][u32 CRC-32C][payload], little-endian,
+// where the CRC covers the segment's sequence number and the payload.
+//
+// Segments the database has fully applied are recycled: renamed to the next
+// sequence number and overwritten. Overwriting blocks a file already has
+// makes fdatasync flush only data (appending must also journal the file's
+// new size, which roughly doubles the sync's cost under load), and the
+// sequence number in the CRC makes the old records left beyond the new
+// ones fail their check, so replay stops where the new records end.
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// walSegmentBytes is when the logger starts a new segment, which is also
+// when it deletes the segments the database has fully absorbed.
+const walSegmentBytes = 16 << 20
+
+// maxWALRecord bounds a record's length on replay, so a corrupt length
+// cannot make Open allocate gigabytes.
+const maxWALRecord = 1 << 30
+
+// walPos is a position in the log: the end of the last record of segment
+// seg that the database has applied.
+type walPos struct {
+	seg uint64
+	off int64
+}
+
+func (p walPos) bytes() []byte { return append(putU64(p.seg), putU64(uint64(p.off))...) }
+
+func parseWALPos(b []byte) walPos {
+	if len(b) != 16 {
+		return walPos{}
+	}
+	return walPos{seg: getU64(b[:8]), off: int64(getU64(b[8:]))}
+}
+
+type wal struct {
+	dir    string
+	f      *os.File
+	pos    walPos // end of the last record written and synced to f
+	broken bool   // a write or sync failed: the next write starts a new segment
+	buf    []byte
+}
+
+func segmentPath(dir string, seq uint64) string {
+	return filepath.Join(dir, fmt.Sprintf("%016x.log", seq))
+}
+
+// segments lists the sequence numbers of the segments in dir, ascending.
+func segments(dir string) ([]uint64, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var seqs []uint64
+	for _, e := range ents {
+		name, ok := strings.CutSuffix(e.Name(), ".log")
+		if !ok {
+			continue
+		}
+		if seq, err := strconv.ParseUint(name, 16, 64); err == nil {
+			seqs = append(seqs, seq)
+		}
+	}
+	slices.Sort(seqs)
+	return seqs, nil
+}
+
+// replay calls fn with every intact record after applied, segment by
+// segment. A segment ends at its first torn or corrupt record: the tail of
+// a write that never completed, whose request was never acknowledged.
+// It returns the highest sequence number seen.
+func replayWAL(dir string, applied walPos, fn func(payload []byte, end walPos) error) (uint64, error) {
+	seqs, err := segments(dir)
+	if err != nil {
+		return 0, err
+	}
+	last := applied.seg
+	for _, seq := range seqs {
+		last = max(last, seq)
+		if seq < applied.seg {
+			continue
+		}
+		from := int64(0)
+		if seq == applied.seg {
+			from = applied.off
+		}
+		if err := replaySegment(segmentPath(dir, seq), seq, from, fn); err != nil {
+			return 0, err
+		}
+	}
+	return last, nil
+}
+
+func recordCRC(seq uint64, p []byte) uint32 {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], seq)
+	return crc32.Update(crc32.Checksum(b[:], castagnoli), castagnoli, p)
+}
+
+func replaySegment(path string, seq uint64, off int64, fn func([]byte, walPos) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return err
+	}
+	r := bufio.NewReaderSize(f, 1<<20)
+	var hdr [8]byte
+	for {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			return nil // end of segment, or a torn header
+		}
+		n := binary.LittleEndian.Uint32(hdr[:4])
+		if n > maxWALRecord {
+			return nil
+		}
+		p := make([]byte, n)
+		if _, err := io.ReadFull(r, p); err != nil || recordCRC(seq, p) != binary.LittleEndian.Uint32(hdr[4:]) {
+			return nil
+		}
+		off += 8 + int64(n)
+		if err := fn(p, walPos{seg: seq, off: off}); err != nil {
+			return fmt.Errorf("replay %s: %w", path, err)
+		}
+	}
+}
+
+// write appends payloads as records in one write and syncs them; applied
+// is the first segment the database may still need. When it fails, the
+// segment is cut back to its last good record and abandoned, so that a
+// record whose request was refused is not replayed later.
+func (w *wal) write(payloads [][]byte, beforeSync func() error, applied uint64) (walPos, error) {
+	if w.f == nil || w.broken || w.pos.off >= walSegmentBytes {
+		if err := w.rotate(applied); err != nil {
+			return walPos{}, err
+		}
+	}
+	w.buf = w.buf[:0]
+	for _, p := range payloads {
+		w.buf = binary.LittleEndian.AppendUint32(w.buf, uint32(len(p)))
+		w.buf = binary.LittleEndian.AppendUint32(w.buf, recordCRC(w.pos.seg, p))
+		w.buf = append(w.buf, p...)
+	}
+	_, err := w.f.WriteAt(w.buf, w.pos.off)
+	if err == nil && beforeSync != nil {
+		err = beforeSync()
+	}
+	if err == nil {
+		err = unix.Fdatasync(int(w.f.Fd()))
+	}
+	if err != nil {
+		w.broken = true
+		if terr := w.f.Truncate(w.pos.off); terr == nil {
+			unix.Fdatasync(int(w.f.Fd()))
+		}
+		return walPos{}, err
+	}
+	w.pos.off += int64(len(w.buf))
+	if cap(w.buf) > 4<<20 {
+		w.buf = nil // one huge batch should not pin its buffer forever
+	}
+	return w.pos, nil
+}
+
+// rotate starts the next segment, recycling one that is fully applied
+// (older than applied) and deleting the others, and syncs the directory so
+// the new name survives a crash.
+func (w *wal) rotate(applied uint64) error {
+	if w.f != nil {
+		w.f.Close()
+		w.f = nil
+	}
+	seq := w.pos.seg + 1
+	name := segmentPath(w.dir, seq)
+	if seqs, err := segments(w.dir); err == nil {
+		recycled := false
+		for _, old := range seqs {
+			if old >= applied {
+				break
+			}
+			if !recycled && os.Rename(segmentPath(w.dir, old), name) == nil {
+				recycled = true
+				continue
+			}
+			os.Remove(segmentPath(w.dir, old))
+		}
+	}
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := syncDir(w.dir); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return err
+	}
+	w.f, w.pos, w.broken = f, walPos{seg: seq}, false
+	return nil
+}
+
+func (w *wal) close() error {
+	if w.f == nil {
+		return nil
+	}
+	return w.f.Close()
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, unix.EINVAL) {
+		return err
+	}
+	return nil
+}
