@@ -120,14 +120,14 @@ func parseEvent(body []byte, key string, t *delivery.Table, now time.Time) (stor
 	case in.Data != nil && in.Payload != nil:
 		return store.NewEvent{}, badRequest("data and payload: give one, not both")
 	}
-	id := ""
+	id, fresh := "", false
 	if in.ID != nil {
 		if !validID(*in.ID) {
 			return store.NewEvent{}, badRequest("id: must be 1-128 printable ASCII characters without spaces")
 		}
 		id = *in.ID
 	} else {
-		id = "evt_" + ulid.Make().String()
+		id, fresh = "evt_"+ulid.Make().String(), true
 	}
 	for _, name := range in.Endpoints {
 		if ep := t.Get(name); ep == nil || ep.Internal {
@@ -138,7 +138,7 @@ func parseEvent(body []byte, key string, t *delivery.Table, now time.Time) (stor
 	if in.Payload != nil {
 		ev.Payload, ev.Raw = true, in.Payload
 	}
-	ne := store.NewEvent{Event: ev, DedupKey: key}
+	ne := store.NewEvent{Event: ev, DedupKey: key, FreshID: fresh}
 	for _, ep := range t.Route(ev.Type, in.Endpoints) {
 		ne.Deliveries = append(ne.Deliveries, store.NewDelivery{Endpoint: ep.Name, Body: ep.Render(id, ev.Type, now, ev.Raw, ev.Payload)})
 	}

@@ -98,6 +98,10 @@ func (s *Sender) Send(ep *Endpoint, id, eventType string, body []byte) Result {
 // readCapped keeps the first limit bytes of the body and drops the rest.
 func readCapped(resp *fasthttp.Response, limit int) ([]byte, error) {
 	stream := resp.BodyStream()
+	if resp.Header.ContentLength() == 0 { // the usual empty 2xx
+		resp.CloseBodyStream()
+		return nil, nil
+	}
 	if stream == nil {
 		b := resp.Body()
 		return append([]byte(nil), b[:min(len(b), limit)]...), nil

@@ -7,8 +7,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Header is one request header.
@@ -54,7 +56,7 @@ func NewSigner(c SigningConfig) (Signer, error) {
 			}
 			keys = append(keys, k)
 		}
-		return &standardSigner{keys: keys}, nil
+		return &standardSigner{keys: newMACPools(keys...)}, nil
 	case "hmac-sha256":
 		if c.Secret == "" {
 			return nil, errors.New("hmac-sha256 signing needs a secret")
@@ -62,7 +64,7 @@ func NewSigner(c SigningConfig) (Signer, error) {
 		if len(c.PreviousSecrets) > 0 {
 			return nil, errors.New("previous_secrets is only supported by the standard scheme")
 		}
-		s := &hmacSigner{secret: []byte(c.Secret), header: c.Header, prefix: c.Prefix, tsHeader: c.TimestampHeader}
+		s := &hmacSigner{mac: newMACPools([]byte(c.Secret))[0], header: c.Header, prefix: c.Prefix, tsHeader: c.TimestampHeader}
 		if s.header == "" {
 			s.header = "X-Webhook-Signature"
 		}
@@ -100,26 +102,51 @@ type noneSigner struct{}
 
 func (noneSigner) Sign(dst []Header, _ *Message) []Header { return dst }
 
+// macPool reuses keyed HMAC-SHA256 states: hmac.New allocates and hashes
+// the key's pads on every call, Reset restores the keyed state cheaply.
+type macPool struct{ p sync.Pool }
+
+func newMACPools(keys ...[]byte) []*macPool {
+	out := make([]*macPool, len(keys))
+	for i, k := range keys {
+		out[i] = &macPool{p: sync.Pool{New: func() any { return hmac.New(sha256.New, k) }}}
+	}
+	return out
+}
+
+func (mp *macPool) get() hash.Hash {
+	h := mp.p.Get().(hash.Hash)
+	h.Reset()
+	return h
+}
+
+func (mp *macPool) put(h hash.Hash) { mp.p.Put(h) }
+
 // standardSigner implements https://www.standardwebhooks.com: HMAC-SHA256
 // over "{id}.{timestamp}.{body}", one v1 signature per key for rotation.
-type standardSigner struct{ keys [][]byte }
+type standardSigner struct{ keys []*macPool }
 
 func (s *standardSigner) Sign(dst []Header, m *Message) []Header {
-	ts := strconv.FormatInt(m.Timestamp.Unix(), 10)
-	var sig []byte
+	// "{id}.{timestamp}." in one buffer: each Write through the interface
+	// would move its argument to the heap.
+	pre := make([]byte, 0, len(m.ID)+24)
+	pre = append(append(pre, m.ID...), '.')
+	pre = strconv.AppendInt(pre, m.Timestamp.Unix(), 10)
+	ts := string(pre[len(m.ID)+1:])
+	pre = append(pre, '.')
+	sig := make([]byte, 0, len(s.keys)*48)
 	var sum [sha256.Size]byte
 	for i, k := range s.keys {
-		mac := hmac.New(sha256.New, k)
-		mac.Write([]byte(m.ID))
-		mac.Write([]byte{'.'})
-		mac.Write([]byte(ts))
-		mac.Write([]byte{'.'})
+		mac := k.get()
+		mac.Write(pre)
 		mac.Write(m.Body)
+		digest := mac.Sum(sum[:0])
+		k.put(mac)
 		if i > 0 {
 			sig = append(sig, ' ')
 		}
 		sig = append(sig, "v1,"...)
-		sig = base64.StdEncoding.AppendEncode(sig, mac.Sum(sum[:0]))
+		sig = base64.StdEncoding.AppendEncode(sig, digest)
 	}
 	return append(dst,
 		Header{"webhook-id", m.ID},
@@ -130,7 +157,7 @@ func (s *standardSigner) Sign(dst []Header, m *Message) []Header {
 // hmacSigner is the generic scheme most platforms use: HMAC-SHA256 of a
 // content template with the secret as raw bytes, in one header.
 type hmacSigner struct {
-	secret   []byte
+	mac      *macPool
 	header   string
 	prefix   string
 	hex      bool
@@ -139,10 +166,11 @@ type hmacSigner struct {
 }
 
 func (s *hmacSigner) Sign(dst []Header, m *Message) []Header {
-	mac := hmac.New(sha256.New, s.secret)
-	mac.Write(s.content.appendTo(make([]byte, 0, len(m.Body)+64), m))
 	var sum [sha256.Size]byte
+	mac := s.mac.get()
+	mac.Write(s.content.appendTo(make([]byte, 0, len(m.Body)+64), m))
 	digest := mac.Sum(sum[:0])
+	s.mac.put(mac)
 	v := []byte(s.prefix)
 	if s.hex {
 		v = hex.AppendEncode(v, digest)

@@ -14,6 +14,9 @@ type NewEvent struct {
 	Event      Event
 	DedupKey   string // Idempotency-Key, or empty
 	Deliveries []NewDelivery
+	// FreshID says the id was generated for this event (a ULID), so it
+	// cannot repeat a stored one and is not looked up.
+	FreshID bool
 }
 
 // NewDelivery is one endpoint's rendered request body for a new event.
@@ -157,18 +160,19 @@ func duplicateIn(tx *bolt.Tx, p *preparedEvent) (string, bool) {
 			return string(v[8:]), true
 		}
 	}
-	if tx.Bucket(bktEvents).Get([]byte(ev.ID)) != nil {
+	if !p.ne.FreshID && tx.Bucket(bktEvents).Get([]byte(ev.ID)) != nil {
 		return ev.ID, true
 	}
 	return "", false
 }
 
-// applyEvent writes a logged event and its deliveries. It is idempotent:
-// replaying a record the database already holds changes nothing.
-func applyEvent(tx *bolt.Tx, st *txState, p *preparedEvent) error {
+// applyEvent writes a logged event and its deliveries. On replay it is
+// idempotent: a record the database already holds changes nothing. (The
+// logger already refused duplicates of what it logs.)
+func applyEvent(tx *bolt.Tx, st *txState, p *preparedEvent, replay bool) error {
 	ev := &p.ne.Event
 	events := tx.Bucket(bktEvents)
-	if events.Get([]byte(ev.ID)) != nil {
+	if replay && events.Get([]byte(ev.ID)) != nil {
 		return nil
 	}
 	events.FillPercent = appendFill

@@ -110,31 +110,24 @@ func (s *Store) logBatch(batch []*ingestReq) {
 	// Unapplied events first, then the database: an event leaves the
 	// unapplied set only after its commit, so a read begun after this check
 	// sees every event the check missed.
+	lookup := false // only client-chosen ids and dedup keys can repeat
 	s.umu.Lock()
 	for _, r := range batch {
 		for i := range r.prep {
-			if id, ok := s.u.duplicate(&r.prep[i]); ok {
+			p := &r.prep[i]
+			if id, ok := s.u.duplicate(p); ok {
 				r.results[i] = IngestResult{ID: id, Duplicate: true}
+			} else if !p.ne.FreshID || p.ne.DedupKey != "" {
+				lookup = true
 			}
 		}
 	}
 	s.umu.Unlock()
-	err := s.db.View(func(tx *bolt.Tx) error {
-		for _, r := range batch {
-			for i := range r.prep {
-				if r.results[i].Duplicate {
-					continue
-				}
-				if id, ok := duplicateIn(tx, &r.prep[i]); ok {
-					r.results[i] = IngestResult{ID: id, Duplicate: true}
-				}
-			}
+	if lookup {
+		if err := s.lookupDuplicates(batch); err != nil {
+			finish(fmt.Errorf("%w: read: %v", ErrStorage, err))
+			return
 		}
-		return nil
-	})
-	if err != nil {
-		finish(fmt.Errorf("%w: read: %v", ErrStorage, err))
-		return
 	}
 
 	// Repeats within the batch, and max_pending.
@@ -196,13 +189,29 @@ func (s *Store) logBatch(batch []*ingestReq) {
 	finish(nil)
 }
 
+func (s *Store) lookupDuplicates(batch []*ingestReq) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		for _, r := range batch {
+			for i := range r.prep {
+				if r.results[i].Duplicate {
+					continue
+				}
+				if id, ok := duplicateIn(tx, &r.prep[i]); ok {
+					r.results[i] = IngestResult{ID: id, Duplicate: true}
+				}
+			}
+		}
+		return nil
+	})
+}
+
 // submitApply hands logged events to the committer. If their transaction
 // fails, the request is kept and retried (see run) and ingest is refused
 // meanwhile; the events stay in the log either way.
 func (s *Store) submitApply(evs []*preparedEvent, pos walPos) {
 	r := &request{fn: func(tx *bolt.Tx, st *txState) error {
 		for _, p := range evs {
-			if err := applyEvent(tx, st, p); err != nil {
+			if err := applyEvent(tx, st, p, false); err != nil {
 				return err
 			}
 		}
@@ -250,7 +259,7 @@ func (s *Store) replay() error {
 		s.replayed += len(batch)
 		_, err := s.commit([]*request{{fn: func(tx *bolt.Tx, st *txState) error {
 			for _, p := range batch {
-				if err := applyEvent(tx, st, p); err != nil {
+				if err := applyEvent(tx, st, p, true); err != nil {
 					return err
 				}
 			}
