@@ -75,7 +75,7 @@ type item struct {
 // carryBytes bounds the request bodies the loop holds for tracked new
 // deliveries, so that a fast ingest far ahead of delivery cannot pile up
 // memory; past it, workers read the record from the store.
-const carryBytes = 32 << 20
+const carryBytes = 8 << 20
 
 type epQueue struct {
 	items    []*item
