@@ -71,6 +71,17 @@ func (s *Store) Ingest(ctx context.Context, events []NewEvent, lim Limits) ([]In
 			return nil, err
 		}
 		return r.results, nil
+	case <-s.logStopped:
+		// Sent just as the logger finished: it was never written.
+		select {
+		case err := <-r.done:
+			if err != nil {
+				return nil, err
+			}
+			return r.results, nil
+		default:
+			return nil, ErrClosed
+		}
 	case <-ctx.Done():
 		// The events may still be logged; callers treat this like any other
 		// unacknowledged write.
