@@ -66,6 +66,16 @@ func (u *unapplied) remove(p *preparedEvent) {
 	u.pending -= int64(len(p.deliveries))
 }
 
+// maxUnapplied is how many logged events may wait for the committer
+// before the logger waits for it.
+const maxUnapplied = 16384
+
+func (s *Store) unappliedEvents() int {
+	s.umu.Lock()
+	defer s.umu.Unlock()
+	return len(s.u.ids)
+}
+
 func (s *Store) logLoop() {
 	defer s.logWG.Done()
 	defer close(s.logStopped)
@@ -162,6 +172,12 @@ func (s *Store) logBatch(batch []*ingestReq) {
 		return
 	}
 
+	// Backpressure: while the committer is far behind (a burst through the
+	// batch API), wait for it rather than let unapplied events pile up in
+	// memory.
+	if s.unappliedEvents() > maxUnapplied {
+		s.barrier()
+	}
 	start := time.Now()
 	pos, err := s.wal.write(payloads, s.opts.BeforeCommit, s.appliedSeg.Load())
 	if err != nil {
@@ -209,7 +225,7 @@ func (s *Store) lookupDuplicates(batch []*ingestReq) error {
 // fails, the request is kept and retried (see run) and ingest is refused
 // meanwhile; the events stay in the log either way.
 func (s *Store) submitApply(evs []*preparedEvent, pos walPos) {
-	r := &request{fn: func(tx *bolt.Tx, st *txState) error {
+	r := &request{events: len(evs), fn: func(tx *bolt.Tx, st *txState) error {
 		for _, p := range evs {
 			if err := applyEvent(tx, st, p, false); err != nil {
 				return err

@@ -43,6 +43,11 @@ var (
 // further but hold the single bbolt writer longer.
 const maxBatch = 4096
 
+// maxTxWeight bounds the writes of one transaction (a logged event counts
+// one, like any other request), so that a burst of batched ingest cannot
+// make one huge transaction that holds memory and the writer for long.
+const maxTxWeight = 4096
+
 // commitInterval spaces bbolt commits. Nothing latency-critical waits for
 // them (ingest is acknowledged by the log), so fewer, larger transactions
 // spend less CPU and leave the disk's flushes to the log's syncs.
@@ -108,9 +113,12 @@ type Store struct {
 }
 
 type request struct {
-	fn   func(tx *bolt.Tx, st *txState) error
-	done func(error)
+	fn     func(tx *bolt.Tx, st *txState) error
+	done   func(error)
+	events int // logged events it applies
 }
+
+func (r *request) weight() int { return max(r.events, 1) }
 
 // txState accumulates what a batch of operations changed so the committer
 // can update counters once and notify after the fsync.
@@ -315,10 +323,15 @@ func (s *Store) takeStuck(batch []*request) []*request {
 // drain adds the requests already waiting to batch, up to maxBatch,
 // without waiting for more: group commit without an artificial delay.
 func (s *Store) drain(batch []*request) []*request {
-	for len(batch) < maxBatch {
+	weight := 0
+	for _, r := range batch {
+		weight += r.weight()
+	}
+	for len(batch) < maxBatch && weight < maxTxWeight {
 		select {
 		case r := <-s.reqs:
 			batch = append(batch, r)
+			weight += r.weight()
 		default:
 			return batch
 		}
