@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -133,5 +134,27 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting: %s", what)
 		}
+	}
+}
+
+// A burst bigger than maxUnapplied makes the logger wait for the committer:
+// everything is accepted, and what waits in memory stays bounded.
+func TestIngestBurstWaitsForCommitter(t *testing.T) {
+	s := mustOpen(t, Options{})
+	const per, calls = 6000, 4
+	for c := range calls {
+		evs := make([]NewEvent, per)
+		for i := range evs {
+			evs[i] = newEvent(fmt.Sprintf("e%d-%d", c, i), "x")
+		}
+		if _, err := s.Ingest(context.Background(), evs, lim); err != nil {
+			t.Fatal(err)
+		}
+		if n := s.unappliedEvents(); n > maxUnapplied+per {
+			t.Fatalf("%d events wait for the committer", n)
+		}
+	}
+	if s.Pending() != per*calls {
+		t.Fatalf("pending %d", s.Pending())
 	}
 }
