@@ -17,7 +17,7 @@
 // Every bbolt write goes through one committer goroutine: it takes whatever
 // is waiting (logged events, attempt outcomes, operator actions), applies
 // it in one read-write transaction and commits, at most every
-// commitInterval (10 ms), since nothing latency-critical waits for it. The
+// commitInterval (50 ms), since nothing latency-critical waits for it. The
 // transaction that applies logged events also records how far the log is
 // applied; after a crash Open replays the log from there. Applying is
 // idempotent (an event already stored is skipped), so replaying a record

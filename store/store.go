@@ -50,8 +50,12 @@ const maxTxWeight = 4096
 
 // commitInterval spaces bbolt commits. Nothing latency-critical waits for
 // them (ingest is acknowledged by the log), so fewer, larger transactions
-// spend less CPU and leave the disk's flushes to the log's syncs.
-const commitInterval = 10 * time.Millisecond
+// spend less CPU and leave the disk's flushes to the log's syncs: a bbolt
+// commit's two fsyncs take 1-3 ms, and a log sync issued meanwhile waits
+// for them. (Measured: 50 ms gives ~5% more acknowledged events/s than
+// 10 ms; at 100 ms the maxTxWeight cap would throttle.) A transaction that
+// reached maxTxWeight is followed at once by the next.
+const commitInterval = 50 * time.Millisecond
 
 // Options tune Open. The zero value is usable.
 type Options struct {
@@ -287,6 +291,7 @@ func (s *Store) run() {
 	defer close(s.stopped)
 	batch := make([]*request, 0, maxBatch)
 	var last time.Time
+	full := false // the last transaction took its maximum: more is waiting
 	for {
 		var retry <-chan time.Time
 		if len(s.stuck) > 0 {
@@ -294,11 +299,13 @@ func (s *Store) run() {
 		}
 		select {
 		case r := <-s.reqs:
-			if wait := commitInterval - time.Since(last); wait > 0 {
+			if wait := commitInterval - time.Since(last); wait > 0 && !full {
 				time.Sleep(wait)
 			}
 			last = time.Now()
-			s.apply(s.drain(append(s.takeStuck(batch[:0]), r)))
+			b := s.drain(append(s.takeStuck(batch[:0]), r))
+			full = len(b) == maxBatch || weight(b) >= maxTxWeight
+			s.apply(b)
 		case <-retry:
 			s.apply(s.drain(s.takeStuck(batch[:0])))
 		case <-s.closing:
@@ -323,20 +330,25 @@ func (s *Store) takeStuck(batch []*request) []*request {
 // drain adds the requests already waiting to batch, up to maxBatch,
 // without waiting for more: group commit without an artificial delay.
 func (s *Store) drain(batch []*request) []*request {
-	weight := 0
-	for _, r := range batch {
-		weight += r.weight()
-	}
-	for len(batch) < maxBatch && weight < maxTxWeight {
+	w := weight(batch)
+	for len(batch) < maxBatch && w < maxTxWeight {
 		select {
 		case r := <-s.reqs:
 			batch = append(batch, r)
-			weight += r.weight()
+			w += r.weight()
 		default:
 			return batch
 		}
 	}
 	return batch
+}
+
+func weight(batch []*request) int {
+	w := 0
+	for _, r := range batch {
+		w += r.weight()
+	}
+	return w
 }
 
 // apply commits batch in one transaction. If one operation fails the
