@@ -16,8 +16,12 @@
 //
 // Every bbolt write goes through one committer goroutine: it takes whatever
 // is waiting (logged events, attempt outcomes, operator actions), applies
-// it in one read-write transaction and commits, at most every
-// commitInterval (50 ms), since nothing latency-critical waits for it. The
+// it in one read-write transaction of at most maxTxWeight writes and
+// commits, at most every commitInterval (50 ms), since nothing
+// latency-critical waits for it. If more than maxUnapplied logged events
+// wait for it (a burst through the batch API), the logger waits for the
+// committer before it logs more, which bounds memory and slows the
+// emitter down instead of failing it. The
 // transaction that applies logged events also records how far the log is
 // applied; after a crash Open replays the log from there. Applying is
 // idempotent (an event already stored is skipped), so replaying a record
@@ -57,7 +61,8 @@
 // second process fails with ErrLocked after LockTimeout; the log is only
 // touched while that lock is held. Log segments are 16 MiB; fully applied
 // ones are recycled (renamed and overwritten, see wal.go) or deleted when
-// the logger starts a new segment. A crash can make a delivery whose
-// outcome was not yet committed go out again (at least once), never lose
-// an acknowledged event.
+// the logger starts a new segment. Attempt outcomes are committed in the
+// next bbolt transaction, not fsynced one by one: a crash repeats the
+// deliveries of roughly the last commitInterval (at least once; the
+// kill -9 test measures how many), and never loses an acknowledged event.
 package store

@@ -64,7 +64,8 @@ type Options struct {
 	LockTimeout time.Duration
 	// OnQueued is called after every commit that put deliveries on the due
 	// queue, with those entries, so the scheduler can pick up near-term work
-	// without rescanning. It runs on the committer goroutine: keep it cheap.
+	// without rescanning. It runs on the logger or the committer goroutine:
+	// keep it cheap.
 	OnQueued func([]QueueEntry)
 	// BeforeCommit, when set, runs just before each commit and each sync of
 	// the write-ahead log; an error aborts it as if the disk had failed. It
@@ -170,15 +171,14 @@ func Open(path string, opts Options) (*Store, error) {
 		closing: make(chan struct{}), stopped: make(chan struct{}),
 		ingests: make(chan *ingestReq, maxBatch), logClosing: make(chan struct{}), logStopped: make(chan struct{}),
 		wal: &wal{dir: path + ".wal"}, u: newUnapplied()}
-	if err := s.init(); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+	err = s.init()
+	if err == nil {
+		err = os.MkdirAll(s.wal.dir, 0o700)
 	}
-	if err := os.MkdirAll(s.wal.dir, 0o700); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+	if err == nil {
+		err = s.replay()
 	}
-	if err := s.replay(); err != nil {
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
