@@ -212,9 +212,8 @@ func Inspect(path string) (map[string]int, error) {
 		return nil, fmt.Errorf("inspect %s: %w", path, err)
 	}
 	defer db.Close()
-	s := &Store{db: db, path: path}
-	if err := s.Check(); err != nil {
+	if err := db.View(check); err != nil { // read-only: nothing else writes
 		return nil, fmt.Errorf("inspect %s: consistency check: %w", path, err)
 	}
-	return s.Counts()
+	return (&Store{db: db, path: path}).Counts()
 }

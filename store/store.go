@@ -465,14 +465,25 @@ func (s *Store) PendingByEndpoint() map[string]int64 {
 }
 
 // Check runs bbolt's consistency check and returns the first problem found.
+// It runs in the committer's transaction: bbolt's check reads the shared
+// freelist, so in a read transaction it is only valid while nothing writes.
 func (s *Store) Check() error {
-	return s.db.View(func(tx *bolt.Tx) error {
-		var first error
-		for err := range tx.Check() { // drain: Check's goroutine blocks until read
-			if first == nil {
-				first = err
-			}
+	var problem error
+	if err := s.submit(context.Background(), func(tx *bolt.Tx, _ *txState) error {
+		problem = check(tx)
+		return nil
+	}); err != nil {
+		return err
+	}
+	return problem
+}
+
+func check(tx *bolt.Tx) error {
+	var first error
+	for err := range tx.Check() { // drain: Check's goroutine blocks until read
+		if first == nil {
+			first = err
 		}
-		return first
-	})
+	}
+	return first
 }
