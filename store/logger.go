@@ -93,11 +93,19 @@ func (s *Store) logLoop() {
 	}
 }
 
+// drainIngests adds the requests already waiting to batch, up to about
+// maxTxWeight events, so that one log batch (and the transaction that
+// applies it) stays bounded however many events each request carries.
 func (s *Store) drainIngests(batch []*ingestReq) []*ingestReq {
-	for len(batch) < maxBatch {
+	n := 0
+	for _, r := range batch {
+		n += len(r.events)
+	}
+	for len(batch) < maxBatch && n < maxTxWeight {
 		select {
 		case r := <-s.ingests:
 			batch = append(batch, r)
+			n += len(r.events)
 		default:
 			return batch
 		}
