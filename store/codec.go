@@ -29,6 +29,9 @@ func b2u(v bool) uint8 {
 type decoder struct {
 	b   []byte
 	err error
+	// view makes bytes return slices of b instead of copies: only for
+	// records read and rewritten within one write transaction.
+	view bool
 }
 
 func (d *decoder) u64() uint64 {
@@ -57,8 +60,8 @@ func (d *decoder) i64() int64 {
 	return v
 }
 
-// bytes copies, because bbolt's value memory is only valid inside the
-// transaction.
+// bytes copies (unless view), because bbolt's value memory is only valid
+// inside the transaction.
 func (d *decoder) bytes() []byte {
 	n := d.u64()
 	if d.err != nil {
@@ -68,7 +71,10 @@ func (d *decoder) bytes() []byte {
 		d.err = errCorrupt
 		return nil
 	}
-	out := append([]byte(nil), d.b[:n]...)
+	out := d.b[:n:n]
+	if !d.view {
+		out = append([]byte(nil), out...)
+	}
 	d.b = d.b[n:]
 	return out
 }

@@ -122,7 +122,11 @@ func prepare(ne *NewEvent, lim Limits) preparedEvent {
 		key := d.Key()
 		p.deliveries[i] = preparedDelivery{d: d, key: []byte(key), qkey: timeKey(d.Due, key), record: encodeDelivery(d)}
 	}
-	e := encoder{b: make([]byte, 0, len(p.record)+len(ne.DedupKey)+32+len(ne.Deliveries)*(len(p.record)+32))}
+	size := len(p.record) + len(ne.DedupKey) + 32
+	for _, nd := range ne.Deliveries {
+		size += len(nd.Endpoint) + len(nd.Body) + 16
+	}
+	e := encoder{b: make([]byte, 0, size)}
 	e.bytes(p.record)
 	e.str(ne.DedupKey)
 	e.i64(p.expiry)

@@ -73,10 +73,14 @@ func (s *Store) Complete(o Outcome, done func(error)) {
 }
 
 func complete(tx *bolt.Tx, st *txState, o *Outcome) error {
-	d, err := getDelivery(tx, o.Key)
-	if err == ErrNotFound {
+	v := tx.Bucket(bktDeliveries).Get([]byte(o.Key))
+	if v == nil {
 		return nil // purged meanwhile
-	} else if err != nil {
+	}
+	// The body stays a view of bbolt's page: the record is rewritten in
+	// this transaction, which copies it.
+	d, err := decodeDeliveryFrom(decoder{b: v, view: true})
+	if err != nil {
 		return err
 	}
 	now := time.Now().UTC()

@@ -130,8 +130,9 @@ func encodeDelivery(r *Delivery) []byte {
 	return enc.b
 }
 
-func decodeDelivery(b []byte) (*Delivery, error) {
-	d := decoder{b: b}
+func decodeDelivery(b []byte) (*Delivery, error) { return decodeDeliveryFrom(decoder{b: b}) }
+
+func decodeDeliveryFrom(d decoder) (*Delivery, error) {
 	d.byte1()
 	r := &Delivery{
 		EventID: d.str(), Endpoint: d.str(), EventType: d.str(), Created: fromNanos(d.i64()),
