@@ -9,8 +9,10 @@
 // goroutine takes every ingest request waiting, decides duplicates and
 // max_pending for the batch, appends the accepted events to the current
 // log segment with one write and one fdatasync, and only then answers the
-// callers (group commit without an artificial delay: batches grow by
-// themselves while the previous sync runs). A log sync writes a few
+// callers (group commit: batches grow by themselves while the previous
+// sync runs; only a batch far below the usual size waits up to 200 µs for
+// the requests about to arrive, which breaks the convoy of one-request
+// syncs that otherwise forms under load). A log sync writes a few
 // kilobytes to one file; a bbolt commit rewrites every touched bucket's
 // pages and syncs twice, which is why acknowledgements do not wait for it.
 //

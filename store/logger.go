@@ -76,14 +76,32 @@ func (s *Store) unappliedEvents() int {
 	return len(s.u.ids)
 }
 
+// linger is the longest the logger holds a batch that is much smaller than
+// usual, so that the requests about to arrive share its sync.
+const linger = 200 * time.Microsecond
+
 func (s *Store) logLoop() {
 	defer s.logWG.Done()
 	defer close(s.logStopped)
 	batch := make([]*ingestReq, 0, maxBatch)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	typical := 0.0 // moving average of requests per batch
 	for {
 		select {
 		case r := <-s.ingests:
-			s.logBatch(s.drainIngests(append(batch[:0], r)))
+			b := s.drainIngests(append(batch[:0], r))
+			// Group commit without a delay lets a convoy form under load:
+			// all clients answered by one sync come back spread out, the
+			// first finds the logger idle and gets a sync of its own, and
+			// the rest wait for it. Waiting briefly when a batch is far
+			// below the usual size gives them one sync together instead.
+			if float64(len(b)) < typical/4 {
+				timer.Reset(linger)
+				b = s.lingerIngests(b, int(typical/2), timer.C)
+			}
+			typical += (float64(len(b)) - typical) / 8
+			s.logBatch(b)
 		case <-s.logClosing:
 			for b := s.drainIngests(batch[:0]); len(b) > 0; b = s.drainIngests(batch[:0]) {
 				s.logBatch(b)
@@ -91,6 +109,20 @@ func (s *Store) logLoop() {
 			return
 		}
 	}
+}
+
+// lingerIngests adds requests to batch as they arrive until it holds want
+// or the timer fires.
+func (s *Store) lingerIngests(batch []*ingestReq, want int, timeout <-chan time.Time) []*ingestReq {
+	for len(batch) < want {
+		select {
+		case r := <-s.ingests:
+			batch = s.drainIngests(append(batch, r))
+		case <-timeout:
+			return batch
+		}
+	}
+	return batch
 }
 
 // drainIngests adds the requests already waiting to batch, up to about
