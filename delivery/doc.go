@@ -10,8 +10,10 @@
 // at most MaxTracked deliveries at a time; a backlog of millions of
 // far-future retries costs disk, not memory, and startup reads only the
 // first keys of the index. New deliveries reach the scheduler right after
-// their commit (store.Options.OnQueued); a periodic scan (every second)
-// loads what came within the horizon and anything the fast path skipped.
+// the write-ahead log's sync (store.Options.OnQueued), with their record,
+// so the worker need not read it back (up to carryBytes of bodies); a
+// periodic scan (every second) loads what came within the horizon and
+// anything the fast path skipped.
 //
 // A delivery is tracked from when it is loaded until its attempt's outcome
 // is committed, so it is never dispatched twice at once. Ready deliveries
