@@ -199,7 +199,8 @@ func (s *Store) EndpointStates() (map[string]EndpointState, error) {
 }
 
 // Inspect opens a database read-only (it must not be in use by a running
-// daemon), runs bbolt's consistency check and counts each bucket's keys.
+// daemon), runs bbolt's consistency check and counts each bucket's keys,
+// and ("wal_unapplied") the logged events the next Open will apply.
 func Inspect(path string) (map[string]int, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("inspect %s: %w", path, err)
@@ -215,5 +216,21 @@ func Inspect(path string) (map[string]int, error) {
 	if err := db.View(check); err != nil { // read-only: nothing else writes
 		return nil, fmt.Errorf("inspect %s: consistency check: %w", path, err)
 	}
-	return (&Store{db: db, path: path}).Counts()
+	counts, err := (&Store{db: db, path: path}).Counts()
+	if err != nil {
+		return nil, err
+	}
+	// After a crash the newest events may be only in the log; Open applies
+	// them. Count them without applying anything.
+	var applied walPos
+	db.View(func(tx *bolt.Tx) error {
+		applied = parseWALPos(tx.Bucket(bktMeta).Get(keyWALApplied))
+		return nil
+	})
+	n := 0
+	if _, err := replayWAL(path+".wal", applied, func([]byte, walPos) error { n++; return nil }); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("inspect %s: write-ahead log: %w", path, err)
+	}
+	counts["wal_unapplied"] = n
+	return counts, nil
 }

@@ -40,6 +40,9 @@ func TestWALReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.close()
+	if counts, err := Inspect(path); err != nil || counts["wal_unapplied"] != 3 || counts["events"] != 0 {
+		t.Fatalf("inspect before replay: %v %v", counts, err)
+	}
 
 	for round, want := range []int{3, 0} { // the second Open finds nothing left to apply
 		s, err := Open(path, Options{})
