@@ -90,6 +90,9 @@ func (d *Daemon) Open() (err error) {
 		return err
 	}
 	closers = append(closers, func() { d.store.Close() })
+	if n := d.store.Replayed(); n > 0 {
+		d.log.Warn().Int("events", n).Msg("applied events from the write-ahead log (the last stop was not clean)")
+	}
 
 	states, err := d.store.EndpointStates()
 	if err != nil {
