@@ -40,11 +40,16 @@ func (u *unapplied) duplicate(p *preparedEvent) (string, bool) {
 	return "", false
 }
 
-func (u *unapplied) add(p *preparedEvent) {
+// mark records p's id and dedup key for duplicate.
+func (u *unapplied) mark(p *preparedEvent) {
 	u.ids[p.ne.Event.ID] = struct{}{}
 	if p.expiry > 0 {
 		u.keys[p.ne.DedupKey] = p.ne.Event.ID
 	}
+}
+
+func (u *unapplied) add(p *preparedEvent) {
+	u.mark(p)
 	for _, pd := range p.deliveries {
 		u.deliveries[string(pd.key)] = pd.d
 		u.epPending[pd.d.Endpoint]++
@@ -180,8 +185,8 @@ func (s *Store) logBatch(batch []*ingestReq) {
 		}
 	}
 
-	// Repeats within the batch, and max_pending.
-	seen := newUnapplied()
+	// Repeats within the batch (only ids and keys matter), and max_pending.
+	seen := unapplied{ids: map[string]struct{}{}, keys: map[string]string{}}
 	pending := s.Pending()
 	var accepted []*preparedEvent
 	var payloads [][]byte
@@ -201,7 +206,7 @@ func (s *Store) logBatch(batch []*ingestReq) {
 				continue
 			}
 			pending += n
-			seen.add(p)
+			seen.mark(p)
 			r.results[i] = IngestResult{ID: p.ne.Event.ID, Deliveries: int(n)}
 			accepted = append(accepted, p)
 			payloads = append(payloads, p.wal)

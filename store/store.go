@@ -328,8 +328,9 @@ func (s *Store) takeStuck(batch []*request) []*request {
 	return batch
 }
 
-// drain adds the requests already waiting to batch, up to maxBatch,
-// without waiting for more: group commit without an artificial delay.
+// drain adds the requests already waiting to batch, up to maxBatch
+// requests and maxTxWeight writes, without waiting for more (run spaces
+// the commits; drain only collects).
 func (s *Store) drain(batch []*request) []*request {
 	w := weight(batch)
 	for len(batch) < maxBatch && w < maxTxWeight {
