@@ -159,11 +159,20 @@ func guardedDial(deny []netip.Prefix) fasthttp.DialFuncWithTimeout {
 	}
 }
 
-// Denied reports whether ip falls in one of the prefixes.
+// Denied reports whether ip falls in one of the prefixes. An unspecified
+// address (0.0.0.0, ::) is checked as the loopback address of its family
+// too, because connecting to it reaches this host's loopback listeners.
 func Denied(ip netip.Addr, deny []netip.Prefix) bool {
 	ip = ip.Unmap()
+	alias := ip
+	if ip.IsUnspecified() {
+		alias = netip.IPv6Loopback()
+		if ip.Is4() {
+			alias = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+		}
+	}
 	for _, p := range deny {
-		if p.Contains(ip) {
+		if p.Contains(ip) || p.Contains(alias) {
 			return true
 		}
 	}
