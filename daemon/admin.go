@@ -21,6 +21,7 @@ func (d *Daemon) newAdminServer() *fasthttp.Server {
 		Name:                  "hookd-admin",
 		Handler:               d.handleAdmin,
 		ErrorHandler:          d.handleServerError,
+		Logger:                serverLogger{d.log},
 		MaxRequestBodySize:    1 << 20,
 		ReadTimeout:           30 * time.Second,
 		WriteTimeout:          30 * time.Second,
@@ -207,7 +208,7 @@ func (d *Daemon) adminRedeliver(ctx *fasthttp.RequestCtx, args []string) error {
 	if in.Endpoint != "" {
 		ep := d.sched.Table().Get(in.Endpoint)
 		if ep == nil {
-			return badRequest("endpoint: unknown endpoint %q", in.Endpoint)
+			return unknownEndpoint(in.Endpoint)
 		}
 		ev, err := d.store.Event(args[0])
 		if err != nil {
@@ -264,6 +265,9 @@ func (d *Daemon) adminRedeliverUndeliverable(ctx *fasthttp.RequestCtx, _ []strin
 	}
 	if err := decodeBody(ctx, &in); err != nil {
 		return err
+	}
+	if in.Endpoint != "" && d.sched.Table().Get(in.Endpoint) == nil {
+		return unknownEndpoint(in.Endpoint)
 	}
 	n, err := d.store.RedeliverUndeliverable(ctx, in.Endpoint, in.Since, in.Until)
 	if err != nil {
@@ -337,7 +341,7 @@ func (d *Daemon) adminTest(ctx *fasthttp.RequestCtx, args []string) error {
 	if err := decodeBody(ctx, &in); err != nil {
 		return err
 	}
-	if !typeRe.MatchString(in.Type) {
+	if !idRe.MatchString(in.Type) {
 		return badRequest("type: must be 1-128 characters of [A-Za-z0-9._:-]")
 	}
 	if in.Data == nil {

@@ -37,7 +37,14 @@ var (
 	errUnsupported  = &apiError{Status: 415, Code: "unsupported_media_type", Message: "Content-Type must be application/json"}
 	errDiskLow      = &apiError{Status: 503, Code: "storage_full", Message: "free disk space is under storage.min_free_bytes; nothing was stored", RetryAfter: 30}
 	errTooLarge     = &apiError{Status: 413, Code: "too_large", Message: "request body is over ingest.max_event_bytes"}
+	errBusy         = &apiError{Status: 503, Code: "busy", Message: "ingest is working on ingest.max_inflight_bytes of requests; nothing was stored, retry shortly", RetryAfter: 1}
 )
+
+// unknownEndpoint is a 404 that names the endpoint, so a typo is not
+// mistaken for an event that does not exist.
+func unknownEndpoint(name string) *apiError {
+	return &apiError{Status: 404, Code: "not_found", Message: fmt.Sprintf("endpoint %q: no such endpoint", name)}
+}
 
 func methodNotAllowed(allow string) *apiError {
 	return &apiError{Status: 405, Code: "method_not_allowed", Message: "use " + allow}

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -43,7 +44,9 @@ type IngestConfig struct {
 	Token          string   `toml:"token"`
 	TokenFile      string   `toml:"token_file"`
 	MaxEventBytes  Size     `toml:"max_event_bytes"`
+	MaxInflight    Size     `toml:"max_inflight_bytes"`
 	ReadTimeout    Duration `toml:"read_timeout"`
+	IdleTimeout    Duration `toml:"idle_timeout"`
 	MaxConnections int      `toml:"max_connections"`
 }
 
@@ -132,7 +135,7 @@ var (
 // does not set.
 func DefaultConfig() *Config {
 	return &Config{
-		Ingest:   IngestConfig{Listen: "127.0.0.1:8525", MaxEventBytes: 256 << 10, ReadTimeout: Duration(30 * time.Second), MaxConnections: 10000},
+		Ingest:   IngestConfig{Listen: "127.0.0.1:8525", MaxEventBytes: 256 << 10, MaxInflight: 32 << 20, ReadTimeout: Duration(30 * time.Second), IdleTimeout: Duration(10 * time.Second), MaxConnections: 10000},
 		Admin:    AdminConfig{Listen: "127.0.0.1:8526"},
 		Storage:  StorageConfig{Path: "./data/hookd.db", Retention: Duration(72 * time.Hour), UndeliverableRetention: Duration(720 * time.Hour), DedupWindow: Duration(24 * time.Hour), MaxPending: 10_000_000, MinFreeBytes: 64 << 20},
 		Delivery: DeliveryConfig{Workers: 64, ShutdownTimeout: Duration(10 * time.Second), DenyNetworks: []string{"169.254.0.0/16", "fe80::/10"}},
@@ -221,6 +224,9 @@ func (c *Config) validate() []error {
 			bad(key, "%v", err)
 		}
 	}
+	if sameListener(c.Ingest.Listen, c.Admin.Listen) {
+		bad("admin.listen", "%q: ingest.listen uses the same address; the two APIs need their own listeners", c.Admin.Listen)
+	}
 	if c.Ingest.Token != "" && c.Ingest.TokenFile != "" {
 		bad("ingest.token_file", "set token or token_file, not both")
 	}
@@ -229,6 +235,9 @@ func (c *Config) validate() []error {
 	}
 	if c.Ingest.MaxEventBytes <= 0 || c.Ingest.MaxEventBytes > 64<<20 {
 		bad("ingest.max_event_bytes", "must be between 1 byte and 64MiB")
+	}
+	if c.Ingest.MaxInflight < 1 {
+		bad("ingest.max_inflight_bytes", "must be at least 1 byte")
 	}
 	if c.Storage.Path == "" {
 		bad("storage.path", "must not be empty")
@@ -262,6 +271,9 @@ func (c *Config) validate() []error {
 	}
 	if c.Ingest.ReadTimeout <= 0 {
 		bad("ingest.read_timeout", "must be positive")
+	}
+	if c.Ingest.IdleTimeout <= 0 || c.Ingest.IdleTimeout > c.Ingest.ReadTimeout {
+		bad("ingest.idle_timeout", "must be positive and at most ingest.read_timeout")
 	}
 	if c.Ingest.MaxConnections < 1 {
 		bad("ingest.max_connections", "must be at least 1")
@@ -325,6 +337,35 @@ func checkListen(v string) error {
 		return fmt.Errorf("%q: want host:port or unix:/path", v)
 	}
 	return nil
+}
+
+// sameListener reports whether two listen addresses would collide: the
+// same socket path, or the same non-zero port on the same host or on a
+// wildcard host (which binds every address). Port 0 picks a free port.
+func sameListener(a, b string) bool {
+	if pa, ok := strings.CutPrefix(a, "unix:"); ok {
+		pb, ok := strings.CutPrefix(b, "unix:")
+		return ok && filepath.Clean(pa) == filepath.Clean(pb)
+	}
+	ha, porta, errA := net.SplitHostPort(a)
+	hb, portb, errB := net.SplitHostPort(b)
+	if errA != nil || errB != nil || porta != portb || porta == "0" {
+		return false
+	}
+	canon := func(h string) string {
+		if h == "localhost" {
+			return "127.0.0.1"
+		}
+		if ip, err := netip.ParseAddr(h); err == nil {
+			if ip.IsUnspecified() {
+				return ""
+			}
+			return ip.Unmap().String()
+		}
+		return h
+	}
+	ha, hb = canon(ha), canon(hb)
+	return ha == hb || ha == "" || hb == ""
 }
 
 func checkURL(v string) error {
@@ -412,7 +453,7 @@ func (c *Config) resolveEndpoint(p string, e *EndpointSettings) (delivery.Endpoi
 		return ec, c.errAt(p+".max_response_bytes", "must be between 0 and 1MiB")
 	case ec.Policy.Jitter < 0 || ec.Policy.Jitter > 1:
 		return ec, c.errAt(p+".jitter", "must be between 0 and 1")
-	case !typeRe.MatchString(ec.TestEventType):
+	case !idRe.MatchString(ec.TestEventType):
 		return ec, c.errAt(p+".test_event_type", "must be 1-128 characters of [A-Za-z0-9._:-]")
 	}
 
@@ -500,25 +541,38 @@ func resolveSigning(own, def *SigningSettings) (delivery.SigningConfig, string, 
 	if n > 1 {
 		return sc, "secret", errors.New("set only one of secret, secret_file, secret_env")
 	}
+	// An empty secret from any source is a mistake (a truncated file, an
+	// unset variable), never a way to turn signing off: scheme = "none" is.
 	switch {
 	case src.Secret != nil:
 		sc.Secret = *src.Secret
+		if strings.TrimSpace(sc.Secret) == "" {
+			return sc, "secret", errors.New("is empty (to send unsigned requests, set scheme = \"none\")")
+		}
 	case src.SecretFile != nil:
 		b, err := os.ReadFile(*src.SecretFile)
 		if err != nil {
 			return sc, "secret_file", fmt.Errorf("cannot read secret file %s: %v", *src.SecretFile, errors.Unwrap(err))
 		}
 		sc.Secret = strings.TrimSpace(string(b))
+		if sc.Secret == "" {
+			return sc, "secret_file", fmt.Errorf("secret file %s is empty", *src.SecretFile)
+		}
 	case src.SecretEnv != nil:
 		v, ok := os.LookupEnv(*src.SecretEnv)
-		if !ok || v == "" {
-			return sc, "secret_env", fmt.Errorf("environment variable %s is not set", *src.SecretEnv)
+		if !ok || strings.TrimSpace(v) == "" {
+			return sc, "secret_env", fmt.Errorf("environment variable %s is not set or empty", *src.SecretEnv)
 		}
 		sc.Secret = v
 	}
 	sc.PreviousSecrets = own.PreviousSecrets
 	if sc.PreviousSecrets == nil {
 		sc.PreviousSecrets = def.PreviousSecrets
+	}
+	for i, p := range sc.PreviousSecrets {
+		if strings.TrimSpace(p) == "" {
+			return sc, fmt.Sprintf("previous_secrets[%d]", i), errors.New("is empty")
+		}
 	}
 	str := func(a, b *string) string { return pick(a, b, "") }
 	sc.Scheme = str(own.Scheme, def.Scheme)

@@ -43,6 +43,7 @@ type Daemon struct {
 	ingestSrv, adminSrv *fasthttp.Server
 
 	out      outbox
+	budget   byteBudget
 	closing  atomic.Bool
 	lowDisk  atomic.Bool // free space under storage.min_free_bytes
 	reloadMu sync.Mutex
@@ -114,9 +115,11 @@ func (d *Daemon) Open() (err error) {
 	})
 	d.out.wake = make(chan struct{}, 1)
 
-	if d.ingestLn, err = listen(cfg.Ingest.Listen); err != nil {
+	ln, err := listen(cfg.Ingest.Listen)
+	if err != nil {
 		return fmt.Errorf("ingest listener: %w", err)
 	}
+	d.ingestLn = newCapListener(ln, cfg.Ingest.MaxConnections, cfg.Ingest.IdleTimeout.D(), func() { rejected(503) })
 	closers = append(closers, func() { d.ingestLn.Close() })
 	if d.adminLn, err = listen(cfg.Admin.Listen); err != nil {
 		return fmt.Errorf("admin listener: %w", err)
@@ -124,6 +127,7 @@ func (d *Daemon) Open() (err error) {
 	closers = append(closers, func() { d.adminLn.Close() })
 	d.warnOpenListeners(cfg)
 
+	d.budget.limit = int64(cfg.Ingest.MaxInflight)
 	d.ingestSrv = d.newIngestServer(cfg)
 	d.adminSrv = d.newAdminServer()
 
@@ -178,24 +182,6 @@ func buildEndpoints(cfg *Config) ([]*delivery.Endpoint, error) {
 		eps = append(eps, e)
 	}
 	return eps, nil
-}
-
-func listen(addr string) (net.Listener, error) {
-	if p, ok := strings.CutPrefix(addr, "unix:"); ok {
-		if fi, err := os.Stat(p); err == nil && fi.Mode()&os.ModeSocket != 0 {
-			os.Remove(p) // stale socket from a previous run; the db lock guards against a live one
-		}
-		ln, err := net.Listen("unix", p)
-		if err != nil {
-			return nil, err
-		}
-		if err := os.Chmod(p, 0o660); err != nil {
-			ln.Close()
-			return nil, err
-		}
-		return ln, nil
-	}
-	return net.Listen("tcp", addr)
 }
 
 func isLoopback(addr string) bool {

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -80,9 +81,13 @@ func decodeEvent(body []byte) (eventIn, error) {
 			}
 		}
 	}
+	if seen[4] && len(in.Endpoints) == 0 {
+		// An empty list must not mean "everyone": omit the field for that.
+		return in, badRequest("endpoints: must name at least one endpoint (omit it to reach every subscribed endpoint)")
+	}
 	for name, raw := range map[string][]byte{"data": in.Data, "payload": in.Payload} {
-		if jsonDepth(raw) > maxDepth {
-			return in, badRequest("%s: nested deeper than %d levels", name, maxDepth)
+		if err := checkNested(raw); err != nil {
+			return in, badRequest("%s: %v", name, err)
 		}
 	}
 	return in, nil
@@ -169,41 +174,87 @@ func jsonKindOf(raw []byte) string {
 // recurse and would fail on what hookd accepted.
 const maxDepth = 128
 
-// jsonDepth returns the deepest nesting of arrays and objects in valid JSON.
-func jsonDepth(b []byte) int {
-	depth, deepest, inString := 0, 0, false
+// checkNested walks valid JSON once and refuses nesting deeper than
+// maxDepth and objects that repeat a key: receivers' parsers disagree on
+// which of two equal keys wins (first, last, error), so a signed body with
+// both could mean different things to the signer's and the reader's code.
+func checkNested(b []byte) error {
+	type frame struct {
+		object bool
+		keys   [][]byte            // keys seen, while few
+		set    map[string]struct{} // keys seen, once many
+	}
+	var stack []frame
+	expectKey := false
 	for i := 0; i < len(b); i++ {
-		c := b[i]
-		switch {
-		case inString:
-			if c == '\\' {
-				i++
-			} else if c == '"' {
-				inString = false
+		switch c := b[i]; c {
+		case '"':
+			end := valueEnd(b, i)
+			if expectKey {
+				key := b[i+1 : end-1]
+				if bytes.IndexByte(key, '\\') >= 0 {
+					key = []byte(jsonString(b[i:end])) // compare what the key means
+				}
+				f := &stack[len(stack)-1]
+				if duplicateKey(&f.keys, &f.set, key) {
+					return fmt.Errorf("duplicate key %.64q", jsonString(b[i:end]))
+				}
+				expectKey = false
 			}
-		case c == '"':
-			inString = true
-		case c == '[' || c == '{':
-			depth++
-			deepest = max(deepest, depth)
-		case c == ']' || c == '}':
-			depth--
+			i = end - 1
+		case '{', '[':
+			if len(stack) == maxDepth {
+				return fmt.Errorf("nested deeper than %d levels", maxDepth)
+			}
+			stack = append(stack, frame{object: c == '{'})
+			expectKey = c == '{'
+		case '}', ']':
+			stack = stack[:len(stack)-1]
+		case ',':
+			expectKey = stack[len(stack)-1].object
 		}
 	}
-	return deepest
+	return nil
 }
 
-func validID(s string) bool {
-	if len(s) == 0 || len(s) > 128 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] > '~' {
+// duplicateKey records key and reports whether it was seen before. Few
+// keys are compared in place (no allocation on the hot path); many go to
+// a map so a huge object cannot cost quadratic time.
+func duplicateKey(keys *[][]byte, set *map[string]struct{}, key []byte) bool {
+	if *set == nil {
+		for _, k := range *keys {
+			if bytes.Equal(k, key) {
+				return true
+			}
+		}
+		if *keys = append(*keys, key); len(*keys) <= 16 {
 			return false
 		}
+		*set = make(map[string]struct{}, 2*len(*keys))
+		for _, k := range *keys {
+			(*set)[string(k)] = struct{}{}
+		}
+		*keys = nil
+		return false
 	}
-	return true
+	if _, ok := (*set)[string(key)]; ok {
+		return true
+	}
+	(*set)[string(key)] = struct{}{}
+	return false
 }
+
+// validID reports whether s is a valid event id, Idempotency-Key or tenant
+// id (SPEC §3): 1-128 characters of [A-Za-z0-9._:-], not "." or "..", so
+// that every id is one URL path segment the admin API can look up.
+func validID(s string) bool {
+	return s != "." && s != ".." && idRe.MatchString(s)
+}
+
+// idRe is also the event type grammar.
+var idRe = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+const idRule = "must be 1-128 characters of [A-Za-z0-9._:-], not . or .."
 
 // jsonError turns a decoder error into a message that names the field.
 func jsonError(err error) string {

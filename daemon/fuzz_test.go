@@ -49,7 +49,7 @@ func FuzzIngest(f *testing.F) {
 			}
 			return
 		}
-		if !typeRe.MatchString(ne.Event.Type) || !validID(ne.Event.ID) {
+		if !idRe.MatchString(ne.Event.Type) || !validID(ne.Event.ID) {
 			t.Fatalf("accepted bad type/id: %q %q", ne.Event.Type, ne.Event.ID)
 		}
 		// The hand-written member scanner agrees with encoding/json.

@@ -1,10 +1,11 @@
 package daemon
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
+	"net"
 	"strconv"
 	"time"
 
@@ -33,28 +34,42 @@ func rejected(status int) {
 
 func (d *Daemon) newIngestServer(cfg *Config) *fasthttp.Server {
 	return &fasthttp.Server{
-		Name:                  "hookd",
-		Handler:               d.handleIngest,
-		ErrorHandler:          d.handleServerError,
-		MaxRequestBodySize:    int(cfg.Ingest.MaxEventBytes) * batchBodyFactor,
-		ReadTimeout:           cfg.Ingest.ReadTimeout.D(), // a slow client cannot hold a connection forever
-		WriteTimeout:          30 * time.Second,
-		Concurrency:           cfg.Ingest.MaxConnections,
-		IdleTimeout:           2 * time.Minute,
+		Name:               "hookd",
+		Handler:            d.handleIngest,
+		ErrorHandler:       d.handleServerError,
+		Logger:             serverLogger{d.log},
+		MaxRequestBodySize: int(cfg.Ingest.MaxEventBytes) * batchBodyFactor,
+		ReadTimeout:        cfg.Ingest.ReadTimeout.D(), // a slow client cannot hold a connection forever
+		WriteTimeout:       30 * time.Second,
+		// Shorter than the read timeout: idle keep-alive connections must
+		// not hold ingest.max_connections' slots (capListener) for long.
+		IdleTimeout:           cfg.Ingest.IdleTimeout.D(),
 		NoDefaultServerHeader: true,
 		CloseOnShutdown:       true,
 	}
 }
 
 // handleServerError answers errors fasthttp detects before a handler runs
-// (body too large, malformed request) in the API's JSON form.
+// (body too large, malformed request) in the API's JSON form. fasthttp's
+// error text quotes the raw request (an Authorization header, the body),
+// so none of it reaches the answer or the log.
 func (d *Daemon) handleServerError(ctx *fasthttp.RequestCtx, err error) {
-	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+	var small *fasthttp.ErrSmallBuffer
+	var timeout net.Error
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		rejected(413)
 		d.writeError(ctx, errTooLarge)
-		return
+	case errors.As(err, &timeout) && timeout.Timeout():
+		rejected(408)
+		d.writeError(ctx, &apiError{Status: 408, Code: "request_timeout", Message: "no complete request in time (ingest.idle_timeout, ingest.read_timeout)"})
+	case errors.As(err, &small):
+		rejected(431)
+		d.writeError(ctx, &apiError{Status: 431, Code: "headers_too_large", Message: "request headers are too large"})
+	default:
+		rejected(400)
+		d.writeError(ctx, badRequest("malformed HTTP request"))
 	}
-	d.writeError(ctx, badRequest("malformed HTTP request: %v", err))
 }
 
 func (d *Daemon) handleIngest(ctx *fasthttp.RequestCtx) {
@@ -65,11 +80,18 @@ func (d *Daemon) handleIngest(ctx *fasthttp.RequestCtx) {
 		writeJSON(ctx, 200, map[string]string{"status": "ok"})
 		return
 	case "/readyz":
-		if d.closing.Load() {
+		// Ready means an event posted now would be stored: the same
+		// refusals as ingest, and a log and database that can be written.
+		switch err := d.store.Writable(ctx); {
+		case d.closing.Load():
 			d.writeError(ctx, errShutdown)
-			return
+		case d.lowDisk.Load():
+			d.writeError(ctx, errDiskLow)
+		case err != nil:
+			d.writeError(ctx, err)
+		default:
+			writeJSON(ctx, 200, map[string]any{"status": "ready", "pending": d.store.Pending()})
 		}
-		writeJSON(ctx, 200, map[string]any{"status": "ready", "pending": d.store.Pending()})
 		return
 	case "/v1/events", "/v1/events/batch":
 	default:
@@ -89,10 +111,13 @@ func (d *Daemon) handleIngest(ctx *fasthttp.RequestCtx) {
 		err = errDiskLow
 	case !isJSON(ctx.Request.Header.ContentType()):
 		err = errUnsupported
-	case path == "/v1/events":
-		err = d.ingestOne(ctx, cfg)
 	default:
-		err = d.ingestBatch(ctx, cfg)
+		err = d.budget.run(len(ctx.PostBody()), func() error {
+			if path == "/v1/events" {
+				return d.ingestOne(ctx, cfg)
+			}
+			return d.ingestBatch(ctx, cfg)
+		})
 	}
 	if err != nil {
 		ae := toAPIError(err)
@@ -100,8 +125,6 @@ func (d *Daemon) handleIngest(ctx *fasthttp.RequestCtx) {
 		d.writeError(ctx, ae)
 	}
 }
-
-var typeRe = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 
 // parseEvent validates one event and renders its deliveries. now is the
 // ingest time, which becomes the envelope's stable timestamp.
@@ -113,7 +136,7 @@ func parseEvent(body []byte, key string, t *delivery.Table, now time.Time) (stor
 	switch {
 	case in.Type == nil:
 		return store.NewEvent{}, badRequest("type: required")
-	case !typeRe.MatchString(*in.Type):
+	case !idRe.MatchString(*in.Type):
 		return store.NewEvent{}, badRequest("type: must be 1-128 characters of [A-Za-z0-9._:-]")
 	case in.Data == nil && in.Payload == nil:
 		return store.NewEvent{}, badRequest("data: required unless payload is given")
@@ -123,7 +146,7 @@ func parseEvent(body []byte, key string, t *delivery.Table, now time.Time) (stor
 	id, fresh := "", false
 	if in.ID != nil {
 		if !validID(*in.ID) {
-			return store.NewEvent{}, badRequest("id: must be 1-128 printable ASCII characters without spaces")
+			return store.NewEvent{}, badRequest("id: %s", idRule)
 		}
 		id = *in.ID
 	} else {
@@ -134,9 +157,14 @@ func parseEvent(body []byte, key string, t *delivery.Table, now time.Time) (stor
 			return store.NewEvent{}, badRequest("endpoints: unknown endpoint %q", name)
 		}
 	}
-	ev := store.Event{ID: id, Type: *in.Type, Created: now, Raw: in.Data}
+	// data and payload are slices of the request body, which fasthttp
+	// reuses for the connection's next request: the event owns a copy.
+	// A payload is the delivery body itself, sent after this handler ends.
+	ev := store.Event{ID: id, Type: *in.Type, Created: now}
 	if in.Payload != nil {
-		ev.Payload, ev.Raw = true, in.Payload
+		ev.Payload, ev.Raw = true, bytes.Clone(in.Payload)
+	} else {
+		ev.Raw = bytes.Clone(in.Data)
 	}
 	ne := store.NewEvent{Event: ev, DedupKey: key, FreshID: fresh}
 	for _, ep := range t.Route(ev.Type, in.Endpoints) {
@@ -156,7 +184,7 @@ func (d *Daemon) ingestOne(ctx *fasthttp.RequestCtx, cfg *Config) error {
 	}
 	key := string(ctx.Request.Header.Peek("Idempotency-Key"))
 	if key != "" && !validID(key) {
-		return badRequest("Idempotency-Key: must be 1-128 printable ASCII characters without spaces")
+		return badRequest("Idempotency-Key: %s", idRule)
 	}
 	ne, err := parseEvent(body, key, d.sched.Table(), time.Now().UTC())
 	if err != nil {

@@ -3,6 +3,7 @@ package daemon
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/rs/zerolog"
 )
@@ -37,4 +38,15 @@ func setLevel(s string) {
 	if l, err := parseLevel(s); err == nil {
 		zerolog.SetGlobalLevel(l)
 	}
+}
+
+// serverLogger takes fasthttp's server messages into the JSON log. Their
+// arguments are dropped: fasthttp formats the raw request into them (a
+// bearer token, the body), which must never be logged. The format string
+// up to its first verb still says what happened.
+type serverLogger struct{ log zerolog.Logger }
+
+func (l serverLogger) Printf(format string, _ ...any) {
+	msg, _, _ := strings.Cut(format, "%")
+	l.log.Warn().Str("component", "http").Msg(strings.TrimRight(msg, " :\"'"))
 }

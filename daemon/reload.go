@@ -75,7 +75,9 @@ func fixedKeys(old, cfg *Config) error {
 	}{
 		{"ingest.listen", old.Ingest.Listen, cfg.Ingest.Listen},
 		{"ingest.max_event_bytes", old.Ingest.MaxEventBytes, cfg.Ingest.MaxEventBytes},
+		{"ingest.max_inflight_bytes", old.Ingest.MaxInflight, cfg.Ingest.MaxInflight},
 		{"ingest.read_timeout", old.Ingest.ReadTimeout, cfg.Ingest.ReadTimeout},
+		{"ingest.idle_timeout", old.Ingest.IdleTimeout, cfg.Ingest.IdleTimeout},
 		{"ingest.max_connections", old.Ingest.MaxConnections, cfg.Ingest.MaxConnections},
 		{"delivery.deny_networks", fmt.Sprint(old.Delivery.DenyNetworks), fmt.Sprint(cfg.Delivery.DenyNetworks)},
 		{"admin.listen", old.Admin.Listen, cfg.Admin.Listen},

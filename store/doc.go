@@ -21,7 +21,8 @@
 // it in one read-write transaction of at most maxTxWeight writes and
 // commits, at most every commitInterval (50 ms), since nothing
 // latency-critical waits for it. If more than maxUnapplied logged events
-// wait for it (a burst through the batch API), the logger waits for the
+// (or maxUnappliedBytes of their records) wait for it (a burst through the
+// batch API), the logger waits for the
 // committer before it logs more, which bounds memory and slows the
 // emitter down instead of failing it. The
 // transaction that applies logged events also records how far the log is

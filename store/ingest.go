@@ -139,6 +139,15 @@ func prepare(ne *NewEvent, lim Limits) preparedEvent {
 	return p
 }
 
+// size is roughly the memory p's records hold.
+func (p *preparedEvent) size() int64 {
+	n := len(p.record) + len(p.wal)
+	for _, pd := range p.deliveries {
+		n += len(pd.record) + len(pd.d.Body)
+	}
+	return int64(n)
+}
+
 // decodeWALRecord is the inverse of the log record built by prepare.
 func decodeWALRecord(b []byte) (preparedEvent, error) {
 	d := decoder{b: b}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -22,6 +23,7 @@ type unapplied struct {
 	deliveries map[string]*Delivery // delivery key → record
 	pending    int64
 	epPending  map[string]int64
+	bytes      int64 // of the records held
 }
 
 func newUnapplied() unapplied {
@@ -55,6 +57,7 @@ func (u *unapplied) add(p *preparedEvent) {
 		u.epPending[pd.d.Endpoint]++
 	}
 	u.pending += int64(len(p.deliveries))
+	u.bytes += p.size()
 }
 
 func (u *unapplied) remove(p *preparedEvent) {
@@ -69,16 +72,21 @@ func (u *unapplied) remove(p *preparedEvent) {
 		}
 	}
 	u.pending -= int64(len(p.deliveries))
+	u.bytes -= p.size()
 }
 
-// maxUnapplied is how many logged events may wait for the committer
-// before the logger waits for it.
-const maxUnapplied = 16384
+// maxUnapplied and maxUnappliedBytes bound the logged events waiting for
+// the committer (and the records memory holds for them) before the logger
+// waits for it: by count for many small events, by bytes for large ones.
+const (
+	maxUnapplied      = 16384
+	maxUnappliedBytes = 64 << 20
+)
 
-func (s *Store) unappliedEvents() int {
+func (s *Store) committerBehind() bool {
 	s.umu.Lock()
 	defer s.umu.Unlock()
-	return len(s.u.ids)
+	return len(s.u.ids) > maxUnapplied || s.u.bytes > maxUnappliedBytes
 }
 
 // linger is the longest the logger holds a batch that is much smaller than
@@ -107,6 +115,9 @@ func (s *Store) logLoop() {
 			}
 			typical += (float64(len(b)) - typical) / 8
 			s.logBatch(b)
+			// The backing array outlives the batch: drop its pointers so
+			// the requests (bodies, rendered deliveries) can be collected.
+			clear(b)
 		case <-s.logClosing:
 			for b := s.drainIngests(batch[:0]); len(b) > 0; b = s.drainIngests(batch[:0]) {
 				s.logBatch(b)
@@ -162,6 +173,10 @@ func (s *Store) logBatch(batch []*ingestReq) {
 		finish(fmt.Errorf("%w: the database cannot be written", ErrStorage))
 		return
 	}
+	probe := false
+	for _, r := range batch {
+		probe = probe || len(r.events) == 0
+	}
 	// Unapplied events first, then the database: an event leaves the
 	// unapplied set only after its commit, so a read begun after this check
 	// sees every event the check missed.
@@ -213,6 +228,12 @@ func (s *Store) logBatch(batch []*ingestReq) {
 		}
 	}
 	if len(accepted) == 0 {
+		if probe && s.logFailing.Load() {
+			// Readiness asks whether the log can be written again: try an
+			// empty write (a new segment after a failure, and a sync).
+			_, err := s.wal.write(nil, s.opts.BeforeCommit, s.appliedSeg.Load())
+			s.logFailing.Store(err != nil)
+		}
 		finish(nil)
 		return
 	}
@@ -220,11 +241,12 @@ func (s *Store) logBatch(batch []*ingestReq) {
 	// Backpressure: while the committer is far behind (a burst through the
 	// batch API), wait for it rather than let unapplied events pile up in
 	// memory.
-	if s.unappliedEvents() > maxUnapplied {
+	if s.committerBehind() {
 		s.barrier()
 	}
 	start := time.Now()
 	pos, err := s.wal.write(payloads, s.opts.BeforeCommit, s.appliedSeg.Load())
+	s.logFailing.Store(err != nil)
 	if err != nil {
 		finish(fmt.Errorf("%w: write-ahead log: %v", ErrStorage, err))
 		return
@@ -355,3 +377,23 @@ func (s *Store) replay() error {
 // Replayed is how many logged events Open found missing from the database
 // (after a crash) and applied.
 func (s *Store) Replayed() int { return s.replayed }
+
+// Writable reports whether ingest can store events now: nil, or an error
+// wrapping ErrStorage when the write-ahead log or the database cannot be
+// written. After a log failure it probes the log again (one sync) rather
+// than wait for the next event, so readiness recovers by itself.
+func (s *Store) Writable(ctx context.Context) error {
+	if s.applyFailing.Load() {
+		return fmt.Errorf("%w: the database cannot be written", ErrStorage)
+	}
+	if !s.logFailing.Load() {
+		return nil
+	}
+	if _, err := s.Ingest(ctx, nil, Limits{}); err != nil {
+		return err
+	}
+	if s.logFailing.Load() {
+		return fmt.Errorf("%w: the write-ahead log cannot be written", ErrStorage)
+	}
+	return nil
+}

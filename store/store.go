@@ -107,6 +107,7 @@ type Store struct {
 
 	stuck        []*request  // committer only: log applications whose commit failed
 	applyFailing atomic.Bool // stuck is not empty
+	logFailing   atomic.Bool // the last write-ahead log write or sync failed
 	appliedSeg   atomic.Uint64
 
 	umu sync.Mutex
@@ -307,8 +308,11 @@ func (s *Store) run() {
 			b := s.drain(append(s.takeStuck(batch[:0]), r))
 			full = len(b) == maxBatch || weight(b) >= maxTxWeight
 			s.apply(b)
+			clear(b) // the reused array must not keep applied requests alive
 		case <-retry:
-			s.apply(s.drain(s.takeStuck(batch[:0])))
+			b := s.drain(s.takeStuck(batch[:0]))
+			s.apply(b)
+			clear(b)
 		case <-s.closing:
 			// Commit what was queued before Close: attempt outcomes of a
 			// graceful shutdown must not be lost (they would be repeated).
@@ -324,6 +328,7 @@ func (s *Store) run() {
 // takeStuck puts the failed log applications first in batch, in order.
 func (s *Store) takeStuck(batch []*request) []*request {
 	batch = append(batch, s.stuck...)
+	clear(s.stuck)
 	s.stuck = s.stuck[:0]
 	return batch
 }

@@ -153,7 +153,10 @@ func TestIngestBurstWaitsForCommitter(t *testing.T) {
 		if _, err := s.Ingest(context.Background(), evs, lim); err != nil {
 			t.Fatal(err)
 		}
-		if n := s.unappliedEvents(); n > maxUnapplied+per {
+		s.umu.Lock()
+		n := len(s.u.ids)
+		s.umu.Unlock()
+		if n > maxUnapplied+per {
 			t.Fatalf("%d events wait for the committer", n)
 		}
 	}

@@ -1,0 +1,141 @@
+package daemon
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+func listen(addr string) (net.Listener, error) {
+	if p, ok := strings.CutPrefix(addr, "unix:"); ok {
+		if fi, err := os.Stat(p); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			os.Remove(p) // stale socket from a previous run; the db lock guards against a live one
+		}
+		ln, err := net.Listen("unix", p)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.Chmod(p, 0o660); err != nil {
+			ln.Close()
+			return nil, err
+		}
+		return ln, nil
+	}
+	return net.Listen("tcp", addr)
+}
+
+// capListener caps open connections itself instead of leaving it to
+// fasthttp's Server.Concurrency, which answers a plain-text 503 without
+// Retry-After: a connection beyond the cap gets the API's JSON error
+// (503 busy) and is closed.
+type capListener struct {
+	net.Listener
+	slots     chan struct{}
+	idle      time.Duration
+	reject    []byte
+	rejecting atomic.Int32   // connections being answered and closed
+	wg        sync.WaitGroup // their goroutines: Close waits for them
+	onReject  func()
+}
+
+// maxRejecting bounds the goroutines answering refused connections; past
+// it a refused connection is closed without an answer.
+const maxRejecting = 64
+
+func newCapListener(ln net.Listener, max int, idle time.Duration, onReject func()) *capListener {
+	body := `{"error":{"code":"busy","message":"too many open connections (ingest.max_connections); retry later"}}` + "\n"
+	resp := fmt.Sprintf("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	return &capListener{Listener: ln, slots: make(chan struct{}, max), idle: idle, reject: []byte(resp), onReject: onReject}
+}
+
+func (l *capListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case l.slots <- struct{}{}:
+			return &cappedConn{Conn: c, release: func() { <-l.slots }, firstBy: time.Now().Add(l.idle)}, nil
+		default:
+		}
+		l.onReject()
+		if l.rejecting.Add(1) > maxRejecting {
+			l.rejecting.Add(-1)
+			c.Close()
+			continue
+		}
+		l.wg.Add(1)
+		go l.refuse(c)
+	}
+}
+
+// refuse answers 503 and closes c. It reads what the client sent for a
+// moment first: closing a socket with unread data resets it, and the
+// client could lose the answer.
+func (l *capListener) refuse(c net.Conn) {
+	defer l.wg.Done()
+	defer l.rejecting.Add(-1)
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write(l.reject); err != nil {
+		return
+	}
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	var buf [4096]byte
+	for {
+		if _, err := c.Read(buf[:]); err != nil {
+			return
+		}
+	}
+}
+
+// Close stops accepting and waits for refused connections to be closed.
+func (l *capListener) Close() error {
+	err := l.Listener.Close()
+	l.wg.Wait()
+	return err
+}
+
+// cappedConn holds a slot until it is closed. Until its first bytes
+// arrive, its read deadline is at most idle_timeout after accept: fasthttp
+// applies its IdleTimeout only between requests and gives the first one
+// the whole read_timeout, so a client that connects and sends nothing
+// would hold a slot that long.
+type cappedConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+	firstBy time.Time  // zero once a byte was read
+	mu      sync.Mutex // guards firstBy
+}
+
+func (c *cappedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.mu.Lock()
+		c.firstBy = time.Time{}
+		c.mu.Unlock()
+	}
+	return n, err
+}
+
+func (c *cappedConn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	if !c.firstBy.IsZero() && (t.IsZero() || t.After(c.firstBy)) {
+		t = c.firstBy
+	}
+	c.mu.Unlock()
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *cappedConn) Close() error {
+	c.once.Do(c.release)
+	return c.Conn.Close()
+}
