@@ -11,6 +11,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"hookd/client"
 	"hookd/store"
 )
 
@@ -73,8 +74,8 @@ func (d *Daemon) writeError(ctx *fasthttp.RequestCtx, err error) {
 	writeJSON(ctx, ae.Status, errorBody(ae))
 }
 
-func errorBody(ae *apiError) map[string]any {
-	return map[string]any{"error": map[string]string{"code": ae.Code, "message": ae.Message}}
+func errorBody(ae *apiError) client.ErrorBody {
+	return client.ErrorBody{Error: client.ErrorDetail{Code: ae.Code, Message: ae.Message}}
 }
 
 func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
