@@ -110,6 +110,13 @@ func readToken(token, file string) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
+// ReadAdminToken returns admin.token or the contents of admin.token_file.
+// Unlike Resolve it reads no endpoint secrets, which an operator running
+// the CLI may not be allowed to read.
+func (c *Config) ReadAdminToken() (string, error) {
+	return readToken(c.Admin.Token, c.Admin.TokenFile)
+}
+
 func isJSON(ct []byte) bool {
 	mt := strings.ToLower(strings.TrimSpace(strings.SplitN(string(ct), ";", 2)[0]))
 	return mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
