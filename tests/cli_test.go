@@ -33,10 +33,12 @@ func TestCLIOnFailingEndpoint(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "PARKED AT") || !strings.Contains(out, "HTTP 500") {
 		t.Fatalf("list: %d\n%s", code, out)
 	}
-	code, out, _ = runCLI(t, append([]string{"endpoints"}, admin...)...)
-	if code != 0 || !matchRe(`(?m)^crm\s+active\s+0\s+0\s+1\s`, out) {
-		t.Fatalf("endpoints: %d\n%s", code, out)
-	}
+	// The endpoint's counters are updated just after the parked delivery
+	// becomes visible, so wait for them rather than read them once.
+	eventually(t, "endpoints: crm active, 0 pending, 0 in flight, 1 failure", func() bool {
+		code, out, _ := runCLI(t, append([]string{"endpoints"}, admin...)...)
+		return code == 0 && matchRe(`(?m)^crm\s+active\s+0\s+0\s+1\s`, out)
+	})
 	if code, out, _ := runCLI(t, append([]string{"test", "crm"}, admin...)...); code != 1 || !strings.Contains(out, "FAILED") {
 		t.Fatalf("test against a failing receiver: %d\n%s", code, out)
 	}
