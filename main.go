@@ -9,16 +9,14 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"hookd/cli"
 	"hookd/daemon"
 )
 
 func main() {
-	cmd, args := "run", os.Args[1:]
-	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
-		cmd, args = args[0], args[1:]
-	}
+	cmd, args := cli.Subcommand(os.Args[1:])
 	if cmd != "run" {
-		os.Exit(daemon.Command(cmd, args, os.Stdout, os.Stderr))
+		os.Exit(cli.Run(cmd, args, os.Stdout, os.Stderr))
 	}
 	os.Exit(run(args))
 }

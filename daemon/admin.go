@@ -13,6 +13,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/pprofhandler"
 
+	"hookd/client"
 	"hookd/store"
 )
 
@@ -99,32 +100,11 @@ func (d *Daemon) handleAdmin(ctx *fasthttp.RequestCtx) {
 	d.writeError(ctx, errNotFound)
 }
 
-// JSON views of stored records. Bodies are shown as JSON when they are, as
-// strings otherwise.
+// JSON views of stored records, in the types package client shares with
+// its callers. Bodies are shown as JSON when they are, as strings otherwise.
 
-type attemptView struct {
-	N         int             `json:"n"`
-	At        time.Time       `json:"at"`
-	Status    int             `json:"status"`
-	LatencyMS float64         `json:"latency_ms"`
-	Error     string          `json:"error,omitempty"`
-	Response  json.RawMessage `json:"response,omitempty"`
-}
-
-type deliveryView struct {
-	Endpoint    string        `json:"endpoint"`
-	State       string        `json:"state"`
-	Attempts    int           `json:"attempts"`
-	NextAttempt *time.Time    `json:"next_attempt_at,omitempty"`
-	Reason      string        `json:"reason,omitempty"`
-	ParkedAt    *time.Time    `json:"parked_at,omitempty"`
-	DeliveredAt *time.Time    `json:"delivered_at,omitempty"`
-	History     []attemptView `json:"history,omitempty"`
-	LastAttempt *attemptView  `json:"last_attempt,omitempty"`
-}
-
-func viewAttempt(a *store.Attempt) attemptView {
-	v := attemptView{N: a.N, At: a.At, Status: a.Status, LatencyMS: float64(a.Latency.Microseconds()) / 1000, Error: a.Error}
+func viewAttempt(a *store.Attempt) client.Attempt {
+	v := client.Attempt{N: a.N, At: a.At, Status: a.Status, LatencyMS: float64(a.Latency.Microseconds()) / 1000, Error: a.Error}
 	if len(a.Response) > 0 {
 		v.Response = rawOrString(a.Response)
 	}
@@ -150,8 +130,8 @@ func timePtr(t time.Time) *time.Time {
 	return &t
 }
 
-func viewDelivery(dl *store.Delivery) deliveryView {
-	v := deliveryView{Endpoint: dl.Endpoint, State: dl.State.String(), Attempts: dl.Attempts, Reason: dl.Reason,
+func viewDelivery(dl *store.Delivery) client.Delivery {
+	v := client.Delivery{Endpoint: dl.Endpoint, State: dl.State.String(), Attempts: dl.Attempts, Reason: dl.Reason,
 		ParkedAt: timePtr(dl.Parked), DeliveredAt: timePtr(dl.Done)}
 	if dl.State == store.Pending {
 		v.NextAttempt = timePtr(dl.Due)
@@ -164,21 +144,19 @@ func (d *Daemon) adminEvent(ctx *fasthttp.RequestCtx, args []string) error {
 	if err != nil {
 		return err
 	}
-	out := map[string]any{"id": ev.ID, "type": ev.Type, "created_at": ev.Created}
+	out := client.Event{ID: ev.ID, Type: ev.Type, CreatedAt: ev.Created, Deliveries: []client.Delivery{}}
 	if ev.Payload {
-		out["payload"] = json.RawMessage(ev.Raw)
+		out.Payload = ev.Raw
 	} else {
-		out["data"] = json.RawMessage(ev.Raw)
+		out.Data = ev.Raw
 	}
-	views := []deliveryView{}
 	for _, dd := range ds {
 		v := viewDelivery(dd.Delivery)
 		for _, a := range dd.Attempts {
 			v.History = append(v.History, viewAttempt(a))
 		}
-		views = append(views, v)
+		out.Deliveries = append(out.Deliveries, v)
 	}
-	out["deliveries"] = views
 	writeJSON(ctx, 200, out)
 	return nil
 }
@@ -198,9 +176,7 @@ func decodeBody(ctx *fasthttp.RequestCtx, v any) error {
 }
 
 func (d *Daemon) adminRedeliver(ctx *fasthttp.RequestCtx, args []string) error {
-	var in struct {
-		Endpoint string `json:"endpoint"`
-	}
+	var in client.RedeliverRequest
 	if err := decodeBody(ctx, &in); err != nil {
 		return err
 	}
@@ -220,7 +196,7 @@ func (d *Daemon) adminRedeliver(ctx *fasthttp.RequestCtx, args []string) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(ctx, 202, map[string]any{"id": args[0], "endpoints": eps})
+	writeJSON(ctx, 202, client.Redelivered{ID: args[0], Endpoints: eps})
 	return nil
 }
 
@@ -238,31 +214,21 @@ func (d *Daemon) adminUndeliverable(ctx *fasthttp.RequestCtx, _ []string) error 
 	if err != nil {
 		return badRequest("cursor: %v", err)
 	}
-	type parkedView struct {
-		EventID   string    `json:"event_id"`
-		EventType string    `json:"event_type"`
-		CreatedAt time.Time `json:"created_at"`
-		deliveryView
-	}
-	out := []parkedView{}
+	out := client.UndeliverablePage{Items: []client.ParkedDelivery{}, NextCursor: next}
 	for _, p := range items {
-		v := parkedView{EventID: p.EventID, EventType: p.EventType, CreatedAt: p.Created, deliveryView: viewDelivery(p.Delivery)}
+		v := client.ParkedDelivery{EventID: p.EventID, EventType: p.EventType, CreatedAt: p.Created, Delivery: viewDelivery(p.Delivery)}
 		if p.LastAttempt != nil {
 			a := viewAttempt(p.LastAttempt)
 			v.LastAttempt = &a
 		}
-		out = append(out, v)
+		out.Items = append(out.Items, v)
 	}
-	writeJSON(ctx, 200, map[string]any{"items": out, "next_cursor": next})
+	writeJSON(ctx, 200, out)
 	return nil
 }
 
 func (d *Daemon) adminRedeliverUndeliverable(ctx *fasthttp.RequestCtx, _ []string) error {
-	var in struct {
-		Endpoint string    `json:"endpoint"`
-		Since    time.Time `json:"since"`
-		Until    time.Time `json:"until"`
-	}
+	var in client.RedeliverUndeliverableRequest
 	if err := decodeBody(ctx, &in); err != nil {
 		return err
 	}
@@ -273,24 +239,8 @@ func (d *Daemon) adminRedeliverUndeliverable(ctx *fasthttp.RequestCtx, _ []strin
 	if err != nil {
 		return err
 	}
-	writeJSON(ctx, 202, map[string]any{"redelivered": n})
+	writeJSON(ctx, 202, client.RedeliveredUndeliverable{Redelivered: n})
 	return nil
-}
-
-type endpointView struct {
-	Name                string     `json:"name"`
-	URL                 string     `json:"url"`
-	Events              []string   `json:"events"`
-	State               string     `json:"state"`
-	DisabledReason      string     `json:"disabled_reason,omitempty"`
-	Scheme              string     `json:"signing_scheme"`
-	Pending             int64      `json:"pending"`
-	InFlight            int        `json:"in_flight"`
-	ConsecutiveFailures int        `json:"consecutive_failures"`
-	LastSuccess         *time.Time `json:"last_success_at,omitempty"`
-	LastFailure         *time.Time `json:"last_failure_at,omitempty"`
-	LastFailureStatus   int        `json:"last_failure_status,omitempty"`
-	LastFailureError    string     `json:"last_failure_error,omitempty"`
 }
 
 // adminEndpoints lists endpoints with their state: disabled (410 or an
@@ -305,13 +255,13 @@ func (d *Daemon) adminEndpoints(ctx *fasthttp.RequestCtx, _ []string) error {
 		return err
 	}
 	after := d.cfg.Load().Notify.FailingAfter
-	out := []endpointView{}
+	out := client.EndpointList{Endpoints: []client.Endpoint{}}
 	for _, ep := range t.All() {
 		if ep.Internal {
 			continue
 		}
 		st := stats[ep.Name]
-		v := endpointView{Name: ep.Name, URL: ep.URL, Events: ep.Events, State: "active", Scheme: ep.Signing.Scheme,
+		v := client.Endpoint{Name: ep.Name, URL: ep.URL, Events: ep.Events, State: "active", Scheme: ep.Signing.Scheme,
 			Pending: pending[ep.Name], InFlight: st.InFlight, ConsecutiveFailures: st.Failures,
 			LastSuccess: timePtr(st.LastSuccess), LastFailure: timePtr(st.LastFailure),
 			LastFailureStatus: st.LastFailureStatus, LastFailureError: st.LastFailureError}
@@ -321,9 +271,9 @@ func (d *Daemon) adminEndpoints(ctx *fasthttp.RequestCtx, _ []string) error {
 		case st.Failures >= after:
 			v.State = "failing"
 		}
-		out = append(out, v)
+		out.Endpoints = append(out.Endpoints, v)
 	}
-	writeJSON(ctx, 200, map[string]any{"endpoints": out})
+	writeJSON(ctx, 200, out)
 	return nil
 }
 
@@ -334,10 +284,7 @@ func (d *Daemon) adminTest(ctx *fasthttp.RequestCtx, args []string) error {
 	if ep == nil || ep.Internal {
 		return errNotFound
 	}
-	in := struct {
-		Type string          `json:"type"`
-		Data json.RawMessage `json:"data"`
-	}{Type: ep.TestEventType}
+	in := client.TestRequest{Type: ep.TestEventType}
 	if err := decodeBody(ctx, &in); err != nil {
 		return err
 	}
@@ -351,7 +298,7 @@ func (d *Daemon) adminTest(ctx *fasthttp.RequestCtx, args []string) error {
 	res := d.sched.Sender().Send(ep, ne.Event.ID, in.Type, ne.Deliveries[0].Body)
 	a := viewAttempt(&res.Attempt)
 	a.N = 1
-	writeJSON(ctx, 200, map[string]any{"id": ne.Event.ID, "endpoint": ep.Name, "ok": res.OK(), "attempt": a})
+	writeJSON(ctx, 200, client.TestResult{ID: ne.Event.ID, Endpoint: ep.Name, OK: res.OK(), Attempt: a})
 	return nil
 }
 
@@ -366,7 +313,7 @@ func (d *Daemon) setDisabled(ctx *fasthttp.RequestCtx, name string, on bool) err
 	if on {
 		state = "disabled"
 	}
-	writeJSON(ctx, 200, map[string]any{"name": name, "state": state})
+	writeJSON(ctx, 200, client.EndpointState{Name: name, State: state})
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"hookd/client"
 	"hookd/store"
 )
 
@@ -80,8 +81,8 @@ func (d *Daemon) writeError(ctx *fasthttp.RequestCtx, err error) {
 	writeJSON(ctx, ae.Status, errorBody(ae))
 }
 
-func errorBody(ae *apiError) map[string]any {
-	return map[string]any{"error": map[string]string{"code": ae.Code, "message": ae.Message}}
+func errorBody(ae *apiError) client.ErrorBody {
+	return client.ErrorBody{Error: client.ErrorDetail{Code: ae.Code, Message: ae.Message}}
 }
 
 func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
@@ -114,6 +115,13 @@ func readToken(token, file string) (string, error) {
 		return "", fmt.Errorf("read token file %s: %w", file, err)
 	}
 	return strings.TrimSpace(string(b)), nil
+}
+
+// ReadAdminToken returns admin.token or the contents of admin.token_file.
+// Unlike Resolve it reads no endpoint secrets, which an operator running
+// the CLI may not be allowed to read.
+func (c *Config) ReadAdminToken() (string, error) {
+	return readToken(c.Admin.Token, c.Admin.TokenFile)
 }
 
 func isJSON(ct []byte) bool {

@@ -1,8 +1,9 @@
 // Package daemon wires hookd together: configuration (load, validate,
 // resolve secrets), the lifecycle (Open binds listeners and opens the
 // store synchronously; Close stops everything in reverse order and waits),
-// SIGHUP reload, sd_notify, the ingest API, the admin API and the CLI
-// subcommands.
+// SIGHUP reload, sd_notify, the ingest API and the admin API. The admin
+// API's JSON types live in package client, which the operator CLI (package
+// cli) uses to talk to it.
 //
 // Data flows one way: ingest renders and stores events (package store),
 // the scheduler (package delivery) picks due deliveries and records their

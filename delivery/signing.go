@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -96,6 +97,13 @@ func DecodeStandardSecret(s string) ([]byte, error) {
 		return nil, ErrBadSecret
 	}
 	return k, nil
+}
+
+// NewStandardSecret returns a new whsec_ secret: 32 random bytes in base64.
+func NewStandardSecret() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return "whsec_" + base64.StdEncoding.EncodeToString(b)
 }
 
 type noneSigner struct{}

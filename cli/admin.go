@@ -1,0 +1,143 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"hookd/client"
+	"hookd/daemon"
+)
+
+// adminFlags are the flags every admin subcommand takes; a command adds
+// its own to fs before parse.
+type adminFlags struct {
+	fs                   *flag.FlagSet
+	config, admin, token string
+	json                 bool
+}
+
+func newAdminFlags(name string, stderr io.Writer) *adminFlags {
+	f := &adminFlags{fs: flag.NewFlagSet(name, flag.ContinueOnError)}
+	f.fs.SetOutput(stderr)
+	f.fs.StringVar(&f.config, "config", daemon.DefaultConfigPath, "config file naming the admin listener and token")
+	f.fs.StringVar(&f.admin, "admin", "", "admin API URL (overrides -config), e.g. http://127.0.0.1:8526")
+	f.fs.StringVar(&f.token, "token", "", "admin bearer token (overrides -config)")
+	f.fs.BoolVar(&f.json, "json", false, "print the API's JSON instead of a table")
+	return f
+}
+
+// parse accepts flags before and after positional arguments and returns
+// the positional ones; the flag package has already reported an error.
+func (f *adminFlags) parse(args []string) ([]string, bool) {
+	var pos []string
+	for {
+		if err := f.fs.Parse(args); err != nil {
+			return nil, false
+		}
+		args = f.fs.Args()
+		if len(args) == 0 {
+			return pos, true
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// client builds the admin client from -admin and -token, or from the
+// config file's [admin] table; endpoint secrets are not read.
+func (f *adminFlags) client() (*client.Admin, error) {
+	base, token := f.admin, f.token
+	if base == "" || token == "" {
+		b, err := os.ReadFile(f.config)
+		if err != nil && base == "" {
+			return nil, fmt.Errorf("read %s (or pass -admin URL): %v", f.config, err)
+		}
+		if err == nil {
+			cfg, err := daemon.ParseConfig(f.config, b)
+			if err != nil {
+				return nil, err
+			}
+			if base == "" {
+				base = cfg.Admin.Listen
+			}
+			if token == "" {
+				if token, err = cfg.ReadAdminToken(); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	return client.NewAdmin(base, client.Options{Token: token}), nil
+}
+
+// connect returns the admin client, or nil after reporting why not.
+func (f *adminFlags) connect(stderr io.Writer) *client.Admin {
+	a, err := f.client()
+	if err != nil {
+		fmt.Fprintln(stderr, "hookd:", err)
+		return nil
+	}
+	return a
+}
+
+// fail reports an admin call's error and returns the exit code for it.
+func fail(stderr io.Writer, err error) int {
+	fmt.Fprintln(stderr, "hookd:", err)
+	if errors.Is(err, client.ErrUnreachable) {
+		return exitUnreachable
+	}
+	return exitFailed
+}
+
+func usageError(stderr io.Writer, cmd, msg string) int {
+	fmt.Fprintf(stderr, "hookd %s: %s\n", cmd, msg)
+	return exitUsage
+}
+
+// print writes an answer as a table, or as JSON with -json.
+func (f *adminFlags) print(w io.Writer, v any, table func(w io.Writer)) {
+	if f.json {
+		printJSON(w, v)
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	table(tw)
+	tw.Flush()
+}
+
+// printJSON prints v indented with its keys sorted, as -json always has,
+// so scripts that diff its output keep working. v was just decoded from
+// the API's JSON, so it encodes.
+func printJSON(w io.Writer, v any) {
+	b, _ := json.Marshal(v)
+	var generic any // maps encode with sorted keys
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	dec.Decode(&generic)
+	b, _ = json.MarshalIndent(generic, "", "  ")
+	fmt.Fprintln(w, string(b))
+}
+
+// dash stands in for an empty column so the table keeps its shape.
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func stamp(t time.Time) string { return t.Format(time.RFC3339Nano) }
+
+func when(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return stamp(*t)
+}

@@ -1,0 +1,107 @@
+package cli
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestCheckConfig(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := Run("check-config", []string{"-config", "../config.example.toml"}, &out, &errb); code != 0 {
+		t.Fatalf("example: exit %d: %s", code, errb.String())
+	}
+	for _, want := range []string{"OK", "endpoint example", "signing  standard", "retries  [5s 5m 30m 2h 5h 10h 10h]"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "whsec_") {
+		t.Error("summary shows a secret")
+	}
+
+	p := filepath.Join(t.TempDir(), "broken.toml")
+	os.WriteFile(p, []byte("[delivery]\nworkers = 0\n"), 0o600)
+	out.Reset()
+	errb.Reset()
+	if code := Run("check-config", []string{"-config", p}, &out, &errb); code != 1 {
+		t.Fatalf("broken: exit %d", code)
+	}
+	if !strings.Contains(errb.String(), "broken.toml:2: delivery.workers") {
+		t.Fatalf("error %q does not name key and line", errb.String())
+	}
+}
+
+func TestGenSecret(t *testing.T) {
+	var out bytes.Buffer
+	Run("gen-secret", nil, &out, &out)
+	s := strings.TrimSpace(out.String())
+	if !strings.HasPrefix(s, "whsec_") || len(s) != len("whsec_")+44 {
+		t.Fatalf("secret %q", s)
+	}
+}
+
+func TestSubcommand(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		cmd  string
+		rest []string
+	}{
+		{nil, "run", nil},
+		{[]string{"-config", "f"}, "run", []string{"-config", "f"}},
+		{[]string{"run", "-h"}, "run", []string{"-h"}},
+		{[]string{"-h"}, "help", []string{}},
+		{[]string{"--help"}, "help", []string{}},
+		{[]string{"-help"}, "help", []string{}},
+		{[]string{"help"}, "help", []string{}},
+		{[]string{"events", "show", "x"}, "events", []string{"show", "x"}},
+	} {
+		cmd, rest := Subcommand(c.args)
+		if cmd != c.cmd || !slices.Equal(rest, c.rest) {
+			t.Errorf("Subcommand(%q) = %q %q, want %q %q", c.args, cmd, rest, c.cmd, c.rest)
+		}
+	}
+}
+
+func TestHelpAndUnknown(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := Run("help", nil, &out, &errb); code != 0 || !strings.Contains(out.String(), "undeliverable list") {
+		t.Fatalf("help: exit %d\n%s", code, out.String())
+	}
+	out.Reset()
+	if code := Run("frobnicate", nil, &out, &errb); code != 2 || !strings.Contains(errb.String(), `unknown command "frobnicate"`) {
+		t.Fatalf("unknown: exit %d\n%s", code, errb.String())
+	}
+}
+
+func TestAdminFromConfig(t *testing.T) {
+	srv := fakeAdmin(t)
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "token")
+	os.WriteFile(tokenFile, []byte("t\n"), 0o600)
+	cfg := filepath.Join(dir, "hookd.toml")
+	// The endpoint's secret file does not exist: the CLI must not need it.
+	os.WriteFile(cfg, []byte("[admin]\nlisten = \""+strings.TrimPrefix(srv.URL, "http://")+"\"\ntoken_file = \""+tokenFile+"\"\n\n"+
+		"[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1:1/\"\nevents = [\"*\"]\n[endpoints.signing]\nsecret_file = \"/nonexistent\"\n"), 0o600)
+	var out, errb bytes.Buffer
+	if code := Run("endpoints", []string{"-config", cfg}, &out, &errb); code != 0 || !strings.Contains(out.String(), "crm") {
+		t.Fatalf("endpoints -config: exit %d\n%s%s", code, out.String(), errb.String())
+	}
+	out.Reset()
+	errb.Reset()
+	if code := Run("endpoints", []string{"-config", filepath.Join(dir, "missing.toml")}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "-admin URL") {
+		t.Fatalf("no config, no -admin: exit %d %s", code, errb.String())
+	}
+}
+
+func TestUnreachable(t *testing.T) {
+	srv := fakeAdmin(t)
+	srv.Close()
+	var out, errb bytes.Buffer
+	if code := Run("endpoints", []string{"-admin", srv.URL}, &out, &errb); code != 3 || !strings.Contains(errb.String(), "is hookd running") {
+		t.Fatalf("exit %d %s", code, errb.String())
+	}
+}

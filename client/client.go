@@ -1,0 +1,150 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Options configure a client.
+type Options struct {
+	// Token is sent as "Authorization: Bearer <Token>" when not empty.
+	Token string
+	// Timeout bounds each request, from dial to the end of the body;
+	// 0 means 30 seconds.
+	Timeout time.Duration
+}
+
+// ErrorBody is the body of every error answer:
+// {"error":{"code":"not_found","message":"no such resource"}}.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is the "error" member of ErrorBody. Code is stable and meant
+// for programs; Message is for people.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Error is an error answer from the API.
+type Error struct {
+	Status  int    // HTTP status
+	Code    string // e.g. "not_found", "unauthorized", "invalid_request"
+	Message string
+	// RetryAfter is the Retry-After the daemon sent with a 429 or 503, or 0.
+	RetryAfter time.Duration
+}
+
+func (e *Error) Error() string {
+	if e.Message == "" {
+		return fmt.Sprintf("HTTP %d", e.Status)
+	}
+	return e.Message
+}
+
+// Is lets callers branch on the kind of answer with errors.Is.
+func (e *Error) Is(target error) bool {
+	switch target {
+	case ErrNotFound:
+		return e.Status == http.StatusNotFound
+	case ErrUnauthorized:
+		return e.Status == http.StatusUnauthorized
+	}
+	return false
+}
+
+var (
+	// ErrUnreachable is wrapped by the error of a request no daemon
+	// answered (refused, timed out, or the socket is missing).
+	ErrUnreachable = errors.New("cannot reach hookd (is hookd running?)")
+	// ErrNotFound matches an *Error with status 404.
+	ErrNotFound = errors.New("not found")
+	// ErrUnauthorized matches an *Error with status 401: a missing or
+	// wrong token.
+	ErrUnauthorized = errors.New("unauthorized")
+)
+
+// conn is what every API client shares: a base URL, a token and the HTTP
+// client that reaches them.
+type conn struct {
+	base  string
+	token string
+	hc    *http.Client
+}
+
+// newConn accepts the forms hookd's listen keys take: host:port,
+// unix:/path, or a full http(s):// URL.
+func newConn(baseURL string, o Options) *conn {
+	if o.Timeout == 0 {
+		o.Timeout = 30 * time.Second
+	}
+	c := &conn{token: o.Token, hc: &http.Client{Timeout: o.Timeout}}
+	if sock, ok := strings.CutPrefix(baseURL, "unix:"); ok {
+		c.base = "http://hookd"
+		c.hc.Transport = &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		}}
+	} else if strings.Contains(baseURL, "://") {
+		c.base = strings.TrimRight(baseURL, "/")
+	} else {
+		c.base = "http://" + baseURL
+	}
+	return c
+}
+
+// do sends in (if not nil) as JSON and decodes a 2xx answer into out.
+func (c *conn) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		// *url.Error repeats method and URL; the cause says what failed.
+		if cause := errors.Unwrap(err); cause != nil {
+			err = cause
+		}
+		return fmt.Errorf("%w: %s: %w", ErrUnreachable, c.base, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("%s %s: read answer: %w", method, path, err)
+	}
+	if resp.StatusCode >= 300 {
+		// A body that is not ours (a proxy's page) still yields the status.
+		var eb ErrorBody
+		json.Unmarshal(b, &eb)
+		e := &Error{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message}
+		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+			e.RetryAfter = time.Duration(s) * time.Second
+		}
+		return e
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
+	}
+	return nil
+}
