@@ -43,14 +43,13 @@ func (o *outbox) take() []store.NewEvent {
 	return evs
 }
 
-// runOutbox stores generated events until ctx ends, then stores what is
-// left (the store closes after this goroutine).
+// runOutbox stores generated events until ctx ends. Close stores the rest,
+// after the store's last commit of outcomes has raised its notifications.
 func (d *Daemon) runOutbox(ctx context.Context) {
 	defer d.wg.Done()
 	for {
 		select {
 		case <-ctx.Done():
-			d.flushOutbox()
 			return
 		case <-d.out.wake:
 			d.flushOutbox()
