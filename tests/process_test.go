@@ -77,6 +77,8 @@ func StartProc(tb testing.TB, dir, endpoints string) *Proc {
 	cfg := fmt.Sprintf("[ingest]\nlisten = %q\n[admin]\nlisten = %q\n[storage]\npath = %q\n[delivery]\nworkers = 16\nshutdown_timeout = \"2s\"\n[log]\nlevel = \"info\"\n%s",
 		p.ingest, p.admin, filepath.Join(dir, "hookd.db"), endpoints)
 	writeRaw(tb, p.cfg, cfg)
+	// Registered before any start's kill, so it runs after them all.
+	tb.Cleanup(func() { checkDB(tb, filepath.Join(dir, "hookd.db")) })
 	p.start()
 	return p
 }
