@@ -3,13 +3,11 @@ package daemon
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/pprofhandler"
 
@@ -323,15 +321,4 @@ func (d *Daemon) adminEnable(ctx *fasthttp.RequestCtx, args []string) error {
 
 func (d *Daemon) adminDisable(ctx *fasthttp.RequestCtx, args []string) error {
 	return d.setDisabled(ctx, args[0], true)
-}
-
-func (d *Daemon) adminMetrics(ctx *fasthttp.RequestCtx, _ []string) error {
-	ctx.SetContentType("text/plain; version=0.0.4")
-	metrics.WritePrometheus(ctx, true)
-	metrics.WriteGaugeUint64(ctx, "hookd_pending_deliveries", uint64(d.store.Pending()))
-	by := d.store.PendingByEndpoint()
-	for _, ep := range d.sched.Table().All() {
-		metrics.WriteGaugeUint64(ctx, fmt.Sprintf(`hookd_pending_deliveries_by_endpoint{endpoint=%q}`, ep.Name), uint64(by[ep.Name]))
-	}
-	return nil
 }

@@ -265,8 +265,9 @@ func (d *Daemon) purge(ctx context.Context) {
 
 // Close stops the daemon in reverse order of Open: ingest starts refusing
 // with 503, in-flight attempts get up to shutdown_timeout, the listeners
-// and background work stop, and the database is closed cleanly. Whatever
-// was not delivered is still pending in the database.
+// and background work stop, the notifications the last outcomes raised are
+// stored, and the database is closed cleanly. Whatever was not delivered is
+// still pending in the database.
 func (d *Daemon) Close() error {
 	var err error
 	d.once.Do(func() {
@@ -286,7 +287,17 @@ func (d *Daemon) Close() error {
 		}
 		d.cancel()
 		d.wg.Wait()
+		// The last outcomes raise their notifications only once committed
+		// (onOutcome runs after the commit): commit them, then store what
+		// they raised, while the store still takes writes. Undelivered
+		// notifications are pending like any delivery and sent after a
+		// restart.
+		d.store.Flush()
+		d.flushOutbox()
 		err = d.store.Close()
+		if evs := d.out.take(); len(evs) > 0 {
+			d.log.Error().Int("events", len(evs)).Msg("generated events (notifications, test events) raised while the database closed were not stored")
+		}
 		d.log.Info().Err(err).Msg("stopped")
 	})
 	return err

@@ -3,11 +3,9 @@ package daemon
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"sync"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/oklog/ulid/v2"
 
 	"hookd/delivery"
@@ -45,14 +43,13 @@ func (o *outbox) take() []store.NewEvent {
 	return evs
 }
 
-// runOutbox stores generated events until ctx ends, then stores what is
-// left (the store closes after this goroutine).
+// runOutbox stores generated events until ctx ends. Close stores the rest,
+// after the store's last commit of outcomes has raised its notifications.
 func (d *Daemon) runOutbox(ctx context.Context) {
 	defer d.wg.Done()
 	for {
 		select {
 		case <-ctx.Done():
-			d.flushOutbox()
 			return
 		case <-d.out.wake:
 			d.flushOutbox()
@@ -87,19 +84,7 @@ func generated(ep *delivery.Endpoint, typ string, data any) store.NewEvent {
 // committer goroutine: nothing here may wait for the store.
 func (d *Daemon) onOutcome(ev delivery.OutcomeEvent) {
 	o, dl := ev.Outcome, ev.Delivery
-	m := metricsFor(dl.Endpoint)
-	switch {
-	case o.Delivered:
-		m.delivered.Inc()
-	case o.Reason != "":
-		m.undeliverable.Inc()
-		undeliverableTotal.Inc()
-	default:
-		m.retry.Inc()
-	}
-	if o.Attempt != nil {
-		m.latency.Update(o.Attempt.Latency.Seconds())
-	}
+	countOutcome(dl.Endpoint, o)
 
 	t := d.sched.Table()
 	target := t.Get(notifyEndpoint)
@@ -130,30 +115,6 @@ func (d *Daemon) onOutcome(ev delivery.OutcomeEvent) {
 			"endpoint": dl.Endpoint, "failed_attempts": ev.Previous,
 		}))
 	}
-}
-
-var undeliverableTotal = metrics.NewCounter("hookd_undeliverable_total")
-
-// endpointMetrics are one endpoint's series, looked up once: outcomes are
-// counted on the committer goroutine, which should not format names.
-type endpointMetrics struct {
-	delivered, retry, undeliverable *metrics.Counter
-	latency                         *metrics.PrometheusHistogram
-}
-
-var endpointSeries sync.Map // endpoint name → *endpointMetrics
-
-func metricsFor(ep string) *endpointMetrics {
-	if m, ok := endpointSeries.Load(ep); ok {
-		return m.(*endpointMetrics)
-	}
-	counter := func(outcome string) *metrics.Counter {
-		return metrics.GetOrCreateCounter(fmt.Sprintf(`hookd_deliveries_total{endpoint=%q,outcome=%q}`, ep, outcome))
-	}
-	m := &endpointMetrics{delivered: counter("delivered"), retry: counter("retry"), undeliverable: counter("undeliverable"),
-		latency: metrics.GetOrCreatePrometheusHistogram(fmt.Sprintf(`hookd_attempt_duration_seconds{endpoint=%q}`, ep))}
-	v, _ := endpointSeries.LoadOrStore(ep, m)
-	return v.(*endpointMetrics)
 }
 
 // greetNewEndpoints records endpoints seen for the first time and sends a

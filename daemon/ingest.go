@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net"
 	"strconv"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/oklog/ulid/v2"
 	"github.com/valyala/fasthttp"
 
@@ -22,15 +20,6 @@ const maxBatch = 1000
 
 // batchBodyFactor: a batch body may be this many times max_event_bytes.
 const batchBodyFactor = 64
-
-var (
-	ingested   = metrics.NewCounter("hookd_events_ingested_total")
-	duplicates = metrics.NewCounter("hookd_events_duplicate_total")
-)
-
-func rejected(status int) {
-	metrics.GetOrCreateCounter(fmt.Sprintf(`hookd_ingest_rejected_total{status="%d"}`, status)).Inc()
-}
 
 func (d *Daemon) newIngestServer(cfg *Config) *fasthttp.Server {
 	return &fasthttp.Server{

@@ -72,6 +72,11 @@ func (s *Store) Complete(o Outcome, done func(error)) {
 	s.submitAsync(func(tx *bolt.Tx, st *txState) error { return complete(tx, st, &o) }, done)
 }
 
+// Flush waits until every write submitted before it is committed and its
+// done callback has run: after Flush, Complete's callbacks for the outcomes
+// already reported have been called.
+func (s *Store) Flush() { s.barrier() }
+
 func complete(tx *bolt.Tx, st *txState, o *Outcome) error {
 	v := tx.Bucket(bktDeliveries).Get([]byte(o.Key))
 	if v == nil {

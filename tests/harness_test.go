@@ -55,11 +55,12 @@ type Daemon struct {
 	cfgPath string
 	logs    *syncBuffer
 	extra   Extra
+	noCheck string // why the database is exempt from the check at cleanup
 }
 
 // MustOpenDaemon writes cfg (endpoints and overrides, after baseConfig)
-// into a temp dir, starts the daemon on ephemeral ports and closes it when
-// the test ends.
+// into a temp dir, starts the daemon on ephemeral ports, and when the test
+// ends closes it and runs bbolt's consistency check on its database.
 func MustOpenDaemon(tb testing.TB, cfg string) *Daemon {
 	tb.Helper()
 	return mustOpenIn(tb, tb.TempDir(), Extra{}, cfg, nil)
@@ -94,8 +95,29 @@ func mustOpenFile(tb testing.TB, dir, path string, x Extra, setup func(*daemon.D
 	if err := d.Open(); err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { d.Close() })
+	db := c.Storage.Path
+	tb.Cleanup(func() {
+		d.Close()
+		if d.noCheck != "" {
+			tb.Logf("database check skipped: %s", d.noCheck)
+			return
+		}
+		checkDB(tb, db)
+	})
 	return d
+}
+
+// SkipDBCheck exempts the daemon's database from the consistency check at
+// cleanup, for a test that damages the file on purpose; reason says how.
+func (d *Daemon) SkipDBCheck(reason string) { d.noCheck = reason }
+
+// checkDB fails the test unless the database at path (not in use) passes
+// bbolt's consistency check, as bbolt's own test helpers do at cleanup.
+func checkDB(tb testing.TB, path string) {
+	tb.Helper()
+	if _, err := store.Inspect(path); err != nil {
+		tb.Errorf("database after the test: %v", err)
+	}
 }
 
 func writeConfig(tb testing.TB, path, dir string, x Extra, cfg string) {

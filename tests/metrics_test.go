@@ -1,10 +1,18 @@
 package tests
 
 import (
+	"bytes"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 func TestMetricsAndTestOnCreateAfterReload(t *testing.T) {
@@ -43,6 +51,88 @@ func TestMetricsAndTestOnCreateAfterReload(t *testing.T) {
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+// GET /metrics passes the checks of `promtool check metrics` (promlint:
+// HELP on every family, counter and unit naming) and every family is typed,
+// with histograms in `le` buckets that histogram_quantile can read.
+func TestMetricsPassPromlint(t *testing.T) {
+	rcv := NewReceiver(t)
+	rcv.Status("/retry", 500, 1000)
+	rcv.Status("/park", 500, 1000)
+	d := MustOpenDaemon(t, endpoint("ok", rcv.URL+"/ok", `["*"]`, "")+
+		endpoint("retry", rcv.URL+"/retry", `["*"]`, `schedule = ["1h"]`)+
+		endpoint("park", rcv.URL+"/park", `["*"]`, `schedule = []`))
+	id := d.Event(`{"id":"once","type":"t","data":{}}`)
+	d.Post("/v1/events", "application/json", `{"id":"once","type":"t","data":{}}`)
+	d.Post("/v1/events", "text/plain", `x`)
+	d.waitState(id, "ok", "delivered")
+	d.waitState(id, "park", "undeliverable")
+	eventually(t, "the failed attempt to retry recorded", func() bool {
+		dl := d.deliveryState(id, "retry")
+		return dl["state"] == "pending" && dl["attempts"] == 1.0
+	})
+
+	resp, err := http.Get("http://" + d.AdminAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+
+	problems, err := promlint.New(bytes.NewReader(b)).Lint()
+	if err != nil {
+		t.Fatalf("promlint cannot parse /metrics: %v\n%s", err, b)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("parse /metrics: %v", err)
+	}
+	for _, name := range slices.Sorted(maps.Keys(families)) {
+		mf := families[name]
+		if mf.GetHelp() == "" {
+			t.Errorf("%s has no HELP text", name)
+		}
+		if mf.GetType() == dto.MetricType_UNTYPED {
+			t.Errorf("%s has no TYPE", name)
+		}
+	vmrange:
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "vmrange" {
+					t.Errorf("%s has vmrange buckets, which histogram_quantile cannot read", name)
+					break vmrange
+				}
+			}
+		}
+	}
+	want := map[string]dto.MetricType{
+		"hookd_events_ingested_total":          dto.MetricType_COUNTER,
+		"hookd_events_duplicate_total":         dto.MetricType_COUNTER,
+		"hookd_ingest_rejected_total":          dto.MetricType_COUNTER,
+		"hookd_deliveries_total":               dto.MetricType_COUNTER,
+		"hookd_undeliverable_total":            dto.MetricType_COUNTER,
+		"hookd_attempt_duration_seconds":       dto.MetricType_HISTOGRAM,
+		"hookd_pending_deliveries":             dto.MetricType_GAUGE,
+		"hookd_pending_deliveries_by_endpoint": dto.MetricType_GAUGE,
+		"hookd_commit_batch_size":              dto.MetricType_HISTOGRAM,
+		"hookd_commit_duration_seconds":        dto.MetricType_HISTOGRAM,
+		"hookd_wal_batch_size":                 dto.MetricType_HISTOGRAM,
+		"hookd_wal_sync_duration_seconds":      dto.MetricType_HISTOGRAM,
+	}
+	for name, typ := range want {
+		switch mf := families[name]; {
+		case mf == nil:
+			t.Errorf("%s is missing", name)
+		case mf.GetType() != typ:
+			t.Errorf("%s is a %v, want a %v", name, mf.GetType(), typ)
 		}
 	}
 }

@@ -357,19 +357,22 @@ func TestEndpointsRestriction(t *testing.T) {
 // again lets them be redelivered.
 func TestGoneParksPending(t *testing.T) {
 	rcv := NewReceiver(t)
+	release := make(chan struct{})
 	rcv.Handle("/gone", func(n int, _ *http.Request, w http.ResponseWriter) {
 		if n == 1 {
-			time.Sleep(200 * time.Millisecond) // the others queue up behind max_in_flight = 1
+			<-release // until the others are queued behind max_in_flight = 1
 			w.WriteHeader(410)
 			return
 		}
 		w.WriteHeader(200)
 	})
 	d := MustOpenDaemon(t, endpoint("gone", rcv.URL+"/gone", `["*"]`, "max_in_flight = 1\nschedule = [\"1h\"]"))
-	var ids []string
-	for range 5 {
+	ids := []string{d.Event(`{"type":"t","data":{}}`)}
+	rcv.Wait(t, "/gone", 1)
+	for range 4 {
 		ids = append(ids, d.Event(`{"type":"t","data":{}}`))
 	}
+	close(release)
 	for _, id := range ids {
 		d.waitState(id, "gone", "undeliverable")
 	}

@@ -3,7 +3,6 @@ package tests
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -50,33 +49,30 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// Proc is a hookd process on fixed loopback ports.
+// Proc is a hookd process on ephemeral loopback ports.
 type Proc struct {
-	tb            testing.TB
-	cmd           *exec.Cmd
-	dir, cfg      string
+	tb       testing.TB
+	cmd      *exec.Cmd
+	dir, cfg string
+	// ingest and admin are the addresses the running process bound (each
+	// start binds new ones).
 	ingest, admin string
 	exited        chan struct{}
 	logFile       *os.File
+	logFrom       int64 // where this start's log begins: every start appends to logFile
 }
 
-func freePort(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// StartProc writes a config with fixed ports into dir and starts hookd.
+// StartProc writes a config into dir and starts hookd. Its listeners bind
+// port 0, so no other process can take a port between a test picking it
+// and hookd binding it; the start log line says which ports they got.
 func StartProc(tb testing.TB, dir, endpoints string) *Proc {
 	tb.Helper()
-	p := &Proc{tb: tb, dir: dir, cfg: filepath.Join(dir, "hookd.toml"), ingest: freePort(tb), admin: freePort(tb)}
-	cfg := fmt.Sprintf("[ingest]\nlisten = %q\n[admin]\nlisten = %q\n[storage]\npath = %q\n[delivery]\nworkers = 16\nshutdown_timeout = \"2s\"\n[log]\nlevel = \"info\"\n%s",
-		p.ingest, p.admin, filepath.Join(dir, "hookd.db"), endpoints)
+	p := &Proc{tb: tb, dir: dir, cfg: filepath.Join(dir, "hookd.toml")}
+	cfg := fmt.Sprintf("[ingest]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n[storage]\npath = %q\n[delivery]\nworkers = 16\nshutdown_timeout = \"2s\"\n[log]\nlevel = \"info\"\n%s",
+		filepath.Join(dir, "hookd.db"), endpoints)
 	writeRaw(tb, p.cfg, cfg)
+	// Registered before any start's kill, so it runs after them all.
+	tb.Cleanup(func() { checkDB(tb, filepath.Join(dir, "hookd.db")) })
 	p.start()
 	return p
 }
@@ -88,6 +84,11 @@ func (p *Proc) start() {
 	if err != nil {
 		p.tb.Fatal(err)
 	}
+	fi, err := p.logFile.Stat()
+	if err != nil {
+		p.tb.Fatal(err)
+	}
+	p.logFrom = fi.Size()
 	p.cmd = exec.Command(hookdBinary(p.tb), "run", "-config", p.cfg)
 	p.cmd.Stdout, p.cmd.Stderr = p.logFile, p.logFile
 	if err := p.cmd.Start(); err != nil {
@@ -97,18 +98,31 @@ func (p *Proc) start() {
 	cmd := p.cmd
 	go func() { cmd.Wait(); close(p.exited) }()
 	p.tb.Cleanup(func() { cmd.Process.Kill(); <-p.exited })
-	eventually(p.tb, "hookd ready", func() bool {
+	eventually(p.tb, "hookd started", func() bool {
 		select {
 		case <-p.exited:
 			p.tb.Fatalf("hookd exited: %s", readRaw(p.tb, p.logFile.Name()))
 		default:
 		}
-		c, err := net.Dial("tcp", p.ingest)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
+		// Open logs this once both listeners are bound.
+		l, ok := p.findLog("hookd started")
+		p.ingest, p.admin = l.Ingest, l.Admin
+		return ok
 	})
+}
+
+// logLine holds the fields of a log line that the tests read.
+type logLine struct{ Message, Ingest, Admin string }
+
+// findLog returns the first line with message msg that this start logged.
+func (p *Proc) findLog(msg string) (logLine, bool) {
+	for _, s := range strings.Split(readRaw(p.tb, p.logFile.Name())[p.logFrom:], "\n") {
+		var l logLine
+		if json.Unmarshal([]byte(s), &l) == nil && l.Message == msg {
+			return l, true
+		}
+	}
+	return logLine{}, false
 }
 
 // Restart starts the process again on the same directory and config.
@@ -212,7 +226,7 @@ func TestSecondSignalForcesExit(t *testing.T) {
 	}
 	rcv.Wait(t, "/a", 1)
 	p.cmd.Process.Signal(syscall.SIGTERM)
-	time.Sleep(200 * time.Millisecond)
+	eventually(t, "shutdown under way", func() bool { _, ok := p.findLog("shutting down"); return ok })
 	if code := p.Stop(syscall.SIGTERM); code == 0 {
 		t.Fatal("forced exit reported success")
 	}
