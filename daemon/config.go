@@ -272,9 +272,12 @@ func (c *Config) validate() []error {
 	if c.Ingest.ReadTimeout <= 0 {
 		bad("ingest.read_timeout", "must be positive")
 	}
-	if c.Ingest.IdleTimeout <= 0 || c.Ingest.IdleTimeout > c.Ingest.ReadTimeout {
-		bad("ingest.idle_timeout", "must be positive and at most ingest.read_timeout")
+	if c.Ingest.IdleTimeout <= 0 {
+		bad("ingest.idle_timeout", "must be positive")
 	}
+	// Idle is never longer than a request may take to arrive: a short
+	// read_timeout alone must not need idle_timeout set too.
+	c.Ingest.IdleTimeout = min(c.Ingest.IdleTimeout, c.Ingest.ReadTimeout)
 	if c.Ingest.MaxConnections < 1 {
 		bad("ingest.max_connections", "must be at least 1")
 	}
