@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"hookd/cli"
+	"hookd/config"
 	"hookd/daemon"
 )
 
@@ -51,7 +52,7 @@ func run(args []string) int {
 	if err != nil {
 		return 2
 	}
-	cfg, err := daemon.LoadConfig(path)
+	cfg, err := config.Load(path)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hookd:", err)
 		return 1

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"hookd/client"
-	"hookd/daemon"
+	"hookd/config"
 )
 
 // adminFlags are the flags every admin subcommand takes; a command adds
@@ -26,7 +26,7 @@ type adminFlags struct {
 func newAdminFlags(name string, stderr io.Writer) *adminFlags {
 	f := &adminFlags{fs: flag.NewFlagSet(name, flag.ContinueOnError)}
 	f.fs.SetOutput(stderr)
-	f.fs.StringVar(&f.config, "config", daemon.DefaultConfigPath, "config file naming the admin listener and token")
+	f.fs.StringVar(&f.config, "config", config.DefaultPath, "config file naming the admin listener and token")
 	f.fs.StringVar(&f.admin, "admin", "", "admin API URL (overrides -config), e.g. http://127.0.0.1:8526")
 	f.fs.StringVar(&f.token, "token", "", "admin bearer token (overrides -config)")
 	f.fs.BoolVar(&f.json, "json", false, "print the API's JSON instead of a table")
@@ -60,7 +60,7 @@ func (f *adminFlags) client() (*client.Admin, error) {
 			return nil, fmt.Errorf("read %s (or pass -admin URL): %v", f.config, err)
 		}
 		if err == nil {
-			cfg, err := daemon.ParseConfig(f.config, b)
+			cfg, err := config.Parse(f.config, b)
 			if err != nil {
 				return nil, err
 			}

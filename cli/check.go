@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"hookd/daemon"
+	"hookd/config"
 	"hookd/store"
 )
 
@@ -17,11 +17,11 @@ import (
 func checkConfig(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("config", daemon.DefaultConfigPath, "configuration file")
+	path := fs.String("config", config.DefaultPath, "configuration file")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	cfg, err := daemon.LoadConfig(*path)
+	cfg, err := config.Load(*path)
 	if err != nil {
 		fmt.Fprintln(stderr, "hookd:", err)
 		return exitFailed

@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp/pprofhandler"
 
 	"hookd/client"
+	"hookd/config"
 	"hookd/store"
 )
 
@@ -66,7 +67,7 @@ func match(pattern, path string) ([]string, bool) {
 }
 
 func (d *Daemon) handleAdmin(ctx *fasthttp.RequestCtx) {
-	if !checkToken(ctx, d.cfg.Load().adminToken) {
+	if !checkToken(ctx, d.cfg.Load().AdminToken()) {
 		d.writeError(ctx, errUnauthorized)
 		return
 	}
@@ -286,7 +287,7 @@ func (d *Daemon) adminTest(ctx *fasthttp.RequestCtx, args []string) error {
 	if err := decodeBody(ctx, &in); err != nil {
 		return err
 	}
-	if !idRe.MatchString(in.Type) {
+	if !config.IDRe.MatchString(in.Type) {
 		return badRequest("type: must be 1-128 characters of [A-Za-z0-9._:-]")
 	}
 	if in.Data == nil {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/valyala/fasthttp"
@@ -103,25 +102,6 @@ func checkToken(ctx *fasthttp.RequestCtx, token string) bool {
 	}
 	got, ok := strings.CutPrefix(string(ctx.Request.Header.Peek("Authorization")), "Bearer ")
 	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
-}
-
-// readToken returns token, or the trimmed contents of file.
-func readToken(token, file string) (string, error) {
-	if file == "" {
-		return token, nil
-	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return "", fmt.Errorf("read token file %s: %w", file, err)
-	}
-	return strings.TrimSpace(string(b)), nil
-}
-
-// ReadAdminToken returns admin.token or the contents of admin.token_file.
-// Unlike Resolve it reads no endpoint secrets, which an operator running
-// the CLI may not be allowed to read.
-func (c *Config) ReadAdminToken() (string, error) {
-	return readToken(c.Admin.Token, c.Admin.TokenFile)
 }
 
 func isJSON(ct []byte) bool {

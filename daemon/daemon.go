@@ -18,6 +18,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"golang.org/x/sys/unix"
 
+	"hookd/config"
 	"hookd/delivery"
 	"hookd/store"
 )
@@ -34,10 +35,11 @@ type Daemon struct {
 	StoreHooks store.Options         // tests: fault injection
 	Notify     func(state ...string) // sd_notify; nil outside systemd
 
-	cfg   atomic.Pointer[Config]
-	log   zerolog.Logger
-	store *store.Store
-	sched *delivery.Scheduler
+	cfg    atomic.Pointer[config.Config]
+	log    zerolog.Logger
+	logOut *logOutput
+	store  *store.Store
+	sched  *delivery.Scheduler
 
 	ingestLn, adminLn   net.Listener
 	ingestSrv, adminSrv *fasthttp.Server
@@ -52,15 +54,15 @@ type Daemon struct {
 	once     sync.Once
 }
 
-// New returns a daemon for cfg (already loaded with LoadConfig).
-func New(cfg *Config) *Daemon {
-	d := &Daemon{ConfigPath: cfg.path}
+// New returns a daemon for cfg (already loaded with config.Load).
+func New(cfg *config.Config) *Daemon {
+	d := &Daemon{ConfigPath: cfg.Path()}
 	d.cfg.Store(cfg)
 	return d
 }
 
 // Config is the configuration in force.
-func (d *Daemon) Config() *Config { return d.cfg.Load() }
+func (d *Daemon) Config() *config.Config { return d.cfg.Load() }
 
 // IngestAddr and AdminAddr are the bound addresses (useful with port 0).
 func (d *Daemon) IngestAddr() string { return d.ingestLn.Addr().String() }
@@ -74,7 +76,7 @@ func (d *Daemon) Open() (err error) {
 	if d.LogOutput == nil {
 		d.LogOutput = os.Stdout
 	}
-	d.log = newLogger(d.LogOutput, cfg.Log)
+	d.log, d.logOut = newLogger(d.LogOutput, cfg.Log)
 
 	var closers []func()
 	defer func() {
@@ -105,11 +107,8 @@ func (d *Daemon) Open() (err error) {
 			disabled[name] = true
 		}
 	}
-	eps, err := buildEndpoints(cfg)
-	if err != nil {
-		return err
-	}
-	d.sched = delivery.New(d.store, delivery.NewSender(Version, cfg.Delivery.deny), delivery.NewTable(eps, disabled), delivery.Options{
+	eps := cfg.AllEndpoints()
+	d.sched = delivery.New(d.store, delivery.NewSender(Version, cfg.Delivery.Deny), delivery.NewTable(eps, disabled), delivery.Options{
 		Workers: cfg.Delivery.Workers, ShutdownTimeout: cfg.Delivery.ShutdownTimeout.D(), Log: d.log,
 		OnOutcome: d.onOutcome,
 	})
@@ -164,26 +163,6 @@ func (d *Daemon) serve(srv *fasthttp.Server, ln net.Listener) {
 	}()
 }
 
-// buildEndpoints prepares the configured endpoints and the [notify]
-// target, if any.
-func buildEndpoints(cfg *Config) ([]*delivery.Endpoint, error) {
-	var eps []*delivery.Endpoint
-	all := cfg.Resolved
-	if nc, ok, err := cfg.NotifyEndpoint(); err != nil {
-		return nil, err
-	} else if ok {
-		all = append(all[:len(all):len(all)], nc)
-	}
-	for _, ec := range all {
-		e, err := delivery.NewEndpoint(ec)
-		if err != nil {
-			return nil, fmt.Errorf("endpoint %s: %w", ec.Name, err)
-		}
-		eps = append(eps, e)
-	}
-	return eps, nil
-}
-
 func isLoopback(addr string) bool {
 	if strings.HasPrefix(addr, "unix:") {
 		return true
@@ -199,7 +178,7 @@ func isLoopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func (d *Daemon) warnOpenListeners(cfg *Config) {
+func (d *Daemon) warnOpenListeners(cfg *config.Config) {
 	if !isLoopback(cfg.Ingest.Listen) && cfg.Ingest.Token == "" && cfg.Ingest.TokenFile == "" {
 		d.log.Warn().Str("listen", cfg.Ingest.Listen).Msg("ingest listens beyond loopback without a token: anyone who can reach it can send webhooks")
 	}

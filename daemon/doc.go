@@ -1,7 +1,7 @@
-// Package daemon wires hookd together: configuration (load, validate,
-// resolve secrets), the lifecycle (Open binds listeners and opens the
-// store synchronously; Close stops everything in reverse order and waits),
-// SIGHUP reload, sd_notify, the ingest API and the admin API. The admin
+// Package daemon is the running hookd: the lifecycle (Open binds
+// listeners and opens the store synchronously; Close stops everything in
+// reverse order and waits), SIGHUP reload (package config classes each key
+// as live or restart-only), sd_notify, the ingest API and the admin API. The admin
 // API's JSON types live in package client, which the operator CLI (package
 // cli) uses to talk to it.
 //

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -243,18 +242,6 @@ func duplicateKey(keys *[][]byte, set *map[string]struct{}, key []byte) bool {
 	(*set)[string(key)] = struct{}{}
 	return false
 }
-
-// validID reports whether s is a valid event id, Idempotency-Key or tenant
-// id (SPEC §3): 1-128 characters of [A-Za-z0-9._:-], not "." or "..", so
-// that every id is one URL path segment the admin API can look up.
-func validID(s string) bool {
-	return s != "." && s != ".." && idRe.MatchString(s)
-}
-
-// idRe is also the event type grammar.
-var idRe = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
-
-const idRule = "must be 1-128 characters of [A-Za-z0-9._:-], not . or .."
 
 // jsonError turns a decoder error into a message that names the field.
 func jsonError(err error) string {

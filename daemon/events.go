@@ -8,6 +8,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
+	"hookd/config"
 	"hookd/delivery"
 	"hookd/store"
 )
@@ -87,8 +88,8 @@ func (d *Daemon) onOutcome(ev delivery.OutcomeEvent) {
 	countOutcome(dl.Endpoint, o)
 
 	t := d.sched.Table()
-	target := t.Get(notifyEndpoint)
-	if target == nil || dl.Endpoint == notifyEndpoint {
+	target := t.Get(config.NotifyEndpoint)
+	if target == nil || dl.Endpoint == config.NotifyEndpoint {
 		return // notifications are never about notifications
 	}
 	after := d.cfg.Load().Notify.FailingAfter

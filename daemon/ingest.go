@@ -11,6 +11,7 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/valyala/fasthttp"
 
+	"hookd/config"
 	"hookd/delivery"
 	"hookd/store"
 )
@@ -21,7 +22,7 @@ const maxBatch = 1000
 // batchBodyFactor: a batch body may be this many times max_event_bytes.
 const batchBodyFactor = 64
 
-func (d *Daemon) newIngestServer(cfg *Config) *fasthttp.Server {
+func (d *Daemon) newIngestServer(cfg *config.Config) *fasthttp.Server {
 	return &fasthttp.Server{
 		Name:               "hookd",
 		Handler:            d.handleIngest,
@@ -92,7 +93,7 @@ func (d *Daemon) handleIngest(ctx *fasthttp.RequestCtx) {
 	case !ctx.IsPost():
 		err = methodNotAllowed("POST")
 		ctx.Response.Header.Set("Allow", "POST")
-	case !checkToken(ctx, cfg.ingestToken):
+	case !checkToken(ctx, cfg.IngestToken()):
 		err = errUnauthorized
 	case d.closing.Load():
 		err = errShutdown
@@ -125,7 +126,7 @@ func parseEvent(body []byte, key string, t *delivery.Table, now time.Time) (stor
 	switch {
 	case in.Type == nil:
 		return store.NewEvent{}, badRequest("type: required")
-	case !idRe.MatchString(*in.Type):
+	case !config.IDRe.MatchString(*in.Type):
 		return store.NewEvent{}, badRequest("type: must be 1-128 characters of [A-Za-z0-9._:-]")
 	case in.Data == nil && in.Payload == nil:
 		return store.NewEvent{}, badRequest("data: required unless payload is given")
@@ -134,8 +135,8 @@ func parseEvent(body []byte, key string, t *delivery.Table, now time.Time) (stor
 	}
 	id, fresh := "", false
 	if in.ID != nil {
-		if !validID(*in.ID) {
-			return store.NewEvent{}, badRequest("id: %s", idRule)
+		if !config.ValidID(*in.ID) {
+			return store.NewEvent{}, badRequest("id: %s", config.IDRule)
 		}
 		id = *in.ID
 	} else {
@@ -162,18 +163,18 @@ func parseEvent(body []byte, key string, t *delivery.Table, now time.Time) (stor
 	return ne, nil
 }
 
-func (d *Daemon) limits(cfg *Config) store.Limits {
+func (d *Daemon) limits(cfg *config.Config) store.Limits {
 	return store.Limits{DedupWindow: cfg.Storage.DedupWindow.D(), MaxPending: cfg.Storage.MaxPending}
 }
 
-func (d *Daemon) ingestOne(ctx *fasthttp.RequestCtx, cfg *Config) error {
+func (d *Daemon) ingestOne(ctx *fasthttp.RequestCtx, cfg *config.Config) error {
 	body := ctx.PostBody()
 	if len(body) > int(cfg.Ingest.MaxEventBytes) {
 		return errTooLarge
 	}
 	key := string(ctx.Request.Header.Peek("Idempotency-Key"))
-	if key != "" && !validID(key) {
-		return badRequest("Idempotency-Key: %s", idRule)
+	if key != "" && !config.ValidID(key) {
+		return badRequest("Idempotency-Key: %s", config.IDRule)
 	}
 	ne, err := parseEvent(body, key, d.sched.Table(), time.Now().UTC())
 	if err != nil {
@@ -231,7 +232,7 @@ func itemError(i int, err error) itemResult {
 
 // ingestBatch stores up to maxBatch events in one commit. Invalid items
 // are reported per item and do not stop the valid ones.
-func (d *Daemon) ingestBatch(ctx *fasthttp.RequestCtx, cfg *Config) error {
+func (d *Daemon) ingestBatch(ctx *fasthttp.RequestCtx, cfg *config.Config) error {
 	var items []json.RawMessage
 	if err := json.Unmarshal(ctx.PostBody(), &items); err != nil {
 		return badRequest("body must be a JSON array of events: %s", jsonError(err))

@@ -1,43 +1,43 @@
 package daemon
 
 import (
-	"fmt"
 	"io"
 	"strings"
+	"sync/atomic"
 
 	"github.com/rs/zerolog"
+
+	"hookd/config"
 )
 
-func parseLevel(s string) (zerolog.Level, error) {
-	switch s {
-	case "debug":
-		return zerolog.DebugLevel, nil
-	case "info", "":
-		return zerolog.InfoLevel, nil
-	case "warn":
-		return zerolog.WarnLevel, nil
-	case "error":
-		return zerolog.ErrorLevel, nil
-	}
-	return zerolog.NoLevel, fmt.Errorf("%q: must be debug, info, warn or error", s)
+// logOutput is where every component's logger writes. Its level lives in
+// zerolog's process-wide setting and its format (json or console) in an
+// atomic switch, so a reload changes both for every copy of the logger
+// without re-plumbing them; hookd runs one daemon per process.
+type logOutput struct {
+	out io.Writer
+	cur atomic.Pointer[io.Writer]
 }
 
-// newLogger builds the daemon's logger. The level lives in zerolog's
-// process-wide setting so a reload can change it for every component that
-// holds a copy of the logger, without re-plumbing them; hookd runs one
-// daemon per process.
-func newLogger(w io.Writer, c LogConfig) zerolog.Logger {
+func (o *logOutput) Write(p []byte) (int, error) { return (*o.cur.Load()).Write(p) }
+
+// apply sets the level and the format.
+func (o *logOutput) apply(c config.LogConfig) {
+	w := o.out
 	if c.Format == "console" {
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000"}
+		w = zerolog.ConsoleWriter{Out: o.out, TimeFormat: "15:04:05.000"}
 	}
-	setLevel(c.Level)
-	return zerolog.New(w).With().Timestamp().Logger()
-}
-
-func setLevel(s string) {
-	if l, err := parseLevel(s); err == nil {
+	o.cur.Store(&w)
+	if l, err := config.ParseLevel(c.Level); err == nil {
 		zerolog.SetGlobalLevel(l)
 	}
+}
+
+// newLogger builds the daemon's logger over w.
+func newLogger(w io.Writer, c config.LogConfig) (zerolog.Logger, *logOutput) {
+	o := &logOutput{out: w}
+	o.apply(c)
+	return zerolog.New(o).With().Timestamp().Logger(), o
 }
 
 // serverLogger takes fasthttp's server messages into the JSON log. Their

@@ -2,21 +2,17 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
+	"hookd/config"
 	"hookd/delivery"
 )
 
-// ErrNotReloadable: the new file changes a key that only a restart can
-// change. The running config is kept.
-var ErrNotReloadable = errors.New("cannot change on reload; restart hookd to apply")
-
 // Reload re-reads the config file. Following nats-server: parse and
-// validate the whole file, diff it against the running config, refuse
-// changes that cannot apply live, then swap everything at once. On any
-// error the daemon keeps running the old config unchanged and the error is
-// logged and returned.
+// validate the whole file, refuse changes to restart-only keys (config's
+// reload classes), then swap everything at once. On any error the daemon
+// keeps running the old config unchanged and the error is logged and
+// returned.
 func (d *Daemon) Reload() error {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
@@ -32,23 +28,21 @@ func (d *Daemon) Reload() error {
 
 func (d *Daemon) reload() error {
 	old := d.cfg.Load()
-	cfg, err := LoadConfig(d.ConfigPath)
+	cfg, err := config.Load(d.ConfigPath)
 	if err != nil {
 		return err
 	}
-	if err := fixedKeys(old, cfg); err != nil {
-		return err
-	}
-	eps, err := buildEndpoints(cfg)
-	if err != nil {
+	if err := config.CheckReload(old, cfg); err != nil {
 		return err
 	}
 
-	// Apply: from here nothing fails.
+	// Apply: from here nothing fails. Every live key is read from d.cfg
+	// where it is used, except the endpoints and the log, set here.
+	eps := cfg.AllEndpoints()
 	removed := removedEndpoints(d.sched.Table(), eps)
 	d.cfg.Store(cfg)
 	d.sched.SetTable(eps)
-	setLevel(cfg.Log.Level)
+	d.logOut.apply(cfg.Log)
 	d.log.Info().Str("file", d.ConfigPath).Int("endpoints", len(eps)).Strs("removed", removed).Msg("config reloaded")
 
 	if err := d.greetNewEndpoints(context.Background()); err != nil {
@@ -63,31 +57,6 @@ func (d *Daemon) reload() error {
 			continue
 		}
 		d.log.Warn().Str("endpoint", name).Int("parked", n).Msg("endpoint removed; its pending deliveries are undeliverable")
-	}
-	return nil
-}
-
-// fixedKeys rejects changes to settings bound at Open.
-func fixedKeys(old, cfg *Config) error {
-	for _, k := range []struct {
-		key      string
-		was, now any
-	}{
-		{"ingest.listen", old.Ingest.Listen, cfg.Ingest.Listen},
-		{"ingest.max_event_bytes", old.Ingest.MaxEventBytes, cfg.Ingest.MaxEventBytes},
-		{"ingest.max_inflight_bytes", old.Ingest.MaxInflight, cfg.Ingest.MaxInflight},
-		{"ingest.read_timeout", old.Ingest.ReadTimeout, cfg.Ingest.ReadTimeout},
-		{"ingest.idle_timeout", old.Ingest.IdleTimeout, cfg.Ingest.IdleTimeout},
-		{"ingest.max_connections", old.Ingest.MaxConnections, cfg.Ingest.MaxConnections},
-		{"delivery.deny_networks", fmt.Sprint(old.Delivery.DenyNetworks), fmt.Sprint(cfg.Delivery.DenyNetworks)},
-		{"admin.listen", old.Admin.Listen, cfg.Admin.Listen},
-		{"storage.path", old.Storage.Path, cfg.Storage.Path},
-		{"delivery.workers", old.Delivery.Workers, cfg.Delivery.Workers},
-		{"delivery.shutdown_timeout", old.Delivery.ShutdownTimeout, cfg.Delivery.ShutdownTimeout},
-	} {
-		if k.was != k.now {
-			return cfg.errAt(k.key, "%v (was %v, now %v)", ErrNotReloadable, k.was, k.now)
-		}
 	}
 	return nil
 }

@@ -45,7 +45,7 @@ func NewSigner(c SigningConfig) (Signer, error) {
 	switch c.Scheme {
 	case "none":
 		return noneSigner{}, nil
-	case "", "standard":
+	case "standard":
 		if c.Secret == "" {
 			return nil, errors.New("standard signing needs a secret")
 		}
@@ -65,23 +65,21 @@ func NewSigner(c SigningConfig) (Signer, error) {
 		if len(c.PreviousSecrets) > 0 {
 			return nil, errors.New("previous_secrets is only supported by the standard scheme")
 		}
-		s := &hmacSigner{mac: newMACPools([]byte(c.Secret))[0], header: c.Header, prefix: c.Prefix, tsHeader: c.TimestampHeader}
-		if s.header == "" {
-			s.header = "X-Webhook-Signature"
+		// The config fills every setting (its defaults are in one table);
+		// an empty header or content here is a mistake, not a default.
+		if c.Header == "" || c.Content == "" {
+			return nil, errors.New("hmac-sha256 signing needs a header and a content template")
 		}
+		s := &hmacSigner{mac: newMACPools([]byte(c.Secret))[0], header: c.Header, prefix: c.Prefix, tsHeader: c.TimestampHeader}
 		switch c.Encoding {
-		case "", "hex":
+		case "hex":
 			s.hex = true
 		case "base64":
 		default:
 			return nil, fmt.Errorf("encoding %q: must be hex or base64", c.Encoding)
 		}
-		content := c.Content
-		if content == "" {
-			content = "{body}"
-		}
 		var err error
-		if s.content, err = parseTemplate(content, "body", "timestamp", "id", "type"); err != nil {
+		if s.content, err = parseTemplate(c.Content, "body", "timestamp", "id", "type"); err != nil {
 			return nil, fmt.Errorf("content: %w", err)
 		}
 		return s, nil

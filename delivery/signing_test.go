@@ -33,7 +33,7 @@ func TestStandardVector(t *testing.T) {
 }
 
 func TestStandardRotationSignsWithEveryKey(t *testing.T) {
-	s, err := NewSigner(SigningConfig{Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", PreviousSecrets: []string{"whsec_" + "c2Vjb25kLXNlY3JldC1rZXk="}})
+	s, err := NewSigner(SigningConfig{Scheme: "standard", Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", PreviousSecrets: []string{"whsec_" + "c2Vjb25kLXNlY3JldC1rZXk="}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,13 +67,13 @@ func TestHMACSchemes(t *testing.T) {
 		cfg  SigningConfig
 		want map[string]string
 	}{
-		{"defaults", SigningConfig{Scheme: "hmac-sha256", Secret: "s3cret", Prefix: "sha256="},
+		{"defaults", SigningConfig{Scheme: "hmac-sha256", Secret: "s3cret", Header: "X-Webhook-Signature", Prefix: "sha256=", Encoding: "hex", Content: "{body}"},
 			map[string]string{"X-Webhook-Signature": "sha256=" + mac(string(body))}},
-		{"seny", SigningConfig{Scheme: "hmac-sha256", Secret: "s3cret", Header: "X-Seny-Signature", Prefix: "sha256="},
+		{"seny", SigningConfig{Scheme: "hmac-sha256", Secret: "s3cret", Header: "X-Seny-Signature", Prefix: "sha256=", Encoding: "hex", Content: "{body}"},
 			map[string]string{"X-Seny-Signature": "sha256=" + mac(string(body))}},
-		{"hume", SigningConfig{Scheme: "hmac-sha256", Secret: "s3cret", Header: "X-Hume-AI-Webhook-Signature", Content: "{body}.{timestamp}", TimestampHeader: "X-Hume-AI-Webhook-Timestamp"},
+		{"hume", SigningConfig{Scheme: "hmac-sha256", Secret: "s3cret", Header: "X-Hume-AI-Webhook-Signature", Encoding: "hex", Content: "{body}.{timestamp}", TimestampHeader: "X-Hume-AI-Webhook-Timestamp"},
 			map[string]string{"X-Hume-AI-Webhook-Signature": mac(string(body) + ".1700000000"), "X-Hume-AI-Webhook-Timestamp": "1700000000"}},
-		{"template", SigningConfig{Scheme: "hmac-sha256", Secret: "s3cret", Content: "{id}:{type}:{timestamp}:{body}"},
+		{"template", SigningConfig{Scheme: "hmac-sha256", Secret: "s3cret", Header: "X-Webhook-Signature", Encoding: "hex", Content: "{id}:{type}:{timestamp}:{body}"},
 			map[string]string{"X-Webhook-Signature": mac("e1:t.x:1700000000:" + string(body))}},
 	}
 	for _, c := range cases {
@@ -101,13 +101,13 @@ func TestNoneSignsNothing(t *testing.T) {
 }
 
 func TestUnknownPlaceholder(t *testing.T) {
-	if _, err := NewSigner(SigningConfig{Scheme: "hmac-sha256", Secret: "x", Content: "{body}.{nonce}"}); err == nil {
+	if _, err := NewSigner(SigningConfig{Scheme: "hmac-sha256", Secret: "x", Header: "X-S", Encoding: "hex", Content: "{body}.{nonce}"}); err == nil {
 		t.Fatal("accepted {nonce}")
 	}
 }
 
 func BenchmarkStandardSign(b *testing.B) {
-	s, _ := NewSigner(SigningConfig{Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})
+	s, _ := NewSigner(SigningConfig{Scheme: "standard", Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})
 	m := &Message{ID: "evt_01HZX", Timestamp: time.Now(), Body: make([]byte, 256)}
 	var dst [4]Header
 	b.ReportAllocs()

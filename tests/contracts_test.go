@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"hookd/daemon"
+	"hookd/config"
 )
 
 // MustOpenExample starts the daemon on examples/NAME.toml as shipped,
@@ -59,7 +59,7 @@ func TestExamplesKeepTheirSchedules(t *testing.T) {
 		"convosphere": "[1m0s 2m0s 4m0s 8m0s 16m0s]", "hume": "[5s 5m0s 30m0s 2h0m0s 5h0m0s 10h0m0s 10h0m0s]",
 	}
 	for name, sched := range want {
-		c, err := daemon.LoadConfig(filepath.Join("..", "examples", name+".toml"))
+		c, err := config.Load(filepath.Join("..", "examples", name+".toml"))
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}

@@ -59,10 +59,15 @@ func TestDiskFullTmpfs(t *testing.T) {
 	if status, _ := d.Admin("GET", fmt.Sprintf("/v1/events/e%d", full), ""); status != 404 {
 		t.Fatalf("the refused event is visible: %d", status)
 	}
-	if status, _, _ := do(t, "GET", "http://"+d.IngestAddr()+"/readyz", "", ""); status != 200 {
-		t.Fatalf("daemon not ready after ENOSPC: %d", status)
+	// Not ready while ingest cannot write (issue 11: it used to say ready).
+	if status, _, _ := do(t, "GET", "http://"+d.IngestAddr()+"/readyz", "", ""); status != 503 {
+		t.Fatalf("daemon ready while the disk is full: %d", status)
 	}
 	os.Remove(filler)
+	eventually(t, "ready again once space is back", func() bool {
+		status, _, _ := do(t, "GET", "http://"+d.IngestAddr()+"/readyz", "", "")
+		return status == 200
+	})
 	eventually(t, "ingest accepts again once space is back", func() bool {
 		status, _, _ := d.Post("/v1/events", "application/json", fmt.Sprintf(`{"id":"after","type":"t","data":%q}`, big))
 		return status == 202

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"hookd/config"
 	"hookd/daemon"
 	"hookd/store"
 )
@@ -83,7 +84,7 @@ func mustOpenIn(tb testing.TB, dir string, x Extra, cfg string, setup func(*daem
 // mustOpenFile starts a daemon on the config file at path as it is.
 func mustOpenFile(tb testing.TB, dir, path string, x Extra, setup func(*daemon.Daemon)) *Daemon {
 	tb.Helper()
-	c, err := daemon.LoadConfig(path)
+	c, err := config.Load(path)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"hookd/config"
 	"hookd/daemon"
 )
 
@@ -338,7 +339,7 @@ func TestEmptySecretIsAConfigError(t *testing.T) {
 	} {
 		path := filepath.Join(dir, name+".toml")
 		writeConfig(t, path, dir, Extra{}, endpoint("a", "http://127.0.0.1:9/a", `["*"]`, "  [endpoints.signing]\n  scheme = \"hmac-sha256\"\n  "+signing))
-		_, err := daemon.LoadConfig(path)
+		_, err := config.Load(path)
 		if err == nil || !strings.Contains(err.Error(), "endpoints[0].signing."+name) || !matchRe(`\.toml:\d+:`, err.Error()) {
 			t.Errorf("%s: %v", name, err)
 		}
@@ -434,12 +435,12 @@ func TestConnectionCap(t *testing.T) {
 func TestSameListenAddressRefused(t *testing.T) {
 	for _, pair := range [][2]string{{"127.0.0.1:8600", "127.0.0.1:8600"}, {"0.0.0.0:8600", "127.0.0.1:8600"}, {"localhost:8600", "127.0.0.1:8600"}, {"unix:/tmp/h.sock", "unix:/tmp/h.sock"}} {
 		cfg := fmt.Sprintf("[ingest]\nlisten = %q\n[admin]\nlisten = %q\n", pair[0], pair[1])
-		_, err := daemon.ParseConfig("t.toml", []byte(cfg))
+		_, err := config.Parse("t.toml", []byte(cfg))
 		if err == nil || !strings.Contains(err.Error(), "admin.listen") || !strings.Contains(err.Error(), "ingest.listen") {
 			t.Errorf("%v: %v", pair, err)
 		}
 	}
-	if _, err := daemon.ParseConfig("t.toml", []byte("[ingest]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n")); err != nil {
+	if _, err := config.Parse("t.toml", []byte("[ingest]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n")); err != nil {
 		t.Errorf("two ephemeral ports: %v", err)
 	}
 }

@@ -1,16 +1,17 @@
-package daemon
+package config
 
 import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 )
 
 func TestExampleConfigLoads(t *testing.T) {
-	c, err := LoadConfig("../config.example.toml")
+	c, err := Load("../config.example.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +27,7 @@ func TestExamplesDirConfigsLoad(t *testing.T) {
 	files, _ := filepath.Glob("../examples/*.toml")
 	for _, f := range files {
 		t.Setenv("HOOKD_EXAMPLE_SECRET", "example-secret")
-		if _, err := LoadConfig(f); err != nil {
+		if _, err := Load(f); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}
 	}
@@ -52,7 +53,7 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		dir := t.TempDir()
 		p := filepath.Join(dir, "t.toml")
 		os.WriteFile(p, []byte(c.toml), 0o600)
-		_, err := LoadConfig(p)
+		_, err := Load(p)
 		if err == nil {
 			t.Errorf("%s: accepted", c.name)
 			continue
@@ -71,7 +72,7 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 }
 
 func TestDefaultsInherited(t *testing.T) {
-	c, err := ParseConfig("t.toml", []byte(`
+	c, err := Parse("t.toml", []byte(`
 [defaults]
 timeout = "2s"
 schedule = ["1s"]
@@ -112,7 +113,7 @@ func TestSecretSources(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "s"), []byte("from-file\n"), 0o600)
 	t.Setenv("HOOKD_T_SECRET", "from-env")
-	c, err := ParseConfig("t.toml", []byte(`
+	c, err := Parse("t.toml", []byte(`
 [[endpoints]]
 name = "f"
 url = "http://127.0.0.1/"
@@ -147,5 +148,34 @@ func TestSizes(t *testing.T) {
 	}
 	if _, err := parseSize("4kb"); err == nil {
 		t.Error("4kb accepted")
+	}
+}
+
+// Every key of the file is live or restart-only, and the table names no
+// key that does not exist.
+func TestEveryKeyIsClassed(t *testing.T) {
+	keys := Keys()
+	for _, k := range keys {
+		if ClassOf(k) == 0 {
+			t.Errorf("%s: neither live nor restart-only (config/keys.go reloadClass)", k)
+		}
+	}
+	for k := range reloadClass {
+		if !slices.Contains(keys, k) {
+			t.Errorf("reloadClass names %s, which is not a key", k)
+		}
+	}
+}
+
+func TestCheckReloadNamesTheKey(t *testing.T) {
+	a, _ := Parse("t.toml", []byte("[ingest]\nlisten = \"127.0.0.1:1\"\n"))
+	b, _ := Parse("t.toml", []byte("[ingest]\nlisten = \"127.0.0.1:2\"\n"))
+	err := CheckReload(a, b)
+	if !errors.Is(err, ErrNotReloadable) || !strings.Contains(err.Error(), "t.toml:2: ingest.listen") {
+		t.Fatalf("%v", err)
+	}
+	c, _ := Parse("t.toml", []byte("[ingest]\nlisten = \"127.0.0.1:1\"\ntoken = \"x\"\n[log]\nformat = \"console\"\n"))
+	if err := CheckReload(a, c); err != nil {
+		t.Fatalf("live keys refused: %v", err)
 	}
 }

@@ -1,0 +1,193 @@
+package config
+
+import (
+	"net/netip"
+	"time"
+
+	"hookd/delivery"
+)
+
+// Config is the whole configuration file. Default fills every default;
+// Parse decodes the file over it; Resolve reads secrets and builds the
+// endpoints.
+type Config struct {
+	Ingest    IngestConfig       `toml:"ingest"`
+	Admin     AdminConfig        `toml:"admin"`
+	Storage   StorageConfig      `toml:"storage"`
+	Delivery  DeliveryConfig     `toml:"delivery"`
+	Log       LogConfig          `toml:"log"`
+	Defaults  EndpointSettings   `toml:"defaults"`
+	Endpoints []EndpointSettings `toml:"endpoints"`
+	Notify    NotifyConfig       `toml:"notify"`
+
+	// Filled by Resolve: every [[endpoints]] table built for delivery
+	// (defaults applied, secrets read), in file order, and the [notify]
+	// target (nil when notifications are off).
+	Resolved []*delivery.Endpoint `toml:"-"`
+	NotifyTo *delivery.Endpoint   `toml:"-"`
+
+	ingestToken, adminToken string // from token or token_file
+
+	path  string
+	lines keyLines
+}
+
+type IngestConfig struct {
+	Listen         string   `toml:"listen"`
+	Token          string   `toml:"token"`
+	TokenFile      string   `toml:"token_file"`
+	MaxEventBytes  Size     `toml:"max_event_bytes"`
+	MaxInflight    Size     `toml:"max_inflight_bytes"`
+	ReadTimeout    Duration `toml:"read_timeout"`
+	IdleTimeout    Duration `toml:"idle_timeout"`
+	MaxConnections int      `toml:"max_connections"`
+}
+
+type AdminConfig struct {
+	Listen    string `toml:"listen"`
+	Token     string `toml:"token"`
+	TokenFile string `toml:"token_file"`
+	Pprof     bool   `toml:"pprof"`
+}
+
+type StorageConfig struct {
+	Path                   string   `toml:"path"`
+	Retention              Duration `toml:"retention"`
+	UndeliverableRetention Duration `toml:"undeliverable_retention"`
+	DedupWindow            Duration `toml:"dedup_window"`
+	MaxPending             int64    `toml:"max_pending"`
+	MinFreeBytes           Size     `toml:"min_free_bytes"`
+}
+
+type DeliveryConfig struct {
+	Workers         int      `toml:"workers"`
+	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	DenyNetworks    []string `toml:"deny_networks"`
+
+	// Deny is DenyNetworks parsed (by validation).
+	Deny []netip.Prefix `toml:"-"`
+}
+
+type LogConfig struct {
+	Level  string `toml:"level"`
+	Format string `toml:"format"`
+}
+
+// NotifyConfig is the optional operational webhook.
+type NotifyConfig struct {
+	URL          string           `toml:"url"`
+	FailingAfter int              `toml:"failing_after"`
+	Signing      *SigningSettings `toml:"signing"`
+}
+
+// EndpointSettings is one [[endpoints]] table or [defaults]. Pointer fields
+// tell "not set, inherit" from a set zero value (schedule = [] means no
+// retries).
+type EndpointSettings struct {
+	Name             string            `toml:"name"`
+	URL              string            `toml:"url"`
+	Events           []string          `toml:"events"`
+	Headers          map[string]string `toml:"headers"`
+	Envelope         *EnvelopeSetting  `toml:"envelope"`
+	Signing          *SigningSettings  `toml:"signing"`
+	Timeout          *Duration         `toml:"timeout"`
+	Schedule         *[]Duration       `toml:"schedule"`
+	StopOn4xx        *bool             `toml:"stop_on_4xx"`
+	MaxRetryAfter    *Duration         `toml:"max_retry_after"`
+	Jitter           *float64          `toml:"jitter"`
+	MaxInFlight      *int              `toml:"max_in_flight"`
+	RateLimit        *float64          `toml:"rate_limit"`
+	MaxResponseBytes *Size             `toml:"max_response_bytes"`
+	TestOnCreate     *bool             `toml:"test_on_create"`
+	TestEventType    *string           `toml:"test_event_type"`
+}
+
+// SigningSettings is [endpoints.signing] / [defaults.signing].
+type SigningSettings struct {
+	Scheme          *string  `toml:"scheme"`
+	Secret          *string  `toml:"secret"`
+	SecretFile      *string  `toml:"secret_file"`
+	SecretEnv       *string  `toml:"secret_env"`
+	PreviousSecrets []string `toml:"previous_secrets"`
+	Header          *string  `toml:"header"`
+	Prefix          *string  `toml:"prefix"`
+	Encoding        *string  `toml:"encoding"`
+	Content         *string  `toml:"content"`
+	TimestampHeader *string  `toml:"timestamp_header"`
+}
+
+// Default returns the configuration used for every key the file does not
+// set. With builtinEndpoint it is the one table of defaults: nothing
+// downstream (delivery, the daemon) invents a default of its own.
+func Default() *Config {
+	return &Config{
+		Ingest: IngestConfig{Listen: "127.0.0.1:8525", MaxEventBytes: 256 << 10, MaxInflight: 32 << 20,
+			ReadTimeout: Duration(30 * time.Second), IdleTimeout: Duration(10 * time.Second), MaxConnections: 10000},
+		Admin: AdminConfig{Listen: "127.0.0.1:8526"},
+		Storage: StorageConfig{Path: "./data/hookd.db", Retention: Duration(72 * time.Hour), UndeliverableRetention: Duration(720 * time.Hour),
+			DedupWindow: Duration(24 * time.Hour), MaxPending: 10_000_000, MinFreeBytes: 64 << 20},
+		Delivery: DeliveryConfig{Workers: 64, ShutdownTimeout: Duration(10 * time.Second), DenyNetworks: []string{"169.254.0.0/16", "fe80::/10"}},
+		Log:      LogConfig{Level: "info", Format: "json"},
+		Notify:   NotifyConfig{FailingAfter: 5},
+	}
+}
+
+// builtinEndpoint is every endpoint setting's default: [defaults]
+// overrides it, and each [[endpoints]] table overrides both. The retry
+// schedule is Standard Webhooks'.
+func builtinEndpoint() EndpointSettings {
+	return EndpointSettings{
+		Envelope:         &EnvelopeSetting{Standard: true},
+		Timeout:          ptr(Duration(5 * time.Second)),
+		Schedule:         &[]Duration{Duration(5 * time.Second), Duration(5 * time.Minute), Duration(30 * time.Minute), Duration(2 * time.Hour), Duration(5 * time.Hour), Duration(10 * time.Hour), Duration(10 * time.Hour)},
+		StopOn4xx:        ptr(false),
+		MaxRetryAfter:    ptr(Duration(time.Hour)),
+		Jitter:           ptr(0.0),
+		MaxInFlight:      ptr(16),
+		RateLimit:        ptr(0.0),
+		MaxResponseBytes: ptr(Size(4 << 10)),
+		TestOnCreate:     ptr(false),
+		TestEventType:    ptr("hookd.test"),
+		Signing: &SigningSettings{
+			// Scheme: "standard" when a secret is set, else "none" (resolveSigning).
+			Header:          ptr("X-Webhook-Signature"),
+			Prefix:          ptr("sha256="),
+			Encoding:        ptr("hex"),
+			Content:         ptr("{body}"),
+			TimestampHeader: ptr(""),
+		},
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// Path is the file the config was read from.
+func (c *Config) Path() string { return c.path }
+
+// IngestToken and AdminToken are the bearer tokens ("" for none), read
+// from token or token_file by Resolve.
+func (c *Config) IngestToken() string { return c.ingestToken }
+func (c *Config) AdminToken() string  { return c.adminToken }
+
+// ReadAdminToken returns admin.token or the contents of admin.token_file.
+// Unlike Resolve it reads no endpoint secrets, which an operator running
+// the CLI may not be allowed to read.
+func (c *Config) ReadAdminToken() (string, error) {
+	return readToken(c.Admin.Token, c.Admin.TokenFile)
+}
+
+// AllEndpoints is every endpoint the scheduler serves: the configured
+// ones and the [notify] target.
+func (c *Config) AllEndpoints() []*delivery.Endpoint {
+	if c.NotifyTo == nil {
+		return c.Resolved
+	}
+	return append(c.Resolved[:len(c.Resolved):len(c.Resolved)], c.NotifyTo)
+}
+
+// DefaultPath is where hookd and its CLI look for the config when
+// -config is not given.
+const DefaultPath = "/etc/hookd/hookd.toml"
+
+// NotifyEndpoint is the internal endpoint name [notify] delivers through.
+const NotifyEndpoint = "hookd-notify"

@@ -1,0 +1,254 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// ConfigError names the file, key and line of a configuration problem.
+type ConfigError struct {
+	File string
+	Line int // 0 when unknown
+	Key  string
+	Msg  string
+	Err  error // a sentinel callers branch on, if any
+}
+
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	if e.Key != "" {
+		fmt.Fprintf(&b, ": %s", e.Key)
+	}
+	fmt.Fprintf(&b, ": %s", e.Msg)
+	return b.String()
+}
+
+// ErrConfig is wrapped by every configuration error.
+var ErrConfig = errors.New("invalid configuration")
+
+// LoadConfig reads, parses, validates and resolves (reads secrets) the
+// file at path. The daemon at start, a reload and check-config all use it.
+// Load reads, parses, validates and resolves (reads secrets) the file at
+// path. The daemon at start, a reload and check-config all use it.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: read %s: %v", ErrConfig, path, err)
+	}
+	c, err := Parse(path, b)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Resolve(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Parse decodes and validates a file's bytes. It has no side effects:
+// secrets are read by Resolve. name is used in error messages.
+func Parse(name string, b []byte) (*Config, error) {
+	c := Default()
+	c.path = name
+	c.lines = indexKeys(b)
+	md, err := toml.NewDecoder(bytes.NewReader(b)).Decode(c)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, fmt.Errorf("%w: %w", ErrConfig, &ConfigError{File: name, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message})
+		}
+		return nil, fmt.Errorf("%w: %w", ErrConfig, &ConfigError{File: name, Msg: err.Error()})
+	}
+	var errs []error
+	for _, k := range md.Undecoded() {
+		errs = append(errs, c.ErrAt(k.String(), "unknown key"))
+	}
+	errs = append(errs, c.validate()...)
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))
+	}
+	return c, nil
+}
+
+// ErrAt is a ConfigError for key, with the line that sets it.
+func (c *Config) ErrAt(key, format string, args ...any) error {
+	return &ConfigError{File: c.path, Line: c.lines.find(key), Key: key, Msg: fmt.Sprintf(format, args...)}
+}
+
+// nameRe is the endpoint name rule.
+var nameRe = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
+
+func (c *Config) validate() []error {
+	var errs []error
+	bad := func(key, format string, args ...any) { errs = append(errs, c.ErrAt(key, format, args...)) }
+	for key, v := range map[string]string{"ingest.listen": c.Ingest.Listen, "admin.listen": c.Admin.Listen} {
+		if err := checkListen(v); err != nil {
+			bad(key, "%v", err)
+		}
+	}
+	if sameListener(c.Ingest.Listen, c.Admin.Listen) {
+		bad("admin.listen", "%q: ingest.listen uses the same address; the two APIs need their own listeners", c.Admin.Listen)
+	}
+	if c.Ingest.Token != "" && c.Ingest.TokenFile != "" {
+		bad("ingest.token_file", "set token or token_file, not both")
+	}
+	if c.Admin.Token != "" && c.Admin.TokenFile != "" {
+		bad("admin.token_file", "set token or token_file, not both")
+	}
+	if c.Ingest.MaxEventBytes <= 0 || c.Ingest.MaxEventBytes > 64<<20 {
+		bad("ingest.max_event_bytes", "must be between 1 byte and 64MiB")
+	}
+	if c.Ingest.MaxInflight < 1 {
+		bad("ingest.max_inflight_bytes", "must be at least 1 byte")
+	}
+	if c.Storage.Path == "" {
+		bad("storage.path", "must not be empty")
+	}
+	if c.Storage.Retention <= 0 {
+		bad("storage.retention", "must be positive")
+	}
+	if c.Storage.UndeliverableRetention <= 0 {
+		bad("storage.undeliverable_retention", "must be positive")
+	}
+	if c.Storage.DedupWindow > c.Storage.Retention {
+		bad("storage.dedup_window", "must not be longer than storage.retention (an id is deduplicated as long as its event is stored)")
+	}
+	if c.Storage.MaxPending < 0 {
+		bad("storage.max_pending", "must not be negative (0 = unlimited)")
+	}
+	if c.Delivery.Workers < 1 || c.Delivery.Workers > 10000 {
+		bad("delivery.workers", "must be between 1 and 10000")
+	}
+	if c.Delivery.ShutdownTimeout <= 0 {
+		bad("delivery.shutdown_timeout", "must be positive")
+	}
+	c.Delivery.Deny = nil
+	for _, n := range c.Delivery.DenyNetworks {
+		p, err := netip.ParsePrefix(n)
+		if err != nil {
+			bad("delivery.deny_networks", "%q: want a CIDR such as 169.254.0.0/16", n)
+			continue
+		}
+		c.Delivery.Deny = append(c.Delivery.Deny, p)
+	}
+	if c.Ingest.ReadTimeout <= 0 {
+		bad("ingest.read_timeout", "must be positive")
+	}
+	if c.Ingest.IdleTimeout <= 0 {
+		bad("ingest.idle_timeout", "must be positive")
+	}
+	// Idle is never longer than a request may take to arrive: a short
+	// read_timeout alone must not need idle_timeout set too.
+	c.Ingest.IdleTimeout = min(c.Ingest.IdleTimeout, c.Ingest.ReadTimeout)
+	if c.Ingest.MaxConnections < 1 {
+		bad("ingest.max_connections", "must be at least 1")
+	}
+	if _, err := ParseLevel(c.Log.Level); err != nil {
+		bad("log.level", "%v", err)
+	}
+	if c.Log.Format != "json" && c.Log.Format != "console" {
+		bad("log.format", "must be json or console")
+	}
+	if c.Defaults.Name != "" || c.Defaults.URL != "" || c.Defaults.Events != nil {
+		bad("defaults", "name, url and events belong to [[endpoints]], not [defaults]")
+	}
+	seen := map[string]bool{}
+	for i := range c.Endpoints {
+		e := &c.Endpoints[i]
+		p := fmt.Sprintf("endpoints[%d]", i)
+		switch {
+		case !nameRe.MatchString(e.Name):
+			bad(p+".name", "%q: must be 1-64 characters of [a-z0-9_-]", e.Name)
+		case seen[e.Name]:
+			bad(p+".name", "duplicate endpoint name %q", e.Name)
+		}
+		seen[e.Name] = true
+		if err := checkURL(e.URL); err != nil {
+			bad(p+".url", "%v", err)
+		}
+		if len(e.Events) == 0 {
+			bad(p+".events", "must list at least one event type or pattern (\"*\" for all)")
+		}
+		if c.Notify.URL != "" && e.Name == NotifyEndpoint {
+			bad(p+".name", "%q is reserved for [notify]", e.Name)
+		}
+	}
+	if c.Notify.URL != "" {
+		if err := checkURL(c.Notify.URL); err != nil {
+			bad("notify.url", "%v", err)
+		}
+		if c.Notify.FailingAfter < 1 {
+			bad("notify.failing_after", "must be at least 1")
+		}
+	}
+	return errs
+}
+
+func checkListen(v string) error {
+	if p, ok := strings.CutPrefix(v, "unix:"); ok {
+		if p == "" {
+			return errors.New("unix: needs a socket path")
+		}
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(v); err != nil {
+		return fmt.Errorf("%q: want host:port or unix:/path", v)
+	}
+	return nil
+}
+
+// sameListener reports whether two listen addresses would collide: the
+// same socket path, or the same non-zero port on the same host or on a
+// wildcard host (which binds every address). Port 0 picks a free port.
+func sameListener(a, b string) bool {
+	if pa, ok := strings.CutPrefix(a, "unix:"); ok {
+		pb, ok := strings.CutPrefix(b, "unix:")
+		return ok && filepath.Clean(pa) == filepath.Clean(pb)
+	}
+	ha, porta, errA := net.SplitHostPort(a)
+	hb, portb, errB := net.SplitHostPort(b)
+	if errA != nil || errB != nil || porta != portb || porta == "0" {
+		return false
+	}
+	canon := func(h string) string {
+		if h == "localhost" {
+			return "127.0.0.1"
+		}
+		if ip, err := netip.ParseAddr(h); err == nil {
+			if ip.IsUnspecified() {
+				return ""
+			}
+			return ip.Unmap().String()
+		}
+		return h
+	}
+	ha, hb = canon(ha), canon(hb)
+	return ha == hb || ha == "" || hb == ""
+}
+
+func checkURL(v string) error {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q: must be an absolute http:// or https:// URL", v)
+	}
+	return nil
+}
+
+// Resolve applies [defaults] to every endpoint, reads secrets (secret_file,
+// secret_env) and builds each endpoint's delivery config, checking it.

@@ -1,0 +1,228 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"hookd/delivery"
+)
+
+// Resolve reads the tokens and secrets (token_file, secret_file,
+// secret_env) and builds every endpoint for delivery, once: the built
+// endpoints are what the daemon runs. Errors name the key, never a
+// secret's value.
+func (c *Config) Resolve() error {
+	var errs []error
+	var err error
+	if c.ingestToken, err = readToken(c.Ingest.Token, c.Ingest.TokenFile); err != nil {
+		errs = append(errs, c.ErrAt("ingest.token_file", "%v", err))
+	}
+	if c.adminToken, err = readToken(c.Admin.Token, c.Admin.TokenFile); err != nil {
+		errs = append(errs, c.ErrAt("admin.token_file", "%v", err))
+	}
+	c.NotifyTo = nil
+	if c.Notify.URL != "" {
+		e := EndpointSettings{Name: NotifyEndpoint, URL: c.Notify.URL, Events: []string{"hookd.*"}, Signing: c.Notify.Signing}
+		if c.NotifyTo, err = c.buildEndpoint("notify", &e, true); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	c.Resolved = nil
+	for i := range c.Endpoints {
+		ep, err := c.buildEndpoint(fmt.Sprintf("endpoints[%d]", i), &c.Endpoints[i], false)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		c.Resolved = append(c.Resolved, ep)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))
+	}
+	return nil
+}
+
+// buildEndpoint merges e over [defaults] over the built-in defaults,
+// reads its secret and builds it. p is the key prefix errors name.
+func (c *Config) buildEndpoint(p string, e *EndpointSettings, internal bool) (*delivery.Endpoint, error) {
+	d, b := &c.Defaults, builtinEndpoint()
+	ec := delivery.EndpointConfig{
+		Name: e.Name, URL: e.URL, Events: e.Events, Headers: mergeHeaders(d.Headers, e.Headers), Internal: internal,
+		Timeout:          pick(e.Timeout, d.Timeout, b.Timeout).D(),
+		MaxInFlight:      pick(e.MaxInFlight, d.MaxInFlight, b.MaxInFlight),
+		RateLimit:        pick(e.RateLimit, d.RateLimit, b.RateLimit),
+		MaxResponseBytes: int(pick(e.MaxResponseBytes, d.MaxResponseBytes, b.MaxResponseBytes)),
+		TestOnCreate:     pick(e.TestOnCreate, d.TestOnCreate, b.TestOnCreate),
+		TestEventType:    pick(e.TestEventType, d.TestEventType, b.TestEventType),
+		Policy: delivery.Policy{
+			StopOn4xx:     pick(e.StopOn4xx, d.StopOn4xx, b.StopOn4xx),
+			MaxRetryAfter: pick(e.MaxRetryAfter, d.MaxRetryAfter, b.MaxRetryAfter).D(),
+			Jitter:        pick(e.Jitter, d.Jitter, b.Jitter),
+		},
+	}
+	sched := pick(e.Schedule, d.Schedule, b.Schedule)
+	ec.Policy.Schedule = make([]time.Duration, len(sched))
+	for i, v := range sched {
+		ec.Policy.Schedule[i] = v.D()
+	}
+	switch {
+	case ec.Timeout <= 0 || ec.Timeout > 5*time.Minute:
+		return nil, c.ErrAt(p+".timeout", "must be between 1ms and 5m")
+	case ec.MaxInFlight < 1:
+		return nil, c.ErrAt(p+".max_in_flight", "must be at least 1")
+	case ec.RateLimit < 0:
+		return nil, c.ErrAt(p+".rate_limit", "must not be negative")
+	case ec.MaxResponseBytes < 0 || ec.MaxResponseBytes > 1<<20:
+		return nil, c.ErrAt(p+".max_response_bytes", "must be between 0 and 1MiB")
+	case ec.Policy.Jitter < 0 || ec.Policy.Jitter > 1:
+		return nil, c.ErrAt(p+".jitter", "must be between 0 and 1")
+	case !IDRe.MatchString(ec.TestEventType):
+		return nil, c.ErrAt(p+".test_event_type", "must be 1-128 characters of [A-Za-z0-9._:-]")
+	}
+
+	// A table envelope starts from the standard field names and renames or
+	// drops what it mentions.
+	ec.Envelope = delivery.StandardEnvelope
+	if env := pick(e.Envelope, d.Envelope, b.Envelope); !env.Standard {
+		set := func(dst *string, v *string) {
+			if v != nil {
+				*dst = *v
+			}
+		}
+		set(&ec.Envelope.ID, env.ID)
+		set(&ec.Envelope.Type, env.Type)
+		set(&ec.Envelope.Time, env.Time)
+		set(&ec.Envelope.Data, env.Data)
+		if env.TimeFormat != "" {
+			ec.Envelope.TimeFormat = env.TimeFormat
+		}
+		ec.Envelope.Static = env.Static
+	}
+
+	sc, key, err := resolveSigning(e.Signing, d.Signing, b.Signing)
+	if err != nil {
+		return nil, c.ErrAt(p+".signing."+key, "%v", err)
+	}
+	ec.Signing = sc
+	ep, err := delivery.NewEndpoint(ec)
+	if err != nil {
+		var fe *delivery.FieldError
+		if errors.As(err, &fe) {
+			return nil, c.ErrAt(p+"."+fe.Field, "%v", fe.Err)
+		}
+		return nil, c.ErrAt(p, "%v", err)
+	}
+	return ep, nil
+}
+
+// pick is the first set value: the endpoint's, [defaults]', the built-in.
+func pick[T any](v, def *T, builtin *T) T {
+	if v != nil {
+		return *v
+	}
+	if def != nil {
+		return *def
+	}
+	return *builtin
+}
+
+func mergeHeaders(def, own map[string]string) map[string]string {
+	if len(def) == 0 {
+		return own
+	}
+	out := make(map[string]string, len(def)+len(own))
+	for k, v := range def {
+		out[k] = v
+	}
+	for k, v := range own {
+		out[k] = v
+	}
+	return out
+}
+
+// resolveSigning merges an endpoint's signing table over the defaults'
+// over the built-in one and reads the secret. The secret source (secret,
+// secret_file, secret_env) is inherited as a whole. It returns the key to
+// blame.
+func resolveSigning(own, def, builtin *SigningSettings) (delivery.SigningConfig, string, error) {
+	var sc delivery.SigningConfig
+	if own == nil {
+		own = &SigningSettings{}
+	}
+	if def == nil {
+		def = &SigningSettings{}
+	}
+	src := own
+	if own.Secret == nil && own.SecretFile == nil && own.SecretEnv == nil {
+		src = def
+	}
+	n := 0
+	for _, v := range []*string{src.Secret, src.SecretFile, src.SecretEnv} {
+		if v != nil {
+			n++
+		}
+	}
+	if n > 1 {
+		return sc, "secret", errors.New("set only one of secret, secret_file, secret_env")
+	}
+	// An empty secret from any source is a mistake (a truncated file, an
+	// unset variable), never a way to turn signing off: scheme = "none" is.
+	switch {
+	case src.Secret != nil:
+		sc.Secret = *src.Secret
+		if strings.TrimSpace(sc.Secret) == "" {
+			return sc, "secret", errors.New("is empty (to send unsigned requests, set scheme = \"none\")")
+		}
+	case src.SecretFile != nil:
+		b, err := os.ReadFile(*src.SecretFile)
+		if err != nil {
+			return sc, "secret_file", fmt.Errorf("cannot read secret file %s: %v", *src.SecretFile, errors.Unwrap(err))
+		}
+		sc.Secret = strings.TrimSpace(string(b))
+		if sc.Secret == "" {
+			return sc, "secret_file", fmt.Errorf("secret file %s is empty", *src.SecretFile)
+		}
+	case src.SecretEnv != nil:
+		v, ok := os.LookupEnv(*src.SecretEnv)
+		if !ok || strings.TrimSpace(v) == "" {
+			return sc, "secret_env", fmt.Errorf("environment variable %s is not set or empty", *src.SecretEnv)
+		}
+		sc.Secret = v
+	}
+	sc.PreviousSecrets = own.PreviousSecrets
+	if sc.PreviousSecrets == nil {
+		sc.PreviousSecrets = def.PreviousSecrets
+	}
+	for i, p := range sc.PreviousSecrets {
+		if strings.TrimSpace(p) == "" {
+			return sc, fmt.Sprintf("previous_secrets[%d]", i), errors.New("is empty")
+		}
+	}
+	str := func(a, b, c *string) string { return pick(a, b, c) }
+	scheme := "none"
+	if sc.Secret != "" {
+		scheme = "standard"
+	}
+	sc.Scheme = str(own.Scheme, def.Scheme, &scheme)
+	sc.Header = str(own.Header, def.Header, builtin.Header)
+	sc.Prefix = str(own.Prefix, def.Prefix, builtin.Prefix)
+	sc.Encoding = str(own.Encoding, def.Encoding, builtin.Encoding)
+	sc.Content = str(own.Content, def.Content, builtin.Content)
+	sc.TimestampHeader = str(own.TimestampHeader, def.TimestampHeader, builtin.TimestampHeader)
+	return sc, "scheme", nil
+}
+
+// readToken returns token, or the trimmed contents of file.
+func readToken(token, file string) (string, error) {
+	if file == "" {
+		return token, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("read token file %s: %w", file, err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
