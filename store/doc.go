@@ -5,7 +5,7 @@
 //
 // # Durability
 //
-// New events take the write-ahead log (logger.go, wal.go): the logger
+// New events take the write-ahead log (walwriter.go, wal.go): the log writer
 // goroutine takes every ingest request waiting, decides duplicates and
 // max_pending for the batch, appends the accepted events to the current
 // log segment with one write and one fdatasync, and only then answers the
@@ -22,7 +22,7 @@
 // commits, at most every commitInterval (50 ms), since nothing
 // latency-critical waits for it. If more than maxUnapplied logged events
 // (or maxUnappliedBytes of their records) wait for it (a burst through the
-// batch API), the logger waits for the
+// batch API), the log writer waits for the
 // committer before it logs more, which bounds memory and slows the
 // emitter down instead of failing it. The
 // transaction that applies logged events also records how far the log is
@@ -64,7 +64,7 @@
 // second process fails with ErrLocked after LockTimeout; the log is only
 // touched while that lock is held. Log segments are 16 MiB; fully applied
 // ones are recycled (renamed and overwritten, see wal.go) or deleted when
-// the logger starts a new segment. Attempt outcomes are committed in the
+// the log writer starts a new segment. Attempt outcomes are committed in the
 // next bbolt transaction, not fsynced one by one: a crash repeats the
 // deliveries of roughly the last commitInterval (at least once; the
 // kill -9 test measures how many), and never loses an acknowledged event.

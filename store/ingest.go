@@ -48,7 +48,7 @@ type Limits struct {
 // shortly after (see doc.go). An event whose id or dedup key was seen
 // within the dedup window is reported as a duplicate and changes nothing.
 func (s *Store) Ingest(ctx context.Context, events []NewEvent, lim Limits) ([]IngestResult, error) {
-	// Encode on the caller's goroutine: the logger is a serial stage, so it
+	// Encode on the caller's goroutine: the log writer is a serial stage, so it
 	// only checks duplicates and writes prepared bytes.
 	r := &ingestReq{events: events, prep: make([]preparedEvent, len(events)), lim: lim,
 		results: make([]IngestResult, len(events)), done: make(chan error, 1)}
@@ -56,13 +56,13 @@ func (s *Store) Ingest(ctx context.Context, events []NewEvent, lim Limits) ([]In
 		r.prep[i] = prepare(&events[i], lim)
 	}
 	select {
-	case <-s.logClosing:
+	case <-s.walClosing:
 		return nil, ErrClosed
 	default:
 	}
 	select {
 	case s.ingests <- r:
-	case <-s.logClosing:
+	case <-s.walClosing:
 		return nil, ErrClosed
 	}
 	select {
@@ -71,8 +71,8 @@ func (s *Store) Ingest(ctx context.Context, events []NewEvent, lim Limits) ([]In
 			return nil, err
 		}
 		return r.results, nil
-	case <-s.logStopped:
-		// Sent just as the logger finished: it was never written.
+	case <-s.walStopped:
+		// Sent just as the log writer finished: it was never written.
 		select {
 		case err := <-r.done:
 			if err != nil {
@@ -192,7 +192,7 @@ func duplicateIn(tx *bolt.Tx, p *preparedEvent) (string, bool) {
 
 // applyEvent writes a logged event and its deliveries. On replay it is
 // idempotent: a record the database already holds changes nothing. (The
-// logger already refused duplicates of what it logs.)
+// log writer already refused duplicates of what it logs.)
 func applyEvent(tx *bolt.Tx, st *txState, p *preparedEvent, replay bool) error {
 	ev := &p.ne.Event
 	events := tx.Bucket(bktEvents)
@@ -244,8 +244,8 @@ func applyEvent(tx *bolt.Tx, st *txState, p *preparedEvent, replay bool) error {
 // of one half would leave every page half empty.
 const appendFill = 0.9
 
-// enqueue writes d as pending and puts it on the due queue at d.Due.
-func enqueue(tx *bolt.Tx, st *txState, d *Delivery) error {
+// putPending writes d as pending and puts it on the due queue at d.Due.
+func putPending(tx *bolt.Tx, st *txState, d *Delivery) error {
 	key := d.Key()
 	b := tx.Bucket(bktDeliveries)
 	b.FillPercent = appendFill

@@ -8,37 +8,6 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// UpdateEndpointState changes an endpoint's persisted state (disabled by a
-// 410 or an operator, first seen) in one read-modify-write transaction;
-// state is not config, so it survives reloads and restarts.
-func (s *Store) UpdateEndpointState(ctx context.Context, name string, fn func(*EndpointState)) error {
-	return s.submit(ctx, func(tx *bolt.Tx, st *txState) error {
-		b := tx.Bucket(bktEndpoints)
-		es, err := decodeEndpointState(b.Get([]byte(name)))
-		if err != nil {
-			return err
-		}
-		fn(&es)
-		enc := encoder{}
-		enc.byte1(1)
-		enc.boolean(es.Disabled)
-		enc.str(es.Reason)
-		enc.i64(nanos(es.Since))
-		enc.i64(nanos(es.FirstSeen))
-		return b.Put([]byte(name), enc.b)
-	})
-}
-
-func decodeEndpointState(v []byte) (EndpointState, error) {
-	if v == nil {
-		return EndpointState{}, nil
-	}
-	d := decoder{b: v}
-	d.byte1()
-	es := EndpointState{Disabled: d.boolean(), Reason: d.str(), Since: fromNanos(d.i64()), FirstSeen: fromNanos(d.i64())}
-	return es, d.err
-}
-
 // Retention says how long finished work is kept.
 type Retention struct {
 	Delivered     time.Duration // events whose deliveries all succeeded

@@ -250,7 +250,7 @@ func requeue(tx *bolt.Tx, st *txState, d *Delivery, now time.Time) error {
 		st.pend(d.Endpoint, 1)
 	}
 	d.State, d.Due, d.Cycle, d.Reason, d.Parked, d.Done = Pending, now, d.Attempts, "", time.Time{}, time.Time{}
-	return enqueue(tx, st, d)
+	return putPending(tx, st, d)
 }
 
 // Redeliver resends an event now, delivered or not: every delivery it has,
@@ -291,7 +291,7 @@ func (s *Store) Redeliver(ctx context.Context, eventID, endpoint string, create 
 			}
 			d := &Delivery{EventID: eventID, Endpoint: create.Endpoint, EventType: ev.Type, Created: ev.Created,
 				Body: create.Body, State: Pending, Due: now}
-			if err := enqueue(tx, st, d); err != nil {
+			if err := putPending(tx, st, d); err != nil {
 				return err
 			}
 			st.pend(d.Endpoint, 1)

@@ -174,30 +174,6 @@ func (s *Store) Counts() (map[string]int, error) {
 	return out, err
 }
 
-// EndpointState is what hookd remembers about an endpoint beyond its config.
-type EndpointState struct {
-	Disabled  bool
-	Reason    string    // why it was disabled
-	Since     time.Time // when it was disabled
-	FirstSeen time.Time // when it first appeared in the config
-}
-
-// EndpointStates reads every stored endpoint state.
-func (s *Store) EndpointStates() (map[string]EndpointState, error) {
-	out := map[string]EndpointState{}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bktEndpoints).ForEach(func(k, v []byte) error {
-			st, err := decodeEndpointState(v)
-			if err != nil {
-				return err
-			}
-			out[string(k)] = st
-			return nil
-		})
-	})
-	return out, err
-}
-
 // Inspect opens a database read-only (it must not be in use by a running
 // daemon), runs bbolt's consistency check and counts each bucket's keys,
 // and ("wal_unapplied") the logged events the next Open will apply.

@@ -65,7 +65,7 @@ type Options struct {
 	LockTimeout time.Duration
 	// OnQueued is called after every commit that put deliveries on the due
 	// queue, with those entries, so the scheduler can pick up near-term work
-	// without rescanning. It runs on the logger or the committer goroutine:
+	// without rescanning. It runs on the log writer or the committer goroutine:
 	// keep it cheap.
 	OnQueued func([]QueueEntry)
 	// BeforeCommit, when set, runs just before each commit and each sync of
@@ -83,8 +83,8 @@ type QueueEntry struct {
 	Delivery *Delivery
 }
 
-// Store is hookd's only access to bbolt. New events go through the logger
-// goroutine (write-ahead log, see logger.go); every bbolt write goes
+// Store is hookd's only access to bbolt. New events go through the log writer
+// goroutine (write-ahead log, see walwriter.go); every bbolt write goes
 // through a single committer goroutine that group-commits whatever is
 // waiting; reads use bbolt read transactions directly.
 type Store struct {
@@ -94,9 +94,9 @@ type Store struct {
 
 	wal        *wal
 	ingests    chan *ingestReq
-	logClosing chan struct{}
-	logStopped chan struct{}
-	logWG      sync.WaitGroup
+	walClosing chan struct{}
+	walStopped chan struct{}
+	walWG      sync.WaitGroup
 	replayed   int
 
 	reqs    chan *request
@@ -107,7 +107,7 @@ type Store struct {
 
 	stuck        []*request  // committer only: log applications whose commit failed
 	applyFailing atomic.Bool // stuck is not empty
-	logFailing   atomic.Bool // the last write-ahead log write or sync failed
+	walFailing   atomic.Bool // the last write-ahead log write or sync failed
 	appliedSeg   atomic.Uint64
 
 	umu sync.Mutex
@@ -171,7 +171,7 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	s := &Store{db: db, path: path, opts: opts, reqs: make(chan *request, maxBatch),
 		closing: make(chan struct{}), stopped: make(chan struct{}),
-		ingests: make(chan *ingestReq, maxBatch), logClosing: make(chan struct{}), logStopped: make(chan struct{}),
+		ingests: make(chan *ingestReq, maxBatch), walClosing: make(chan struct{}), walStopped: make(chan struct{}),
 		wal: &wal{dir: path + ".wal", spareP: runtime.GOMAXPROCS(0) > runtime.NumCPU()}, u: newUnapplied()}
 	err = s.init()
 	if err == nil {
@@ -186,8 +186,8 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	s.wg.Add(1)
 	go s.run()
-	s.logWG.Add(1)
-	go s.logLoop()
+	s.walWG.Add(1)
+	go s.walLoop()
 	return s, nil
 }
 
@@ -227,14 +227,14 @@ func (s *Store) Pending() int64 {
 	return s.pending.Load() + s.u.pending
 }
 
-// Close stops the logger, commits the writes already queued (including the
+// Close stops the log writer, commits the writes already queued (including the
 // logged events not yet applied), stops the committer (later writes fail
 // with ErrClosed) and closes the database.
 func (s *Store) Close() error {
 	var err error
 	s.once.Do(func() {
-		close(s.logClosing)
-		s.logWG.Wait()
+		close(s.walClosing)
+		s.walWG.Wait()
 		close(s.closing)
 		s.wg.Wait()
 		s.wal.close()
@@ -246,7 +246,7 @@ func (s *Store) Close() error {
 // submit hands fn to the committer and waits for its commit.
 func (s *Store) submit(ctx context.Context, fn func(*bolt.Tx, *txState) error) error {
 	ch := make(chan error, 1)
-	if err := s.enqueue(&request{fn: fn, done: func(err error) { ch <- err }}); err != nil {
+	if err := s.toCommitter(&request{fn: fn, done: func(err error) { ch <- err }}); err != nil {
 		return err
 	}
 	select {
@@ -269,12 +269,12 @@ func (s *Store) submit(ctx context.Context, fn func(*bolt.Tx, *txState) error) e
 // submitAsync hands fn to the committer; done runs on the committer
 // goroutine after the commit (or failure).
 func (s *Store) submitAsync(fn func(*bolt.Tx, *txState) error, done func(error)) {
-	if err := s.enqueue(&request{fn: fn, done: done}); err != nil {
+	if err := s.toCommitter(&request{fn: fn, done: done}); err != nil {
 		done(err)
 	}
 }
 
-func (s *Store) enqueue(r *request) error {
+func (s *Store) toCommitter(r *request) error {
 	select {
 	case <-s.closing:
 		return ErrClosed

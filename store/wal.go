@@ -31,7 +31,7 @@ import (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// walSegmentBytes is when the logger starts a new segment, which is also
+// walSegmentBytes is when the log writer starts a new segment, which is also
 // when it deletes the segments the database has fully absorbed.
 const walSegmentBytes = 16 << 20
 
@@ -194,7 +194,7 @@ const rawSyncMax = 5 * time.Millisecond
 
 // sync is fdatasync of the current segment. Under load the sync's own
 // latency is what bounds acknowledgements, and an ordinary system call
-// hands its P away; when the call returns, the logger then often waits
+// hands its P away; when the call returns, the log writer then often waits
 // behind request handlers for a P. With a P to spare (GOMAXPROCS above the
 // CPU count, hookd's default) the call is made raw, keeping the P:
 // measured +7% acknowledged events/s at 64 clients. A raw call cannot be

@@ -140,7 +140,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// A burst bigger than maxUnapplied makes the logger wait for the committer:
+// A burst bigger than maxUnapplied makes the log writer wait for the committer:
 // everything is accepted, and what waits in memory stays bounded.
 func TestIngestBurstWaitsForCommitter(t *testing.T) {
 	s := mustOpen(t, Options{})

@@ -131,7 +131,7 @@ func (p *Proc) Restart() {
 	p.start()
 }
 
-// Signal sends sig and, if wait, waits for exit and returns the exit code.
+// Stop sends sig, waits for the process to exit and returns its exit code.
 func (p *Proc) Stop(sig syscall.Signal) int {
 	p.tb.Helper()
 	p.cmd.Process.Signal(sig)

@@ -8,7 +8,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// The logger goroutine owns the write-ahead log. It takes every ingest
+// The log writer goroutine owns the write-ahead log. It takes every ingest
 // request waiting, decides duplicates and max_pending for the whole batch,
 // writes the accepted events with one fdatasync, answers the callers, and
 // hands the batch to the committer, which applies it to bbolt in its next
@@ -76,7 +76,7 @@ func (u *unapplied) remove(p *preparedEvent) {
 }
 
 // maxUnapplied and maxUnappliedBytes bound the logged events waiting for
-// the committer (and the records memory holds for them) before the logger
+// the committer (and the records memory holds for them) before the log writer
 // waits for it: by count for many small events, by bytes for large ones.
 const (
 	maxUnapplied      = 16384
@@ -89,13 +89,13 @@ func (s *Store) committerBehind() bool {
 	return len(s.u.ids) > maxUnapplied || s.u.bytes > maxUnappliedBytes
 }
 
-// linger is the longest the logger holds a batch that is much smaller than
+// linger is the longest the log writer holds a batch that is much smaller than
 // usual, so that the requests about to arrive share its sync.
 const linger = 200 * time.Microsecond
 
-func (s *Store) logLoop() {
-	defer s.logWG.Done()
-	defer close(s.logStopped)
+func (s *Store) walLoop() {
+	defer s.walWG.Done()
+	defer close(s.walStopped)
 	batch := make([]*ingestReq, 0, maxBatch)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -106,7 +106,7 @@ func (s *Store) logLoop() {
 			b := s.drainIngests(append(batch[:0], r))
 			// Group commit without a delay lets a convoy form under load:
 			// all clients answered by one sync come back spread out, the
-			// first finds the logger idle and gets a sync of its own, and
+			// first finds the log writer idle and gets a sync of its own, and
 			// the rest wait for it. Waiting briefly when a batch is far
 			// below the usual size gives them one sync together instead.
 			if float64(len(b)) < typical/4 {
@@ -114,13 +114,13 @@ func (s *Store) logLoop() {
 				b = s.lingerIngests(b, int(typical/2), timer.C)
 			}
 			typical += (float64(len(b)) - typical) / 8
-			s.logBatch(b)
+			s.walBatch(b)
 			// The backing array outlives the batch: drop its pointers so
 			// the requests (bodies, rendered deliveries) can be collected.
 			clear(b)
-		case <-s.logClosing:
+		case <-s.walClosing:
 			for b := s.drainIngests(batch[:0]); len(b) > 0; b = s.drainIngests(batch[:0]) {
-				s.logBatch(b)
+				s.walBatch(b)
 			}
 			return
 		}
@@ -161,7 +161,7 @@ func (s *Store) drainIngests(batch []*ingestReq) []*ingestReq {
 	return batch
 }
 
-func (s *Store) logBatch(batch []*ingestReq) {
+func (s *Store) walBatch(batch []*ingestReq) {
 	finish := func(err error) {
 		for _, r := range batch {
 			r.done <- err
@@ -228,11 +228,11 @@ func (s *Store) logBatch(batch []*ingestReq) {
 		}
 	}
 	if len(accepted) == 0 {
-		if probe && s.logFailing.Load() {
+		if probe && s.walFailing.Load() {
 			// Readiness asks whether the log can be written again: try an
 			// empty write (a new segment after a failure, and a sync).
 			_, err := s.wal.write(nil, s.opts.BeforeCommit, s.appliedSeg.Load())
-			s.logFailing.Store(err != nil)
+			s.walFailing.Store(err != nil)
 		}
 		finish(nil)
 		return
@@ -246,7 +246,7 @@ func (s *Store) logBatch(batch []*ingestReq) {
 	}
 	start := time.Now()
 	pos, err := s.wal.write(payloads, s.opts.BeforeCommit, s.appliedSeg.Load())
-	s.logFailing.Store(err != nil)
+	s.walFailing.Store(err != nil)
 	if err != nil {
 		finish(fmt.Errorf("%w: write-ahead log: %v", ErrStorage, err))
 		return
@@ -318,7 +318,7 @@ func (s *Store) submitApply(evs []*preparedEvent, pos walPos) {
 	}
 	// ErrClosed only while closing, and then the log replays these events
 	// at the next Open.
-	s.enqueue(r)
+	s.toCommitter(r)
 }
 
 // replay applies what the log holds beyond the position the database
@@ -386,13 +386,13 @@ func (s *Store) Writable(ctx context.Context) error {
 	if s.applyFailing.Load() {
 		return fmt.Errorf("%w: the database cannot be written", ErrStorage)
 	}
-	if !s.logFailing.Load() {
+	if !s.walFailing.Load() {
 		return nil
 	}
 	if _, err := s.Ingest(ctx, nil, Limits{}); err != nil {
 		return err
 	}
-	if s.logFailing.Load() {
+	if s.walFailing.Load() {
 		return fmt.Errorf("%w: the write-ahead log cannot be written", ErrStorage)
 	}
 	return nil

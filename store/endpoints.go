@@ -1,0 +1,63 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// EndpointState is what hookd remembers about an endpoint beyond its config.
+type EndpointState struct {
+	Disabled  bool
+	Reason    string    // why it was disabled
+	Since     time.Time // when it was disabled
+	FirstSeen time.Time // when it first appeared in the config
+}
+
+// EndpointStates reads every stored endpoint state.
+func (s *Store) EndpointStates() (map[string]EndpointState, error) {
+	out := map[string]EndpointState{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bktEndpoints).ForEach(func(k, v []byte) error {
+			st, err := decodeEndpointState(v)
+			if err != nil {
+				return err
+			}
+			out[string(k)] = st
+			return nil
+		})
+	})
+	return out, err
+}
+
+// UpdateEndpointState changes an endpoint's persisted state (disabled by a
+// 410 or an operator, first seen) in one read-modify-write transaction;
+// state is not config, so it survives reloads and restarts.
+func (s *Store) UpdateEndpointState(ctx context.Context, name string, fn func(*EndpointState)) error {
+	return s.submit(ctx, func(tx *bolt.Tx, st *txState) error {
+		b := tx.Bucket(bktEndpoints)
+		es, err := decodeEndpointState(b.Get([]byte(name)))
+		if err != nil {
+			return err
+		}
+		fn(&es)
+		enc := encoder{}
+		enc.byte1(1)
+		enc.boolean(es.Disabled)
+		enc.str(es.Reason)
+		enc.i64(nanos(es.Since))
+		enc.i64(nanos(es.FirstSeen))
+		return b.Put([]byte(name), enc.b)
+	})
+}
+
+func decodeEndpointState(v []byte) (EndpointState, error) {
+	if v == nil {
+		return EndpointState{}, nil
+	}
+	d := decoder{b: v}
+	d.byte1()
+	es := EndpointState{Disabled: d.boolean(), Reason: d.str(), Since: fromNanos(d.i64()), FirstSeen: fromNanos(d.i64())}
+	return es, d.err
+}
