@@ -85,6 +85,8 @@ type NotifyConfig struct {
 // retries).
 type EndpointSettings struct {
 	Name             string            `toml:"name"`
+	Tenant           string            `toml:"tenant"`
+	Description      string            `toml:"description"`
 	URL              string            `toml:"url"`
 	Events           []string          `toml:"events"`
 	Headers          map[string]string `toml:"headers"`

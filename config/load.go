@@ -165,8 +165,8 @@ func (c *Config) validate() []error {
 	if c.Log.Format != "json" && c.Log.Format != "console" {
 		bad("log.format", "must be json or console")
 	}
-	if c.Defaults.Name != "" || c.Defaults.URL != "" || c.Defaults.Events != nil {
-		bad("defaults", "name, url and events belong to [[endpoints]], not [defaults]")
+	if c.Defaults.Name != "" || c.Defaults.URL != "" || c.Defaults.Events != nil || c.Defaults.Tenant != "" || c.Defaults.Description != "" {
+		bad("defaults", "name, url, events, tenant and description belong to [[endpoints]], not [defaults]")
 	}
 	seen := map[string]bool{}
 	for i := range c.Endpoints {
@@ -181,6 +181,12 @@ func (c *Config) validate() []error {
 		seen[e.Name] = true
 		if err := checkURL(e.URL); err != nil {
 			bad(p+".url", "%v", err)
+		}
+		if e.Tenant != "" && !ValidID(e.Tenant) {
+			bad(p+".tenant", "%q: %s", e.Tenant, IDRule)
+		}
+		if len(e.Description) > 1024 {
+			bad(p+".description", "must be at most 1 KiB")
 		}
 		if len(e.Events) == 0 {
 			bad(p+".events", "must list at least one event type or pattern (\"*\" for all)")

@@ -50,7 +50,7 @@ func (c *Config) Resolve() error {
 func (c *Config) buildEndpoint(p string, e *EndpointSettings, internal bool) (*delivery.Endpoint, error) {
 	d, b := &c.Defaults, builtinEndpoint()
 	ec := delivery.EndpointConfig{
-		Name: e.Name, URL: e.URL, Events: e.Events, Headers: mergeHeaders(d.Headers, e.Headers), Internal: internal,
+		Name: e.Name, Tenant: e.Tenant, Description: e.Description, URL: e.URL, Events: e.Events, Headers: mergeHeaders(d.Headers, e.Headers), Internal: internal,
 		Timeout:          pick(e.Timeout, d.Timeout, b.Timeout).D(),
 		MaxInFlight:      pick(e.MaxInFlight, d.MaxInFlight, b.MaxInFlight),
 		RateLimit:        pick(e.RateLimit, d.RateLimit, b.RateLimit),
@@ -96,6 +96,7 @@ func (c *Config) buildEndpoint(p string, e *EndpointSettings, internal bool) (*d
 		set(&ec.Envelope.Type, env.Type)
 		set(&ec.Envelope.Time, env.Time)
 		set(&ec.Envelope.Data, env.Data)
+		set(&ec.Envelope.Tenant, env.Tenant)
 		if env.TimeFormat != "" {
 			ec.Envelope.TimeFormat = env.TimeFormat
 		}

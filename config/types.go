@@ -77,6 +77,7 @@ type EnvelopeSetting struct {
 	Type       *string
 	Time       *string
 	Data       *string
+	Tenant     *string
 	TimeFormat string
 	Static     map[string]json.RawMessage
 }
@@ -93,7 +94,7 @@ func (e *EnvelopeSetting) UnmarshalTOML(v any) error {
 		*e = EnvelopeSetting{}
 		for k, val := range x {
 			switch k {
-			case "id", "type", "time", "data", "time_format":
+			case "id", "type", "time", "data", "tenant", "time_format":
 				s, ok := val.(string)
 				if !ok {
 					return fmt.Errorf("envelope.%s must be a string", k)
@@ -107,6 +108,8 @@ func (e *EnvelopeSetting) UnmarshalTOML(v any) error {
 					e.Time = &s
 				case "data":
 					e.Data = &s
+				case "tenant":
+					e.Tenant = &s
 				case "time_format":
 					e.TimeFormat = s
 				}
@@ -124,7 +127,7 @@ func (e *EnvelopeSetting) UnmarshalTOML(v any) error {
 					e.Static[sk] = b
 				}
 			default:
-				return fmt.Errorf("envelope: unknown key %q (id, type, time, data, time_format, static)", k)
+				return fmt.Errorf("envelope: unknown key %q (id, type, tenant, time, data, time_format, static)", k)
 			}
 		}
 		return nil

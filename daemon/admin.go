@@ -189,7 +189,7 @@ func (d *Daemon) adminRedeliver(ctx *fasthttp.RequestCtx, args []string) error {
 		if err != nil {
 			return err
 		}
-		create = &store.NewDelivery{Endpoint: ep.Name, Body: ep.Render(ev.ID, ev.Type, ev.Created, ev.Raw, ev.Payload)}
+		create = &store.NewDelivery{Endpoint: ep.Name, Body: ep.Render(ev)}
 	}
 	eps, err := d.store.Redeliver(ctx, args[0], in.Endpoint, create)
 	if err != nil {

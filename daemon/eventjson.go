@@ -19,6 +19,7 @@ import (
 type eventIn struct {
 	ID        *string
 	Type      *string
+	Tenant    *string
 	Data      json.RawMessage
 	Payload   json.RawMessage
 	Endpoints []string
@@ -40,7 +41,7 @@ func decodeEvent(body []byte) (eventIn, error) {
 	if b[0] != '{' {
 		return in, badRequest("body must be a JSON object")
 	}
-	var seen [5]bool
+	var seen [6]bool
 	for i := skipWS(b, 1); b[i] != '}'; {
 		end := valueEnd(b, i)
 		key := jsonString(b[i:end])
@@ -53,22 +54,25 @@ func decodeEvent(body []byte) (eventIn, error) {
 		}
 		field := slices.Index(eventFields, key)
 		if field < 0 {
-			return in, badRequest("unknown field %q (known: type, data, payload, id, endpoints)", key)
+			return in, badRequest("unknown field %q (known: type, data, payload, id, tenant, endpoints)", key)
 		}
 		if seen[field] {
 			return in, badRequest("%s: given twice", key)
 		}
 		seen[field] = true
 		switch key {
-		case "id", "type":
+		case "id", "type", "tenant":
 			if raw[0] != '"' {
 				return in, badRequest("%s: must be a string, not %s", key, jsonKindOf(raw))
 			}
 			v := jsonString(raw)
-			if key == "id" {
+			switch key {
+			case "id":
 				in.ID = &v
-			} else {
+			case "type":
 				in.Type = &v
+			default:
+				in.Tenant = &v
 			}
 		case "data":
 			in.Data = raw
@@ -92,7 +96,7 @@ func decodeEvent(body []byte) (eventIn, error) {
 	return in, nil
 }
 
-var eventFields = []string{"id", "type", "data", "payload", "endpoints"}
+var eventFields = []string{"id", "type", "data", "payload", "endpoints", "tenant"}
 
 // describeInvalid explains why body is not one JSON value.
 func describeInvalid(body []byte) error {

@@ -73,12 +73,9 @@ func (d *Daemon) flushOutbox() {
 // generated builds an event addressed to one endpoint.
 func generated(ep *delivery.Endpoint, typ string, data any) store.NewEvent {
 	raw, _ := json.Marshal(data)
-	now := time.Now().UTC()
-	id := "evt_" + ulid.Make().String()
-	return store.NewEvent{
-		Event:      store.Event{ID: id, Type: typ, Created: now, Raw: raw},
-		Deliveries: []store.NewDelivery{{Endpoint: ep.Name, Body: ep.Render(id, typ, now, raw, false)}},
-	}
+	// A tenant endpoint's test events are that tenant's.
+	ev := store.Event{ID: "evt_" + ulid.Make().String(), Type: typ, Tenant: ep.Tenant, Created: time.Now().UTC(), Raw: raw}
+	return store.NewEvent{Event: ev, Deliveries: []store.NewDelivery{{Endpoint: ep.Name, Body: ep.Render(&ev)}}}
 }
 
 // onOutcome updates metrics and raises notifications. It runs on the
@@ -97,7 +94,7 @@ func (d *Daemon) onOutcome(ev delivery.OutcomeEvent) {
 	if a := o.Attempt; a != nil {
 		last = map[string]any{"n": a.N, "at": a.At, "status": a.Status, "error": a.Error}
 	}
-	if o.Reason != "" {
+	if o.Reason != "" && o.Reason != reasonDisabled { // SPEC §11: not for a disabled endpoint
 		d.out.put(generated(target, "hookd.delivery.undeliverable", map[string]any{
 			"event_id": dl.EventID, "event_type": dl.EventType, "endpoint": dl.Endpoint,
 			"reason": o.Reason, "last_attempt": last,
@@ -125,14 +122,21 @@ func (d *Daemon) greetNewEndpoints(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var fresh []*delivery.Endpoint
+	var names []string
 	for _, ep := range d.sched.Table().All() {
-		if ep.Internal || !states[ep.Name].FirstSeen.IsZero() {
-			continue
+		if !ep.Internal && states[ep.Name].FirstSeen.IsZero() {
+			fresh, names = append(fresh, ep), append(names, ep.Name)
 		}
-		err := d.store.UpdateEndpointState(ctx, ep.Name, func(es *store.EndpointState) { es.FirstSeen = time.Now().UTC() })
-		if err != nil {
-			return err
-		}
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	now := time.Now().UTC()
+	if err := d.store.UpdateEndpointStates(ctx, names, func(es *store.EndpointState) { es.FirstSeen = now }); err != nil {
+		return err
+	}
+	for _, ep := range fresh {
 		if ep.TestOnCreate {
 			d.out.put(generated(ep, ep.TestEventType, testData(ep)))
 			d.log.Info().Str("endpoint", ep.Name).Msg("new endpoint: test event queued")

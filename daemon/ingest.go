@@ -142,23 +142,35 @@ func parseEvent(body []byte, key string, t *delivery.Table, now time.Time) (stor
 	} else {
 		id, fresh = "evt_"+ulid.Make().String(), true
 	}
-	for _, name := range in.Endpoints {
-		if ep := t.Get(name); ep == nil || ep.Internal {
-			return store.NewEvent{}, badRequest("endpoints: unknown endpoint %q", name)
+	tenant := ""
+	if in.Tenant != nil {
+		if !config.ValidID(*in.Tenant) {
+			return store.NewEvent{}, badRequest("tenant: %s", config.IDRule)
 		}
+		tenant = *in.Tenant
+	}
+	eps, err := t.Route(*in.Type, tenant, in.Endpoints)
+	if err != nil {
+		// Unknown and another tenant's endpoints get the same answer: a
+		// tenant learns nothing about the others.
+		return store.NewEvent{}, badRequest("endpoints: %v", err)
 	}
 	// data and payload are slices of the request body, which fasthttp
 	// reuses for the connection's next request: the event owns a copy.
 	// A payload is the delivery body itself, sent after this handler ends.
-	ev := store.Event{ID: id, Type: *in.Type, Created: now}
+	ev := store.Event{ID: id, Type: *in.Type, Tenant: tenant, Created: now}
 	if in.Payload != nil {
 		ev.Payload, ev.Raw = true, bytes.Clone(in.Payload)
 	} else {
 		ev.Raw = bytes.Clone(in.Data)
 	}
 	ne := store.NewEvent{Event: ev, DedupKey: key, FreshID: fresh}
-	for _, ep := range t.Route(ev.Type, in.Endpoints) {
-		ne.Deliveries = append(ne.Deliveries, store.NewDelivery{Endpoint: ep.Name, Body: ep.Render(id, ev.Type, now, ev.Raw, ev.Payload)})
+	for _, ep := range eps {
+		nd := store.NewDelivery{Endpoint: ep.Name, Body: ep.Render(&ev)}
+		if t.Disabled(ep.Name) {
+			nd.Parked = reasonDisabled // kept for enable + redeliver, not sent
+		}
+		ne.Deliveries = append(ne.Deliveries, nd)
 	}
 	return ne, nil
 }

@@ -1,18 +1,23 @@
 package delivery
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"hookd/store"
 )
 
 // EndpointConfig is one endpoint with defaults applied and secrets read;
 // the daemon's config layer builds it.
 type EndpointConfig struct {
 	Name             string
+	Tenant           string // the platform's customer it belongs to; "" = a platform endpoint
+	Description      string
 	URL              string
 	Events           []string // exact names, "prefix.*" or "*"
 	Headers          map[string]string
@@ -95,11 +100,11 @@ func (e *Endpoint) Matches(eventType string) bool {
 
 // Render builds the request body for an event. A payload is delivered
 // byte-for-byte; otherwise the endpoint's envelope wraps data.
-func (e *Endpoint) Render(id, typ string, t time.Time, raw []byte, payload bool) []byte {
-	if payload {
-		return raw
+func (e *Endpoint) Render(ev *store.Event) []byte {
+	if ev.Payload {
+		return ev.Raw
 	}
-	return e.envelope.Render(make([]byte, 0, len(raw)+len(id)+len(typ)+96), id, typ, t, raw)
+	return e.envelope.Render(make([]byte, 0, len(ev.Raw)+len(ev.ID)+len(ev.Type)+len(ev.Tenant)+96), ev.ID, ev.Type, ev.Tenant, ev.Created, ev.Raw)
 }
 
 // Table is the immutable set of endpoints in force and which of them are
@@ -108,14 +113,23 @@ func (e *Endpoint) Render(id, typ string, t time.Time, raw []byte, payload bool)
 type Table struct {
 	byName   map[string]*Endpoint
 	list     []*Endpoint
+	platform []*Endpoint            // no tenant: they match every tenant's events
+	byTenant map[string][]*Endpoint // a tenant's own endpoints
 	disabled map[string]bool
 }
 
 // NewTable builds a table; names must be unique (the config checks).
 func NewTable(eps []*Endpoint, disabled map[string]bool) *Table {
-	t := &Table{byName: make(map[string]*Endpoint, len(eps)), list: eps, disabled: disabled}
+	t := &Table{byName: make(map[string]*Endpoint, len(eps)), list: eps, byTenant: map[string][]*Endpoint{}, disabled: disabled}
 	for _, e := range eps {
 		t.byName[e.Name] = e
+		switch {
+		case e.Internal:
+		case e.Tenant == "":
+			t.platform = append(t.platform, e)
+		default:
+			t.byTenant[e.Tenant] = append(t.byTenant[e.Tenant], e)
+		}
 	}
 	return t
 }
@@ -143,18 +157,43 @@ func (t *Table) withDisabled(name string, on bool) *Table {
 	return NewTable(t.list, d)
 }
 
-// Route returns the enabled endpoints that should receive an event of type
-// typ; only restricts to the named endpoints when non-empty.
-func (t *Table) Route(typ string, only []string) []*Endpoint {
-	var out []*Endpoint
-	for _, e := range t.list {
-		if e.Internal || t.disabled[e.Name] || !e.Matches(typ) {
-			continue
-		}
-		if len(only) > 0 && !slices.Contains(only, e.Name) {
-			continue
-		}
-		out = append(out, e)
+// ErrNotRoutable: an event names an endpoint it cannot reach (unknown,
+// internal, or another tenant's).
+var ErrNotRoutable = errors.New("not an endpoint this event can reach")
+
+// Route returns the endpoints an event of type typ and tenant should
+// reach: the tenant's own endpoints and the platform endpoints whose
+// patterns match (an event without a tenant reaches platform endpoints
+// only). only, when non-empty, restricts it to those names, each of which
+// must be reachable by tenant. Disabled endpoints are included: their
+// deliveries are recorded as undeliverable (the caller checks Disabled).
+// The cost grows with the tenant's and the platform's endpoints, never
+// with all of them.
+func (t *Table) Route(typ, tenant string, only []string) ([]*Endpoint, error) {
+	own := t.byTenant[tenant]
+	if tenant == "" {
+		own = nil
 	}
-	return out
+	reachable := func(e *Endpoint) bool { return e != nil && !e.Internal && (e.Tenant == "" || e.Tenant == tenant) }
+	var out []*Endpoint
+	if len(only) > 0 {
+		for _, name := range only {
+			e := t.byName[name]
+			if !reachable(e) {
+				return nil, fmt.Errorf("%w: %q", ErrNotRoutable, name)
+			}
+			if e.Matches(typ) && !slices.Contains(out, e) {
+				out = append(out, e)
+			}
+		}
+		return out, nil
+	}
+	for _, group := range [][]*Endpoint{own, t.platform} {
+		for _, e := range group {
+			if e.Matches(typ) {
+				out = append(out, e)
+			}
+		}
+	}
+	return out, nil
 }

@@ -13,6 +13,7 @@ import (
 // Static holds constant fields as JSON values.
 type EnvelopeConfig struct {
 	ID, Type, Time, Data string
+	Tenant               string // where the event's tenant goes; "" = nowhere
 	TimeFormat           string // rfc3339 | rfc3339ms | unix
 	Static               map[string]json.RawMessage
 }
@@ -25,6 +26,7 @@ var StandardEnvelope = EnvelopeConfig{ID: "id", Type: "type", Time: "timestamp",
 // which is kept as the raw JSON the emitter sent.
 type Envelope struct {
 	id, typ, tm, data []byte // `"name":` prefixes, nil when omitted
+	tenant            []byte
 	static            []byte // `"k":v,` pairs, sorted by key
 	format            string
 }
@@ -54,7 +56,7 @@ func NewEnvelope(c EnvelopeConfig) (*Envelope, error) {
 	for _, f := range []struct {
 		dst *[]byte
 		n   string
-	}{{&e.id, c.ID}, {&e.typ, c.Type}, {&e.tm, c.Time}, {&e.data, c.Data}} {
+	}{{&e.id, c.ID}, {&e.typ, c.Type}, {&e.tenant, c.Tenant}, {&e.tm, c.Time}, {&e.data, c.Data}} {
 		if *f.dst, err = name(f.n); err != nil {
 			return nil, err
 		}
@@ -78,8 +80,9 @@ func NewEnvelope(c EnvelopeConfig) (*Envelope, error) {
 }
 
 // Render appends the envelope for an event to dst. data must be valid JSON.
-// Field order is id, type, static fields, time, data.
-func (e *Envelope) Render(dst []byte, id, typ string, t time.Time, data []byte) []byte {
+// Field order is id, type, tenant, static fields, time, data; the tenant
+// is left out when the event has none.
+func (e *Envelope) Render(dst []byte, id, typ, tenant string, t time.Time, data []byte) []byte {
 	start := len(dst)
 	dst = append(dst, '{')
 	if e.id != nil {
@@ -88,6 +91,10 @@ func (e *Envelope) Render(dst []byte, id, typ string, t time.Time, data []byte) 
 	}
 	if e.typ != nil {
 		dst = appendJSONString(append(dst, e.typ...), typ)
+		dst = append(dst, ',')
+	}
+	if e.tenant != nil && tenant != "" {
+		dst = appendJSONString(append(dst, e.tenant...), tenant)
 		dst = append(dst, ',')
 	}
 	dst = append(dst, e.static...)

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
+
+	"hookd/store"
 )
 
 func TestEnvelopes(t *testing.T) {
@@ -27,7 +29,7 @@ func TestEnvelopes(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
-		got := e.Render(nil, `e"1`, "t.x", at, data)
+		got := e.Render(nil, `e"1`, "t.x", "", at, data)
 		if string(got) != c.want {
 			t.Errorf("%s:\n got %s\nwant %s", c.name, got, c.want)
 		}
@@ -49,7 +51,7 @@ func TestEnvelopeRejectsDuplicateField(t *testing.T) {
 func TestPayloadIsVerbatim(t *testing.T) {
 	e, _ := NewEndpoint(EndpointConfig{Name: "x", Envelope: StandardEnvelope, Signing: SigningConfig{Scheme: "none"}})
 	p := []byte("{ \"kept\" :  [1, 2] }")
-	if got := e.Render("id", "t", time.Now(), p, true); string(got) != string(p) {
+	if got := e.Render(&store.Event{ID: "id", Type: "t", Created: time.Now(), Raw: p, Payload: true}); string(got) != string(p) {
 		t.Fatalf("payload changed: %s", got)
 	}
 }
@@ -74,6 +76,26 @@ func BenchmarkEnvelope(b *testing.B) {
 	now := time.Now()
 	b.ReportAllocs()
 	for b.Loop() {
-		buf = e.Render(buf[:0], "evt_01HZXABCDEF", "conversation.ended", now, data)
+		buf = e.Render(buf[:0], "evt_01HZXABCDEF", "conversation.ended", "", now, data)
+	}
+}
+
+func TestEnvelopeTenant(t *testing.T) {
+	env := StandardEnvelope
+	env.Tenant = "widget_id"
+	e, err := NewEnvelope(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+	if got := string(e.Render(nil, "e1", "t", "wgt_1", at, []byte("1"))); got != `{"id":"e1","type":"t","widget_id":"wgt_1","timestamp":"2026-11-25T08:00:00.000Z","data":1}` {
+		t.Fatalf("with a tenant: %s", got)
+	}
+	if got := string(e.Render(nil, "e1", "t", "", at, []byte("1"))); got != `{"id":"e1","type":"t","timestamp":"2026-11-25T08:00:00.000Z","data":1}` {
+		t.Fatalf("without a tenant: %s", got)
+	}
+	env.Static = map[string]json.RawMessage{"widget_id": json.RawMessage(`"w"`)}
+	if _, err := NewEnvelope(env); err == nil {
+		t.Fatal("static and tenant naming one field accepted")
 	}
 }

@@ -21,7 +21,7 @@ func FuzzEnvelope(f *testing.F) {
 		if err != nil {
 			return // e.g. typeField collides with another field
 		}
-		out := e.Render(nil, id, typ, time.Unix(unix%(1<<35), 0), []byte(data))
+		out := e.Render(nil, id, typ, "", time.Unix(unix%(1<<35), 0), []byte(data))
 		var got map[string]json.RawMessage
 		if err := json.Unmarshal(out, &got); err != nil {
 			t.Fatalf("invalid JSON %q: %v", out, err)

@@ -35,20 +35,32 @@ func (s *Store) EndpointStates() (map[string]EndpointState, error) {
 // 410 or an operator, first seen) in one read-modify-write transaction;
 // state is not config, so it survives reloads and restarts.
 func (s *Store) UpdateEndpointState(ctx context.Context, name string, fn func(*EndpointState)) error {
+	return s.UpdateEndpointStates(ctx, []string{name}, fn)
+}
+
+// UpdateEndpointStates applies fn to several endpoints' states in one
+// transaction: a start with many new endpoints waits for one commit, not
+// one per endpoint.
+func (s *Store) UpdateEndpointStates(ctx context.Context, names []string, fn func(*EndpointState)) error {
 	return s.submit(ctx, func(tx *bolt.Tx, st *txState) error {
 		b := tx.Bucket(bktEndpoints)
-		es, err := decodeEndpointState(b.Get([]byte(name)))
-		if err != nil {
-			return err
+		for _, name := range names {
+			es, err := decodeEndpointState(b.Get([]byte(name)))
+			if err != nil {
+				return err
+			}
+			fn(&es)
+			enc := encoder{}
+			enc.byte1(1)
+			enc.boolean(es.Disabled)
+			enc.str(es.Reason)
+			enc.i64(nanos(es.Since))
+			enc.i64(nanos(es.FirstSeen))
+			if err := b.Put([]byte(name), enc.b); err != nil {
+				return err
+			}
 		}
-		fn(&es)
-		enc := encoder{}
-		enc.byte1(1)
-		enc.boolean(es.Disabled)
-		enc.str(es.Reason)
-		enc.i64(nanos(es.Since))
-		enc.i64(nanos(es.FirstSeen))
-		return b.Put([]byte(name), enc.b)
+		return nil
 	})
 }
 

@@ -20,9 +20,12 @@ type NewEvent struct {
 }
 
 // NewDelivery is one endpoint's rendered request body for a new event.
+// Parked, when set, records it directly as undeliverable with that reason
+// (its endpoint is disabled): it is kept for a later redeliver, not sent.
 type NewDelivery struct {
 	Endpoint string
 	Body     []byte
+	Parked   string
 }
 
 // IngestResult is the outcome for one NewEvent. Err is ErrTooManyPending
@@ -117,10 +120,16 @@ func prepare(ne *NewEvent, lim Limits) preparedEvent {
 	if ne.DedupKey != "" && lim.DedupWindow > 0 {
 		p.expiry = ev.Created.Add(lim.DedupWindow).UnixNano()
 	}
+	parked := false
 	for i, nd := range ne.Deliveries {
 		d := &Delivery{EventID: ev.ID, Endpoint: nd.Endpoint, EventType: ev.Type, Created: ev.Created, Body: nd.Body, State: Pending, Due: ev.Created}
 		key := d.Key()
-		p.deliveries[i] = preparedDelivery{d: d, key: []byte(key), qkey: timeKey(d.Due, key), record: encodeDelivery(d)}
+		qkey := timeKey(d.Due, key)
+		if nd.Parked != "" {
+			d.State, d.Reason, d.Parked = Undeliverable, nd.Parked, ev.Created
+			qkey, parked = timeKey(d.Parked, key), true // its key in the undeliverable bucket
+		}
+		p.deliveries[i] = preparedDelivery{d: d, key: []byte(key), qkey: qkey, record: encodeDelivery(d)}
 	}
 	size := len(p.record) + len(ne.DedupKey) + 32
 	for _, nd := range ne.Deliveries {
@@ -135,8 +144,26 @@ func prepare(ne *NewEvent, lim Limits) preparedEvent {
 		e.str(nd.Endpoint)
 		e.bytes(nd.Body)
 	}
+	if parked {
+		// An optional trailing section, so records written before it
+		// existed (no trailing bytes: every delivery pending) still replay.
+		for _, nd := range ne.Deliveries {
+			e.str(nd.Parked)
+		}
+	}
 	p.wal = e.b
 	return p
+}
+
+// pendingCount is how many of p's deliveries are pending (not parked).
+func (p *preparedEvent) pendingCount() int64 {
+	n := int64(0)
+	for _, pd := range p.deliveries {
+		if pd.d.State == Pending {
+			n++
+		}
+	}
+	return n
 }
 
 // size is roughly the memory p's records hold.
@@ -161,6 +188,11 @@ func decodeWALRecord(b []byte) (preparedEvent, error) {
 	ne := &NewEvent{DedupKey: key, Deliveries: make([]NewDelivery, n)}
 	for i := range ne.Deliveries {
 		ne.Deliveries[i] = NewDelivery{Endpoint: d.str(), Body: d.bytes()}
+	}
+	if len(d.b) > 0 {
+		for i := range ne.Deliveries {
+			ne.Deliveries[i].Parked = d.str()
+		}
 	}
 	if d.err != nil {
 		return preparedEvent{}, d.err
@@ -224,12 +256,18 @@ func applyEvent(tx *bolt.Tx, st *txState, p *preparedEvent, replay bool) error {
 			return err
 		}
 	}
-	deliveries, queue := tx.Bucket(bktDeliveries), tx.Bucket(bktQueue)
+	deliveries, queue, parked := tx.Bucket(bktDeliveries), tx.Bucket(bktQueue), tx.Bucket(bktUndeliverable)
 	deliveries.FillPercent = appendFill
 	for i := range p.deliveries {
 		pd := &p.deliveries[i]
 		if err := deliveries.Put(pd.key, pd.record); err != nil {
 			return fmt.Errorf("put delivery: %w", err)
+		}
+		if pd.d.State == Undeliverable {
+			if err := parked.Put(pd.qkey, nil); err != nil {
+				return fmt.Errorf("put undeliverable: %w", err)
+			}
+			continue
 		}
 		if err := queue.Put(pd.qkey, nil); err != nil {
 			return fmt.Errorf("put queue: %w", err)

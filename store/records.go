@@ -32,6 +32,7 @@ func (s State) String() string {
 type Event struct {
 	ID      string
 	Type    string
+	Tenant  string // the platform's customer the event belongs to; "" for none
 	Created time.Time
 	Payload bool
 	Raw     []byte
@@ -95,20 +96,24 @@ func fromNanos(n int64) time.Time {
 }
 
 func encodeEvent(e *Event) []byte {
-	enc := encoder{b: make([]byte, 0, len(e.Raw)+len(e.ID)+len(e.Type)+16)}
-	enc.byte1(1) // record version
+	enc := encoder{b: make([]byte, 0, len(e.Raw)+len(e.ID)+len(e.Type)+len(e.Tenant)+24)}
+	enc.byte1(2) // record version: 2 added the tenant
 	enc.str(e.ID)
 	enc.str(e.Type)
 	enc.i64(nanos(e.Created))
 	enc.boolean(e.Payload)
 	enc.bytes(e.Raw)
+	enc.str(e.Tenant)
 	return enc.b
 }
 
 func decodeEvent(b []byte) (*Event, error) {
 	d := decoder{b: b}
-	d.byte1()
+	version := d.byte1()
 	e := &Event{ID: d.str(), Type: d.str(), Created: fromNanos(d.i64()), Payload: d.boolean(), Raw: d.bytes()}
+	if version >= 2 {
+		e.Tenant = d.str()
+	}
 	return e, d.err
 }
 

@@ -54,9 +54,11 @@ func (u *unapplied) add(p *preparedEvent) {
 	u.mark(p)
 	for _, pd := range p.deliveries {
 		u.deliveries[string(pd.key)] = pd.d
-		u.epPending[pd.d.Endpoint]++
+		if pd.d.State == Pending {
+			u.epPending[pd.d.Endpoint]++
+			u.pending++
+		}
 	}
-	u.pending += int64(len(p.deliveries))
 	u.bytes += p.size()
 }
 
@@ -67,11 +69,14 @@ func (u *unapplied) remove(p *preparedEvent) {
 	}
 	for _, pd := range p.deliveries {
 		delete(u.deliveries, string(pd.key))
+		if pd.d.State != Pending {
+			continue
+		}
+		u.pending--
 		if u.epPending[pd.d.Endpoint]--; u.epPending[pd.d.Endpoint] <= 0 {
 			delete(u.epPending, pd.d.Endpoint)
 		}
 	}
-	u.pending -= int64(len(p.deliveries))
 	u.bytes -= p.size()
 }
 
@@ -215,14 +220,15 @@ func (s *Store) walBatch(batch []*ingestReq) {
 				r.results[i] = IngestResult{ID: id, Duplicate: true}
 				continue
 			}
-			n := int64(len(p.deliveries))
-			if r.lim.MaxPending > 0 && pending+n > r.lim.MaxPending {
+			n := p.pendingCount()
+			if r.lim.MaxPending > 0 && n > 0 && pending+n > r.lim.MaxPending {
 				r.results[i] = IngestResult{ID: p.ne.Event.ID, Err: ErrTooManyPending}
 				continue
 			}
 			pending += n
 			seen.mark(p)
-			r.results[i] = IngestResult{ID: p.ne.Event.ID, Deliveries: int(n)}
+			// Parked deliveries (disabled endpoints) count as created.
+			r.results[i] = IngestResult{ID: p.ne.Event.ID, Deliveries: len(p.deliveries)}
 			accepted = append(accepted, p)
 			payloads = append(payloads, p.wal)
 		}
@@ -264,6 +270,9 @@ func (s *Store) walBatch(batch []*ingestReq) {
 		var queued []QueueEntry
 		for _, p := range accepted {
 			for _, pd := range p.deliveries {
+				if pd.d.State != Pending {
+					continue
+				}
 				queued = append(queued, QueueEntry{Key: string(pd.key), Due: pd.d.Due, Delivery: pd.d})
 			}
 		}

@@ -83,7 +83,15 @@ func TestContractSeny(t *testing.T) {
 	rcv := NewReceiver(t)
 	rcv.Status("/seny", 503, 1)
 	d := MustOpenExample(t, "seny", rcv, `["100ms"]`)
-	id := d.Event(`{"type":"conversation.ended","data":{"conversation_id":"c_42","transcript":[{"role":"visitor","text":"Do you ship to Lisbon?"},{"role":"bot","text":"Yes, in 3 days."}]}}`)
+	id := d.Event(`{"type":"conversation.ended","tenant":"wgt_abc123","data":{"conversation_id":"c_42","transcript":[{"role":"visitor","text":"Do you ship to Lisbon?"},{"role":"bot","text":"Yes, in 3 days."}]}}`)
+	// Another widget's event never reaches this widget's CRM, and neither
+	// does one without a widget.
+	if status, out, _ := d.Post("/v1/events", "application/json", `{"type":"conversation.ended","tenant":"wgt_other","data":{}}`); status != 202 || out["deliveries"].(float64) != 0 {
+		t.Fatalf("another widget's event: %d %v", status, out)
+	}
+	if status, out, _ := d.Post("/v1/events", "application/json", `{"type":"conversation.ended","data":{}}`); status != 202 || out["deliveries"].(float64) != 0 {
+		t.Fatalf("an event without a widget: %d %v", status, out)
+	}
 	reqs := rcv.Wait(t, "/seny", 2)
 	for _, r := range reqs {
 		parts := strings.SplitN(r.Header.Get("X-Seny-Signature"), "=", 2)

@@ -264,9 +264,16 @@ func TestGoneDisablesEndpoint(t *testing.T) {
 		_, out := d.Admin("GET", "/v1/endpoints", "")
 		return out["endpoints"].([]any)[0].(map[string]any)["state"] == "disabled"
 	})
+	// A disabled endpoint keeps its events: recorded as undeliverable, not sent.
 	status, out, _ := d.Post("/v1/events", "application/json", `{"type":"t","data":{}}`)
-	if status != 202 || out["deliveries"] != 0.0 {
-		t.Fatalf("disabled endpoint still receives: %v", out)
+	if status != 202 || out["deliveries"] != 1.0 {
+		t.Fatalf("event for a disabled endpoint: %v", out)
+	}
+	if dl := d.waitState(out["id"].(string), "gone", "undeliverable"); dl["reason"] != "endpoint disabled" {
+		t.Fatalf("parked with %v", dl)
+	}
+	if n := len(rcv.Requests("/gone")); n != 1 {
+		t.Fatalf("the disabled endpoint got %d requests", n)
 	}
 	if status, _ := d.Admin("POST", "/v1/endpoints/gone/enable", ""); status != 200 {
 		t.Fatal("enable", status)

@@ -1,0 +1,158 @@
+package tests
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// Hundreds of tenants at once: an event of tenant A reaches A's endpoints
+// and the platform endpoints, never B's; an event without a tenant reaches
+// platform endpoints only.
+func TestTenantIsolation(t *testing.T) {
+	const tenants = 300
+	rcv := NewReceiver(t)
+	var cfg strings.Builder
+	cfg.WriteString(endpoint("platform", rcv.URL+"/platform", `["*"]`, ""))
+	for i := range tenants {
+		cfg.WriteString(endpoint(fmt.Sprintf("t%03d", i), fmt.Sprintf("%s/t%03d", rcv.URL, i), `["*"]`, fmt.Sprintf(`tenant = "wgt_%03d"`, i)))
+	}
+	d := MustOpenDaemon(t, cfg.String())
+	var (
+		mu     sync.Mutex
+		sentTo = map[string]string{} // event id → tenant ("" for none)
+		wg     sync.WaitGroup
+	)
+	for w := range 8 {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 7))
+			for range 100 {
+				tenant := ""
+				body := `{"type":"conversation.ended","data":{}}`
+				if rng.IntN(10) > 0 {
+					tenant = fmt.Sprintf("wgt_%03d", rng.IntN(tenants))
+					body = `{"type":"conversation.ended","tenant":"` + tenant + `","data":{}}`
+				}
+				status, out, _ := d.Post("/v1/events", "application/json", body)
+				want := 2.0
+				if tenant == "" {
+					want = 1
+				}
+				if status != 202 || out["deliveries"].(float64) != want {
+					t.Errorf("%s: %d %v", body, status, out)
+					return
+				}
+				mu.Lock()
+				sentTo[out["id"].(string)] = tenant
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	withTenant := 0
+	for _, tenant := range sentTo {
+		if tenant != "" {
+			withTenant++
+		}
+	}
+	rcv.Wait(t, "/platform", len(sentTo))
+	eventually(t, "every tenant event delivered", func() bool { return len(rcv.Requests(""))-len(rcv.Requests("/platform")) >= withTenant })
+	for _, r := range rcv.Requests("") {
+		if r.Path == "/platform" {
+			continue
+		}
+		var id string
+		for _, h := range []string{"webhook-id"} {
+			id = r.Header.Get(h)
+		}
+		if id == "" { // unsigned: the id is in the standard envelope
+			id = strings.SplitN(strings.TrimPrefix(string(r.Body), `{"id":"`), `"`, 2)[0]
+		}
+		want := "/t" + strings.TrimPrefix(sentTo[id], "wgt_")
+		if r.Path != want {
+			t.Fatalf("event %s of tenant %q reached %s", id, sentTo[id], r.Path)
+		}
+	}
+	if n := len(rcv.Requests("")) - len(rcv.Requests("/platform")); n != withTenant {
+		t.Fatalf("%d tenant deliveries for %d tenant events", n, withTenant)
+	}
+}
+
+// endpoints in an event may only name endpoints its tenant can reach;
+// another tenant's endpoint gets the same 400 as an unknown one.
+func TestEventEndpointsFollowTenants(t *testing.T) {
+	rcv := NewReceiver(t)
+	d := MustOpenDaemon(t, endpoint("platform", rcv.URL+"/p", `["*"]`, "")+
+		endpoint("a", rcv.URL+"/a", `["*"]`, `tenant = "A"`)+endpoint("b", rcv.URL+"/b", `["*"]`, `tenant = "B"`))
+	cases := []struct {
+		body   string
+		status int
+		n      float64
+	}{
+		{`{"type":"t","tenant":"A","data":1,"endpoints":["a"]}`, 202, 1},
+		{`{"type":"t","tenant":"A","data":1,"endpoints":["platform","a"]}`, 202, 2},
+		{`{"type":"t","tenant":"A","data":1,"endpoints":["b"]}`, 400, 0},
+		{`{"type":"t","data":1,"endpoints":["a"]}`, 400, 0},
+		{`{"type":"t","tenant":"A","data":1,"endpoints":["nope"]}`, 400, 0},
+		{`{"type":"t","tenant":"A/..","data":1}`, 400, 0},
+		{`{"type":"t","tenant":"C","data":1}`, 202, 1},
+	}
+	for _, c := range cases {
+		status, out, _ := d.Post("/v1/events", "application/json", c.body)
+		if status != c.status || (status == 202 && out["deliveries"].(float64) != c.n) {
+			t.Errorf("%s: %d %v", c.body, status, out)
+		}
+		if status == 400 && strings.Contains(fmt.Sprint(out), `"b"`) && !strings.Contains(fmt.Sprint(out), "reach") {
+			t.Errorf("%s: %v", c.body, out)
+		}
+	}
+	// The same message for another tenant's and an unknown endpoint.
+	_, foreign, _ := d.Post("/v1/events", "application/json", `{"type":"t","tenant":"A","data":1,"endpoints":["b"]}`)
+	_, unknown, _ := d.Post("/v1/events", "application/json", `{"type":"t","tenant":"A","data":1,"endpoints":["zz"]}`)
+	f := strings.ReplaceAll(fmt.Sprint(foreign), `"b"`, "X")
+	u := strings.ReplaceAll(fmt.Sprint(unknown), `"zz"`, "X")
+	if f != u {
+		t.Errorf("foreign and unknown differ: %v / %v", foreign, unknown)
+	}
+}
+
+// An event routed to a disabled endpoint is kept as undeliverable with
+// reason "endpoint disabled" (no notification), and enable + bulk
+// redeliver replays everything it missed.
+func TestDisabledEndpointKeepsItsEvents(t *testing.T) {
+	rcv := NewReceiver(t)
+	d := MustOpenDaemon(t, endpoint("a", rcv.URL+"/a", `["*"]`, `tenant = "A"`)+"\n[notify]\nurl = \""+rcv.URL+"/alerts\"\n")
+	if status, _ := d.Admin("POST", "/v1/endpoints/a/disable", ""); status != 200 {
+		t.Fatal("disable")
+	}
+	var ids []string
+	for range 3 {
+		status, out, _ := d.Post("/v1/events", "application/json", `{"type":"t","tenant":"A","data":1}`)
+		if status != 202 || out["deliveries"].(float64) != 1 {
+			t.Fatalf("event to a disabled endpoint: %d %v", status, out)
+		}
+		ids = append(ids, out["id"].(string))
+	}
+	for _, id := range ids {
+		dl := d.waitState(id, "a", "undeliverable")
+		if dl["reason"] != "endpoint disabled" {
+			t.Fatalf("reason %v", dl)
+		}
+	}
+	if status, out := d.Admin("GET", "/v1/undeliverable?endpoint=a", ""); status != 200 || len(out["items"].([]any)) != 3 {
+		t.Fatalf("undeliverable list: %d %v", status, out)
+	}
+	d.Admin("POST", "/v1/endpoints/a/enable", "")
+	if status, out := d.Admin("POST", "/v1/undeliverable/redeliver", `{"endpoint":"a"}`); status != 202 || out["redelivered"].(float64) != 3 {
+		t.Fatalf("redeliver: %d %v", status, out)
+	}
+	rcv.Wait(t, "/a", 3)
+	for _, id := range ids {
+		d.waitState(id, "a", "delivered")
+	}
+	if n := len(rcv.Requests("/alerts")); n != 0 {
+		t.Fatalf("%d notifications for deliveries parked by a disabled endpoint", n)
+	}
+}
