@@ -108,10 +108,13 @@ func (d *Daemon) Open() (err error) {
 	if err != nil {
 		return err
 	}
-	d.sched = delivery.New(d.store, delivery.NewSender(Version, cfg.Delivery.deny), delivery.NewTable(eps, disabled), delivery.Options{
+	d.sched, err = delivery.New(d.store, delivery.NewSender(Version, cfg.Delivery.deny), delivery.NewTable(eps, disabled), delivery.Options{
 		Workers: cfg.Delivery.Workers, ShutdownTimeout: cfg.Delivery.ShutdownTimeout.D(), Log: d.log,
 		OnOutcome: d.onOutcome,
 	})
+	if err != nil {
+		return err
+	}
 	d.out.wake = make(chan struct{}, 1)
 
 	if d.ingestLn, err = listen(cfg.Ingest.Listen); err != nil {

@@ -26,40 +26,50 @@ type epQueue struct {
 	inflight int
 }
 
-func (s *Scheduler) horizon() time.Duration { return min(30*time.Second, s.wheel.span()-s.opts.Tick) }
+// horizon is nearHorizon, or less if the wheel cannot hold that far ahead.
+func (s *Scheduler) horizon() time.Duration { return min(nearHorizon, s.wheel.span()-s.opts.Tick) }
 
+// loop runs step whenever there may be something to do, until Close.
 func (s *Scheduler) loop() {
 	defer s.loopWG.Done()
-	tick := time.NewTicker(s.opts.Tick)
+	tick := s.clock.NewTicker(s.opts.Tick)
 	defer tick.Stop()
-	scan := time.NewTicker(s.opts.ScanInterval)
+	scan := s.clock.NewTicker(s.opts.ScanInterval)
 	defer scan.Stop()
 	for {
-		now := time.Now()
-		s.drainInbox(now)
-		// Rescan when the periodic timer says so, or after an overflow once
-		// half the room is free again: never per completion, as each scan
-		// walks past every tracked key.
-		if (s.needScan && len(s.items) < s.opts.MaxTracked) || (s.overflow && len(s.items) <= s.opts.MaxTracked/2) {
-			s.scan(now)
-		}
-		s.wheel.advance(now, s.makeReady)
-		s.dispatch()
 		// Tick only while something waits in the wheel or for a free slot:
 		// an idle daemon sleeps until new work, a ping or the next scan.
 		var tickC <-chan time.Time
-		if s.wheel.n > 0 || len(s.ring) > 0 {
-			tickC = tick.C
+		if s.step(s.clock.Now()) {
+			tickC = tick.C()
 		}
 		select {
 		case <-s.ctx.Done():
 			return
 		case <-s.wake:
 		case <-tickC:
-		case <-scan.C:
+		case <-scan.C():
 			s.needScan = true
 		}
 	}
+}
+
+// step is one turn of the loop, on the loop goroutine (or a test's): it
+// takes in what the inbox holds, re-reads the due index if that is due,
+// makes ready what fell due in the wheel and hands ready deliveries to
+// workers. It reports whether anything is left waiting for time to pass or
+// for a free worker or slot.
+func (s *Scheduler) step(now time.Time) (waiting bool) {
+	s.drainInbox(now)
+	// Rescan when the periodic timer says so, or after an overflow once
+	// half the room is free again: never per completion, as each scan
+	// walks past every tracked key.
+	if (s.needScan && len(s.items) < s.opts.MaxTracked) || (s.overflow && len(s.items) <= s.opts.MaxTracked/2) {
+		s.scan(now)
+	}
+	s.wheel.advance(now, s.makeReady)
+	s.dispatch(now)
+	return s.wheel.n > 0 || len(s.ring) > 0
 }
 
 func (s *Scheduler) drainInbox(now time.Time) {
@@ -151,10 +161,15 @@ func (s *Scheduler) makeReady(it *item) {
 	q.items = append(q.items, it)
 }
 
+// removedInFlight is the in-flight limit of an endpoint no longer in the
+// table. Its deliveries are parked by their attempt without any HTTP, so
+// one at a time keeps them from taking workers from live endpoints.
+const removedInFlight = 1
+
 // dispatch hands ready items to workers round-robin across endpoints, one
 // per endpoint per round, within each endpoint's max_in_flight and rate
 // limit, so a slow endpoint holds at most its own share of the workers.
-func (s *Scheduler) dispatch() {
+func (s *Scheduler) dispatch(now time.Time) {
 	t := s.table.Load()
 	for s.busy < s.opts.Workers && len(s.ring) > 0 {
 		progress := false
@@ -162,11 +177,11 @@ func (s *Scheduler) dispatch() {
 		for _, name := range s.ring {
 			q := s.ready[name]
 			ep := t.Get(name)
-			limit := 16
+			limit := removedInFlight
 			if ep != nil {
-				limit = ep.MaxInFlight
+				limit = ep.MaxInFlight // at least 1: the config checks
 			}
-			if s.busy < s.opts.Workers && q.inflight < limit && (ep == nil || ep.limiter == nil || ep.limiter.Allow()) {
+			if s.busy < s.opts.Workers && q.inflight < limit && (ep == nil || ep.limiter == nil || ep.limiter.AllowN(now, 1)) {
 				it := q.items[0]
 				q.items[0] = nil
 				q.items = q.items[1:]

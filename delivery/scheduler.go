@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,13 +12,45 @@ import (
 	"hookd/store"
 )
 
-// Options tune the Scheduler. Zero values take the defaults noted.
+// Store is what the scheduler needs from the database; *store.Store is
+// the real one, tests pass a fake.
+type Store interface {
+	// ScanDue walks the due index in time order up to until.
+	ScanDue(until time.Time, limit int, skip func(key string) bool, fn func(store.QueueEntry)) error
+	// Delivery reads a delivery's record when it was not carried.
+	Delivery(key string) (*store.Delivery, error)
+	// Complete records an outcome; done runs after its commit.
+	Complete(o store.Outcome, done func(error))
+	UpdateEndpointState(ctx context.Context, name string, fn func(*store.EndpointState)) error
+	ParkEndpoint(ctx context.Context, endpoint, reason string) (int, error)
+}
+
+var _ Store = (*store.Store)(nil)
+
+// Internal tuning, not configuration. An Options field left zero takes
+// the matching default; tests shrink them.
+const (
+	DefaultTick         = 10 * time.Millisecond // wheel resolution
+	DefaultScanInterval = time.Second           // how often the due index is re-read
+	DefaultMaxTracked   = 100_000               // deliveries held in memory at most
+)
+
+// nearHorizon is how far ahead the scheduler holds deliveries in memory;
+// later ones stay in the store until a scan finds them within it.
+const nearHorizon = 30 * time.Second
+
+// wheelSlots with DefaultTick gives a 40s wheel: the horizon fits.
+const wheelSlots = 4096
+
+// Options configure the Scheduler. Workers and ShutdownTimeout come from
+// the [delivery] config and are required; the rest are tuning.
 type Options struct {
-	Workers         int           // delivery goroutines; default 64
-	ShutdownTimeout time.Duration // how long Close lets in-flight attempts finish; default 10s
-	Tick            time.Duration // wheel resolution; default 10ms
-	ScanInterval    time.Duration // how often the due index is re-read; default 1s
-	MaxTracked      int           // deliveries held in memory at most; default 100,000
+	Workers         int           // delivery goroutines, at least 1
+	ShutdownTimeout time.Duration // how long Close lets in-flight attempts run, > 0
+	Tick            time.Duration // 0: DefaultTick
+	ScanInterval    time.Duration // 0: DefaultScanInterval
+	MaxTracked      int           // 0: DefaultMaxTracked
+	Clock           Clock         // nil: RealClock
 	Log             zerolog.Logger
 	// OnOutcome, if set, is told of every outcome after it was recorded
 	// (metrics, notifications). It runs on the store's committer goroutine:
@@ -25,29 +58,34 @@ type Options struct {
 	OnOutcome func(OutcomeEvent)
 }
 
-func (o *Options) defaults() {
-	if o.Workers <= 0 {
-		o.Workers = 64
+func (o *Options) resolve() error {
+	if o.Workers < 1 {
+		return fmt.Errorf("delivery scheduler: workers = %d, need at least 1", o.Workers)
 	}
 	if o.ShutdownTimeout <= 0 {
-		o.ShutdownTimeout = 10 * time.Second
+		return fmt.Errorf("delivery scheduler: shutdown timeout %v, need more than 0", o.ShutdownTimeout)
 	}
 	if o.Tick <= 0 {
-		o.Tick = 10 * time.Millisecond
+		o.Tick = DefaultTick
 	}
 	if o.ScanInterval <= 0 {
-		o.ScanInterval = time.Second
+		o.ScanInterval = DefaultScanInterval
 	}
 	if o.MaxTracked <= 0 {
-		o.MaxTracked = 100_000
+		o.MaxTracked = DefaultMaxTracked
 	}
+	if o.Clock == nil {
+		o.Clock = RealClock{}
+	}
+	return nil
 }
 
 // Scheduler moves due deliveries from the store to a bounded pool of
 // workers, fairly across endpoints, and records each attempt's outcome.
 type Scheduler struct {
-	st     *store.Store
+	st     Store
 	sender *Sender
+	clock  Clock
 	opts   Options
 	log    zerolog.Logger
 
@@ -75,7 +113,7 @@ type Scheduler struct {
 	loopWG   sync.WaitGroup
 	workerWG sync.WaitGroup
 
-	// owned by the loop goroutine
+	// owned by the goroutine that runs step: the loop, or a test
 	items    map[string]*item
 	wheel    *wheel
 	ready    map[string]*epQueue
@@ -87,21 +125,21 @@ type Scheduler struct {
 }
 
 // New creates a stopped scheduler over st with the given endpoints.
-func New(st *store.Store, sender *Sender, t *Table, opts Options) *Scheduler {
-	opts.defaults()
-	s := &Scheduler{st: st, sender: sender, opts: opts, log: opts.Log,
+func New(st Store, sender *Sender, t *Table, opts Options) (*Scheduler, error) {
+	if err := opts.resolve(); err != nil {
+		return nil, err
+	}
+	s := &Scheduler{st: st, sender: sender, clock: opts.Clock, opts: opts, log: opts.Log,
 		wake: make(chan struct{}, 1), jobs: make(chan *item, opts.Workers),
-		items: map[string]*item{}, ready: map[string]*epQueue{}, stats: map[string]*Stats{}}
+		items: map[string]*item{}, ready: map[string]*epQueue{}, stats: map[string]*Stats{},
+		wheel: newWheel(opts.Tick, wheelSlots, opts.Clock.Now()), needScan: true}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.table.Store(t)
-	return s
+	return s, nil
 }
 
 // Start launches the loop and the workers.
 func (s *Scheduler) Start() {
-	s.ctx, s.cancel = context.WithCancel(context.Background())
-	now := time.Now()
-	s.wheel = newWheel(s.opts.Tick, 4096, now)
-	s.needScan = true
 	s.loopWG.Add(1)
 	go s.loop()
 	for range s.opts.Workers {
@@ -115,9 +153,6 @@ func (s *Scheduler) Start() {
 // running after that are not recorded: their deliveries stay pending in the
 // store and are retried after a restart (at-least-once).
 func (s *Scheduler) Close() {
-	if s.cancel == nil {
-		return
-	}
 	s.cancel()
 	s.loopWG.Wait()
 	close(s.jobs)
@@ -125,7 +160,7 @@ func (s *Scheduler) Close() {
 	go func() { s.workerWG.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(s.opts.ShutdownTimeout):
+	case <-s.clock.NewTimer(s.opts.ShutdownTimeout).C():
 		s.abandon.Store(true)
 		s.log.Warn().Msg("shutdown timeout: abandoning in-flight attempts; they are retried after restart")
 		<-done
@@ -155,7 +190,7 @@ func (s *Scheduler) SetDisabled(ctx context.Context, name string, on bool, reaso
 	// dispatched to an endpoint being disabled; undo if the write fails.
 	s.table.Store(old.withDisabled(name, on))
 	err := s.st.UpdateEndpointState(ctx, name, func(es *store.EndpointState) {
-		es.Disabled, es.Reason, es.Since = on, reason, time.Now().UTC()
+		es.Disabled, es.Reason, es.Since = on, reason, s.clock.Now().UTC()
 	})
 	if err != nil {
 		s.table.Store(old)
@@ -177,12 +212,12 @@ func (s *Scheduler) Ping(timeout time.Duration) bool {
 	s.pings = append(s.pings, ch)
 	s.mu.Unlock()
 	s.poke()
-	t := time.NewTimer(timeout)
+	t := s.clock.NewTimer(timeout)
 	defer t.Stop()
 	select {
 	case <-ch:
 		return true
-	case <-t.C:
+	case <-t.C():
 		return false
 	}
 }

@@ -3,7 +3,6 @@ package delivery
 import (
 	"context"
 	"math/rand/v2"
-	"time"
 
 	"hookd/store"
 )
@@ -68,7 +67,7 @@ func (s *Scheduler) attempt(it *item) {
 		} else {
 			v := ep.Policy.Decide(d.Attempts-d.Cycle+1, res.Attempt.Status, res.Attempt.Error, res.RetryAfter, rand.Float64())
 			if v.Retry {
-				o.Next = time.Now().Add(v.Delay).UTC()
+				o.Next = s.clock.Now().Add(v.Delay).UTC()
 			} else {
 				o.Reason = v.Reason
 			}
