@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -26,6 +27,15 @@ type Store interface {
 }
 
 var _ Store = (*store.Store)(nil)
+
+// Attempter makes delivery attempts; *Sender is the real one, tests pass
+// a fake.
+type Attempter interface {
+	// Send makes one attempt; it returns early, failed, when ctx ends.
+	Send(ctx context.Context, ep *Endpoint, id, eventType string, body []byte) Result
+	// Close drops idle connections.
+	Close()
+}
 
 // Internal tuning, not configuration. An Options field left zero takes
 // the matching default; tests shrink them.
@@ -84,7 +94,7 @@ func (o *Options) resolve() error {
 // workers, fairly across endpoints, and records each attempt's outcome.
 type Scheduler struct {
 	st     Store
-	sender *Sender
+	sender Attempter
 	clock  Clock
 	opts   Options
 	log    zerolog.Logger
@@ -105,13 +115,15 @@ type Scheduler struct {
 	statsMu sync.Mutex
 	stats   map[string]*Stats
 
-	jobs    chan *item
-	abandon atomic.Bool
+	jobs chan *item
 
-	ctx      context.Context
+	ctx      context.Context // ends when Close begins: no new attempts
 	cancel   context.CancelFunc
+	attempts context.Context // ends at the shutdown deadline: in-flight attempts stop
+	abort    context.CancelCauseFunc
 	loopWG   sync.WaitGroup
 	workerWG sync.WaitGroup
+	closed   sync.Once
 
 	// owned by the goroutine that runs step: the loop, or a test
 	items    map[string]*item
@@ -125,7 +137,7 @@ type Scheduler struct {
 }
 
 // New creates a stopped scheduler over st with the given endpoints.
-func New(st Store, sender *Sender, t *Table, opts Options) (*Scheduler, error) {
+func New(st Store, sender Attempter, t *Table, opts Options) (*Scheduler, error) {
 	if err := opts.resolve(); err != nil {
 		return nil, err
 	}
@@ -134,6 +146,7 @@ func New(st Store, sender *Sender, t *Table, opts Options) (*Scheduler, error) {
 		items: map[string]*item{}, ready: map[string]*epQueue{}, stats: map[string]*Stats{},
 		wheel: newWheel(opts.Tick, wheelSlots, opts.Clock.Now()), needScan: true}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.attempts, s.abort = context.WithCancelCause(context.Background())
 	s.table.Store(t)
 	return s, nil
 }
@@ -148,27 +161,38 @@ func (s *Scheduler) Start() {
 	}
 }
 
+// errShutdown ends the attempts still running at the shutdown deadline.
+var errShutdown = errors.New("shutdown timeout")
+
 // Close stops dispatching, gives attempts in flight up to ShutdownTimeout
-// to finish and be recorded, and waits for every goroutine. Attempts still
-// running after that are not recorded: their deliveries stay pending in the
-// store and are retried after a restart (at-least-once).
+// to finish and be recorded, then cancels those still running (their
+// connections are closed) and waits for every goroutine. Cancelled attempts
+// are not recorded: their deliveries stay pending in the store and are
+// retried after a restart (at-least-once). Close may be called more than
+// once, and without Start.
 func (s *Scheduler) Close() {
-	s.cancel()
-	s.loopWG.Wait()
-	close(s.jobs)
-	done := make(chan struct{})
-	go func() { s.workerWG.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-s.clock.NewTimer(s.opts.ShutdownTimeout).C():
-		s.abandon.Store(true)
-		s.log.Warn().Msg("shutdown timeout: abandoning in-flight attempts; they are retried after restart")
-		<-done
-	}
+	s.closed.Do(func() {
+		s.cancel()
+		s.loopWG.Wait()
+		close(s.jobs)
+		done := make(chan struct{})
+		go func() { s.workerWG.Wait(); close(done) }()
+		deadline := s.clock.NewTimer(s.opts.ShutdownTimeout)
+		select {
+		case <-done:
+		case <-deadline.C():
+			s.log.Warn().Msg("shutdown timeout: cancelling in-flight attempts; they are retried after restart")
+			s.abort(errShutdown)
+			<-done
+		}
+		deadline.Stop()
+		s.abort(errShutdown)
+		s.sender.Close()
+	})
 }
 
-// Sender returns the HTTP sender, for test events sent outside the queue.
-func (s *Scheduler) Sender() *Sender { return s.sender }
+// Sender returns the sender, for test events sent outside the queue.
+func (s *Scheduler) Sender() Attempter { return s.sender }
 
 // Table returns the endpoints in force.
 func (s *Scheduler) Table() *Table { return s.table.Load() }

@@ -1,7 +1,6 @@
 package delivery
 
 import (
-	"context"
 	"math/rand/v2"
 
 	"hookd/store"
@@ -55,8 +54,10 @@ func (s *Scheduler) attempt(it *item) {
 	case t.Disabled(ep.Name):
 		o.Reason = "endpoint disabled"
 	default:
-		res := s.sender.Send(ep, d.EventID, d.EventType, d.Body)
-		if s.abandon.Load() {
+		res := s.sender.Send(s.attempts, ep, d.EventID, d.EventType, d.Body)
+		if s.attempts.Err() != nil {
+			// Cut short at the shutdown deadline, or too late to be
+			// recorded: the delivery stays pending.
 			s.release(it)
 			s.finish(it)
 			return
@@ -73,8 +74,10 @@ func (s *Scheduler) attempt(it *item) {
 			}
 			if v.Disable {
 				// Before this worker's slot is released: the endpoint's
-				// next delivery must already see it disabled.
-				if err := s.SetDisabled(context.Background(), ep.Name, true, v.Reason); err != nil {
+				// next delivery must already see it disabled. Parking a
+				// long queue stops at the shutdown deadline too; what is
+				// left is parked by attempt after the restart.
+				if err := s.SetDisabled(s.attempts, ep.Name, true, v.Reason); err != nil {
 					s.log.Error().Err(err).Str("endpoint", ep.Name).Msg("disable endpoint after 410")
 				}
 			}
