@@ -294,7 +294,7 @@ func (d *Daemon) adminTest(ctx *fasthttp.RequestCtx, args []string) error {
 		in.Data, _ = json.Marshal(testData(ep))
 	}
 	ne := generated(ep, in.Type, in.Data)
-	res := d.sched.Sender().Send(ep, ne.Event.ID, in.Type, ne.Deliveries[0].Body)
+	res := d.sched.Sender().Send(ctx, ep, ne.Event.ID, in.Type, ne.Deliveries[0].Body)
 	a := viewAttempt(&res.Attempt)
 	a.N = 1
 	writeJSON(ctx, 200, client.TestResult{ID: ne.Event.ID, Endpoint: ep.Name, OK: res.OK(), Attempt: a})

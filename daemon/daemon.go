@@ -108,10 +108,13 @@ func (d *Daemon) Open() (err error) {
 		}
 	}
 	eps := cfg.AllEndpoints()
-	d.sched = delivery.New(d.store, delivery.NewSender(Version, cfg.Delivery.Deny), delivery.NewTable(eps, disabled), delivery.Options{
+	d.sched, err = delivery.New(d.store, delivery.NewSender(Version, cfg.Delivery.Deny), delivery.NewTable(eps, disabled), delivery.Options{
 		Workers: cfg.Delivery.Workers, ShutdownTimeout: cfg.Delivery.ShutdownTimeout.D(), Log: d.log,
 		OnOutcome: d.onOutcome,
 	})
+	if err != nil {
+		return err
+	}
 	d.out.wake = make(chan struct{}, 1)
 
 	ln, err := listen(cfg.Ingest.Listen)

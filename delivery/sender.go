@@ -14,33 +14,24 @@ import (
 	"hookd/store"
 )
 
-// Sender makes one signed HTTP attempt. It is safe for concurrent use and
+// Sender makes signed HTTP attempts. It is safe for concurrent use and
 // keeps connections alive per host.
 type Sender struct {
-	client    *fasthttp.Client
+	lanes     *lanes
 	userAgent string
 }
+
+var _ Attempter = (*Sender)(nil)
 
 // NewSender returns a Sender that identifies itself as hookd/<version>.
 // Connections to addresses in deny are refused after DNS resolution.
 func NewSender(version string, deny []netip.Prefix) *Sender {
-	return &Sender{
-		userAgent: "hookd/" + version,
-		client: &fasthttp.Client{
-			DialTimeout:              guardedDial(deny),
-			NoDefaultUserAgentHeader: true,
-			// Send header names exactly as configured (webhook-id, not
-			// Webhook-Id): some receivers compare them byte for byte.
-			DisableHeaderNamesNormalizing: true,
-			// Read the response body ourselves, up to max_response_bytes, so
-			// a huge body costs neither memory nor a failed attempt.
-			StreamResponseBody:  true,
-			MaxConnsPerHost:     4096,
-			MaxIdleConnDuration: 30 * time.Second,
-			ReadBufferSize:      8192,
-		},
-	}
+	return &Sender{userAgent: "hookd/" + version, lanes: newLanes(deny)}
 }
+
+// Close drops idle connections. Attempts in flight are not interrupted
+// (cancel their contexts for that), and the Sender stays usable.
+func (s *Sender) Close() { s.lanes.closeIdle() }
 
 // Result is what one attempt produced.
 type Result struct {
@@ -52,8 +43,10 @@ type Result struct {
 func (r *Result) OK() bool { return r.Attempt.Status >= 200 && r.Attempt.Status < 300 }
 
 // Send POSTs body to ep now, signed for this attempt. Redirects are not
-// followed: a 3xx is a failed attempt like any other non-2xx.
-func (s *Sender) Send(ep *Endpoint, id, eventType string, body []byte) Result {
+// followed: a 3xx is a failed attempt like any other non-2xx. The attempt
+// ends at ep.Timeout or when ctx ends, whichever comes first; a cancelled
+// attempt's connection is closed, wherever the attempt was.
+func (s *Sender) Send(ctx context.Context, ep *Endpoint, id, eventType string, body []byte) Result {
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
@@ -77,22 +70,53 @@ func (s *Sender) Send(ep *Endpoint, id, eventType string, body []byte) Result {
 	req.SetBodyRaw(body)
 
 	r := Result{Attempt: store.Attempt{At: start.UTC()}}
-	err := s.client.DoTimeout(req, resp, ep.Timeout)
+	deadline, ctxFirst := start.Add(ep.Timeout), false
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline, ctxFirst = d, true
+	}
+	err := ctx.Err()
 	if err == nil {
-		r.Attempt.Status = resp.StatusCode()
-		r.RetryAfter = ParseRetryAfter(string(resp.Header.Peek("Retry-After")), start)
-		r.Attempt.Response, err = readCapped(resp, ep.MaxResponseBytes)
-		if err != nil && r.OK() {
-			// The receiver answered 2xx; a broken body after that does not
-			// undo the delivery.
-			err = nil
-		}
+		err = s.do(ctx, req, resp, deadline, ep.MaxResponseBytes, &r)
 	}
 	r.Attempt.Latency = time.Since(start)
 	if err != nil {
 		r.Attempt.Error = describe(err, ep.Timeout)
+		// Reaching the endpoint's own deadline is a timeout even if ctx
+		// ended meanwhile; any other failure after ctx ended is its doing.
+		if ctx.Err() != nil && (ctxFirst || !isTimeout(err)) {
+			r.Attempt.Error = "cancelled: " + context.Cause(ctx).Error()
+		}
 	}
 	return r
+}
+
+// do runs the exchange on a lane of its own, which ctx interrupts, and
+// fills r from the response.
+func (s *Sender) do(ctx context.Context, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, limit int, r *Result) error {
+	l, err := s.lanes.acquire(ctx, req.URI())
+	if err != nil {
+		return err
+	}
+	stop := func() bool { return true }
+	if ctx.Done() != nil { // a context that can end
+		stop = context.AfterFunc(ctx, l.interrupt)
+	}
+	defer func() {
+		// If interrupt ran, the lane's connection is closed or about to be.
+		s.lanes.release(l, !stop())
+	}()
+	if err := l.hc.DoDeadline(req, resp, deadline); err != nil {
+		return err
+	}
+	r.Attempt.Status = resp.StatusCode()
+	r.RetryAfter = ParseRetryAfter(string(resp.Header.Peek("Retry-After")), r.Attempt.At)
+	r.Attempt.Response, err = readCapped(resp, limit)
+	if err != nil && r.OK() {
+		// The receiver answered 2xx; a broken body after that does not
+		// undo the delivery.
+		return nil
+	}
+	return err
 }
 
 // readCapped keeps the first limit bytes of the body and drops the rest.
@@ -126,37 +150,36 @@ var ErrDenied = errors.New("destination is in delivery.deny_networks")
 // guardedDial resolves the host itself and refuses to connect when any of
 // its addresses is denied, so a hostname cannot smuggle a request to a
 // cloud metadata service (169.254.169.254) or another denied network.
-func guardedDial(deny []netip.Prefix) fasthttp.DialFuncWithTimeout {
-	return func(addr string, timeout time.Duration) (net.Conn, error) {
-		host, port, err := net.SplitHostPort(addr)
-		if err != nil {
-			return nil, err
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
-		if err != nil {
-			return nil, err
-		}
-		for _, ip := range ips {
-			if Denied(ip, deny) {
-				return nil, fmt.Errorf("%w: %s resolves to %s", ErrDenied, host, ip.Unmap())
-			}
-		}
-		if len(ips) == 0 {
-			return nil, fmt.Errorf("%s: no addresses", host)
-		}
-		d := net.Dialer{Timeout: timeout}
-		var last error
-		for _, ip := range ips {
-			c, err := d.Dial("tcp", net.JoinHostPort(ip.Unmap().String(), port))
-			if err == nil {
-				return c, nil
-			}
-			last = err
-		}
-		return nil, last
+// Each step gets timeout; ctx (the attempt's) cancels any of them.
+func guardedDial(ctx context.Context, deny []netip.Prefix, addr string, timeout time.Duration) (net.Conn, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
 	}
+	lookup, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ips, err := net.DefaultResolver.LookupNetIP(lookup, "ip", host)
+	if err != nil {
+		return nil, err
+	}
+	for _, ip := range ips {
+		if Denied(ip, deny) {
+			return nil, fmt.Errorf("%w: %s resolves to %s", ErrDenied, host, ip.Unmap())
+		}
+	}
+	if len(ips) == 0 {
+		return nil, fmt.Errorf("%s: no addresses", host)
+	}
+	d := net.Dialer{Timeout: timeout}
+	var last error
+	for _, ip := range ips {
+		c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ip.Unmap().String(), port))
+		if err == nil {
+			return c, nil
+		}
+		last = err
+	}
+	return nil, last
 }
 
 // Denied reports whether ip falls in one of the prefixes. An unspecified
@@ -180,9 +203,13 @@ func Denied(ip netip.Addr, deny []netip.Prefix) bool {
 }
 
 func describe(err error, timeout time.Duration) string {
-	var ne net.Error
-	if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) || (errors.As(err, &ne) && ne.Timeout()) {
+	if isTimeout(err) {
 		return "timeout after " + timeout.String()
 	}
 	return err.Error()
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) || (errors.As(err, &ne) && ne.Timeout())
 }

@@ -1,0 +1,207 @@
+package delivery
+
+import (
+	"time"
+
+	"hookd/store"
+)
+
+// item is one delivery the scheduler holds in memory: in the wheel, ready,
+// or in flight. It is tracked from when it is loaded until its attempt's
+// outcome is committed, so it is never dispatched twice at once.
+type item struct {
+	key      string
+	endpoint string
+	due      time.Time
+	d        *store.Delivery // the new event's record, if carried (see carryBytes)
+}
+
+// carryBytes bounds the request bodies the loop holds for tracked new
+// deliveries, so that a fast ingest far ahead of delivery cannot pile up
+// memory; past it, workers read the record from the store.
+const carryBytes = 8 << 20
+
+type epQueue struct {
+	items    []*item
+	inflight int
+}
+
+// horizon is nearHorizon, or less if the wheel cannot hold that far ahead.
+func (s *Scheduler) horizon() time.Duration { return min(nearHorizon, s.wheel.span()-s.opts.Tick) }
+
+// loop runs step whenever there may be something to do, until Close.
+func (s *Scheduler) loop() {
+	defer s.loopWG.Done()
+	tick := s.clock.NewTicker(s.opts.Tick)
+	defer tick.Stop()
+	scan := s.clock.NewTicker(s.opts.ScanInterval)
+	defer scan.Stop()
+	for {
+		// Tick only while something waits in the wheel or for a free slot:
+		// an idle daemon sleeps until new work, a ping or the next scan.
+		var tickC <-chan time.Time
+		if s.step(s.clock.Now()) {
+			tickC = tick.C()
+		}
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-s.wake:
+		case <-tickC:
+		case <-scan.C():
+			s.needScan = true
+		}
+	}
+}
+
+// step is one turn of the loop, on the loop goroutine (or a test's): it
+// takes in what the inbox holds, re-reads the due index if that is due,
+// makes ready what fell due in the wheel and hands ready deliveries to
+// workers. It reports whether anything is left waiting for time to pass or
+// for a free worker or slot.
+func (s *Scheduler) step(now time.Time) (waiting bool) {
+	s.drainInbox(now)
+	// Rescan when the periodic timer says so, or after an overflow once
+	// half the room is free again: never per completion, as each scan
+	// walks past every tracked key.
+	if (s.needScan && len(s.items) < s.opts.MaxTracked) || (s.overflow && len(s.items) <= s.opts.MaxTracked/2) {
+		s.scan(now)
+	}
+	s.wheel.advance(now, s.makeReady)
+	s.dispatch(now)
+	return s.wheel.n > 0 || len(s.ring) > 0
+}
+
+func (s *Scheduler) drainInbox(now time.Time) {
+	s.mu.Lock()
+	queued, sent, done, pings := s.queuedIn, s.sentIn, s.doneIn, s.pings
+	s.queuedIn, s.sentIn, s.doneIn, s.pings = nil, nil, nil, nil
+	s.mu.Unlock()
+	for _, ch := range pings {
+		close(ch)
+	}
+	for _, it := range sent {
+		s.busy--
+		s.addInFlight(it.endpoint, -1)
+		if q := s.ready[it.endpoint]; q != nil {
+			q.inflight--
+			if q.inflight == 0 && len(q.items) == 0 {
+				delete(s.ready, it.endpoint)
+			}
+		}
+	}
+	for _, it := range done {
+		delete(s.items, it.key)
+	}
+	for _, e := range queued {
+		s.track(e, now)
+	}
+}
+
+// track takes a queue entry into memory if it is within the horizon and
+// there is room; otherwise it stays only in the store and a later scan
+// loads it.
+func (s *Scheduler) track(e store.QueueEntry, now time.Time) {
+	if _, ok := s.items[e.Key]; ok {
+		return
+	}
+	if e.Due.Sub(now) >= s.horizon() {
+		return
+	}
+	if len(s.items) >= s.opts.MaxTracked {
+		s.overflow = true
+		return
+	}
+	_, ep := store.SplitKey(e.Key)
+	it := &item{key: e.Key, endpoint: ep, due: e.Due}
+	if e.Delivery != nil && s.carried+len(e.Delivery.Body) <= carryBytes {
+		it.d = e.Delivery // before makeReady: dispatch gives the bytes back
+		s.carried += len(it.d.Body)
+	}
+	switch s.wheel.add(it) {
+	case alreadyDue:
+		s.makeReady(it)
+	case beyondSpan: // only if the loop fell far behind; a later scan loads it
+		if it.d != nil {
+			s.carried -= len(it.d.Body)
+		}
+		return
+	}
+	s.items[e.Key] = it
+}
+
+// scan loads the near horizon from the due index. A delivery stays tracked
+// until the loop has drained its committed outcome, and the scan runs on
+// the loop goroutine: whatever snapshot it reads, a delivery in flight is
+// skipped, and an untracked one is seen in its committed state. A delivery
+// is never loaded twice.
+func (s *Scheduler) scan(now time.Time) {
+	s.needScan, s.overflow = false, false
+	room := s.opts.MaxTracked - len(s.items)
+	err := s.st.ScanDue(now.Add(s.horizon()), room,
+		func(key string) bool { _, ok := s.items[key]; return ok },
+		func(e store.QueueEntry) { s.track(e, now) })
+	if err != nil {
+		s.log.Error().Err(err).Msg("scan due index")
+	}
+	if len(s.items) >= s.opts.MaxTracked {
+		s.overflow = true
+	}
+}
+
+func (s *Scheduler) makeReady(it *item) {
+	q := s.ready[it.endpoint]
+	if q == nil {
+		q = &epQueue{}
+		s.ready[it.endpoint] = q
+	}
+	if len(q.items) == 0 {
+		s.ring = append(s.ring, it.endpoint)
+	}
+	q.items = append(q.items, it)
+}
+
+// removedInFlight is the in-flight limit of an endpoint no longer in the
+// table. Its deliveries are parked by their attempt without any HTTP, so
+// one at a time keeps them from taking workers from live endpoints.
+const removedInFlight = 1
+
+// dispatch hands ready items to workers round-robin across endpoints, one
+// per endpoint per round, within each endpoint's max_in_flight and rate
+// limit, so a slow endpoint holds at most its own share of the workers.
+func (s *Scheduler) dispatch(now time.Time) {
+	t := s.table.Load()
+	for s.busy < s.opts.Workers && len(s.ring) > 0 {
+		progress := false
+		kept := s.ring[:0]
+		for _, name := range s.ring {
+			q := s.ready[name]
+			ep := t.Get(name)
+			limit := removedInFlight
+			if ep != nil {
+				limit = ep.MaxInFlight // at least 1: the config checks
+			}
+			if s.busy < s.opts.Workers && q.inflight < limit && (ep == nil || ep.limiter == nil || ep.limiter.AllowN(now, 1)) {
+				it := q.items[0]
+				q.items[0] = nil
+				q.items = q.items[1:]
+				q.inflight++
+				s.busy++
+				if it.d != nil {
+					s.carried -= len(it.d.Body)
+				}
+				s.addInFlight(name, 1)
+				s.jobs <- it // never blocks: busy <= Workers == cap(jobs)
+				progress = true
+			}
+			if len(q.items) > 0 {
+				kept = append(kept, name)
+			}
+		}
+		clear(s.ring[len(kept):])
+		s.ring = kept
+		if !progress {
+			return
+		}
+	}
+}

@@ -1,0 +1,311 @@
+package delivery
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"hookd/store"
+)
+
+// queue puts n deliveries for endpoint, due at due, into the store and
+// tells the scheduler, as the store does after an ingest.
+func (h *harness) queue(endpoint string, n int, due time.Time, body []byte) []store.QueueEntry {
+	var out []store.QueueEntry
+	for i := range n {
+		out = append(out, h.st.put(fmt.Sprintf("%s%d", endpoint, i), endpoint, due, body))
+	}
+	h.OnQueued(out)
+	return out
+}
+
+// A busy endpoint does not starve the others: each round hands one ready
+// delivery per endpoint to a worker.
+func TestDispatchRoundRobin(t *testing.T) {
+	h := newHarness(t, Options{Workers: 8},
+		testEndpoint(t, "a", "", 100, time.Second), testEndpoint(t, "b", "", 100, time.Second), testEndpoint(t, "c", "", 100, time.Second))
+	now := h.clock.Now()
+	h.queue("a", 6, now, nil)
+	h.queue("b", 2, now, nil)
+	h.queue("c", 2, now, nil)
+	h.step()
+	got := h.dispatched()
+	if want := []string{"a0", "b0", "c0", "a1", "b1", "c1", "a2", "a3"}; !slices.Equal(ids(got), want) {
+		t.Fatalf("dispatched %v, want %v", ids(got), want)
+	}
+	for _, it := range got {
+		h.attempt(it)
+	}
+	h.step()
+	if got, want := ids(h.dispatched()), []string{"a4", "a5"}; !slices.Equal(got, want) {
+		t.Fatalf("after the workers are free: %v, want %v", got, want)
+	}
+}
+
+// An endpoint never has more than max_in_flight attempts at once; a slot
+// frees as soon as an attempt is over, before its outcome is committed.
+func TestDispatchMaxInFlight(t *testing.T) {
+	h := newHarness(t, Options{Workers: 10},
+		testEndpoint(t, "slow", "", 2, time.Second), testEndpoint(t, "fast", "", 5, time.Second))
+	now := h.clock.Now()
+	h.queue("slow", 5, now, nil)
+	h.queue("fast", 5, now, nil)
+	h.step()
+	got := h.dispatched()
+	if want := []string{"slow0", "fast0", "slow1", "fast1", "fast2", "fast3", "fast4"}; !slices.Equal(ids(got), want) {
+		t.Fatalf("dispatched %v, want %v", ids(got), want)
+	}
+	if n := h.Stats()["slow"].InFlight; n != 2 {
+		t.Fatalf("slow in flight: %d", n)
+	}
+	h.release(got[0])
+	h.step()
+	if got, want := ids(h.dispatched()), []string{"slow2"}; !slices.Equal(got, want) {
+		t.Fatalf("after one slot freed: %v, want %v", got, want)
+	}
+	h.step()
+	if got := h.dispatched(); len(got) != 0 {
+		t.Fatalf("dispatched %v with no slot free", ids(got))
+	}
+}
+
+// A removed endpoint's deliveries are parked one at a time, without HTTP.
+func TestRemovedEndpointParkedOneAtATime(t *testing.T) {
+	h := newHarness(t, Options{Workers: 10}, testEndpoint(t, "a", "", 16, time.Second))
+	entries := h.queue("gone", 2, h.clock.Now(), nil)
+	h.step()
+	got := h.dispatched()
+	if want := []string{"gone0"}; !slices.Equal(ids(got), want) {
+		t.Fatalf("dispatched %v, want %v", ids(got), want)
+	}
+	h.attempt(got[0])
+	h.step()
+	h.attempt(h.dispatched()[0])
+	for _, e := range entries {
+		if st := h.st.state(e.Key); st != store.Undeliverable {
+			t.Fatalf("%s: %v", e.Key, st)
+		}
+	}
+	if len(h.send.sent) != 0 {
+		t.Fatalf("sent %v to a removed endpoint", h.send.sent)
+	}
+	if o := h.st.outcomes[0]; o.Reason != "endpoint removed" || o.Attempt != nil {
+		t.Fatalf("outcome %+v", o)
+	}
+}
+
+// Only the next 30 seconds are held in memory; a delivery due later stays
+// in the store until the periodic scan finds it within the horizon.
+func TestHorizonLeavesLaterDeliveriesToTheScan(t *testing.T) {
+	h := newHarness(t, Options{Workers: 4}, testEndpoint(t, "a", "", 10, time.Second))
+	h.step() // the first scan: nothing yet
+	now := h.clock.Now()
+	near := h.st.put("near", "a", now.Add(29*time.Second), nil)
+	far := h.st.put("far", "a", now.Add(31*time.Second), nil)
+	h.OnQueued([]store.QueueEntry{near, far})
+	h.step()
+	if _, ok := h.items[near.Key]; !ok {
+		t.Fatal("a delivery due in 29s is not held")
+	}
+	if _, ok := h.items[far.Key]; ok {
+		t.Fatal("a delivery due in 31s is held in memory")
+	}
+	h.clock.Advance(2 * time.Second)
+	h.step()
+	if _, ok := h.items[far.Key]; ok {
+		t.Fatal("loaded without a scan")
+	}
+	h.needScan = true // as the loop's scan ticker does
+	h.step()
+	if _, ok := h.items[far.Key]; !ok {
+		t.Fatal("the scan did not load a delivery now due in 29s")
+	}
+	h.clock.Advance(26 * time.Second)
+	h.step()
+	if got := h.dispatched(); len(got) != 0 {
+		t.Fatalf("dispatched %v early", ids(got))
+	}
+	h.clock.Advance(3 * time.Second)
+	h.step()
+	if got, want := ids(h.dispatched()), []string{"near", "far"}; !slices.Equal(got, want) {
+		t.Fatalf("dispatched %v, want %v", got, want)
+	}
+}
+
+// Past MaxTracked, due deliveries wait in the store; the scan that loads
+// them runs once half the room is free again, not per completion.
+func TestOverflowGoesToTheScan(t *testing.T) {
+	h := newHarness(t, Options{Workers: 10, MaxTracked: 4}, testEndpoint(t, "a", "", 10, time.Second))
+	h.step()
+	h.queue("a", 6, h.clock.Now(), nil)
+	h.step()
+	first := h.dispatched()
+	if want := []string{"a0", "a1", "a2", "a3"}; !slices.Equal(ids(first), want) {
+		t.Fatalf("dispatched %v, want %v", ids(first), want)
+	}
+	scans := h.st.scans
+	h.attempt(first[0])
+	h.step()
+	if h.st.scans != scans || len(h.dispatched()) != 0 {
+		t.Fatal("scanned with less than half the room free")
+	}
+	h.attempt(first[1])
+	h.step()
+	if h.st.scans != scans+1 {
+		t.Fatalf("%d scans once half the room was free, want 1", h.st.scans-scans)
+	}
+	if got, want := ids(h.dispatched()), []string{"a4", "a5"}; !slices.Equal(got, want) {
+		t.Fatalf("after the scan: %v, want %v", got, want)
+	}
+}
+
+// The loop carries at most carryBytes of new deliveries' bodies; past that
+// the worker reads the record from the store, and a body handed to a
+// worker frees its share.
+func TestCarryBytesBound(t *testing.T) {
+	h := newHarness(t, Options{Workers: 1}, testEndpoint(t, "a", "", 1, time.Second))
+	h.step()
+	body := make([]byte, carryBytes/2+1)
+	due := h.clock.Now().Add(time.Second)
+	e := h.queue("a", 2, due, body)
+	h.step()
+	if h.items[e[0].Key].d == nil || h.items[e[1].Key].d != nil || h.carried != len(body) {
+		t.Fatalf("carried %d bytes; first carried %v, second %v", h.carried, h.items[e[0].Key].d != nil, h.items[e[1].Key].d != nil)
+	}
+	h.clock.Advance(time.Second)
+	h.step()
+	first := h.dispatched()
+	if len(first) != 1 || h.carried != 0 {
+		t.Fatalf("dispatched %v, still carrying %d bytes", ids(first), h.carried)
+	}
+	third := h.st.put("third", "a", due.Add(time.Second), body)
+	h.OnQueued([]store.QueueEntry{third})
+	h.step()
+	if h.items[third.Key].d == nil {
+		t.Fatal("a body was not carried with room under the bound")
+	}
+	h.attempt(first[0])
+	if h.st.reads != 0 {
+		t.Fatal("the worker read a carried delivery from the store")
+	}
+	h.step()
+	h.attempt(h.dispatched()[0])
+	if h.st.reads != 1 {
+		t.Fatalf("%d store reads for a delivery not carried, want 1", h.st.reads)
+	}
+	if want := []string{"a0", "a1"}; !slices.Equal(h.send.sent, want) {
+		t.Fatalf("sent %v, want %v", h.send.sent, want)
+	}
+}
+
+// A 410 disables the endpoint before its worker slot is freed: its next
+// delivery is parked, not sent, and its pending deliveries are parked.
+func TestGoneDisablesEndpoint(t *testing.T) {
+	h := newHarness(t, Options{Workers: 4}, testEndpoint(t, "gone", "", 1, time.Second), testEndpoint(t, "ok", "", 1, time.Second))
+	h.send.status["gone"] = 410
+	h.step()
+	now := h.clock.Now()
+	gone := h.queue("gone", 2, now, nil)
+	h.queue("ok", 1, now, nil)
+	h.step()
+	got := h.dispatched()
+	if want := []string{"gone0", "ok0"}; !slices.Equal(ids(got), want) {
+		t.Fatalf("dispatched %v, want %v", ids(got), want)
+	}
+	h.attempt(got[0])
+	if !h.Table().Disabled("gone") || !h.st.states["gone"].Disabled || !slices.Equal(h.st.parked, []string{"gone"}) {
+		t.Fatalf("after a 410: disabled %v, state %+v, parked %v", h.Table().Disabled("gone"), h.st.states["gone"], h.st.parked)
+	}
+	if o := h.st.outcomes[0]; o.Attempt == nil || o.Attempt.Status != 410 || o.Reason != "HTTP 410 Gone: endpoint disabled" {
+		t.Fatalf("outcome %+v", o)
+	}
+	if st := h.Stats()["gone"]; st.Failures != 1 || st.LastFailureStatus != 410 {
+		t.Fatalf("stats %+v", st)
+	}
+	h.attempt(got[1])
+	h.step()
+	next := h.dispatched()
+	if want := []string{"gone1"}; !slices.Equal(ids(next), want) {
+		t.Fatalf("dispatched %v, want %v", ids(next), want)
+	}
+	h.attempt(next[0])
+	if want := []string{"gone0", "ok0"}; !slices.Equal(h.send.sent, want) {
+		t.Fatalf("sent %v, want %v", h.send.sent, want)
+	}
+	if o := h.st.outcomes[len(h.st.outcomes)-1]; o.Key != gone[1].Key || o.Attempt != nil || o.Reason != "endpoint disabled" {
+		t.Fatalf("outcome %+v", o)
+	}
+	if st := h.st.state(gone[1].Key); st != store.Undeliverable {
+		t.Fatalf("next delivery: %v", st)
+	}
+}
+
+// spySender passes on what the real sender returned.
+type spySender struct {
+	Attempter
+	results chan Result
+}
+
+func (s spySender) Send(ctx context.Context, ep *Endpoint, id, eventType string, body []byte) Result {
+	r := s.Attempter.Send(ctx, ep, id, eventType, body)
+	s.results <- r
+	return r
+}
+
+// Close cancels an attempt still running at the shutdown deadline, even if
+// its endpoint's timeout is longer; the delivery stays pending. Close may
+// be called again.
+func TestCloseCancelsAttemptsAtShutdownDeadline(t *testing.T) {
+	arrived, hungUp := make(chan struct{}, 1), make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body) // the server notices a hang-up only after the body
+		arrived <- struct{}{}
+		<-r.Context().Done() // never answers
+		hungUp <- struct{}{}
+	}))
+	t.Cleanup(srv.Close)
+	clk, st := newFakeClock(), newFakeStore()
+	spy := spySender{NewSender("test", nil), make(chan Result, 1)}
+	ep := testEndpoint(t, "slow", srv.URL, 1, 60*time.Second)
+	s, err := New(st, spy, NewTable([]*Endpoint{ep}, nil), Options{Workers: 2, ShutdownTimeout: 5 * time.Second, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	e := st.put("evt", "slow", clk.Now(), []byte(`{}`))
+	s.OnQueued([]store.QueueEntry{e})
+	<-arrived
+
+	closed := make(chan struct{})
+	go func() { s.Close(); close(closed) }()
+	<-clk.made // Close waits for the shutdown deadline
+	select {
+	case <-closed:
+		t.Fatal("Close returned before the shutdown deadline with an attempt in flight")
+	default:
+	}
+	clk.Advance(5 * time.Second)
+	<-closed
+	if r := <-spy.results; !strings.HasPrefix(r.Attempt.Error, "cancelled: ") {
+		t.Fatalf("attempt ended with %q, not cancelled at the deadline", r.Attempt.Error)
+	}
+	<-hungUp
+	if got := st.state(e.Key); got != store.Pending || len(st.outcomes) != 0 {
+		t.Fatalf("delivery %v, outcomes %+v; want pending, none", got, st.outcomes)
+	}
+	s.Close()
+}
+
+func TestNewRequiresWorkersAndShutdownTimeout(t *testing.T) {
+	for _, o := range []Options{{ShutdownTimeout: time.Second}, {Workers: 1}} {
+		if _, err := New(newFakeStore(), &fakeSender{}, NewTable(nil, nil), o); err == nil {
+			t.Errorf("New(%+v) accepted", o)
+		}
+	}
+}

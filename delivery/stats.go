@@ -1,0 +1,110 @@
+package delivery
+
+import (
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"hookd/store"
+)
+
+// OutcomeEvent describes one recorded outcome.
+type OutcomeEvent struct {
+	Delivery *store.Delivery // as it was before the attempt
+	Outcome  *store.Outcome
+	Failures int // consecutive failed attempts of the endpoint, after this one
+	Previous int // ... and before it
+}
+
+// Stats is what the scheduler knows about an endpoint since start.
+type Stats struct {
+	InFlight          int
+	Failures          int // consecutive failed attempts
+	LastSuccess       time.Time
+	LastFailure       time.Time
+	LastFailureStatus int
+	LastFailureError  string
+}
+
+// Stats returns a copy of every endpoint's statistics.
+func (s *Scheduler) Stats() map[string]Stats {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	out := make(map[string]Stats, len(s.stats))
+	for k, v := range s.stats {
+		out[k] = *v
+	}
+	return out
+}
+
+// stat returns name's stats; the caller holds statsMu.
+func (s *Scheduler) stat(name string) *Stats {
+	st := s.stats[name]
+	if st == nil {
+		st = &Stats{}
+		s.stats[name] = st
+	}
+	return st
+}
+
+func (s *Scheduler) addInFlight(name string, n int) {
+	s.statsMu.Lock()
+	s.stat(name).InFlight += n
+	s.statsMu.Unlock()
+}
+
+// recorded runs once an outcome's commit is over: it logs the outcome,
+// updates the endpoint's statistics and tells OnOutcome.
+func (s *Scheduler) recorded(d *store.Delivery, o *store.Outcome, err error) {
+	s.logOutcome(d, o, err)
+	if err != nil {
+		return
+	}
+	ev := OutcomeEvent{Delivery: d, Outcome: o}
+	if o.Attempt != nil {
+		s.statsMu.Lock()
+		st := s.stat(d.Endpoint)
+		ev.Previous = st.Failures
+		if o.Delivered {
+			st.Failures, st.LastSuccess = 0, o.Attempt.At
+		} else {
+			st.Failures++
+			st.LastFailure, st.LastFailureStatus, st.LastFailureError = o.Attempt.At, o.Attempt.Status, o.Attempt.Error
+		}
+		ev.Failures = st.Failures
+		s.statsMu.Unlock()
+	}
+	if s.opts.OnOutcome != nil {
+		s.opts.OnOutcome(ev)
+	}
+}
+
+func (s *Scheduler) logOutcome(d *store.Delivery, o *store.Outcome, err error) {
+	var ev *zerolog.Event
+	switch {
+	case err != nil:
+		s.log.Error().Err(err).Str("event_id", d.EventID).Str("endpoint", d.Endpoint).Msg("record attempt failed; delivery stays pending")
+		return
+	case o.Delivered:
+		ev = s.log.Debug()
+	case o.Reason != "":
+		ev = s.log.Error().Str("reason", o.Reason)
+	default:
+		ev = s.log.Warn().Time("next_attempt", o.Next)
+	}
+	ev = ev.Str("event_id", d.EventID).Str("endpoint", d.Endpoint)
+	if a := o.Attempt; a != nil {
+		ev = ev.Int("attempt", a.N).Int("status", a.Status).Dur("latency", a.Latency)
+		if a.Error != "" {
+			ev = ev.Str("error", a.Error)
+		}
+	}
+	switch {
+	case o.Delivered:
+		ev.Msg("delivered")
+	case o.Reason != "":
+		ev.Msg("undeliverable")
+	default:
+		ev.Msg("attempt failed; will retry")
+	}
+}

@@ -1,0 +1,91 @@
+package delivery
+
+import (
+	"math/rand/v2"
+
+	"hookd/store"
+)
+
+func (s *Scheduler) worker() {
+	defer s.workerWG.Done()
+	for it := range s.jobs {
+		if s.ctx.Err() != nil {
+			continue // shutting down: no new attempts; it stays pending
+		}
+		s.attempt(it)
+	}
+}
+
+// release frees the worker and the endpoint's in-flight slot as soon as
+// the attempt is over; the commit of its outcome need not hold them.
+func (s *Scheduler) release(it *item) {
+	s.mu.Lock()
+	s.sentIn = append(s.sentIn, it)
+	s.mu.Unlock()
+	s.poke()
+}
+
+// finish untracks an item once its outcome is committed (or abandoned).
+func (s *Scheduler) finish(it *item) {
+	s.mu.Lock()
+	s.doneIn = append(s.doneIn, it)
+	s.mu.Unlock()
+	s.poke()
+}
+
+func (s *Scheduler) attempt(it *item) {
+	d, err := it.d, error(nil)
+	it.d = nil
+	if d == nil {
+		d, err = s.st.Delivery(it.key)
+	}
+	if err != nil || d.State != store.Pending || !d.Due.Equal(it.due) {
+		// Delivered, parked or rescheduled since it was loaded.
+		s.release(it)
+		s.finish(it)
+		return
+	}
+	t := s.table.Load()
+	ep := t.Get(it.endpoint)
+	o := store.Outcome{Key: it.key, Due: it.due}
+	switch {
+	case ep == nil:
+		o.Reason = "endpoint removed"
+	case t.Disabled(ep.Name):
+		o.Reason = "endpoint disabled"
+	default:
+		res := s.sender.Send(s.attempts, ep, d.EventID, d.EventType, d.Body)
+		if s.attempts.Err() != nil {
+			// Cut short at the shutdown deadline, or too late to be
+			// recorded: the delivery stays pending.
+			s.release(it)
+			s.finish(it)
+			return
+		}
+		o.Attempt = &res.Attempt
+		if res.OK() {
+			o.Delivered = true
+		} else {
+			v := ep.Policy.Decide(d.Attempts-d.Cycle+1, res.Attempt.Status, res.Attempt.Error, res.RetryAfter, rand.Float64())
+			if v.Retry {
+				o.Next = s.clock.Now().Add(v.Delay).UTC()
+			} else {
+				o.Reason = v.Reason
+			}
+			if v.Disable {
+				// Before this worker's slot is released: the endpoint's
+				// next delivery must already see it disabled. Parking a
+				// long queue stops at the shutdown deadline too; what is
+				// left is parked by attempt after the restart.
+				if err := s.SetDisabled(s.attempts, ep.Name, true, v.Reason); err != nil {
+					s.log.Error().Err(err).Str("endpoint", ep.Name).Msg("disable endpoint after 410")
+				}
+			}
+		}
+	}
+	s.release(it)
+	s.st.Complete(o, func(err error) {
+		s.recorded(d, &o, err)
+		s.finish(it)
+	})
+}
