@@ -5,11 +5,13 @@
 package cli
 
 import (
+	"flag"
 	"fmt"
 	"io"
 
 	"hookd/daemon"
 	"hookd/delivery"
+	"hookd/seal"
 )
 
 // Exit codes.
@@ -64,7 +66,7 @@ const usage = `usage: hookd <command> [flags]
   run -config FILE            run the daemon (default command)
   check-config -config FILE   validate a config file and print a summary
   check-db -path FILE         check a stopped daemon's database and count its records
-  gen-secret                  print a new whsec_ signing secret
+  gen-secret [-key]           print a new whsec_ signing secret (-key: a secrets key)
   version                     print the version
 
 Talking to a running daemon's admin API (flags: -config FILE | -admin URL, -token T, -json):
@@ -88,7 +90,18 @@ func version(_ []string, stdout, _ io.Writer) int {
 	return exitOK
 }
 
-func genSecret(_ []string, stdout, _ io.Writer) int {
-	fmt.Fprintln(stdout, delivery.NewStandardSecret())
+func genSecret(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("gen-secret", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	key := fs.Bool("key", false, "print a secrets key for [storage] secrets_key_file instead (32 random bytes, base64)")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "usage: hookd gen-secret [-key]")
+		return exitUsage
+	}
+	if *key {
+		fmt.Fprintln(stdout, seal.NewKey())
+	} else {
+		fmt.Fprintln(stdout, delivery.NewStandardSecret())
+	}
 	return exitOK
 }

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"hookd/seal"
 )
 
 func TestCheckConfig(t *testing.T) {
@@ -41,6 +43,26 @@ func TestGenSecret(t *testing.T) {
 	s := strings.TrimSpace(out.String())
 	if !strings.HasPrefix(s, "whsec_") || len(s) != len("whsec_")+44 {
 		t.Fatalf("secret %q", s)
+	}
+}
+
+// The key gen-secret -key prints is one LoadKey accepts, as the operator
+// saves it (with the newline).
+func TestGenSecretKey(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := Run("gen-secret", []string{"-key"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if s := strings.TrimSpace(out.String()); len(s) != 44 || strings.HasPrefix(s, "whsec_") {
+		t.Fatalf("key %q", s)
+	}
+	p := filepath.Join(t.TempDir(), "secrets.key")
+	os.WriteFile(p, out.Bytes(), 0o600)
+	if _, err := seal.LoadKey(p); err != nil {
+		t.Fatal(err)
+	}
+	if code := Run("gen-secret", []string{"-nope"}, &out, &errb); code != exitUsage {
+		t.Fatalf("unknown flag: exit %d", code)
 	}
 }
 

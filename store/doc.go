@@ -68,4 +68,12 @@
 // next bbolt transaction, not fsynced one by one: a crash repeats the
 // deliveries of roughly the last commitInterval (at least once; the
 // kill -9 test measures how many), and never loses an acknowledged event.
+//
+// # Secrets
+//
+// Secrets kept in the database are package seal blobs: sealed with
+// Options.SealKey, in clear without one. The first key used is recorded in
+// the meta bucket in the same transaction that seals the secrets stored in
+// clear before (every place listed in sealedPlaces); from then on Open
+// refuses to start without that key or with another (sealing.go).
 package store

@@ -18,3 +18,14 @@ var (
 	// ErrTooManyPending: accepting the event would exceed max_pending.
 	ErrTooManyPending = errors.New("too many pending deliveries")
 )
+
+// Errors of Open about the secrets key (see sealing.go).
+var (
+	// ErrSealKeyMissing: the database's secrets are sealed and no key was
+	// given. Starting would leave every managed endpoint without its secret.
+	ErrSealKeyMissing = errors.New("the database's secrets are sealed and no secrets key is set: set [storage] secrets_key_file to the key that sealed them")
+	// ErrSealKeyWrong: the key given is not the one that sealed the
+	// database. hookd never re-seals with another key: the secrets could
+	// not be read to do so.
+	ErrSealKeyWrong = errors.New("the secrets key is not the one that sealed the database's secrets: set [storage] secrets_key_file to that key's file")
+)

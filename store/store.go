@@ -15,6 +15,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"hookd/seal"
 )
 
 const schemaVersion = 1
@@ -72,6 +74,11 @@ type Options struct {
 	// the write-ahead log; an error aborts it as if the disk had failed. It
 	// is the fault-injection seam for tests of full or broken disks.
 	BeforeCommit func() error
+	// SealKey seals the secrets stored in the database ([storage]
+	// secrets_key_file); nil stores them in clear. The first key used is
+	// recorded: Open then fails without it (ErrSealKeyMissing) or with
+	// another (ErrSealKeyWrong). See sealing.go.
+	SealKey *seal.Key
 }
 
 // QueueEntry is one delivery on the due queue.
@@ -98,6 +105,7 @@ type Store struct {
 	walStopped chan struct{}
 	walWG      sync.WaitGroup
 	replayed   int
+	resealed   int
 
 	reqs    chan *request
 	closing chan struct{}
@@ -212,7 +220,7 @@ func (s *Store) init() error {
 		for k, v := c.Seek(prefixEpPending); k != nil && bytes.HasPrefix(k, prefixEpPending); k, v = c.Next() {
 			s.epPending[string(k[len(prefixEpPending):])] = int64(getU64(v))
 		}
-		return nil
+		return s.initSeal(tx)
 	})
 }
 
