@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"hookd/delivery"
+	"hookd/seal"
 )
 
 // Config is the whole configuration file. Default fills every default;
@@ -25,6 +26,8 @@ type Config struct {
 	// target (nil when notifications are off).
 	Resolved []*delivery.Endpoint `toml:"-"`
 	NotifyTo *delivery.Endpoint   `toml:"-"`
+	// SealKey seals managed secrets at rest (nil without secrets_key_file).
+	SealKey *seal.Key `toml:"-"`
 
 	ingestToken, adminToken string // from token or token_file
 
@@ -57,6 +60,7 @@ type StorageConfig struct {
 	DedupWindow            Duration `toml:"dedup_window"`
 	MaxPending             int64    `toml:"max_pending"`
 	MinFreeBytes           Size     `toml:"min_free_bytes"`
+	SecretsKeyFile         string   `toml:"secrets_key_file"`
 }
 
 type DeliveryConfig struct {

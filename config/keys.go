@@ -44,6 +44,7 @@ var reloadClass = map[string]Class{
 	"storage.dedup_window":            Live,
 	"storage.max_pending":             Live,
 	"storage.min_free_bytes":          Live,
+	"storage.secrets_key_file":        RestartOnly,
 
 	"delivery.workers":          RestartOnly,
 	"delivery.shutdown_timeout": RestartOnly,

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"hookd/delivery"
+	"hookd/seal"
 )
 
 // Resolve reads the tokens and secrets (token_file, secret_file,
@@ -22,6 +23,12 @@ func (c *Config) Resolve() error {
 	}
 	if c.adminToken, err = readToken(c.Admin.Token, c.Admin.TokenFile); err != nil {
 		errs = append(errs, c.ErrAt("admin.token_file", "%v", err))
+	}
+	c.SealKey = nil
+	if c.Storage.SecretsKeyFile != "" {
+		if c.SealKey, err = seal.LoadKey(c.Storage.SecretsKeyFile); err != nil {
+			errs = append(errs, c.ErrAt("storage.secrets_key_file", "%v", err))
+		}
 	}
 	c.NotifyTo = nil
 	if c.Notify.URL != "" {

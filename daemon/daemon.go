@@ -88,11 +88,15 @@ func (d *Daemon) Open() (err error) {
 	}()
 
 	opts := d.StoreHooks
+	opts.SealKey = cfg.SealKey
 	opts.OnQueued = func(e []store.QueueEntry) { d.sched.OnQueued(e) }
 	if d.store, err = store.Open(cfg.Storage.Path, opts); err != nil {
 		return err
 	}
 	closers = append(closers, func() { d.store.Close() })
+	if n := d.store.Resealed(); n > 0 {
+		d.log.Info().Int("secrets", n).Msg("sealed stored secrets with storage.secrets_key_file")
+	}
 	if n := d.store.Replayed(); n > 0 {
 		d.log.Warn().Int("events", n).Msg("applied events from the write-ahead log (the last stop was not clean)")
 	}

@@ -270,3 +270,21 @@ func syncDir(dir string) error {
 	}
 	return nil
 }
+
+// walProbeBytes is the room a readiness probe asks for after a failed log
+// write: an empty sync succeeds on a full disk, a batch of events would not.
+const walProbeBytes = 1 << 20
+
+// probeSpace reserves n bytes in a scratch file in dir and removes it.
+func probeSpace(dir string, n int64) error {
+	f, err := os.CreateTemp(dir, "probe-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	if err := unix.Fallocate(int(f.Fd()), 0, 0, n); err != nil && !errors.Is(err, unix.EOPNOTSUPP) {
+		return fmt.Errorf("reserve %d bytes in %s: %w", n, dir, err)
+	}
+	return nil
+}

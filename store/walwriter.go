@@ -235,9 +235,13 @@ func (s *Store) walBatch(batch []*ingestReq) {
 	}
 	if len(accepted) == 0 {
 		if probe && s.walFailing.Load() {
-			// Readiness asks whether the log can be written again: try an
-			// empty write (a new segment after a failure, and a sync).
-			_, err := s.wal.write(nil, s.opts.BeforeCommit, s.appliedSeg.Load())
+			// Readiness asks whether the log can be written again: room
+			// for a batch of events, then an empty write (a new segment
+			// after a failure, and a sync).
+			err := probeSpace(s.wal.dir, walProbeBytes)
+			if err == nil {
+				_, err = s.wal.write(nil, s.opts.BeforeCommit, s.appliedSeg.Load())
+			}
 			s.walFailing.Store(err != nil)
 		}
 		finish(nil)

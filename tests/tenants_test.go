@@ -3,9 +3,15 @@ package tests
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+
+	"hookd/config"
+	"hookd/daemon"
+	"hookd/seal"
 )
 
 // Hundreds of tenants at once: an event of tenant A reaches A's endpoints
@@ -155,4 +161,29 @@ func TestDisabledEndpointKeepsItsEvents(t *testing.T) {
 	if n := len(rcv.Requests("/alerts")); n != 0 {
 		t.Fatalf("%d notifications for deliveries parked by a disabled endpoint", n)
 	}
+}
+
+// A database sealed with one secrets key refuses to start with another or
+// none, with an error that names the key file setting.
+func TestSecretsKeyBindsTheDatabase(t *testing.T) {
+	dir := t.TempDir()
+	keyA, keyB := filepath.Join(dir, "a.key"), filepath.Join(dir, "b.key")
+	os.WriteFile(keyA, []byte(seal.NewKey()+"\n"), 0o600)
+	os.WriteFile(keyB, []byte(seal.NewKey()+"\n"), 0o600)
+	d := mustOpenIn(t, dir, Extra{Storage: fmt.Sprintf("secrets_key_file = %q", keyA)}, "", nil)
+	d.Close()
+	for name, extra := range map[string]string{"another key": fmt.Sprintf("secrets_key_file = %q", keyB), "no key": ""} {
+		path := filepath.Join(dir, "hookd.toml")
+		writeConfig(t, path, dir, Extra{Storage: extra}, "")
+		c, err := config.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = daemon.New(c).Open()
+		if err == nil || !strings.Contains(err.Error(), "secrets_key_file") {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	d = mustOpenIn(t, dir, Extra{Storage: fmt.Sprintf("secrets_key_file = %q", keyA)}, "", nil)
+	d.Event(`{"type":"t","data":1}`)
 }
