@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp/pprofhandler"
 
 	"hookd/client"
+	"hookd/delivery"
 	"hookd/config"
 	"hookd/store"
 )
@@ -129,8 +130,10 @@ func timePtr(t time.Time) *time.Time {
 	return &t
 }
 
-func viewDelivery(dl *store.Delivery) client.Delivery {
-	v := client.Delivery{Endpoint: dl.Endpoint, State: dl.State.String(), Attempts: dl.Attempts, Reason: dl.Reason,
+// viewDelivery shows a delivery with its endpoint's name (the store keeps
+// the endpoint's internal id).
+func viewDelivery(t *delivery.Table, dl *store.Delivery) client.Delivery {
+	v := client.Delivery{Endpoint: t.Name(dl.Endpoint), State: dl.State.String(), Attempts: dl.Attempts, Reason: dl.Reason,
 		ParkedAt: timePtr(dl.Parked), DeliveredAt: timePtr(dl.Done)}
 	if dl.State == store.Pending {
 		v.NextAttempt = timePtr(dl.Due)
@@ -150,7 +153,7 @@ func (d *Daemon) adminEvent(ctx *fasthttp.RequestCtx, args []string) error {
 		out.Data = ev.Raw
 	}
 	for _, dd := range ds {
-		v := viewDelivery(dd.Delivery)
+		v := viewDelivery(d.sched.Table(), dd.Delivery)
 		for _, a := range dd.Attempts {
 			v.History = append(v.History, viewAttempt(a))
 		}
@@ -189,7 +192,8 @@ func (d *Daemon) adminRedeliver(ctx *fasthttp.RequestCtx, args []string) error {
 		if err != nil {
 			return err
 		}
-		create = &store.NewDelivery{Endpoint: ep.Name, Body: ep.Render(ev)}
+		create = &store.NewDelivery{Endpoint: ep.ID, Body: ep.Render(ev)}
+		in.Endpoint = ep.ID
 	}
 	eps, err := d.store.Redeliver(ctx, args[0], in.Endpoint, create)
 	if err != nil {
@@ -209,13 +213,18 @@ func (d *Daemon) adminUndeliverable(ctx *fasthttp.RequestCtx, _ []string) error 
 		}
 		limit = n
 	}
-	items, next, err := d.store.ListUndeliverable(string(q.Peek("endpoint")), limit, string(q.Peek("cursor")))
+	t := d.sched.Table()
+	endpoint := string(q.Peek("endpoint"))
+	if ep := t.Get(endpoint); ep != nil {
+		endpoint = ep.ID
+	}
+	items, next, err := d.store.ListUndeliverable(endpoint, limit, string(q.Peek("cursor")))
 	if err != nil {
 		return badRequest("cursor: %v", err)
 	}
 	out := client.UndeliverablePage{Items: []client.ParkedDelivery{}, NextCursor: next}
 	for _, p := range items {
-		v := client.ParkedDelivery{EventID: p.EventID, EventType: p.EventType, CreatedAt: p.Created, Delivery: viewDelivery(p.Delivery)}
+		v := client.ParkedDelivery{EventID: p.EventID, EventType: p.EventType, CreatedAt: p.Created, Delivery: viewDelivery(t, p.Delivery)}
 		if p.LastAttempt != nil {
 			a := viewAttempt(p.LastAttempt)
 			v.LastAttempt = &a
@@ -231,8 +240,12 @@ func (d *Daemon) adminRedeliverUndeliverable(ctx *fasthttp.RequestCtx, _ []strin
 	if err := decodeBody(ctx, &in); err != nil {
 		return err
 	}
-	if in.Endpoint != "" && d.sched.Table().Get(in.Endpoint) == nil {
-		return unknownEndpoint(in.Endpoint)
+	if in.Endpoint != "" {
+		ep := d.sched.Table().Get(in.Endpoint)
+		if ep == nil {
+			return unknownEndpoint(in.Endpoint)
+		}
+		in.Endpoint = ep.ID
 	}
 	n, err := d.store.RedeliverUndeliverable(ctx, in.Endpoint, in.Since, in.Until)
 	if err != nil {
@@ -259,14 +272,14 @@ func (d *Daemon) adminEndpoints(ctx *fasthttp.RequestCtx, _ []string) error {
 		if ep.Internal {
 			continue
 		}
-		st := stats[ep.Name]
+		st := stats[ep.ID]
 		v := client.Endpoint{Name: ep.Name, URL: ep.URL, Events: ep.Events, State: "active", Scheme: ep.Signing.Scheme,
-			Pending: pending[ep.Name], InFlight: st.InFlight, ConsecutiveFailures: st.Failures,
+			Pending: pending[ep.ID], InFlight: st.InFlight, ConsecutiveFailures: st.Failures,
 			LastSuccess: timePtr(st.LastSuccess), LastFailure: timePtr(st.LastFailure),
 			LastFailureStatus: st.LastFailureStatus, LastFailureError: st.LastFailureError}
 		switch {
-		case t.Disabled(ep.Name):
-			v.State, v.DisabledReason = "disabled", states[ep.Name].Reason
+		case t.Disabled(ep.ID):
+			v.State, v.DisabledReason = "disabled", states[ep.ID].Reason
 		case st.Failures >= after:
 			v.State = "failing"
 		}
@@ -302,10 +315,11 @@ func (d *Daemon) adminTest(ctx *fasthttp.RequestCtx, args []string) error {
 }
 
 func (d *Daemon) setDisabled(ctx *fasthttp.RequestCtx, name string, on bool) error {
-	if d.sched.Table().Get(name) == nil {
+	ep := d.sched.Table().Get(name)
+	if ep == nil {
 		return errNotFound
 	}
-	if err := d.sched.SetDisabled(ctx, name, on, "disabled by operator"); err != nil {
+	if err := d.sched.SetDisabled(ctx, ep.ID, on, "disabled by operator"); err != nil {
 		return err
 	}
 	state := "active"

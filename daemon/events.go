@@ -75,18 +75,19 @@ func generated(ep *delivery.Endpoint, typ string, data any) store.NewEvent {
 	raw, _ := json.Marshal(data)
 	// A tenant endpoint's test events are that tenant's.
 	ev := store.Event{ID: "evt_" + ulid.Make().String(), Type: typ, Tenant: ep.Tenant, Created: time.Now().UTC(), Raw: raw}
-	return store.NewEvent{Event: ev, Deliveries: []store.NewDelivery{{Endpoint: ep.Name, Body: ep.Render(&ev)}}}
+	return store.NewEvent{Event: ev, Deliveries: []store.NewDelivery{{Endpoint: ep.ID, Body: ep.Render(&ev)}}}
 }
 
 // onOutcome updates metrics and raises notifications. It runs on the
 // committer goroutine: nothing here may wait for the store.
 func (d *Daemon) onOutcome(ev delivery.OutcomeEvent) {
 	o, dl := ev.Outcome, ev.Delivery
-	countOutcome(dl.Endpoint, o)
-
 	t := d.sched.Table()
+	name := t.Name(dl.Endpoint)
+	countOutcome(name, o)
+
 	target := t.Get(config.NotifyEndpoint)
-	if target == nil || dl.Endpoint == config.NotifyEndpoint {
+	if target == nil || name == config.NotifyEndpoint {
 		return // notifications are never about notifications
 	}
 	after := d.cfg.Load().Notify.FailingAfter
@@ -96,7 +97,7 @@ func (d *Daemon) onOutcome(ev delivery.OutcomeEvent) {
 	}
 	if o.Reason != "" && o.Reason != reasonDisabled { // SPEC §11: not for a disabled endpoint
 		d.out.put(generated(target, "hookd.delivery.undeliverable", map[string]any{
-			"event_id": dl.EventID, "event_type": dl.EventType, "endpoint": dl.Endpoint,
+			"event_id": dl.EventID, "event_type": dl.EventType, "endpoint": name,
 			"reason": o.Reason, "last_attempt": last,
 		}))
 	}
@@ -106,11 +107,11 @@ func (d *Daemon) onOutcome(ev delivery.OutcomeEvent) {
 	switch {
 	case ev.Previous < after && ev.Failures >= after:
 		d.out.put(generated(target, "hookd.endpoint.failing", map[string]any{
-			"endpoint": dl.Endpoint, "consecutive_failures": ev.Failures, "last_attempt": last,
+			"endpoint": name, "consecutive_failures": ev.Failures, "last_attempt": last,
 		}))
 	case ev.Previous >= after && ev.Failures == 0:
 		d.out.put(generated(target, "hookd.endpoint.recovered", map[string]any{
-			"endpoint": dl.Endpoint, "failed_attempts": ev.Previous,
+			"endpoint": name, "failed_attempts": ev.Previous,
 		}))
 	}
 }
@@ -123,17 +124,17 @@ func (d *Daemon) greetNewEndpoints(ctx context.Context) error {
 		return err
 	}
 	var fresh []*delivery.Endpoint
-	var names []string
+	var ids []string
 	for _, ep := range d.sched.Table().All() {
-		if !ep.Internal && states[ep.Name].FirstSeen.IsZero() {
-			fresh, names = append(fresh, ep), append(names, ep.Name)
+		if !ep.Internal && states[ep.ID].FirstSeen.IsZero() {
+			fresh, ids = append(fresh, ep), append(ids, ep.ID)
 		}
 	}
 	if len(fresh) == 0 {
 		return nil
 	}
 	now := time.Now().UTC()
-	if err := d.store.UpdateEndpointStates(ctx, names, func(es *store.EndpointState) { es.FirstSeen = now }); err != nil {
+	if err := d.store.UpdateEndpointStates(ctx, ids, func(es *store.EndpointState) { es.FirstSeen = now }); err != nil {
 		return err
 	}
 	for _, ep := range fresh {

@@ -166,8 +166,8 @@ func parseEvent(body []byte, key string, t *delivery.Table, now time.Time) (stor
 	}
 	ne := store.NewEvent{Event: ev, DedupKey: key, FreshID: fresh}
 	for _, ep := range eps {
-		nd := store.NewDelivery{Endpoint: ep.Name, Body: ep.Render(&ev)}
-		if t.Disabled(ep.Name) {
+		nd := store.NewDelivery{Endpoint: ep.ID, Body: ep.Render(&ev)}
+		if t.Disabled(ep.ID) {
 			nd.Parked = reasonDisabled // kept for enable + redeliver, not sent
 		}
 		ne.Deliveries = append(ne.Deliveries, nd)

@@ -83,7 +83,7 @@ func (d *Daemon) adminMetrics(ctx *fasthttp.RequestCtx, _ []string) error {
 	by := d.store.PendingByEndpoint()
 	metrics.WriteMetadataIfNeeded(&b, "hookd_pending_deliveries_by_endpoint", "gauge")
 	for _, ep := range d.sched.Table().All() {
-		fmt.Fprintf(&b, "hookd_pending_deliveries_by_endpoint{endpoint=%q} %d\n", ep.Name, by[ep.Name])
+		fmt.Fprintf(&b, "hookd_pending_deliveries_by_endpoint{endpoint=%q} %d\n", ep.Name, by[ep.ID])
 	}
 	ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
 	describe(ctx, b.Bytes())

@@ -64,12 +64,12 @@ func (d *Daemon) reload() error {
 func removedEndpoints(t *delivery.Table, eps []*delivery.Endpoint) []string {
 	keep := map[string]bool{}
 	for _, e := range eps {
-		keep[e.Name] = true
+		keep[e.ID] = true
 	}
 	var out []string
 	for _, e := range t.All() {
-		if !keep[e.Name] {
-			out = append(out, e.Name)
+		if !keep[e.ID] {
+			out = append(out, e.ID)
 		}
 	}
 	return out

@@ -15,6 +15,11 @@ import (
 // EndpointConfig is one endpoint with defaults applied and secrets read;
 // the daemon's config layer builds it.
 type EndpointConfig struct {
+	// ID is the endpoint's immutable internal id: deliveries, state and
+	// counters belong to it, not to the name. A config endpoint's id is its
+	// name (so removing and re-adding it keeps its parked deliveries); a
+	// managed endpoint's is generated and never reused.
+	ID               string
 	Name             string
 	Tenant           string // the platform's customer it belongs to; "" = a platform endpoint
 	Description      string
@@ -63,6 +68,9 @@ func (e *FieldError) Unwrap() error { return e.Err }
 // secret's value.
 func NewEndpoint(c EndpointConfig) (*Endpoint, error) {
 	e := &Endpoint{EndpointConfig: c}
+	if e.ID == "" {
+		e.ID = e.Name
+	}
 	var err error
 	if e.envelope, err = NewEnvelope(c.Envelope); err != nil {
 		return nil, &FieldError{"envelope", err}
@@ -112,17 +120,19 @@ func (e *Endpoint) Render(ev *store.Event) []byte {
 // hold on to the one they loaded.
 type Table struct {
 	byName   map[string]*Endpoint
+	byID     map[string]*Endpoint
 	list     []*Endpoint
 	platform []*Endpoint            // no tenant: they match every tenant's events
 	byTenant map[string][]*Endpoint // a tenant's own endpoints
-	disabled map[string]bool
+	disabled map[string]bool // by id
 }
 
 // NewTable builds a table; names must be unique (the config checks).
 func NewTable(eps []*Endpoint, disabled map[string]bool) *Table {
-	t := &Table{byName: make(map[string]*Endpoint, len(eps)), list: eps, byTenant: map[string][]*Endpoint{}, disabled: disabled}
+	t := &Table{byName: make(map[string]*Endpoint, len(eps)), byID: make(map[string]*Endpoint, len(eps)), list: eps, byTenant: map[string][]*Endpoint{}, disabled: disabled}
 	for _, e := range eps {
 		t.byName[e.Name] = e
+		t.byID[e.ID] = e
 		switch {
 		case e.Internal:
 		case e.Tenant == "":
@@ -137,22 +147,35 @@ func NewTable(eps []*Endpoint, disabled map[string]bool) *Table {
 // Get returns the endpoint named name, or nil.
 func (t *Table) Get(name string) *Endpoint { return t.byName[name] }
 
+// ByID returns the endpoint whose internal id is id, or nil.
+func (t *Table) ByID(id string) *Endpoint { return t.byID[id] }
+
+// Name is the name of the endpoint with internal id id, or id itself when
+// no such endpoint exists any more (a deleted managed endpoint).
+func (t *Table) Name(id string) string {
+	if e := t.byID[id]; e != nil {
+		return e.Name
+	}
+	return id
+}
+
 // All returns the endpoints in config order.
 func (t *Table) All() []*Endpoint { return t.list }
 
-// Disabled reports whether an endpoint is disabled (by a 410 or an operator).
-func (t *Table) Disabled(name string) bool { return t.disabled[name] }
+// Disabled reports whether the endpoint with internal id id is disabled
+// (by a 410 or an operator).
+func (t *Table) Disabled(id string) bool { return t.disabled[id] }
 
-// withDisabled returns a copy of t with name's disabled flag set to on.
-func (t *Table) withDisabled(name string, on bool) *Table {
+// withDisabled returns a copy of t with id's disabled flag set to on.
+func (t *Table) withDisabled(id string, on bool) *Table {
 	d := make(map[string]bool, len(t.disabled)+1)
 	for k, v := range t.disabled {
 		d[k] = v
 	}
 	if on {
-		d[name] = true
+		d[id] = true
 	} else {
-		delete(d, name)
+		delete(d, id)
 	}
 	return NewTable(t.list, d)
 }

@@ -176,7 +176,7 @@ func (s *Scheduler) dispatch(now time.Time) {
 		kept := s.ring[:0]
 		for _, name := range s.ring {
 			q := s.ready[name]
-			ep := t.Get(name)
+			ep := t.ByID(name)
 			limit := removedInFlight
 			if ep != nil {
 				limit = ep.MaxInFlight // at least 1: the config checks

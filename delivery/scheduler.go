@@ -205,15 +205,15 @@ func (s *Scheduler) SetTable(eps []*Endpoint) {
 	s.poke()
 }
 
-// SetDisabled enables or disables an endpoint. The state is persisted;
+// SetDisabled enables or disables the endpoint with internal id id. The state is persisted;
 // disabling parks its pending deliveries as undeliverable with reason.
-func (s *Scheduler) SetDisabled(ctx context.Context, name string, on bool, reason string) error {
+func (s *Scheduler) SetDisabled(ctx context.Context, id string, on bool, reason string) error {
 	s.tableMu.Lock()
 	old := s.table.Load()
 	// Take effect before the state is written, so nothing more is
 	// dispatched to an endpoint being disabled; undo if the write fails.
-	s.table.Store(old.withDisabled(name, on))
-	err := s.st.UpdateEndpointState(ctx, name, func(es *store.EndpointState) {
+	s.table.Store(old.withDisabled(id, on))
+	err := s.st.UpdateEndpointState(ctx, id, func(es *store.EndpointState) {
 		es.Disabled, es.Reason, es.Since = on, reason, s.clock.Now().UTC()
 	})
 	if err != nil {
@@ -223,8 +223,8 @@ func (s *Scheduler) SetDisabled(ctx context.Context, name string, on bool, reaso
 	if err != nil || !on {
 		return err
 	}
-	n, err := s.st.ParkEndpoint(ctx, name, reason)
-	s.log.Warn().Str("endpoint", name).Str("reason", reason).Int("parked", n).Msg("endpoint disabled")
+	n, err := s.st.ParkEndpoint(ctx, id, reason)
+	s.log.Warn().Str("endpoint", old.Name(id)).Str("reason", reason).Int("parked", n).Msg("endpoint disabled")
 	return err
 }
 

@@ -46,12 +46,12 @@ func (s *Scheduler) attempt(it *item) {
 		return
 	}
 	t := s.table.Load()
-	ep := t.Get(it.endpoint)
+	ep := t.ByID(it.endpoint)
 	o := store.Outcome{Key: it.key, Due: it.due}
 	switch {
 	case ep == nil:
 		o.Reason = "endpoint removed"
-	case t.Disabled(ep.Name):
+	case t.Disabled(ep.ID):
 		o.Reason = "endpoint disabled"
 	default:
 		res := s.sender.Send(s.attempts, ep, d.EventID, d.EventType, d.Body)
@@ -77,7 +77,7 @@ func (s *Scheduler) attempt(it *item) {
 				// next delivery must already see it disabled. Parking a
 				// long queue stops at the shutdown deadline too; what is
 				// left is parked by attempt after the restart.
-				if err := s.SetDisabled(s.attempts, ep.Name, true, v.Reason); err != nil {
+				if err := s.SetDisabled(s.attempts, ep.ID, true, v.Reason); err != nil {
 					s.log.Error().Err(err).Str("endpoint", ep.Name).Msg("disable endpoint after 410")
 				}
 			}
