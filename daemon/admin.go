@@ -12,8 +12,8 @@ import (
 	"github.com/valyala/fasthttp/pprofhandler"
 
 	"hookd/client"
-	"hookd/delivery"
 	"hookd/config"
+	"hookd/delivery"
 	"hookd/store"
 )
 

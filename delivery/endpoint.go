@@ -124,7 +124,7 @@ type Table struct {
 	list     []*Endpoint
 	platform []*Endpoint            // no tenant: they match every tenant's events
 	byTenant map[string][]*Endpoint // a tenant's own endpoints
-	disabled map[string]bool // by id
+	disabled map[string]bool        // by id
 }
 
 // NewTable builds a table; names must be unique (the config checks).
