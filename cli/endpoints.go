@@ -18,13 +18,21 @@ func endpoints(args []string, stdout, stderr io.Writer) int {
 	if a == nil {
 		return exitUsage
 	}
-	list, err := a.Endpoints(context.Background())
-	if err != nil {
-		return fail(stderr, err)
+	// Every page: an operator's table shows all endpoints.
+	list := &client.EndpointList{Items: []client.Endpoint{}}
+	for q := (client.EndpointQuery{Limit: 1000}); ; {
+		page, err := a.Endpoints(context.Background(), q)
+		if err != nil {
+			return fail(stderr, err)
+		}
+		list.Items = append(list.Items, page.Items...)
+		if q.Cursor = page.NextCursor; q.Cursor == "" {
+			break
+		}
 	}
 	f.print(stdout, list, func(w io.Writer) {
 		fmt.Fprintln(w, "NAME\tSTATE\tPENDING\tIN FLIGHT\tFAILURES\tLAST SUCCESS\tLAST FAILURE\tURL")
-		for _, e := range list.Endpoints {
+		for _, e := range list.Items {
 			fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\n", dash(e.Name), dash(e.State), e.Pending, e.InFlight,
 				e.ConsecutiveFailures, when(e.LastSuccess), when(e.LastFailure), dash(e.URL))
 		}

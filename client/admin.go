@@ -51,9 +51,23 @@ func (a *Admin) RedeliverUndeliverable(ctx context.Context, r RedeliverUndeliver
 	return call[RedeliveredUndeliverable](ctx, a.c, "POST", "/v1/undeliverable/redeliver", r)
 }
 
-// Endpoints lists the endpoints with their state.
-func (a *Admin) Endpoints(ctx context.Context) (*EndpointList, error) {
-	return call[EndpointList](ctx, a.c, "GET", "/v1/endpoints", nil)
+// Endpoints returns a page of endpoints with their state.
+func (a *Admin) Endpoints(ctx context.Context, q EndpointQuery) (*EndpointList, error) {
+	v := url.Values{}
+	if q.Tenant != "" {
+		v.Set("tenant", q.Tenant)
+	}
+	if q.Limit != 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	if q.Cursor != "" {
+		v.Set("cursor", q.Cursor)
+	}
+	path := "/v1/endpoints"
+	if len(v) > 0 {
+		path += "?" + v.Encode()
+	}
+	return call[EndpointList](ctx, a.c, "GET", path, nil)
 }
 
 // Test sends a signed test event to an endpoint now, outside the queue.

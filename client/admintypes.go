@@ -97,16 +97,31 @@ type RedeliveredUndeliverable struct {
 	Redelivered int `json:"redelivered"`
 }
 
-// EndpointList answers GET /v1/endpoints.
+// EndpointList answers GET /v1/endpoints: a page, like every list.
 type EndpointList struct {
-	Endpoints []Endpoint `json:"endpoints"`
+	Items      []Endpoint `json:"items"`
+	NextCursor string     `json:"next_cursor"`
+}
+
+// EndpointQuery selects a page of endpoints; an empty Tenant means all.
+type EndpointQuery struct {
+	Tenant string
+	Limit  int
+	Cursor string
 }
 
 // Endpoint is an endpoint's configuration (never its secrets) and state.
 type Endpoint struct {
-	Name   string   `json:"name"`
-	URL    string   `json:"url"`
-	Events []string `json:"events"`
+	Name string `json:"name"`
+	// ID is the endpoint's internal id. Deliveries belong to it: those of a
+	// deleted managed endpoint show it in place of the name.
+	ID          string            `json:"id"`
+	Source      string            `json:"source"` // config (the file) or api (managed)
+	Tenant      string            `json:"tenant,omitempty"`
+	Description string            `json:"description,omitempty"`
+	Metadata    map[string]string `json:"metadata,omitempty"`
+	URL         string            `json:"url"`
+	Events      []string          `json:"events"`
 	// State is active, failing (failing_after consecutive failed
 	// attempts) or disabled (410 Gone or an operator).
 	State               string     `json:"state"`
@@ -135,6 +150,38 @@ type TestResult struct {
 	Endpoint string  `json:"endpoint"`
 	OK       bool    `json:"ok"`
 	Attempt  Attempt `json:"attempt"`
+}
+
+// CreatedEndpoint answers POST /v1/endpoints: the endpoint and its secret,
+// shown this once (GET /v1/endpoints/{name}/secret reads it back).
+type CreatedEndpoint struct {
+	Endpoint
+	Secret string `json:"secret,omitempty"`
+}
+
+// Secrets answers GET /v1/endpoints/{name}/secret.
+type Secrets struct {
+	Secret   string           `json:"secret"`
+	Previous []PreviousSecret `json:"previous"`
+}
+
+// PreviousSecret is a rotated-out secret that signs until ExpiresAt.
+type PreviousSecret struct {
+	Secret    string    `json:"secret"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// RotateRequest is the body of POST /v1/endpoints/{name}/rotate-secret.
+// An empty Secret has one generated; Overlap (default "24h", "0s" = at
+// once) is how long the old standard secret keeps signing.
+type RotateRequest struct {
+	Secret  string `json:"secret,omitempty"`
+	Overlap string `json:"overlap,omitempty"`
+}
+
+// Rotated answers a rotation with the new secret.
+type Rotated struct {
+	Secret string `json:"secret"`
 }
 
 // EndpointState answers POST /v1/endpoints/{name}/enable and /disable.

@@ -39,7 +39,7 @@ func TestErrors(t *testing.T) {
 		!errors.Is(err, ErrNotFound) || errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrUnreachable) {
 		t.Errorf("404: %#v", err)
 	}
-	if _, err := a.Endpoints(ctx); !errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrNotFound) {
+	if _, err := a.Endpoints(ctx, EndpointQuery{}); !errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrNotFound) {
 		t.Errorf("401: %#v", err)
 	}
 	_, err = a.RedeliverUndeliverable(ctx, RedeliverUndeliverableRequest{})
@@ -52,7 +52,7 @@ func TestErrors(t *testing.T) {
 	}
 
 	srv.Close()
-	if _, err := a.Endpoints(ctx); !errors.Is(err, ErrUnreachable) || errors.As(err, &ae) {
+	if _, err := a.Endpoints(ctx, EndpointQuery{}); !errors.Is(err, ErrUnreachable) || errors.As(err, &ae) {
 		t.Errorf("closed: %v", err)
 	}
 }

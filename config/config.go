@@ -88,38 +88,38 @@ type NotifyConfig struct {
 // tell "not set, inherit" from a set zero value (schedule = [] means no
 // retries).
 type EndpointSettings struct {
-	Name             string            `toml:"name"`
-	Tenant           string            `toml:"tenant"`
-	Description      string            `toml:"description"`
-	URL              string            `toml:"url"`
-	Events           []string          `toml:"events"`
-	Headers          map[string]string `toml:"headers"`
-	Envelope         *EnvelopeSetting  `toml:"envelope"`
-	Signing          *SigningSettings  `toml:"signing"`
-	Timeout          *Duration         `toml:"timeout"`
-	Schedule         *[]Duration       `toml:"schedule"`
-	StopOn4xx        *bool             `toml:"stop_on_4xx"`
-	MaxRetryAfter    *Duration         `toml:"max_retry_after"`
-	Jitter           *float64          `toml:"jitter"`
-	MaxInFlight      *int              `toml:"max_in_flight"`
-	RateLimit        *float64          `toml:"rate_limit"`
-	MaxResponseBytes *Size             `toml:"max_response_bytes"`
-	TestOnCreate     *bool             `toml:"test_on_create"`
-	TestEventType    *string           `toml:"test_event_type"`
+	Name             string            `toml:"name" json:"name,omitempty"`
+	Tenant           string            `toml:"tenant" json:"tenant,omitempty"`
+	Description      string            `toml:"description" json:"description,omitempty"`
+	URL              string            `toml:"url" json:"url,omitempty"`
+	Events           []string          `toml:"events" json:"events,omitempty"`
+	Headers          map[string]string `toml:"headers" json:"headers,omitempty"`
+	Envelope         *EnvelopeSetting  `toml:"envelope" json:"envelope,omitempty"`
+	Signing          *SigningSettings  `toml:"signing" json:"signing,omitempty"`
+	Timeout          *Duration         `toml:"timeout" json:"timeout,omitempty"`
+	Schedule         *[]Duration       `toml:"schedule" json:"schedule,omitempty"`
+	StopOn4xx        *bool             `toml:"stop_on_4xx" json:"stop_on_4xx,omitempty"`
+	MaxRetryAfter    *Duration         `toml:"max_retry_after" json:"max_retry_after,omitempty"`
+	Jitter           *float64          `toml:"jitter" json:"jitter,omitempty"`
+	MaxInFlight      *int              `toml:"max_in_flight" json:"max_in_flight,omitempty"`
+	RateLimit        *float64          `toml:"rate_limit" json:"rate_limit,omitempty"`
+	MaxResponseBytes *Size             `toml:"max_response_bytes" json:"max_response_bytes,omitempty"`
+	TestOnCreate     *bool             `toml:"test_on_create" json:"test_on_create,omitempty"`
+	TestEventType    *string           `toml:"test_event_type" json:"test_event_type,omitempty"`
 }
 
 // SigningSettings is [endpoints.signing] / [defaults.signing].
 type SigningSettings struct {
-	Scheme          *string  `toml:"scheme"`
-	Secret          *string  `toml:"secret"`
-	SecretFile      *string  `toml:"secret_file"`
-	SecretEnv       *string  `toml:"secret_env"`
-	PreviousSecrets []string `toml:"previous_secrets"`
-	Header          *string  `toml:"header"`
-	Prefix          *string  `toml:"prefix"`
-	Encoding        *string  `toml:"encoding"`
-	Content         *string  `toml:"content"`
-	TimestampHeader *string  `toml:"timestamp_header"`
+	Scheme          *string  `toml:"scheme" json:"scheme,omitempty"`
+	Secret          *string  `toml:"secret" json:"secret,omitempty"`
+	SecretFile      *string  `toml:"secret_file" json:"secret_file,omitempty"`
+	SecretEnv       *string  `toml:"secret_env" json:"secret_env,omitempty"`
+	PreviousSecrets []string `toml:"previous_secrets" json:"previous_secrets,omitempty"`
+	Header          *string  `toml:"header" json:"header,omitempty"`
+	Prefix          *string  `toml:"prefix" json:"prefix,omitempty"`
+	Encoding        *string  `toml:"encoding" json:"encoding,omitempty"`
+	Content         *string  `toml:"content" json:"content,omitempty"`
+	TimestampHeader *string  `toml:"timestamp_header" json:"timestamp_header,omitempty"`
 }
 
 // Default returns the configuration used for every key the file does not

@@ -33,13 +33,13 @@ func (c *Config) Resolve() error {
 	c.NotifyTo = nil
 	if c.Notify.URL != "" {
 		e := EndpointSettings{Name: NotifyEndpoint, URL: c.Notify.URL, Events: []string{"hookd.*"}, Signing: c.Notify.Signing}
-		if c.NotifyTo, err = c.buildEndpoint("notify", &e, true); err != nil {
+		if c.NotifyTo, err = c.buildEndpoint("notify", "", &e, true); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	c.Resolved = nil
 	for i := range c.Endpoints {
-		ep, err := c.buildEndpoint(fmt.Sprintf("endpoints[%d]", i), &c.Endpoints[i], false)
+		ep, err := c.buildEndpoint(fmt.Sprintf("endpoints[%d]", i), "", &c.Endpoints[i], false)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -53,11 +53,12 @@ func (c *Config) Resolve() error {
 }
 
 // buildEndpoint merges e over [defaults] over the built-in defaults,
-// reads its secret and builds it. p is the key prefix errors name.
-func (c *Config) buildEndpoint(p string, e *EndpointSettings, internal bool) (*delivery.Endpoint, error) {
+// reads its secret and builds it. p is the key prefix errors name; id is
+// the internal id ("" = the name).
+func (c *Config) buildEndpoint(p, id string, e *EndpointSettings, internal bool) (*delivery.Endpoint, error) {
 	d, b := &c.Defaults, builtinEndpoint()
 	ec := delivery.EndpointConfig{
-		Name: e.Name, Tenant: e.Tenant, Description: e.Description, URL: e.URL, Events: e.Events, Headers: mergeHeaders(d.Headers, e.Headers), Internal: internal,
+		ID: id, Name: e.Name, Tenant: e.Tenant, Description: e.Description, URL: e.URL, Events: e.Events, Headers: mergeHeaders(d.Headers, e.Headers), Internal: internal,
 		Timeout:          pick(e.Timeout, d.Timeout, b.Timeout).D(),
 		MaxInFlight:      pick(e.MaxInFlight, d.MaxInFlight, b.MaxInFlight),
 		RateLimit:        pick(e.RateLimit, d.RateLimit, b.RateLimit),

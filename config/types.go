@@ -134,3 +134,49 @@ func (e *EnvelopeSetting) UnmarshalTOML(v any) error {
 	}
 	return fmt.Errorf("envelope must be \"standard\" or a table, got %T", v)
 }
+
+// UnmarshalJSON takes what the API sends for a size: a number of bytes or
+// a string such as "4KiB", as in the file.
+func (s *Size) UnmarshalJSON(b []byte) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	if f, ok := v.(float64); ok {
+		if f != float64(int64(f)) {
+			return fmt.Errorf("size must be a whole number of bytes")
+		}
+		v = int64(f)
+	}
+	return s.UnmarshalTOML(v)
+}
+
+// UnmarshalJSON takes "standard" or an object with the keys of the file's
+// envelope table.
+func (e *EnvelopeSetting) UnmarshalJSON(b []byte) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	return e.UnmarshalTOML(v)
+}
+
+// MarshalJSON writes what UnmarshalJSON reads.
+func (e EnvelopeSetting) MarshalJSON() ([]byte, error) {
+	if e.Standard {
+		return []byte(`"standard"`), nil
+	}
+	m := map[string]any{}
+	for k, v := range map[string]*string{"id": e.ID, "type": e.Type, "time": e.Time, "data": e.Data, "tenant": e.Tenant} {
+		if v != nil {
+			m[k] = *v
+		}
+	}
+	if e.TimeFormat != "" {
+		m["time_format"] = e.TimeFormat
+	}
+	if e.Static != nil {
+		m["static"] = e.Static
+	}
+	return json.Marshal(m)
+}

@@ -44,6 +44,12 @@ var adminRoutes = []route{
 	{"GET", "/v1/undeliverable", (*Daemon).adminUndeliverable},
 	{"POST", "/v1/undeliverable/redeliver", (*Daemon).adminRedeliverUndeliverable},
 	{"GET", "/v1/endpoints", (*Daemon).adminEndpoints},
+	{"POST", "/v1/endpoints", (*Daemon).adminCreateEndpoint},
+	{"GET", "/v1/endpoints/{}", (*Daemon).adminEndpoint},
+	{"PATCH", "/v1/endpoints/{}", (*Daemon).adminPatchEndpoint},
+	{"DELETE", "/v1/endpoints/{}", (*Daemon).adminDeleteEndpoint},
+	{"GET", "/v1/endpoints/{}/secret", (*Daemon).adminEndpointSecret},
+	{"POST", "/v1/endpoints/{}/rotate-secret", (*Daemon).adminRotateSecret},
 	{"POST", "/v1/endpoints/{}/test", (*Daemon).adminTest},
 	{"POST", "/v1/endpoints/{}/enable", (*Daemon).adminEnable},
 	{"POST", "/v1/endpoints/{}/disable", (*Daemon).adminDisable},
@@ -252,40 +258,6 @@ func (d *Daemon) adminRedeliverUndeliverable(ctx *fasthttp.RequestCtx, _ []strin
 		return err
 	}
 	writeJSON(ctx, 202, client.RedeliveredUndeliverable{Redelivered: n})
-	return nil
-}
-
-// adminEndpoints lists endpoints with their state: disabled (410 or an
-// operator), failing (failing_after consecutive failed attempts) or
-// active. Secrets are never part of the view.
-func (d *Daemon) adminEndpoints(ctx *fasthttp.RequestCtx, _ []string) error {
-	t := d.sched.Table()
-	stats := d.sched.Stats()
-	pending := d.store.PendingByEndpoint()
-	states, err := d.store.EndpointStates()
-	if err != nil {
-		return err
-	}
-	after := d.cfg.Load().Notify.FailingAfter
-	out := client.EndpointList{Endpoints: []client.Endpoint{}}
-	for _, ep := range t.All() {
-		if ep.Internal {
-			continue
-		}
-		st := stats[ep.ID]
-		v := client.Endpoint{Name: ep.Name, URL: ep.URL, Events: ep.Events, State: "active", Scheme: ep.Signing.Scheme,
-			Pending: pending[ep.ID], InFlight: st.InFlight, ConsecutiveFailures: st.Failures,
-			LastSuccess: timePtr(st.LastSuccess), LastFailure: timePtr(st.LastFailure),
-			LastFailureStatus: st.LastFailureStatus, LastFailureError: st.LastFailureError}
-		switch {
-		case t.Disabled(ep.ID):
-			v.State, v.DisabledReason = "disabled", states[ep.ID].Reason
-		case st.Failures >= after:
-			v.State = "failing"
-		}
-		out.Endpoints = append(out.Endpoints, v)
-	}
-	writeJSON(ctx, 200, out)
 	return nil
 }
 

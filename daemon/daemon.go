@@ -45,6 +45,7 @@ type Daemon struct {
 	ingestSrv, adminSrv *fasthttp.Server
 
 	out      outbox
+	managed  managedSet
 	budget   byteBudget
 	closing  atomic.Bool
 	lowDisk  atomic.Bool // free space under storage.min_free_bytes
@@ -111,7 +112,10 @@ func (d *Daemon) Open() (err error) {
 			disabled[name] = true
 		}
 	}
-	eps := cfg.AllEndpoints()
+	if err := d.loadManaged(cfg); err != nil {
+		return err
+	}
+	eps := d.allEndpoints(cfg)
 	d.sched, err = delivery.New(d.store, delivery.NewSender(Version, cfg.Delivery.Deny), delivery.NewTable(eps, disabled), delivery.Options{
 		Workers: cfg.Delivery.Workers, ShutdownTimeout: cfg.Delivery.ShutdownTimeout.D(), Log: d.log,
 		OnOutcome: d.onOutcome,

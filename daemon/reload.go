@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"hookd/config"
 	"hookd/delivery"
@@ -35,10 +36,27 @@ func (d *Daemon) reload() error {
 	if err := config.CheckReload(old, cfg); err != nil {
 		return err
 	}
+	d.managed.mu.Lock()
+	defer d.managed.mu.Unlock()
+	if err := clashes(cfg, d.managed.byName); err != nil {
+		return err
+	}
+
+	// Managed endpoints keep their settings; [defaults] may have changed
+	// under them, so they are rebuilt (one that no longer builds keeps
+	// running as it was, and is logged).
+	now := time.Now()
+	for _, m := range d.managed.byName {
+		if ep, err := cfg.BuildManaged(m.rec.ID, &m.settings, m.secrets, now); err != nil {
+			d.log.Error().Str("endpoint", m.rec.Name).Err(err).Msg("managed endpoint does not build with the new config; kept as it was")
+		} else {
+			m.ep = ep
+		}
+	}
 
 	// Apply: from here nothing fails. Every live key is read from d.cfg
 	// where it is used, except the endpoints and the log, set here.
-	eps := cfg.AllEndpoints()
+	eps := d.allEndpoints(cfg)
 	removed := removedEndpoints(d.sched.Table(), eps)
 	d.cfg.Store(cfg)
 	d.sched.SetTable(eps)

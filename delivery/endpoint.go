@@ -23,6 +23,8 @@ type EndpointConfig struct {
 	Name             string
 	Tenant           string // the platform's customer it belongs to; "" = a platform endpoint
 	Description      string
+	Managed          bool              // created through the admin API, not the config file
+	Metadata         map[string]string // the platform's own data about a managed endpoint
 	URL              string
 	Events           []string // exact names, "prefix.*" or "*"
 	Headers          map[string]string

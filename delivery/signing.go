@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Header is one request header.
@@ -30,6 +31,7 @@ type SigningConfig struct {
 	Scheme          string // standard | hmac-sha256 | none
 	Secret          string
 	PreviousSecrets []string
+	PreviousExpire  []time.Time // when each previous secret stops signing; zero or missing = never
 	Header          string
 	Prefix          string
 	Encoding        string // hex | base64
@@ -57,7 +59,9 @@ func NewSigner(c SigningConfig) (Signer, error) {
 			}
 			keys = append(keys, k)
 		}
-		return &standardSigner{keys: newMACPools(keys...)}, nil
+		s := &standardSigner{keys: newMACPools(keys...), expires: make([]time.Time, len(keys))}
+		copy(s.expires[1:], c.PreviousExpire)
+		return s, nil
 	case "hmac-sha256":
 		if c.Secret == "" {
 			return nil, errors.New("hmac-sha256 signing needs a secret")
@@ -130,7 +134,12 @@ func (mp *macPool) put(h hash.Hash) { mp.p.Put(h) }
 
 // standardSigner implements https://www.standardwebhooks.com: HMAC-SHA256
 // over "{id}.{timestamp}.{body}", one v1 signature per key for rotation.
-type standardSigner struct{ keys []*macPool }
+type standardSigner struct {
+	keys []*macPool
+	// expires[i] is when keys[i] stops signing (zero: never); a rotated-out
+	// secret signs next to the new one until its overlap ends.
+	expires []time.Time
+}
 
 func (s *standardSigner) Sign(dst []Header, m *Message) []Header {
 	// "{id}.{timestamp}." in one buffer: each Write through the interface
@@ -143,12 +152,15 @@ func (s *standardSigner) Sign(dst []Header, m *Message) []Header {
 	sig := make([]byte, 0, len(s.keys)*48)
 	var sum [sha256.Size]byte
 	for i, k := range s.keys {
+		if exp := s.expires[i]; !exp.IsZero() && !m.Timestamp.Before(exp) {
+			continue
+		}
 		mac := k.get()
 		mac.Write(pre)
 		mac.Write(m.Body)
 		digest := mac.Sum(sum[:0])
 		k.put(mac)
-		if i > 0 {
+		if len(sig) > 0 {
 			sig = append(sig, ' ')
 		}
 		sig = append(sig, "v1,"...)

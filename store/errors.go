@@ -15,6 +15,8 @@ var (
 	ErrStorage = errors.New("storage unwritable")
 	// ErrNotFound: no such event or delivery.
 	ErrNotFound = errors.New("not found")
+	// ErrExists: a managed endpoint with that name exists.
+	ErrExists = errors.New("already exists")
 	// ErrTooManyPending: accepting the event would exceed max_pending.
 	ErrTooManyPending = errors.New("too many pending deliveries")
 )

@@ -167,7 +167,9 @@ func (s *Store) Counts() (map[string]int, error) {
 	out := map[string]int{}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		for _, name := range allBuckets {
-			out[string(name)] = tx.Bucket(name).Stats().KeyN
+			if b := tx.Bucket(name); b != nil { // an older file may lack newer buckets
+				out[string(name)] = b.Stats().KeyN
+			}
 		}
 		return nil
 	})

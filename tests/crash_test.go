@@ -166,7 +166,7 @@ func TestRestartUnderBacklog(t *testing.T) {
 		}
 	}
 	_, eps := d.Admin("GET", "/v1/endpoints", "")
-	pending := eps["endpoints"].([]any)[0].(map[string]any)["pending"].(float64)
+	pending := eps["items"].([]any)[0].(map[string]any)["pending"].(float64)
 	if pending < 5000 {
 		t.Fatalf("only %v pending at the stop", pending)
 	}

@@ -284,7 +284,7 @@ func (r *Receiver) Requests(path string) []Request {
 // Wait blocks until path has received at least n requests.
 func (r *Receiver) Wait(tb testing.TB, path string, n int) []Request {
 	tb.Helper()
-	deadline := time.After(20 * time.Second)
+	deadline := time.After(waitLimit)
 	for {
 		if got := r.Requests(path); len(got) >= n {
 			return got
@@ -298,10 +298,15 @@ func (r *Receiver) Wait(tb testing.TB, path string, n int) []Request {
 	}
 }
 
-// eventually polls cond until it is true or 20s pass.
+// waitLimit bounds every wait for observable state. It is a liveness
+// bound, not a speed claim: generous, because -race on a loaded 2-core
+// machine runs the daemon several times slower.
+const waitLimit = 60 * time.Second
+
+// eventually polls cond until it is true or waitLimit passes.
 func eventually(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(waitLimit)
 	for !cond() {
 		if time.Now().After(deadline) {
 			tb.Fatalf("timed out waiting for %s", what)

@@ -1,0 +1,129 @@
+package config
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"hookd/delivery"
+)
+
+// APISettings is what the admin API takes to create or change a managed
+// endpoint: the keys of an [[endpoints]] table (durations and sizes as
+// strings, signing an object), plus metadata and, for PATCH, disabled
+// (state, not settings: the same as the enable and disable routes).
+type APISettings struct {
+	EndpointSettings
+	Metadata map[string]string `json:"metadata,omitempty"`
+	Disabled *bool             `json:"disabled,omitempty"`
+}
+
+// SecretSet is a managed endpoint's signing secrets: the current one and,
+// after a rotation, the previous ones that still sign until they expire.
+type SecretSet struct {
+	Secret   string           `json:"secret,omitempty"`
+	Previous []PreviousSecret `json:"previous,omitempty"`
+}
+
+// PreviousSecret is a rotated-out secret and when it stops signing.
+type PreviousSecret struct {
+	Secret    string    `json:"secret"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Limits on what the API accepts beyond the file's rules.
+const (
+	maxDescription = 1 << 10
+	maxMetadata    = 4 << 10
+)
+
+// GenerateSecret returns a new secret for scheme: standard's whsec_ and 32
+// random bytes in base64, or 32 random bytes as 64 hex characters for
+// hmac-sha256 (used as the raw key).
+func GenerateSecret(scheme string) string {
+	if scheme == "hmac-sha256" {
+		b := make([]byte, 32)
+		rand.Read(b)
+		return hex.EncodeToString(b)
+	}
+	return delivery.NewStandardSecret()
+}
+
+// Scheme is the signing scheme s asks for, the built-in rule applied: a
+// managed endpoint without signing is signed "standard".
+func (s *APISettings) Scheme() string {
+	if s.Signing != nil && s.Signing.Scheme != nil {
+		return *s.Signing.Scheme
+	}
+	return "standard"
+}
+
+// BuildManaged validates a managed endpoint's settings by the same code
+// as an [[endpoints]] table ([defaults] apply too) and builds it with its
+// secrets. Errors are *ConfigError whose Key is the JSON field.
+func (c *Config) BuildManaged(id string, s *APISettings, secrets SecretSet, now time.Time) (*delivery.Endpoint, error) {
+	bad := func(key, format string, args ...any) error {
+		return &ConfigError{Key: key, Msg: fmt.Sprintf(format, args...)}
+	}
+	e := s.EndpointSettings // a copy: the secret below is not stored with the settings
+	switch {
+	case !nameRe.MatchString(e.Name):
+		return nil, bad("name", "%q: must be 1-64 characters of [a-z0-9_-]", e.Name)
+	case e.Tenant != "" && !ValidID(e.Tenant):
+		return nil, bad("tenant", "%q: %s", e.Tenant, IDRule)
+	case len(e.Description) > maxDescription:
+		return nil, bad("description", "must be at most 1 KiB")
+	case len(e.Events) == 0:
+		return nil, bad("events", "must list at least one event type or pattern (\"*\" for all)")
+	case e.Signing != nil && (e.Signing.SecretFile != nil || e.Signing.SecretEnv != nil):
+		return nil, bad("signing", "secret_file and secret_env are for the config file; send secret, or none to have one generated")
+	case e.TestEventType != nil && !IDRe.MatchString(*e.TestEventType):
+		return nil, bad("test_event_type", "must be 1-128 characters of [A-Za-z0-9._:-]")
+	}
+	if err := checkURL(e.URL); err != nil {
+		return nil, bad("url", "%v", err)
+	}
+	n := 0
+	for k, v := range s.Metadata {
+		n += len(k) + len(v)
+	}
+	if n > maxMetadata {
+		return nil, bad("metadata", "must be at most 4 KiB")
+	}
+	signing := SigningSettings{}
+	if e.Signing != nil {
+		signing = *e.Signing
+	}
+	scheme := s.Scheme()
+	signing.Scheme = &scheme
+	signing.Secret = nil
+	signing.PreviousSecrets = nil
+	if scheme != "none" {
+		signing.Secret = &secrets.Secret
+	}
+	var expire []time.Time
+	for _, p := range secrets.Previous {
+		if p.ExpiresAt.After(now) {
+			signing.PreviousSecrets = append(signing.PreviousSecrets, p.Secret)
+			expire = append(expire, p.ExpiresAt)
+		}
+	}
+	e.Signing = &signing
+	ep, err := c.buildEndpoint("", id, &e, false)
+	if err != nil {
+		var ce *ConfigError
+		if errors.As(err, &ce) {
+			return nil, bad(strings.TrimPrefix(ce.Key, "."), "%s", ce.Msg)
+		}
+		return nil, err
+	}
+	// Rebuild with what only a managed endpoint has: buildEndpoint knows the
+	// file's keys.
+	ec := ep.EndpointConfig
+	ec.Managed, ec.Metadata = true, s.Metadata
+	ec.Signing.PreviousExpire = expire
+	return delivery.NewEndpoint(ec)
+}

@@ -1,0 +1,512 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"reflect"
+
+	"github.com/oklog/ulid/v2"
+	"github.com/valyala/fasthttp"
+
+	"hookd/client"
+	"hookd/config"
+	"hookd/delivery"
+	"hookd/store"
+)
+
+// Managed endpoints: created, changed and deleted through the admin API,
+// stored in bbolt, effective at once, kept across restarts, never touched
+// by a reload. They are validated by the config file's own code
+// (config.BuildManaged), so a mistake gets the same message either way.
+
+// managedEndpoint is one managed endpoint as the daemon holds it.
+type managedEndpoint struct {
+	rec      store.Managed
+	settings config.APISettings
+	secrets  config.SecretSet
+	ep       *delivery.Endpoint
+}
+
+// managedSet holds the managed endpoints. Its mutex also serialises every
+// swap of the scheduler's table (API changes and reloads), so a change is
+// never lost to a concurrent one.
+type managedSet struct {
+	mu     sync.Mutex
+	byName map[string]*managedEndpoint
+}
+
+var (
+	errEndpointInConfig = &apiError{Status: 409, Code: "endpoint_in_config", Message: "this endpoint is defined in the config file; change it there"}
+	errEndpointExists   = &apiError{Status: 409, Code: "endpoint_exists", Message: "an endpoint with this name exists"}
+)
+
+// loadManaged reads the managed endpoints at Open. One that no longer
+// builds (say, the catalogue changed) is logged and left out, not lost.
+func (d *Daemon) loadManaged(cfg *config.Config) error {
+	recs, err := d.store.ManagedEndpoints()
+	if err != nil {
+		return fmt.Errorf("read managed endpoints: %w", err)
+	}
+	d.managed.byName = make(map[string]*managedEndpoint, len(recs))
+	now := time.Now()
+	for _, rec := range recs {
+		m := &managedEndpoint{rec: rec}
+		if err := json.Unmarshal(rec.Settings, &m.settings); err != nil {
+			return fmt.Errorf("managed endpoint %s: %w", rec.Name, err)
+		}
+		if err := json.Unmarshal(rec.Secrets, &m.secrets); len(rec.Secrets) > 0 && err != nil {
+			return fmt.Errorf("managed endpoint %s: secrets: %w", rec.Name, err)
+		}
+		if m.ep, err = cfg.BuildManaged(rec.ID, &m.settings, m.secrets, now); err != nil {
+			d.log.Error().Str("endpoint", rec.Name).Err(err).Msg("managed endpoint does not build with this config; not served")
+			continue
+		}
+		d.managed.byName[rec.Name] = m
+	}
+	return clashes(cfg, d.managed.byName)
+}
+
+// clashes refuses a config whose endpoints use a managed endpoint's name.
+func clashes(cfg *config.Config, managed map[string]*managedEndpoint) error {
+	for i, e := range cfg.Endpoints {
+		if managed[e.Name] != nil {
+			return cfg.ErrAt(fmt.Sprintf("endpoints[%d].name", i), "%q is a managed endpoint's name (created through the admin API); rename one of them", e.Name)
+		}
+	}
+	return nil
+}
+
+// allEndpoints is the table's list: the config's, then the managed ones.
+// The caller holds managed.mu.
+func (d *Daemon) allEndpoints(cfg *config.Config) []*delivery.Endpoint {
+	eps := slices.Clip(cfg.AllEndpoints())
+	for _, m := range d.managed.byName {
+		eps = append(eps, m.ep)
+	}
+	return eps
+}
+
+// applyTable swaps in the table for cfg and the managed endpoints. The
+// caller holds managed.mu.
+func (d *Daemon) applyTable(cfg *config.Config) {
+	d.sched.SetTable(d.allEndpoints(cfg))
+}
+
+// decodeStrict decodes a JSON object into v, refusing unknown fields. An
+// error names the field when it can: a value's own check (a duration, a
+// size) does not know which field it is in, so each field is retried
+// alone to find it.
+func decodeStrict(body []byte, v any) error {
+	err := decodeInto(body, v)
+	if err == nil {
+		return nil
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(body, &fields) == nil {
+		for k, raw := range fields {
+			one, _ := json.Marshal(map[string]json.RawMessage{k: raw})
+			if decodeInto(one, reflect.New(reflect.TypeOf(v).Elem()).Interface()) != nil && !strings.Contains(err.Error(), k) {
+				return badRequest("%s: %s", k, jsonError(err))
+			}
+		}
+	}
+	return badRequest("body: %s", jsonError(err))
+}
+
+func decodeInto(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("trailing data after the JSON object")
+	}
+	return nil
+}
+
+// fieldError turns a validation error into a 400 naming the JSON field.
+func fieldError(err error) error {
+	var ce *config.ConfigError
+	if errors.As(err, &ce) {
+		return badRequest("%s: %s", ce.Key, ce.Msg)
+	}
+	return err
+}
+
+// storedSettings is s as it is stored: no secret, no state.
+func storedSettings(s config.APISettings) json.RawMessage {
+	s.Disabled = nil
+	if s.Signing != nil {
+		sig := *s.Signing
+		sig.Secret = nil
+		s.Signing = &sig
+	}
+	b, _ := json.Marshal(s)
+	return b
+}
+
+func (d *Daemon) adminCreateEndpoint(ctx *fasthttp.RequestCtx, _ []string) error {
+	var s config.APISettings
+	if err := decodeStrict(ctx.PostBody(), &s); err != nil {
+		return err
+	}
+	if s.Name == "" {
+		s.Name = "ep_" + strings.ToLower(ulid.Make().String())
+	}
+	secrets := config.SecretSet{}
+	if scheme := s.Scheme(); scheme != "none" {
+		secrets.Secret = config.GenerateSecret(scheme)
+		if s.Signing != nil && s.Signing.Secret != nil {
+			secrets.Secret = *s.Signing.Secret
+		}
+	}
+	cfg := d.cfg.Load()
+	id := "m:" + strings.ToLower(ulid.Make().String())
+	ep, err := cfg.BuildManaged(id, &s, secrets, time.Now())
+	if err != nil {
+		return fieldError(err)
+	}
+	now := time.Now().UTC()
+	secretJSON, _ := json.Marshal(secrets)
+	m := &managedEndpoint{rec: store.Managed{ID: id, Name: s.Name, Tenant: s.Tenant, Settings: storedSettings(s), Created: now, Updated: now, Secrets: secretJSON},
+		settings: s, secrets: secrets, ep: ep}
+	m.settings.Disabled = nil
+
+	d.managed.mu.Lock()
+	defer d.managed.mu.Unlock()
+	if d.sched.Table().Get(s.Name) != nil {
+		return errEndpointExists
+	}
+	if err := d.store.PutManaged(ctx, m.rec, true); err != nil {
+		if errors.Is(err, store.ErrExists) {
+			return errEndpointExists
+		}
+		return err
+	}
+	if err := d.store.UpdateEndpointState(ctx, id, func(es *store.EndpointState) { es.FirstSeen = now }); err != nil {
+		return err
+	}
+	d.managed.byName[s.Name] = m
+	d.applyTable(cfg)
+	if s.Disabled != nil && *s.Disabled {
+		if err := d.sched.SetDisabled(ctx, id, true, "disabled by operator"); err != nil {
+			return err
+		}
+	}
+	if ep.TestOnCreate {
+		d.out.put(generated(ep, ep.TestEventType, testData(ep)))
+	}
+	d.log.Info().Str("endpoint", s.Name).Str("tenant", s.Tenant).Msg("managed endpoint created")
+	writeJSON(ctx, 201, client.CreatedEndpoint{Endpoint: d.endpointView(ep), Secret: secrets.Secret})
+	return nil
+}
+
+// endpointViews builds the views of eps with their state and counts.
+func (d *Daemon) endpointViews(eps []*delivery.Endpoint) ([]client.Endpoint, error) {
+	t := d.sched.Table()
+	stats := d.sched.Stats()
+	pending := d.store.PendingByEndpoint()
+	states, err := d.store.EndpointStates()
+	if err != nil {
+		return nil, err
+	}
+	after := d.cfg.Load().Notify.FailingAfter
+	out := make([]client.Endpoint, 0, len(eps))
+	for _, ep := range eps {
+		st := stats[ep.ID]
+		v := client.Endpoint{Name: ep.Name, ID: ep.ID, Source: "config", Tenant: ep.Tenant, Description: ep.Description,
+			URL: ep.URL, Events: ep.Events, State: "active", Scheme: ep.Signing.Scheme,
+			Pending: pending[ep.ID], InFlight: st.InFlight, ConsecutiveFailures: st.Failures,
+			LastSuccess: timePtr(st.LastSuccess), LastFailure: timePtr(st.LastFailure),
+			LastFailureStatus: st.LastFailureStatus, LastFailureError: st.LastFailureError}
+		if ep.Managed {
+			v.Source, v.Metadata = "api", ep.Metadata
+		}
+		switch {
+		case t.Disabled(ep.ID):
+			v.State, v.DisabledReason = "disabled", states[ep.ID].Reason
+		case st.Failures >= after:
+			v.State = "failing"
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func (d *Daemon) endpointView(ep *delivery.Endpoint) client.Endpoint {
+	v, err := d.endpointViews([]*delivery.Endpoint{ep})
+	if err != nil || len(v) == 0 {
+		return client.Endpoint{Name: ep.Name, URL: ep.URL, Events: ep.Events}
+	}
+	return v[0]
+}
+
+// adminEndpoints lists endpoints, config and managed, by name, a page at
+// a time, optionally one tenant's. Secrets are never part of the view.
+func (d *Daemon) adminEndpoints(ctx *fasthttp.RequestCtx, _ []string) error {
+	q := ctx.QueryArgs()
+	limit, err := pageLimit(q.Peek("limit"))
+	if err != nil {
+		return err
+	}
+	tenant, cursor := string(q.Peek("tenant")), string(q.Peek("cursor"))
+	var eps []*delivery.Endpoint
+	for _, ep := range d.sched.Table().All() {
+		if !ep.Internal && (tenant == "" || ep.Tenant == tenant) && ep.Name > cursor {
+			eps = append(eps, ep)
+		}
+	}
+	slices.SortFunc(eps, func(a, b *delivery.Endpoint) int { return strings.Compare(a.Name, b.Name) })
+	next := ""
+	if len(eps) > limit {
+		eps, next = eps[:limit], eps[limit-1].Name
+	}
+	items, err := d.endpointViews(eps)
+	if err != nil {
+		return err
+	}
+	writeJSON(ctx, 200, client.EndpointList{Items: items, NextCursor: next})
+	return nil
+}
+
+// pageLimit reads a list's limit: default 100, at most 1000.
+func pageLimit(v []byte) (int, error) {
+	if len(v) == 0 {
+		return 100, nil
+	}
+	n, err := strconv.Atoi(string(v))
+	if err != nil || n < 1 || n > 1000 {
+		return 0, badRequest("limit: must be between 1 and 1000")
+	}
+	return n, nil
+}
+
+func (d *Daemon) adminEndpoint(ctx *fasthttp.RequestCtx, args []string) error {
+	ep := d.sched.Table().Get(args[0])
+	if ep == nil || ep.Internal {
+		return errNotFound
+	}
+	writeJSON(ctx, 200, d.endpointView(ep))
+	return nil
+}
+
+// managedFor returns the managed endpoint named name: 404 when there is
+// none, 409 when it is a config endpoint. The caller holds managed.mu.
+func (d *Daemon) managedFor(name string) (*managedEndpoint, error) {
+	if m := d.managed.byName[name]; m != nil {
+		return m, nil
+	}
+	if ep := d.sched.Table().Get(name); ep != nil && !ep.Internal {
+		return nil, errEndpointInConfig
+	}
+	return nil, errNotFound
+}
+
+// adminPatchEndpoint applies a JSON merge patch (RFC 7396) to a managed
+// endpoint's settings: a key present replaces, null resets to the default.
+func (d *Daemon) adminPatchEndpoint(ctx *fasthttp.RequestCtx, args []string) error {
+	var patch map[string]json.RawMessage
+	if err := json.Unmarshal(ctx.PostBody(), &patch); err != nil || patch == nil {
+		return badRequest("body: must be a JSON object (a merge patch)")
+	}
+	d.managed.mu.Lock()
+	defer d.managed.mu.Unlock()
+	m, err := d.managedFor(args[0])
+	if err != nil {
+		return err
+	}
+	for _, key := range []string{"name", "tenant"} {
+		if raw, ok := patch[key]; ok {
+			var v string
+			if json.Unmarshal(raw, &v) != nil || v != map[string]string{"name": m.rec.Name, "tenant": m.rec.Tenant}[key] {
+				return badRequest("%s: cannot change", key)
+			}
+		}
+	}
+	var disabled *bool
+	if raw, ok := patch["disabled"]; ok {
+		disabled = new(bool)
+		if json.Unmarshal(raw, disabled) != nil {
+			return badRequest("disabled: must be true or false")
+		}
+		delete(patch, "disabled")
+	}
+	var current map[string]json.RawMessage
+	if err := json.Unmarshal(m.rec.Settings, &current); err != nil {
+		return err
+	}
+	merged, err := json.Marshal(mergePatch(current, patch))
+	if err != nil {
+		return err
+	}
+	var s config.APISettings
+	if err := decodeStrict(merged, &s); err != nil {
+		return err
+	}
+	secrets := m.secrets
+	if s.Signing != nil && s.Signing.Secret != nil {
+		secrets = config.SecretSet{Secret: *s.Signing.Secret} // a new secret applies at once
+	} else if s.Scheme() != "none" && (secrets.Secret == "" || s.Scheme() != m.settings.Scheme()) {
+		secrets = config.SecretSet{Secret: config.GenerateSecret(s.Scheme())}
+	}
+	cfg := d.cfg.Load()
+	ep, err := cfg.BuildManaged(m.rec.ID, &s, secrets, time.Now())
+	if err != nil {
+		return fieldError(err)
+	}
+	rec := m.rec
+	rec.Settings, rec.Updated = storedSettings(s), time.Now().UTC()
+	rec.Secrets, _ = json.Marshal(secrets)
+	if err := d.store.PutManaged(ctx, rec, false); err != nil {
+		return err
+	}
+	d.managed.byName[rec.Name] = &managedEndpoint{rec: rec, settings: s, secrets: secrets, ep: ep}
+	d.applyTable(cfg)
+	if disabled != nil {
+		if err := d.sched.SetDisabled(ctx, rec.ID, *disabled, "disabled by operator"); err != nil {
+			return err
+		}
+	}
+	writeJSON(ctx, 200, d.endpointView(ep))
+	return nil
+}
+
+// mergePatch applies an RFC 7396 merge patch to a JSON object.
+func mergePatch(doc, patch map[string]json.RawMessage) map[string]json.RawMessage {
+	out := make(map[string]json.RawMessage, len(doc)+len(patch))
+	for k, v := range doc {
+		out[k] = v
+	}
+	for k, v := range patch {
+		if string(bytes.TrimSpace(v)) == "null" {
+			delete(out, k)
+			continue
+		}
+		var sub, cur map[string]json.RawMessage
+		if json.Unmarshal(v, &sub) == nil && sub != nil && json.Unmarshal(out[k], &cur) == nil && cur != nil {
+			b, _ := json.Marshal(mergePatch(cur, sub))
+			out[k] = b
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// adminDeleteEndpoint deletes a managed endpoint; its pending deliveries
+// become undeliverable ("endpoint deleted"). They stay under its internal
+// id, which no later endpoint gets, so a new endpoint that reuses the name
+// inherits nothing.
+func (d *Daemon) adminDeleteEndpoint(ctx *fasthttp.RequestCtx, args []string) error {
+	d.managed.mu.Lock()
+	defer d.managed.mu.Unlock()
+	m, err := d.managedFor(args[0])
+	if err != nil {
+		return err
+	}
+	if err := d.deleteManaged(ctx, m); err != nil {
+		return err
+	}
+	ctx.SetStatusCode(204)
+	return nil
+}
+
+// deleteManaged removes m; the caller holds managed.mu.
+func (d *Daemon) deleteManaged(ctx context.Context, m *managedEndpoint) error {
+	if err := d.store.DeleteManaged(ctx, m.rec.ID, m.rec.Name); err != nil {
+		return err
+	}
+	delete(d.managed.byName, m.rec.Name)
+	d.applyTable(d.cfg.Load())
+	n, err := d.store.ParkEndpoint(ctx, m.rec.ID, "endpoint deleted")
+	d.log.Info().Str("endpoint", m.rec.Name).Int("parked", n).Msg("managed endpoint deleted")
+	return err
+}
+
+func (d *Daemon) adminEndpointSecret(ctx *fasthttp.RequestCtx, args []string) error {
+	d.managed.mu.Lock()
+	m, err := d.managedFor(args[0])
+	d.managed.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	out := client.Secrets{Secret: m.secrets.Secret, Previous: []client.PreviousSecret{}}
+	now := time.Now()
+	for _, p := range m.secrets.Previous {
+		if p.ExpiresAt.After(now) {
+			out.Previous = append(out.Previous, client.PreviousSecret{Secret: p.Secret, ExpiresAt: p.ExpiresAt})
+		}
+	}
+	writeJSON(ctx, 200, out)
+	return nil
+}
+
+// adminRotateSecret replaces a managed endpoint's secret. With the
+// standard scheme the old one keeps signing (a second v1 signature) until
+// the overlap ends; hmac-sha256 cannot carry two, so the new one applies
+// at once.
+func (d *Daemon) adminRotateSecret(ctx *fasthttp.RequestCtx, args []string) error {
+	var in client.RotateRequest
+	if err := decodeBody(ctx, &in); err != nil {
+		return err
+	}
+	overlap := 24 * time.Hour
+	if in.Overlap != "" {
+		v, err := time.ParseDuration(in.Overlap)
+		if err != nil || v < 0 {
+			return badRequest("overlap: a duration such as \"24h\" or \"0s\"")
+		}
+		overlap = v
+	}
+	d.managed.mu.Lock()
+	defer d.managed.mu.Unlock()
+	m, err := d.managedFor(args[0])
+	if err != nil {
+		return err
+	}
+	scheme := m.settings.Scheme()
+	if scheme == "none" {
+		return badRequest("signing: the endpoint is unsigned (scheme none); set a scheme first")
+	}
+	now := time.Now()
+	secrets := config.SecretSet{Secret: in.Secret}
+	if secrets.Secret == "" {
+		secrets.Secret = config.GenerateSecret(scheme)
+	}
+	if scheme == "standard" {
+		for _, p := range m.secrets.Previous {
+			if p.ExpiresAt.After(now) {
+				secrets.Previous = append(secrets.Previous, p)
+			}
+		}
+		if overlap > 0 {
+			secrets.Previous = append(secrets.Previous, config.PreviousSecret{Secret: m.secrets.Secret, ExpiresAt: now.Add(overlap).UTC()})
+		}
+	}
+	cfg := d.cfg.Load()
+	ep, err := cfg.BuildManaged(m.rec.ID, &m.settings, secrets, now)
+	if err != nil {
+		return fieldError(err)
+	}
+	rec := m.rec
+	rec.Updated = now.UTC()
+	rec.Secrets, _ = json.Marshal(secrets)
+	if err := d.store.PutManaged(ctx, rec, false); err != nil {
+		return err
+	}
+	d.managed.byName[rec.Name] = &managedEndpoint{rec: rec, settings: m.settings, secrets: secrets, ep: ep}
+	d.applyTable(cfg)
+	d.log.Info().Str("endpoint", rec.Name).Dur("overlap", overlap).Msg("secret rotated")
+	writeJSON(ctx, 200, client.Rotated{Secret: secrets.Secret})
+	return nil
+}

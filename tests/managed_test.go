@@ -1,0 +1,247 @@
+package tests
+
+import (
+	"encoding/base64"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"hookd/seal"
+)
+
+// create → deliver → patch the URL → deliver to the new URL → delete →
+// pending parked; a new endpoint reusing the name inherits nothing.
+func TestManagedEndpointLifecycle(t *testing.T) {
+	rcv := NewReceiver(t)
+	d := MustOpenDaemon(t, endpoint("platform", rcv.URL+"/platform", `["nothing"]`, ""))
+	status, ep := d.Admin("POST", "/v1/endpoints", `{"url":"`+rcv.URL+`/one","events":["conversation.*"],"tenant":"wgt_1","description":"Acme CRM","metadata":{"crm":"acme"}}`)
+	if status != 201 {
+		t.Fatalf("create: %d %v", status, ep)
+	}
+	name, secret := ep["name"].(string), ep["secret"].(string)
+	if !matchRe(`^ep_[0-9a-z]{26}$`, name) || !strings.HasPrefix(secret, "whsec_") || ep["source"] != "api" || ep["tenant"] != "wgt_1" {
+		t.Fatalf("created: %v", ep)
+	}
+	// The secret is shown once; reads of the endpoint never carry it.
+	if _, got := d.Admin("GET", "/v1/endpoints/"+name, ""); got["secret"] != nil || got["description"] != "Acme CRM" || got["metadata"].(map[string]any)["crm"] != "acme" {
+		t.Fatalf("get: %v", got)
+	}
+	if _, got := d.Admin("GET", "/v1/endpoints/"+name+"/secret", ""); got["secret"] != secret {
+		t.Fatalf("secret: %v", got)
+	}
+	d.Event(`{"type":"conversation.ended","tenant":"wgt_1","data":1}`)
+	verifyAmong(t, rcv.Wait(t, "/one", 1)[0], secret)
+	// Another tenant's event never reaches it.
+	if status, out, _ := d.Post("/v1/events", "application/json", `{"type":"conversation.ended","tenant":"wgt_2","data":1}`); status != 202 || out["deliveries"] != 0.0 {
+		t.Fatalf("other tenant: %v", out)
+	}
+
+	if status, got := d.Admin("PATCH", "/v1/endpoints/"+name, `{"url":"`+rcv.URL+`/two","schedule":["1h"]}`); status != 200 || got["url"] != rcv.URL+"/two" {
+		t.Fatalf("patch: %d %v", status, got)
+	}
+	rcv.Status("/two", 500, 1000)
+	id := d.Event(`{"type":"conversation.ended","tenant":"wgt_1","data":2}`)
+	verifyAmong(t, rcv.Wait(t, "/two", 1)[0], secret)
+	d.waitState(id, name, "pending")
+
+	if status, _ := d.Admin("DELETE", "/v1/endpoints/"+name, ""); status != 204 {
+		t.Fatalf("delete: %d", status)
+	}
+	dl := d.waitState(id, ep["id"].(string), "undeliverable") // a deleted endpoint's deliveries show its id
+	if dl["reason"] != "endpoint deleted" {
+		t.Fatalf("after delete: %v", dl)
+	}
+	if status, _ := d.Admin("GET", "/v1/endpoints/"+name, ""); status != 404 {
+		t.Fatal("deleted endpoint still found")
+	}
+	// A new endpoint with the same name inherits nothing.
+	status, again := d.Admin("POST", "/v1/endpoints", `{"name":"`+name+`","url":"`+rcv.URL+`/three","events":["*"],"tenant":"wgt_1"}`)
+	if status != 201 || again["pending"] != 0.0 {
+		t.Fatalf("recreate: %d %v", status, again)
+	}
+	if status, out := d.Admin("POST", "/v1/undeliverable/redeliver", `{"endpoint":"`+name+`"}`); status != 202 || out["redelivered"] != 0.0 {
+		t.Fatalf("the new endpoint inherited parked deliveries: %v", out)
+	}
+}
+
+// Managed endpoints survive a restart, and a kill -9 right after the 201.
+func TestManagedEndpointsSurviveRestartAndKill(t *testing.T) {
+	rcv := NewReceiver(t)
+	d := MustOpenDaemon(t, "")
+	status, ep := d.Admin("POST", "/v1/endpoints", `{"name":"kept","url":"`+rcv.URL+`/kept","events":["*"]}`)
+	if status != 201 {
+		t.Fatalf("create: %d %v", status, ep)
+	}
+	d = d.Restart("")
+	if _, got := d.Admin("GET", "/v1/endpoints/kept/secret", ""); got["secret"] != ep["secret"] {
+		t.Fatalf("after restart: %v", got)
+	}
+	d.Event(`{"type":"t","data":1}`)
+	verifyAmong(t, rcv.Wait(t, "/kept", 1)[0], ep["secret"].(string))
+
+	p := StartProc(t, t.TempDir(), "")
+	status, out, _ := do(t, "POST", "http://"+p.admin+"/v1/endpoints", "application/json", `{"name":"crashy","url":"`+rcv.URL+`/crashy","events":["*"]}`)
+	if status != 201 {
+		t.Fatalf("create: %d %v", status, out)
+	}
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.exited
+	p.Restart()
+	if status, got, _ := do(t, "GET", "http://"+p.admin+"/v1/endpoints/crashy/secret", "", ""); status != 200 || got["secret"] != out["secret"] {
+		t.Fatalf("after kill -9: %d %v", status, got)
+	}
+}
+
+// Rotation with an overlap: both secrets sign (the npm verifier accepts
+// the request with either) until the overlap ends, then only the new one.
+func TestManagedSecretRotation(t *testing.T) {
+	rcv := NewReceiver(t)
+	d := MustOpenDaemon(t, "")
+	_, ep := d.Admin("POST", "/v1/endpoints", `{"name":"rot","url":"`+rcv.URL+`/rot","events":["*"]}`)
+	old := ep["secret"].(string)
+	status, rot := d.Admin("POST", "/v1/endpoints/rot/rotate-secret", `{"overlap":"1h"}`)
+	if status != 200 || rot["secret"] == old {
+		t.Fatalf("rotate: %d %v", status, rot)
+	}
+	d.Event(`{"type":"t","data":1}`)
+	r := rcv.Wait(t, "/rot", 1)[0]
+	if n := verifyAmong(t, r, rot["secret"].(string)); n != 2 {
+		t.Fatalf("%d signatures during the overlap", n)
+	}
+	verifyAmong(t, r, old)
+	verifyWithNode(t, r, rot["secret"].(string))
+	verifyWithNode(t, r, old)
+	if _, got := d.Admin("GET", "/v1/endpoints/rot/secret", ""); len(got["previous"].([]any)) != 1 {
+		t.Fatalf("secret with previous: %v", got)
+	}
+	// A rotation without overlap drops the old secret at once (and the
+	// one still overlapping stays until it expires).
+	status, rot2 := d.Admin("POST", "/v1/endpoints/rot/rotate-secret", `{"overlap":"0s","secret":"whsec_`+base64.StdEncoding.EncodeToString([]byte("a chosen secret of 32 bytes....."))+`"}`)
+	if status != 200 {
+		t.Fatalf("rotate with a chosen secret: %d %v", status, rot2)
+	}
+	d.Event(`{"type":"t","data":2}`)
+	r = rcv.Wait(t, "/rot", 2)[1]
+	if n := verifyAmong(t, r, rot2["secret"].(string)); n != 2 {
+		t.Fatalf("%d signatures: the first rotation's overlap should still hold", n)
+	}
+	// Expiry: an overlap that has ended signs no more.
+	d.Admin("POST", "/v1/endpoints/rot/rotate-secret", `{"overlap":"1ms"}`)
+	_, cur := d.Admin("GET", "/v1/endpoints/rot/secret", "")
+	eventually(t, "the short overlap to end", func() bool {
+		n := len(rcv.Requests("/rot"))
+		d.Event(`{"type":"t","data":3}`)
+		return verifyAmong(t, rcv.Wait(t, "/rot", n+1)[n], cur["secret"].(string)) <= 2
+	})
+	// hmac-sha256 cannot carry two signatures: the new secret applies at once.
+	_, h := d.Admin("POST", "/v1/endpoints", `{"name":"hm","url":"`+rcv.URL+`/hm","events":["*"],"signing":{"scheme":"hmac-sha256"}}`)
+	if !matchRe(`^[0-9a-f]{64}$`, h["secret"].(string)) {
+		t.Fatalf("hmac secret %v", h["secret"])
+	}
+	d.Admin("POST", "/v1/endpoints/hm/rotate-secret", "")
+	if _, got := d.Admin("GET", "/v1/endpoints/hm/secret", ""); len(got["previous"].([]any)) != 0 || got["secret"] == h["secret"] {
+		t.Fatalf("hmac rotation: %v", got)
+	}
+}
+
+// Every 4xx of the new routes, with its JSON error naming the problem.
+func TestManagedEndpointErrors(t *testing.T) {
+	rcv := NewReceiver(t)
+	d := MustOpenDaemon(t, endpoint("fromfile", rcv.URL+"/f", `["*"]`, ""))
+	d.Admin("POST", "/v1/endpoints", `{"name":"mine","url":"`+rcv.URL+`/m","events":["*"],"tenant":"T"}`)
+	cases := []struct {
+		method, path, body string
+		status             int
+		mention            string
+	}{
+		{"POST", "/v1/endpoints", `{"url":"ftp://x","events":["*"]}`, 400, "url"},
+		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":[]}`, 400, "events"},
+		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"timeout":"forever"}`, 400, "timeout"},
+		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"timeout":"10m"}`, 400, "timeout"},
+		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"colour":"red"}`, 400, "colour"},
+		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"signing":{"secret_file":"/etc/passwd"}}`, 400, "secret_file"},
+		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"signing":{"scheme":"rsa"}}`, 400, "signing"},
+		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"name":"Bad Name"}`, 400, "name"},
+		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"tenant":"a/b"}`, 400, "tenant"},
+		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"description":"` + strings.Repeat("d", 1100) + `"}`, 400, "description"},
+		{"POST", "/v1/endpoints", `{"name":"fromfile","url":"http://127.0.0.1:9/","events":["*"]}`, 409, "exists"},
+		{"POST", "/v1/endpoints", `{"name":"mine","url":"http://127.0.0.1:9/","events":["*"]}`, 409, "exists"},
+		{"POST", "/v1/endpoints", `not json`, 400, "body"},
+		{"GET", "/v1/endpoints/nope", ``, 404, ""},
+		{"GET", "/v1/endpoints?limit=0", ``, 400, "limit"},
+		{"PATCH", "/v1/endpoints/fromfile", `{"url":"http://127.0.0.1:9/"}`, 409, "config file"},
+		{"PATCH", "/v1/endpoints/nope", `{"url":"http://127.0.0.1:9/"}`, 404, ""},
+		{"PATCH", "/v1/endpoints/mine", `{"tenant":"other"}`, 400, "tenant"},
+		{"PATCH", "/v1/endpoints/mine", `{"name":"other"}`, 400, "name"},
+		{"PATCH", "/v1/endpoints/mine", `{"max_in_flight":0}`, 400, "max_in_flight"},
+		{"PATCH", "/v1/endpoints/mine", `[1]`, 400, "merge patch"},
+		{"DELETE", "/v1/endpoints/fromfile", ``, 409, "config file"},
+		{"DELETE", "/v1/endpoints/nope", ``, 404, ""},
+		{"GET", "/v1/endpoints/fromfile/secret", ``, 409, "config file"},
+		{"POST", "/v1/endpoints/fromfile/rotate-secret", ``, 409, "config file"},
+		{"POST", "/v1/endpoints/mine/rotate-secret", `{"overlap":"soon"}`, 400, "overlap"},
+	}
+	for _, c := range cases {
+		status, out := d.Admin(c.method, c.path, c.body)
+		if status != c.status {
+			t.Errorf("%s %s %s: %d, want %d (%v)", c.method, c.path, c.body, status, c.status, out)
+			continue
+		}
+		e, _ := out["error"].(map[string]any)
+		if e == nil || e["code"] == "" || !strings.Contains(e["message"].(string), c.mention) {
+			t.Errorf("%s %s %s: %v should mention %q", c.method, c.path, c.body, out, c.mention)
+		}
+	}
+	// A failed patch changed nothing.
+	if _, got := d.Admin("GET", "/v1/endpoints/mine", ""); got["tenant"] != "T" || got["url"] != rcv.URL+"/m" {
+		t.Fatalf("after refused patches: %v", got)
+	}
+	// null resets a key to its default; disabled is the same state as the routes.
+	d.Admin("PATCH", "/v1/endpoints/mine", `{"max_in_flight":2}`)
+	if status, got := d.Admin("PATCH", "/v1/endpoints/mine", `{"max_in_flight":null,"disabled":true}`); status != 200 || got["state"] != "disabled" {
+		t.Fatalf("patch disabled: %d %v", status, got)
+	}
+}
+
+// A reload that adds a config endpoint whose name a managed endpoint holds
+// is refused, naming it; managed endpoints are untouched by reloads.
+func TestReloadRefusesManagedNameClash(t *testing.T) {
+	rcv := NewReceiver(t)
+	d := MustOpenDaemon(t, "")
+	d.Admin("POST", "/v1/endpoints", `{"name":"taken","url":"`+rcv.URL+`/t","events":["*"]}`)
+	d.rewrite(endpoint("taken", rcv.URL+"/file", `["*"]`, ""))
+	if err := d.Reload(); err == nil || !strings.Contains(err.Error(), `"taken"`) {
+		t.Fatalf("reload: %v", err)
+	}
+	d.rewrite(endpoint("other", rcv.URL+"/o", `["*"]`, ""))
+	if err := d.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	d.Event(`{"type":"t","data":1}`)
+	rcv.Wait(t, "/t", 1)
+	rcv.Wait(t, "/o", 1)
+}
+
+// With secrets_key_file the raw database holds no managed secret.
+func TestManagedSecretsSealedAtRest(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "k")
+	os.WriteFile(key, []byte(seal.NewKey()+"\n"), 0o600)
+	d := mustOpenIn(t, dir, Extra{Storage: fmt.Sprintf("secrets_key_file = %q", key)}, "", nil)
+	_, ep := d.Admin("POST", "/v1/endpoints", `{"name":"s","url":"http://127.0.0.1:9/","events":["*"]}`)
+	_, h := d.Admin("POST", "/v1/endpoints", `{"name":"h","url":"http://127.0.0.1:9/","events":["*"],"signing":{"scheme":"hmac-sha256"}}`)
+	d.Close()
+	raw := readRaw(t, filepath.Join(dir, "hookd.db"))
+	for _, s := range []string{ep["secret"].(string), strings.TrimPrefix(ep["secret"].(string), "whsec_"), h["secret"].(string)} {
+		if strings.Contains(raw, s) {
+			t.Fatalf("the database file holds a secret in clear")
+		}
+	}
+	d = mustOpenIn(t, dir, Extra{Storage: fmt.Sprintf("secrets_key_file = %q", key)}, "", nil)
+	if _, got := d.Admin("GET", "/v1/endpoints/s/secret", ""); got["secret"] != ep["secret"] {
+		t.Fatalf("after restart: %v", got)
+	}
+}
