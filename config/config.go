@@ -20,6 +20,7 @@ type Config struct {
 	Defaults  EndpointSettings   `toml:"defaults"`
 	Endpoints []EndpointSettings `toml:"endpoints"`
 	Notify    NotifyConfig       `toml:"notify"`
+	Tenants   TenantsConfig      `toml:"tenants"`
 
 	// Filled by Resolve: every [[endpoints]] table built for delivery
 	// (defaults applied, secrets read), in file order, and the [notify]
@@ -76,6 +77,25 @@ type LogConfig struct {
 	Level  string `toml:"level"`
 	Format string `toml:"format"`
 }
+
+// TenantsConfig bounds what a tenant's endpoints (the platform's
+// customers' input) may do.
+type TenantsConfig struct {
+	DenyNetworks []string `toml:"deny_networks"`
+	MaxEndpoints int      `toml:"max_endpoints"`
+	MaxPending   int64    `toml:"max_pending"`
+
+	// Deny is DenyNetworks parsed (by validation).
+	Deny []netip.Prefix `toml:"-"`
+}
+
+// What a tenant endpoint may set at most, whatever [defaults] says: one
+// customer's slow receiver must not hold a platform's workers.
+const (
+	TenantMaxTimeout       = 30 * time.Second
+	TenantMaxInFlight      = 16
+	TenantMaxResponseBytes = 16 << 10
+)
 
 // NotifyConfig is the optional operational webhook.
 type NotifyConfig struct {
@@ -135,6 +155,9 @@ func Default() *Config {
 		Delivery: DeliveryConfig{Workers: 64, ShutdownTimeout: Duration(10 * time.Second), DenyNetworks: []string{"169.254.0.0/16", "fe80::/10"}},
 		Log:      LogConfig{Level: "info", Format: "json"},
 		Notify:   NotifyConfig{FailingAfter: 5},
+		Tenants: TenantsConfig{MaxEndpoints: 50, MaxPending: 1_000_000, DenyNetworks: []string{
+			"127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+			"100.64.0.0/10", "fc00::/7", "169.254.0.0/16", "fe80::/10", "0.0.0.0/32", "::/128"}},
 	}
 }
 

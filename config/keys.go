@@ -56,6 +56,10 @@ var reloadClass = map[string]Class{
 	"defaults":  Live,
 	"endpoints": Live,
 	"notify":    Live,
+
+	"tenants.deny_networks": RestartOnly,
+	"tenants.max_endpoints": Live,
+	"tenants.max_pending":   Live,
 }
 
 // ErrNotReloadable: the new file changes a key that only a restart can

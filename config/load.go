@@ -138,6 +138,21 @@ func (c *Config) validate() []error {
 	if c.Delivery.ShutdownTimeout <= 0 {
 		bad("delivery.shutdown_timeout", "must be positive")
 	}
+	c.Tenants.Deny = nil
+	for _, n := range c.Tenants.DenyNetworks {
+		p, err := netip.ParsePrefix(n)
+		if err != nil {
+			bad("tenants.deny_networks", "%q: want a CIDR such as 10.0.0.0/8", n)
+			continue
+		}
+		c.Tenants.Deny = append(c.Tenants.Deny, p)
+	}
+	if c.Tenants.MaxEndpoints < 1 {
+		bad("tenants.max_endpoints", "must be at least 1")
+	}
+	if c.Tenants.MaxPending < 0 {
+		bad("tenants.max_pending", "must not be negative (0 = unlimited)")
+	}
 	c.Delivery.Deny = nil
 	for _, n := range c.Delivery.DenyNetworks {
 		p, err := netip.ParsePrefix(n)

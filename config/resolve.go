@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/netip"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -89,6 +91,11 @@ func (c *Config) buildEndpoint(p, id string, e *EndpointSettings, internal bool)
 		return nil, c.ErrAt(p+".jitter", "must be between 0 and 1")
 	case !IDRe.MatchString(ec.TestEventType):
 		return nil, c.ErrAt(p+".test_event_type", "must be 1-128 characters of [A-Za-z0-9._:-]")
+	}
+	if ec.Tenant != "" {
+		if err := c.checkTenantEndpoint(p, &ec); err != nil {
+			return nil, err
+		}
 	}
 
 	// A table envelope starts from the standard field names and renames or
@@ -234,4 +241,32 @@ func readToken(token, file string) (string, error) {
 		return "", fmt.Errorf("read token file %s: %w", file, err)
 	}
 	return strings.TrimSpace(string(b)), nil
+}
+
+// checkTenantEndpoint applies [tenants] to an endpoint with a tenant: its
+// URL is the platform's customer's input, so a literal address or
+// localhost in a denied network is refused now (a name is checked after
+// DNS resolution on every attempt, through Deny), and the caps apply.
+func (c *Config) checkTenantEndpoint(p string, ec *delivery.EndpointConfig) error {
+	switch {
+	case ec.Timeout > TenantMaxTimeout:
+		return c.ErrAt(p+".timeout", "a tenant endpoint's timeout is at most %s", TenantMaxTimeout)
+	case ec.MaxInFlight > TenantMaxInFlight:
+		return c.ErrAt(p+".max_in_flight", "a tenant endpoint's max_in_flight is at most %d", TenantMaxInFlight)
+	case ec.MaxResponseBytes > TenantMaxResponseBytes:
+		return c.ErrAt(p+".max_response_bytes", "a tenant endpoint's max_response_bytes is at most 16KiB")
+	}
+	u, err := url.Parse(ec.URL)
+	if err != nil {
+		return c.ErrAt(p+".url", "%v", err)
+	}
+	host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		host = "127.0.0.1"
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && delivery.Denied(ip, c.Tenants.Deny) {
+		return c.ErrAt(p+".url", "%s is in tenants.deny_networks", u.Hostname())
+	}
+	ec.Deny = c.Tenants.Deny
+	return nil
 }

@@ -116,7 +116,8 @@ func (d *Daemon) Open() (err error) {
 		return err
 	}
 	eps := d.allEndpoints(cfg)
-	d.sched, err = delivery.New(d.store, delivery.NewSender(Version, cfg.Delivery.Deny), delivery.NewTable(eps, disabled), delivery.Options{
+	sender := delivery.NewSender(Version, cfg.Delivery.Deny)
+	d.sched, err = delivery.New(d.store, sender, delivery.NewTable(eps, disabled), delivery.Options{
 		Workers: cfg.Delivery.Workers, ShutdownTimeout: cfg.Delivery.ShutdownTimeout.D(), Log: d.log,
 		OnOutcome: d.onOutcome,
 	})
@@ -136,6 +137,7 @@ func (d *Daemon) Open() (err error) {
 	}
 	closers = append(closers, func() { d.adminLn.Close() })
 	d.warnOpenListeners(cfg)
+	sender.SetSelf(listenerAddrs(d.ingestLn, d.adminLn))
 
 	d.budget.limit = int64(cfg.Ingest.MaxInflight)
 	d.ingestSrv = d.newIngestServer(cfg)

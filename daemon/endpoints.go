@@ -187,6 +187,9 @@ func (d *Daemon) adminCreateEndpoint(ctx *fasthttp.RequestCtx, _ []string) error
 	if d.sched.Table().Get(s.Name) != nil {
 		return errEndpointExists
 	}
+	if s.Tenant != "" && len(d.sched.Table().TenantEndpoints(s.Tenant)) >= cfg.Tenants.MaxEndpoints {
+		return &apiError{Status: 409, Code: "tenant_quota", Message: fmt.Sprintf("tenant %q has tenants.max_endpoints endpoints", s.Tenant)}
+	}
 	if err := d.store.PutManaged(ctx, m.rec, true); err != nil {
 		if errors.Is(err, store.ErrExists) {
 			return errEndpointExists

@@ -175,6 +175,24 @@ func parseEvent(body []byte, key string, t *delivery.Table, now time.Time) (stor
 	return ne, nil
 }
 
+// tenantFull refuses a tenant's event while that tenant's own endpoints
+// have [tenants] max_pending deliveries pending: one customer's dead
+// receivers fill its quota, not everyone's queue.
+func (d *Daemon) tenantFull(cfg *config.Config, t *delivery.Table, tenant string) error {
+	if tenant == "" || cfg.Tenants.MaxPending == 0 {
+		return nil
+	}
+	eps := t.TenantEndpoints(tenant)
+	ids := make([]string, len(eps))
+	for i, ep := range eps {
+		ids[i] = ep.ID
+	}
+	if d.store.PendingOf(ids) >= cfg.Tenants.MaxPending {
+		return &apiError{Status: 429, Code: "tenant_too_many_pending", Message: "this tenant's pending deliveries are over tenants.max_pending; retry later", RetryAfter: 10}
+	}
+	return nil
+}
+
 func (d *Daemon) limits(cfg *config.Config) store.Limits {
 	return store.Limits{DedupWindow: cfg.Storage.DedupWindow.D(), MaxPending: cfg.Storage.MaxPending}
 }
@@ -188,8 +206,12 @@ func (d *Daemon) ingestOne(ctx *fasthttp.RequestCtx, cfg *config.Config) error {
 	if key != "" && !config.ValidID(key) {
 		return badRequest("Idempotency-Key: %s", config.IDRule)
 	}
-	ne, err := parseEvent(body, key, d.sched.Table(), time.Now().UTC())
+	t := d.sched.Table()
+	ne, err := parseEvent(body, key, t, time.Now().UTC())
 	if err != nil {
+		return err
+	}
+	if err := d.tenantFull(cfg, t, ne.Event.Tenant); err != nil {
 		return err
 	}
 	res, err := d.store.Ingest(ctx, []store.NewEvent{ne}, d.limits(cfg))
@@ -267,6 +289,9 @@ func (d *Daemon) ingestBatch(ctx *fasthttp.RequestCtx, cfg *config.Config) error
 			continue
 		}
 		ne, err := parseEvent(raw, "", t, now)
+		if err == nil {
+			err = d.tenantFull(cfg, t, ne.Event.Tenant)
+		}
 		if err != nil {
 			results[i] = itemError(i, err)
 			continue

@@ -3,6 +3,7 @@ package daemon
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -26,6 +27,18 @@ func listen(addr string) (net.Listener, error) {
 		return ln, nil
 	}
 	return net.Listen("tcp", addr)
+}
+
+// listenerAddrs are the TCP addresses hookd listens on, which no endpoint
+// may target.
+func listenerAddrs(lns ...net.Listener) []netip.AddrPort {
+	var out []netip.AddrPort
+	for _, ln := range lns {
+		if a, ok := ln.Addr().(*net.TCPAddr); ok {
+			out = append(out, a.AddrPort())
+		}
+	}
+	return out
 }
 
 // capListener caps open connections itself instead of leaving it to

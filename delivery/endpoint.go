@@ -3,6 +3,7 @@ package delivery
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -19,12 +20,16 @@ type EndpointConfig struct {
 	// counters belong to it, not to the name. A config endpoint's id is its
 	// name (so removing and re-adding it keeps its parked deliveries); a
 	// managed endpoint's is generated and never reused.
-	ID               string
-	Name             string
-	Tenant           string // the platform's customer it belongs to; "" = a platform endpoint
-	Description      string
-	Managed          bool              // created through the admin API, not the config file
-	Metadata         map[string]string // the platform's own data about a managed endpoint
+	ID          string
+	Name        string
+	Tenant      string // the platform's customer it belongs to; "" = a platform endpoint
+	Description string
+	Managed     bool              // created through the admin API, not the config file
+	Metadata    map[string]string // the platform's own data about a managed endpoint
+	// Deny lists networks this endpoint may not reach on top of the
+	// sender's (a tenant endpoint's URL is the platform customer's input:
+	// [tenants] deny_networks).
+	Deny             []netip.Prefix
 	URL              string
 	Events           []string // exact names, "prefix.*" or "*"
 	Headers          map[string]string
@@ -181,6 +186,9 @@ func (t *Table) withDisabled(id string, on bool) *Table {
 	}
 	return NewTable(t.list, d)
 }
+
+// TenantEndpoints returns tenant's own endpoints (not the platform's).
+func (t *Table) TenantEndpoints(tenant string) []*Endpoint { return t.byTenant[tenant] }
 
 // ErrNotRoutable: an event names an endpoint it cannot reach (unknown,
 // internal, or another tenant's).

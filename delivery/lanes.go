@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -23,7 +24,8 @@ type lane struct {
 	hc        *fasthttp.HostClient
 	key       string
 	deny      []netip.Prefix
-	interrupt func()    // closeConn, bound once rather than per attempt
+	interrupt func() // closeConn, bound once rather than per attempt
+	self      func() []netip.AddrPort
 	used      time.Time // when it was last given back
 
 	mu   sync.Mutex
@@ -41,6 +43,7 @@ const (
 // lanes hands out lanes per scheme and host.
 type lanes struct {
 	deny []netip.Prefix
+	self atomic.Pointer[[]netip.AddrPort] // hookd's own listeners
 
 	mu     sync.Mutex
 	hosts  map[string]*hostLanes
@@ -57,7 +60,10 @@ func newLanes(deny []netip.Prefix) *lanes {
 }
 
 // acquire lends a lane to the attempt running under ctx until release.
-func (p *lanes) acquire(ctx context.Context, uri *fasthttp.URI) (*lane, error) {
+// extra are networks denied on top of the sender's; lanes with extra
+// denials are kept apart from the others (all tenant endpoints share one
+// list).
+func (p *lanes) acquire(ctx context.Context, uri *fasthttp.URI, extra []netip.Prefix) (*lane, error) {
 	scheme, host := uri.Scheme(), uri.Host()
 	isTLS := string(scheme) == "https"
 	if !isTLS && string(scheme) != "http" {
@@ -68,6 +74,9 @@ func (p *lanes) acquire(ctx context.Context, uri *fasthttp.URI) (*lane, error) {
 	}
 	var buf [128]byte
 	key := append(append(append(buf[:0], scheme...), "://"...), host...)
+	if len(extra) > 0 {
+		key = append(key, " restricted"...)
+	}
 	p.mu.Lock()
 	h := p.hosts[string(key)]
 	if h == nil {
@@ -87,7 +96,7 @@ func (p *lanes) acquire(ctx context.Context, uri *fasthttp.URI) (*lane, error) {
 	}
 	p.mu.Unlock()
 	if l == nil {
-		l = p.newLane(string(key), string(host), isTLS)
+		l = p.newLane(string(key), string(host), isTLS, extra)
 	}
 	l.mu.Lock()
 	l.ctx = ctx
@@ -95,8 +104,14 @@ func (p *lanes) acquire(ctx context.Context, uri *fasthttp.URI) (*lane, error) {
 	return l, nil
 }
 
-func (p *lanes) newLane(key, host string, isTLS bool) *lane {
-	l := &lane{key: key, deny: p.deny}
+func (p *lanes) newLane(key, host string, isTLS bool, extra []netip.Prefix) *lane {
+	l := &lane{key: key, deny: append(p.deny[:len(p.deny):len(p.deny)], extra...)}
+	l.self = func() []netip.AddrPort {
+		if s := p.self.Load(); s != nil {
+			return *s
+		}
+		return nil
+	}
 	l.interrupt = l.closeConn
 	l.hc = &fasthttp.HostClient{
 		Addr:                     fasthttp.AddMissingPort(host, isTLS),
@@ -181,7 +196,7 @@ func (l *lane) dial(addr string, timeout time.Duration) (net.Conn, error) {
 	l.mu.Lock()
 	ctx := l.ctx
 	l.mu.Unlock()
-	c, err := guardedDial(ctx, l.deny, addr, timeout)
+	c, err := guardedDial(ctx, l.deny, l.self(), addr, timeout)
 	if err != nil {
 		return nil, err
 	}

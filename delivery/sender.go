@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -76,7 +77,7 @@ func (s *Sender) Send(ctx context.Context, ep *Endpoint, id, eventType string, b
 	}
 	err := ctx.Err()
 	if err == nil {
-		err = s.do(ctx, req, resp, deadline, ep.MaxResponseBytes, &r)
+		err = s.do(ctx, req, resp, deadline, ep, &r)
 	}
 	r.Attempt.Latency = time.Since(start)
 	if err != nil {
@@ -92,8 +93,8 @@ func (s *Sender) Send(ctx context.Context, ep *Endpoint, id, eventType string, b
 
 // do runs the exchange on a lane of its own, which ctx interrupts, and
 // fills r from the response.
-func (s *Sender) do(ctx context.Context, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, limit int, r *Result) error {
-	l, err := s.lanes.acquire(ctx, req.URI())
+func (s *Sender) do(ctx context.Context, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, ep *Endpoint, r *Result) error {
+	l, err := s.lanes.acquire(ctx, req.URI(), ep.Deny)
 	if err != nil {
 		return err
 	}
@@ -110,7 +111,7 @@ func (s *Sender) do(ctx context.Context, req *fasthttp.Request, resp *fasthttp.R
 	}
 	r.Attempt.Status = resp.StatusCode()
 	r.RetryAfter = ParseRetryAfter(string(resp.Header.Peek("Retry-After")), r.Attempt.At)
-	r.Attempt.Response, err = readCapped(resp, limit)
+	r.Attempt.Response, err = readCapped(resp, ep.MaxResponseBytes)
 	if err != nil && r.OK() {
 		// The receiver answered 2xx; a broken body after that does not
 		// undo the delivery.
@@ -144,14 +145,22 @@ func readCapped(resp *fasthttp.Response, limit int) ([]byte, error) {
 var errTruncated = errors.New("response body truncated")
 
 // ErrDenied: the endpoint's host resolves to an address in
-// delivery.deny_networks.
-var ErrDenied = errors.New("destination is in delivery.deny_networks")
+// delivery.deny_networks (or, for a tenant endpoint, tenants.deny_networks).
+var ErrDenied = errors.New("destination is in deny_networks")
+
+// ErrSelf: the endpoint's host and port are one of hookd's own listeners.
+var ErrSelf = errors.New("destination is hookd's own listener")
+
+// SetSelf tells the sender hookd's bound listener addresses: no attempt
+// may connect to them (a customer's endpoint pointed at the admin API would
+// be request forgery into hookd itself).
+func (s *Sender) SetSelf(addrs []netip.AddrPort) { s.lanes.self.Store(&addrs) }
 
 // guardedDial resolves the host itself and refuses to connect when any of
 // its addresses is denied, so a hostname cannot smuggle a request to a
 // cloud metadata service (169.254.169.254) or another denied network.
 // Each step gets timeout; ctx (the attempt's) cancels any of them.
-func guardedDial(ctx context.Context, deny []netip.Prefix, addr string, timeout time.Duration) (net.Conn, error) {
+func guardedDial(ctx context.Context, deny []netip.Prefix, self []netip.AddrPort, addr string, timeout time.Duration) (net.Conn, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, err
@@ -162,9 +171,13 @@ func guardedDial(ctx context.Context, deny []netip.Prefix, addr string, timeout 
 	if err != nil {
 		return nil, err
 	}
+	p, _ := strconv.ParseUint(port, 10, 16)
 	for _, ip := range ips {
 		if Denied(ip, deny) {
 			return nil, fmt.Errorf("%w: %s resolves to %s", ErrDenied, host, ip.Unmap())
+		}
+		if IsSelf(ip, uint16(p), self) {
+			return nil, fmt.Errorf("%w: %s", ErrSelf, net.JoinHostPort(ip.Unmap().String(), port))
 		}
 	}
 	if len(ips) == 0 {
@@ -180,6 +193,23 @@ func guardedDial(ctx context.Context, deny []netip.Prefix, addr string, timeout 
 		last = err
 	}
 	return nil, last
+}
+
+// IsSelf reports whether ip:port reaches one of the listeners in self. A
+// listener on a wildcard address answers on every local address; the
+// loopback and unspecified ones are the ones a URL can name for sure.
+func IsSelf(ip netip.Addr, port uint16, self []netip.AddrPort) bool {
+	ip = ip.Unmap()
+	local := ip.IsLoopback() || ip.IsUnspecified()
+	for _, s := range self {
+		if s.Port() != port {
+			continue
+		}
+		if a := s.Addr().Unmap(); a == ip || a.IsUnspecified() && local || (a.IsLoopback() || a.IsUnspecified()) && ip.IsUnspecified() {
+			return true
+		}
+	}
+	return false
 }
 
 // Denied reports whether ip falls in one of the prefixes. An unspecified

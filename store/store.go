@@ -479,6 +479,20 @@ func (s *Store) PendingByEndpoint() map[string]int64 {
 	return out
 }
 
+// PendingOf is how many deliveries of the endpoints with these internal
+// ids are pending, acknowledged ones not yet applied included.
+func (s *Store) PendingOf(ids []string) int64 {
+	s.umu.Lock()
+	defer s.umu.Unlock()
+	s.epMu.Lock()
+	defer s.epMu.Unlock()
+	n := int64(0)
+	for _, id := range ids {
+		n += s.epPending[id] + s.u.epPending[id]
+	}
+	return n
+}
+
 // Check runs bbolt's consistency check and returns the first problem found.
 // It runs in the committer's transaction: bbolt's check reads the shared
 // freelist, so in a read transaction it is only valid while nothing writes.

@@ -42,6 +42,9 @@ func MustOpenExample(t *testing.T, name string, rcv *Receiver, schedule string) 
 			raw = regexp.MustCompile(`(?m)^(events = .*)$`).ReplaceAllString(raw, "$1\nschedule = "+schedule)
 		}
 	}
+	// The receiver is on loopback, which tenant endpoints may not reach
+	// by default.
+	raw += "\n[tenants]\ndeny_networks = []\n"
 	path := filepath.Join(dir, "hookd.toml")
 	writeRaw(t, path, raw)
 	return mustOpenFile(t, dir, path, Extra{}, nil)

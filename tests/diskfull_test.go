@@ -34,7 +34,7 @@ func TestDiskFullTmpfs(t *testing.T) {
 	rcv.Status("/a", 500, 1<<30) // keep everything pending
 	cfgDir := t.TempDir()
 	cfgPath := filepath.Join(cfgDir, "hookd.toml")
-	cfg := fmt.Sprintf(baseConfig, "", "", filepath.Join(mnt, "hookd.db"), "min_free_bytes = 0", "") +
+	cfg := fmt.Sprintf(baseConfig, "", "", filepath.Join(mnt, "hookd.db"), "min_free_bytes = 0", "", "") +
 		endpoint("a", rcv.URL+"/a", `["*"]`, `schedule = ["1h"]`)
 	writeRaw(t, cfgPath, cfg)
 	d := mustOpenFile(t, cfgDir, cfgPath, Extra{}, nil)

@@ -41,12 +41,16 @@ path = %q
 workers = 8
 shutdown_timeout = "2s"
 %s
+[tenants]
+%s
 [log]
 level = "debug"
 `
 
-// Extra adds lines to baseConfig's sections.
-type Extra struct{ Ingest, Admin, Storage, Delivery string }
+// Extra adds lines to baseConfig's sections. Tenants, when empty, lets
+// tenant endpoints reach the loopback receivers (deny_networks = []);
+// tests of the deny-list set it.
+type Extra struct{ Ingest, Admin, Storage, Delivery, Tenants string }
 
 // Daemon is a running daemon under test.
 type Daemon struct {
@@ -123,7 +127,11 @@ func checkDB(tb testing.TB, path string) {
 
 func writeConfig(tb testing.TB, path, dir string, x Extra, cfg string) {
 	tb.Helper()
-	full := fmt.Sprintf(baseConfig, x.Ingest, x.Admin, filepath.Join(dir, "hookd.db"), x.Storage, x.Delivery) + cfg
+	tenants := x.Tenants
+	if tenants == "" {
+		tenants = "deny_networks = []"
+	}
+	full := fmt.Sprintf(baseConfig, x.Ingest, x.Admin, filepath.Join(dir, "hookd.db"), x.Storage, x.Delivery, tenants) + cfg
 	if err := os.WriteFile(path, []byte(full), 0o600); err != nil {
 		tb.Fatal(err)
 	}

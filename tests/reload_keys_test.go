@@ -107,6 +107,32 @@ func TestReloadEveryLiveKeyTakesEffect(t *testing.T) {
 				eventually(t, "ingest refused for disk space", func() bool { return post(d, `{"type":"t","data":1}`) == 503 })
 			}
 		}},
+		"tenants.max_endpoints": {after: Extra{Tenants: "deny_networks = []\nmax_endpoints = 1"}, check: func(t *testing.T, d *Daemon, _ *Receiver, phase string) {
+			create := func(name string) int {
+				status, _ := d.Admin("POST", "/v1/endpoints", `{"name":"`+name+`","url":"http://127.0.0.1:9/","events":["*"],"tenant":"T"}`)
+				return status
+			}
+			if phase == "before" {
+				if s := create("one"); s != 201 {
+					t.Fatalf("create: %d", s)
+				}
+				return
+			}
+			if s := create("two"); s != 409 {
+				t.Fatalf("second endpoint under max_endpoints 1: %d", s)
+			}
+		}},
+		"tenants.max_pending": {after: Extra{Tenants: "deny_networks = []\nmax_pending = 1"}, endpoints: endpoint("slowt", "http://127.0.0.1:9/", `["*"]`, "tenant = \"T\"\nschedule = [\"1h\"]"),
+			check: func(t *testing.T, d *Daemon, _ *Receiver, phase string) {
+				want := map[string]int{"before": 202, "after": 429}[phase]
+				post(d, `{"type":"t","tenant":"T","data":1}`)
+				if s := post(d, `{"type":"t","tenant":"T","data":1}`); s != want {
+					t.Fatalf("%s: tenant event %d, want %d", phase, s, want)
+				}
+				if s := post(d, `{"type":"t","tenant":"U","data":1}`); s != 202 {
+					t.Fatalf("another tenant refused: %d", s)
+				}
+			}},
 		// The log keys are checked below, by what the log holds after the
 		// reload (baseConfig logs at debug).
 		"log.level":  {check: func(*testing.T, *Daemon, *Receiver, string) {}},

@@ -1,0 +1,85 @@
+package tests
+
+import (
+	"net"
+	"os"
+	"strings"
+	"testing"
+)
+
+// A tenant endpoint's URL is the platform's customer's input: tried as an
+// attacker would, it cannot reach loopback, private networks or hookd's
+// own listeners, nor take more than the caps allow.
+func TestTenantEndpointsAreUntrusted(t *testing.T) {
+	rcv := NewReceiver(t)
+	// The default [tenants] deny_networks (the harness relaxes it).
+	d := MustOpenDaemonExtra(t, Extra{Tenants: "max_endpoints = 3"}, "", nil)
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(rcv.URL, "http://"))
+	for _, url := range []string{
+		"http://127.0.0.1:" + port + "/", "http://localhost:" + port + "/", "http://LOCALHOST.:" + port + "/",
+		"http://app.localhost/", "http://[::1]:" + port + "/", "http://0.0.0.0:" + port + "/", "http://[::]/",
+		"http://10.1.2.3/", "http://172.16.0.1/", "http://192.168.1.1/", "http://100.64.0.1/", "http://169.254.169.254/latest/meta-data/",
+		"http://[fd00::1]/", "http://[fe80::1]/", "http://[::ffff:127.0.0.1]/",
+	} {
+		status, out := d.Admin("POST", "/v1/endpoints", `{"url":"`+url+`","events":["*"],"tenant":"evil"}`)
+		if status != 400 || !strings.Contains(out["error"].(map[string]any)["message"].(string), "url") {
+			t.Errorf("%s: %d %v", url, status, out)
+		}
+	}
+	// Caps on what a tenant endpoint may set.
+	for _, body := range []string{`"timeout":"31s"`, `"max_in_flight":17`, `"max_response_bytes":"17KiB"`} {
+		status, out := d.Admin("POST", "/v1/endpoints", `{"url":"http://203.0.113.9/","events":["*"],"tenant":"evil",`+body+`}`)
+		if status != 400 {
+			t.Errorf("%s: %d %v", body, status, out)
+		}
+	}
+	// A name that resolves to loopback passes creation and fails every
+	// attempt after DNS resolution.
+	if host, err := os.Hostname(); err == nil {
+		if ips, err := net.LookupIP(host); err == nil && len(ips) > 0 && ips[0].IsLoopback() {
+			status, ep := d.Admin("POST", "/v1/endpoints", `{"name":"sneaky","url":"http://`+host+`:`+port+`/","events":["*"],"tenant":"evil"}`)
+			if status != 201 {
+				t.Fatalf("create by name: %d %v", status, ep)
+			}
+			id := d.Event(`{"type":"t","tenant":"evil","data":1}`)
+			eventually(t, "the attempt refused", func() bool {
+				dl := d.deliveryState(id, "sneaky")
+				return dl != nil && strings.Contains(dl["history"].([]any)[0].(map[string]any)["error"].(string), "deny_networks")
+			})
+			if n := len(rcv.Requests("")); n != 0 {
+				t.Fatalf("the loopback receiver got %d requests", n)
+			}
+		} else {
+			t.Logf("%s does not resolve to loopback here: DNS-path check skipped", host)
+		}
+	}
+	// Quota: max_endpoints per tenant.
+	for i := range 3 {
+		if status, out := d.Admin("POST", "/v1/endpoints", `{"url":"http://203.0.113.9/","events":["*"],"tenant":"quota"}`); status != 201 {
+			t.Fatalf("endpoint %d: %d %v", i, status, out)
+		}
+	}
+	if status, out := d.Admin("POST", "/v1/endpoints", `{"url":"http://203.0.113.9/","events":["*"],"tenant":"quota"}`); status != 409 || out["error"].(map[string]any)["code"] != "tenant_quota" {
+		t.Fatalf("over max_endpoints: %d %v", status, out)
+	}
+}
+
+// No endpoint of any kind may target hookd's own listeners: a request
+// forged into the admin API from a webhook is refused at connect.
+func TestNoEndpointTargetsHookdItself(t *testing.T) {
+	d := MustOpenDaemon(t, "")
+	for _, target := range []string{d.AdminAddr(), d.IngestAddr()} {
+		_, port, _ := net.SplitHostPort(target)
+		for _, host := range []string{"127.0.0.1", "localhost", "0.0.0.0"} {
+			url := "http://" + net.JoinHostPort(host, port) + "/v1/endpoints"
+			name := "self-" + strings.ReplaceAll(host, ".", "-") + "-" + port
+			if status, out := d.Admin("POST", "/v1/endpoints", `{"name":"`+name+`","url":"`+url+`","events":["*"],"signing":{"scheme":"none"}}`); status != 201 {
+				t.Fatalf("%s: %d %v", url, status, out)
+			}
+			status, out := d.Admin("POST", "/v1/endpoints/"+name+"/test", "")
+			if status != 200 || out["ok"] != false || !strings.Contains(out["attempt"].(map[string]any)["error"].(string), "own listener") {
+				t.Errorf("%s: %d %v", url, status, out)
+			}
+		}
+	}
+}
