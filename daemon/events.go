@@ -84,7 +84,7 @@ func (d *Daemon) onOutcome(ev delivery.OutcomeEvent) {
 	o, dl := ev.Outcome, ev.Delivery
 	t := d.sched.Table()
 	name := t.Name(dl.Endpoint)
-	countOutcome(name, o)
+	countOutcome(metricLabel(t.ByID(dl.Endpoint), name), o)
 
 	target := t.Get(config.NotifyEndpoint)
 	if target == nil || name == config.NotifyEndpoint {

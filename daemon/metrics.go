@@ -9,6 +9,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
 
+	"hookd/delivery"
 	"hookd/store"
 )
 
@@ -56,6 +57,21 @@ func metricsFor(ep string) *endpointMetrics {
 }
 
 // countOutcome counts one recorded outcome of a delivery to endpoint.
+// managedLabel is the endpoint label all managed endpoints share: there
+// may be 100,000 of them, created by the platform's customers, and one
+// series each would make a scrape hundreds of megabytes. Config endpoints,
+// a few the operator chose, keep a label of their own. "(managed)" is no
+// endpoint's name.
+const managedLabel = "(managed)"
+
+// metricLabel is the endpoint label for ep (nil: deleted, so managed).
+func metricLabel(ep *delivery.Endpoint, name string) string {
+	if ep == nil || ep.Managed {
+		return managedLabel
+	}
+	return name
+}
+
 func countOutcome(endpoint string, o *store.Outcome) {
 	m := metricsFor(endpoint)
 	switch {
@@ -82,9 +98,15 @@ func (d *Daemon) adminMetrics(ctx *fasthttp.RequestCtx, _ []string) error {
 	metrics.WriteGaugeUint64(&b, "hookd_pending_deliveries", uint64(d.store.Pending()))
 	by := d.store.PendingByEndpoint()
 	metrics.WriteMetadataIfNeeded(&b, "hookd_pending_deliveries_by_endpoint", "gauge")
+	managed := int64(0)
 	for _, ep := range d.sched.Table().All() {
+		if ep.Managed {
+			managed += by[ep.ID]
+			continue
+		}
 		fmt.Fprintf(&b, "hookd_pending_deliveries_by_endpoint{endpoint=%q} %d\n", ep.Name, by[ep.ID])
 	}
+	fmt.Fprintf(&b, "hookd_pending_deliveries_by_endpoint{endpoint=%q} %d\n", managedLabel, managed)
 	ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
 	describe(ctx, b.Bytes())
 	return nil

@@ -3,6 +3,8 @@ package tests
 import (
 	"encoding/base64"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,6 +66,17 @@ func TestManagedEndpointLifecycle(t *testing.T) {
 	}
 	if status, out := d.Admin("POST", "/v1/undeliverable/redeliver", `{"endpoint":"`+name+`"}`); status != 202 || out["redelivered"] != 0.0 {
 		t.Fatalf("the new endpoint inherited parked deliveries: %v", out)
+	}
+	// Managed endpoints share one metrics label: 100,000 of them must not
+	// make 100,000 series.
+	resp, err := http.Get("http://" + d.AdminAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.Contains(string(body), name) || !strings.Contains(string(body), `hookd_deliveries_total{endpoint="(managed)",outcome="delivered"}`) {
+		t.Fatalf("metrics name a managed endpoint, or miss the shared label:\n%s", body)
 	}
 }
 
