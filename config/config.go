@@ -1,7 +1,10 @@
 package config
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"hookd/delivery"
@@ -21,6 +24,9 @@ type Config struct {
 	Endpoints []EndpointSettings `toml:"endpoints"`
 	Notify    NotifyConfig       `toml:"notify"`
 	Tenants   TenantsConfig      `toml:"tenants"`
+	// EventTypes is the optional catalogue of the event types the platform
+	// sends, shown to customers and used to catch typos in patterns.
+	EventTypes []EventType `toml:"event_types"`
 
 	// Filled by Resolve: every [[endpoints]] table built for delivery
 	// (defaults applied, secrets read), in file order, and the [notify]
@@ -76,6 +82,46 @@ type DeliveryConfig struct {
 type LogConfig struct {
 	Level  string `toml:"level"`
 	Format string `toml:"format"`
+}
+
+// EventType is one [[event_types]] entry.
+type EventType struct {
+	Name        string `toml:"name" json:"name"`
+	Description string `toml:"description" json:"description,omitempty"`
+	// Example is a JSON value: the data of a test event of this type.
+	Example string `toml:"example" json:"-"`
+}
+
+// CheckPatterns refuses event patterns that match no catalogued type, when
+// there is a catalogue: a typo ("conversation.endd") would otherwise
+// subscribe to nothing, silently. It returns the first such pattern.
+func (c *Config) CheckPatterns(patterns []string) error {
+	if len(c.EventTypes) == 0 {
+		return nil
+	}
+	for _, p := range patterns {
+		ok := false
+		for _, et := range c.EventTypes {
+			if p == "*" || p == et.Name || (strings.HasSuffix(p, "*") && strings.HasPrefix(et.Name, p[:len(p)-1])) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return fmt.Errorf("pattern %q matches no type of the [[event_types]] catalogue", p)
+		}
+	}
+	return nil
+}
+
+// Example is the catalogued example data of an event type, or nil.
+func (c *Config) Example(typ string) json.RawMessage {
+	for _, et := range c.EventTypes {
+		if et.Name == typ && et.Example != "" {
+			return json.RawMessage(et.Example)
+		}
+	}
+	return nil
 }
 
 // TenantsConfig bounds what a tenant's endpoints (the platform's

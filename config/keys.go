@@ -60,6 +60,8 @@ var reloadClass = map[string]Class{
 	"tenants.deny_networks": RestartOnly,
 	"tenants.max_endpoints": Live,
 	"tenants.max_pending":   Live,
+
+	"event_types": Live,
 }
 
 // ErrNotReloadable: the new file changes a key that only a restart can

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -208,6 +209,24 @@ func (c *Config) validate() []error {
 		}
 		if c.Notify.URL != "" && e.Name == NotifyEndpoint {
 			bad(p+".name", "%q is reserved for [notify]", e.Name)
+		}
+	}
+	types := map[string]bool{}
+	for i, et := range c.EventTypes {
+		p := fmt.Sprintf("event_types[%d]", i)
+		switch {
+		case !IDRe.MatchString(et.Name):
+			bad(p+".name", "%q: must be 1-128 characters of [A-Za-z0-9._:-]", et.Name)
+		case types[et.Name]:
+			bad(p+".name", "duplicate event type %q", et.Name)
+		case et.Example != "" && !json.Valid([]byte(et.Example)):
+			bad(p+".example", "must be a JSON value (a string holding JSON, e.g. '{\"id\":1}')")
+		}
+		types[et.Name] = true
+	}
+	for i := range c.Endpoints {
+		if err := c.CheckPatterns(c.Endpoints[i].Events); err != nil {
+			bad(fmt.Sprintf("endpoints[%d].events", i), "%v", err)
 		}
 	}
 	if c.Notify.URL != "" {

@@ -45,6 +45,7 @@ var adminRoutes = []route{
 	{"POST", "/v1/undeliverable/redeliver", (*Daemon).adminRedeliverUndeliverable},
 	{"GET", "/v1/endpoints", (*Daemon).adminEndpoints},
 	{"POST", "/v1/endpoints", (*Daemon).adminCreateEndpoint},
+	{"GET", "/v1/event-types", (*Daemon).adminEventTypes},
 	{"GET", "/v1/endpoints/{}", (*Daemon).adminEndpoint},
 	{"PATCH", "/v1/endpoints/{}", (*Daemon).adminPatchEndpoint},
 	{"DELETE", "/v1/endpoints/{}", (*Daemon).adminDeleteEndpoint},
@@ -276,7 +277,7 @@ func (d *Daemon) adminTest(ctx *fasthttp.RequestCtx, args []string) error {
 		return badRequest("type: must be 1-128 characters of [A-Za-z0-9._:-]")
 	}
 	if in.Data == nil {
-		in.Data, _ = json.Marshal(testData(ep))
+		in.Data, _ = json.Marshal(d.testData(ep, in.Type))
 	}
 	ne := generated(ep, in.Type, in.Data)
 	res := d.sched.Sender().Send(ctx, ep, ne.Event.ID, in.Type, ne.Deliveries[0].Body)

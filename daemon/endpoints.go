@@ -171,6 +171,9 @@ func (d *Daemon) adminCreateEndpoint(ctx *fasthttp.RequestCtx, _ []string) error
 		}
 	}
 	cfg := d.cfg.Load()
+	if err := cfg.CheckPatterns(s.Events); err != nil {
+		return badRequest("events: %v", err)
+	}
 	id := "m:" + strings.ToLower(ulid.Make().String())
 	ep, err := cfg.BuildManaged(id, &s, secrets, time.Now())
 	if err != nil {
@@ -207,7 +210,7 @@ func (d *Daemon) adminCreateEndpoint(ctx *fasthttp.RequestCtx, _ []string) error
 		}
 	}
 	if ep.TestOnCreate {
-		d.out.put(generated(ep, ep.TestEventType, testData(ep)))
+		d.out.put(generated(ep, ep.TestEventType, d.testData(ep, ep.TestEventType)))
 	}
 	d.log.Info().Str("endpoint", s.Name).Str("tenant", s.Tenant).Msg("managed endpoint created")
 	writeJSON(ctx, 201, client.CreatedEndpoint{Endpoint: d.endpointView(ep), Secret: secrets.Secret})
@@ -363,6 +366,11 @@ func (d *Daemon) adminPatchEndpoint(ctx *fasthttp.RequestCtx, args []string) err
 		secrets = config.SecretSet{Secret: config.GenerateSecret(s.Scheme())}
 	}
 	cfg := d.cfg.Load()
+	if _, ok := patch["events"]; ok {
+		if err := cfg.CheckPatterns(s.Events); err != nil {
+			return badRequest("events: %v", err)
+		}
+	}
 	ep, err := cfg.BuildManaged(m.rec.ID, &s, secrets, time.Now())
 	if err != nil {
 		return fieldError(err)
@@ -511,5 +519,19 @@ func (d *Daemon) adminRotateSecret(ctx *fasthttp.RequestCtx, args []string) erro
 	d.applyTable(cfg)
 	d.log.Info().Str("endpoint", rec.Name).Dur("overlap", overlap).Msg("secret rotated")
 	writeJSON(ctx, 200, client.Rotated{Secret: secrets.Secret})
+	return nil
+}
+
+// adminEventTypes lists the event type catalogue.
+func (d *Daemon) adminEventTypes(ctx *fasthttp.RequestCtx, _ []string) error {
+	out := client.EventTypeList{Items: []client.EventType{}}
+	for _, et := range d.cfg.Load().EventTypes {
+		v := client.EventType{Name: et.Name, Description: et.Description}
+		if et.Example != "" {
+			v.Example = json.RawMessage(et.Example)
+		}
+		out.Items = append(out.Items, v)
+	}
+	writeJSON(ctx, 200, out)
 	return nil
 }

@@ -139,13 +139,18 @@ func (d *Daemon) greetNewEndpoints(ctx context.Context) error {
 	}
 	for _, ep := range fresh {
 		if ep.TestOnCreate {
-			d.out.put(generated(ep, ep.TestEventType, testData(ep)))
+			d.out.put(generated(ep, ep.TestEventType, d.testData(ep, ep.TestEventType)))
 			d.log.Info().Str("endpoint", ep.Name).Msg("new endpoint: test event queued")
 		}
 	}
 	return nil
 }
 
-func testData(ep *delivery.Endpoint) map[string]any {
+// testData is a test event's data: the catalogue's example for its type
+// (what the customer will really receive), or a note saying what it is.
+func (d *Daemon) testData(ep *delivery.Endpoint, typ string) any {
+	if ex := d.cfg.Load().Example(typ); ex != nil {
+		return ex
+	}
 	return map[string]any{"message": "Test event from hookd", "endpoint": ep.Name}
 }

@@ -47,6 +47,9 @@ func (d *Daemon) reload() error {
 	// running as it was, and is logged).
 	now := time.Now()
 	for _, m := range d.managed.byName {
+		if err := cfg.CheckPatterns(m.settings.Events); err != nil {
+			d.log.Warn().Str("endpoint", m.rec.Name).Err(err).Msg("managed endpoint keeps working, though the new catalogue does not list its types")
+		}
 		if ep, err := cfg.BuildManaged(m.rec.ID, &m.settings, m.secrets, now); err != nil {
 			d.log.Error().Str("endpoint", m.rec.Name).Err(err).Msg("managed endpoint does not build with the new config; kept as it was")
 		} else {

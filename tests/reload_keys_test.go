@@ -133,6 +133,12 @@ func TestReloadEveryLiveKeyTakesEffect(t *testing.T) {
 					t.Fatalf("another tenant refused: %d", s)
 				}
 			}},
+		"event_types": {after2: catalogue, check: func(t *testing.T, d *Daemon, _ *Receiver, phase string) {
+			_, out := d.Admin("GET", "/v1/event-types", "")
+			if want := map[string]int{"before": 0, "after": 2}[phase]; len(out["items"].([]any)) != want {
+				t.Fatalf("%s: %v", phase, out)
+			}
+		}},
 		// The log keys are checked below, by what the log holds after the
 		// reload (baseConfig logs at debug).
 		"log.level":  {check: func(*testing.T, *Daemon, *Receiver, string) {}},

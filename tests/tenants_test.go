@@ -187,3 +187,48 @@ func TestSecretsKeyBindsTheDatabase(t *testing.T) {
 	d = mustOpenIn(t, dir, Extra{Storage: fmt.Sprintf("secrets_key_file = %q", keyA)}, "", nil)
 	d.Event(`{"type":"t","data":1}`)
 }
+
+const catalogue = `
+[[event_types]]
+name = "conversation.ended"
+description = "A conversation closed."
+example = '{"conversation_id":"conv_1","duration_seconds":127}'
+[[event_types]]
+name = "lead.created"
+`
+
+// The event type catalogue: listed, examples in test events, and patterns
+// that match no catalogued type refused in the file and the API.
+func TestEventTypeCatalogue(t *testing.T) {
+	rcv := NewReceiver(t)
+	d := MustOpenDaemon(t, endpoint("crm", rcv.URL+"/crm", `["conversation.*"]`, "")+catalogue)
+	status, out := d.Admin("GET", "/v1/event-types", "")
+	items, _ := out["items"].([]any)
+	if status != 200 || len(items) != 2 || items[0].(map[string]any)["example"].(map[string]any)["conversation_id"] != "conv_1" {
+		t.Fatalf("event types: %d %v", status, out)
+	}
+	if status, out := d.Admin("POST", "/v1/endpoints/crm/test", `{"type":"conversation.ended"}`); status != 200 || out["ok"] != true {
+		t.Fatalf("test: %d %v", status, out)
+	}
+	if body := string(rcv.Wait(t, "/crm", 1)[0].Body); !strings.Contains(body, `"data":{"conversation_id":"conv_1","duration_seconds":127}`) {
+		t.Fatalf("a test event of a catalogued type carries its example: %s", body)
+	}
+	for _, events := range []string{`["lead.creatd"]`, `["conversation.ended","x.*"]`} {
+		status, out := d.Admin("POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":`+events+`}`)
+		if status != 400 || !strings.Contains(out["error"].(map[string]any)["message"].(string), "events") {
+			t.Errorf("%s: %d %v", events, status, out)
+		}
+	}
+	if status, _ := d.Admin("POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["lead.*","*"]}`); status != 201 {
+		t.Errorf("matching patterns refused: %d", status)
+	}
+	path := filepath.Join(t.TempDir(), "c.toml")
+	writeConfig(t, path, filepath.Dir(path), Extra{}, endpoint("typo", "http://127.0.0.1:9/", `["conversation.endd"]`, "")+catalogue)
+	if _, err := config.Load(path); err == nil || !strings.Contains(err.Error(), "endpoints[0].events") {
+		t.Fatalf("typo in the file: %v", err)
+	}
+	// Ingest is not restricted by the catalogue.
+	if status, _, _ := d.Post("/v1/events", "application/json", `{"type":"not.catalogued","data":1}`); status != 202 {
+		t.Fatalf("ingest of an uncatalogued type: %d", status)
+	}
+}
