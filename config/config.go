@@ -170,6 +170,7 @@ type EndpointSettings struct {
 	MaxInFlight      *int              `toml:"max_in_flight" json:"max_in_flight,omitempty"`
 	RateLimit        *float64          `toml:"rate_limit" json:"rate_limit,omitempty"`
 	MaxResponseBytes *Size             `toml:"max_response_bytes" json:"max_response_bytes,omitempty"`
+	DisableAfter     *Duration         `toml:"disable_after" json:"disable_after,omitempty"`
 	TestOnCreate     *bool             `toml:"test_on_create" json:"test_on_create,omitempty"`
 	TestEventType    *string           `toml:"test_event_type" json:"test_event_type,omitempty"`
 }
@@ -221,6 +222,7 @@ func builtinEndpoint() EndpointSettings {
 		MaxInFlight:      ptr(16),
 		RateLimit:        ptr(0.0),
 		MaxResponseBytes: ptr(Size(4 << 10)),
+		DisableAfter:     ptr(Duration(0)),
 		TestOnCreate:     ptr(false),
 		TestEventType:    ptr("hookd.test"),
 		Signing: &SigningSettings{

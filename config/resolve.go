@@ -65,6 +65,7 @@ func (c *Config) buildEndpoint(p, id string, e *EndpointSettings, internal bool)
 		MaxInFlight:      pick(e.MaxInFlight, d.MaxInFlight, b.MaxInFlight),
 		RateLimit:        pick(e.RateLimit, d.RateLimit, b.RateLimit),
 		MaxResponseBytes: int(pick(e.MaxResponseBytes, d.MaxResponseBytes, b.MaxResponseBytes)),
+		DisableAfter:     pick(e.DisableAfter, d.DisableAfter, b.DisableAfter).D(),
 		TestOnCreate:     pick(e.TestOnCreate, d.TestOnCreate, b.TestOnCreate),
 		TestEventType:    pick(e.TestEventType, d.TestEventType, b.TestEventType),
 		Policy: delivery.Policy{

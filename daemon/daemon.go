@@ -151,6 +151,7 @@ func (d *Daemon) Open() (err error) {
 	d.checkDisk()
 	d.every(ctx, time.Second, func(context.Context) { d.checkDisk() })
 	d.every(ctx, time.Minute, d.purge)
+	d.every(ctx, time.Second, d.disableFailing)
 	d.wg.Add(1)
 	go d.runOutbox(ctx)
 	if err := d.greetNewEndpoints(ctx); err != nil {

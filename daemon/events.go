@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"sync"
 	"time"
 
@@ -153,4 +154,35 @@ func (d *Daemon) testData(ep *delivery.Endpoint, typ string) any {
 		return ex
 	}
 	return map[string]any{"message": "Test event from hookd", "endpoint": ep.Name}
+}
+
+// disableFailing disables endpoints that have failed every attempt for
+// their disable_after (the auto-disable Svix and Convoy users rely on), and
+// notifies [notify]. The failing streak is counted since hookd started.
+func (d *Daemon) disableFailing(ctx context.Context) {
+	t := d.sched.Table()
+	var stats map[string]delivery.Stats
+	now := time.Now()
+	for _, ep := range t.All() {
+		if ep.DisableAfter <= 0 || t.Disabled(ep.ID) {
+			continue
+		}
+		if stats == nil {
+			stats = d.sched.Stats()
+		}
+		since := stats[ep.ID].FailingSince
+		if since.IsZero() || now.Sub(since) < ep.DisableAfter {
+			continue
+		}
+		reason := fmt.Sprintf("failed every attempt since %s (disable_after %s)", since.UTC().Format(time.RFC3339), ep.DisableAfter)
+		if err := d.sched.SetDisabled(ctx, ep.ID, true, reason); err != nil {
+			d.log.Error().Err(err).Str("endpoint", ep.Name).Msg("disable failing endpoint")
+			continue
+		}
+		if target := t.Get(config.NotifyEndpoint); target != nil && !ep.Internal {
+			d.out.put(generated(target, "hookd.endpoint.disabled", map[string]any{
+				"endpoint": ep.Name, "tenant": ep.Tenant, "reason": reason, "failing_since": since.UTC(),
+			}))
+		}
+	}
 }

@@ -40,6 +40,7 @@ type EndpointConfig struct {
 	MaxInFlight      int
 	RateLimit        float64 // requests per second; 0 = unlimited
 	MaxResponseBytes int
+	DisableAfter     time.Duration // disable after failing every attempt this long; 0 = never
 	TestOnCreate     bool
 	TestEventType    string
 	// Internal endpoints (the [notify] target) only receive events

@@ -19,7 +19,8 @@ type OutcomeEvent struct {
 // Stats is what the scheduler knows about an endpoint since start.
 type Stats struct {
 	InFlight          int
-	Failures          int // consecutive failed attempts
+	Failures          int       // consecutive failed attempts
+	FailingSince      time.Time // first of those failures; zero after a success
 	LastSuccess       time.Time
 	LastFailure       time.Time
 	LastFailureStatus int
@@ -66,8 +67,11 @@ func (s *Scheduler) recorded(d *store.Delivery, o *store.Outcome, err error) {
 		st := s.stat(d.Endpoint)
 		ev.Previous = st.Failures
 		if o.Delivered {
-			st.Failures, st.LastSuccess = 0, o.Attempt.At
+			st.Failures, st.LastSuccess, st.FailingSince = 0, o.Attempt.At, time.Time{}
 		} else {
+			if st.Failures == 0 {
+				st.FailingSince = o.Attempt.At
+			}
 			st.Failures++
 			st.LastFailure, st.LastFailureStatus, st.LastFailureError = o.Attempt.At, o.Attempt.Status, o.Attempt.Error
 		}

@@ -232,3 +232,30 @@ func TestEventTypeCatalogue(t *testing.T) {
 		t.Fatalf("ingest of an uncatalogued type: %d", status)
 	}
 }
+
+// disable_after disables an endpoint that has failed every attempt for
+// that long, with a notification; its later events are kept, not sent.
+func TestDisableAfter(t *testing.T) {
+	rcv := NewReceiver(t)
+	rcv.Status("/down", 500, 1<<30)
+	d := MustOpenDaemon(t, "\n[defaults]\ndisable_after = \"300ms\"\n"+
+		endpoint("down", rcv.URL+"/down", `["*"]`, `schedule = ["50ms", "50ms", "50ms", "50ms", "50ms", "50ms", "50ms", "50ms", "50ms", "50ms", "50ms", "50ms"]`)+
+		"\n[notify]\nurl = \""+rcv.URL+"/alerts\"\n")
+	d.Event(`{"type":"t","data":1}`)
+	eventually(t, "the endpoint disabled", func() bool {
+		_, out := d.Admin("GET", "/v1/endpoints/down", "")
+		return out["state"] == "disabled" && strings.Contains(out["disabled_reason"].(string), "disable_after")
+	})
+	eventually(t, "the notification", func() bool {
+		for _, r := range rcv.Requests("/alerts") {
+			if strings.Contains(string(r.Body), "hookd.endpoint.disabled") {
+				return true
+			}
+		}
+		return false
+	})
+	id := d.Event(`{"type":"t","data":2}`)
+	if dl := d.waitState(id, "down", "undeliverable"); dl["reason"] != "endpoint disabled" {
+		t.Fatalf("after auto-disable: %v", dl)
+	}
+}
