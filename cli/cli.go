@@ -49,6 +49,7 @@ var commands = map[string]func(args []string, stdout, stderr io.Writer) int{
 	"redeliver":     redeliver,
 	"undeliverable": undeliverable,
 	"endpoints":     endpoints,
+	"tenants":       tenants,
 	"test":          test,
 }
 
@@ -74,8 +75,24 @@ Talking to a running daemon's admin API (flags: -config FILE | -admin URL, -toke
   redeliver ID [-endpoint NAME]               send an event again, delivered or not
   undeliverable list [-endpoint NAME]         parked deliveries, oldest first (-limit, -cursor)
   undeliverable redeliver [-endpoint NAME] [-since T] [-until T]
-  endpoints                                   endpoints with state, pending, in flight, failures
+  endpoints [-tenant T]                       endpoints with source, tenant, state, pending, in flight, failures
   test ENDPOINT [-type T] [-data JSON]        send a signed test event now
+
+Managed endpoints (created through the admin API, kept by the daemon) and tenants:
+  endpoints create -url URL [-tenant T] [-events a,b] [-name N] [-scheme S] [-secret S] [-description D]
+                                              create one (-events default *); prints its secret
+  endpoints show NAME                         one endpoint, config or managed
+  endpoints update NAME [-url URL] [-events a,b] [-description D] [-disabled true|false]
+                                              change only what the flags name
+  endpoints delete NAME                       delete; its pending deliveries become undeliverable
+  endpoints rotate-secret NAME [-overlap 24h] [-secret S]
+                                              new secret; the old one signs alongside until -overlap ends
+  endpoints secret NAME                       read the secret back, and the old ones still signing
+  tenants                                     tenants with endpoints, pending, undeliverable, failing
+  tenants delete TENANT                       delete a tenant's managed endpoints (config ones stay)
+Any other setting: create and update take -set key=value (repeatable; a dotted key reaches into
+an object: signing.header=X, metadata.crm=acme; the value is JSON when it parses as JSON, else a
+string; null resets to the default), and update takes -patch JSON, a merge patch.
 
 Exit codes: 0 ok, 1 the API refused or the test failed, 2 usage, 3 daemon not reachable.
 `

@@ -10,9 +10,20 @@ import (
 )
 
 func endpoints(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && endpointCommands[args[0]] != nil {
+		return endpointCommands[args[0]](args[1:], stdout, stderr)
+	}
 	f := newAdminFlags("endpoints", stderr)
-	if _, ok := f.parse(args); !ok {
+	tenant := f.fs.String("tenant", "", "only this tenant's endpoints")
+	pos, ok := f.parse(args)
+	if !ok {
 		return exitUsage
+	}
+	if len(pos) > 0 {
+		if endpointCommands[pos[0]] != nil {
+			return usageError(stderr, "endpoints", "put the subcommand first: hookd endpoints "+pos[0]+" … [flags]")
+		}
+		return usageError(stderr, "endpoints", "usage: hookd endpoints [-tenant T] | create|show|update|delete|rotate-secret|secret …")
 	}
 	a := f.connect(stderr)
 	if a == nil {
@@ -20,7 +31,7 @@ func endpoints(args []string, stdout, stderr io.Writer) int {
 	}
 	// Every page: an operator's table shows all endpoints.
 	list := &client.EndpointList{Items: []client.Endpoint{}}
-	for q := (client.EndpointQuery{Limit: 1000}); ; {
+	for q := (client.EndpointQuery{Tenant: *tenant, Limit: 1000}); ; {
 		page, err := a.Endpoints(context.Background(), q)
 		if err != nil {
 			return fail(stderr, err)
@@ -31,9 +42,9 @@ func endpoints(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	f.print(stdout, list, func(w io.Writer) {
-		fmt.Fprintln(w, "NAME\tSTATE\tPENDING\tIN FLIGHT\tFAILURES\tLAST SUCCESS\tLAST FAILURE\tURL")
+		fmt.Fprintln(w, "NAME\tSOURCE\tTENANT\tSTATE\tPENDING\tIN FLIGHT\tFAILURES\tLAST SUCCESS\tLAST FAILURE\tURL")
 		for _, e := range list.Items {
-			fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\n", dash(e.Name), dash(e.State), e.Pending, e.InFlight,
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\n", dash(e.Name), dash(e.Source), dash(e.Tenant), dash(e.State), e.Pending, e.InFlight,
 				e.ConsecutiveFailures, when(e.LastSuccess), when(e.LastFailure), dash(e.URL))
 		}
 	})

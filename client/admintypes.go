@@ -189,3 +189,33 @@ type EndpointState struct {
 	Name  string `json:"name"`
 	State string `json:"state"` // active or disabled
 }
+
+// TenantQuery selects a page of GET /v1/tenants.
+type TenantQuery struct {
+	Limit  int // 1-1000; 0 for the daemon's default (100)
+	Cursor string
+}
+
+// TenantList answers GET /v1/tenants: the tenants that have endpoints.
+type TenantList struct {
+	Items      []Tenant `json:"items"`
+	NextCursor string   `json:"next_cursor"`
+}
+
+// Tenant is one tenant with the counts over its endpoints, config and
+// managed.
+type Tenant struct {
+	Tenant           string `json:"tenant"`
+	Endpoints        int    `json:"endpoints"`
+	Pending          int64  `json:"pending"`
+	Undeliverable    int64  `json:"undeliverable"`
+	FailingEndpoints int    `json:"failing_endpoints"`
+}
+
+// DeletedTenant answers DELETE /v1/tenants/{tenant}: the managed endpoints
+// deleted and the config endpoints kept (change the file to remove them).
+type DeletedTenant struct {
+	Tenant  string   `json:"tenant"`
+	Deleted []string `json:"deleted"`
+	Kept    []string `json:"kept"`
+}

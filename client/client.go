@@ -102,7 +102,8 @@ func newConn(baseURL string, o Options) *conn {
 	return c
 }
 
-// do sends in (if not nil) as JSON and decodes a 2xx answer into out.
+// do sends in (if not nil) as JSON and decodes a 2xx answer into out
+// (if not nil).
 func (c *conn) do(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
 	if in != nil {
@@ -142,6 +143,9 @@ func (c *conn) do(ctx context.Context, method, path string, in, out any) error {
 			e.RetryAfter = time.Duration(s) * time.Second
 		}
 		return e
+	}
+	if out == nil { // an answer without a body (204)
+		return nil
 	}
 	if err := json.Unmarshal(b, out); err != nil {
 		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)

@@ -1,0 +1,70 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"hookd/client"
+)
+
+const tenantsUsage = "usage: hookd tenants | hookd tenants delete TENANT"
+
+// tenants lists the tenants that have endpoints, or deletes one's managed
+// endpoints.
+func tenants(args []string, stdout, stderr io.Writer) int {
+	f := newAdminFlags("tenants", stderr)
+	pos, ok := f.parse(args)
+	if !ok {
+		return exitUsage
+	}
+	switch {
+	case len(pos) == 0:
+	case len(pos) == 2 && pos[0] == "delete" && pos[1] != "":
+		return tenantDelete(f, pos[1], stdout, stderr)
+	default:
+		return usageError(stderr, "tenants", tenantsUsage)
+	}
+	a := f.connect(stderr)
+	if a == nil {
+		return exitUsage
+	}
+	// Every page, as for endpoints: the operator's table shows all.
+	list := &client.TenantList{Items: []client.Tenant{}}
+	for q := (client.TenantQuery{Limit: 1000}); ; {
+		page, err := a.Tenants(context.Background(), q)
+		if err != nil {
+			return fail(stderr, err)
+		}
+		list.Items = append(list.Items, page.Items...)
+		if q.Cursor = page.NextCursor; q.Cursor == "" {
+			break
+		}
+	}
+	f.print(stdout, list, func(w io.Writer) {
+		fmt.Fprintln(w, "TENANT\tENDPOINTS\tPENDING\tUNDELIVERABLE\tFAILING ENDPOINTS")
+		for _, t := range list.Items {
+			fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\n", dash(t.Tenant), t.Endpoints, t.Pending, t.Undeliverable, t.FailingEndpoints)
+		}
+	})
+	return exitOK
+}
+
+func tenantDelete(f *adminFlags, tenant string, stdout, stderr io.Writer) int {
+	a := f.connect(stderr)
+	if a == nil {
+		return exitUsage
+	}
+	res, err := a.DeleteTenant(context.Background(), tenant)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	f.print(stdout, res, func(w io.Writer) {
+		fmt.Fprintf(w, "tenant\t%s\ndeleted\t%s\n", dash(res.Tenant), dash(strings.Join(res.Deleted, ", ")))
+		if len(res.Kept) > 0 {
+			fmt.Fprintf(w, "kept\t%s\t(config endpoints: remove them from the file)\n", strings.Join(res.Kept, ", "))
+		}
+	})
+	return exitOK
+}
