@@ -31,9 +31,12 @@ type EndpointRequest struct {
 	MaxInFlight   *int            `json:"max_in_flight,omitempty"`
 	RateLimit     *float64        `json:"rate_limit,omitempty"`
 	// MaxResponseBytes is a byte count or a size such as "16KiB".
-	MaxResponseBytes string  `json:"max_response_bytes,omitempty"`
-	TestOnCreate     *bool   `json:"test_on_create,omitempty"`
-	TestEventType    *string `json:"test_event_type,omitempty"`
+	MaxResponseBytes string `json:"max_response_bytes,omitempty"`
+	// DisableAfter disables the endpoint once it has failed every attempt
+	// this long ("5d").
+	DisableAfter  string  `json:"disable_after,omitempty"`
+	TestOnCreate  *bool   `json:"test_on_create,omitempty"`
+	TestEventType *string `json:"test_event_type,omitempty"`
 	// Disabled true creates the endpoint disabled: its events are parked
 	// as undeliverable until it is enabled.
 	Disabled *bool `json:"disabled,omitempty"`

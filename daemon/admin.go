@@ -46,6 +46,8 @@ var adminRoutes = []route{
 	{"GET", "/v1/endpoints", (*Daemon).adminEndpoints},
 	{"POST", "/v1/endpoints", (*Daemon).adminCreateEndpoint},
 	{"GET", "/v1/event-types", (*Daemon).adminEventTypes},
+	{"GET", "/v1/tenants", (*Daemon).adminTenants},
+	{"DELETE", "/v1/tenants/{}", (*Daemon).adminDeleteTenant},
 	{"GET", "/v1/endpoints/{}", (*Daemon).adminEndpoint},
 	{"PATCH", "/v1/endpoints/{}", (*Daemon).adminPatchEndpoint},
 	{"DELETE", "/v1/endpoints/{}", (*Daemon).adminDeleteEndpoint},

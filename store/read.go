@@ -212,3 +212,19 @@ func Inspect(path string) (map[string]int, error) {
 	counts["wal_unapplied"] = n
 	return counts, nil
 }
+
+// UndeliverableByEndpoint counts the parked deliveries of each endpoint
+// (by internal id). It walks the undeliverable bucket's keys, so its cost
+// grows with what is parked; the tenants list is its only caller.
+func (s *Store) UndeliverableByEndpoint() (map[string]int64, error) {
+	out := map[string]int64{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bktUndeliverable).Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			_, key := splitTimeKey(k)
+			out[endpointOf(key)]++
+		}
+		return nil
+	})
+	return out, err
+}

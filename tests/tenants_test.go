@@ -259,3 +259,53 @@ func TestDisableAfter(t *testing.T) {
 		t.Fatalf("after auto-disable: %v", dl)
 	}
 }
+
+// GET /v1/tenants lists tenants with counts; DELETE deletes a tenant's
+// managed endpoints (pending → undeliverable) and keeps config ones.
+func TestTenantsListAndDelete(t *testing.T) {
+	rcv := NewReceiver(t)
+	rcv.Status("/a", 500, 1<<30)
+	d := MustOpenDaemon(t, endpoint("fileep", rcv.URL+"/f", `["*"]`, `tenant = "A"`))
+	for _, body := range []string{
+		`{"name":"a1","url":"` + rcv.URL + `/a","events":["*"],"tenant":"A","schedule":["1h"]}`,
+		`{"name":"b1","url":"` + rcv.URL + `/b","events":["*"],"tenant":"B"}`,
+	} {
+		if status, out := d.Admin("POST", "/v1/endpoints", body); status != 201 {
+			t.Fatalf("create: %d %v", status, out)
+		}
+	}
+	id := d.Event(`{"type":"t","tenant":"A","data":1}`)
+	d.waitState(id, "a1", "pending")
+	status, out := d.Admin("GET", "/v1/tenants?limit=1", "")
+	items := out["items"].([]any)
+	if status != 200 || len(items) != 1 || items[0].(map[string]any)["tenant"] != "A" || items[0].(map[string]any)["endpoints"] != 2.0 || out["next_cursor"] != "A" {
+		t.Fatalf("tenants page 1: %d %v", status, out)
+	}
+	_, out = d.Admin("GET", "/v1/tenants?cursor=A", "")
+	if items := out["items"].([]any); len(items) != 1 || items[0].(map[string]any)["tenant"] != "B" {
+		t.Fatalf("tenants page 2: %v", out)
+	}
+	if code, text, errs := runCLI(t, "tenants", "-admin", "http://"+d.AdminAddr()); code != 0 || !matchRe(`(?m)^A\s+2\s+1\s`, text) || !matchRe(`(?m)^B\s+1\s`, text) {
+		t.Fatalf("hookd tenants: %d\n%s%s", code, text, errs)
+	}
+	status, out = d.Admin("DELETE", "/v1/tenants/A", "")
+	if status != 200 || fmt.Sprint(out["deleted"]) != "[a1]" || fmt.Sprint(out["kept"]) != "[fileep]" {
+		t.Fatalf("delete tenant: %d %v", status, out)
+	}
+	// The deleted endpoint's deliveries show its internal id.
+	_, ev := d.Admin("GET", "/v1/events/"+id, "")
+	parked := false
+	for _, x := range ev["deliveries"].([]any) {
+		dl := x.(map[string]any)
+		parked = parked || (dl["state"] == "undeliverable" && dl["reason"] == "endpoint deleted")
+	}
+	if !parked {
+		t.Fatalf("pending delivery of a deleted tenant endpoint: %v", ev)
+	}
+	if status, _ := d.Admin("GET", "/v1/endpoints/a1", ""); status != 404 {
+		t.Fatal("a1 survived its tenant's deletion")
+	}
+	if status, _ := d.Admin("DELETE", "/v1/tenants/nobody", ""); status != 404 {
+		t.Fatal("deleting an unknown tenant")
+	}
+}

@@ -1,0 +1,85 @@
+package daemon
+
+import (
+	"slices"
+
+	"github.com/valyala/fasthttp"
+
+	"hookd/client"
+	"hookd/delivery"
+)
+
+// adminTenants lists the tenants that have endpoints, by id, a page at a
+// time, with counts over their endpoints (config and managed).
+func (d *Daemon) adminTenants(ctx *fasthttp.RequestCtx, _ []string) error {
+	q := ctx.QueryArgs()
+	limit, err := pageLimit(q.Peek("limit"))
+	if err != nil {
+		return err
+	}
+	cursor := string(q.Peek("cursor"))
+	t := d.sched.Table()
+	byTenant := map[string][]*delivery.Endpoint{}
+	for _, ep := range t.All() {
+		if ep.Tenant != "" && ep.Tenant > cursor {
+			byTenant[ep.Tenant] = append(byTenant[ep.Tenant], ep)
+		}
+	}
+	names := make([]string, 0, len(byTenant))
+	for name := range byTenant {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	next := ""
+	if len(names) > limit {
+		names, next = names[:limit], names[limit-1]
+	}
+	pending := d.store.PendingByEndpoint()
+	parked, err := d.store.UndeliverableByEndpoint()
+	if err != nil {
+		return err
+	}
+	stats := d.sched.Stats()
+	after := d.cfg.Load().Notify.FailingAfter
+	out := client.TenantList{Items: []client.Tenant{}, NextCursor: next}
+	for _, name := range names {
+		v := client.Tenant{Tenant: name, Endpoints: len(byTenant[name])}
+		for _, ep := range byTenant[name] {
+			v.Pending += pending[ep.ID]
+			v.Undeliverable += parked[ep.ID]
+			if stats[ep.ID].Failures >= after && !t.Disabled(ep.ID) {
+				v.FailingEndpoints++
+			}
+		}
+		out.Items = append(out.Items, v)
+	}
+	writeJSON(ctx, 200, out)
+	return nil
+}
+
+// adminDeleteTenant deletes a tenant's managed endpoints (their pending
+// deliveries become undeliverable, "endpoint deleted"); its config
+// endpoints stay, and the answer lists them.
+func (d *Daemon) adminDeleteTenant(ctx *fasthttp.RequestCtx, args []string) error {
+	tenant := args[0]
+	d.managed.mu.Lock()
+	defer d.managed.mu.Unlock()
+	eps := d.sched.Table().TenantEndpoints(tenant)
+	if len(eps) == 0 {
+		return errNotFound
+	}
+	out := client.DeletedTenant{Tenant: tenant, Deleted: []string{}, Kept: []string{}}
+	for _, ep := range slices.Clone(eps) {
+		m := d.managed.byName[ep.Name]
+		if m == nil {
+			out.Kept = append(out.Kept, ep.Name)
+			continue
+		}
+		if err := d.deleteManaged(ctx, m); err != nil {
+			return err
+		}
+		out.Deleted = append(out.Deleted, ep.Name)
+	}
+	writeJSON(ctx, 200, out)
+	return nil
+}
