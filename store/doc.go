@@ -64,7 +64,12 @@
 // second process fails with ErrLocked after LockTimeout; the log is only
 // touched while that lock is held. Log segments are 16 MiB; fully applied
 // ones are recycled (renamed and overwritten, see wal.go) or deleted when
-// the log writer starts a new segment. Attempt outcomes are committed in the
+// the log writer starts a new segment. Each segment's header carries the
+// database's id (random, made with the database): Open refuses, with
+// ErrForeignWAL, a log written for another database rather than replay it
+// (a restored backup next to a stale log, a database deleted and made
+// anew). A database from a build before ids gets one at its first Open,
+// after its log, which has no headers, is replayed. Attempt outcomes are committed in the
 // next bbolt transaction, not fsynced one by one: a crash repeats the
 // deliveries of roughly the last commitInterval (at least once; the
 // kill -9 test measures how many), and never loses an acknowledged event.
