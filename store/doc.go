@@ -73,4 +73,13 @@
 // next bbolt transaction, not fsynced one by one: a crash repeats the
 // deliveries of roughly the last commitInterval (at least once; the
 // kill -9 test measures how many), and never loses an acknowledged event.
+//
+// # Online backup
+//
+// Snapshot (backup.go) first waits for the committer, so every event
+// acknowledged before it is in bbolt, then holds a read transaction whose
+// WriteTo is a complete database file. Ingest and delivery go on
+// meanwhile, but bbolt reuses no page freed while the snapshot is open (the
+// file grows) and a commit that must enlarge the memory map waits for it:
+// hold snapshots briefly.
 package store
