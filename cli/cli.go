@@ -48,6 +48,7 @@ var commands = map[string]func(args []string, stdout, stderr io.Writer) int{
 	"undeliverable": undeliverable,
 	"endpoints":     endpoints,
 	"test":          test,
+	"backup":        backup,
 }
 
 // Run runs subcommand cmd (any but run) and returns the process exit code.
@@ -63,7 +64,7 @@ const usage = `usage: hookd <command> [flags]
 
   run -config FILE            run the daemon (default command)
   check-config -config FILE   validate a config file and print a summary
-  check-db -path FILE         check a stopped daemon's database and count its records
+  check-db -path FILE         check a stopped daemon's database, or a backup, and count its records
   gen-secret                  print a new whsec_ signing secret
   version                     print the version
 
@@ -74,6 +75,7 @@ Talking to a running daemon's admin API (flags: -config FILE | -admin URL, -toke
   undeliverable redeliver [-endpoint NAME] [-since T] [-until T]
   endpoints                                   endpoints with state, pending, in flight, failures
   test ENDPOINT [-type T] [-data JSON]        send a signed test event now
+  backup -out FILE                            copy the whole database while hookd runs (restore: start hookd on it)
 
 Exit codes: 0 ok, 1 the API refused or the test failed, 2 usage, 3 daemon not reachable.
 `
