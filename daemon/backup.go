@@ -27,7 +27,17 @@ const defaultBackupWriteTimeout = 30 * time.Second
 // default timeout, 35 KB/s) while leaving any real network room.
 const backupDeadlineBytes = 1 << 20
 
-var errBackupAborted = errors.New("hookd is shutting down")
+// backupYieldAfter: a bbolt commit running this long while a backup holds
+// its snapshot is taken to be waiting for it (a commit that must enlarge
+// bbolt's memory map waits for every read transaction, and every new read
+// waits behind that commit), and the backup gives way. Commits take
+// milliseconds; the backup can be retried at once, as the map has grown.
+const backupYieldAfter = time.Second
+
+var (
+	errBackupShutdown = errors.New("hookd is shutting down")
+	errBackupYield    = errors.New("a database commit waited for the backup's snapshot (bbolt enlarging its memory map); the backup gave way, retry it")
+)
 
 func (d *Daemon) adminBackup(ctx *fasthttp.RequestCtx, _ []string) error {
 	if d.closing.Load() {
@@ -37,7 +47,8 @@ func (d *Daemon) adminBackup(ctx *fasthttp.RequestCtx, _ []string) error {
 	if err != nil {
 		return err
 	}
-	b := &backupStream{d: d, ctx: ctx, snap: snap, size: snap.Size(), timeout: d.BackupWriteTimeout, start: time.Now()}
+	b := &backupStream{d: d, ctx: ctx, snap: snap, size: snap.Size(), timeout: d.BackupWriteTimeout, start: time.Now(),
+		finished: make(chan struct{})}
 	if b.timeout <= 0 {
 		b.timeout = defaultBackupWriteTimeout
 	}
@@ -45,6 +56,7 @@ func (d *Daemon) adminBackup(ctx *fasthttp.RequestCtx, _ []string) error {
 		snap.Close()
 		return errShutdown
 	}
+	go b.yieldToCommits()
 	d.log.Info().Int64("bytes", b.size).Msg("backup started")
 	ctx.SetContentType("application/octet-stream")
 	ctx.Response.Header.Set("Content-Disposition", `attachment; filename="hookd-backup.db"`)
@@ -77,9 +89,10 @@ type backupStream struct {
 	// mu orders abort against the deadline a write sets, and against
 	// finish: once finished, the stream no longer touches ctx, which
 	// fasthttp then recycles.
-	mu      sync.Mutex
-	aborted bool
-	done    bool
+	mu       sync.Mutex
+	aborted  error // why abort was called
+	done     bool
+	finished chan struct{} // closed by finish
 }
 
 func (b *backupStream) SupportsBodyWriteTo() bool { return true }
@@ -106,9 +119,10 @@ func (b *backupStream) Close() error {
 // each MiB, and fails once the daemon is closing.
 func (b *backupStream) Write(p []byte) (int, error) {
 	b.mu.Lock()
-	if b.aborted {
+	if b.aborted != nil {
+		err := b.aborted
 		b.mu.Unlock()
-		return 0, errBackupAborted
+		return 0, err
 	}
 	if b.pending >= backupDeadlineBytes {
 		b.ctx.SetWriteDeadline(time.Now().Add(b.timeout))
@@ -124,13 +138,34 @@ func (b *backupStream) Write(p []byte) (int, error) {
 }
 
 // abort makes the stream's current and next writes fail at once, so that
-// Close need not wait out a stalled client.
-func (b *backupStream) abort() {
+// neither Close nor a commit waits out a stalled client.
+func (b *backupStream) abort(why error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.aborted = true
+	if b.aborted == nil {
+		b.aborted = why
+	}
 	if !b.done {
 		b.ctx.SetWriteDeadline(time.Now())
+	}
+}
+
+// yieldToCommits aborts the backup when a commit seems to wait for its
+// snapshot (see backupYieldAfter).
+func (b *backupStream) yieldToCommits() {
+	defer b.d.backups.wg.Done()
+	t := time.NewTicker(backupYieldAfter / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.finished:
+			return
+		case <-t.C:
+			if b.d.store.CommitRunning() > backupYieldAfter {
+				b.abort(errBackupYield)
+				return
+			}
+		}
 	}
 }
 
@@ -143,6 +178,7 @@ func (b *backupStream) finish(n int64, err error) {
 		return
 	}
 	b.snap.Close()
+	close(b.finished)
 	b.d.backups.remove(b)
 	if err == nil {
 		b.d.log.Info().Int64("bytes", n).Dur("duration", time.Since(b.start)).Msg("backup sent")
@@ -152,7 +188,10 @@ func (b *backupStream) finish(n int64, err error) {
 	if b.werr != nil {
 		err = b.werr
 	}
-	if errors.Is(err, os.ErrDeadlineExceeded) && !aborted {
+	switch {
+	case aborted != nil:
+		ev = ev.Str("reason", aborted.Error())
+	case errors.Is(err, os.ErrDeadlineExceeded):
 		ev = ev.Str("reason", "the client did not read the next MiB within the write timeout").Dur("write_timeout", b.timeout)
 	}
 	ev.Err(err).Int64("bytes", n).Int64("size", b.size).Dur("duration", time.Since(b.start)).
@@ -178,7 +217,7 @@ func (s *backupSet) add(b *backupStream) bool {
 		s.active = map[*backupStream]struct{}{}
 	}
 	s.active[b] = struct{}{}
-	s.wg.Add(1)
+	s.wg.Add(2) // the stream, and its yieldToCommits
 	return true
 }
 
@@ -197,9 +236,10 @@ func (s *backupSet) abort() {
 	defer s.mu.Unlock()
 	s.closed = true
 	for b := range s.active {
-		b.abort()
+		b.abort(errBackupShutdown)
 	}
 }
 
-// wait returns once every backup has released its snapshot.
+// wait returns once every backup has released its snapshot and stopped
+// watching commits.
 func (s *backupSet) wait() { s.wg.Wait() }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -46,6 +47,16 @@ func (s *Store) Snapshot(ctx context.Context) (*Snapshot, error) {
 		return nil, fmt.Errorf("snapshot: begin read transaction: %w", err)
 	}
 	return &Snapshot{tx: tx}, nil
+}
+
+// CommitRunning is how long the bbolt transaction in progress has been
+// running, or 0. A long one while a snapshot is open is most likely waiting
+// for it (see Snapshot): the snapshot's holder should give way.
+func (s *Store) CommitRunning() time.Duration {
+	if t := s.committing.Load(); t != 0 {
+		return time.Since(time.Unix(0, t))
+	}
+	return 0
 }
 
 // Size is how many bytes WriteTo writes.

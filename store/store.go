@@ -107,9 +107,10 @@ type Store struct {
 	wg      sync.WaitGroup
 	once    sync.Once
 
-	stuck        []*request  // committer only: log applications whose commit failed
-	applyFailing atomic.Bool // stuck is not empty
-	walFailing   atomic.Bool // the last write-ahead log write or sync failed
+	stuck        []*request   // committer only: log applications whose commit failed
+	applyFailing atomic.Bool  // stuck is not empty
+	committing   atomic.Int64 // unix nanoseconds when the transaction in progress began; 0 between them
+	walFailing   atomic.Bool  // the last write-ahead log write or sync failed
 	appliedSeg   atomic.Uint64
 
 	umu sync.Mutex
@@ -432,6 +433,8 @@ func (s *Store) commit(batch []*request) (*txState, error) {
 		return &txState{}, nil // only barriers
 	}
 	start := time.Now()
+	s.committing.Store(start.UnixNano())
+	defer s.committing.Store(0)
 	tx, err := s.db.Begin(true)
 	if err != nil {
 		return nil, fmt.Errorf("%w: begin: %v", ErrStorage, err)
