@@ -55,7 +55,24 @@ func backup(args []string, stdout, stderr io.Writer) int {
 	}()
 
 	start := time.Now()
-	n, err := a.Backup(context.Background(), tmp)
+	var n int64
+	for attempt := 1; ; attempt++ {
+		n, err = a.Backup(context.Background(), tmp)
+		// A copy cut short was most likely abandoned by the daemon giving
+		// way to a commit that had to wait for it (see its log); the commit
+		// has made room meanwhile, so the next try usually goes through.
+		if err == nil || !errors.Is(err, io.ErrUnexpectedEOF) || attempt == backupAttempts {
+			break
+		}
+		fmt.Fprintf(stderr, "hookd: %v; trying again (%d of %d)\n", err, attempt+1, backupAttempts)
+		if _, err = tmp.Seek(0, io.SeekStart); err == nil {
+			err = tmp.Truncate(0)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "hookd:", err)
+			return exitFailed
+		}
+	}
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -90,6 +107,10 @@ func backup(args []string, stdout, stderr io.Writer) int {
 	})
 	return exitOK
 }
+
+// backupAttempts bounds the copies hookd backup starts when the daemon cuts
+// them short.
+const backupAttempts = 3
 
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
