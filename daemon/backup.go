@@ -189,12 +189,14 @@ func (b *backupStream) finish(n int64, err error) {
 		err = b.werr
 	}
 	switch {
-	case aborted != nil:
+	case aborted != nil: // err is the abort's, or the deadline it set
 		ev = ev.Str("reason", aborted.Error())
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		ev = ev.Str("reason", "the client did not read the next MiB within the write timeout").Dur("write_timeout", b.timeout)
+	default:
+		ev = ev.Err(err)
 	}
-	ev.Err(err).Int64("bytes", n).Int64("size", b.size).Dur("duration", time.Since(b.start)).
+	ev.Int64("bytes", n).Int64("size", b.size).Dur("duration", time.Since(b.start)).
 		Msg("backup abandoned; its snapshot is released")
 }
 
