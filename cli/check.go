@@ -63,7 +63,7 @@ func shortDur(d time.Duration) string {
 func checkDB(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check-db", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("path", "", "database file (stop the daemon first)")
+	path := fs.String("path", "", "database file: a stopped daemon's, or a backup")
 	if err := fs.Parse(args); err != nil || *path == "" {
 		fmt.Fprintln(stderr, "usage: hookd check-db -path FILE")
 		return exitUsage
@@ -74,13 +74,18 @@ func checkDB(args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	fmt.Fprintf(stdout, "%s: consistent\n", *path)
+	printCounts(stdout, counts)
+	return exitOK
+}
+
+// printCounts lists store.Inspect's counts by name.
+func printCounts(w io.Writer, counts map[string]int) {
 	names := make([]string, 0, len(counts))
 	for k := range counts {
 		names = append(names, k)
 	}
 	slices.Sort(names)
 	for _, k := range names {
-		fmt.Fprintf(stdout, "  %-18s %d\n", k, counts[k])
+		fmt.Fprintf(w, "  %-18s %d\n", k, counts[k])
 	}
-	return exitOK
 }

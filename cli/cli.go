@@ -51,6 +51,7 @@ var commands = map[string]func(args []string, stdout, stderr io.Writer) int{
 	"endpoints":     endpoints,
 	"tenants":       tenants,
 	"test":          test,
+	"backup":        backup,
 }
 
 // Run runs subcommand cmd (any but run) and returns the process exit code.
@@ -66,7 +67,7 @@ const usage = `usage: hookd <command> [flags]
 
   run -config FILE            run the daemon (default command)
   check-config -config FILE   validate a config file and print a summary
-  check-db -path FILE         check a stopped daemon's database and count its records
+  check-db -path FILE         check a stopped daemon's database, or a backup, and count its records
   gen-secret [-key]           print a new whsec_ signing secret (-key: a secrets key)
   version                     print the version
 
@@ -77,6 +78,7 @@ Talking to a running daemon's admin API (flags: -config FILE | -admin URL, -toke
   undeliverable redeliver [-endpoint NAME] [-since T] [-until T]
   endpoints [-tenant T]                       endpoints with source, tenant, state, pending, in flight, failures
   test ENDPOINT [-type T] [-data JSON]        send a signed test event now
+  backup -out FILE                            copy the whole database while hookd runs (restore: start hookd on it)
 
 Managed endpoints (created through the admin API, kept by the daemon) and tenants:
   endpoints create -url URL [-tenant T] [-events a,b] [-name N] [-scheme S] [-secret S] [-description D]

@@ -57,6 +57,7 @@ var adminRoutes = []route{
 	{"POST", "/v1/endpoints/{}/enable", (*Daemon).adminEnable},
 	{"POST", "/v1/endpoints/{}/disable", (*Daemon).adminDisable},
 	{"GET", "/metrics", (*Daemon).adminMetrics},
+	{"GET", "/v1/backup", (*Daemon).adminBackup},
 }
 
 func match(pattern, path string) ([]string, bool) {

@@ -34,6 +34,9 @@ type Daemon struct {
 	LogOutput  io.Writer             // default os.Stdout
 	StoreHooks store.Options         // tests: fault injection
 	Notify     func(state ...string) // sd_notify; nil outside systemd
+	// BackupWriteTimeout is how long a GET /v1/backup client may take to
+	// read each MiB before the backup is abandoned; 0 means 30s.
+	BackupWriteTimeout time.Duration
 
 	cfg    atomic.Pointer[config.Config]
 	log    zerolog.Logger
@@ -46,6 +49,7 @@ type Daemon struct {
 
 	out      outbox
 	managed  managedSet
+	backups  backupSet
 	budget   byteBudget
 	closing  atomic.Bool
 	lowDisk  atomic.Bool // free space under storage.min_free_bytes
@@ -265,6 +269,7 @@ func (d *Daemon) Close() error {
 	var err error
 	d.once.Do(func() {
 		d.closing.Store(true)
+		d.backups.abort()
 		d.notify("STOPPING=1")
 		d.log.Info().Msg("shutting down")
 		d.sched.Close()
@@ -280,6 +285,7 @@ func (d *Daemon) Close() error {
 		}
 		d.cancel()
 		d.wg.Wait()
+		d.backups.wait()
 		// The last outcomes raise their notifications only once committed
 		// (onOutcome runs after the commit): commit them, then store what
 		// they raised, while the store still takes writes. Undelivered

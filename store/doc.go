@@ -64,7 +64,12 @@
 // second process fails with ErrLocked after LockTimeout; the log is only
 // touched while that lock is held. Log segments are 16 MiB; fully applied
 // ones are recycled (renamed and overwritten, see wal.go) or deleted when
-// the log writer starts a new segment. Attempt outcomes are committed in the
+// the log writer starts a new segment. Each segment's header carries the
+// database's id (random, made with the database): Open refuses, with
+// ErrForeignWAL, a log written for another database rather than replay it
+// (a restored backup next to a stale log, a database deleted and made
+// anew). A database from a build before ids gets one at its first Open,
+// after its log, which has no headers, is replayed. Attempt outcomes are committed in the
 // next bbolt transaction, not fsynced one by one: a crash repeats the
 // deliveries of roughly the last commitInterval (at least once; the
 // kill -9 test measures how many), and never loses an acknowledged event.
@@ -76,4 +81,13 @@
 // the meta bucket in the same transaction that seals the secrets stored in
 // clear before (every place listed in sealedPlaces); from then on Open
 // refuses to start without that key or with another (sealing.go).
+//
+// # Online backup
+//
+// Snapshot (backup.go) first waits for the committer, so every event
+// acknowledged before it is in bbolt, then holds a read transaction whose
+// WriteTo is a complete database file. Ingest and delivery go on
+// meanwhile, but bbolt reuses no page freed while the snapshot is open (the
+// file grows) and a commit that must enlarge the memory map waits for it:
+// hold snapshots briefly.
 package store

@@ -200,13 +200,18 @@ func Inspect(path string) (map[string]int, error) {
 	}
 	// After a crash the newest events may be only in the log; Open applies
 	// them. Count them without applying anything.
-	var applied walPos
+	var (
+		applied walPos
+		id      []byte
+	)
 	db.View(func(tx *bolt.Tx) error {
-		applied = parseWALPos(tx.Bucket(bktMeta).Get(keyWALApplied))
+		meta := tx.Bucket(bktMeta)
+		applied = parseWALPos(meta.Get(keyWALApplied))
+		id = bytes.Clone(meta.Get(keyDBID))
 		return nil
 	})
 	n := 0
-	if _, err := replayWAL(path+".wal", applied, func([]byte, walPos) error { n++; return nil }); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if _, err := replayWAL(path+".wal", id, applied, func([]byte, walPos) error { n++; return nil }); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("inspect %s: write-ahead log: %w", path, err)
 	}
 	counts["wal_unapplied"] = n

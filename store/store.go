@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -35,6 +36,7 @@ var (
 
 	keySchema       = []byte("schema_version")
 	keyWALApplied   = []byte("wal_applied") // how far the write-ahead log is applied
+	keyDBID         = []byte("db_id")       // random, made with the database: its log's segments carry it
 	keyPending      = []byte("pending")
 	prefixEpPending = []byte("pending:")
 
@@ -113,9 +115,10 @@ type Store struct {
 	wg      sync.WaitGroup
 	once    sync.Once
 
-	stuck        []*request  // committer only: log applications whose commit failed
-	applyFailing atomic.Bool // stuck is not empty
-	walFailing   atomic.Bool // the last write-ahead log write or sync failed
+	stuck        []*request   // committer only: log applications whose commit failed
+	applyFailing atomic.Bool  // stuck is not empty
+	committing   atomic.Int64 // unix nanoseconds when the transaction in progress began; 0 between them
+	walFailing   atomic.Bool  // the last write-ahead log write or sync failed
 	appliedSeg   atomic.Uint64
 
 	umu sync.Mutex
@@ -188,6 +191,9 @@ func Open(path string, opts Options) (*Store, error) {
 	if err == nil {
 		err = s.replay()
 	}
+	if err == nil && s.wal.id == nil {
+		err = s.assignID()
+	}
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
@@ -211,8 +217,21 @@ func (s *Store) init() error {
 			if err := meta.Put(keySchema, putU64(schemaVersion)); err != nil {
 				return err
 			}
+			// A new database: no log can be its own yet.
+			id, err := newDBID()
+			if err != nil {
+				return err
+			}
+			if err := meta.Put(keyDBID, id); err != nil {
+				return err
+			}
 		} else if got := getU64(v); got != schemaVersion {
 			return fmt.Errorf("%w: file has %d, this build reads %d", ErrSchema, got, schemaVersion)
+		}
+		// Still nil for a database made before ids: its log is replayed as
+		// the previous build wrote it, then Open assigns one.
+		if id := meta.Get(keyDBID); id != nil {
+			s.wal.id = bytes.Clone(id)
 		}
 		s.pending.Store(int64(getU64(meta.Get(keyPending))))
 		s.epPending = map[string]int64{}
@@ -222,6 +241,36 @@ func (s *Store) init() error {
 		}
 		return s.initSeal(tx)
 	})
+}
+
+func newDBID() ([]byte, error) {
+	id := make([]byte, walIDBytes)
+	if _, err := rand.Read(id); err != nil {
+		return nil, fmt.Errorf("database id: %w", err)
+	}
+	return id, nil
+}
+
+// assignID gives a database made before ids its id, once its log (written
+// without headers) has been replayed. It records the whole log as applied
+// in the same transaction, so that the next Open, holding an id, never
+// meets an unapplied segment without a header.
+func (s *Store) assignID() error {
+	id, err := newDBID()
+	if err != nil {
+		return err
+	}
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bktMeta)
+		if err := meta.Put(keyDBID, id); err != nil {
+			return err
+		}
+		return meta.Put(keyWALApplied, walPos{seg: s.wal.pos.seg + 1}.bytes())
+	}); err != nil {
+		return fmt.Errorf("assign database id: %w", err)
+	}
+	s.wal.id = id
+	return nil
 }
 
 // Path is the database file.
@@ -392,6 +441,8 @@ func (s *Store) commit(batch []*request) (*txState, error) {
 		return &txState{}, nil // only barriers
 	}
 	start := time.Now()
+	s.committing.Store(start.UnixNano())
+	defer s.committing.Store(0)
 	tx, err := s.db.Begin(true)
 	if err != nil {
 		return nil, fmt.Errorf("%w: begin: %v", ErrStorage, err)

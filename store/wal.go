@@ -2,6 +2,7 @@ package store
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -18,9 +19,11 @@ import (
 )
 
 // The ingest write-ahead log: a directory next to the database holding
-// segment files named by a growing sequence number. A segment is a run of
-// records, each [u32 payload length][u32 CRC-32C][payload], little-endian,
-// where the CRC covers the segment's sequence number and the payload.
+// segment files named by a growing sequence number. A segment starts with
+// a header naming the database it belongs to (see segmentHeader), followed
+// by a run of records, each [u32 payload length][u32 CRC-32C][payload],
+// little-endian, where the CRC covers the segment's sequence number and
+// the payload.
 //
 // Segments the database has fully applied are recycled: renamed to the next
 // sequence number and overwritten. Overwriting blocks a file already has
@@ -38,6 +41,72 @@ const walSegmentBytes = 16 << 20
 // maxWALRecord bounds a record's length on replay, so a corrupt length
 // cannot make Open allocate gigabytes.
 const maxWALRecord = 1 << 30
+
+// A segment header is [4]walMagic [u32 CRC-32C of the rest][u64 sequence
+// number][16]database id. It ties the segment to one database: a log left
+// next to a different file (a restored backup, a database deleted and
+// created again, a directory copied from another host) is refused at Open
+// instead of replayed into it. The header goes out with the segment's
+// first batch, in the same write and sync, so it costs the log no extra
+// sync. Read as a record length, the magic is over maxWALRecord, so a
+// build from before headers stops at it instead of misreading it.
+const (
+	walHeaderBytes = 32
+	walIDBytes     = 16
+)
+
+var walMagic = [4]byte{'H', 'K', 'W', 'L'}
+
+// ErrForeignWAL: the write-ahead log next to the database was written for
+// another database. Open refuses rather than replay it.
+var ErrForeignWAL = errors.New("the write-ahead log belongs to another database")
+
+func segmentHeader(seq uint64, id []byte) []byte {
+	h := make([]byte, walHeaderBytes)
+	copy(h, walMagic[:])
+	binary.LittleEndian.PutUint64(h[8:16], seq)
+	copy(h[16:], id)
+	binary.LittleEndian.PutUint32(h[4:8], crc32.Checksum(h[8:], castagnoli))
+	return h
+}
+
+// segmentKind is what the start of a segment file says about its owner.
+type segmentKind int
+
+const (
+	segEmpty  segmentKind = iota // nothing readable: a new file, or its first write never completed
+	segOwned                     // a header: see the id (its sequence number may be a recycled file's old one)
+	segLegacy                    // records from offset 0, written by a build before segment headers
+)
+
+// readSegmentStart classifies the segment at path, numbered seq, and
+// returns the id its header names.
+func readSegmentStart(path string, seq uint64) (segmentKind, []byte, uint64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return segEmpty, nil, 0, err
+	}
+	defer f.Close()
+	var h [walHeaderBytes]byte
+	n, err := io.ReadFull(f, h[:])
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return segEmpty, nil, 0, err
+	}
+	if n == walHeaderBytes && [4]byte(h[:4]) == walMagic && crc32.Checksum(h[8:], castagnoli) == binary.LittleEndian.Uint32(h[4:8]) {
+		return segOwned, append([]byte(nil), h[16:]...), binary.LittleEndian.Uint64(h[8:16]), nil
+	}
+	// A record at offset 0 whose CRC holds for this sequence number was
+	// written there on purpose, by a build that wrote no header.
+	if n >= 8 {
+		if l := binary.LittleEndian.Uint32(h[:4]); l <= maxWALRecord {
+			p := make([]byte, l)
+			if _, err := f.ReadAt(p, 8); err == nil && recordCRC(seq, p) == binary.LittleEndian.Uint32(h[4:8]) {
+				return segLegacy, nil, 0, nil
+			}
+		}
+	}
+	return segEmpty, nil, 0, nil
+}
 
 // walPos is a position in the log: the end of the last record of segment
 // seg that the database has applied.
@@ -57,6 +126,7 @@ func parseWALPos(b []byte) walPos {
 
 type wal struct {
 	dir    string
+	id     []byte // the database's id, written in every segment's header
 	f      *os.File
 	pos    walPos // end of the last record written and synced to f
 	broken bool   // a write or sync failed: the next write starts a new segment
@@ -90,30 +160,74 @@ func segments(dir string) ([]uint64, error) {
 	return seqs, nil
 }
 
-// replay calls fn with every intact record after applied, segment by
+// replayWAL calls fn with every intact record after applied, segment by
 // segment. A segment ends at its first torn or corrupt record: the tail of
 // a write that never completed, whose request was never acknowledged.
 // It returns the highest sequence number seen.
-func replayWAL(dir string, applied walPos, fn func(payload []byte, end walPos) error) (uint64, error) {
+//
+// id is the database's id; nil for a database from a build before ids,
+// whose log has no headers and is replayed as it is. Any segment that
+// names another database, or a log without headers next to a database
+// with an id, fails with ErrForeignWAL before a record is applied.
+func replayWAL(dir string, id []byte, applied walPos, fn func(payload []byte, end walPos) error) (uint64, error) {
 	seqs, err := segments(dir)
 	if err != nil {
 		return 0, err
 	}
 	last := applied.seg
-	for _, seq := range seqs {
+	starts := make([]int64, len(seqs)) // where each segment's records begin; -1: none to replay
+	for i, seq := range seqs {
 		last = max(last, seq)
-		if seq < applied.seg {
+		path := segmentPath(dir, seq)
+		kind, owner, hseq, err := readSegmentStart(path, seq)
+		if err != nil {
+			return 0, err
+		}
+		switch {
+		case kind == segOwned && (id == nil || !bytes.Equal(owner, id)):
+			return 0, foreignWAL(dir, path, id, owner)
+		case kind == segLegacy && id != nil && seq >= applied.seg:
+			// Before ids, Open marks the whole log applied when it assigns
+			// one; unapplied records without a header are not this
+			// database's.
+			return 0, foreignWAL(dir, path, id, nil)
+		case seq < applied.seg:
+			starts[i] = -1
+		case kind == segLegacy:
+			starts[i] = 0
+		case kind == segOwned && hseq == seq:
+			starts[i] = walHeaderBytes
+		default: // empty, or recycled and never written again
+			starts[i] = -1
+		}
+	}
+	for i, seq := range seqs {
+		from := starts[i]
+		if from < 0 {
 			continue
 		}
-		from := int64(0)
 		if seq == applied.seg {
-			from = applied.off
+			from = max(from, applied.off)
 		}
 		if err := replaySegment(segmentPath(dir, seq), seq, from, fn); err != nil {
 			return 0, err
 		}
 	}
 	return last, nil
+}
+
+func foreignWAL(dir, path string, id, owner []byte) error {
+	wrote := "a build of hookd without database ids"
+	if owner != nil {
+		wrote = fmt.Sprintf("database %x", owner)
+	}
+	has := "no id (it predates ids)"
+	if id != nil {
+		has = fmt.Sprintf("id %x", id)
+	}
+	return fmt.Errorf("%w: %s was written by %s, and this database has %s; nothing was replayed. "+
+		"If the database was restored from a backup or created anew, move %s out of the way and start again; "+
+		"if the log belongs with another database file, point storage.path at that file", ErrForeignWAL, path, wrote, has, dir)
 }
 
 func recordCRC(seq uint64, p []byte) uint32 {
@@ -163,6 +277,9 @@ func (w *wal) write(payloads [][]byte, beforeSync func() error, applied uint64) 
 		}
 	}
 	w.buf = w.buf[:0]
+	if w.pos.off == 0 {
+		w.buf = append(w.buf, segmentHeader(w.pos.seg, w.id)...)
+	}
 	for _, p := range payloads {
 		w.buf = binary.LittleEndian.AppendUint32(w.buf, uint32(len(p)))
 		w.buf = binary.LittleEndian.AppendUint32(w.buf, recordCRC(w.pos.seg, p))

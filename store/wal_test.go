@@ -1,14 +1,19 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // What kill -9 leaves behind: events logged (and acknowledged) that bbolt
@@ -20,9 +25,10 @@ func TestWALReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	id := s.wal.id
 	s.Close()
 
-	w := &wal{dir: path + ".wal"}
+	w := &wal{dir: path + ".wal", id: id}
 	keyed := newEvent("c", "x")
 	keyed.DedupKey = "idem-1"
 	var payloads [][]byte
@@ -74,7 +80,8 @@ func TestWALReplay(t *testing.T) {
 // the new ones; the sequence number in their CRC ends replay there.
 func TestWALRecycledSegment(t *testing.T) {
 	dir := t.TempDir()
-	w := &wal{dir: dir, spareP: true} // the raw sync path, as under hookd's GOMAXPROCS
+	id := []byte("0123456789abcdef")
+	w := &wal{dir: dir, id: id, spareP: true} // the raw sync path, as under hookd's GOMAXPROCS
 	old := [][]byte{[]byte("old-1"), []byte("old-2"), []byte("old-3")}
 	if _, err := w.write(old, nil, 0); err != nil {
 		t.Fatal(err)
@@ -88,7 +95,7 @@ func TestWALRecycledSegment(t *testing.T) {
 		t.Fatal("segment 1 was not recycled")
 	}
 	var got []string
-	last, err := replayWAL(dir, walPos{}, func(p []byte, _ walPos) error {
+	last, err := replayWAL(dir, id, walPos{}, func(p []byte, _ walPos) error {
 		got = append(got, string(p))
 		return nil
 	})
@@ -162,5 +169,112 @@ func TestIngestBurstWaitsForCommitter(t *testing.T) {
 	}
 	if s.Pending() != per*calls {
 		t.Fatalf("pending %d", s.Pending())
+	}
+}
+
+// A log next to a database it was not written for (here: another
+// database's) is refused at Open, and nothing of it is applied.
+func TestForeignWALRefused(t *testing.T) {
+	a, b := filepath.Join(t.TempDir(), "a.db"), filepath.Join(t.TempDir(), "b.db")
+	sa, err := Open(a, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sa.Ingest(context.Background(), []NewEvent{newEvent("from-a", "x")}, lim); err != nil {
+		t.Fatal(err)
+	}
+	sa.Close()
+	sb, err := Open(b, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb.Close()
+	moveWAL(t, a, b)
+
+	_, err = Open(b, Options{})
+	if !errors.Is(err, ErrForeignWAL) || !strings.Contains(err.Error(), b+".wal") || !strings.Contains(err.Error(), "move") {
+		t.Fatalf("open next to a's log: %v", err)
+	}
+	if _, err := Inspect(b); !errors.Is(err, ErrForeignWAL) {
+		t.Fatalf("inspect next to a's log: %v", err)
+	}
+	// Moved back where it belongs, the log is a's again.
+	moveWAL(t, b, a)
+	for path, events := range map[string]int{a: 1, b: 0} {
+		if counts, err := Inspect(path); err != nil || counts["events"] != events {
+			t.Fatalf("%s: %v %v", path, counts, err)
+		}
+	}
+}
+
+func moveWAL(t *testing.T, from, to string) {
+	t.Helper()
+	if err := os.RemoveAll(to + ".wal"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(from+".wal", to+".wal"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A database and log from the build before ids (no id in the database, no
+// segment headers): Open replays the log once and gives the database an
+// id. A log without headers found later next to it is not its own.
+func TestWALFromBeforeIDs(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bktMeta).Delete(keyDBID) }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	os.RemoveAll(path + ".wal")
+	writeLegacySegment(t, path+".wal", 1, newEvent("a", "x"), newEvent("b", "x"))
+
+	var id []byte
+	for round, want := range []int{2, 0} {
+		s, err := Open(path, Options{})
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		if s.Replayed() != want || s.Pending() != 2 || s.wal.id == nil || (id != nil && !bytes.Equal(id, s.wal.id)) {
+			t.Fatalf("round %d: replayed %d, pending %d, id %x (was %x)", round, s.Replayed(), s.Pending(), s.wal.id, id)
+		}
+		id = s.wal.id
+		if _, err := s.Event("b"); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+	}
+
+	writeLegacySegment(t, path+".wal", 1000, newEvent("c", "x"))
+	if _, err := Open(path, Options{}); !errors.Is(err, ErrForeignWAL) {
+		t.Fatalf("a log without headers next to a database with an id: %v", err)
+	}
+}
+
+// writeLegacySegment writes events as the build before segment headers
+// did: records from offset 0.
+func writeLegacySegment(t *testing.T, dir string, seq uint64, evs ...NewEvent) {
+	t.Helper()
+	var b []byte
+	for i := range evs {
+		p := prepare(&evs[i], lim).wal
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(p)))
+		b = binary.LittleEndian.AppendUint32(b, recordCRC(seq, p))
+		b = append(b, p...)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(segmentPath(dir, seq), b, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

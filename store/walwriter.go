@@ -363,7 +363,7 @@ func (s *Store) replay() error {
 		}}})
 		return err
 	}
-	last, err := replayWAL(s.wal.dir, applied, func(payload []byte, pos walPos) error {
+	last, err := replayWAL(s.wal.dir, s.wal.id, applied, func(payload []byte, pos walPos) error {
 		p, err := decodeWALRecord(payload)
 		if err != nil {
 			return err

@@ -7,6 +7,7 @@
 //	loadgen -n 200000 -c 64 -size 256 -pid $(pgrep hookd)   # against a running daemon
 //	loadgen -noop -n 200000 -c 64 -size 256                 # baseline: a no-op fasthttp handler
 //	loadgen -n 1000000 -c 8 -batch 500 -pid $(pgrep hookd)  # through POST /v1/events/batch
+//	loadgen -n 400000 -c 64 -during 'hookd backup -admin 127.0.0.1:8526 -out /tmp/b.db'  # ack latency during a backup
 //
 // The daemon must deliver to -receiver (see tests/loadgen/hookd.toml). It
 // prints one JSON line.
@@ -45,7 +46,23 @@ type result struct {
 	E2EEPS     float64 `json:"e2e_eps,omitempty"`
 	PeakRSSMB  float64 `json:"peak_rss_mb,omitempty"`
 	IngestSecs float64 `json:"ingest_secs"`
+
+	// With -during: the command's run time and exit status, and the
+	// acknowledgement latency of the requests sent while it ran and of the
+	// others.
+	DuringSecs   float64 `json:"during_secs,omitempty"`
+	DuringStatus string  `json:"during_status,omitempty"`
+	DuringN      int     `json:"during_requests,omitempty"`
+	DuringP50Ms  float64 `json:"during_p50_ack_ms,omitempty"`
+	DuringP99Ms  float64 `json:"during_p99_ack_ms,omitempty"`
+	DuringMaxMs  float64 `json:"during_max_ack_ms,omitempty"`
+	OutsideP99Ms float64 `json:"outside_p99_ack_ms,omitempty"`
+	DuringOutput string  `json:"during_output,omitempty"`
 }
+
+// sample is one request: when it was sent (since the start) and how long
+// its answer took.
+type sample struct{ at, lat time.Duration }
 
 func main() {
 	target := flag.String("target", "127.0.0.1:8525", "ingest address (loopback only)")
@@ -59,6 +76,8 @@ func main() {
 	timeout := flag.Duration("timeout", 5*time.Minute, "give up after this long")
 	batch := flag.Int("batch", 0, "post arrays of this many events to /v1/events/batch (0 = single events)")
 	status := flag.Int("status", 200, "HTTP status loadgen's receiver answers (500 builds a retry backlog)")
+	during := flag.String("during", "", "shell command to run once while the load runs (e.g. a backup); reports the ack latency while it ran")
+	duringAfter := flag.Duration("during-after", 5*time.Second, "when to start -during")
 	flag.Parse()
 
 	if *serveNoop != "" {
@@ -103,10 +122,27 @@ func main() {
 	client := &fasthttp.HostClient{Addr: *target, MaxConns: *c, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
 	var next atomic.Int64
 	var errs atomic.Int64
-	lat := make([][]time.Duration, *c)
+	lat := make([][]sample, *c)
 	var wg sync.WaitGroup
 	start := time.Now()
 	deadline := start.Add(*timeout)
+	var window struct{ from, to time.Duration }
+	duringDone := make(chan struct{})
+	if *during != "" {
+		go func() {
+			defer close(duringDone)
+			time.Sleep(*duringAfter)
+			window.from = time.Since(start)
+			out, err := exec.Command("sh", "-c", *during).CombinedOutput()
+			window.to = time.Since(start)
+			res.DuringStatus, res.DuringOutput = "ok", strings.TrimSpace(string(out))
+			if err != nil {
+				res.DuringStatus = err.Error()
+			}
+		}()
+	} else {
+		close(duringDone)
+	}
 	for w := range *c {
 		wg.Add(1)
 		go func() {
@@ -121,7 +157,7 @@ func main() {
 			for next.Add(int64(per)) <= int64(*n) && time.Now().Before(deadline) {
 				t0 := time.Now()
 				err := client.Do(req, resp)
-				lat[w] = append(lat[w], time.Since(t0))
+				lat[w] = append(lat[w], sample{at: t0.Sub(start), lat: time.Since(t0)})
 				switch {
 				case err != nil || resp.StatusCode() != okStatus:
 					errs.Add(int64(per))
@@ -137,11 +173,31 @@ func main() {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	var all []time.Duration
+	<-duringDone
+	var all, in, outside []time.Duration
 	for _, l := range lat {
-		all = append(all, l...)
+		for _, x := range l {
+			all = append(all, x.lat)
+			if *during != "" && x.at >= window.from && x.at < window.to {
+				in = append(in, x.lat)
+			} else {
+				outside = append(outside, x.lat)
+			}
+		}
 	}
 	slices.Sort(all)
+	if *during != "" {
+		slices.Sort(in)
+		slices.Sort(outside)
+		res.DuringSecs = (window.to - window.from).Seconds()
+		res.DuringN = len(in)
+		if len(in) > 0 {
+			res.DuringP50Ms, res.DuringP99Ms, res.DuringMaxMs = ms(in[len(in)/2]), ms(in[len(in)*99/100]), ms(in[len(in)-1])
+		}
+		if len(outside) > 0 {
+			res.OutsideP99Ms = ms(outside[len(outside)*99/100])
+		}
+	}
 	res.Errors = errs.Load()
 	res.IngestSecs = elapsed.Seconds()
 	res.IngestEPS = float64(acked.Load()) / elapsed.Seconds()

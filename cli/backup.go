@@ -1,0 +1,126 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"hookd/store"
+)
+
+// BackupResult is what hookd backup -json prints.
+type BackupResult struct {
+	Path    string         `json:"path"`
+	Bytes   int64          `json:"bytes"`
+	Seconds float64        `json:"seconds"`
+	Counts  map[string]int `json:"counts"`
+}
+
+// backup copies a running daemon's database through the admin API. The
+// copy lands under its final name only once it is complete, on disk and
+// consistent, so FILE is never a partial copy, even after a crash: a temp
+// file in the same directory, fsynced, checked, renamed, and the directory
+// fsynced so the rename survives a power loss.
+func backup(args []string, stdout, stderr io.Writer) int {
+	f := newAdminFlags("backup", stderr)
+	out := f.fs.String("out", "", "file to write the copy to (replaced atomically if it exists)")
+	pos, ok := f.parse(args)
+	if !ok {
+		return exitUsage
+	}
+	if len(pos) != 0 || *out == "" {
+		return usageError(stderr, "backup", "usage: hookd backup -out FILE")
+	}
+	a := f.connect(stderr)
+	if a == nil {
+		return exitUsage
+	}
+	dir := filepath.Dir(*out)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(*out)+".tmp-*")
+	if err != nil {
+		fmt.Fprintln(stderr, "hookd:", err)
+		return exitFailed
+	}
+	done := false
+	defer func() {
+		if !done {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+
+	start := time.Now()
+	var n int64
+	for attempt := 1; ; attempt++ {
+		n, err = a.Backup(context.Background(), tmp)
+		// A copy cut short was most likely abandoned by the daemon giving
+		// way to a commit that had to wait for it (see its log); the commit
+		// has made room meanwhile, so the next try usually goes through.
+		if err == nil || !errors.Is(err, io.ErrUnexpectedEOF) || attempt == backupAttempts {
+			break
+		}
+		fmt.Fprintf(stderr, "hookd: %v; trying again (%d of %d)\n", err, attempt+1, backupAttempts)
+		if _, err = tmp.Seek(0, io.SeekStart); err == nil {
+			err = tmp.Truncate(0)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "hookd:", err)
+			return exitFailed
+		}
+	}
+	if err != nil {
+		return fail(stderr, err)
+	}
+	elapsed := time.Since(start)
+	if err := tmp.Sync(); err != nil {
+		fmt.Fprintf(stderr, "hookd: sync %s: %v\n", tmp.Name(), err)
+		return exitFailed
+	}
+	if err := tmp.Close(); err != nil {
+		fmt.Fprintf(stderr, "hookd: close %s: %v\n", tmp.Name(), err)
+		return exitFailed
+	}
+	counts, err := store.Inspect(tmp.Name())
+	if err != nil {
+		fmt.Fprintf(stderr, "hookd: the copy is not a valid database (nothing was written to %s): %v\n", *out, err)
+		return exitFailed
+	}
+	if err := os.Rename(tmp.Name(), *out); err != nil {
+		fmt.Fprintln(stderr, "hookd:", err)
+		return exitFailed
+	}
+	done = true
+	if err := syncDir(dir); err != nil {
+		fmt.Fprintf(stderr, "hookd: %s is complete but its directory could not be synced: %v\n", *out, err)
+		return exitFailed
+	}
+
+	res := BackupResult{Path: *out, Bytes: n, Seconds: elapsed.Seconds(), Counts: counts}
+	f.print(stdout, res, func(w io.Writer) {
+		fmt.Fprintf(w, "wrote\t%s\nsize\t%d bytes (%.1f MiB) in %s\n", res.Path, res.Bytes, float64(res.Bytes)/(1<<20), elapsed.Round(time.Millisecond))
+		printCounts(w, counts)
+	})
+	return exitOK
+}
+
+// backupAttempts bounds the copies hookd backup starts when the daemon cuts
+// them short.
+const backupAttempts = 3
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	// Some file systems cannot sync a directory; there is nothing to do.
+	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
+		return err
+	}
+	return nil
+}
