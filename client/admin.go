@@ -29,21 +29,7 @@ func (a *Admin) Redeliver(ctx context.Context, id string, r RedeliverRequest) (*
 
 // Undeliverable returns a page of parked deliveries.
 func (a *Admin) Undeliverable(ctx context.Context, q UndeliverableQuery) (*UndeliverablePage, error) {
-	v := url.Values{}
-	if q.Endpoint != "" {
-		v.Set("endpoint", q.Endpoint)
-	}
-	if q.Limit != 0 {
-		v.Set("limit", strconv.Itoa(q.Limit))
-	}
-	if q.Cursor != "" {
-		v.Set("cursor", q.Cursor)
-	}
-	path := "/v1/undeliverable"
-	if len(v) > 0 {
-		path += "?" + v.Encode()
-	}
-	return call[UndeliverablePage](ctx, a.c, "GET", path, nil)
+	return call[UndeliverablePage](ctx, a.c, "GET", pagePath("/v1/undeliverable", q.Limit, q.Cursor, "endpoint", q.Endpoint), nil)
 }
 
 // RedeliverUndeliverable queues the parked deliveries r selects again.
@@ -53,21 +39,7 @@ func (a *Admin) RedeliverUndeliverable(ctx context.Context, r RedeliverUndeliver
 
 // Endpoints returns a page of endpoints with their state.
 func (a *Admin) Endpoints(ctx context.Context, q EndpointQuery) (*EndpointList, error) {
-	v := url.Values{}
-	if q.Tenant != "" {
-		v.Set("tenant", q.Tenant)
-	}
-	if q.Limit != 0 {
-		v.Set("limit", strconv.Itoa(q.Limit))
-	}
-	if q.Cursor != "" {
-		v.Set("cursor", q.Cursor)
-	}
-	path := "/v1/endpoints"
-	if len(v) > 0 {
-		path += "?" + v.Encode()
-	}
-	return call[EndpointList](ctx, a.c, "GET", path, nil)
+	return call[EndpointList](ctx, a.c, "GET", pagePath("/v1/endpoints", q.Limit, q.Cursor, "tenant", q.Tenant), nil)
 }
 
 // Test sends a signed test event to an endpoint now, outside the queue.
@@ -84,6 +56,25 @@ func (a *Admin) Enable(ctx context.Context, endpoint string) (*EndpointState, er
 // Disable stops deliveries to an endpoint and parks its pending ones.
 func (a *Admin) Disable(ctx context.Context, endpoint string) (*EndpointState, error) {
 	return call[EndpointState](ctx, a.c, "POST", "/v1/endpoints/"+url.PathEscape(endpoint)+"/disable", nil)
+}
+
+// pagePath is a list route with its query: limit and cursor, and filters
+// as name, value pairs; empty values are left out.
+func pagePath(path string, limit int, cursor string, filters ...string) string {
+	v := url.Values{}
+	if limit != 0 {
+		v.Set("limit", strconv.Itoa(limit))
+	}
+	filters = append(filters, "cursor", cursor)
+	for i := 0; i+1 < len(filters); i += 2 {
+		if filters[i+1] != "" {
+			v.Set(filters[i], filters[i+1])
+		}
+	}
+	if len(v) == 0 {
+		return path
+	}
+	return path + "?" + v.Encode()
 }
 
 // call does one request and returns its decoded answer.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/url"
-	"strconv"
 )
 
 // EndpointRequest is the body of POST /v1/endpoints: the keys of an
@@ -98,18 +97,7 @@ func (a *Admin) RotateSecret(ctx context.Context, name string, r RotateRequest) 
 
 // Tenants returns a page of the tenants that have endpoints, with counts.
 func (a *Admin) Tenants(ctx context.Context, q TenantQuery) (*TenantList, error) {
-	v := url.Values{}
-	if q.Limit != 0 {
-		v.Set("limit", strconv.Itoa(q.Limit))
-	}
-	if q.Cursor != "" {
-		v.Set("cursor", q.Cursor)
-	}
-	path := "/v1/tenants"
-	if len(v) > 0 {
-		path += "?" + v.Encode()
-	}
-	return call[TenantList](ctx, a.c, "GET", path, nil)
+	return call[TenantList](ctx, a.c, "GET", pagePath("/v1/tenants", q.Limit, q.Cursor), nil)
 }
 
 // DeleteTenant deletes a tenant's managed endpoints and revokes its portal

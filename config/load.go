@@ -139,30 +139,26 @@ func (c *Config) validate() []error {
 	if c.Delivery.ShutdownTimeout <= 0 {
 		bad("delivery.shutdown_timeout", "must be positive")
 	}
-	c.Tenants.Deny = nil
-	for _, n := range c.Tenants.DenyNetworks {
-		p, err := netip.ParsePrefix(n)
-		if err != nil {
-			bad("tenants.deny_networks", "%q: want a CIDR such as 10.0.0.0/8", n)
-			continue
+	prefixes := func(key string, list []string) []netip.Prefix {
+		var out []netip.Prefix
+		for _, n := range list {
+			p, err := netip.ParsePrefix(n)
+			if err != nil {
+				bad(key, "%q: want a CIDR such as 10.0.0.0/8", n)
+				continue
+			}
+			out = append(out, p)
 		}
-		c.Tenants.Deny = append(c.Tenants.Deny, p)
+		return out
 	}
+	c.Tenants.Deny = prefixes("tenants.deny_networks", c.Tenants.DenyNetworks)
 	if c.Tenants.MaxEndpoints < 1 {
 		bad("tenants.max_endpoints", "must be at least 1")
 	}
 	if c.Tenants.MaxPending < 0 {
 		bad("tenants.max_pending", "must not be negative (0 = unlimited)")
 	}
-	c.Delivery.Deny = nil
-	for _, n := range c.Delivery.DenyNetworks {
-		p, err := netip.ParsePrefix(n)
-		if err != nil {
-			bad("delivery.deny_networks", "%q: want a CIDR such as 169.254.0.0/16", n)
-			continue
-		}
-		c.Delivery.Deny = append(c.Delivery.Deny, p)
-	}
+	c.Delivery.Deny = prefixes("delivery.deny_networks", c.Delivery.DenyNetworks)
 	if c.Ingest.ReadTimeout <= 0 {
 		bad("ingest.read_timeout", "must be positive")
 	}
