@@ -95,90 +95,128 @@ func (c *Config) ErrAt(key, format string, args ...any) error {
 // nameRe is the endpoint name rule.
 var nameRe = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
 
+// reporter collects validation errors, each naming its key and line.
+type reporter struct {
+	c    *Config
+	errs []error
+}
+
+func (r *reporter) bad(key, format string, args ...any) {
+	r.errs = append(r.errs, r.c.ErrAt(key, format, args...))
+}
+
+// validate checks every section; a section's checks sit together.
 func (c *Config) validate() []error {
-	var errs []error
-	bad := func(key, format string, args ...any) { errs = append(errs, c.ErrAt(key, format, args...)) }
+	r := &reporter{c: c}
+	c.validateListeners(r)
+	c.validateStorage(r)
+	c.validateDelivery(r)
+	c.validateEndpoints(r)
+	c.validateEventTypes(r)
+	return r.errs
+}
+
+func (c *Config) validateListeners(r *reporter) {
 	for key, v := range map[string]string{"ingest.listen": c.Ingest.Listen, "admin.listen": c.Admin.Listen} {
 		if err := checkListen(v); err != nil {
-			bad(key, "%v", err)
+			r.bad(key, "%v", err)
 		}
 	}
 	if sameListener(c.Ingest.Listen, c.Admin.Listen) {
-		bad("admin.listen", "%q: ingest.listen uses the same address; the two APIs need their own listeners", c.Admin.Listen)
+		r.bad("admin.listen", "%q: ingest.listen uses the same address; the two APIs need their own listeners", c.Admin.Listen)
 	}
 	if c.Ingest.Token != "" && c.Ingest.TokenFile != "" {
-		bad("ingest.token_file", "set token or token_file, not both")
+		r.bad("ingest.token_file", "set token or token_file, not both")
 	}
 	if c.Admin.Token != "" && c.Admin.TokenFile != "" {
-		bad("admin.token_file", "set token or token_file, not both")
+		r.bad("admin.token_file", "set token or token_file, not both")
 	}
 	if c.Ingest.MaxEventBytes <= 0 || c.Ingest.MaxEventBytes > 64<<20 {
-		bad("ingest.max_event_bytes", "must be between 1 byte and 64MiB")
+		r.bad("ingest.max_event_bytes", "must be between 1 byte and 64MiB")
 	}
 	if c.Ingest.MaxInflight < 1 {
-		bad("ingest.max_inflight_bytes", "must be at least 1 byte")
+		r.bad("ingest.max_inflight_bytes", "must be at least 1 byte")
 	}
-	if c.Storage.Path == "" {
-		bad("storage.path", "must not be empty")
-	}
-	if c.Storage.Retention <= 0 {
-		bad("storage.retention", "must be positive")
-	}
-	if c.Storage.UndeliverableRetention <= 0 {
-		bad("storage.undeliverable_retention", "must be positive")
-	}
-	if c.Storage.DedupWindow > c.Storage.Retention {
-		bad("storage.dedup_window", "must not be longer than storage.retention (an id is deduplicated as long as its event is stored)")
-	}
-	if c.Storage.MaxPending < 0 {
-		bad("storage.max_pending", "must not be negative (0 = unlimited)")
-	}
-	if c.Delivery.Workers < 1 || c.Delivery.Workers > 10000 {
-		bad("delivery.workers", "must be between 1 and 10000")
-	}
-	if c.Delivery.ShutdownTimeout <= 0 {
-		bad("delivery.shutdown_timeout", "must be positive")
-	}
-	prefixes := func(key string, list []string) []netip.Prefix {
-		var out []netip.Prefix
-		for _, n := range list {
-			p, err := netip.ParsePrefix(n)
-			if err != nil {
-				bad(key, "%q: want a CIDR such as 10.0.0.0/8", n)
-				continue
-			}
-			out = append(out, p)
-		}
-		return out
-	}
-	c.Tenants.Deny = prefixes("tenants.deny_networks", c.Tenants.DenyNetworks)
-	if c.Tenants.MaxEndpoints < 1 {
-		bad("tenants.max_endpoints", "must be at least 1")
-	}
-	if c.Tenants.MaxPending < 0 {
-		bad("tenants.max_pending", "must not be negative (0 = unlimited)")
-	}
-	c.Delivery.Deny = prefixes("delivery.deny_networks", c.Delivery.DenyNetworks)
 	if c.Ingest.ReadTimeout <= 0 {
-		bad("ingest.read_timeout", "must be positive")
+		r.bad("ingest.read_timeout", "must be positive")
 	}
 	if c.Ingest.IdleTimeout <= 0 {
-		bad("ingest.idle_timeout", "must be positive")
+		r.bad("ingest.idle_timeout", "must be positive")
 	}
 	// Idle is never longer than a request may take to arrive: a short
 	// read_timeout alone must not need idle_timeout set too.
 	c.Ingest.IdleTimeout = min(c.Ingest.IdleTimeout, c.Ingest.ReadTimeout)
 	if c.Ingest.MaxConnections < 1 {
-		bad("ingest.max_connections", "must be at least 1")
+		r.bad("ingest.max_connections", "must be at least 1")
 	}
 	if _, err := ParseLevel(c.Log.Level); err != nil {
-		bad("log.level", "%v", err)
+		r.bad("log.level", "%v", err)
 	}
 	if c.Log.Format != "json" && c.Log.Format != "console" {
-		bad("log.format", "must be json or console")
+		r.bad("log.format", "must be json or console")
 	}
+}
+
+func (c *Config) validateStorage(r *reporter) {
+	if c.Storage.Path == "" {
+		r.bad("storage.path", "must not be empty")
+	}
+	if c.Storage.Retention <= 0 {
+		r.bad("storage.retention", "must be positive")
+	}
+	if c.Storage.UndeliverableRetention <= 0 {
+		r.bad("storage.undeliverable_retention", "must be positive")
+	}
+	if c.Storage.DedupWindow > c.Storage.Retention {
+		r.bad("storage.dedup_window", "must not be longer than storage.retention (an id is deduplicated as long as its event is stored)")
+	}
+	if c.Storage.MaxPending < 0 {
+		r.bad("storage.max_pending", "must not be negative (0 = unlimited)")
+	}
+}
+
+// prefixes parses a deny list, reporting each entry that is not a CIDR.
+func (r *reporter) prefixes(key string, list []string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, n := range list {
+		p, err := netip.ParsePrefix(n)
+		if err != nil {
+			r.bad(key, "%q: want a CIDR such as 10.0.0.0/8", n)
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func (c *Config) validateDelivery(r *reporter) {
+	if c.Delivery.Workers < 1 || c.Delivery.Workers > 10000 {
+		r.bad("delivery.workers", "must be between 1 and 10000")
+	}
+	if c.Delivery.ShutdownTimeout <= 0 {
+		r.bad("delivery.shutdown_timeout", "must be positive")
+	}
+	c.Delivery.Deny = r.prefixes("delivery.deny_networks", c.Delivery.DenyNetworks)
+	c.Tenants.Deny = r.prefixes("tenants.deny_networks", c.Tenants.DenyNetworks)
+	if c.Tenants.MaxEndpoints < 1 {
+		r.bad("tenants.max_endpoints", "must be at least 1")
+	}
+	if c.Tenants.MaxPending < 0 {
+		r.bad("tenants.max_pending", "must not be negative (0 = unlimited)")
+	}
+	if c.Notify.URL != "" {
+		if err := checkURL(c.Notify.URL); err != nil {
+			r.bad("notify.url", "%v", err)
+		}
+		if c.Notify.FailingAfter < 1 {
+			r.bad("notify.failing_after", "must be at least 1")
+		}
+	}
+}
+
+func (c *Config) validateEndpoints(r *reporter) {
 	if c.Defaults.Name != "" || c.Defaults.URL != "" || c.Defaults.Events != nil || c.Defaults.Tenant != "" || c.Defaults.Description != "" {
-		bad("defaults", "name, url, events, tenant and description belong to [[endpoints]], not [defaults]")
+		r.bad("defaults", "name, url, events, tenant and description belong to [[endpoints]], not [defaults]")
 	}
 	seen := map[string]bool{}
 	for i := range c.Endpoints {
@@ -186,54 +224,44 @@ func (c *Config) validate() []error {
 		p := fmt.Sprintf("endpoints[%d]", i)
 		switch {
 		case !nameRe.MatchString(e.Name):
-			bad(p+".name", "%q: must be 1-64 characters of [a-z0-9_-]", e.Name)
+			r.bad(p+".name", "%q: must be 1-64 characters of [a-z0-9_-]", e.Name)
 		case seen[e.Name]:
-			bad(p+".name", "duplicate endpoint name %q", e.Name)
+			r.bad(p+".name", "duplicate endpoint name %q", e.Name)
+		case c.Notify.URL != "" && e.Name == NotifyEndpoint:
+			r.bad(p+".name", "%q is reserved for [notify]", e.Name)
 		}
 		seen[e.Name] = true
 		if err := checkURL(e.URL); err != nil {
-			bad(p+".url", "%v", err)
+			r.bad(p+".url", "%v", err)
 		}
 		if e.Tenant != "" && !ValidID(e.Tenant) {
-			bad(p+".tenant", "%q: %s", e.Tenant, IDRule)
+			r.bad(p+".tenant", "%q: %s", e.Tenant, IDRule)
 		}
-		if len(e.Description) > 1024 {
-			bad(p+".description", "must be at most 1 KiB")
+		if len(e.Description) > maxDescription {
+			r.bad(p+".description", "must be at most 1 KiB")
 		}
 		if len(e.Events) == 0 {
-			bad(p+".events", "must list at least one event type or pattern (\"*\" for all)")
-		}
-		if c.Notify.URL != "" && e.Name == NotifyEndpoint {
-			bad(p+".name", "%q is reserved for [notify]", e.Name)
+			r.bad(p+".events", "must list at least one event type or pattern (\"*\" for all)")
+		} else if err := c.CheckPatterns(e.Events); err != nil {
+			r.bad(p+".events", "%v", err)
 		}
 	}
-	types := map[string]bool{}
+}
+
+func (c *Config) validateEventTypes(r *reporter) {
+	seen := map[string]bool{}
 	for i, et := range c.EventTypes {
 		p := fmt.Sprintf("event_types[%d]", i)
 		switch {
 		case !IDRe.MatchString(et.Name):
-			bad(p+".name", "%q: must be 1-128 characters of [A-Za-z0-9._:-]", et.Name)
-		case types[et.Name]:
-			bad(p+".name", "duplicate event type %q", et.Name)
+			r.bad(p+".name", "%q: must be 1-128 characters of [A-Za-z0-9._:-]", et.Name)
+		case seen[et.Name]:
+			r.bad(p+".name", "duplicate event type %q", et.Name)
 		case et.Example != "" && !json.Valid([]byte(et.Example)):
-			bad(p+".example", "must be a JSON value (a string holding JSON, e.g. '{\"id\":1}')")
+			r.bad(p+".example", "must be a JSON value (a string holding JSON, e.g. '{\"id\":1}')")
 		}
-		types[et.Name] = true
+		seen[et.Name] = true
 	}
-	for i := range c.Endpoints {
-		if err := c.CheckPatterns(c.Endpoints[i].Events); err != nil {
-			bad(fmt.Sprintf("endpoints[%d].events", i), "%v", err)
-		}
-	}
-	if c.Notify.URL != "" {
-		if err := checkURL(c.Notify.URL); err != nil {
-			bad("notify.url", "%v", err)
-		}
-		if c.Notify.FailingAfter < 1 {
-			bad("notify.failing_after", "must be at least 1")
-		}
-	}
-	return errs
 }
 
 func checkListen(v string) error {
