@@ -205,44 +205,10 @@ func (s *Store) walBatch(batch []*ingestReq) {
 		}
 	}
 
-	// Repeats within the batch (only ids and keys matter), and max_pending.
-	seen := unapplied{ids: map[string]struct{}{}, keys: map[string]string{}}
-	pending := s.Pending()
-	var accepted []*preparedEvent
-	var payloads [][]byte
-	for _, r := range batch {
-		for i := range r.prep {
-			p := &r.prep[i]
-			if r.results[i].Duplicate {
-				continue
-			}
-			if id, ok := seen.duplicate(p); ok {
-				r.results[i] = IngestResult{ID: id, Duplicate: true}
-				continue
-			}
-			n := p.pendingCount()
-			if r.lim.MaxPending > 0 && n > 0 && pending+n > r.lim.MaxPending {
-				r.results[i] = IngestResult{ID: p.ne.Event.ID, Err: ErrTooManyPending}
-				continue
-			}
-			pending += n
-			seen.mark(p)
-			// Parked deliveries (disabled endpoints) count as created.
-			r.results[i] = IngestResult{ID: p.ne.Event.ID, Deliveries: len(p.deliveries)}
-			accepted = append(accepted, p)
-			payloads = append(payloads, p.wal)
-		}
-	}
+	accepted, payloads := s.accept(batch)
 	if len(accepted) == 0 {
 		if probe && s.walFailing.Load() {
-			// Readiness asks whether the log can be written again: room
-			// for a batch of events, then an empty write (a new segment
-			// after a failure, and a sync).
-			err := probeSpace(s.wal.dir, walProbeBytes)
-			if err == nil {
-				_, err = s.wal.write(nil, s.opts.BeforeCommit, s.appliedSeg.Load())
-			}
-			s.walFailing.Store(err != nil)
+			s.probeLog()
 		}
 		finish(nil)
 		return
@@ -283,6 +249,49 @@ func (s *Store) walBatch(batch []*ingestReq) {
 		s.opts.OnQueued(queued)
 	}
 	finish(nil)
+}
+
+// accept decides, after the duplicate lookups, which events of the batch
+// are logged: not a repeat of another in the batch (only ids and keys
+// matter) and within max_pending. It fills each request's results.
+func (s *Store) accept(batch []*ingestReq) (accepted []*preparedEvent, payloads [][]byte) {
+	seen := unapplied{ids: map[string]struct{}{}, keys: map[string]string{}}
+	pending := s.Pending()
+	for _, r := range batch {
+		for i := range r.prep {
+			p := &r.prep[i]
+			if r.results[i].Duplicate {
+				continue
+			}
+			if id, ok := seen.duplicate(p); ok {
+				r.results[i] = IngestResult{ID: id, Duplicate: true}
+				continue
+			}
+			n := p.pendingCount()
+			if r.lim.MaxPending > 0 && n > 0 && pending+n > r.lim.MaxPending {
+				r.results[i] = IngestResult{ID: p.ne.Event.ID, Err: ErrTooManyPending}
+				continue
+			}
+			pending += n
+			seen.mark(p)
+			// Parked deliveries (disabled endpoints) count as created.
+			r.results[i] = IngestResult{ID: p.ne.Event.ID, Deliveries: len(p.deliveries)}
+			accepted = append(accepted, p)
+			payloads = append(payloads, p.wal)
+		}
+	}
+	return accepted, payloads
+}
+
+// probeLog answers readiness after a failed log write: is there room for a
+// batch of events, and can the log be written (a new segment after a
+// failure, and a sync)?
+func (s *Store) probeLog() {
+	err := probeSpace(s.wal.dir, walProbeBytes)
+	if err == nil {
+		_, err = s.wal.write(nil, s.opts.BeforeCommit, s.appliedSeg.Load())
+	}
+	s.walFailing.Store(err != nil)
 }
 
 func (s *Store) lookupDuplicates(batch []*ingestReq) error {
