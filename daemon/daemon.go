@@ -119,9 +119,9 @@ func (d *Daemon) Open() (err error) {
 	if err := d.loadManaged(cfg); err != nil {
 		return err
 	}
-	eps := d.allEndpoints(cfg)
+	table := delivery.NewTable(cfg.AllEndpoints(), disabled).WithAllManaged(d.managedEndpoints())
 	sender := delivery.NewSender(Version, cfg.Delivery.Deny)
-	d.sched, err = delivery.New(d.store, sender, delivery.NewTable(eps, disabled), delivery.Options{
+	d.sched, err = delivery.New(d.store, sender, table, delivery.Options{
 		Workers: cfg.Delivery.Workers, ShutdownTimeout: cfg.Delivery.ShutdownTimeout.D(), Log: d.log,
 		OnOutcome: d.onOutcome,
 	})
@@ -167,7 +167,7 @@ func (d *Daemon) Open() (err error) {
 	d.notify("READY=1", "STATUS=delivering webhooks")
 
 	d.log.Info().Str("ingest", d.IngestAddr()).Str("admin", d.AdminAddr()).Str("db", cfg.Storage.Path).
-		Int("endpoints", len(eps)).Int64("pending", d.store.Pending()).Str("version", Version).Msg("hookd started")
+		Int("endpoints", len(cfg.AllEndpoints())+len(d.managed.byName)).Int64("pending", d.store.Pending()).Str("version", Version).Msg("hookd started")
 	return nil
 }
 

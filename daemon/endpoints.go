@@ -85,20 +85,21 @@ func clashes(cfg *config.Config, managed map[string]*managedEndpoint) error {
 	return nil
 }
 
-// allEndpoints is the table's list: the config's, then the managed ones.
-// The caller holds managed.mu.
-func (d *Daemon) allEndpoints(cfg *config.Config) []*delivery.Endpoint {
-	eps := slices.Clip(cfg.AllEndpoints())
+// managedEndpoints lists the built managed endpoints. The caller holds
+// managed.mu (or is Open).
+func (d *Daemon) managedEndpoints() []*delivery.Endpoint {
+	eps := make([]*delivery.Endpoint, 0, len(d.managed.byName))
 	for _, m := range d.managed.byName {
 		eps = append(eps, m.ep)
 	}
 	return eps
 }
 
-// applyTable swaps in the table for cfg and the managed endpoints. The
-// caller holds managed.mu.
-func (d *Daemon) applyTable(cfg *config.Config) {
-	d.sched.SetTable(d.allEndpoints(cfg))
+// putManaged makes m the managed endpoint of its name, in the daemon's set
+// and the scheduler's table. The caller holds managed.mu.
+func (d *Daemon) putManaged(m *managedEndpoint) {
+	d.managed.byName[m.rec.Name] = m
+	d.sched.UpdateTable(func(t *delivery.Table) *delivery.Table { return t.WithManaged(m.ep) })
 }
 
 // decodeStrict decodes a JSON object into v, refusing unknown fields. An
@@ -202,8 +203,7 @@ func (d *Daemon) adminCreateEndpoint(ctx *fasthttp.RequestCtx, _ []string) error
 	if err := d.store.UpdateEndpointState(ctx, id, func(es *store.EndpointState) { es.FirstSeen = now }); err != nil {
 		return err
 	}
-	d.managed.byName[s.Name] = m
-	d.applyTable(cfg)
+	d.putManaged(m)
 	if s.Disabled != nil && *s.Disabled {
 		if err := d.sched.SetDisabled(ctx, id, true, "disabled by operator"); err != nil {
 			return err
@@ -381,8 +381,7 @@ func (d *Daemon) adminPatchEndpoint(ctx *fasthttp.RequestCtx, args []string) err
 	if err := d.store.PutManaged(ctx, rec, false); err != nil {
 		return err
 	}
-	d.managed.byName[rec.Name] = &managedEndpoint{rec: rec, settings: s, secrets: secrets, ep: ep}
-	d.applyTable(cfg)
+	d.putManaged(&managedEndpoint{rec: rec, settings: s, secrets: secrets, ep: ep})
 	if disabled != nil {
 		if err := d.sched.SetDisabled(ctx, rec.ID, *disabled, "disabled by operator"); err != nil {
 			return err
@@ -438,7 +437,7 @@ func (d *Daemon) deleteManaged(ctx context.Context, m *managedEndpoint) error {
 		return err
 	}
 	delete(d.managed.byName, m.rec.Name)
-	d.applyTable(d.cfg.Load())
+	d.sched.UpdateTable(func(t *delivery.Table) *delivery.Table { return t.WithoutManaged(m.rec.Name) })
 	n, err := d.store.ParkEndpoint(ctx, m.rec.ID, "endpoint deleted")
 	d.log.Info().Str("endpoint", m.rec.Name).Int("parked", n).Msg("managed endpoint deleted")
 	return err
@@ -515,8 +514,7 @@ func (d *Daemon) adminRotateSecret(ctx *fasthttp.RequestCtx, args []string) erro
 	if err := d.store.PutManaged(ctx, rec, false); err != nil {
 		return err
 	}
-	d.managed.byName[rec.Name] = &managedEndpoint{rec: rec, settings: m.settings, secrets: secrets, ep: ep}
-	d.applyTable(cfg)
+	d.putManaged(&managedEndpoint{rec: rec, settings: m.settings, secrets: secrets, ep: ep})
 	d.log.Info().Str("endpoint", rec.Name).Dur("overlap", overlap).Msg("secret rotated")
 	writeJSON(ctx, 200, client.Rotated{Secret: secrets.Secret})
 	return nil

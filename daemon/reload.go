@@ -59,10 +59,11 @@ func (d *Daemon) reload() error {
 
 	// Apply: from here nothing fails. Every live key is read from d.cfg
 	// where it is used, except the endpoints and the log, set here.
-	eps := d.allEndpoints(cfg)
-	removed := removedEndpoints(d.sched.Table(), eps)
+	eps := cfg.AllEndpoints()
+	removed := removedEndpoints(d.sched.Table().ConfigEndpoints(), eps)
 	d.cfg.Store(cfg)
-	d.sched.SetTable(eps)
+	managed := d.managedEndpoints()
+	d.sched.UpdateTable(func(t *delivery.Table) *delivery.Table { return t.WithConfig(eps).WithAllManaged(managed) })
 	d.logOut.apply(cfg.Log)
 	d.log.Info().Str("file", d.ConfigPath).Int("endpoints", len(eps)).Strs("removed", removed).Msg("config reloaded")
 
@@ -82,13 +83,14 @@ func (d *Daemon) reload() error {
 	return nil
 }
 
-func removedEndpoints(t *delivery.Table, eps []*delivery.Endpoint) []string {
+// removedEndpoints are the ids in old that eps no longer has.
+func removedEndpoints(old, eps []*delivery.Endpoint) []string {
 	keep := map[string]bool{}
 	for _, e := range eps {
 		keep[e.ID] = true
 	}
 	var out []string
-	for _, e := range t.All() {
+	for _, e := range old {
 		if !keep[e.ID] {
 			out = append(out, e.ID)
 		}

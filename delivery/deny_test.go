@@ -22,3 +22,40 @@ func TestDeniedUnspecifiedIsLoopback(t *testing.T) {
 		t.Error("nothing denied, yet denied")
 	}
 }
+
+// Managed endpoints live in a sharded index that changes copy-on-write:
+// a table taken before a change keeps seeing what it saw.
+func TestTableManagedChanges(t *testing.T) {
+	ep := func(id, name, tenant string) *Endpoint {
+		e, err := NewEndpoint(EndpointConfig{ID: id, Name: name, Tenant: tenant, Events: []string{"*"}, Envelope: StandardEnvelope, Signing: SigningConfig{Scheme: "none"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	cfgEp := ep("", "platform", "")
+	t0 := NewTable([]*Endpoint{cfgEp}, nil)
+	a1, b1 := ep("m:1", "a1", "A"), ep("m:2", "b1", "B")
+	t1 := t0.WithManaged(a1).WithManaged(b1)
+	if t0.Get("a1") != nil || t1.Get("a1") != a1 || t1.ByID("m:2") != b1 || len(t1.All()) != 3 {
+		t.Fatalf("add: %v %v", t0.Get("a1"), t1.All())
+	}
+	if got, _ := t1.Route("x", "A", nil); len(got) != 2 || got[0] != a1 || got[1] != cfgEp {
+		t.Fatalf("route A: %v", got)
+	}
+	a2 := ep("m:1", "a1", "A")
+	t2 := t1.WithManaged(a2).WithoutManaged("b1")
+	if t1.Get("a1") != a1 || t2.Get("a1") != a2 || t2.Get("b1") != nil || t2.ByID("m:2") != nil || t1.ByID("m:2") != b1 {
+		t.Fatal("replace/remove changed an older table or missed the new one")
+	}
+	if got := t2.TenantEndpoints("A"); len(got) != 1 || got[0] != a2 {
+		t.Fatalf("tenant A after replace: %v", got)
+	}
+	if got := t2.TenantEndpoints("B"); len(got) != 0 {
+		t.Fatalf("tenant B after delete: %v", got)
+	}
+	t3 := t2.WithConfig(nil).WithAllManaged([]*Endpoint{a2, b1})
+	if t3.Get("platform") != nil || t3.Get("b1") != b1 || len(t3.All()) != 2 {
+		t.Fatalf("reload: %v", t3.All())
+	}
+}

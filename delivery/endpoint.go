@@ -124,51 +124,209 @@ func (e *Endpoint) Render(ev *store.Event) []byte {
 }
 
 // Table is the immutable set of endpoints in force and which of them are
-// disabled. A reload or an enable/disable swaps in a new Table; readers
-// hold on to the one they loaded.
+// disabled. A reload, an API change or an enable/disable swaps in a new
+// Table; readers hold on to the one they loaded.
+//
+// Config endpoints (a few, from the file) are indexed afresh on every
+// reload. Managed endpoints (up to hundreds of thousands, changed one at a
+// time through the API) live in a sharded index that a change copies one
+// shard of, so a change costs a few hundred entries, not all of them.
 type Table struct {
-	byName   map[string]*Endpoint
-	byID     map[string]*Endpoint
-	list     []*Endpoint
-	platform []*Endpoint            // no tenant: they match every tenant's events
-	byTenant map[string][]*Endpoint // a tenant's own endpoints
-	disabled map[string]bool        // by id
+	config   *index // the config file's endpoints and [notify]
+	managed  *shardedIndex
+	disabled map[string]bool // by id
 }
 
-// NewTable builds a table; names must be unique (the config checks).
-func NewTable(eps []*Endpoint, disabled map[string]bool) *Table {
-	t := &Table{byName: make(map[string]*Endpoint, len(eps)), byID: make(map[string]*Endpoint, len(eps)), list: eps, byTenant: map[string][]*Endpoint{}, disabled: disabled}
+// index maps one set of endpoints by name, id and tenant.
+type index struct {
+	byName   map[string]*Endpoint
+	byID     map[string]*Endpoint
+	byTenant map[string][]*Endpoint // a tenant's own endpoints
+	platform []*Endpoint            // no tenant: they match every tenant's events
+	list     []*Endpoint
+}
+
+func newIndex(eps []*Endpoint) *index {
+	x := &index{byName: make(map[string]*Endpoint, len(eps)), byID: make(map[string]*Endpoint, len(eps)), byTenant: map[string][]*Endpoint{}, list: eps}
 	for _, e := range eps {
-		t.byName[e.Name] = e
-		t.byID[e.ID] = e
-		switch {
-		case e.Internal:
-		case e.Tenant == "":
-			t.platform = append(t.platform, e)
-		default:
-			t.byTenant[e.Tenant] = append(t.byTenant[e.Tenant], e)
+		x.add(e)
+	}
+	return x
+}
+
+func (x *index) add(e *Endpoint) {
+	x.byName[e.Name] = e
+	x.byID[e.ID] = e
+	switch {
+	case e.Internal:
+	case e.Tenant == "":
+		x.platform = append(x.platform, e)
+	default:
+		x.byTenant[e.Tenant] = append(x.byTenant[e.Tenant], e)
+	}
+}
+
+const shards = 256
+
+// shardedIndex holds managed endpoints in shards by name; byID and
+// byTenant are sharded by their own keys. Shards are never modified once
+// published: a change copies the shards it touches.
+type shardedIndex struct {
+	byName   [shards]map[string]*Endpoint
+	byID     [shards]map[string]*Endpoint
+	byTenant [shards]map[string][]*Endpoint
+	platform []*Endpoint
+	n        int
+}
+
+func shardOf(key string) int {
+	h := uint32(2166136261) // FNV-1a
+	for i := 0; i < len(key); i++ {
+		h = (h ^ uint32(key[i])) * 16777619
+	}
+	return int(h % shards)
+}
+
+// NewTable builds a table of config endpoints; names must be unique (the
+// config checks).
+func NewTable(eps []*Endpoint, disabled map[string]bool) *Table {
+	return &Table{config: newIndex(eps), managed: &shardedIndex{}, disabled: disabled}
+}
+
+// WithConfig returns t with its config endpoints replaced (a reload);
+// managed endpoints and disabled flags stay.
+func (t *Table) WithConfig(eps []*Endpoint) *Table {
+	return &Table{config: newIndex(eps), managed: t.managed, disabled: t.disabled}
+}
+
+// WithAllManaged returns t with its managed endpoints replaced by eps,
+// indexed in one pass (at start, and after a reload rebuilt them).
+func (t *Table) WithAllManaged(eps []*Endpoint) *Table {
+	m := &shardedIndex{n: len(eps)}
+	for i := range shards {
+		m.byName[i], m.byID[i], m.byTenant[i] = map[string]*Endpoint{}, map[string]*Endpoint{}, map[string][]*Endpoint{}
+	}
+	for _, e := range eps {
+		m.byName[shardOf(e.Name)][e.Name] = e
+		m.byID[shardOf(e.ID)][e.ID] = e
+		if e.Tenant == "" {
+			m.platform = append(m.platform, e)
+		} else {
+			ts := shardOf(e.Tenant)
+			m.byTenant[ts][e.Tenant] = append(m.byTenant[ts][e.Tenant], e)
 		}
 	}
-	return t
+	return &Table{config: t.config, managed: m, disabled: t.disabled}
+}
+
+// ConfigEndpoints returns the config's endpoints, in file order.
+func (t *Table) ConfigEndpoints() []*Endpoint { return t.config.list }
+
+// WithManaged returns t with managed endpoint e added, or replacing the
+// one of the same name.
+func (t *Table) WithManaged(e *Endpoint) *Table {
+	m := t.managed.without(e.Name)
+	m.put(e)
+	return &Table{config: t.config, managed: m, disabled: t.disabled}
+}
+
+// WithoutManaged returns t without the managed endpoint named name.
+func (t *Table) WithoutManaged(name string) *Table {
+	return &Table{config: t.config, managed: t.managed.without(name), disabled: t.disabled}
+}
+
+// copyShard returns a copy of m to change (a new map when m is nil).
+func copyShard[V any](m map[string]V) map[string]V {
+	out := make(map[string]V, len(m)+1)
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// without returns a copy of x without the endpoint named name (the copy
+// shares every shard it does not change).
+func (x *shardedIndex) without(name string) *shardedIndex {
+	c := *x
+	old := x.byName[shardOf(name)][name]
+	if old == nil {
+		return &c
+	}
+	c.n--
+	ns, is := shardOf(name), shardOf(old.ID)
+	c.byName[ns] = copyShard(x.byName[ns])
+	delete(c.byName[ns], name)
+	c.byID[is] = copyShard(x.byID[is])
+	delete(c.byID[is], old.ID)
+	if old.Tenant == "" {
+		c.platform = slices.DeleteFunc(slices.Clone(x.platform), func(e *Endpoint) bool { return e == old })
+	} else {
+		ts := shardOf(old.Tenant)
+		c.byTenant[ts] = copyShard(x.byTenant[ts])
+		if rest := slices.DeleteFunc(slices.Clone(x.byTenant[ts][old.Tenant]), func(e *Endpoint) bool { return e == old }); len(rest) > 0 {
+			c.byTenant[ts][old.Tenant] = rest
+		} else {
+			delete(c.byTenant[ts], old.Tenant)
+		}
+	}
+	return &c
+}
+
+// put adds e to x, which the caller has just copied (without).
+func (x *shardedIndex) put(e *Endpoint) {
+	x.n++
+	ns, is := shardOf(e.Name), shardOf(e.ID)
+	x.byName[ns] = copyShard(x.byName[ns])
+	x.byName[ns][e.Name] = e
+	x.byID[is] = copyShard(x.byID[is])
+	x.byID[is][e.ID] = e
+	if e.Tenant == "" {
+		x.platform = append(slices.Clip(x.platform), e)
+		return
+	}
+	ts := shardOf(e.Tenant)
+	x.byTenant[ts] = copyShard(x.byTenant[ts])
+	x.byTenant[ts][e.Tenant] = append(slices.Clip(x.byTenant[ts][e.Tenant]), e)
 }
 
 // Get returns the endpoint named name, or nil.
-func (t *Table) Get(name string) *Endpoint { return t.byName[name] }
+func (t *Table) Get(name string) *Endpoint {
+	if e := t.config.byName[name]; e != nil {
+		return e
+	}
+	return t.managed.byName[shardOf(name)][name]
+}
 
 // ByID returns the endpoint whose internal id is id, or nil.
-func (t *Table) ByID(id string) *Endpoint { return t.byID[id] }
+func (t *Table) ByID(id string) *Endpoint {
+	if e := t.config.byID[id]; e != nil {
+		return e
+	}
+	return t.managed.byID[shardOf(id)][id]
+}
 
 // Name is the name of the endpoint with internal id id, or id itself when
 // no such endpoint exists any more (a deleted managed endpoint).
 func (t *Table) Name(id string) string {
-	if e := t.byID[id]; e != nil {
+	if e := t.ByID(id); e != nil {
 		return e.Name
 	}
 	return id
 }
 
-// All returns the endpoints in config order.
-func (t *Table) All() []*Endpoint { return t.list }
+// All returns every endpoint: the config's in file order, then the
+// managed ones in no particular order. It allocates; hot paths use Get,
+// ByID and Route.
+func (t *Table) All() []*Endpoint {
+	out := make([]*Endpoint, 0, len(t.config.list)+t.managed.n)
+	out = append(out, t.config.list...)
+	for _, m := range t.managed.byID {
+		for _, e := range m {
+			out = append(out, e)
+		}
+	}
+	return out
+}
 
 // Disabled reports whether the endpoint with internal id id is disabled
 // (by a 410 or an operator).
@@ -185,11 +343,17 @@ func (t *Table) withDisabled(id string, on bool) *Table {
 	} else {
 		delete(d, id)
 	}
-	return NewTable(t.list, d)
+	return &Table{config: t.config, managed: t.managed, disabled: d}
 }
 
 // TenantEndpoints returns tenant's own endpoints (not the platform's).
-func (t *Table) TenantEndpoints(tenant string) []*Endpoint { return t.byTenant[tenant] }
+func (t *Table) TenantEndpoints(tenant string) []*Endpoint {
+	own, managed := t.config.byTenant[tenant], t.managed.byTenant[shardOf(tenant)][tenant]
+	if len(own) == 0 {
+		return managed
+	}
+	return append(slices.Clip(own), managed...)
+}
 
 // ErrNotRoutable: an event names an endpoint it cannot reach (unknown,
 // internal, or another tenant's).
@@ -204,15 +368,15 @@ var ErrNotRoutable = errors.New("not an endpoint this event can reach")
 // The cost grows with the tenant's and the platform's endpoints, never
 // with all of them.
 func (t *Table) Route(typ, tenant string, only []string) ([]*Endpoint, error) {
-	own := t.byTenant[tenant]
-	if tenant == "" {
-		own = nil
+	var own []*Endpoint
+	if tenant != "" {
+		own = t.TenantEndpoints(tenant)
 	}
 	reachable := func(e *Endpoint) bool { return e != nil && !e.Internal && (e.Tenant == "" || e.Tenant == tenant) }
 	var out []*Endpoint
 	if len(only) > 0 {
 		for _, name := range only {
-			e := t.byName[name]
+			e := t.Get(name)
 			if !reachable(e) {
 				return nil, fmt.Errorf("%w: %q", ErrNotRoutable, name)
 			}
@@ -222,7 +386,7 @@ func (t *Table) Route(typ, tenant string, only []string) ([]*Endpoint, error) {
 		}
 		return out, nil
 	}
-	for _, group := range [][]*Endpoint{own, t.platform} {
+	for _, group := range [][]*Endpoint{own, t.config.platform, t.managed.platform} {
 		for _, e := range group {
 			if e.Matches(typ) {
 				out = append(out, e)

@@ -197,11 +197,13 @@ func (s *Scheduler) Sender() Attempter { return s.sender }
 // Table returns the endpoints in force.
 func (s *Scheduler) Table() *Table { return s.table.Load() }
 
-// SetTable swaps in a new table (after a reload), keeping disabled flags.
-func (s *Scheduler) SetTable(eps []*Endpoint) {
+// UpdateTable swaps in fn of the table in force (a reload, a managed
+// endpoint created, changed or deleted), serialised with the other table
+// writers so that no change is lost; disabled flags carry over.
+func (s *Scheduler) UpdateTable(fn func(*Table) *Table) {
 	s.tableMu.Lock()
 	defer s.tableMu.Unlock()
-	s.table.Store(NewTable(eps, s.table.Load().disabled))
+	s.table.Store(fn(s.table.Load()))
 	s.poke()
 }
 

@@ -244,7 +244,8 @@ func TestDisableAfter(t *testing.T) {
 	d.Event(`{"type":"t","data":1}`)
 	eventually(t, "the endpoint disabled", func() bool {
 		_, out := d.Admin("GET", "/v1/endpoints/down", "")
-		return out["state"] == "disabled" && strings.Contains(out["disabled_reason"].(string), "disable_after")
+		reason, _ := out["disabled_reason"].(string) // written just after the state flips
+		return out["state"] == "disabled" && strings.Contains(reason, "disable_after")
 	})
 	eventually(t, "the notification", func() bool {
 		for _, r := range rcv.Requests("/alerts") {
