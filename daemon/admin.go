@@ -58,6 +58,7 @@ var adminRoutes = []route{
 	{"POST", "/v1/endpoints/{}/disable", (*Daemon).adminDisable},
 	{"GET", "/metrics", (*Daemon).adminMetrics},
 	{"GET", "/v1/backup", (*Daemon).adminBackup},
+	{"GET", "/openapi.yaml", (*Daemon).adminOpenAPI},
 }
 
 func match(pattern, path string) ([]string, bool) {

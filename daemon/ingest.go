@@ -62,14 +62,32 @@ func (d *Daemon) handleServerError(ctx *fasthttp.RequestCtx, err error) {
 	}
 }
 
+// The ingest listener's paths. handleIngest's switch names these and no
+// other, so ingestRoutes (and Routes, which api/openapi.yaml is checked
+// against) is the whole of what it serves.
+const (
+	pathHealthz = "/healthz"
+	pathReadyz  = "/readyz"
+	pathEvents  = "/v1/events"
+	pathBatch   = "/v1/events/batch"
+)
+
+// /healthz answers whatever the method; GET is the one documented.
+var ingestRoutes = []Route{
+	{"ingest", "GET", pathHealthz},
+	{"ingest", "GET", pathReadyz},
+	{"ingest", "POST", pathEvents},
+	{"ingest", "POST", pathBatch},
+}
+
 func (d *Daemon) handleIngest(ctx *fasthttp.RequestCtx) {
 	cfg := d.cfg.Load()
 	path := string(ctx.Path())
 	switch path {
-	case "/healthz":
+	case pathHealthz:
 		writeJSON(ctx, 200, map[string]string{"status": "ok"})
 		return
-	case "/readyz":
+	case pathReadyz:
 		// Ready means an event posted now would be stored: the same
 		// refusals as ingest, and a log and database that can be written.
 		switch err := d.store.Writable(ctx); {
@@ -83,7 +101,7 @@ func (d *Daemon) handleIngest(ctx *fasthttp.RequestCtx) {
 			writeJSON(ctx, 200, map[string]any{"status": "ready", "pending": d.store.Pending()})
 		}
 		return
-	case "/v1/events", "/v1/events/batch":
+	case pathEvents, pathBatch:
 	default:
 		d.writeError(ctx, errNotFound)
 		return
@@ -103,7 +121,7 @@ func (d *Daemon) handleIngest(ctx *fasthttp.RequestCtx) {
 		err = errUnsupported
 	default:
 		err = d.budget.run(len(ctx.PostBody()), func() error {
-			if path == "/v1/events" {
+			if path == pathEvents {
 				return d.ingestOne(ctx, cfg)
 			}
 			return d.ingestBatch(ctx, cfg)
