@@ -100,6 +100,7 @@ func mustOpenFile(tb testing.TB, dir, path string, x Extra, setup func(*daemon.D
 	if err := d.Open(); err != nil {
 		tb.Fatal(err)
 	}
+	registerListeners(tb, d.IngestAddr(), d.AdminAddr())
 	db := c.Storage.Path
 	tb.Cleanup(func() {
 		d.Close()
@@ -173,7 +174,16 @@ func (d *Daemon) Admin(method, path, body string) (int, map[string]any) {
 	return status, out
 }
 
+// do sends a request to a daemon under test and checks the answer
+// against api/openapi.yaml (checkAnswer).
 func do(tb testing.TB, method, url, contentType, body string, headers ...string) (int, map[string]any, http.Header) {
+	tb.Helper()
+	return send(tb, method, url, contentType, body, headers, func(req *http.Request, resp *http.Response, b []byte) {
+		checkAnswer(tb, req, body, resp, b)
+	})
+}
+
+func send(tb testing.TB, method, url, contentType, body string, headers []string, check func(*http.Request, *http.Response, []byte)) (int, map[string]any, http.Header) {
 	tb.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
@@ -191,6 +201,7 @@ func do(tb testing.TB, method, url, contentType, body string, headers ...string)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	check(req, resp, b)
 	var out map[string]any
 	if len(b) > 0 && b[0] == '{' {
 		if err := json.Unmarshal(b, &out); err != nil {

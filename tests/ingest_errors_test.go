@@ -55,7 +55,11 @@ func TestIngestErrors(t *testing.T) {
 		{"endpoints not strings", "POST", "/v1/events", "application/json", `{"type":"t","data":1,"endpoints":[1]}`, auth, 400, "endpoints"},
 	}
 	for _, c := range cases {
-		status, out, _ := do(t, c.method, "http://"+d.IngestAddr()+c.path, c.ct, c.body, c.headers...)
+		call := do
+		if c.path == "/v1/nope" {
+			call = doUnlisted
+		}
+		status, out, _ := call(t, c.method, "http://"+d.IngestAddr()+c.path, c.ct, c.body, c.headers...)
 		if status != c.status {
 			t.Errorf("%s: status %d, want %d (%v)", c.name, status, c.status, out)
 			continue

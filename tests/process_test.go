@@ -109,6 +109,7 @@ func (p *Proc) start() {
 		p.ingest, p.admin = l.Ingest, l.Admin
 		return ok
 	})
+	registerListeners(p.tb, p.ingest, p.admin)
 }
 
 // logLine holds the fields of a log line that the tests read.

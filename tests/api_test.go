@@ -1,0 +1,144 @@
+package tests
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+
+	"hookd/api"
+	"hookd/daemon"
+)
+
+// TestAPITour calls every route api/openapi.yaml describes, so that each
+// answer shape is checked against the file (do does that) even where no
+// other test needs the route.
+func TestAPITour(t *testing.T) {
+	rcv := NewReceiver(t)
+	rcv.Status("/b", 500, 1000)
+	d := MustOpenDaemon(t, endpoint("a", rcv.URL+"/a", `["tour.*"]`, standardSigning(testSecret))+
+		endpoint("b", rcv.URL+"/b", `["tour.*"]`, "schedule = []"))
+	expect := func(what string, status, want int, out any) {
+		t.Helper()
+		if status != want {
+			t.Fatalf("%s: %d %v, want %d", what, status, out, want)
+		}
+	}
+	ingest := func(method, path, body string) (int, map[string]any) {
+		status, out, _ := do(t, method, "http://"+d.IngestAddr()+path, "application/json", body)
+		return status, out
+	}
+
+	s, out := ingest("GET", "/healthz", "")
+	expect("healthz", s, 200, out)
+	s, out = ingest("GET", "/readyz", "")
+	expect("readyz", s, 200, out)
+	s, out = ingest("POST", "/v1/events", `{"id":"t1","type":"tour.started","data":{"n":1},"endpoints":["a","b"]}`)
+	expect("event", s, 202, out)
+	s, out = ingest("POST", "/v1/events", `{"id":"t1","type":"tour.started","data":{"n":1}}`)
+	expect("duplicate", s, 200, out)
+	s, out = ingest("POST", "/v1/events", `{"id":"t0","type":"other","payload":[1]}`)
+	expect("event without deliveries", s, 202, out)
+	s, out = ingest("POST", "/v1/events/batch", `[{"id":"t2","type":"tour.batched","data":null},{"id":"t1","type":"tour.started","data":1},{"type":"no spaces"}]`)
+	expect("batch", s, 200, out)
+
+	d.waitState("t1", "a", "delivered")
+	d.waitState("t1", "b", "undeliverable")
+	s, out = d.Admin("GET", "/v1/events/t1", "")
+	expect("event", s, 200, out)
+	s, out = d.Admin("GET", "/v1/undeliverable?endpoint=b&limit=1", "")
+	expect("undeliverable", s, 200, out)
+	s, out = d.Admin("POST", "/v1/undeliverable/redeliver", `{"endpoint":"b","since":"2000-01-01T00:00:00Z"}`)
+	expect("redeliver undeliverable", s, 202, out)
+	s, out = d.Admin("POST", "/v1/events/t1/redeliver", `{"endpoint":"a"}`)
+	expect("redeliver", s, 202, out)
+	s, out = d.Admin("POST", "/v1/events/t0/redeliver", "")
+	expect("redeliver an event without deliveries", s, 202, out)
+	s, out = d.Admin("GET", "/v1/endpoints", "")
+	expect("endpoints", s, 200, out)
+	s, out = d.Admin("POST", "/v1/endpoints/a/test", `{"type":"tour.test","data":{"x":1}}`)
+	expect("test", s, 200, out)
+	s, out = d.Admin("POST", "/v1/endpoints/a/disable", "")
+	expect("disable", s, 200, out)
+	s, out = d.Admin("POST", "/v1/endpoints/a/enable", "")
+	expect("enable", s, 200, out)
+	s, out = d.Admin("GET", "/metrics", "")
+	expect("metrics", s, 200, out)
+	s, out = d.Admin("GET", "/debug/pprof/", "")
+	expect("pprof while admin.pprof is off", s, 404, out)
+	s, out = d.Admin("GET", "/debug/pprof/heap", "")
+	expect("pprof while admin.pprof is off", s, 404, out)
+	s, out = d.Admin("GET", "/openapi.yaml", "")
+	expect("openapi.yaml", s, 200, out)
+	resp, err := http.Get("http://" + d.AdminAddr() + "/openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !bytes.Equal(served, api.OpenAPI) {
+		t.Error("GET /openapi.yaml is not api/openapi.yaml")
+	}
+
+	sp, err := spec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	served2 := servedRoutes()
+	for path, item := range sp.doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			if _, ok := exercised.Load(op.OperationID); !ok && served2[method+" "+param.ReplaceAllString(path, "{}")] {
+				t.Errorf("%s %s (%s): not exercised; add it to this tour", method, path, op.OperationID)
+			}
+		}
+	}
+}
+
+var param = regexp.MustCompile(`\{[^}/]+\}`)
+
+func servedRoutes() map[string]bool {
+	m := map[string]bool{}
+	for _, r := range daemon.Routes() {
+		m[r.Method+" "+r.Path] = true
+	}
+	return m
+}
+
+// The ingest listener serves its routes and no other of the file's paths
+// (the ingest routes daemon.Routes lists are the paths of handleIngest's
+// switch; this holds the switch to them). The admin listener dispatches
+// on the very table Routes reads, so it needs no such probe.
+func TestIngestServesOnlyItsRoutes(t *testing.T) {
+	d := MustOpenDaemon(t, "")
+	sp, err := spec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ingest := map[string]bool{}
+	for _, r := range daemon.Routes() {
+		if r.Listener == "ingest" {
+			ingest[r.Path] = true
+		}
+	}
+	for path := range sp.doc.Paths.Map() {
+		concrete := param.ReplaceAllString(path, "x")
+		for _, method := range []string{"GET", "POST"} {
+			req, _ := http.NewRequest(method, "http://"+d.IngestAddr()+concrete, strings.NewReader("{}"))
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var e struct{ Error struct{ Code string } }
+			json.NewDecoder(resp.Body).Decode(&e)
+			resp.Body.Close()
+			served := resp.StatusCode != 404 || e.Error.Code != "not_found"
+			if served != ingest[path] {
+				t.Errorf("%s %s on the ingest listener: %d %s; an ingest route: %v", method, concrete, resp.StatusCode, e.Error.Code, ingest[path])
+			}
+		}
+	}
+}
