@@ -19,8 +19,11 @@ type Options struct {
 	// Token is sent as "Authorization: Bearer <Token>" when not empty.
 	Token string
 	// Timeout bounds each request, from dial to the end of the body;
-	// 0 means 30 seconds.
+	// 0 means 30 seconds. (Ingest retries a request that times out.)
 	Timeout time.Duration
+	// MaxRetryWait caps each of Ingest's waits between tries, Retry-After
+	// included; 0 means no cap: a Retry-After is honoured in full.
+	MaxRetryWait time.Duration
 }
 
 // ErrorBody is the body of every error answer:
@@ -105,15 +108,27 @@ func newConn(baseURL string, o Options) *conn {
 // do sends in (if not nil) as JSON and decodes a 2xx answer into out
 // (if not nil).
 func (c *conn) do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
+	var body []byte
 	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
 			return err
 		}
-		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	return c.send(ctx, method, path, body, out)
+}
+
+// errAnswerLost is wrapped by the error of a request whose answer was cut
+// short: the daemon may or may not have acted on it.
+var errAnswerLost = errors.New("answer cut short")
+
+// send sends body (JSON, or nil for none) and decodes a 2xx answer into out.
+func (c *conn) send(ctx context.Context, method, path string, body []byte, out any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
 		return err
 	}
@@ -132,7 +147,7 @@ func (c *conn) do(ctx context.Context, method, path string, in, out any) error {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return fmt.Errorf("%s %s: read answer: %w", method, path, err)
+		return fmt.Errorf("%s %s: %w: %w", method, path, errAnswerLost, err)
 	}
 	if resp.StatusCode >= 300 {
 		// A body that is not ours (a proxy's page) still yields the status.

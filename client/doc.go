@@ -16,6 +16,11 @@
 //	case errors.Is(err, client.ErrUnreachable):
 //	}
 //
-// The ingest API ([ingest] listen) will get its own client type on the
-// same Options and transport.
+// Ingest talks to the ingest API ([ingest] listen): Send and SendBatch
+// store events, retrying what hookd refuses only for now (429, 503) and
+// requests that got no answer, with the same event id, so an emitter
+// neither loses nor duplicates an event (see Ingest and ExampleIngest_Send).
+//
+// api/openapi.yaml in the repository describes both APIs for clients in
+// other languages.
 package client

@@ -11,6 +11,7 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/valyala/fasthttp"
 
+	"hookd/client"
 	"hookd/config"
 	"hookd/delivery"
 	"hookd/store"
@@ -266,20 +267,10 @@ func writeAck(ctx *fasthttp.RequestCtx, status int, r store.IngestResult) {
 	ctx.SetBody(append(b, '\n'))
 }
 
-// itemResult is one entry of a batch response.
-type itemResult struct {
-	Index      int               `json:"index"`
-	Status     int               `json:"status"`
-	ID         string            `json:"id,omitempty"`
-	Duplicate  *bool             `json:"duplicate,omitempty"`
-	Deliveries *int              `json:"deliveries,omitempty"`
-	Error      map[string]string `json:"error,omitempty"`
-}
-
-func itemError(i int, err error) itemResult {
+func itemError(i int, err error) client.ItemResult {
 	ae := toAPIError(err)
 	rejected(ae.Status)
-	return itemResult{Index: i, Status: ae.Status, Error: map[string]string{"code": ae.Code, "message": ae.Message}}
+	return client.ItemResult{Index: i, Status: ae.Status, Error: &client.ErrorDetail{Code: ae.Code, Message: ae.Message}}
 }
 
 // ingestBatch stores up to maxBatch events in one commit. Invalid items
@@ -296,7 +287,7 @@ func (d *Daemon) ingestBatch(ctx *fasthttp.RequestCtx, cfg *config.Config) error
 		return badRequest("batch has %d events; at most %d", len(items), maxBatch)
 	}
 	t, now := d.sched.Table(), time.Now().UTC()
-	results := make([]itemResult, len(items))
+	results := make([]client.ItemResult, len(items))
 	var (
 		valid []store.NewEvent
 		index []int
@@ -329,14 +320,14 @@ func (d *Daemon) ingestBatch(ctx *fasthttp.RequestCtx, cfg *config.Config) error
 				results[i] = itemError(i, r.Err)
 			case r.Duplicate:
 				duplicates.Inc()
-				results[i] = itemResult{Index: i, Status: 200, ID: r.ID, Duplicate: ptr(true)}
+				results[i] = client.ItemResult{Index: i, Status: 200, ID: r.ID, Duplicate: ptr(true)}
 			default:
 				ingested.Inc()
-				results[i] = itemResult{Index: i, Status: 202, ID: r.ID, Duplicate: ptr(false), Deliveries: ptr(r.Deliveries)}
+				results[i] = client.ItemResult{Index: i, Status: 202, ID: r.ID, Duplicate: ptr(false), Deliveries: ptr(r.Deliveries)}
 			}
 		}
 	}
-	writeJSON(ctx, 200, map[string]any{"results": results})
+	writeJSON(ctx, 200, client.BatchResults{Results: results})
 	return nil
 }
 

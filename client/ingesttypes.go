@@ -1,0 +1,51 @@
+package client
+
+// The ingest API's request and response bodies. The daemon answers
+// batches with ItemResult; its single-event answer and event parser are
+// hand-written for speed, and tests hold them to Ack and NewEvent.
+
+// NewEvent is an event to send: the body of POST /v1/events, or one item
+// of POST /v1/events/batch. Give exactly one of Data and Payload.
+type NewEvent struct {
+	// ID deduplicates: the same id within the daemon's dedup_window is
+	// stored once. Send and SendBatch fill in a new one (NewEventID) when
+	// it is empty, and retry with it.
+	ID   string `json:"id,omitempty"`
+	Type string `json:"type"` // 1-128 characters of [A-Za-z0-9._:-]
+	// Data is any value encoding/json can marshal (json.RawMessage for
+	// JSON you already have); each endpoint gets it in its envelope.
+	Data any `json:"data,omitempty"`
+	// Payload is sent byte for byte as the request body, with no envelope.
+	Payload any `json:"payload,omitempty"`
+	// Endpoints restricts fan-out to these endpoint names.
+	Endpoints []string `json:"endpoints,omitempty"`
+}
+
+// Ack answers POST /v1/events: the event is stored (fsynced) and
+// Deliveries deliveries were created, or it is a Duplicate of one stored
+// earlier (then Deliveries is 0 and nothing new is delivered).
+type Ack struct {
+	ID         string `json:"id"`
+	Duplicate  bool   `json:"duplicate"`
+	Deliveries int    `json:"deliveries,omitempty"`
+}
+
+// BatchResults answers POST /v1/events/batch.
+type BatchResults struct {
+	Results []ItemResult `json:"results"`
+}
+
+// ItemResult is the outcome of one batch item. Status is what POST
+// /v1/events would have answered for it: 202 stored, 200 duplicate
+// (both Stored), or an error status with Error.
+type ItemResult struct {
+	Index      int          `json:"index"` // position in the request
+	Status     int          `json:"status"`
+	ID         string       `json:"id,omitempty"`
+	Duplicate  *bool        `json:"duplicate,omitempty"`
+	Deliveries *int         `json:"deliveries,omitempty"`
+	Error      *ErrorDetail `json:"error,omitempty"`
+}
+
+// Stored reports whether the item's event is stored, now or earlier.
+func (r ItemResult) Stored() bool { return r.Status == 200 || r.Status == 202 }
