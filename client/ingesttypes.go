@@ -17,7 +17,11 @@ type NewEvent struct {
 	Data any `json:"data,omitempty"`
 	// Payload is sent byte for byte as the request body, with no envelope.
 	Payload any `json:"payload,omitempty"`
-	// Endpoints restricts fan-out to these endpoint names.
+	// Tenant routes the event to that tenant's endpoints as well as the
+	// platform's (same grammar as Type); empty: platform endpoints only.
+	Tenant string `json:"tenant,omitempty"`
+	// Endpoints restricts fan-out to these endpoint names, among those the
+	// event's tenant reaches.
 	Endpoints []string `json:"endpoints,omitempty"`
 }
 
