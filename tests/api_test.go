@@ -40,7 +40,7 @@ func TestAPITour(t *testing.T) {
 	expect("event", s, 202, out)
 	s, out = ingest("POST", "/v1/events", `{"id":"t1","type":"tour.started","data":{"n":1}}`)
 	expect("duplicate", s, 200, out)
-	s, out = ingest("POST", "/v1/events", `{"id":"t0","type":"other","payload":[1]}`)
+	s, out = ingest("POST", "/v1/events", `{"id":"t0","type":"other","tenant":"wgt_1","payload":[1]}`)
 	expect("event without deliveries", s, 202, out)
 	s, out = ingest("POST", "/v1/events/batch", `[{"id":"t2","type":"tour.batched","data":null},{"id":"t1","type":"tour.started","data":1},{"type":"no spaces"}]`)
 	expect("batch", s, 200, out)
