@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -86,6 +87,7 @@ func closeResponseObjects(doc *openapi3.T) {
 		}
 		s := ref.Value
 		seen[s] = true
+		flattenAllOf(s)
 		if len(s.Properties) > 0 && s.AdditionalProperties.Has == nil && s.AdditionalProperties.Schema == nil {
 			no := false
 			s.AdditionalProperties.Has = &no
@@ -113,6 +115,30 @@ func closeResponseObjects(doc *openapi3.T) {
 
 // exercised holds the operationId of every route an answer was checked for.
 var exercised sync.Map
+
+// flattenAllOf folds the object schemas of s.AllOf into s, so that one
+// closed object describes the whole answer: closing each part alone would
+// refuse the other parts' properties.
+func flattenAllOf(s *openapi3.Schema) {
+	for _, part := range s.AllOf {
+		if part.Value == nil || len(part.Value.Properties) == 0 {
+			return
+		}
+	}
+	if len(s.AllOf) == 0 {
+		return
+	}
+	props := openapi3.Schemas{}
+	maps.Copy(props, s.Properties)
+	for _, part := range s.AllOf {
+		maps.Copy(props, part.Value.Properties)
+		s.Required = append(s.Required, part.Value.Required...)
+	}
+	s.Properties, s.AllOf = props, nil
+	if len(s.Type.Slice()) == 0 {
+		s.Type = &openapi3.Types{openapi3.TypeObject}
+	}
+}
 
 // listeners maps the address of each listener of a daemon under test to
 // which listener it is.
