@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -78,7 +79,15 @@ func main() {
 	status := flag.Int("status", 200, "HTTP status loadgen's receiver answers (500 builds a retry backlog)")
 	during := flag.String("during", "", "shell command to run once while the load runs (e.g. a backup); reports the ack latency while it ran")
 	duringAfter := flag.Duration("during-after", 5*time.Second, "when to start -during")
+	tenants := flag.Int("tenants", 0, "each event carries a random tenant t0..tN-1 (0 = none)")
+	admin := flag.String("admin", "127.0.0.1:8526", "admin address, for -create-endpoints and -churn (loopback only)")
+	create := flag.Int("create-endpoints", 0, "create this many managed endpoints (tenant t<i>, delivering to -receiver) through the admin API with -c connections, report, and exit")
+	churn := flag.Float64("churn", 0, "PATCH this many managed endpoints (ep-t<i>, from -create-endpoints) per second while the load runs")
 	flag.Parse()
+	if *create > 0 {
+		createEndpoints(*admin, *recv, *create, *c)
+		return
+	}
 
 	if *serveNoop != "" {
 		runNoop(*serveNoop)
@@ -143,6 +152,11 @@ func main() {
 	} else {
 		close(duringDone)
 	}
+	churnDone := make(chan struct{})
+	if *churn > 0 {
+		go runChurn(*admin, *churn, *tenants, churnDone)
+	}
+	defer close(churnDone)
 	for w := range *c {
 		wg.Add(1)
 		go func() {
@@ -154,7 +168,11 @@ func main() {
 			req.Header.SetMethod("POST")
 			req.Header.SetContentType("application/json")
 			req.SetBody(body)
+			rng := rand.New(rand.NewPCG(uint64(w), 1))
 			for next.Add(int64(per)) <= int64(*n) && time.Now().Before(deadline) {
+				if *tenants > 0 && per == 1 {
+					req.SetBody(tenantBody(body, rng.IntN(*tenants)))
+				}
 				t0 := time.Now()
 				err := client.Do(req, resp)
 				lat[w] = append(lat[w], sample{at: t0.Sub(start), lat: time.Since(t0)})
@@ -221,6 +239,69 @@ func main() {
 	}
 	out, _ := json.Marshal(res)
 	fmt.Println(string(out))
+}
+
+// tenantBody is body with "tenant":"t<i>" as its first member.
+func tenantBody(body []byte, i int) []byte {
+	return append([]byte(fmt.Sprintf(`{"tenant":"t%d",`, i)), body[1:]...)
+}
+
+// createEndpoints creates n managed endpoints ep-t<i> of tenant t<i>
+// through the admin API over c connections and prints how long it took.
+func createEndpoints(admin, recv string, n, c int) {
+	if !loopback(admin) {
+		fatal("refusing non-loopback admin %s", admin)
+	}
+	client := &fasthttp.HostClient{Addr: admin, MaxConns: c}
+	var next, errs atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range c {
+		wg.Go(func() {
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			req.SetRequestURI("http://" + admin + "/v1/endpoints")
+			req.Header.SetMethod("POST")
+			req.Header.SetContentType("application/json")
+			for i := next.Add(1) - 1; i < int64(n); i = next.Add(1) - 1 {
+				req.SetBodyString(fmt.Sprintf(`{"name":"ep-t%d","tenant":"t%d","url":"http://%s/hook","events":["*"]}`, i, i, recv))
+				if err := client.Do(req, resp); err != nil || resp.StatusCode() != 201 {
+					errs.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	el := time.Since(start)
+	out, _ := json.Marshal(map[string]any{"mode": "create-endpoints", "endpoints": n, "conns": c, "errors": errs.Load(),
+		"secs": el.Seconds(), "per_sec": float64(n) / el.Seconds()})
+	fmt.Println(string(out))
+}
+
+// runChurn PATCHes random managed endpoints at rate per second until done.
+func runChurn(admin string, rate float64, n int, done <-chan struct{}) {
+	if n == 0 {
+		fatal("-churn needs -tenants (the endpoints ep-t<i> made by -create-endpoints)")
+	}
+	client := &fasthttp.HostClient{Addr: admin}
+	t := time.NewTicker(time.Duration(float64(time.Second) / rate))
+	defer t.Stop()
+	for i := 0; ; i++ {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		req.SetRequestURI(fmt.Sprintf("http://%s/v1/endpoints/ep-t%d", admin, rand.IntN(n)))
+		req.Header.SetMethod("PATCH")
+		req.Header.SetContentType("application/json")
+		req.SetBodyString(fmt.Sprintf(`{"description":"churn %d"}`, i))
+		client.Do(req, resp)
+		fasthttp.ReleaseRequest(req)
+		fasthttp.ReleaseResponse(resp)
+	}
 }
 
 func eventBody(size int) []byte {

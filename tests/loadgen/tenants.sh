@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Issue 13's scale run: N managed endpoints over N tenants (default 100,000), created through
+# the admin API; then restart to READY, idle RSS, ingest of events each for a random tenant next
+# to the one-endpoint rate and a no-op handler measured in the same run, and p99 with endpoint
+# changes running. Loopback only; every process started here is stopped by PID. JSON lines.
+#   bash tests/loadgen/tenants.sh [N]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+N=${1:-100000}
+bin=$(mktemp -d)
+trap 'rm -rf "$bin"' EXIT
+go build -o "$bin/hookd" .
+go build -o "$bin/loadgen" ./tests/loadgen
+ready() { until curl -sf 127.0.0.1:8525/readyz >/dev/null; do sleep 0.01; done; }
+rss() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+
+rm -rf /tmp/hookd-tenants
+"$bin/hookd" run -config tests/loadgen/tenants.toml >/dev/null 2>&1 & pid=$!
+ready
+"$bin/loadgen" -create-endpoints "$N" -c 32
+kill -TERM "$pid"; wait "$pid" || true
+
+t0=$(date +%s%N)
+"$bin/hookd" run -config tests/loadgen/tenants.toml >/dev/null 2>&1 & pid=$!
+ready
+t1=$(date +%s%N)
+sleep 3
+echo "{\"mode\":\"restart\",\"endpoints\":$N,\"start_to_ready_ms\":$(( (t1 - t0) / 1000000 )),\"idle_rss_mb\":$(rss "$pid")}"
+
+"$bin/loadgen" -noop -c 64 -n 150000
+"$bin/loadgen" -tenants "$N" -c 64 -n 150000 -pid "$pid" || true
+"$bin/loadgen" -tenants "$N" -c 64 -n 150000 -churn 10 -pid "$pid" || true
+kill -TERM "$pid"; wait "$pid" || true
+
+rm -rf /tmp/hookd-load
+"$bin/hookd" run -config tests/loadgen/hookd.toml >/dev/null 2>&1 & pid=$!
+ready
+"$bin/loadgen" -c 64 -n 150000 -pid "$pid" || true
+kill -TERM "$pid"; wait "$pid" || true
+rm -rf /tmp/hookd-tenants /tmp/hookd-load
