@@ -80,6 +80,8 @@ func (c *Config) BuildManaged(id string, s *APISettings, secrets SecretSet, now 
 		return nil, bad("events", "must list at least one event type or pattern (\"*\" for all)")
 	case e.Signing != nil && (e.Signing.SecretFile != nil || e.Signing.SecretEnv != nil):
 		return nil, bad("signing", "secret_file and secret_env are for the config file; send secret, or none to have one generated")
+	case e.Signing != nil && e.Signing.PreviousSecrets != nil:
+		return nil, bad("signing.previous_secrets", "use POST /v1/endpoints/{name}/rotate-secret, which keeps the old secret signing for an overlap")
 	case e.TestEventType != nil && !IDRe.MatchString(*e.TestEventType):
 		return nil, bad("test_event_type", "must be 1-128 characters of [A-Za-z0-9._:-]")
 	}

@@ -206,9 +206,14 @@ func (d *Daemon) adminRedeliver(ctx *fasthttp.RequestCtx, args []string) error {
 		create = &store.NewDelivery{Endpoint: ep.ID, Body: ep.Render(ev)}
 		in.Endpoint = ep.ID
 	}
-	eps, err := d.store.Redeliver(ctx, args[0], in.Endpoint, create)
+	ids, err := d.store.Redeliver(ctx, args[0], in.Endpoint, create)
 	if err != nil {
 		return err
+	}
+	t := d.sched.Table()
+	eps := make([]string, len(ids))
+	for i, id := range ids {
+		eps[i] = t.Name(id)
 	}
 	writeJSON(ctx, 202, client.Redelivered{ID: args[0], Endpoints: eps})
 	return nil

@@ -177,6 +177,7 @@ func TestManagedEndpointErrors(t *testing.T) {
 		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"colour":"red"}`, 400, "colour"},
 		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"signing":{"secret_file":"/etc/passwd"}}`, 400, "secret_file"},
 		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"signing":{"scheme":"rsa"}}`, 400, "signing"},
+		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"signing":{"previous_secrets":["whsec_AAAA"]}}`, 400, "rotate-secret"},
 		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"name":"Bad Name"}`, 400, "name"},
 		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"tenant":"a/b"}`, 400, "tenant"},
 		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"description":"` + strings.Repeat("d", 1100) + `"}`, 400, "description"},
