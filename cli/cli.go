@@ -50,6 +50,7 @@ var commands = map[string]func(args []string, stdout, stderr io.Writer) int{
 	"undeliverable": undeliverable,
 	"endpoints":     endpoints,
 	"tenants":       tenants,
+	"deliveries":    deliveries,
 	"test":          test,
 	"backup":        backup,
 }
@@ -74,6 +75,8 @@ const usage = `usage: hookd <command> [flags]
 Talking to a running daemon's admin API (flags: -config FILE | -admin URL, -token T, -json):
   events show ID                              an event, its deliveries and every attempt
   redeliver ID [-endpoint NAME]               send an event again, delivered or not
+  deliveries [-tenant T] [-endpoint NAME] [-status S] [-type T] [-since T] [-until T]
+                                              the deliveries log, newest first (-limit, -cursor)
   undeliverable list [-endpoint NAME]         parked deliveries, oldest first (-limit, -cursor)
   undeliverable redeliver [-endpoint NAME] [-since T] [-until T]
   endpoints [-tenant T]                       endpoints with source, tenant, state, pending, in flight, failures

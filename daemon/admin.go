@@ -47,6 +47,7 @@ var adminRoutes = []route{
 	{"POST", "/v1/endpoints", (*Daemon).adminCreateEndpoint},
 	{"GET", "/v1/event-types", (*Daemon).adminEventTypes},
 	{"GET", "/v1/tenants", (*Daemon).adminTenants},
+	{"GET", "/v1/deliveries", (*Daemon).adminDeliveries},
 	{"DELETE", "/v1/tenants/{}", (*Daemon).adminDeleteTenant},
 	{"GET", "/v1/endpoints/{}", (*Daemon).adminEndpoint},
 	{"PATCH", "/v1/endpoints/{}", (*Daemon).adminPatchEndpoint},

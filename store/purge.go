@@ -86,10 +86,19 @@ func purgeEvent(tx *bolt.Tx, indexKey []byte, now time.Time, r Retention) (bool,
 	if keep {
 		return false, idx.Put(timeKey(now, id), nil)
 	}
+	tenant := ""
+	if v := tx.Bucket(bktEvents).Get([]byte(id)); v != nil {
+		if ev, err := decodeEvent(v); err == nil {
+			tenant = ev.Tenant
+		}
+	}
 	attempts := tx.Bucket(bktAttempts)
 	for _, k := range keys {
 		d, err := getDelivery(tx, string(k))
 		if err != nil {
+			return false, err
+		}
+		if err := unindexDelivery(tx, d.Created, d.EventID, d.Endpoint, tenant); err != nil {
 			return false, err
 		}
 		if d.State == Undeliverable {

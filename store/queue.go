@@ -294,6 +294,9 @@ func (s *Store) Redeliver(ctx context.Context, eventID, endpoint string, create 
 			if err := putPending(tx, st, d); err != nil {
 				return err
 			}
+			if err := indexDelivery(tx, ev.Created, eventID, d.Endpoint, ev.Tenant); err != nil {
+				return err
+			}
 			st.pend(d.Endpoint, 1)
 			queued = append(queued, d.Endpoint)
 		}

@@ -310,3 +310,49 @@ func TestTenantsListAndDelete(t *testing.T) {
 		t.Fatal("deleting an unknown tenant")
 	}
 }
+
+// The deliveries log through the API and the CLI: newest first, filtered
+// by tenant, endpoint, status, type and time.
+func TestDeliveriesLog(t *testing.T) {
+	rcv := NewReceiver(t)
+	rcv.Status("/b", 500, 1<<30)
+	d := MustOpenDaemon(t, endpoint("a", rcv.URL+"/a", `["*"]`, `tenant = "A"`)+endpoint("b", rcv.URL+"/b", `["*"]`, "tenant = \"B\"\nschedule = []"))
+	var ids []string
+	for i := range 6 {
+		tenant := []string{"A", "B"}[i%2]
+		ids = append(ids, d.Event(fmt.Sprintf(`{"id":"log-%d","type":"t.%s","tenant":%q,"data":%d}`, i, tenant, tenant, i)))
+	}
+	d.waitState(ids[5], "b", "undeliverable")
+	d.waitState(ids[4], "a", "delivered")
+	_, out := d.Admin("GET", "/v1/deliveries?since=1h", "")
+	items := out["items"].([]any)
+	if len(items) != 6 || items[0].(map[string]any)["event_id"] != "log-5" || items[5].(map[string]any)["event_id"] != "log-0" {
+		t.Fatalf("all, newest first: %v", out)
+	}
+	_, out = d.Admin("GET", "/v1/deliveries?status=undeliverable&since=1h", "")
+	for _, x := range out["items"].([]any) {
+		it := x.(map[string]any)
+		if it["endpoint"] != "b" || it["tenant"] != "B" || it["last_attempt"].(map[string]any)["status"] != 500.0 {
+			t.Fatalf("undeliverable: %v", it)
+		}
+	}
+	if n := len(out["items"].([]any)); n != 3 {
+		t.Fatalf("%d undeliverable", n)
+	}
+	_, out = d.Admin("GET", "/v1/deliveries?tenant=A&endpoint=b", "")
+	if n := len(out["items"].([]any)); n != 0 {
+		t.Fatalf("another tenant's endpoint: %v", out)
+	}
+	_, out = d.Admin("GET", "/v1/deliveries?type=t.A&limit=2", "")
+	if n := len(out["items"].([]any)); n != 2 || out["next_cursor"] == "" {
+		t.Fatalf("type, paged: %v", out)
+	}
+	_, out = d.Admin("GET", "/v1/deliveries?until=1h", "")
+	if n := len(out["items"].([]any)); n != 0 {
+		t.Fatalf("until an hour ago: %v", out)
+	}
+	code, text, errs := runCLI(t, "deliveries", "-admin", "http://"+d.AdminAddr(), "-status", "undeliverable")
+	if code != 0 || strings.Count(text, "undeliverable") != 3 || !strings.Contains(text, "log-5") {
+		t.Fatalf("hookd deliveries: %d\n%s%s", code, text, errs)
+	}
+}

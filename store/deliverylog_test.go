@@ -1,0 +1,87 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// A query over the last hour visits the same number of index keys on a
+// small database and on one with many more older deliveries: its cost
+// follows the range, not the database.
+func TestDeliveryLogCostFollowsTheRange(t *testing.T) {
+	visited := func(old int) (int, int) {
+		s := mustOpen(t, Options{})
+		now := time.Now().UTC()
+		var evs []NewEvent
+		for i := range old {
+			ne := newEvent(fmt.Sprintf("old-%d", i), "a")
+			ne.Event.Created = now.Add(-48 * time.Hour).Add(time.Duration(i) * time.Millisecond)
+			evs = append(evs, ne)
+		}
+		for i := range 30 {
+			ne := newEvent(fmt.Sprintf("new-%d", i), "a", "b")
+			ne.Event.Tenant = []string{"A", "B"}[i%2]
+			evs = append(evs, ne)
+		}
+		for len(evs) > 0 {
+			n := min(len(evs), 1000)
+			if _, err := s.Ingest(context.Background(), evs[:n], Limits{}); err != nil {
+				t.Fatal(err)
+			}
+			evs = evs[n:]
+		}
+		got, _, v, err := s.DeliveryLog(DeliveryQuery{Since: now.Add(-time.Hour), Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(got), v
+	}
+	n1, v1 := visited(100)
+	n2, v2 := visited(5000)
+	if n1 != 60 || n2 != 60 || v1 != v2 {
+		t.Fatalf("small db: %d items, %d keys visited; big db: %d items, %d keys visited", n1, v1, n2, v2)
+	}
+}
+
+// Filters, tenants, newest first, and paging by cursor.
+func TestDeliveryLogQueries(t *testing.T) {
+	s := mustOpen(t, Options{})
+	base := time.Now().UTC().Add(-time.Minute)
+	for i := range 10 {
+		ne := newEvent(fmt.Sprintf("e%d", i), "a", "b")
+		ne.Event.Created = base.Add(time.Duration(i) * time.Second)
+		ne.Event.Tenant = []string{"A", "B"}[i%2]
+		if _, err := s.Ingest(context.Background(), []NewEvent{ne}, Limits{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	page, next, _, err := s.DeliveryLog(DeliveryQuery{Tenant: "A", Endpoint: "a", Limit: 2})
+	if err != nil || len(page) != 2 || page[0].EventID != "e8" || page[1].EventID != "e6" || next == "" {
+		t.Fatalf("page 1: %v %q %v", page, next, err)
+	}
+	var all []string
+	for q := (DeliveryQuery{Tenant: "A", Limit: 3}); ; {
+		page, next, _, err := s.DeliveryLog(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range page {
+			all = append(all, e.EventID+"/"+e.Endpoint)
+		}
+		if q.Cursor = next; next == "" {
+			break
+		}
+	}
+	if fmt.Sprint(all) != "[e8/b e8/a e6/b e6/a e4/b e4/a e2/b e2/a e0/b e0/a]" {
+		t.Fatalf("tenant A, paged: %v", all)
+	}
+	st := Delivered
+	if page, _, _, _ := s.DeliveryLog(DeliveryQuery{State: &st, Limit: 10}); len(page) != 0 {
+		t.Fatalf("delivered: %v", page)
+	}
+	if page, _, _, _ := s.DeliveryLog(DeliveryQuery{Until: base.Add(2500 * time.Millisecond), Since: base.Add(time.Second), Limit: 10}); len(page) != 4 {
+		t.Fatalf("time range: %d", len(page))
+	}
+}
