@@ -24,6 +24,10 @@ type Store interface {
 	Complete(o store.Outcome, done func(error))
 	UpdateEndpointState(ctx context.Context, name string, fn func(*store.EndpointState)) error
 	ParkEndpoint(ctx context.Context, endpoint, reason string) (int, error)
+	// OrderedHead returns an ordered endpoint's first pending delivery.
+	OrderedHead(endpoint string) (store.Head, bool, error)
+	// OrderedEndpoints lists the endpoints with ordered deliveries pending.
+	OrderedEndpoints() ([]string, error)
 }
 
 var _ Store = (*store.Store)(nil)
@@ -111,6 +115,10 @@ type Scheduler struct {
 	doneIn   []*item // outcome committed: the item may be loaded again
 	pings    []chan struct{}
 	wake     chan struct{}
+	// recheckIn and recheckAll: FIFOs whose waiting heads are to be read
+	// again (Recheck).
+	recheckIn  []string
+	recheckAll bool
 
 	statsMu sync.Mutex
 	stats   map[string]*Stats
@@ -134,6 +142,13 @@ type Scheduler struct {
 	carried  int  // bytes of bodies held by tracked items (loop only)
 	needScan bool // the periodic re-read of the due index is due
 	overflow bool // something due was left in the store for lack of room
+
+	// ordered endpoints (fifo.go), also owned by the loop
+	fifos     map[string]*fifo
+	lookups   []string           // FIFOs to look up in this step
+	relook    []string           // lookups that failed: retried at the next scan
+	far       map[*item]struct{} // heads due beyond the horizon
+	needFIFOs bool               // the FIFOs are to be read from the store (after a start)
 }
 
 // New creates a stopped scheduler over st with the given endpoints.
@@ -144,7 +159,8 @@ func New(st Store, sender Attempter, t *Table, opts Options) (*Scheduler, error)
 	s := &Scheduler{st: st, sender: sender, clock: opts.Clock, opts: opts, log: opts.Log,
 		wake: make(chan struct{}, 1), jobs: make(chan *item, opts.Workers),
 		items: map[string]*item{}, ready: map[string]*epQueue{}, stats: map[string]*Stats{},
-		wheel: newWheel(opts.Tick, wheelSlots, opts.Clock.Now()), needScan: true}
+		wheel: newWheel(opts.Tick, wheelSlots, opts.Clock.Now()), needScan: true,
+		fifos: map[string]*fifo{}, far: map[*item]struct{}{}, needFIFOs: true}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.attempts, s.abort = context.WithCancelCause(context.Background())
 	s.table.Store(t)
@@ -202,7 +218,9 @@ func (s *Scheduler) SetTable(eps []*Endpoint) {
 	s.tableMu.Lock()
 	defer s.tableMu.Unlock()
 	s.table.Store(NewTable(eps, s.table.Load().disabled))
-	s.poke()
+	// An endpoint removed and added again may have a head that was parked
+	// meanwhile.
+	s.Recheck()
 }
 
 // SetDisabled enables or disables an endpoint. The state is persisted;
@@ -224,6 +242,7 @@ func (s *Scheduler) SetDisabled(ctx context.Context, name string, on bool, reaso
 		return err
 	}
 	n, err := s.st.ParkEndpoint(ctx, name, reason)
+	s.Recheck(name)
 	s.log.Warn().Str("endpoint", name).Str("reason", reason).Int("parked", n).Msg("endpoint disabled")
 	return err
 }
