@@ -106,6 +106,12 @@ type EndpointSettings struct {
 	MaxResponseBytes *Size             `toml:"max_response_bytes"`
 	TestOnCreate     *bool             `toml:"test_on_create"`
 	TestEventType    *string           `toml:"test_event_type"`
+	// Ordering is "none" or "fifo" (one delivery at a time, in
+	// acknowledgement order); [defaults] may set it.
+	Ordering *string `toml:"ordering"`
+	// Filter is an expr expression over type, tenant, id and data; only
+	// [[endpoints]] set it.
+	Filter string `toml:"filter"`
 }
 
 // SigningSettings is [endpoints.signing] / [defaults.signing].
@@ -154,6 +160,7 @@ func builtinEndpoint() EndpointSettings {
 		MaxResponseBytes: ptr(Size(4 << 10)),
 		TestOnCreate:     ptr(false),
 		TestEventType:    ptr("hookd.test"),
+		Ordering:         ptr(delivery.OrderingNone),
 		Signing: &SigningSettings{
 			// Scheme: "standard" when a secret is set, else "none" (resolveSigning).
 			Header:          ptr("X-Webhook-Signature"),

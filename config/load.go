@@ -168,6 +168,9 @@ func (c *Config) validate() []error {
 	if c.Defaults.Name != "" || c.Defaults.URL != "" || c.Defaults.Events != nil || c.Defaults.Tenant != "" || c.Defaults.Description != "" {
 		bad("defaults", "name, url, events, tenant and description belong to [[endpoints]], not [defaults]")
 	}
+	if c.Defaults.Filter != "" {
+		bad("defaults.filter", "a filter belongs to [[endpoints]], not [defaults]")
+	}
 	seen := map[string]bool{}
 	for i := range c.Endpoints {
 		e := &c.Endpoints[i]
