@@ -1,8 +1,11 @@
 package delivery
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 
 	"github.com/expr-lang/expr"
@@ -48,8 +51,8 @@ var filterBuiltinsOff = []string{"repeat", "join", "replace", "reduce", "toJSON"
 	"string", "now", "date", "duration", "timezone"}
 
 // FilterInput is what a filter sees: `type`, `tenant`, `id` and `data`
-// (the event's data, or its payload for payload events, parsed as JSON:
-// objects are maps, numbers float64).
+// (the event's data, or its payload for payload events, as
+// ParseFilterData returns it).
 type FilterInput struct {
 	Type   string `expr:"type"`
 	Tenant string `expr:"tenant"`
@@ -173,6 +176,40 @@ func checkFilter(n ast.Node, inPredicate bool) *file.Error {
 		}
 	}
 	return nil
+}
+
+// ParseFilterData parses an event's data (or payload) for FilterInput.Data.
+// JSON numbers become int when they are whole and fit, float64 otherwise,
+// so that `data.n % 2 == 0` works as written (expr's % takes integers;
+// comparisons mix both freely).
+func ParseFilterData(raw []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	return numbers(v), nil
+}
+
+func numbers(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if n, err := strconv.ParseInt(string(x), 10, 64); err == nil && n == int64(int(n)) {
+			return int(n)
+		}
+		f, _ := x.Float64() // valid JSON: only a huge exponent fails, as ±Inf
+		return f
+	case map[string]any:
+		for k, e := range x {
+			x[k] = numbers(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = numbers(e)
+		}
+	}
+	return v
 }
 
 // String is the filter's source.

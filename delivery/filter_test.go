@@ -1,7 +1,6 @@
 package delivery
 
 import (
-	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -10,7 +9,8 @@ import (
 func filterInput(t testing.TB, typ, tenant, data string) *FilterInput {
 	t.Helper()
 	in := &FilterInput{Type: typ, Tenant: tenant, ID: "evt_1"}
-	if err := json.Unmarshal([]byte(data), &in.Data); err != nil {
+	var err error
+	if in.Data, err = ParseFilterData([]byte(data)); err != nil {
 		t.Fatal(err)
 	}
 	return in
@@ -29,6 +29,9 @@ func TestFilterMatch(t *testing.T) {
 		{`data.outcome == "completed" && data.duration_seconds > 60`, ended, true, false},
 		{`data.duration_seconds > 127`, ended, false, false},
 		{`data.duration_seconds == 127.0`, `{"duration_seconds":1.27e2}`, true, false},
+		{`data.n % 2 == 1 && data.n / 2 == 3.5`, `{"n":7}`, true, false},
+		{`data.big > 1e19 && data.neg == -3`, `{"big":12345678901234567890,"neg":-3}`, true, false},
+		{`data.f % 2 == 1`, `{"f":7.5}`, false, true},
 		{`data.customer.plan in ["pro", "enterprise"]`, ended, true, false},
 		{`"vip" in data.customer.tags`, ended, true, false},
 		{`any(data.items, .qty > 4)`, ended, true, false},
