@@ -263,7 +263,8 @@ func (d *Daemon) adminEndpoints(ctx *fasthttp.RequestCtx, _ []string) error {
 		v := client.Endpoint{Name: ep.Name, URL: ep.URL, Events: ep.Events, State: "active", Scheme: ep.Signing.Scheme,
 			Pending: pending[ep.Name], InFlight: st.InFlight, ConsecutiveFailures: st.Failures,
 			LastSuccess: timePtr(st.LastSuccess), LastFailure: timePtr(st.LastFailure),
-			LastFailureStatus: st.LastFailureStatus, LastFailureError: st.LastFailureError}
+			LastFailureStatus: st.LastFailureStatus, LastFailureError: st.LastFailureError,
+			Ordering: ep.Ordering, Filter: ep.Filter, BlockedSince: timePtr(st.BlockedSince)}
 		switch {
 		case t.Disabled(ep.Name):
 			v.State, v.DisabledReason = "disabled", states[ep.Name].Reason
