@@ -1,11 +1,10 @@
 package delivery
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
+	"math"
 	"sync"
 
 	"github.com/expr-lang/expr"
@@ -179,34 +178,31 @@ func checkFilter(n ast.Node, inPredicate bool) *file.Error {
 }
 
 // ParseFilterData parses an event's data (or payload) for FilterInput.Data.
-// JSON numbers become int when they are whole and fit, float64 otherwise,
-// so that `data.n % 2 == 0` works as written (expr's % takes integers;
-// comparisons mix both freely).
+// Numbers are float64, as encoding/json makes them, except whole ones
+// (up to 2^53, where float64 is exact), which become int: expr's % takes
+// integers, and comparisons mix both freely, so `data.n % 2 == 0` works
+// as written.
 func ParseFilterData(raw []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
 	var v any
-	if err := dec.Decode(&v); err != nil {
+	if err := json.Unmarshal(raw, &v); err != nil {
 		return nil, err
 	}
-	return numbers(v), nil
+	return wholeNumbers(v), nil
 }
 
-func numbers(v any) any {
+func wholeNumbers(v any) any {
 	switch x := v.(type) {
-	case json.Number:
-		if n, err := strconv.ParseInt(string(x), 10, 64); err == nil && n == int64(int(n)) {
-			return int(n)
+	case float64:
+		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
+			return int(x)
 		}
-		f, _ := x.Float64() // valid JSON: only a huge exponent fails, as ±Inf
-		return f
 	case map[string]any:
 		for k, e := range x {
-			x[k] = numbers(e)
+			x[k] = wholeNumbers(e)
 		}
 	case []any:
 		for i, e := range x {
-			x[i] = numbers(e)
+			x[i] = wholeNumbers(e)
 		}
 	}
 	return v
