@@ -357,7 +357,7 @@ func (s *Store) run() {
 // may start when an ordered endpoint's outcome is waiting for it: that
 // endpoint sends nothing until its head's outcome is committed, so the
 // commit interval would be its pace. (Measured: see README, Performance.)
-const orderedCommitInterval = 5 * time.Millisecond
+const orderedCommitInterval = 2 * time.Millisecond
 
 // pause waits out the commit interval, or only orderedCommitInterval
 // once an ordered endpoint's outcome is waiting.

@@ -7,6 +7,7 @@
 //	loadgen -n 200000 -c 64 -size 256 -pid $(pgrep hookd)   # against a running daemon
 //	loadgen -noop -n 200000 -c 64 -size 256                 # baseline: a no-op fasthttp handler
 //	loadgen -n 1000000 -c 8 -batch 500 -pid $(pgrep hookd)  # through POST /v1/events/batch
+//	loadgen -n 3000 -c 8 -latency 1ms -pid $(pgrep hookd)    # a receiver that takes 1 ms to answer
 //
 // The daemon must deliver to -receiver (see tests/loadgen/hookd.toml). It
 // prints one JSON line.
@@ -59,6 +60,7 @@ func main() {
 	timeout := flag.Duration("timeout", 5*time.Minute, "give up after this long")
 	batch := flag.Int("batch", 0, "post arrays of this many events to /v1/events/batch (0 = single events)")
 	status := flag.Int("status", 200, "HTTP status loadgen's receiver answers (500 builds a retry backlog)")
+	latency := flag.Duration("latency", 0, "how long loadgen's receiver takes to answer (e.g. 1ms: ordered endpoints wait for each answer)")
 	flag.Parse()
 
 	if *serveNoop != "" {
@@ -87,6 +89,9 @@ func main() {
 			fatal("receiver: %v", err)
 		}
 		srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+			if *latency > 0 {
+				time.Sleep(*latency)
+			}
 			ctx.SetStatusCode(*status)
 			delivered.Add(1)
 			lastDelivery.Store(time.Now().UnixNano())
