@@ -162,14 +162,11 @@ func (s *Scheduler) queuedOrdered(e store.QueueEntry) {
 	s.wantHead(ep, e.Delivery == nil)
 }
 
-// Recheck asks for the heads of endpoints' FIFOs to be read again (all
-// FIFOs when none are named): after their deliveries were parked, or the
-// endpoints changed. A head in flight is left alone.
+// Recheck asks for the heads of endpoints' FIFOs to be read again, after
+// their deliveries were parked or requeued other than through the
+// scheduler. A head in flight is left alone.
 func (s *Scheduler) Recheck(endpoints ...string) {
 	s.mu.Lock()
-	if len(endpoints) == 0 {
-		s.recheckAll = true
-	}
 	s.recheckIn = append(s.recheckIn, endpoints...)
 	s.mu.Unlock()
 	s.poke()

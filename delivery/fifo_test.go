@@ -202,3 +202,27 @@ func TestFIFODisabledDropsWaitingHead(t *testing.T) {
 		t.Fatalf("after parking: FIFOs %v, far heads %d, blocked since %v", h.fifos, len(h.far), h.Stats()["f"].BlockedSince)
 	}
 }
+
+// An endpoint removed by a reload has its deliveries parked by the daemon;
+// added again, its new deliveries do not wait for the old head's retry.
+func TestFIFOReAddedEndpointDropsParkedHead(t *testing.T) {
+	ep := fifoEndpoint(t, "f")
+	h := newHarness(t, Options{Workers: 4}, ep)
+	h.send.status["f"] = 500
+	h.queueOrdered("f", []string{"a"}, []uint64{1})
+	h.step()
+	h.attempt(h.dispatched()[0])
+	h.step() // a waits a minute for its retry
+	h.SetTable(nil)
+	if _, err := h.st.ParkEndpoint(t.Context(), "f", "endpoint removed"); err != nil {
+		t.Fatal(err)
+	}
+	h.step()
+	h.SetTable([]*Endpoint{ep})
+	h.send.status["f"] = 200
+	h.queueOrdered("f", []string{"b"}, []uint64{2})
+	h.step()
+	if got := ids(h.dispatched()); !slices.Equal(got, []string{"b"}) {
+		t.Fatalf("dispatched %v after the endpoint came back, want [b]", got)
+	}
+}

@@ -89,8 +89,8 @@ func (s *Scheduler) drainInbox(now time.Time) {
 	s.mu.Lock()
 	queued, sent, done, pings := s.queuedIn, s.sentIn, s.doneIn, s.pings
 	s.queuedIn, s.sentIn, s.doneIn, s.pings = nil, nil, nil, nil
-	recheck, all := s.recheckIn, s.recheckAll
-	s.recheckIn, s.recheckAll = nil, false
+	recheck := s.recheckIn
+	s.recheckIn = nil
 	s.mu.Unlock()
 	for _, ch := range pings {
 		close(ch)
@@ -118,13 +118,6 @@ func (s *Scheduler) drainInbox(now time.Time) {
 			continue
 		}
 		s.track(e, now)
-	}
-	if all {
-		for ep, l := range s.fifos {
-			if l.head != nil {
-				s.wantHead(ep, true)
-			}
-		}
 	}
 	for _, ep := range recheck {
 		if s.fifos[ep] != nil {

@@ -109,16 +109,13 @@ type Scheduler struct {
 	// inbox: written by the committer (via OnQueued and completion
 	// callbacks), drained by the loop. A mutex and a wake channel rather than
 	// a channel of work, so the committer never blocks on the scheduler.
-	mu       sync.Mutex
-	queuedIn []store.QueueEntry
-	sentIn   []*item // attempt over: the worker and the endpoint slot are free
-	doneIn   []*item // outcome committed: the item may be loaded again
-	pings    []chan struct{}
-	wake     chan struct{}
-	// recheckIn and recheckAll: FIFOs whose waiting heads are to be read
-	// again (Recheck).
-	recheckIn  []string
-	recheckAll bool
+	mu        sync.Mutex
+	queuedIn  []store.QueueEntry
+	sentIn    []*item // attempt over: the worker and the endpoint slot are free
+	doneIn    []*item // outcome committed: the item may be loaded again
+	pings     []chan struct{}
+	wake      chan struct{}
+	recheckIn []string // FIFOs whose waiting heads are to be read again (Recheck)
 
 	statsMu sync.Mutex
 	stats   map[string]*Stats
@@ -217,10 +214,21 @@ func (s *Scheduler) Table() *Table { return s.table.Load() }
 func (s *Scheduler) SetTable(eps []*Endpoint) {
 	s.tableMu.Lock()
 	defer s.tableMu.Unlock()
-	s.table.Store(NewTable(eps, s.table.Load().disabled))
-	// An endpoint removed and added again may have a head that was parked
-	// meanwhile.
-	s.Recheck()
+	old := s.table.Load()
+	s.table.Store(NewTable(eps, old.disabled))
+	// An endpoint removed and added again may have a head waiting for its
+	// retry that was parked meanwhile.
+	var added []string
+	for _, e := range eps {
+		if old.Get(e.Name) == nil {
+			added = append(added, e.Name)
+		}
+	}
+	if len(added) > 0 {
+		s.Recheck(added...)
+	} else {
+		s.poke()
+	}
 }
 
 // SetDisabled enables or disables an endpoint. The state is persisted;
