@@ -109,12 +109,13 @@ type Scheduler struct {
 	// inbox: written by the committer (via OnQueued and completion
 	// callbacks), drained by the loop. A mutex and a wake channel rather than
 	// a channel of work, so the committer never blocks on the scheduler.
-	mu        sync.Mutex
-	queuedIn  []store.QueueEntry
-	sentIn    []*item // attempt over: the worker and the endpoint slot are free
-	doneIn    []*item // outcome committed: the item may be loaded again
-	pings     []chan struct{}
-	wake      chan struct{}
+	mu       sync.Mutex
+	queuedIn []store.QueueEntry
+	sentIn   []*item // attempt over: the worker and the endpoint slot are free
+	doneIn   []*item // outcome committed: the item may be loaded again
+	pings    []chan struct{}
+	wake     chan struct{}
+
 	recheckIn []string // FIFOs whose waiting heads are to be read again (Recheck)
 
 	statsMu sync.Mutex
