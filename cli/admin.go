@@ -121,8 +121,12 @@ func printJSON(w io.Writer, v any) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	dec.Decode(&generic)
-	b, _ = json.MarshalIndent(generic, "", "  ")
-	fmt.Fprintln(w, string(b))
+	// Unescaped <, > and &: a filter such as data.total > 100 reads as
+	// written.
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	enc.Encode(generic)
 }
 
 // dash stands in for an empty column so the table keeps its shape.

@@ -38,7 +38,10 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 		if e.Policy.StopOn4xx {
 			fmt.Fprint(stdout, " stop_on_4xx")
 		}
-		fmt.Fprintln(stdout)
+		fmt.Fprintf(stdout, "\n  ordering %s\n", e.Ordering)
+		if e.Filter != "" {
+			fmt.Fprintf(stdout, "  filter   %s\n", strings.Join(strings.Fields(e.Filter), " "))
+		}
 	}
 	if cfg.Notify.URL != "" {
 		fmt.Fprintf(stdout, "notify %s (failing after %d)\n", cfg.Notify.URL, cfg.Notify.FailingAfter)

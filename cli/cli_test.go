@@ -16,7 +16,7 @@ func TestCheckConfig(t *testing.T) {
 	if code := Run("check-config", []string{"-config", "../config.example.toml"}, &out, &errb); code != 0 {
 		t.Fatalf("example: exit %d: %s", code, errb.String())
 	}
-	for _, want := range []string{"OK", "endpoint example", "signing  standard", "retries  [5s 5m 30m 2h 5h 10h 10h]"} {
+	for _, want := range []string{"OK", "endpoint example", "signing  standard", "retries  [5s 5m 30m 2h 5h 10h 10h]", "ordering none"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, out.String())
 		}

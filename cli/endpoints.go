@@ -42,10 +42,10 @@ func endpoints(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	f.print(stdout, list, func(w io.Writer) {
-		fmt.Fprintln(w, "NAME\tSOURCE\tTENANT\tSTATE\tPENDING\tIN FLIGHT\tFAILURES\tLAST SUCCESS\tLAST FAILURE\tURL")
+		fmt.Fprintln(w, "NAME\tSOURCE\tTENANT\tSTATE\tPENDING\tIN FLIGHT\tFAILURES\tLAST SUCCESS\tLAST FAILURE\tBLOCKED SINCE\tURL")
 		for _, e := range list.Items {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\n", dash(e.Name), dash(e.Source), dash(e.Tenant), dash(e.State), e.Pending, e.InFlight,
-				e.ConsecutiveFailures, when(e.LastSuccess), when(e.LastFailure), dash(e.URL))
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", dash(e.Name), dash(e.Source), dash(e.Tenant), dash(e.State), e.Pending, e.InFlight,
+				e.ConsecutiveFailures, when(e.LastSuccess), when(e.LastFailure), when(e.BlockedSince), dash(e.URL))
 		}
 	})
 	return exitOK

@@ -36,8 +36,8 @@ var adminAnswers = map[string]struct {
 	"GET /v1/undeliverable?limit=100":  {200, `{"items":[],"next_cursor":""}`},
 	"POST /v1/undeliverable/redeliver": {202, `{"redelivered":3}`},
 	"GET /v1/endpoints?limit=1000": {200, `{"next_cursor":"","items":[
-		{"name":"crm","id":"crm","source":"config","url":"https://crm.example.com/hooks","events":["*"],"state":"failing","signing_scheme":"standard","pending":12,"in_flight":1,"consecutive_failures":7,"last_failure_at":"2026-11-25T09:12:03.1Z","last_failure_status":502,"last_failure_error":"HTTP 502"},
-		{"name":"erp","id":"m:01jd0000000000000000000000","source":"api","tenant":"wgt_1","url":"http://erp/x","events":null,"state":"disabled","disabled_reason":"410 Gone","signing_scheme":"none","pending":0,"in_flight":0,"consecutive_failures":0,"last_success_at":"2026-11-25T08:00:00Z"}]}`},
+		{"name":"crm","id":"crm","source":"config","url":"https://crm.example.com/hooks","events":["*"],"state":"failing","signing_scheme":"standard","pending":12,"in_flight":1,"consecutive_failures":7,"last_failure_at":"2026-11-25T09:12:03.1Z","last_failure_status":502,"last_failure_error":"HTTP 502","ordering":"fifo","blocked_since":"2026-11-25T09:05:00Z"},
+		{"name":"erp","id":"m:01jd0000000000000000000000","source":"api","tenant":"wgt_1","url":"http://erp/x","events":null,"state":"disabled","disabled_reason":"410 Gone","signing_scheme":"none","pending":0,"in_flight":0,"consecutive_failures":0,"last_success_at":"2026-11-25T08:00:00Z","ordering":"none","filter":"data.total > 100"}]}`},
 	"POST /v1/endpoints/crm/test":  {200, `{"id":"evt_t1","endpoint":"crm","ok":true,"attempt":{"n":1,"at":"2026-11-25T09:20:00Z","status":200,"latency_ms":41.2,"response":{"ok":1}}}`},
 	"POST /v1/endpoints/erp/test":  {200, `{"id":"evt_t2","endpoint":"erp","ok":false,"attempt":{"n":1,"at":"2026-11-25T09:20:00Z","status":0,"latency_ms":0.5,"error":"dial tcp: connection refused"}}`},
 	"POST /v1/endpoints/nope/test": {404, `{"error":{"code":"not_found","message":"no such resource"}}`},

@@ -134,6 +134,14 @@ type Endpoint struct {
 	LastFailure         *time.Time `json:"last_failure_at,omitempty"`
 	LastFailureStatus   int        `json:"last_failure_status,omitempty"`
 	LastFailureError    string     `json:"last_failure_error,omitempty"`
+	// Ordering is none or fifo (one delivery at a time, in acknowledgement
+	// order).
+	Ordering string `json:"ordering"`
+	// Filter is the expression events must satisfy; empty for none.
+	Filter string `json:"filter,omitempty"`
+	// BlockedSince is set while a fifo endpoint's first delivery keeps
+	// failing and holds back the others: since its first failed attempt.
+	BlockedSince *time.Time `json:"blocked_since,omitempty"`
 }
 
 // TestRequest is the body of POST /v1/endpoints/{name}/test. An empty Type

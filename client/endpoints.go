@@ -33,7 +33,12 @@ type EndpointRequest struct {
 	MaxResponseBytes string `json:"max_response_bytes,omitempty"`
 	// DisableAfter disables the endpoint once it has failed every attempt
 	// this long ("5d").
-	DisableAfter  string  `json:"disable_after,omitempty"`
+	DisableAfter string `json:"disable_after,omitempty"`
+	// Ordering is "fifo" for one delivery at a time in acknowledgement
+	// order ("none" by default).
+	Ordering string `json:"ordering,omitempty"`
+	// Filter is an expr expression over type, tenant, id and data.
+	Filter        string  `json:"filter,omitempty"`
 	TestOnCreate  *bool   `json:"test_on_create,omitempty"`
 	TestEventType *string `json:"test_event_type,omitempty"`
 	// Disabled true creates the endpoint disabled: its events are parked

@@ -173,6 +173,12 @@ type EndpointSettings struct {
 	DisableAfter     *Duration         `toml:"disable_after" json:"disable_after,omitempty"`
 	TestOnCreate     *bool             `toml:"test_on_create" json:"test_on_create,omitempty"`
 	TestEventType    *string           `toml:"test_event_type" json:"test_event_type,omitempty"`
+	// Ordering is "none" or "fifo" (one delivery at a time, in
+	// acknowledgement order); [defaults] may set it.
+	Ordering *string `toml:"ordering" json:"ordering,omitempty"`
+	// Filter is an expr expression over type, tenant, id and data; only
+	// endpoints set it, not [defaults].
+	Filter string `toml:"filter" json:"filter,omitempty"`
 }
 
 // SigningSettings is [endpoints.signing] / [defaults.signing].
@@ -225,6 +231,7 @@ func builtinEndpoint() EndpointSettings {
 		DisableAfter:     ptr(Duration(0)),
 		TestOnCreate:     ptr(false),
 		TestEventType:    ptr("hookd.test"),
+		Ordering:         ptr(delivery.OrderingNone),
 		Signing: &SigningSettings{
 			// Scheme: "standard" when a secret is set, else "none" (resolveSigning).
 			Header:          ptr("X-Webhook-Signature"),

@@ -48,6 +48,10 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"bad envelope", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\nenvelope = { id = \"x\", type = \"x\" }\n", "t.toml:5: endpoints[0].envelope"},
 		{"secret file", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  secret_file = \"/nonexistent/s\"\n", "t.toml:6: endpoints[0].signing.secret_file"},
 		{"bad secret", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  secret = \"whsec_%%%%TOPSECRET\"\n", "endpoints[0].signing"},
+		{"bad ordering", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\nordering = \"lifo\"\n", `t.toml:5: endpoints[0].ordering: "lifo": must be "none" or "fifo"`},
+		{"bad filter", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\nfilter = 'data.outcome = \"completed\"'\n", "t.toml:5: endpoints[0].filter: unexpected token Operator(\"=\") (column 14)"},
+		{"unknown filter name", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\nfilter = 'dta.x > 1'\n", "t.toml:5: endpoints[0].filter: unknown name dta (column 1)"},
+		{"filter in defaults", "[defaults]\nfilter = 'true'\n", "t.toml:2: defaults.filter: a filter belongs to [[endpoints]]"},
 	}
 	for _, c := range cases {
 		dir := t.TempDir()
@@ -177,5 +181,38 @@ func TestCheckReloadNamesTheKey(t *testing.T) {
 	c, _ := Parse("t.toml", []byte("[ingest]\nlisten = \"127.0.0.1:1\"\ntoken = \"x\"\n[log]\nformat = \"console\"\n"))
 	if err := CheckReload(a, c); err != nil {
 		t.Fatalf("live keys refused: %v", err)
+	}
+}
+
+// ordering comes from [defaults] like any delivery setting, but never to
+// the [notify] target: an alert must not wait behind another. A filter
+// is compiled once, with the endpoint.
+func TestOrderingAndFilter(t *testing.T) {
+	c, err := Parse("t.toml", []byte(`
+[defaults]
+ordering = "fifo"
+[notify]
+url = "http://127.0.0.1/alerts"
+[[endpoints]]
+name = "crm"
+url = "http://127.0.0.1/crm"
+events = ["conversation.*"]
+[[endpoints]]
+name = "slack"
+url = "http://127.0.0.1/slack"
+events = ["conversation.ended"]
+ordering = "none"
+filter = 'data.outcome == "completed"'
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Resolve(); err != nil {
+		t.Fatal(err)
+	}
+	crm, slack := c.Resolved[0], c.Resolved[1]
+	if !crm.Ordered() || crm.Filtered() || slack.Ordered() || !slack.Filtered() || c.NotifyTo.Ordered() {
+		t.Fatalf("crm ordered %v filtered %v; slack ordered %v filtered %v; notify ordered %v",
+			crm.Ordered(), crm.Filtered(), slack.Ordered(), slack.Filtered(), c.NotifyTo.Ordered())
 	}
 }

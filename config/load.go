@@ -218,6 +218,9 @@ func (c *Config) validateEndpoints(r *reporter) {
 	if c.Defaults.Name != "" || c.Defaults.URL != "" || c.Defaults.Events != nil || c.Defaults.Tenant != "" || c.Defaults.Description != "" {
 		r.bad("defaults", "name, url, events, tenant and description belong to [[endpoints]], not [defaults]")
 	}
+	if c.Defaults.Filter != "" {
+		r.bad("defaults.filter", "a filter belongs to [[endpoints]], not [defaults]")
+	}
 	seen := map[string]bool{}
 	for i := range c.Endpoints {
 		e := &c.Endpoints[i]

@@ -34,7 +34,8 @@ func (c *Config) Resolve() error {
 	}
 	c.NotifyTo = nil
 	if c.Notify.URL != "" {
-		e := EndpointSettings{Name: NotifyEndpoint, URL: c.Notify.URL, Events: []string{"hookd.*"}, Signing: c.Notify.Signing}
+		e := EndpointSettings{Name: NotifyEndpoint, URL: c.Notify.URL, Events: []string{"hookd.*"}, Signing: c.Notify.Signing,
+			Ordering: ptr(delivery.OrderingNone)} // an alert must not wait behind another
 		if c.NotifyTo, err = c.buildEndpoint("notify", "", &e, true); err != nil {
 			errs = append(errs, err)
 		}
@@ -68,6 +69,8 @@ func (c *Config) buildEndpoint(p, id string, e *EndpointSettings, internal bool)
 		DisableAfter:     pick(e.DisableAfter, d.DisableAfter, b.DisableAfter).D(),
 		TestOnCreate:     pick(e.TestOnCreate, d.TestOnCreate, b.TestOnCreate),
 		TestEventType:    pick(e.TestEventType, d.TestEventType, b.TestEventType),
+		Ordering:         pick(e.Ordering, d.Ordering, b.Ordering),
+		Filter:           e.Filter,
 		Policy: delivery.Policy{
 			StopOn4xx:     pick(e.StopOn4xx, d.StopOn4xx, b.StopOn4xx),
 			MaxRetryAfter: pick(e.MaxRetryAfter, d.MaxRetryAfter, b.MaxRetryAfter).D(),

@@ -95,6 +95,13 @@ func (d *Daemon) Open() (err error) {
 	opts := d.StoreHooks
 	opts.SealKey = cfg.SealKey
 	opts.OnQueued = func(e []store.QueueEntry) { d.sched.OnQueued(e) }
+	// Asked when a delivery is queued: by then the scheduler exists (no
+	// event is taken before Open returns; the log replays before that
+	// without asking).
+	opts.Ordered = func(id string) bool {
+		ep := d.sched.Table().ByID(id)
+		return ep != nil && ep.Ordered()
+	}
 	if d.store, err = store.Open(cfg.Storage.Path, opts); err != nil {
 		return err
 	}

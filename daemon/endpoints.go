@@ -99,7 +99,7 @@ func (d *Daemon) managedEndpoints() []*delivery.Endpoint {
 // and the scheduler's table. The caller holds managed.mu.
 func (d *Daemon) putManaged(m *managedEndpoint) {
 	d.managed.byName[m.rec.Name] = m
-	d.sched.UpdateTable(func(t *delivery.Table) *delivery.Table { return t.WithManaged(m.ep) })
+	d.sched.UpdateTable(func(t *delivery.Table) *delivery.Table { return t.WithManaged(m.ep) }, m.ep.ID)
 }
 
 // decodeStrict decodes a JSON object into v, refusing unknown fields. An
@@ -234,7 +234,8 @@ func (d *Daemon) endpointViews(eps []*delivery.Endpoint) ([]client.Endpoint, err
 			URL: ep.URL, Events: ep.Events, State: "active", Scheme: ep.Signing.Scheme,
 			Pending: pending[ep.ID], InFlight: st.InFlight, ConsecutiveFailures: st.Failures,
 			LastSuccess: timePtr(st.LastSuccess), LastFailure: timePtr(st.LastFailure),
-			LastFailureStatus: st.LastFailureStatus, LastFailureError: st.LastFailureError}
+			LastFailureStatus: st.LastFailureStatus, LastFailureError: st.LastFailureError,
+			Ordering: ep.Ordering, Filter: ep.Filter, BlockedSince: timePtr(st.BlockedSince)}
 		if ep.Managed {
 			v.Source, v.Metadata = "api", ep.Metadata
 		}

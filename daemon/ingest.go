@@ -184,7 +184,11 @@ func parseEvent(body []byte, key string, t *delivery.Table, now time.Time) (stor
 		ev.Raw = bytes.Clone(in.Data)
 	}
 	ne := store.NewEvent{Event: ev, DedupKey: key, FreshID: fresh}
+	flt := newEventFilter(id, ev.Type, tenant, ev.Raw)
 	for _, ep := range eps {
+		if !flt.accepts(ep) {
+			continue // no delivery, not even a parked one
+		}
 		nd := store.NewDelivery{Endpoint: ep.ID, Body: ep.Render(&ev)}
 		if t.Disabled(ep.ID) {
 			nd.Parked = reasonDisabled // kept for enable + redeliver, not sent

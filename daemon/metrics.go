@@ -164,6 +164,7 @@ var daemonHelp = map[string]string{
 	"hookd_undeliverable_total":            "Deliveries parked as undeliverable, all endpoints.",
 	"hookd_pending_deliveries":             "Deliveries acknowledged and not yet delivered or parked.",
 	"hookd_pending_deliveries_by_endpoint": "Pending deliveries by endpoint.",
+	"hookd_events_filtered_total":          "Events an endpoint's filter kept from it, by endpoint and result: rejected (false) or error (the evaluation failed).",
 }
 
 // omitted are VictoriaMetrics families whose names break Prometheus'

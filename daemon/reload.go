@@ -61,9 +61,10 @@ func (d *Daemon) reload() error {
 	// where it is used, except the endpoints and the log, set here.
 	eps := cfg.AllEndpoints()
 	removed := removedEndpoints(d.sched.Table().ConfigEndpoints(), eps)
+	added := removedEndpoints(eps, d.sched.Table().ConfigEndpoints())
 	d.cfg.Store(cfg)
 	managed := d.managedEndpoints()
-	d.sched.UpdateTable(func(t *delivery.Table) *delivery.Table { return t.WithConfig(eps).WithAllManaged(managed) })
+	d.sched.UpdateTable(func(t *delivery.Table) *delivery.Table { return t.WithConfig(eps).WithAllManaged(managed) }, added...)
 	d.logOut.apply(cfg.Log)
 	d.log.Info().Str("file", d.ConfigPath).Int("endpoints", len(eps)).Strs("removed", removed).Msg("config reloaded")
 
@@ -83,7 +84,8 @@ func (d *Daemon) reload() error {
 	return nil
 }
 
-// removedEndpoints are the ids in old that eps no longer has.
+// removedEndpoints are the ids in old that eps no longer has (and, the
+// other way round, the ids eps adds).
 func removedEndpoints(old, eps []*delivery.Endpoint) []string {
 	keep := map[string]bool{}
 	for _, e := range eps {

@@ -21,6 +21,28 @@
 // max_in_flight and rate_limit, to a fixed pool of workers: a slow or dead
 // endpoint can hold at most its own share of the workers.
 //
+// # Ordered endpoints
+//
+// An endpoint with ordering = "fifo" gets one delivery at a time, in the
+// order its events were acknowledged. Its pending deliveries are not on
+// the due queue but in the store's ordered index, by sequence number
+// (assigned in write-ahead-log order, which is acknowledgement order): the
+// due queue's time order is not that order, since a retried head is due
+// after the deliveries behind it. The scheduler holds one of them per
+// endpoint, the head, and reads the next from the store only after the
+// head's outcome is committed (fifo.go). A failing head is retried on its
+// schedule and holds back the rest until it is delivered or parked;
+// meanwhile its endpoint shows blocked_since. Ordered outcomes are
+// committed within a few milliseconds rather than the usual 50, since the
+// endpoint waits for them: that is what bounds its throughput.
+//
+// # Filters
+//
+// An endpoint's filter (filter.go) is an expr expression over the event's
+// type, tenant, id and parsed data, compiled when the endpoint is built and
+// evaluated at ingest; what it may do is bounded so that its cost grows
+// with the expression and the event, not faster.
+//
 // The loop is a sequence of steps (take in new work, scan if due, advance
 // the wheel, dispatch). The Scheduler reaches the database through the
 // Store interface and time through a Clock, so tests drive it step by step
@@ -41,16 +63,23 @@
 // At-least-once: a delivery is marked delivered only after a 2xx was
 // received and that outcome committed. A crash, or a shutdown that cancels
 // attempts, repeats the attempts that were in flight; it never loses one.
-// Deliveries of one endpoint are not ordered: retries and concurrency
-// reorder them. The body is rendered once at ingest and identical on every
-// attempt; the signature and its timestamp are computed fresh for each
-// attempt.
+// Deliveries of an endpoint without ordering are not ordered: retries and
+// concurrency reorder them. An ordered endpoint's receiver sees first
+// arrivals in strictly increasing acknowledgement order across SIGTERM,
+// SIGHUP and kill -9: the next delivery is sent only after the previous
+// one's outcome is committed, so a crash can repeat only the last head
+// (never head, next, head). A redelivery joins the tail. Whether a
+// delivery is ordered is decided when it is queued; changing an endpoint's
+// ordering applies to what is queued from then on. The body is rendered
+// once at ingest and identical on every attempt; the signature and its
+// timestamp are computed fresh for each attempt.
 //
 // # Files
 //
 //   - scheduler.go: the Scheduler, its Options, Start and Close, its public
 //     methods and the Store and Attempter interfaces it depends on.
 //   - loop.go: the loop and its step: inbox, horizon, scan, wheel, dispatch.
+//   - fifo.go: ordered endpoints' heads; filter.go: endpoint filters.
 //   - worker.go: workers and attempts; stats.go: per-endpoint statistics
 //     and the outcome log; clock.go, wheel.go.
 //   - sender.go and lanes.go: one HTTP attempt and its connection.

@@ -46,7 +46,19 @@ type EndpointConfig struct {
 	// Internal endpoints (the [notify] target) only receive events
 	// addressed to them, never by pattern.
 	Internal bool
+	// Ordering is OrderingFIFO (one delivery at a time, in
+	// acknowledgement order: see fifo.go) or OrderingNone.
+	Ordering string
+	// Filter is an expression an event must satisfy to be delivered here
+	// (filter.go); "" delivers every event the patterns match.
+	Filter string
 }
+
+// Ordering values.
+const (
+	OrderingNone = "none"
+	OrderingFIFO = "fifo"
+)
 
 // Endpoint is an EndpointConfig prepared for use: templates parsed, keys
 // decoded. It is immutable; a reload builds new ones.
@@ -56,6 +68,7 @@ type Endpoint struct {
 	signer   Signer
 	headers  []headerTemplate
 	limiter  *rate.Limiter // nil when unlimited
+	filter   *Filter       // nil without one
 }
 
 type headerTemplate struct {
@@ -101,7 +114,36 @@ func NewEndpoint(c EndpointConfig) (*Endpoint, error) {
 	if c.RateLimit > 0 {
 		e.limiter = rate.NewLimiter(rate.Limit(c.RateLimit), max(1, int(c.RateLimit)))
 	}
+	switch c.Ordering {
+	case "":
+		e.Ordering = OrderingNone
+	case OrderingNone, OrderingFIFO:
+	default:
+		return nil, &FieldError{"ordering", fmt.Errorf("%q: must be %q or %q", c.Ordering, OrderingNone, OrderingFIFO)}
+	}
+	if c.Filter != "" {
+		if e.filter, err = CompileFilter(c.Filter); err != nil {
+			return nil, &FieldError{"filter", err}
+		}
+	}
 	return e, nil
+}
+
+// Ordered reports whether the endpoint gets its deliveries one at a time
+// in acknowledgement order.
+func (e *Endpoint) Ordered() bool { return e.Ordering == OrderingFIFO }
+
+// Filtered reports whether the endpoint has a filter: the event's data
+// must then be parsed for Accepts.
+func (e *Endpoint) Filtered() bool { return e.filter != nil }
+
+// Accepts reports whether an event passes the endpoint's filter (true
+// without one). An evaluation error rejects it.
+func (e *Endpoint) Accepts(in *FilterInput) (bool, error) {
+	if e.filter == nil {
+		return true, nil
+	}
+	return e.filter.Match(in)
 }
 
 // Matches reports whether the endpoint subscribes to an event type.

@@ -93,11 +93,84 @@ type fakeStore struct {
 	reads    int // Delivery calls
 	scans    int
 	states   map[string]store.EndpointState
-	parked   []string // endpoints passed to ParkEndpoint
+	parked   []string             // endpoints passed to ParkEndpoint
+	failing  map[string]time.Time // ordered deliveries: first failed attempt of the cycle
+	lookups  int                  // OrderedHead calls
+	hold     bool                 // Complete waits for commit
+	held     []func()
+}
+
+// commit applies the outcomes Complete held and runs their callbacks, as
+// the store's committer does after a commit.
+func (f *fakeStore) commit() {
+	f.mu.Lock()
+	held := f.held
+	f.held, f.hold = nil, false
+	f.mu.Unlock()
+	for _, fn := range held {
+		fn()
+	}
+	f.mu.Lock()
+	f.hold = true
+	f.mu.Unlock()
 }
 
 func newFakeStore() *fakeStore {
-	return &fakeStore{recs: map[string]*store.Delivery{}, states: map[string]store.EndpointState{}}
+	return &fakeStore{recs: map[string]*store.Delivery{}, states: map[string]store.EndpointState{}, failing: map[string]time.Time{}}
+}
+
+// putOrdered stores a pending delivery of an ordered endpoint and returns
+// its queue entry, as the log writer reports a new event's.
+func (f *fakeStore) putOrdered(id, endpoint string, seq uint64, due time.Time) store.QueueEntry {
+	d := &store.Delivery{EventID: id, Endpoint: endpoint, EventType: "test.event", State: store.Pending, Due: due, Seq: seq, Ordered: true}
+	f.mu.Lock()
+	f.recs[d.Key()] = d
+	f.mu.Unlock()
+	c := *d
+	return store.QueueEntry{Key: d.Key(), Due: due, Seq: seq, Ordered: true, Delivery: &c}
+}
+
+// redeliver queues a delivery again at the tail with seq, as the store's
+// requeue does, and returns the entry its commit reports.
+func (f *fakeStore) redeliver(key string, seq uint64, now time.Time) store.QueueEntry {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d := f.recs[key]
+	d.State, d.Due, d.Seq, d.Cycle, d.Reason = store.Pending, now, seq, d.Attempts, ""
+	delete(f.failing, key)
+	return store.QueueEntry{Key: key, Due: now, Seq: seq, Ordered: d.Ordered}
+}
+
+func (f *fakeStore) OrderedHead(endpoint string) (store.Head, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lookups++
+	var best *store.Delivery
+	for _, d := range f.recs {
+		if d.Ordered && d.Endpoint == endpoint && d.State == store.Pending && (best == nil || d.Seq < best.Seq) {
+			best = d
+		}
+	}
+	if best == nil {
+		return store.Head{}, false, nil
+	}
+	return store.Head{QueueEntry: store.QueueEntry{Key: best.Key(), Due: best.Due, Seq: best.Seq, Ordered: true},
+		FailingSince: f.failing[best.Key()]}, true, nil
+}
+
+func (f *fakeStore) OrderedEndpoints() ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	seen := map[string]bool{}
+	var out []string
+	for _, d := range f.recs {
+		if d.Ordered && d.State == store.Pending && !seen[d.Endpoint] {
+			seen[d.Endpoint] = true
+			out = append(out, d.Endpoint)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // put stores a pending delivery and returns its queue entry, carrying a
@@ -115,7 +188,7 @@ func (f *fakeStore) ScanDue(until time.Time, limit int, skip func(string) bool, 
 	f.mu.Lock()
 	var due []store.Delivery
 	for _, d := range f.recs {
-		if d.State == store.Pending && !d.Due.After(until) {
+		if d.State == store.Pending && !d.Ordered && !d.Due.After(until) {
 			due = append(due, *d)
 		}
 	}
@@ -151,12 +224,23 @@ func (f *fakeStore) Delivery(key string) (*store.Delivery, error) {
 
 func (f *fakeStore) Complete(o store.Outcome, done func(error)) {
 	f.mu.Lock()
+	if f.hold {
+		f.held = append(f.held, func() { f.Complete(o, done) })
+		f.mu.Unlock()
+		return
+	}
 	f.outcomes = append(f.outcomes, o)
 	if d := f.recs[o.Key]; d != nil {
 		if o.Attempt != nil {
 			d.Attempts++
 		}
-		switch current := d.State == store.Pending && d.Due.Equal(o.Due); {
+		current := d.State == store.Pending && d.Due.Equal(o.Due) && (!d.Ordered || d.Seq == o.Seq)
+		if current && d.Ordered && !o.Delivered && o.Attempt != nil {
+			if _, ok := f.failing[o.Key]; !ok {
+				f.failing[o.Key] = o.Attempt.At
+			}
+		}
+		switch {
 		case o.Delivered:
 			d.State = store.Delivered
 		case !current:

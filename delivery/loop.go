@@ -14,6 +14,11 @@ type item struct {
 	endpoint string
 	due      time.Time
 	d        *store.Delivery // the new event's record, if carried (see carryBytes)
+
+	seq     uint64 // an ordered head's sequence number
+	ordered bool   // an ordered endpoint's head (fifo.go)
+	sent    bool   // handed to a worker
+	dropped bool   // a head replaced before it was sent: skipped where it waits
 }
 
 // carryBytes bounds the request bodies the loop holds for tracked new
@@ -61,13 +66,21 @@ func (s *Scheduler) loop() {
 // for a free worker or slot.
 func (s *Scheduler) step(now time.Time) (waiting bool) {
 	s.drainInbox(now)
+	scanning := s.needScan
+	if scanning {
+		s.scanFIFOs(now)
+	}
 	// Rescan when the periodic timer says so, or after an overflow once
 	// half the room is free again: never per completion, as each scan
 	// walks past every tracked key.
 	if (s.needScan && len(s.items) < s.opts.MaxTracked) || (s.overflow && len(s.items) <= s.opts.MaxTracked/2) {
 		s.scan(now)
 	}
+	s.lookupHeads(now)
 	s.wheel.advance(now, s.makeReady)
+	if scanning {
+		s.nearHeads(now) // after the wheel caught up with now: it places by its own position
+	}
 	s.dispatch(now)
 	return s.wheel.n > 0 || len(s.ring) > 0
 }
@@ -76,6 +89,8 @@ func (s *Scheduler) drainInbox(now time.Time) {
 	s.mu.Lock()
 	queued, sent, done, pings := s.queuedIn, s.sentIn, s.doneIn, s.pings
 	s.queuedIn, s.sentIn, s.doneIn, s.pings = nil, nil, nil, nil
+	recheck := s.recheckIn
+	s.recheckIn = nil
 	s.mu.Unlock()
 	for _, ch := range pings {
 		close(ch)
@@ -91,10 +106,23 @@ func (s *Scheduler) drainInbox(now time.Time) {
 		}
 	}
 	for _, it := range done {
+		if it.ordered {
+			s.headDone(it)
+			continue
+		}
 		delete(s.items, it.key)
 	}
 	for _, e := range queued {
+		if e.Ordered {
+			s.queuedOrdered(e)
+			continue
+		}
 		s.track(e, now)
+	}
+	for _, ep := range recheck {
+		if s.fifos[ep] != nil {
+			s.wantHead(ep, true)
+		}
 	}
 }
 
@@ -150,6 +178,9 @@ func (s *Scheduler) scan(now time.Time) {
 }
 
 func (s *Scheduler) makeReady(it *item) {
+	if it.dropped {
+		return
+	}
 	q := s.ready[it.endpoint]
 	if q == nil {
 		q = &epQueue{}
@@ -176,6 +207,16 @@ func (s *Scheduler) dispatch(now time.Time) {
 		kept := s.ring[:0]
 		for _, name := range s.ring {
 			q := s.ready[name]
+			for len(q.items) > 0 && q.items[0].dropped {
+				q.items[0] = nil
+				q.items = q.items[1:]
+			}
+			if len(q.items) == 0 {
+				if q.inflight == 0 {
+					delete(s.ready, name)
+				}
+				continue
+			}
 			ep := t.ByID(name)
 			limit := removedInFlight
 			if ep != nil {
@@ -187,6 +228,7 @@ func (s *Scheduler) dispatch(now time.Time) {
 				q.items = q.items[1:]
 				q.inflight++
 				s.busy++
+				it.sent = true
 				if it.d != nil {
 					s.carried -= len(it.d.Body)
 				}

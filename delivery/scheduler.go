@@ -24,6 +24,10 @@ type Store interface {
 	Complete(o store.Outcome, done func(error))
 	UpdateEndpointState(ctx context.Context, name string, fn func(*store.EndpointState)) error
 	ParkEndpoint(ctx context.Context, endpoint, reason string) (int, error)
+	// OrderedHead returns an ordered endpoint's first pending delivery.
+	OrderedHead(endpoint string) (store.Head, bool, error)
+	// OrderedEndpoints lists the endpoints with ordered deliveries pending.
+	OrderedEndpoints() ([]string, error)
 }
 
 var _ Store = (*store.Store)(nil)
@@ -112,6 +116,8 @@ type Scheduler struct {
 	pings    []chan struct{}
 	wake     chan struct{}
 
+	recheckIn []string // FIFOs whose waiting heads are to be read again (Recheck)
+
 	statsMu sync.Mutex
 	stats   map[string]*Stats
 
@@ -134,6 +140,13 @@ type Scheduler struct {
 	carried  int  // bytes of bodies held by tracked items (loop only)
 	needScan bool // the periodic re-read of the due index is due
 	overflow bool // something due was left in the store for lack of room
+
+	// ordered endpoints (fifo.go), also owned by the loop
+	fifos     map[string]*fifo
+	lookups   []string           // FIFOs to look up in this step
+	relook    []string           // lookups that failed: retried at the next scan
+	far       map[*item]struct{} // heads due beyond the horizon
+	needFIFOs bool               // the FIFOs are to be read from the store (after a start)
 }
 
 // New creates a stopped scheduler over st with the given endpoints.
@@ -144,7 +157,8 @@ func New(st Store, sender Attempter, t *Table, opts Options) (*Scheduler, error)
 	s := &Scheduler{st: st, sender: sender, clock: opts.Clock, opts: opts, log: opts.Log,
 		wake: make(chan struct{}, 1), jobs: make(chan *item, opts.Workers),
 		items: map[string]*item{}, ready: map[string]*epQueue{}, stats: map[string]*Stats{},
-		wheel: newWheel(opts.Tick, wheelSlots, opts.Clock.Now()), needScan: true}
+		wheel: newWheel(opts.Tick, wheelSlots, opts.Clock.Now()), needScan: true,
+		fifos: map[string]*fifo{}, far: map[*item]struct{}{}, needFIFOs: true}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.attempts, s.abort = context.WithCancelCause(context.Background())
 	s.table.Store(t)
@@ -199,12 +213,19 @@ func (s *Scheduler) Table() *Table { return s.table.Load() }
 
 // UpdateTable swaps in fn of the table in force (a reload, a managed
 // endpoint created, changed or deleted), serialised with the other table
-// writers so that no change is lost; disabled flags carry over.
-func (s *Scheduler) UpdateTable(fn func(*Table) *Table) {
+// writers so that no change is lost; disabled flags carry over. added are
+// the ids of endpoints the change adds (or adds again).
+func (s *Scheduler) UpdateTable(fn func(*Table) *Table, added ...string) {
 	s.tableMu.Lock()
 	defer s.tableMu.Unlock()
 	s.table.Store(fn(s.table.Load()))
-	s.poke()
+	// An endpoint added again may have an ordered head waiting for its
+	// retry that was parked meanwhile: look at the added ones again.
+	if len(added) > 0 {
+		s.Recheck(added...)
+	} else {
+		s.poke()
+	}
 }
 
 // SetDisabled enables or disables the endpoint with internal id id. The state is persisted;
@@ -226,6 +247,7 @@ func (s *Scheduler) SetDisabled(ctx context.Context, id string, on bool, reason 
 		return err
 	}
 	n, err := s.st.ParkEndpoint(ctx, id, reason)
+	s.Recheck(id)
 	s.log.Warn().Str("endpoint", old.Name(id)).Str("reason", reason).Int("parked", n).Msg("endpoint disabled")
 	return err
 }

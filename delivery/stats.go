@@ -25,6 +25,9 @@ type Stats struct {
 	LastFailure       time.Time
 	LastFailureStatus int
 	LastFailureError  string
+	// BlockedSince: an ordered endpoint's head has been failing since then,
+	// holding back the deliveries behind it; zero otherwise.
+	BlockedSince time.Time
 }
 
 // Stats returns a copy of every endpoint's statistics.
@@ -76,6 +79,17 @@ func (s *Scheduler) recorded(d *store.Delivery, o *store.Outcome, err error) {
 			st.LastFailure, st.LastFailureStatus, st.LastFailureError = o.Attempt.At, o.Attempt.Status, o.Attempt.Error
 		}
 		ev.Failures = st.Failures
+		s.statsMu.Unlock()
+	}
+	if o.Ordered {
+		s.statsMu.Lock()
+		st := s.stat(d.Endpoint)
+		switch {
+		case o.Delivered || o.Reason != "":
+			st.BlockedSince = time.Time{}
+		case !o.Next.IsZero() && st.BlockedSince.IsZero() && o.Attempt != nil:
+			st.BlockedSince = o.Attempt.At
+		}
 		s.statsMu.Unlock()
 	}
 	if s.opts.OnOutcome != nil {

@@ -39,15 +39,15 @@ func (s *Scheduler) attempt(it *item) {
 	if d == nil {
 		d, err = s.st.Delivery(it.key)
 	}
-	if err != nil || d.State != store.Pending || !d.Due.Equal(it.due) {
-		// Delivered, parked or rescheduled since it was loaded.
+	if err != nil || d.State != store.Pending || !d.Due.Equal(it.due) || (it.ordered && d.Seq != it.seq) {
+		// Delivered, parked, rescheduled or redelivered since it was loaded.
 		s.release(it)
 		s.finish(it)
 		return
 	}
 	t := s.table.Load()
 	ep := t.ByID(it.endpoint)
-	o := store.Outcome{Key: it.key, Due: it.due}
+	o := store.Outcome{Key: it.key, Due: it.due, Seq: it.seq, Ordered: it.ordered}
 	switch {
 	case ep == nil:
 		o.Reason = "endpoint removed"

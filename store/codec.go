@@ -19,6 +19,11 @@ func (e *encoder) bytes(p []byte) { e.u64(uint64(len(p))); e.b = append(e.b, p..
 func (e *encoder) str(s string)   { e.u64(uint64(len(s))); e.b = append(e.b, s...) }
 func (e *encoder) boolean(v bool) { e.b = append(e.b, b2u(v)) }
 func (e *encoder) byte1(v uint8)  { e.b = append(e.b, v) }
+
+// fixed64 is big-endian and fixed-size, so a value can be stamped into an
+// encoded record in place (stampSeq).
+func (e *encoder) fixed64(v uint64) { e.b = binary.BigEndian.AppendUint64(e.b, v) }
+
 func b2u(v bool) uint8 {
 	if v {
 		return 1
@@ -95,6 +100,19 @@ func (d *decoder) byte1() uint8 {
 }
 
 func (d *decoder) boolean() bool { return d.byte1() == 1 }
+
+func (d *decoder) fixed64() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.b) < 8 {
+		d.err = errCorrupt
+		return 0
+	}
+	v := binary.BigEndian.Uint64(d.b)
+	d.b = d.b[8:]
+	return v
+}
 
 func putU64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 

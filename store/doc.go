@@ -53,6 +53,17 @@
 // as an attempt but does not move the delivery ("stale" outcome), except
 // that a 2xx always marks it delivered.
 //
+// # Ordered endpoints
+//
+// Every event gets a sequence number in log order, which is
+// acknowledgement order, and its deliveries carry it. A pending delivery
+// of an endpoint with ordering = "fifo" is kept in that endpoint's ordered
+// index (endpoint, sequence number) instead of the due queue; its due time
+// is in its record. OrderedHead returns an endpoint's first one. A
+// redelivery takes a new, higher number: it joins the tail. An outcome
+// marked Ordered is committed after orderedCommitInterval rather than the
+// full commit interval, since its endpoint waits for it. See ordered.go.
+//
 // # Caveats
 //
 // The pending count is kept in the meta bucket and updated in the same

@@ -26,6 +26,10 @@ type NewDelivery struct {
 	Endpoint string
 	Body     []byte
 	Parked   string
+	// Ordered puts a pending delivery in its endpoint's ordered index
+	// instead of the due queue. Ingest sets it from Options.Ordered; the
+	// log records it, so a replay queues the delivery where it was first.
+	Ordered bool
 }
 
 // IngestResult is the outcome for one NewEvent. Err is ErrTooManyPending
@@ -56,6 +60,10 @@ func (s *Store) Ingest(ctx context.Context, events []NewEvent, lim Limits) ([]In
 	r := &ingestReq{events: events, prep: make([]preparedEvent, len(events)), lim: lim,
 		results: make([]IngestResult, len(events)), done: make(chan error, 1)}
 	for i := range events {
+		for j := range events[i].Deliveries {
+			nd := &events[i].Deliveries[j]
+			nd.Ordered = nd.Parked == "" && s.ordered(nd.Endpoint)
+		}
 		r.prep[i] = prepare(&events[i], lim)
 	}
 	select {
@@ -103,6 +111,7 @@ type ingestReq struct {
 type preparedEvent struct {
 	ne              *NewEvent
 	record, timeKey []byte
+	recordEnd       int   // where record ends in wal (setSeq stamps both)
 	expiry          int64 // when the dedup key expires (unix ns); 0 = no key kept
 	deliveries      []preparedDelivery
 	wal             []byte // the write-ahead log record
@@ -120,9 +129,11 @@ func prepare(ne *NewEvent, lim Limits) preparedEvent {
 	if ne.DedupKey != "" && lim.DedupWindow > 0 {
 		p.expiry = ev.Created.Add(lim.DedupWindow).UnixNano()
 	}
-	parked := false
+	parked, ordered := false, false
 	for i, nd := range ne.Deliveries {
-		d := &Delivery{EventID: ev.ID, Endpoint: nd.Endpoint, EventType: ev.Type, Created: ev.Created, Body: nd.Body, State: Pending, Due: ev.Created}
+		d := &Delivery{EventID: ev.ID, Endpoint: nd.Endpoint, EventType: ev.Type, Created: ev.Created, Body: nd.Body, State: Pending, Due: ev.Created,
+			Seq: ev.Seq, Ordered: nd.Ordered && nd.Parked == ""}
+		ordered = ordered || d.Ordered
 		key := d.Key()
 		qkey := timeKey(d.Due, key)
 		if nd.Parked != "" {
@@ -137,6 +148,7 @@ func prepare(ne *NewEvent, lim Limits) preparedEvent {
 	}
 	e := encoder{b: make([]byte, 0, size)}
 	e.bytes(p.record)
+	p.recordEnd = len(e.b)
 	e.str(ne.DedupKey)
 	e.i64(p.expiry)
 	e.u64(uint64(len(ne.Deliveries)))
@@ -144,15 +156,36 @@ func prepare(ne *NewEvent, lim Limits) preparedEvent {
 		e.str(nd.Endpoint)
 		e.bytes(nd.Body)
 	}
-	if parked {
-		// An optional trailing section, so records written before it
-		// existed (no trailing bytes: every delivery pending) still replay.
+	if parked || ordered {
+		// Optional trailing sections, so records written before they
+		// existed (no trailing bytes: every delivery pending and unordered;
+		// one: none ordered) still replay. The second needs the first.
 		for _, nd := range ne.Deliveries {
 			e.str(nd.Parked)
 		}
 	}
+	if ordered {
+		for _, pd := range p.deliveries {
+			e.boolean(pd.d.Ordered)
+		}
+	}
 	p.wal = e.b
 	return p
+}
+
+// setSeq gives an accepted event its place in acknowledgement order. The
+// records were encoded before it was known, with the sequence number last
+// and fixed-size, so the log writer stamps it in place rather than
+// encoding them again on its serial path.
+func (p *preparedEvent) setSeq(seq uint64) {
+	p.ne.Event.Seq = seq
+	stampSeq(p.record, seq)
+	stampSeq(p.wal[:p.recordEnd], seq)
+	for i := range p.deliveries {
+		pd := &p.deliveries[i]
+		pd.d.Seq = seq
+		stampSeq(pd.record, seq)
+	}
 }
 
 // pendingCount is how many of p's deliveries are pending (not parked).
@@ -192,6 +225,11 @@ func decodeWALRecord(b []byte) (preparedEvent, error) {
 	if len(d.b) > 0 {
 		for i := range ne.Deliveries {
 			ne.Deliveries[i].Parked = d.str()
+		}
+	}
+	if len(d.b) > 0 {
+		for i := range ne.Deliveries {
+			ne.Deliveries[i].Ordered = d.boolean()
 		}
 	}
 	if d.err != nil {
@@ -258,6 +296,7 @@ func applyEvent(tx *bolt.Tx, st *txState, p *preparedEvent, replay bool) error {
 	}
 	deliveries, queue, parked := tx.Bucket(bktDeliveries), tx.Bucket(bktQueue), tx.Bucket(bktUndeliverable)
 	deliveries.FillPercent = appendFill
+	st.seq = max(st.seq, ev.Seq)
 	for i := range p.deliveries {
 		pd := &p.deliveries[i]
 		if err := deliveries.Put(pd.key, pd.record); err != nil {
@@ -272,7 +311,11 @@ func applyEvent(tx *bolt.Tx, st *txState, p *preparedEvent, replay bool) error {
 			}
 			continue
 		}
-		if err := queue.Put(pd.qkey, nil); err != nil {
+		if pd.d.Ordered {
+			if err := putOrdered(tx, pd.d); err != nil {
+				return err
+			}
+		} else if err := queue.Put(pd.qkey, nil); err != nil {
 			return fmt.Errorf("put queue: %w", err)
 		}
 		st.pend(pd.d.Endpoint, 1)
@@ -285,7 +328,8 @@ func applyEvent(tx *bolt.Tx, st *txState, p *preparedEvent, replay bool) error {
 // of one half would leave every page half empty.
 const appendFill = 0.9
 
-// putPending writes d as pending and puts it on the due queue at d.Due.
+// putPending writes d as pending and puts it on the due queue at d.Due,
+// or in its endpoint's ordered index.
 func putPending(tx *bolt.Tx, st *txState, d *Delivery) error {
 	key := d.Key()
 	b := tx.Bucket(bktDeliveries)
@@ -293,9 +337,13 @@ func putPending(tx *bolt.Tx, st *txState, d *Delivery) error {
 	if err := b.Put([]byte(key), encodeDelivery(d)); err != nil {
 		return fmt.Errorf("put delivery: %w", err)
 	}
-	if err := tx.Bucket(bktQueue).Put(timeKey(d.Due, key), nil); err != nil {
+	if d.Ordered {
+		if err := putOrdered(tx, d); err != nil {
+			return err
+		}
+	} else if err := tx.Bucket(bktQueue).Put(timeKey(d.Due, key), nil); err != nil {
 		return fmt.Errorf("put queue: %w", err)
 	}
-	st.queued = append(st.queued, QueueEntry{Key: key, Due: d.Due})
+	st.queued = append(st.queued, QueueEntry{Key: key, Due: d.Due, Seq: d.Seq, Ordered: d.Ordered})
 	return nil
 }

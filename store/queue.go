@@ -2,8 +2,10 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -62,6 +64,13 @@ type Outcome struct {
 	Delivered bool
 	Next      time.Time
 	Reason    string
+	// Seq is the sequence number of the ordered delivery that was
+	// attempted: a redelivery meanwhile gives it another, which makes the
+	// outcome stale like a changed due time.
+	Seq uint64
+	// Ordered: its endpoint sends nothing more until this is committed, so
+	// the commit is not held back for the usual interval.
+	Ordered bool
 }
 
 // Complete records an attempt and moves the delivery on, asynchronously;
@@ -70,6 +79,12 @@ type Outcome struct {
 // success changes its state: a 2xx always counts.
 func (s *Store) Complete(o Outcome, done func(error)) {
 	s.submitAsync(func(tx *bolt.Tx, st *txState) error { return complete(tx, st, &o) }, done)
+	if o.Ordered {
+		select {
+		case s.hurry <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // Flush waits until every write submitted before it is committed and its
@@ -99,7 +114,7 @@ func complete(tx *bolt.Tx, st *txState, o *Outcome) error {
 			return fmt.Errorf("put attempt: %w", err)
 		}
 	}
-	current := d.State == Pending && d.Due.Equal(o.Due)
+	current := d.State == Pending && d.Due.Equal(o.Due) && (!d.Ordered || d.Seq == o.Seq)
 	switch {
 	case o.Delivered:
 		if err := leave(tx, st, d); err != nil {
@@ -108,6 +123,10 @@ func complete(tx *bolt.Tx, st *txState, o *Outcome) error {
 		d.State, d.Done, d.Reason = Delivered, now, ""
 	case !current:
 		// stale: keep the state the delivery has now
+	case !o.Next.IsZero() && d.Ordered:
+		// Still its endpoint's head: the ordered index keeps its place, and
+		// the scheduler reads the new due time from the record.
+		d.Due = o.Next
 	case !o.Next.IsZero():
 		if err := tx.Bucket(bktQueue).Delete(timeKey(d.Due, o.Key)); err != nil {
 			return err
@@ -123,13 +142,13 @@ func complete(tx *bolt.Tx, st *txState, o *Outcome) error {
 	return putDelivery(tx, d)
 }
 
-// leave takes d out of the queue or the undeliverable bucket, whichever it
-// is in, keeping the pending count right.
+// leave takes d out of the queue (or ordered index) or the undeliverable
+// bucket, whichever it is in, keeping the pending count right.
 func leave(tx *bolt.Tx, st *txState, d *Delivery) error {
 	switch d.State {
 	case Pending:
 		st.pend(d.Endpoint, -1)
-		return tx.Bucket(bktQueue).Delete(timeKey(d.Due, d.Key()))
+		return unqueue(tx, d)
 	case Undeliverable:
 		return tx.Bucket(bktUndeliverable).Delete(timeKey(d.Parked, d.Key()))
 	}
@@ -182,6 +201,7 @@ func (s *Store) ParkEndpoint(ctx context.Context, endpoint, reason string) (int,
 				keys = append(keys, key)
 			}
 		}
+		keys = append(keys, orderedKeys(tx, endpoint)...)
 		return nil
 	})
 	if err != nil {
@@ -237,10 +257,11 @@ func endpointOf(key string) string {
 }
 
 // requeue makes d pending again, due at now, starting a new retry cycle.
-// A delivery already pending is simply moved to the front.
-func requeue(tx *bolt.Tx, st *txState, d *Delivery, now time.Time) error {
+// A delivery already pending is simply moved to the front, or, for an
+// ordered endpoint, to the tail: seq is its new place.
+func (s *Store) requeue(tx *bolt.Tx, st *txState, d *Delivery, now time.Time) error {
 	if d.State == Pending {
-		if err := tx.Bucket(bktQueue).Delete(timeKey(d.Due, d.Key())); err != nil {
+		if err := unqueue(tx, d); err != nil {
 			return err
 		}
 	} else {
@@ -250,6 +271,7 @@ func requeue(tx *bolt.Tx, st *txState, d *Delivery, now time.Time) error {
 		st.pend(d.Endpoint, 1)
 	}
 	d.State, d.Due, d.Cycle, d.Reason, d.Parked, d.Done = Pending, now, d.Attempts, "", time.Time{}, time.Time{}
+	d.Seq, d.Ordered = s.nextSeq(st), s.ordered(d.Endpoint)
 	return putPending(tx, st, d)
 }
 
@@ -279,7 +301,7 @@ func (s *Store) Redeliver(ctx context.Context, eventID, endpoint string, create 
 			}
 		}
 		for _, d := range ds {
-			if err := requeue(tx, st, d, now); err != nil {
+			if err := s.requeue(tx, st, d, now); err != nil {
 				return err
 			}
 			queued = append(queued, d.Endpoint)
@@ -290,7 +312,7 @@ func (s *Store) Redeliver(ctx context.Context, eventID, endpoint string, create 
 				return err
 			}
 			d := &Delivery{EventID: eventID, Endpoint: create.Endpoint, EventType: ev.Type, Created: ev.Created,
-				Body: create.Body, State: Pending, Due: now}
+				Body: create.Body, State: Pending, Due: now, Seq: s.nextSeq(st), Ordered: s.ordered(create.Endpoint)}
 			if err := putPending(tx, st, d); err != nil {
 				return err
 			}
@@ -317,8 +339,10 @@ func (s *Store) Redeliver(ctx context.Context, eventID, endpoint string, create 
 // endpoint's and only those parked within [since, until] (zero = open).
 func (s *Store) RedeliverUndeliverable(ctx context.Context, endpoint string, since, until time.Time) (int, error) {
 	var keys []string
+	seqs := map[string]uint64{}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bktUndeliverable).Cursor()
+		deliveries := tx.Bucket(bktDeliveries)
 		for k, _ := c.Seek(timeKey(since, "")); k != nil; k, _ = c.Next() {
 			at, key := splitTimeKey(k)
 			if !until.IsZero() && at.After(until) {
@@ -326,6 +350,7 @@ func (s *Store) RedeliverUndeliverable(ctx context.Context, endpoint string, sin
 			}
 			if endpoint == "" || endpointOf(key) == endpoint {
 				keys = append(keys, key)
+				seqs[key] = recordSeq(deliveries.Get([]byte(key)))
 			}
 		}
 		return nil
@@ -333,11 +358,15 @@ func (s *Store) RedeliverUndeliverable(ctx context.Context, endpoint string, sin
 	if err != nil {
 		return 0, err
 	}
+	// Deliveries parked together (an endpoint disabled at once) share a
+	// parked time; requeue them in the order they were first queued, so an
+	// ordered endpoint gets them back in acknowledgement order.
+	slices.SortStableFunc(keys, func(a, b string) int { return cmp.Compare(seqs[a], seqs[b]) })
 	now := time.Now().UTC()
 	return s.eachChunk(ctx, keys, func(tx *bolt.Tx, st *txState, d *Delivery) (bool, error) {
 		if d.State != Undeliverable {
 			return false, nil
 		}
-		return true, requeue(tx, st, d, now)
+		return true, s.requeue(tx, st, d, now)
 	})
 }

@@ -36,6 +36,9 @@ type Event struct {
 	Created time.Time
 	Payload bool
 	Raw     []byte
+	// Seq is the event's place in acknowledgement order, assigned by the
+	// log writer (see ordered.go); 0 for events stored before it existed.
+	Seq uint64
 }
 
 // Delivery is one (event, endpoint) pair with its own retry state. Body is
@@ -53,6 +56,13 @@ type Delivery struct {
 	Reason    string    // why it is undeliverable
 	Parked    time.Time // when it became undeliverable
 	Done      time.Time // when it was delivered
+	// Seq orders an endpoint's deliveries by acknowledgement: the event's
+	// Seq when created, a new, higher one when redelivered (see ordered.go).
+	Seq uint64
+	// Ordered: while pending, the delivery is in its endpoint's ordered
+	// index instead of the due queue (the endpoint had ordering = "fifo"
+	// when it was queued).
+	Ordered bool
 }
 
 // Key identifies the delivery in the store.
@@ -97,13 +107,14 @@ func fromNanos(n int64) time.Time {
 
 func encodeEvent(e *Event) []byte {
 	enc := encoder{b: make([]byte, 0, len(e.Raw)+len(e.ID)+len(e.Type)+len(e.Tenant)+24)}
-	enc.byte1(2) // record version: 2 added the tenant
+	enc.byte1(3) // record version: 2 added the tenant, 3 the sequence number
 	enc.str(e.ID)
 	enc.str(e.Type)
 	enc.i64(nanos(e.Created))
 	enc.boolean(e.Payload)
 	enc.bytes(e.Raw)
 	enc.str(e.Tenant)
+	enc.fixed64(e.Seq) // last and fixed-size: the log writer stamps it in place
 	return enc.b
 }
 
@@ -114,12 +125,15 @@ func decodeEvent(b []byte) (*Event, error) {
 	if version >= 2 {
 		e.Tenant = d.str()
 	}
+	if version >= 3 {
+		e.Seq = d.fixed64()
+	}
 	return e, d.err
 }
 
 func encodeDelivery(r *Delivery) []byte {
-	enc := encoder{b: make([]byte, 0, len(r.Body)+len(r.EventID)+len(r.Endpoint)+len(r.EventType)+len(r.Reason)+48)}
-	enc.byte1(1)
+	enc := encoder{b: make([]byte, 0, len(r.Body)+len(r.EventID)+len(r.Endpoint)+len(r.EventType)+len(r.Reason)+57)}
+	enc.byte1(2) // record version: 2 added Ordered and Seq
 	enc.str(r.EventID)
 	enc.str(r.Endpoint)
 	enc.str(r.EventType)
@@ -132,19 +146,39 @@ func encodeDelivery(r *Delivery) []byte {
 	enc.str(r.Reason)
 	enc.i64(nanos(r.Parked))
 	enc.i64(nanos(r.Done))
+	enc.boolean(r.Ordered)
+	enc.fixed64(r.Seq) // last and fixed-size: the log writer stamps it in place
 	return enc.b
 }
 
 func decodeDelivery(b []byte) (*Delivery, error) { return decodeDeliveryFrom(decoder{b: b}) }
 
 func decodeDeliveryFrom(d decoder) (*Delivery, error) {
-	d.byte1()
+	version := d.byte1()
 	r := &Delivery{
 		EventID: d.str(), Endpoint: d.str(), EventType: d.str(), Created: fromNanos(d.i64()),
 		Body: d.bytes(), State: State(d.byte1()), Attempts: int(d.u64()), Cycle: int(d.u64()),
 		Due: fromNanos(d.i64()), Reason: d.str(), Parked: fromNanos(d.i64()), Done: fromNanos(d.i64()),
 	}
+	if version >= 2 {
+		r.Ordered = d.boolean()
+		r.Seq = d.fixed64()
+	}
 	return r, d.err
+}
+
+// stampSeq writes seq into an encoded event or delivery record, whose last
+// 8 bytes hold it.
+func stampSeq(record []byte, seq uint64) {
+	binary.BigEndian.PutUint64(record[len(record)-8:], seq)
+}
+
+// recordSeq reads a delivery record's Seq without decoding the rest.
+func recordSeq(record []byte) uint64 {
+	if len(record) < 9 || record[0] < 2 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(record[len(record)-8:])
 }
 
 func encodeAttempt(a *Attempt) []byte {

@@ -33,15 +33,17 @@ var (
 	bktDedupExpiry   = []byte("dedup_by_expiry")
 	bktUndeliverable = []byte("undeliverable") // parked|id\0endpoint → nil
 	bktEndpoints     = []byte("endpoints")     // name → EndpointState
+	bktOrdered       = []byte("ordered")       // endpoint\0seq → event id: ordered endpoints' pending deliveries
 
 	keySchema       = []byte("schema_version")
 	keyWALApplied   = []byte("wal_applied") // how far the write-ahead log is applied
 	keyDBID         = []byte("db_id")       // random, made with the database: its log's segments carry it
 	keyPending      = []byte("pending")
+	keySeq          = []byte("seq") // the highest sequence number committed
 	prefixEpPending = []byte("pending:")
 
 	allBuckets = [][]byte{bktMeta, bktEvents, bktEventTime, bktDeliveries, bktQueue, bktAttempts,
-		bktDedup, bktDedupExpiry, bktUndeliverable, bktEndpoints}
+		bktDedup, bktDedupExpiry, bktUndeliverable, bktEndpoints, bktOrdered}
 )
 
 // maxBatch bounds one group commit. Larger batches amortise the fsync
@@ -81,12 +83,19 @@ type Options struct {
 	// recorded: Open then fails without it (ErrSealKeyMissing) or with
 	// another (ErrSealKeyWrong). See sealing.go.
 	SealKey *seal.Key
+	// Ordered says whether an endpoint has ordering = "fifo": its new and
+	// redelivered deliveries are then queued in its ordered index (see
+	// ordered.go). It is asked when a delivery is queued, on the caller's
+	// or the committer's goroutine: keep it cheap.
+	Ordered func(endpoint string) bool
 }
 
-// QueueEntry is one delivery on the due queue.
+// QueueEntry is one delivery on the due queue, or in an ordered index.
 type QueueEntry struct {
-	Key string
-	Due time.Time
+	Key     string
+	Due     time.Time
+	Seq     uint64 // acknowledgement order; 0 from ScanDue
+	Ordered bool   // in its endpoint's ordered index, not the due queue
 	// Delivery is the record when the entry is a new event's: the worker
 	// may use it instead of reading it back. Shared: do not modify it.
 	Delivery *Delivery
@@ -126,6 +135,9 @@ type Store struct {
 
 	pending atomic.Int64 // committed count of pending deliveries
 
+	seq   atomic.Uint64 // the last sequence number handed out
+	hurry chan struct{} // an ordered endpoint's outcome waits for the next commit
+
 	epMu      sync.Mutex
 	epPending map[string]int64 // committed pending count per endpoint
 }
@@ -145,6 +157,7 @@ type txState struct {
 	delta  int64
 	eps    map[string]int64 // per-endpoint pending deltas
 	queued []QueueEntry
+	seq    uint64 // highest sequence number written
 }
 
 func (st *txState) pending() int64 { return st.base + st.delta }
@@ -183,7 +196,8 @@ func Open(path string, opts Options) (*Store, error) {
 	s := &Store{db: db, path: path, opts: opts, reqs: make(chan *request, maxBatch),
 		closing: make(chan struct{}), stopped: make(chan struct{}),
 		ingests: make(chan *ingestReq, maxBatch), walClosing: make(chan struct{}), walStopped: make(chan struct{}),
-		wal: &wal{dir: path + ".wal", spareP: runtime.GOMAXPROCS(0) > runtime.NumCPU()}, u: newUnapplied()}
+		wal: &wal{dir: path + ".wal", spareP: runtime.GOMAXPROCS(0) > runtime.NumCPU()}, u: newUnapplied(),
+		hurry: make(chan struct{}, 1)}
 	err = s.init()
 	if err == nil {
 		err = os.MkdirAll(s.wal.dir, 0o700)
@@ -193,6 +207,12 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	if err == nil && s.wal.id == nil {
 		err = s.assignID()
+	}
+	if err == nil {
+		err = s.db.View(func(tx *bolt.Tx) error {
+			s.seq.Store(getU64(tx.Bucket(bktMeta).Get(keySeq)))
+			return nil
+		})
 	}
 	if err != nil {
 		db.Close()
@@ -359,7 +379,7 @@ func (s *Store) run() {
 		select {
 		case r := <-s.reqs:
 			if wait := commitInterval - time.Since(last); wait > 0 && !full {
-				time.Sleep(wait)
+				s.pause(wait, last)
 			}
 			last = time.Now()
 			b := s.drain(append(s.takeStuck(batch[:0]), r))
@@ -378,6 +398,26 @@ func (s *Store) run() {
 				s.apply(b)
 			}
 			return
+		}
+	}
+}
+
+// orderedCommitInterval is how soon after the last commit the next one
+// may start when an ordered endpoint's outcome is waiting for it: that
+// endpoint sends nothing until its head's outcome is committed, so the
+// commit interval would be its pace. (Measured: see README, Performance.)
+const orderedCommitInterval = 2 * time.Millisecond
+
+// pause waits out the commit interval, or only orderedCommitInterval
+// once an ordered endpoint's outcome is waiting.
+func (s *Store) pause(wait time.Duration, last time.Time) {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-s.hurry:
+		if rest := orderedCommitInterval - time.Since(last); rest > 0 {
+			time.Sleep(rest)
 		}
 	}
 }
@@ -490,6 +530,11 @@ func (s *Store) commit(batch []*request) (*txState, error) {
 // putCounts writes the pending counters a transaction changed.
 func (s *Store) putCounts(tx *bolt.Tx, st *txState) error {
 	meta := tx.Bucket(bktMeta)
+	if st.seq > getU64(meta.Get(keySeq)) {
+		if err := meta.Put(keySeq, putU64(st.seq)); err != nil {
+			return err
+		}
+	}
 	if st.delta != 0 {
 		if err := meta.Put(keyPending, putU64(uint64(max(st.pending(), 0)))); err != nil {
 			return err

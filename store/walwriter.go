@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -24,10 +25,15 @@ type unapplied struct {
 	pending    int64
 	epPending  map[string]int64
 	bytes      int64 // of the records held
+	// ordered holds each endpoint's ordered deliveries in Seq order: the
+	// log writer adds them in that order and the committer applies them in
+	// the same order.
+	ordered map[string][]*Delivery
 }
 
 func newUnapplied() unapplied {
-	return unapplied{ids: map[string]struct{}{}, keys: map[string]string{}, deliveries: map[string]*Delivery{}, epPending: map[string]int64{}}
+	return unapplied{ids: map[string]struct{}{}, keys: map[string]string{}, deliveries: map[string]*Delivery{}, epPending: map[string]int64{},
+		ordered: map[string][]*Delivery{}}
 }
 
 func (u *unapplied) duplicate(p *preparedEvent) (string, bool) {
@@ -58,6 +64,9 @@ func (u *unapplied) add(p *preparedEvent) {
 			u.epPending[pd.d.Endpoint]++
 			u.pending++
 		}
+		if pd.d.Ordered {
+			u.ordered[pd.d.Endpoint] = append(u.ordered[pd.d.Endpoint], pd.d)
+		}
 	}
 	u.bytes += p.size()
 }
@@ -69,6 +78,17 @@ func (u *unapplied) remove(p *preparedEvent) {
 	}
 	for _, pd := range p.deliveries {
 		delete(u.deliveries, string(pd.key))
+		if pd.d.Ordered {
+			l := u.ordered[pd.d.Endpoint]
+			if i := slices.Index(l, pd.d); i >= 0 { // the first, as applied in order
+				l = slices.Delete(l, i, i+1)
+			}
+			if len(l) == 0 {
+				delete(u.ordered, pd.d.Endpoint)
+			} else {
+				u.ordered[pd.d.Endpoint] = l
+			}
+		}
 		if pd.d.State != Pending {
 			continue
 		}
@@ -220,6 +240,13 @@ func (s *Store) walBatch(batch []*ingestReq) {
 	if s.committerBehind() {
 		s.barrier()
 	}
+	// Sequence numbers in log order are acknowledgement order: a batch is
+	// acknowledged after the one before it. A failed write leaves a gap,
+	// which is harmless: ordering needs them increasing, not dense.
+	first := s.seq.Add(uint64(len(accepted))) - uint64(len(accepted)) + 1
+	for i, p := range accepted {
+		p.setSeq(first + uint64(i))
+	}
 	start := time.Now()
 	pos, err := s.wal.write(payloads, s.opts.BeforeCommit, s.appliedSeg.Load())
 	s.walFailing.Store(err != nil)
@@ -243,7 +270,7 @@ func (s *Store) walBatch(batch []*ingestReq) {
 				if pd.d.State != Pending {
 					continue
 				}
-				queued = append(queued, QueueEntry{Key: string(pd.key), Due: pd.d.Due, Delivery: pd.d})
+				queued = append(queued, QueueEntry{Key: string(pd.key), Due: pd.d.Due, Seq: pd.d.Seq, Ordered: pd.d.Ordered, Delivery: pd.d})
 			}
 		}
 		s.opts.OnQueued(queued)

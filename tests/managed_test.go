@@ -184,6 +184,8 @@ func TestManagedEndpointErrors(t *testing.T) {
 		{"POST", "/v1/endpoints", `{"name":"fromfile","url":"http://127.0.0.1:9/","events":["*"]}`, 409, "exists"},
 		{"POST", "/v1/endpoints", `{"name":"mine","url":"http://127.0.0.1:9/","events":["*"]}`, 409, "exists"},
 		{"POST", "/v1/endpoints", `not json`, 400, "body"},
+		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"filter":"data.x >"}`, 400, "filter"},
+		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"ordering":"lifo"}`, 400, "ordering"},
 		{"GET", "/v1/endpoints/nope", ``, 404, ""},
 		{"GET", "/v1/endpoints?limit=0", ``, 400, "limit"},
 		{"PATCH", "/v1/endpoints/fromfile", `{"url":"http://127.0.0.1:9/"}`, 409, "config file"},
@@ -208,6 +210,10 @@ func TestManagedEndpointErrors(t *testing.T) {
 		if e == nil || e["code"] == "" || !strings.Contains(e["message"].(string), c.mention) {
 			t.Errorf("%s %s %s: %v should mention %q", c.method, c.path, c.body, out, c.mention)
 		}
+	}
+	// Ordering and filters are set through the API as in the file.
+	if status, got := d.Admin("PATCH", "/v1/endpoints/mine", `{"ordering":"fifo","filter":"data.total > 100"}`); status != 200 || got["ordering"] != "fifo" || got["filter"] != "data.total > 100" {
+		t.Fatalf("patch ordering and filter: %d %v", status, got)
 	}
 	// A failed patch changed nothing.
 	if _, got := d.Admin("GET", "/v1/endpoints/mine", ""); got["tenant"] != "T" || got["url"] != rcv.URL+"/m" {

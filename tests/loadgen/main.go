@@ -8,6 +8,7 @@
 //	loadgen -noop -n 200000 -c 64 -size 256                 # baseline: a no-op fasthttp handler
 //	loadgen -n 1000000 -c 8 -batch 500 -pid $(pgrep hookd)  # through POST /v1/events/batch
 //	loadgen -n 400000 -c 64 -during 'hookd backup -admin 127.0.0.1:8526 -out /tmp/b.db'  # ack latency during a backup
+//	loadgen -n 3000 -c 8 -latency 1ms -pid $(pgrep hookd)    # a receiver that takes 1 ms to answer
 //
 // The daemon must deliver to -receiver (see tests/loadgen/hookd.toml). It
 // prints one JSON line.
@@ -83,6 +84,7 @@ func main() {
 	admin := flag.String("admin", "127.0.0.1:8526", "admin address, for -create-endpoints and -churn (loopback only)")
 	create := flag.Int("create-endpoints", 0, "create this many managed endpoints (tenant t<i>, delivering to -receiver) through the admin API with -c connections, report, and exit")
 	churn := flag.Float64("churn", 0, "PATCH this many managed endpoints (ep-t<i>, from -create-endpoints) per second while the load runs")
+	latency := flag.Duration("latency", 0, "how long loadgen's receiver takes to answer (e.g. 1ms: ordered endpoints wait for each answer)")
 	flag.Parse()
 	if *create > 0 {
 		createEndpoints(*admin, *recv, *create, *c)
@@ -115,6 +117,9 @@ func main() {
 			fatal("receiver: %v", err)
 		}
 		srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+			if *latency > 0 {
+				time.Sleep(*latency)
+			}
 			ctx.SetStatusCode(*status)
 			delivered.Add(1)
 			lastDelivery.Store(time.Now().UnixNano())

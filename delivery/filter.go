@@ -1,0 +1,231 @@
+package delivery
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/vm"
+)
+
+// An endpoint's filter is a github.com/expr-lang/expr expression over the
+// event; an event is delivered to the endpoint only when it yields true.
+// It is compiled once, when the endpoint is built (a config load, an API
+// call), and evaluated at ingest for each event whose type the endpoint
+// subscribes to.
+//
+// Filters may come from a platform's customers (through the API), and
+// ingest runs them for every matching event, so what they may do is
+// bounded: their cost grows at most with the expression's size times the
+// event's size, never faster.
+//   - At most MaxFilterBytes of source and maxFilterNodes syntax nodes.
+//   - No `let`: without variables no value is used twice, so no string or
+//     array can double in size step after step.
+//   - No range operator (`1..1000000` builds an array from nothing).
+//   - Iterating builtins (all, any, none, one, count, sum, filter, map, find…)
+//     may not nest, and their predicate may use only the element (`#`,
+//     `.field`) and literals: over all elements, a predicate then reads
+//     the array once, not the array times the event.
+//   - Builtins whose output can outgrow their input, or that depend on
+//     something other than the event, are not available: repeat, join,
+//     replace, reduce, toJSON, fromJSON, toBase64, fromBase64, string, now,
+//     date, duration, timezone.
+//   - The VM's memory budget (vm.MemoryBudget, expr's default of 1e6
+//     elements) bounds the arrays and maps an evaluation builds and the
+//     elements it iterates over.
+
+// MaxFilterBytes bounds a filter's source.
+const MaxFilterBytes = 4 << 10
+
+// maxFilterNodes bounds a filter's syntax tree; 4 KiB of source rarely
+// needs more.
+const maxFilterNodes = 1024
+
+var filterBuiltinsOff = []string{"repeat", "join", "replace", "reduce", "toJSON", "fromJSON", "toBase64", "fromBase64",
+	"string", "now", "date", "duration", "timezone"}
+
+// FilterInput is what a filter sees: `type`, `tenant`, `id` and `data`
+// (the event's data, or its payload for payload events, as
+// ParseFilterData returns it).
+type FilterInput struct {
+	Type   string `expr:"type"`
+	Tenant string `expr:"tenant"`
+	ID     string `expr:"id"`
+	Data   any    `expr:"data"`
+}
+
+// Filter is a compiled filter expression. It is safe for concurrent use.
+type Filter struct {
+	src  string
+	prog *vm.Program
+}
+
+// FilterError is a filter that does not compile, with where.
+type FilterError struct {
+	Line, Column int // 1-based; 0 when the error has no position
+	Msg          string
+}
+
+func (e *FilterError) Error() string {
+	switch {
+	case e.Line > 1:
+		return fmt.Sprintf("%s (line %d, column %d)", e.Msg, e.Line, e.Column)
+	case e.Column > 0:
+		return fmt.Sprintf("%s (column %d)", e.Msg, e.Column)
+	}
+	return e.Msg
+}
+
+// CompileFilter compiles src. Errors are *FilterError.
+func CompileFilter(src string) (*Filter, error) {
+	if len(src) > MaxFilterBytes {
+		return nil, &FilterError{Msg: fmt.Sprintf("longer than %d bytes", MaxFilterBytes)}
+	}
+	opts := []expr.Option{expr.Env(FilterInput{}), expr.AsBool(), expr.MaxNodes(maxFilterNodes), expr.Optimize(false)}
+	for _, name := range filterBuiltinsOff {
+		opts = append(opts, expr.DisableBuiltin(name))
+	}
+	// Unoptimized first: the optimizer folds constant expressions at
+	// compile time (a constant range included), which the checks below
+	// must see, and refuse, before anything is evaluated.
+	prog, err := expr.Compile(src, opts...)
+	if err != nil {
+		return nil, filterError(err)
+	}
+	if fe := checkFilter(prog.Node(), false); fe != nil {
+		return nil, filterError(fe.Bind(file.NewSource(src)))
+	}
+	if prog, err = expr.Compile(src, append(opts[:len(opts):len(opts)], expr.Optimize(true))...); err != nil {
+		return nil, filterError(err)
+	}
+	return &Filter{src: src, prog: prog}, nil
+}
+
+// filterError turns expr's error (a message, a position and a snippet
+// over several lines) into one line for a config error.
+func filterError(err error) *FilterError {
+	var fe *file.Error
+	if errors.As(err, &fe) {
+		return &FilterError{Line: fe.Line, Column: fe.Column + 1, Msg: fe.Message}
+	}
+	return &FilterError{Msg: err.Error()}
+}
+
+// refuse is an error at node n; CompileFilter binds it to the source for
+// its line and column.
+func refuse(n ast.Node, format string, args ...any) *file.Error {
+	return &file.Error{Location: n.Location(), Message: fmt.Sprintf(format, args...)}
+}
+
+// checkFilter walks the tree and refuses what the package comment rules
+// out. inPredicate is set inside an iterating builtin's predicate.
+func checkFilter(n ast.Node, inPredicate bool) *file.Error {
+	if n == nil {
+		return nil
+	}
+	var kids []ast.Node
+	switch n := n.(type) {
+	case *ast.VariableDeclaratorNode:
+		return refuse(n, "let is not available in filters")
+	case *ast.BinaryNode:
+		if n.Operator == ".." {
+			return refuse(n, "the range operator .. is not available in filters")
+		}
+		kids = []ast.Node{n.Left, n.Right}
+	case *ast.IdentifierNode:
+		if inPredicate {
+			return refuse(n, "%s: a predicate may use only the element (# or .field) and literals", n.Value)
+		}
+	case *ast.PredicateNode:
+		if inPredicate {
+			return refuse(n, "iterating builtins may not be nested")
+		}
+		return checkFilter(n.Node, true)
+	case *ast.UnaryNode:
+		kids = []ast.Node{n.Node}
+	case *ast.ChainNode:
+		kids = []ast.Node{n.Node}
+	case *ast.MemberNode:
+		kids = []ast.Node{n.Node, n.Property}
+	case *ast.SliceNode:
+		kids = []ast.Node{n.Node, n.From, n.To}
+	case *ast.CallNode:
+		kids = append([]ast.Node{n.Callee}, n.Arguments...)
+	case *ast.BuiltinNode:
+		kids = n.Arguments
+	case *ast.ConditionalNode:
+		kids = []ast.Node{n.Cond, n.Exp1, n.Exp2}
+	case *ast.SequenceNode:
+		kids = n.Nodes
+	case *ast.ArrayNode:
+		kids = n.Nodes
+	case *ast.MapNode:
+		kids = n.Pairs
+	case *ast.PairNode:
+		kids = []ast.Node{n.Key, n.Value}
+	}
+	for _, k := range kids {
+		if fe := checkFilter(k, inPredicate); fe != nil {
+			return fe
+		}
+	}
+	return nil
+}
+
+// ParseFilterData parses an event's data (or payload) for FilterInput.Data.
+// Numbers are float64, as encoding/json makes them, except whole ones
+// (up to 2^53, where float64 is exact), which become int: expr's % takes
+// integers, and comparisons mix both freely, so `data.n % 2 == 0` works
+// as written.
+func ParseFilterData(raw []byte) (any, error) {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, err
+	}
+	return wholeNumbers(v), nil
+}
+
+func wholeNumbers(v any) any {
+	switch x := v.(type) {
+	case float64:
+		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
+			return int(x)
+		}
+	case map[string]any:
+		for k, e := range x {
+			x[k] = wholeNumbers(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = wholeNumbers(e)
+		}
+	}
+	return v
+}
+
+// String is the filter's source.
+func (f *Filter) String() string { return f.src }
+
+// vms are reused: a VM keeps its stack and scopes between runs.
+var vms = sync.Pool{New: func() any { return &vm.VM{} }}
+
+// Match evaluates the filter. An error (a missing field dereferenced, a
+// type mismatch, the memory budget) means the event is not delivered.
+func (f *Filter) Match(in *FilterInput) (bool, error) {
+	m := vms.Get().(*vm.VM)
+	out, err := m.Run(f.prog, in)
+	vms.Put(m)
+	if err != nil {
+		return false, filterError(err)
+	}
+	ok, isBool := out.(bool)
+	if !isBool {
+		return false, fmt.Errorf("filter yielded %T, not a boolean", out)
+	}
+	return ok, nil
+}
