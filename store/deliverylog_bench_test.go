@@ -30,7 +30,7 @@ func BenchmarkDeliveryLogQuery(b *testing.B) {
 				if _, err := s.Ingest(context.Background(), batch, Limits{}); err != nil {
 					b.Fatal(err)
 				}
-				batch = batch[:0]
+				batch = make([]NewEvent, 0, 4000) // the store keeps the events until they are applied
 			}
 			for i := range total {
 				ne := NewEvent{Event: Event{ID: fmt.Sprintf("e%07d", i), Type: "t", Tenant: fmt.Sprintf("t%d", i%1000), Raw: []byte(`{"n":1}`)}}

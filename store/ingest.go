@@ -54,6 +54,8 @@ type Limits struct {
 // fsynced in the write-ahead log; the committer applies them to bbolt
 // shortly after (see doc.go). An event whose id or dedup key was seen
 // within the dedup window is reported as a duplicate and changes nothing.
+// The store holds on to events until they are applied: the caller must
+// not reuse or change them afterwards.
 func (s *Store) Ingest(ctx context.Context, events []NewEvent, lim Limits) ([]IngestResult, error) {
 	// Encode on the caller's goroutine: the log writer is a serial stage, so it
 	// only checks duplicates and writes prepared bytes.
