@@ -200,9 +200,6 @@ func (d *Daemon) adminCreateEndpoint(ctx *fasthttp.RequestCtx, _ []string) error
 		}
 		return err
 	}
-	if err := d.store.UpdateEndpointState(ctx, id, func(es *store.EndpointState) { es.FirstSeen = now }); err != nil {
-		return err
-	}
 	d.putManaged(m)
 	if s.Disabled != nil && *s.Disabled {
 		if err := d.sched.SetDisabled(ctx, id, true, "disabled by operator"); err != nil {

@@ -50,18 +50,22 @@ func (s *Store) UpdateEndpointStates(ctx context.Context, names []string, fn fun
 				return err
 			}
 			fn(&es)
-			enc := encoder{}
-			enc.byte1(1)
-			enc.boolean(es.Disabled)
-			enc.str(es.Reason)
-			enc.i64(nanos(es.Since))
-			enc.i64(nanos(es.FirstSeen))
-			if err := b.Put([]byte(name), enc.b); err != nil {
+			if err := b.Put([]byte(name), encodeEndpointState(es)); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+func encodeEndpointState(es EndpointState) []byte {
+	enc := encoder{}
+	enc.byte1(1)
+	enc.boolean(es.Disabled)
+	enc.str(es.Reason)
+	enc.i64(nanos(es.Since))
+	enc.i64(nanos(es.FirstSeen))
+	return enc.b
 }
 
 func decodeEndpointState(v []byte) (EndpointState, error) {

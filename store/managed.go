@@ -64,7 +64,8 @@ func (s *Store) ManagedEndpoints() ([]Managed, error) {
 	return out, err
 }
 
-// PutManaged stores m. With create, its name must be free (ErrExists);
+// PutManaged stores m. With create, its name must be free (ErrExists),
+// and its state records it as first seen at m.Created, in the same commit;
 // otherwise it replaces the record of the same id, whose name stays.
 func (s *Store) PutManaged(ctx context.Context, m Managed, create bool) error {
 	rec, err := json.Marshal(m)
@@ -79,6 +80,9 @@ func (s *Store) PutManaged(ctx context.Context, m Managed, create bool) error {
 				return ErrExists
 			}
 			if err := names.Put([]byte(m.Name), []byte(m.ID)); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bktEndpoints).Put([]byte(m.ID), encodeEndpointState(EndpointState{FirstSeen: m.Created})); err != nil {
 				return err
 			}
 		} else if tx.Bucket(bktManaged).Get([]byte(m.ID)) == nil {
