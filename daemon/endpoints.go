@@ -42,6 +42,10 @@ type managedEndpoint struct {
 type managedSet struct {
 	mu     sync.Mutex
 	byName map[string]*managedEndpoint
+	// reserved are names (and tenants' counts) of creates waiting for their
+	// commit: a create does not hold mu across it, so that creates commit
+	// together instead of one per commit interval.
+	reserved map[string]string // name → tenant
 }
 
 var (
@@ -72,13 +76,14 @@ func (d *Daemon) loadManaged(cfg *config.Config) error {
 		}
 		d.managed.byName[rec.Name] = m
 	}
-	return clashes(cfg, d.managed.byName)
+	return clashes(cfg, &d.managed)
 }
 
 // clashes refuses a config whose endpoints use a managed endpoint's name.
-func clashes(cfg *config.Config, managed map[string]*managedEndpoint) error {
+func clashes(cfg *config.Config, set *managedSet) error {
 	for i, e := range cfg.Endpoints {
-		if managed[e.Name] != nil {
+		_, reserved := set.reserved[e.Name]
+		if set.byName[e.Name] != nil || reserved {
 			return cfg.ErrAt(fmt.Sprintf("endpoints[%d].name", i), "%q is a managed endpoint's name (created through the admin API); rename one of them", e.Name)
 		}
 	}
@@ -186,21 +191,21 @@ func (d *Daemon) adminCreateEndpoint(ctx *fasthttp.RequestCtx, _ []string) error
 		settings: s, secrets: secrets, ep: ep}
 	m.settings.Disabled = nil
 
-	d.managed.mu.Lock()
-	defer d.managed.mu.Unlock()
-	if d.sched.Table().Get(s.Name) != nil {
-		return errEndpointExists
-	}
-	if s.Tenant != "" && len(d.sched.Table().TenantEndpoints(s.Tenant)) >= cfg.Tenants.MaxEndpoints {
-		return &apiError{Status: 409, Code: "tenant_quota", Message: fmt.Sprintf("tenant %q has tenants.max_endpoints endpoints", s.Tenant)}
-	}
-	if err := d.store.PutManaged(ctx, m.rec, true); err != nil {
-		if errors.Is(err, store.ErrExists) {
-			return errEndpointExists
-		}
+	if err := d.reserve(s.Name, s.Tenant, cfg.Tenants.MaxEndpoints); err != nil {
 		return err
 	}
-	d.putManaged(m)
+	err = d.store.PutManaged(ctx, m.rec, true)
+	d.managed.mu.Lock()
+	delete(d.managed.reserved, s.Name)
+	if err == nil {
+		d.putManaged(m)
+	}
+	d.managed.mu.Unlock()
+	if errors.Is(err, store.ErrExists) {
+		return errEndpointExists
+	} else if err != nil {
+		return err
+	}
 	if s.Disabled != nil && *s.Disabled {
 		if err := d.sched.SetDisabled(ctx, id, true, "disabled by operator"); err != nil {
 			return err
@@ -211,6 +216,32 @@ func (d *Daemon) adminCreateEndpoint(ctx *fasthttp.RequestCtx, _ []string) error
 	}
 	d.log.Info().Str("endpoint", s.Name).Str("tenant", s.Tenant).Msg("managed endpoint created")
 	writeJSON(ctx, 201, client.CreatedEndpoint{Endpoint: d.endpointView(ep), Secret: secrets.Secret})
+	return nil
+}
+
+// reserve claims name for a create: free among config, managed and other
+// creates in progress, and within the tenant's max_endpoints.
+func (d *Daemon) reserve(name, tenant string, maxEndpoints int) error {
+	d.managed.mu.Lock()
+	defer d.managed.mu.Unlock()
+	if _, taken := d.managed.reserved[name]; taken || d.sched.Table().Get(name) != nil {
+		return errEndpointExists
+	}
+	if tenant != "" {
+		n := len(d.sched.Table().TenantEndpoints(tenant))
+		for _, t := range d.managed.reserved {
+			if t == tenant {
+				n++
+			}
+		}
+		if n >= maxEndpoints {
+			return &apiError{Status: 409, Code: "tenant_quota", Message: fmt.Sprintf("tenant %q has tenants.max_endpoints endpoints", tenant)}
+		}
+	}
+	if d.managed.reserved == nil {
+		d.managed.reserved = map[string]string{}
+	}
+	d.managed.reserved[name] = tenant
 	return nil
 }
 

@@ -38,7 +38,7 @@ func (d *Daemon) reload() error {
 	}
 	d.managed.mu.Lock()
 	defer d.managed.mu.Unlock()
-	if err := clashes(cfg, d.managed.byName); err != nil {
+	if err := clashes(cfg, &d.managed); err != nil {
 		return err
 	}
 
