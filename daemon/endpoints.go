@@ -249,8 +249,12 @@ func (d *Daemon) reserve(name, tenant string, maxEndpoints int) error {
 func (d *Daemon) endpointViews(eps []*delivery.Endpoint) ([]client.Endpoint, error) {
 	t := d.sched.Table()
 	stats := d.sched.Stats()
-	pending := d.store.PendingByEndpoint()
-	states, err := d.store.EndpointStates()
+	ids := make([]string, len(eps))
+	for i, ep := range eps {
+		ids[i] = ep.ID
+	}
+	pending := d.store.PendingEach(ids)
+	states, err := d.store.EndpointStatesOf(ids)
 	if err != nil {
 		return nil, err
 	}

@@ -31,6 +31,26 @@ func (s *Store) EndpointStates() (map[string]EndpointState, error) {
 	return out, err
 }
 
+// EndpointStatesOf reads the states of the endpoints with these ids (the
+// views of a page of endpoints: not every state in the database).
+func (s *Store) EndpointStatesOf(ids []string) (map[string]EndpointState, error) {
+	out := make(map[string]EndpointState, len(ids))
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bktEndpoints)
+		for _, id := range ids {
+			if v := b.Get([]byte(id)); v != nil {
+				st, err := decodeEndpointState(v)
+				if err != nil {
+					return err
+				}
+				out[id] = st
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
 // UpdateEndpointState changes an endpoint's persisted state (disabled by a
 // 410 or an operator, first seen) in one read-modify-write transaction;
 // state is not config, so it survives reloads and restarts.

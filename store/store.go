@@ -578,15 +578,25 @@ func (s *Store) PendingByEndpoint() map[string]int64 {
 // PendingOf is how many deliveries of the endpoints with these internal
 // ids are pending, acknowledged ones not yet applied included.
 func (s *Store) PendingOf(ids []string) int64 {
+	n := int64(0)
+	for _, v := range s.PendingEach(ids) {
+		n += v
+	}
+	return n
+}
+
+// PendingEach is PendingOf for each id: a page of endpoints needs its own
+// counts, not a copy of every endpoint's.
+func (s *Store) PendingEach(ids []string) map[string]int64 {
 	s.umu.Lock()
 	defer s.umu.Unlock()
 	s.epMu.Lock()
 	defer s.epMu.Unlock()
-	n := int64(0)
+	out := make(map[string]int64, len(ids))
 	for _, id := range ids {
-		n += s.epPending[id] + s.u.epPending[id]
+		out[id] = s.epPending[id] + s.u.epPending[id]
 	}
-	return n
+	return out
 }
 
 // Check runs bbolt's consistency check and returns the first problem found.
