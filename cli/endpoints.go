@@ -29,18 +29,17 @@ func endpoints(args []string, stdout, stderr io.Writer) int {
 	if a == nil {
 		return exitUsage
 	}
-	// Every page: an operator's table shows all endpoints.
-	list := &client.EndpointList{Items: []client.Endpoint{}}
-	for q := (client.EndpointQuery{Tenant: *tenant, Limit: 1000}); ; {
-		page, err := a.Endpoints(context.Background(), q)
+	items, err := allPages(func(cursor string) ([]client.Endpoint, string, error) {
+		page, err := a.Endpoints(context.Background(), client.EndpointQuery{Tenant: *tenant, Limit: 1000, Cursor: cursor})
 		if err != nil {
-			return fail(stderr, err)
+			return nil, "", err
 		}
-		list.Items = append(list.Items, page.Items...)
-		if q.Cursor = page.NextCursor; q.Cursor == "" {
-			break
-		}
+		return page.Items, page.NextCursor, nil
+	})
+	if err != nil {
+		return fail(stderr, err)
 	}
+	list := &client.EndpointList{Items: items}
 	f.print(stdout, list, func(w io.Writer) {
 		fmt.Fprintln(w, "NAME\tSOURCE\tTENANT\tSTATE\tPENDING\tIN FLIGHT\tFAILURES\tLAST SUCCESS\tLAST FAILURE\tBLOCKED SINCE\tURL")
 		for _, e := range list.Items {
@@ -49,6 +48,22 @@ func endpoints(args []string, stdout, stderr io.Writer) int {
 		}
 	})
 	return exitOK
+}
+
+// allPages reads every page of a list: an operator's table shows all of
+// it. page returns one page's items and the next cursor ("" at the end).
+func allPages[T any](page func(cursor string) ([]T, string, error)) ([]T, error) {
+	all := []T{}
+	for cursor := ""; ; {
+		items, next, err := page(cursor)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, items...)
+		if cursor = next; cursor == "" {
+			return all, nil
+		}
+	}
 }
 
 // test exits 1 when the receiver did not answer 2xx, so scripts can gate

@@ -30,18 +30,17 @@ func tenants(args []string, stdout, stderr io.Writer) int {
 	if a == nil {
 		return exitUsage
 	}
-	// Every page, as for endpoints: the operator's table shows all.
-	list := &client.TenantList{Items: []client.Tenant{}}
-	for q := (client.TenantQuery{Limit: 1000}); ; {
-		page, err := a.Tenants(context.Background(), q)
+	items, err := allPages(func(cursor string) ([]client.Tenant, string, error) {
+		page, err := a.Tenants(context.Background(), client.TenantQuery{Limit: 1000, Cursor: cursor})
 		if err != nil {
-			return fail(stderr, err)
+			return nil, "", err
 		}
-		list.Items = append(list.Items, page.Items...)
-		if q.Cursor = page.NextCursor; q.Cursor == "" {
-			break
-		}
+		return page.Items, page.NextCursor, nil
+	})
+	if err != nil {
+		return fail(stderr, err)
 	}
+	list := &client.TenantList{Items: items}
 	f.print(stdout, list, func(w io.Writer) {
 		fmt.Fprintln(w, "TENANT\tENDPOINTS\tPENDING\tUNDELIVERABLE\tFAILING ENDPOINTS")
 		for _, t := range list.Items {
