@@ -143,9 +143,14 @@ type Store struct {
 }
 
 type request struct {
-	fn     func(tx *bolt.Tx, st *txState) error
-	done   func(error)
-	events int // logged events it applies
+	fn   func(tx *bolt.Tx, st *txState) error
+	done func(error)
+	// committed, if set, runs after a successful commit under umu, in the
+	// same critical section that updates the committed pending counts, so
+	// that readers never see a delivery counted both as committed and as
+	// unapplied.
+	committed func()
+	events    int // logged events it applies
 }
 
 func (r *request) weight() int { return max(r.events, 1) }
@@ -510,6 +515,7 @@ func (s *Store) commit(batch []*request) (*txState, error) {
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("%w: commit: %v", ErrStorage, err)
 	}
+	s.umu.Lock()
 	s.pending.Store(max(st.pending(), 0))
 	if len(st.eps) > 0 {
 		s.epMu.Lock()
@@ -522,6 +528,12 @@ func (s *Store) commit(batch []*request) (*txState, error) {
 		}
 		s.epMu.Unlock()
 	}
+	for _, r := range batch {
+		if r.committed != nil {
+			r.committed()
+		}
+	}
+	s.umu.Unlock()
 	commitBatchSize.Update(float64(len(batch)))
 	commitSeconds.UpdateDuration(start)
 	return st, nil

@@ -349,17 +349,17 @@ func (s *Store) submitApply(evs []*preparedEvent, pos walPos) {
 		}
 		return tx.Bucket(bktMeta).Put(keyWALApplied, pos.bytes())
 	}}
+	r.committed = func() { // under umu, with the committed counts
+		for _, p := range evs {
+			s.u.remove(p)
+		}
+	}
 	r.done = func(err error) { // on the committer goroutine
 		if err != nil {
 			s.stuck = append(s.stuck, r)
 			s.applyFailing.Store(true)
 			return
 		}
-		s.umu.Lock()
-		for _, p := range evs {
-			s.u.remove(p)
-		}
-		s.umu.Unlock()
 		s.appliedSeg.Store(pos.seg)
 		if len(s.stuck) == 0 {
 			s.applyFailing.Store(false)
