@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
-	"strings"
 	"time"
 
 	"hookd/delivery"
@@ -102,8 +101,7 @@ func (c *Config) CheckPatterns(patterns []string) error {
 	for _, p := range patterns {
 		ok := false
 		for _, et := range c.EventTypes {
-			if p == "*" || p == et.Name || (strings.HasSuffix(p, "*") && strings.HasPrefix(et.Name, p[:len(p)-1])) {
-				ok = true
+			if ok = delivery.PatternMatches(p, et.Name); ok {
 				break
 			}
 		}

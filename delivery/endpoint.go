@@ -149,11 +149,18 @@ func (e *Endpoint) Accepts(in *FilterInput) (bool, error) {
 // Matches reports whether the endpoint subscribes to an event type.
 func (e *Endpoint) Matches(eventType string) bool {
 	for _, p := range e.Events {
-		if p == "*" || p == eventType || (strings.HasSuffix(p, "*") && strings.HasPrefix(eventType, p[:len(p)-1])) {
+		if PatternMatches(p, eventType) {
 			return true
 		}
 	}
 	return false
+}
+
+// PatternMatches reports whether an events pattern (an exact name,
+// "prefix.*" or "*") matches an event type.
+func PatternMatches(pattern, eventType string) bool {
+	return pattern == "*" || pattern == eventType ||
+		(strings.HasSuffix(pattern, "*") && strings.HasPrefix(eventType, pattern[:len(pattern)-1]))
 }
 
 // Render builds the request body for an event. A payload is delivered
