@@ -160,18 +160,14 @@ func (d *Daemon) testData(ep *delivery.Endpoint, typ string) any {
 // their disable_after (the auto-disable Svix and Convoy users rely on), and
 // notifies [notify]. The failing streak is counted since hookd started.
 func (d *Daemon) disableFailing(ctx context.Context) {
+	// Only endpoints with a failing streak can qualify: walk the stats,
+	// not every endpoint, each second.
 	t := d.sched.Table()
-	var stats map[string]delivery.Stats
 	now := time.Now()
-	for _, ep := range t.All() {
-		if ep.DisableAfter <= 0 || t.Disabled(ep.ID) {
-			continue
-		}
-		if stats == nil {
-			stats = d.sched.Stats()
-		}
-		since := stats[ep.ID].FailingSince
-		if since.IsZero() || now.Sub(since) < ep.DisableAfter {
+	for id, st := range d.sched.Stats() {
+		since := st.FailingSince
+		ep := t.ByID(id)
+		if since.IsZero() || ep == nil || ep.DisableAfter <= 0 || t.Disabled(id) || now.Sub(since) < ep.DisableAfter {
 			continue
 		}
 		reason := fmt.Sprintf("failed every attempt since %s (disable_after %s)", since.UTC().Format(time.RFC3339), ep.DisableAfter)
