@@ -180,12 +180,7 @@ func (s *Store) logEntry(tx *bolt.Tx, bucket, prefix, k []byte, q DeliveryQuery)
 	if (q.State != nil && d.State != *q.State) || (q.Type != "" && d.EventType != q.Type) {
 		return LogEntry{}, false, nil
 	}
-	e := LogEntry{Delivery: d}
-	if v := tx.Bucket(bktEvents).Get([]byte(d.EventID)); v != nil {
-		if ev, err := decodeEvent(v); err == nil {
-			e.Tenant = ev.Tenant
-		}
-	}
+	e := LogEntry{Delivery: d, Tenant: eventTenant(tx, d.EventID)}
 	if q.Tenant != "" && e.Tenant != q.Tenant {
 		return LogEntry{}, false, nil
 	}

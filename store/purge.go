@@ -86,12 +86,7 @@ func purgeEvent(tx *bolt.Tx, indexKey []byte, now time.Time, r Retention) (bool,
 	if keep {
 		return false, idx.Put(timeKey(now, id), nil)
 	}
-	tenant := ""
-	if v := tx.Bucket(bktEvents).Get([]byte(id)); v != nil {
-		if ev, err := decodeEvent(v); err == nil {
-			tenant = ev.Tenant
-		}
-	}
+	tenant := eventTenant(tx, id)
 	attempts := tx.Bucket(bktAttempts)
 	for _, k := range keys {
 		d, err := getDelivery(tx, string(k))

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"strings"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // State is where a delivery is in its life.
@@ -118,8 +120,23 @@ func encodeEvent(e *Event) []byte {
 	return enc.b
 }
 
-func decodeEvent(b []byte) (*Event, error) {
-	d := decoder{b: b}
+func decodeEvent(b []byte) (*Event, error) { return decodeEventFrom(decoder{b: b}) }
+
+// eventTenant reads the tenant of the stored event id ("" when there is
+// none or no such event) without copying the event's data.
+func eventTenant(tx *bolt.Tx, id string) string {
+	v := tx.Bucket(bktEvents).Get([]byte(id))
+	if v == nil {
+		return ""
+	}
+	ev, err := decodeEventFrom(decoder{b: v, view: true})
+	if err != nil {
+		return ""
+	}
+	return ev.Tenant // strings are copies even from a view
+}
+
+func decodeEventFrom(d decoder) (*Event, error) {
 	version := d.byte1()
 	e := &Event{ID: d.str(), Type: d.str(), Created: fromNanos(d.i64()), Payload: d.boolean(), Raw: d.bytes()}
 	if version >= 2 {
