@@ -23,6 +23,7 @@ type Config struct {
 	Endpoints []EndpointSettings `toml:"endpoints"`
 	Notify    NotifyConfig       `toml:"notify"`
 	Tenants   TenantsConfig      `toml:"tenants"`
+	Portal    PortalConfig       `toml:"portal"`
 	// EventTypes is the optional catalogue of the event types the platform
 	// sends, shown to customers and used to catch typos in patterns.
 	EventTypes []EventType `toml:"event_types"`
@@ -57,6 +58,25 @@ type AdminConfig struct {
 	Token     string `toml:"token"`
 	TokenFile string `toml:"token_file"`
 	Pprof     bool   `toml:"pprof"`
+	// AllowedHosts are Host names, besides loopback names and addresses,
+	// the admin listener answers (a browser on a rebound DNS name must
+	// not reach /ui/ or the API).
+	AllowedHosts []string `toml:"allowed_hosts"`
+}
+
+// PortalConfig is [portal]: the customer portal (SPEC §12).
+type PortalConfig struct {
+	Listen string `toml:"listen"` // "" = no portal listener
+	// PublicURL is where customers reach the portal (through the
+	// platform's proxy); magic links are built from it.
+	PublicURL  string   `toml:"public_url"`
+	SessionTTL Duration `toml:"session_ttl"`
+	// FrameAncestors are the origins allowed to embed the portal.
+	FrameAncestors []string `toml:"frame_ancestors"`
+	Title          string   `toml:"title"`
+	// KeyFile holds the HMAC key of portal tokens; "" = a key generated
+	// once and kept (sealed) in the database.
+	KeyFile string `toml:"key_file"`
 }
 
 type StorageConfig struct {
@@ -200,7 +220,8 @@ func Default() *Config {
 	return &Config{
 		Ingest: IngestConfig{Listen: "127.0.0.1:8525", MaxEventBytes: 256 << 10, MaxInflight: 32 << 20,
 			ReadTimeout: Duration(30 * time.Second), IdleTimeout: Duration(10 * time.Second), MaxConnections: 10000},
-		Admin: AdminConfig{Listen: "127.0.0.1:8526"},
+		Admin:  AdminConfig{Listen: "127.0.0.1:8526"},
+		Portal: PortalConfig{SessionTTL: Duration(12 * time.Hour), Title: "Webhooks"},
 		Storage: StorageConfig{Path: "./data/hookd.db", Retention: Duration(72 * time.Hour), UndeliverableRetention: Duration(720 * time.Hour),
 			DedupWindow: Duration(24 * time.Hour), MaxPending: 10_000_000, MinFreeBytes: 64 << 20},
 		Delivery: DeliveryConfig{Workers: 64, ShutdownTimeout: Duration(10 * time.Second), DenyNetworks: []string{"169.254.0.0/16", "fe80::/10"}},

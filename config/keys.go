@@ -33,10 +33,18 @@ var reloadClass = map[string]Class{
 	"ingest.idle_timeout":       RestartOnly,
 	"ingest.max_connections":    RestartOnly,
 
-	"admin.listen":     RestartOnly,
-	"admin.token":      Live,
-	"admin.token_file": Live,
-	"admin.pprof":      Live,
+	"admin.listen":        RestartOnly,
+	"admin.token":         Live,
+	"admin.token_file":    Live,
+	"admin.pprof":         Live,
+	"admin.allowed_hosts": Live,
+
+	"portal.listen":          RestartOnly,
+	"portal.public_url":      Live,
+	"portal.session_ttl":     Live,
+	"portal.frame_ancestors": Live,
+	"portal.title":           Live,
+	"portal.key_file":        RestartOnly,
 
 	"storage.path":                    RestartOnly,
 	"storage.retention":               Live,

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 )
@@ -113,7 +114,43 @@ func (c *Config) validate() []error {
 	c.validateDelivery(r)
 	c.validateEndpoints(r)
 	c.validateEventTypes(r)
+	c.validatePortal(r)
 	return r.errs
+}
+
+func (c *Config) validatePortal(r *reporter) {
+	p := &c.Portal
+	if p.Listen != "" {
+		if err := checkListen(p.Listen); err != nil {
+			r.bad("portal.listen", "%v", err)
+		}
+		for key, v := range map[string]string{"ingest.listen": c.Ingest.Listen, "admin.listen": c.Admin.Listen} {
+			if sameListener(p.Listen, v) {
+				r.bad("portal.listen", "%q: %s uses the same address; the portal needs its own listener", p.Listen, key)
+			}
+		}
+	}
+	if p.PublicURL != "" {
+		if u, err := url.Parse(p.PublicURL); err != nil || checkURL(p.PublicURL) != nil || u.RawQuery != "" || u.Fragment != "" {
+			r.bad("portal.public_url", "%q: must be an absolute http:// or https:// URL without query or fragment", p.PublicURL)
+		}
+	}
+	if p.SessionTTL < Duration(time.Minute) {
+		r.bad("portal.session_ttl", "must be at least 1m")
+	}
+	for i, o := range p.FrameAncestors {
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			r.bad(fmt.Sprintf("portal.frame_ancestors[%d]", i), "%q: must be an origin such as \"https://app.example.com\"", o)
+		}
+	}
+	if strings.TrimSpace(p.Title) == "" || len(p.Title) > 100 {
+		r.bad("portal.title", "must be 1-100 characters")
+	}
+	for i, h := range c.Admin.AllowedHosts {
+		if h == "" || strings.ContainsAny(h, "/ ") {
+			r.bad(fmt.Sprintf("admin.allowed_hosts[%d]", i), "%q: must be a host name or host:port", h)
+		}
+	}
 }
 
 func (c *Config) validateListeners(r *reporter) {

@@ -1,0 +1,12 @@
+// Package portal is the customer portal (SPEC §12): web pages and a JSON
+// API under /api/ that a platform hands to one tenant through a magic
+// link, and the same UI for operators at /ui/ on the admin listener.
+//
+// It holds only its pages, its session and CSRF middleware and its
+// routes. Every read and write goes through api.Operations with the
+// session's scope, so tenant isolation is enforced once, below this
+// package, where data is read and written: a handler here cannot forget
+// it. Pages are server-rendered html/template with one small script for
+// the actions (progressive enhancement); every asset is embedded, so the
+// portal makes no request outside hookd and works offline.
+package portal
