@@ -230,11 +230,11 @@ func TestLoginAndCSRF(t *testing.T) {
 	}
 	// The portal's policy on bodies.
 	for body, want := range map[string]string{
-		`{"url":"https://x.example","tenant":"b"}`:       "tenant: cannot be set here",
-		`{"url":"https://x.example","name":"x"}`:         "name: cannot be set in the portal",
-		`{"url":"https://x.example","signing":{}}`:       "signing: cannot be set in the portal",
-		`[1]`:                                            "body: must be a JSON object",
-		`{"url":"https://x.example","timeout":"1s"}`:     "timeout: cannot",
+		`{"url":"https://x.example","tenant":"b"}`: "tenant: cannot be set here",
+		`{"url":"https://x.example","name":"x"}`:   "name: cannot be set in the portal",
+		`{"url":"https://x.example","signing":{}}`: "signing: cannot be set in the portal",
+		`[1]`: "body: must be a JSON object",
+		`{"url":"https://x.example","timeout":"1s"}`:      "timeout: cannot",
 		`{"url":"https://x.example","headers":{"a":"b"}}`: "headers: cannot",
 	} {
 		if a := f.do("POST", "/api/endpoints", body, ok...); a.status != 400 || !strings.Contains(a.body, want) {

@@ -67,7 +67,8 @@ func parseToken(key []byte, s string, now time.Time) (token, error) {
 	if !ok || len(s) > 512 {
 		return t, errTokenInvalid
 	}
-	enc := base64.RawURLEncoding
+	// Strict: one token has one spelling (no stray trailing bits).
+	enc := base64.RawURLEncoding.Strict()
 	payload, err1 := enc.DecodeString(p64)
 	mac, err2 := enc.DecodeString(m64)
 	if err1 != nil || err2 != nil || !hmac.Equal(mac, tokenMAC(key, payload)) {
