@@ -3,6 +3,11 @@
 // and answer shape. The daemon serves it at GET /openapi.yaml on the admin
 // listener; the end-to-end tests check each answer they get against it, so
 // the file cannot drift from the code.
+//
+// It also holds the contract both HTTP layers (the admin API and the
+// customer portal) call: Operations, each bound to a Scope, and the Error
+// they answer with. The daemon implements Operations; tenant isolation is
+// enforced there, once, where data is read and written.
 package api
 
 import _ "embed"

@@ -11,8 +11,8 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/pprofhandler"
 
+	"hookd/api"
 	"hookd/client"
-	"hookd/config"
 	"hookd/delivery"
 	"hookd/store"
 )
@@ -153,25 +153,137 @@ func viewDelivery(t *delivery.Table, dl *store.Delivery) client.Delivery {
 	return v
 }
 
-func (d *Daemon) adminEvent(ctx *fasthttp.RequestCtx, args []string) error {
-	ev, ds, err := d.store.EventDetail(args[0])
+// The admin API's handlers: each reads its request, calls the operation
+// with the operators' scope (every tenant) and writes the answer. The
+// operations themselves, shared with the portal, live with their subject
+// (endpoints.go, deliveries.go).
+
+// reply writes v as JSON with status, or err.
+func reply[T any](ctx *fasthttp.RequestCtx, status int, v T, err error) error {
 	if err != nil {
 		return err
 	}
-	out := client.Event{ID: ev.ID, Type: ev.Type, CreatedAt: ev.Created, Deliveries: []client.Delivery{}}
-	if ev.Payload {
-		out.Payload = ev.Raw
-	} else {
-		out.Data = ev.Raw
+	writeJSON(ctx, status, v)
+	return nil
+}
+
+var all = api.AllTenants()
+
+func (d *Daemon) adminEvent(ctx *fasthttp.RequestCtx, args []string) error {
+	v, err := d.Event(all, args[0])
+	return reply(ctx, 200, v, err)
+}
+
+func (d *Daemon) adminRedeliver(ctx *fasthttp.RequestCtx, args []string) error {
+	var in client.RedeliverRequest
+	if err := decodeBody(ctx, &in); err != nil {
+		return err
 	}
-	for _, dd := range ds {
-		v := viewDelivery(d.sched.Table(), dd.Delivery)
-		for _, a := range dd.Attempts {
-			v.History = append(v.History, viewAttempt(a))
-		}
-		out.Deliveries = append(out.Deliveries, v)
+	v, err := d.Redeliver(ctx, all, args[0], in)
+	return reply(ctx, 202, v, err)
+}
+
+func (d *Daemon) adminRedeliverUndeliverable(ctx *fasthttp.RequestCtx, _ []string) error {
+	var in client.RedeliverUndeliverableRequest
+	if err := decodeBody(ctx, &in); err != nil {
+		return err
 	}
-	writeJSON(ctx, 200, out)
+	v, err := d.RedeliverUndeliverable(ctx, all, in)
+	return reply(ctx, 202, v, err)
+}
+
+func (d *Daemon) adminDeliveries(ctx *fasthttp.RequestCtx, _ []string) error {
+	q := ctx.QueryArgs()
+	limit, err := queryLimit(q.Peek("limit"))
+	if err != nil {
+		return err
+	}
+	v, err := d.Deliveries(all, client.DeliveryQuery{Tenant: string(q.Peek("tenant")), Endpoint: string(q.Peek("endpoint")),
+		Status: string(q.Peek("status")), Type: string(q.Peek("type")), Since: string(q.Peek("since")), Until: string(q.Peek("until")),
+		Limit: limit, Cursor: string(q.Peek("cursor"))})
+	return reply(ctx, 200, v, err)
+}
+
+// queryLimit reads a list's limit parameter; absent is 0, the default.
+func queryLimit(v []byte) (int, error) {
+	if len(v) == 0 {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(string(v))
+	if err != nil || n < 1 {
+		return 0, badRequest("limit: must be between 1 and 1000")
+	}
+	return checkLimit(n)
+}
+
+func (d *Daemon) adminEndpoints(ctx *fasthttp.RequestCtx, _ []string) error {
+	q := ctx.QueryArgs()
+	limit, err := queryLimit(q.Peek("limit"))
+	if err != nil {
+		return err
+	}
+	v, err := d.Endpoints(all, client.EndpointQuery{Tenant: string(q.Peek("tenant")), Limit: limit, Cursor: string(q.Peek("cursor"))})
+	return reply(ctx, 200, v, err)
+}
+
+func (d *Daemon) adminEndpoint(ctx *fasthttp.RequestCtx, args []string) error {
+	v, err := d.Endpoint(all, args[0])
+	return reply(ctx, 200, v, err)
+}
+
+func (d *Daemon) adminCreateEndpoint(ctx *fasthttp.RequestCtx, _ []string) error {
+	v, err := d.CreateEndpoint(ctx, all, ctx.PostBody())
+	return reply(ctx, 201, v, err)
+}
+
+func (d *Daemon) adminPatchEndpoint(ctx *fasthttp.RequestCtx, args []string) error {
+	v, err := d.PatchEndpoint(ctx, all, args[0], ctx.PostBody())
+	return reply(ctx, 200, v, err)
+}
+
+func (d *Daemon) adminDeleteEndpoint(ctx *fasthttp.RequestCtx, args []string) error {
+	if err := d.DeleteEndpoint(ctx, all, args[0]); err != nil {
+		return err
+	}
+	ctx.SetStatusCode(204)
+	return nil
+}
+
+func (d *Daemon) adminEndpointSecret(ctx *fasthttp.RequestCtx, args []string) error {
+	v, err := d.EndpointSecret(all, args[0])
+	return reply(ctx, 200, v, err)
+}
+
+func (d *Daemon) adminRotateSecret(ctx *fasthttp.RequestCtx, args []string) error {
+	var in client.RotateRequest
+	if err := decodeBody(ctx, &in); err != nil {
+		return err
+	}
+	v, err := d.RotateSecret(ctx, all, args[0], in)
+	return reply(ctx, 200, v, err)
+}
+
+func (d *Daemon) adminTest(ctx *fasthttp.RequestCtx, args []string) error {
+	var in client.TestRequest
+	if err := decodeBody(ctx, &in); err != nil {
+		return err
+	}
+	v, err := d.TestEndpoint(ctx, all, args[0], in)
+	return reply(ctx, 200, v, err)
+}
+
+func (d *Daemon) adminEnable(ctx *fasthttp.RequestCtx, args []string) error {
+	v, err := d.SetDisabled(ctx, all, args[0], false)
+	return reply(ctx, 200, v, err)
+}
+
+func (d *Daemon) adminDisable(ctx *fasthttp.RequestCtx, args []string) error {
+	v, err := d.SetDisabled(ctx, all, args[0], true)
+	return reply(ctx, 200, v, err)
+}
+
+func (d *Daemon) adminEventTypes(ctx *fasthttp.RequestCtx, _ []string) error {
+	writeJSON(ctx, 200, d.EventTypes())
 	return nil
 }
 
@@ -189,47 +301,15 @@ func decodeBody(ctx *fasthttp.RequestCtx, v any) error {
 	return nil
 }
 
-func (d *Daemon) adminRedeliver(ctx *fasthttp.RequestCtx, args []string) error {
-	var in client.RedeliverRequest
-	if err := decodeBody(ctx, &in); err != nil {
-		return err
-	}
-	var create *store.NewDelivery
-	if in.Endpoint != "" {
-		ep := d.sched.Table().Get(in.Endpoint)
-		if ep == nil {
-			return unknownEndpoint(in.Endpoint)
-		}
-		ev, err := d.store.Event(args[0])
-		if err != nil {
-			return err
-		}
-		create = &store.NewDelivery{Endpoint: ep.ID, Body: ep.Render(ev)}
-		in.Endpoint = ep.ID
-	}
-	ids, err := d.store.Redeliver(ctx, args[0], in.Endpoint, create)
+// adminUndeliverable lists parked deliveries, oldest first (operators
+// only; the portal reads the deliveries log).
+func (d *Daemon) adminUndeliverable(ctx *fasthttp.RequestCtx, _ []string) error {
+	q := ctx.QueryArgs()
+	limit, err := queryLimit(q.Peek("limit"))
 	if err != nil {
 		return err
 	}
-	t := d.sched.Table()
-	eps := make([]string, len(ids))
-	for i, id := range ids {
-		eps[i] = t.Name(id)
-	}
-	writeJSON(ctx, 202, client.Redelivered{ID: args[0], Endpoints: eps})
-	return nil
-}
-
-func (d *Daemon) adminUndeliverable(ctx *fasthttp.RequestCtx, _ []string) error {
-	q := ctx.QueryArgs()
-	limit := 100
-	if v := q.Peek("limit"); len(v) > 0 {
-		n, err := strconv.Atoi(string(v))
-		if err != nil || n < 1 || n > 1000 {
-			return badRequest("limit: must be between 1 and 1000")
-		}
-		limit = n
-	}
+	limit, _ = checkLimit(limit)
 	t := d.sched.Table()
 	endpoint := string(q.Peek("endpoint"))
 	if ep := t.Get(endpoint); ep != nil {
@@ -250,73 +330,4 @@ func (d *Daemon) adminUndeliverable(ctx *fasthttp.RequestCtx, _ []string) error 
 	}
 	writeJSON(ctx, 200, out)
 	return nil
-}
-
-func (d *Daemon) adminRedeliverUndeliverable(ctx *fasthttp.RequestCtx, _ []string) error {
-	var in client.RedeliverUndeliverableRequest
-	if err := decodeBody(ctx, &in); err != nil {
-		return err
-	}
-	if in.Endpoint != "" {
-		ep := d.sched.Table().Get(in.Endpoint)
-		if ep == nil {
-			return unknownEndpoint(in.Endpoint)
-		}
-		in.Endpoint = ep.ID
-	}
-	n, err := d.store.RedeliverUndeliverable(ctx, in.Endpoint, in.Since, in.Until)
-	if err != nil {
-		return err
-	}
-	writeJSON(ctx, 202, client.RedeliveredUndeliverable{Redelivered: n})
-	return nil
-}
-
-// adminTest sends a signed test event to an endpoint now, outside the
-// queue, and returns the attempt.
-func (d *Daemon) adminTest(ctx *fasthttp.RequestCtx, args []string) error {
-	ep := d.sched.Table().Get(args[0])
-	if ep == nil || ep.Internal {
-		return errNotFound
-	}
-	in := client.TestRequest{Type: ep.TestEventType}
-	if err := decodeBody(ctx, &in); err != nil {
-		return err
-	}
-	if !config.IDRe.MatchString(in.Type) {
-		return badRequest("type: must be 1-128 characters of [A-Za-z0-9._:-]")
-	}
-	if in.Data == nil {
-		in.Data, _ = json.Marshal(d.testData(ep, in.Type))
-	}
-	ne := generated(ep, in.Type, in.Data)
-	res := d.sched.Sender().Send(ctx, ep, ne.Event.ID, in.Type, ne.Deliveries[0].Body)
-	a := viewAttempt(&res.Attempt)
-	a.N = 1
-	writeJSON(ctx, 200, client.TestResult{ID: ne.Event.ID, Endpoint: ep.Name, OK: res.OK(), Attempt: a})
-	return nil
-}
-
-func (d *Daemon) setDisabled(ctx *fasthttp.RequestCtx, name string, on bool) error {
-	ep := d.sched.Table().Get(name)
-	if ep == nil {
-		return errNotFound
-	}
-	if err := d.sched.SetDisabled(ctx, ep.ID, on, "disabled by operator"); err != nil {
-		return err
-	}
-	state := "active"
-	if on {
-		state = "disabled"
-	}
-	writeJSON(ctx, 200, client.EndpointState{Name: name, State: state})
-	return nil
-}
-
-func (d *Daemon) adminEnable(ctx *fasthttp.RequestCtx, args []string) error {
-	return d.setDisabled(ctx, args[0], false)
-}
-
-func (d *Daemon) adminDisable(ctx *fasthttp.RequestCtx, args []string) error {
-	return d.setDisabled(ctx, args[0], true)
 }

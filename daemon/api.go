@@ -1,39 +1,28 @@
 package daemon
 
 import (
-	"context"
 	"crypto/subtle"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/valyala/fasthttp"
 
+	"hookd/api"
 	"hookd/client"
-	"hookd/store"
 )
 
 // apiError is an error with the HTTP status and machine-readable code the
-// API answers with. Every handler error goes through writeError, the one
-// place that maps domain errors to statuses.
-type apiError struct {
-	Status     int
-	Code       string
-	Message    string
-	RetryAfter int // seconds; 0 for none
-}
+// API answers with, shared with the portal. Every handler error goes
+// through writeError, the one place that maps domain errors to statuses.
+type apiError = api.Error
 
-func (e *apiError) Error() string { return e.Message }
-
-func badRequest(format string, args ...any) *apiError {
-	return &apiError{Status: 400, Code: "invalid_request", Message: fmt.Sprintf(format, args...)}
-}
+var badRequest = api.BadRequest
 
 var (
 	errUnauthorized = &apiError{Status: 401, Code: "unauthorized", Message: "missing or wrong bearer token"}
-	errNotFound     = &apiError{Status: 404, Code: "not_found", Message: "no such resource"}
-	errShutdown     = &apiError{Status: 503, Code: "shutting_down", Message: "hookd is shutting down", RetryAfter: 5}
+	errNotFound     = api.ErrNotFound
+	errShutdown     = api.ErrShutdown
 	errUnsupported  = &apiError{Status: 415, Code: "unsupported_media_type", Message: "Content-Type must be application/json"}
 	errDiskLow      = &apiError{Status: 503, Code: "storage_full", Message: "free disk space is under storage.min_free_bytes; nothing was stored", RetryAfter: 30}
 	errTooLarge     = &apiError{Status: 413, Code: "too_large", Message: "request body is over ingest.max_event_bytes"}
@@ -53,24 +42,8 @@ func methodNotAllowed(allow string) *apiError {
 	return &apiError{Status: 405, Code: "method_not_allowed", Message: "use " + allow}
 }
 
-// toAPIError maps an error from below to what the client sees. Storage
-// details stay in the log; the client learns only what it can act on.
-func toAPIError(err error) *apiError {
-	var ae *apiError
-	switch {
-	case errors.As(err, &ae):
-		return ae
-	case errors.Is(err, store.ErrNotFound):
-		return errNotFound
-	case errors.Is(err, store.ErrTooManyPending):
-		return &apiError{Status: 429, Code: "too_many_pending", Message: "pending deliveries are over storage.max_pending; retry later", RetryAfter: 10}
-	case errors.Is(err, store.ErrClosed), errors.Is(err, context.Canceled):
-		return errShutdown
-	case errors.Is(err, store.ErrStorage):
-		return &apiError{Status: 503, Code: "storage_unavailable", Message: "storage is not writable (disk full or I/O error); nothing was stored", RetryAfter: 5}
-	}
-	return &apiError{Status: 500, Code: "internal", Message: "internal error"}
-}
+// toAPIError maps an error from below to what the client sees.
+var toAPIError = api.ErrorOf
 
 func (d *Daemon) writeError(ctx *fasthttp.RequestCtx, err error) {
 	ae := toAPIError(err)

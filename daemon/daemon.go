@@ -18,6 +18,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"golang.org/x/sys/unix"
 
+	"hookd/api"
 	"hookd/config"
 	"hookd/delivery"
 	"hookd/store"
@@ -308,3 +309,6 @@ func (d *Daemon) Close() error {
 	})
 	return err
 }
+
+// The daemon is the one implementation of the scoped operations.
+var _ api.Operations = (*Daemon)(nil)

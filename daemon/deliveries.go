@@ -1,58 +1,81 @@
 package daemon
 
 import (
+	"context"
 	"errors"
 	"time"
 
-	"github.com/valyala/fasthttp"
-
+	"hookd/api"
 	"hookd/client"
+	"hookd/delivery"
 	"hookd/store"
 )
 
-// adminDeliveries is the deliveries log: newest first by the event's
-// ingest time, filtered by tenant, endpoint, status, type and time range.
-func (d *Daemon) adminDeliveries(ctx *fasthttp.RequestCtx, _ []string) error {
-	q := ctx.QueryArgs()
-	limit, err := pageLimit(q.Peek("limit"))
+// The delivery and event operations, scoped. A tenant's scope holds its
+// events' deliveries to its own endpoints: not its events' deliveries to
+// platform endpoints, and nothing of other tenants.
+
+// inScope returns a filter of endpoint ids for sc: nil for every tenant.
+// A delivery to an endpoint no longer in the table (a deleted managed
+// endpoint) is only the operators' to see.
+func inScope(sc api.Scope, t *delivery.Table) func(id string) bool {
+	if sc.All() {
+		return nil
+	}
+	return func(id string) bool {
+		ep := t.ByID(id)
+		return ep != nil && !ep.Internal && sc.Owns(ep.Tenant)
+	}
+}
+
+// Deliveries is the deliveries log: newest first by the event's ingest
+// time, filtered by tenant, endpoint, status, type and time range.
+func (d *Daemon) Deliveries(sc api.Scope, q client.DeliveryQuery) (*client.DeliveryList, error) {
+	limit, err := checkLimit(q.Limit)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	empty := &client.DeliveryList{Items: []client.LoggedDelivery{}}
+	if !sc.All() {
+		if q.Tenant != "" && q.Tenant != sc.Tenant() {
+			return empty, nil
+		}
+		q.Tenant = sc.Tenant()
 	}
 	now := time.Now()
-	sq := store.DeliveryQuery{Tenant: string(q.Peek("tenant")), Type: string(q.Peek("type")), Limit: limit, Cursor: string(q.Peek("cursor"))}
 	t := d.sched.Table()
-	if name := string(q.Peek("endpoint")); name != "" {
-		ep := t.Get(name)
-		if ep == nil || ep.Internal || (sq.Tenant != "" && ep.Tenant != sq.Tenant) {
-			writeJSON(ctx, 200, client.DeliveryList{Items: []client.LoggedDelivery{}})
-			return nil
+	sq := store.DeliveryQuery{Tenant: q.Tenant, Type: q.Type, Limit: limit, Cursor: q.Cursor, Endpoints: inScope(sc, t)}
+	if q.Endpoint != "" {
+		ep, err := d.endpointIn(sc, q.Endpoint)
+		if err != nil || (q.Tenant != "" && ep.Tenant != q.Tenant) {
+			return empty, nil
 		}
 		sq.Endpoint = ep.ID
 	}
-	if v := string(q.Peek("status")); v != "" {
-		st, ok := map[string]store.State{"pending": store.Pending, "delivered": store.Delivered, "undeliverable": store.Undeliverable}[v]
+	if q.Status != "" {
+		st, ok := map[string]store.State{"pending": store.Pending, "delivered": store.Delivered, "undeliverable": store.Undeliverable}[q.Status]
 		if !ok {
-			return badRequest("status: must be pending, delivered or undeliverable")
+			return nil, badRequest("status: must be pending, delivered or undeliverable")
 		}
 		sq.State = &st
 	}
 	for _, p := range []struct {
-		name string
-		dst  *time.Time
-	}{{"since", &sq.Since}, {"until", &sq.Until}} {
-		if v := string(q.Peek(p.name)); v != "" {
-			at, err := timeOrAgo(v, now)
+		name, v string
+		dst     *time.Time
+	}{{"since", q.Since, &sq.Since}, {"until", q.Until, &sq.Until}} {
+		if p.v != "" {
+			at, err := timeOrAgo(p.v, now)
 			if err != nil {
-				return badRequest("%s: an RFC 3339 time or a duration ago such as \"1h\"", p.name)
+				return nil, badRequest("%s: an RFC 3339 time or a duration ago such as \"1h\"", p.name)
 			}
 			*p.dst = at
 		}
 	}
 	entries, next, _, err := d.store.DeliveryLog(sq)
 	if err != nil {
-		return badRequest("cursor: %v", err)
+		return nil, badRequest("cursor: %v", err)
 	}
-	out := client.DeliveryList{Items: make([]client.LoggedDelivery, 0, len(entries)), NextCursor: next}
+	out := &client.DeliveryList{Items: make([]client.LoggedDelivery, 0, len(entries)), NextCursor: next}
 	for _, e := range entries {
 		v := client.LoggedDelivery{EventID: e.EventID, Type: e.EventType, Tenant: e.Tenant, Endpoint: t.Name(e.Endpoint),
 			Status: e.State.String(), Attempts: e.Attempts, CreatedAt: e.Created}
@@ -61,8 +84,7 @@ func (d *Daemon) adminDeliveries(ctx *fasthttp.RequestCtx, _ []string) error {
 		}
 		out.Items = append(out.Items, v)
 	}
-	writeJSON(ctx, 200, out)
-	return nil
+	return out, nil
 }
 
 // timeOrAgo reads an RFC 3339 time, or a duration meaning that long
@@ -79,4 +101,126 @@ func timeOrAgo(v string, now time.Time) (time.Time, error) {
 		return time.Time{}, errors.New("negative duration")
 	}
 	return now.Add(-d), nil
+}
+
+// eventIn reads an event if sc may see it: a tenant sees only its own.
+func (d *Daemon) eventIn(sc api.Scope, id string) (*store.Event, error) {
+	if !sc.All() && sc.Tenant() == "" {
+		return nil, errNotFound
+	}
+	ev, err := d.store.Event(id)
+	if err != nil {
+		return nil, err
+	}
+	if !sc.Owns(ev.Tenant) {
+		return nil, errNotFound
+	}
+	return ev, nil
+}
+
+// Event is an event with its deliveries in the scope and their attempts.
+func (d *Daemon) Event(sc api.Scope, id string) (*client.Event, error) {
+	if _, err := d.eventIn(sc, id); err != nil {
+		return nil, err
+	}
+	ev, ds, err := d.store.EventDetail(id)
+	if err != nil {
+		return nil, err
+	}
+	out := &client.Event{ID: ev.ID, Type: ev.Type, CreatedAt: ev.Created, Deliveries: []client.Delivery{}}
+	if ev.Payload {
+		out.Payload = ev.Raw
+	} else {
+		out.Data = ev.Raw
+	}
+	t := d.sched.Table()
+	keep := inScope(sc, t)
+	for _, dd := range ds {
+		if keep != nil && !keep(dd.Endpoint) {
+			continue
+		}
+		v := viewDelivery(t, dd.Delivery)
+		for _, a := range dd.Attempts {
+			v.History = append(v.History, viewAttempt(a))
+		}
+		out.Deliveries = append(out.Deliveries, v)
+	}
+	return out, nil
+}
+
+// Redeliver resends an event now: to one endpoint, or to every endpoint
+// of the scope it has a delivery for.
+func (d *Daemon) Redeliver(ctx context.Context, sc api.Scope, id string, in client.RedeliverRequest) (*client.Redelivered, error) {
+	ev, err := d.eventIn(sc, id)
+	if err != nil {
+		return nil, err
+	}
+	t := d.sched.Table()
+	var ids []string
+	switch {
+	case in.Endpoint != "":
+		ep, err := d.endpointIn(sc, in.Endpoint)
+		if err != nil {
+			return nil, unknownEndpoint(in.Endpoint)
+		}
+		// A redelivery to an endpoint added after the event creates its
+		// delivery; only to one the event would have been routed to.
+		create := &store.NewDelivery{Endpoint: ep.ID, Body: ep.Render(ev)}
+		if ids, err = d.store.Redeliver(ctx, id, ep.ID, create); err != nil {
+			return nil, err
+		}
+	case sc.All():
+		if ids, err = d.store.Redeliver(ctx, id, "", nil); err != nil {
+			return nil, err
+		}
+	default:
+		_, ds, err := d.store.EventDetail(id)
+		if err != nil {
+			return nil, err
+		}
+		keep := inScope(sc, t)
+		for _, dd := range ds {
+			if keep(dd.Endpoint) {
+				got, err := d.store.Redeliver(ctx, id, dd.Endpoint, nil)
+				if err != nil {
+					return nil, err
+				}
+				ids = append(ids, got...)
+			}
+		}
+	}
+	out := &client.Redelivered{ID: id, Endpoints: make([]string, len(ids))}
+	for i, id := range ids {
+		out.Endpoints[i] = t.Name(id)
+	}
+	return out, nil
+}
+
+// RedeliverUndeliverable requeues parked deliveries: one endpoint's, or
+// every endpoint's of the scope.
+func (d *Daemon) RedeliverUndeliverable(ctx context.Context, sc api.Scope, in client.RedeliverUndeliverableRequest) (*client.RedeliveredUndeliverable, error) {
+	var ids []string
+	switch {
+	case in.Endpoint != "":
+		ep, err := d.endpointIn(sc, in.Endpoint)
+		if err != nil {
+			return nil, unknownEndpoint(in.Endpoint)
+		}
+		ids = []string{ep.ID}
+	case sc.All():
+		ids = []string{""} // every endpoint's
+	default:
+		for _, ep := range d.sched.Table().TenantEndpoints(sc.Tenant()) {
+			ids = append(ids, ep.ID)
+		}
+	}
+	out := &client.RedeliveredUndeliverable{}
+	for _, id := range ids {
+		n, err := d.store.RedeliverUndeliverable(ctx, id, in.Since, in.Until)
+		out.Redelivered += n
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }

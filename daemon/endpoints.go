@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -15,8 +14,8 @@ import (
 	"reflect"
 
 	"github.com/oklog/ulid/v2"
-	"github.com/valyala/fasthttp"
 
+	"hookd/api"
 	"hookd/client"
 	"hookd/config"
 	"hookd/delivery"
@@ -161,10 +160,21 @@ func storedSettings(s config.APISettings) json.RawMessage {
 	return b
 }
 
-func (d *Daemon) adminCreateEndpoint(ctx *fasthttp.RequestCtx, _ []string) error {
+// CreateEndpoint creates a managed endpoint. In a tenant scope it is the
+// tenant's whatever the body says: another tenant there is refused.
+func (d *Daemon) CreateEndpoint(ctx context.Context, sc api.Scope, body []byte) (*client.CreatedEndpoint, error) {
 	var s config.APISettings
-	if err := decodeStrict(ctx.PostBody(), &s); err != nil {
-		return err
+	if err := decodeStrict(body, &s); err != nil {
+		return nil, err
+	}
+	if !sc.All() {
+		if sc.Tenant() == "" {
+			return nil, errNotFound
+		}
+		if s.Tenant != "" && s.Tenant != sc.Tenant() {
+			return nil, badRequest("tenant: cannot be set to another tenant")
+		}
+		s.Tenant = sc.Tenant()
 	}
 	if s.Name == "" {
 		s.Name = "ep_" + strings.ToLower(ulid.Make().String())
@@ -178,12 +188,12 @@ func (d *Daemon) adminCreateEndpoint(ctx *fasthttp.RequestCtx, _ []string) error
 	}
 	cfg := d.cfg.Load()
 	if err := cfg.CheckPatterns(s.Events); err != nil {
-		return badRequest("events: %v", err)
+		return nil, badRequest("events: %v", err)
 	}
 	id := "m:" + strings.ToLower(ulid.Make().String())
 	ep, err := cfg.BuildManaged(id, &s, secrets, time.Now())
 	if err != nil {
-		return fieldError(err)
+		return nil, fieldError(err)
 	}
 	now := time.Now().UTC()
 	secretJSON, _ := json.Marshal(secrets)
@@ -192,7 +202,7 @@ func (d *Daemon) adminCreateEndpoint(ctx *fasthttp.RequestCtx, _ []string) error
 	m.settings.Disabled = nil
 
 	if err := d.reserve(s.Name, s.Tenant, cfg.Tenants.MaxEndpoints); err != nil {
-		return err
+		return nil, err
 	}
 	err = d.store.PutManaged(ctx, m.rec, true)
 	d.managed.mu.Lock()
@@ -202,21 +212,20 @@ func (d *Daemon) adminCreateEndpoint(ctx *fasthttp.RequestCtx, _ []string) error
 	}
 	d.managed.mu.Unlock()
 	if errors.Is(err, store.ErrExists) {
-		return errEndpointExists
+		return nil, errEndpointExists
 	} else if err != nil {
-		return err
+		return nil, err
 	}
 	if s.Disabled != nil && *s.Disabled {
 		if err := d.sched.SetDisabled(ctx, id, true, "disabled by operator"); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if ep.TestOnCreate {
 		d.out.put(generated(ep, ep.TestEventType, d.testData(ep, ep.TestEventType)))
 	}
 	d.log.Info().Str("endpoint", s.Name).Str("tenant", s.Tenant).Msg("managed endpoint created")
-	writeJSON(ctx, 201, client.CreatedEndpoint{Endpoint: d.endpointView(ep), Secret: secrets.Secret})
-	return nil
+	return &client.CreatedEndpoint{Endpoint: d.endpointView(ep), Secret: secrets.Secret}, nil
 }
 
 // reserve claims name for a create: free among config, managed and other
@@ -248,11 +257,11 @@ func (d *Daemon) reserve(name, tenant string, maxEndpoints int) error {
 // endpointViews builds the views of eps with their state and counts.
 func (d *Daemon) endpointViews(eps []*delivery.Endpoint) ([]client.Endpoint, error) {
 	t := d.sched.Table()
-	stats := d.sched.Stats()
 	ids := make([]string, len(eps))
 	for i, ep := range eps {
 		ids[i] = ep.ID
 	}
+	stats := d.sched.StatsOf(ids)
 	pending := d.store.PendingEach(ids)
 	states, err := d.store.EndpointStatesOf(ids)
 	if err != nil {
@@ -290,85 +299,104 @@ func (d *Daemon) endpointView(ep *delivery.Endpoint) client.Endpoint {
 	return v[0]
 }
 
-// adminEndpoints lists endpoints, config and managed, by name, a page at
-// a time, optionally one tenant's. Secrets are never part of the view.
-func (d *Daemon) adminEndpoints(ctx *fasthttp.RequestCtx, _ []string) error {
-	q := ctx.QueryArgs()
-	limit, err := pageLimit(q.Peek("limit"))
+// Endpoints lists endpoints, config and managed, by name, a page at a
+// time, optionally one tenant's. Secrets are never part of the view.
+func (d *Daemon) Endpoints(sc api.Scope, q client.EndpointQuery) (*client.EndpointList, error) {
+	limit, err := checkLimit(q.Limit)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	tenant, cursor := string(q.Peek("tenant")), string(q.Peek("cursor"))
+	out := &client.EndpointList{Items: []client.Endpoint{}}
+	if !sc.All() {
+		if q.Tenant != "" && q.Tenant != sc.Tenant() {
+			return out, nil
+		}
+		q.Tenant = sc.Tenant()
+	}
+	t := d.sched.Table()
+	all := t.All()
+	if q.Tenant != "" {
+		all = t.TenantEndpoints(q.Tenant)
+	}
 	var eps []*delivery.Endpoint
-	for _, ep := range d.sched.Table().All() {
-		if !ep.Internal && (tenant == "" || ep.Tenant == tenant) && ep.Name > cursor {
+	for _, ep := range all {
+		if !ep.Internal && sc.Owns(ep.Tenant) && (q.Tenant == "" || ep.Tenant == q.Tenant) && ep.Name > q.Cursor {
 			eps = append(eps, ep)
 		}
 	}
 	slices.SortFunc(eps, func(a, b *delivery.Endpoint) int { return strings.Compare(a.Name, b.Name) })
-	next := ""
 	if len(eps) > limit {
-		eps, next = eps[:limit], eps[limit-1].Name
+		eps, out.NextCursor = eps[:limit], eps[limit-1].Name
 	}
-	items, err := d.endpointViews(eps)
-	if err != nil {
-		return err
+	if out.Items, err = d.endpointViews(eps); err != nil {
+		return nil, err
 	}
-	writeJSON(ctx, 200, client.EndpointList{Items: items, NextCursor: next})
-	return nil
+	return out, nil
 }
 
-// pageLimit reads a list's limit: default 100, at most 1000.
-func pageLimit(v []byte) (int, error) {
-	if len(v) == 0 {
+// checkLimit is a list's limit: 0 means the default, 100; at most 1000.
+func checkLimit(n int) (int, error) {
+	switch {
+	case n == 0:
 		return 100, nil
-	}
-	n, err := strconv.Atoi(string(v))
-	if err != nil || n < 1 || n > 1000 {
+	case n < 1 || n > 1000:
 		return 0, badRequest("limit: must be between 1 and 1000")
 	}
 	return n, nil
 }
 
-func (d *Daemon) adminEndpoint(ctx *fasthttp.RequestCtx, args []string) error {
-	ep := d.sched.Table().Get(args[0])
-	if ep == nil || ep.Internal {
-		return errNotFound
+// Endpoint is one endpoint's view.
+func (d *Daemon) Endpoint(sc api.Scope, name string) (*client.Endpoint, error) {
+	ep, err := d.endpointIn(sc, name)
+	if err != nil {
+		return nil, err
 	}
-	writeJSON(ctx, 200, d.endpointView(ep))
-	return nil
+	v := d.endpointView(ep)
+	return &v, nil
 }
 
-// managedFor returns the managed endpoint named name: 404 when there is
-// none, 409 when it is a config endpoint. The caller holds managed.mu.
-func (d *Daemon) managedFor(name string) (*managedEndpoint, error) {
-	if m := d.managed.byName[name]; m != nil {
+// endpointIn is the endpoint named name if sc may see it. Another
+// tenant's endpoint is a 404, exactly like one that does not exist.
+func (d *Daemon) endpointIn(sc api.Scope, name string) (*delivery.Endpoint, error) {
+	ep := d.sched.Table().Get(name)
+	if ep == nil || ep.Internal || !sc.Owns(ep.Tenant) {
+		return nil, errNotFound
+	}
+	return ep, nil
+}
+
+// managedIn returns the managed endpoint named name if sc may see it: 404
+// when there is none, 409 when it is a config endpoint. The caller holds
+// managed.mu.
+func (d *Daemon) managedIn(sc api.Scope, name string) (*managedEndpoint, error) {
+	ep, err := d.endpointIn(sc, name)
+	if err != nil {
+		return nil, err
+	}
+	if m := d.managed.byName[name]; m != nil && m.rec.ID == ep.ID {
 		return m, nil
 	}
-	if ep := d.sched.Table().Get(name); ep != nil && !ep.Internal {
-		return nil, errEndpointInConfig
-	}
-	return nil, errNotFound
+	return nil, errEndpointInConfig
 }
 
 // adminPatchEndpoint applies a JSON merge patch (RFC 7396) to a managed
 // endpoint's settings: a key present replaces, null resets to the default.
-func (d *Daemon) adminPatchEndpoint(ctx *fasthttp.RequestCtx, args []string) error {
+func (d *Daemon) PatchEndpoint(ctx context.Context, sc api.Scope, name string, body []byte) (*client.Endpoint, error) {
 	var patch map[string]json.RawMessage
-	if err := json.Unmarshal(ctx.PostBody(), &patch); err != nil || patch == nil {
-		return badRequest("body: must be a JSON object (a merge patch)")
+	if err := json.Unmarshal(body, &patch); err != nil || patch == nil {
+		return nil, badRequest("body: must be a JSON object (a merge patch)")
 	}
 	d.managed.mu.Lock()
 	defer d.managed.mu.Unlock()
-	m, err := d.managedFor(args[0])
+	m, err := d.managedIn(sc, name)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, key := range []string{"name", "tenant"} {
 		if raw, ok := patch[key]; ok {
 			var v string
 			if json.Unmarshal(raw, &v) != nil || v != map[string]string{"name": m.rec.Name, "tenant": m.rec.Tenant}[key] {
-				return badRequest("%s: cannot change", key)
+				return nil, badRequest("%s: cannot change", key)
 			}
 		}
 	}
@@ -376,21 +404,21 @@ func (d *Daemon) adminPatchEndpoint(ctx *fasthttp.RequestCtx, args []string) err
 	if raw, ok := patch["disabled"]; ok {
 		disabled = new(bool)
 		if json.Unmarshal(raw, disabled) != nil {
-			return badRequest("disabled: must be true or false")
+			return nil, badRequest("disabled: must be true or false")
 		}
 		delete(patch, "disabled")
 	}
 	var current map[string]json.RawMessage
 	if err := json.Unmarshal(m.rec.Settings, &current); err != nil {
-		return err
+		return nil, err
 	}
 	merged, err := json.Marshal(mergePatch(current, patch))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var s config.APISettings
 	if err := decodeStrict(merged, &s); err != nil {
-		return err
+		return nil, err
 	}
 	secrets := m.secrets
 	if s.Signing != nil && s.Signing.Secret != nil {
@@ -401,27 +429,27 @@ func (d *Daemon) adminPatchEndpoint(ctx *fasthttp.RequestCtx, args []string) err
 	cfg := d.cfg.Load()
 	if _, ok := patch["events"]; ok {
 		if err := cfg.CheckPatterns(s.Events); err != nil {
-			return badRequest("events: %v", err)
+			return nil, badRequest("events: %v", err)
 		}
 	}
 	ep, err := cfg.BuildManaged(m.rec.ID, &s, secrets, time.Now())
 	if err != nil {
-		return fieldError(err)
+		return nil, fieldError(err)
 	}
 	rec := m.rec
 	rec.Settings, rec.Updated = storedSettings(s), time.Now().UTC()
 	rec.Secrets, _ = json.Marshal(secrets)
 	if err := d.store.PutManaged(ctx, rec, false); err != nil {
-		return err
+		return nil, err
 	}
 	d.putManaged(&managedEndpoint{rec: rec, settings: s, secrets: secrets, ep: ep})
 	if disabled != nil {
 		if err := d.sched.SetDisabled(ctx, rec.ID, *disabled, "disabled by operator"); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	writeJSON(ctx, 200, d.endpointView(ep))
-	return nil
+	v := d.endpointView(ep)
+	return &v, nil
 }
 
 // mergePatch applies an RFC 7396 merge patch to a JSON object.
@@ -450,18 +478,14 @@ func mergePatch(doc, patch map[string]json.RawMessage) map[string]json.RawMessag
 // become undeliverable ("endpoint deleted"). They stay under its internal
 // id, which no later endpoint gets, so a new endpoint that reuses the name
 // inherits nothing.
-func (d *Daemon) adminDeleteEndpoint(ctx *fasthttp.RequestCtx, args []string) error {
+func (d *Daemon) DeleteEndpoint(ctx context.Context, sc api.Scope, name string) error {
 	d.managed.mu.Lock()
 	defer d.managed.mu.Unlock()
-	m, err := d.managedFor(args[0])
+	m, err := d.managedIn(sc, name)
 	if err != nil {
 		return err
 	}
-	if err := d.deleteManaged(ctx, m); err != nil {
-		return err
-	}
-	ctx.SetStatusCode(204)
-	return nil
+	return d.deleteManaged(ctx, m)
 }
 
 // deleteManaged removes m; the caller holds managed.mu.
@@ -476,12 +500,14 @@ func (d *Daemon) deleteManaged(ctx context.Context, m *managedEndpoint) error {
 	return err
 }
 
-func (d *Daemon) adminEndpointSecret(ctx *fasthttp.RequestCtx, args []string) error {
+// EndpointSecret reads a managed endpoint's secret and the previous ones
+// still signing.
+func (d *Daemon) EndpointSecret(sc api.Scope, name string) (*client.Secrets, error) {
 	d.managed.mu.Lock()
-	m, err := d.managedFor(args[0])
+	m, err := d.managedIn(sc, name)
 	d.managed.mu.Unlock()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	out := client.Secrets{Secret: m.secrets.Secret, Previous: []client.PreviousSecret{}}
 	now := time.Now()
@@ -490,36 +516,31 @@ func (d *Daemon) adminEndpointSecret(ctx *fasthttp.RequestCtx, args []string) er
 			out.Previous = append(out.Previous, client.PreviousSecret{Secret: p.Secret, ExpiresAt: p.ExpiresAt})
 		}
 	}
-	writeJSON(ctx, 200, out)
-	return nil
+	return &out, nil
 }
 
 // adminRotateSecret replaces a managed endpoint's secret. With the
 // standard scheme the old one keeps signing (a second v1 signature) until
 // the overlap ends; hmac-sha256 cannot carry two, so the new one applies
 // at once.
-func (d *Daemon) adminRotateSecret(ctx *fasthttp.RequestCtx, args []string) error {
-	var in client.RotateRequest
-	if err := decodeBody(ctx, &in); err != nil {
-		return err
-	}
+func (d *Daemon) RotateSecret(ctx context.Context, sc api.Scope, name string, in client.RotateRequest) (*client.Rotated, error) {
 	overlap := 24 * time.Hour
 	if in.Overlap != "" {
 		v, err := time.ParseDuration(in.Overlap)
 		if err != nil || v < 0 {
-			return badRequest("overlap: a duration such as \"24h\" or \"0s\"")
+			return nil, badRequest("overlap: a duration such as \"24h\" or \"0s\"")
 		}
 		overlap = v
 	}
 	d.managed.mu.Lock()
 	defer d.managed.mu.Unlock()
-	m, err := d.managedFor(args[0])
+	m, err := d.managedIn(sc, name)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	scheme := m.settings.Scheme()
 	if scheme == "none" {
-		return badRequest("signing: the endpoint is unsigned (scheme none); set a scheme first")
+		return nil, badRequest("signing: the endpoint is unsigned (scheme none); set a scheme first")
 	}
 	now := time.Now()
 	secrets := config.SecretSet{Secret: in.Secret}
@@ -539,23 +560,34 @@ func (d *Daemon) adminRotateSecret(ctx *fasthttp.RequestCtx, args []string) erro
 	cfg := d.cfg.Load()
 	ep, err := cfg.BuildManaged(m.rec.ID, &m.settings, secrets, now)
 	if err != nil {
-		return fieldError(err)
+		return nil, fieldError(err)
 	}
 	rec := m.rec
 	rec.Updated = now.UTC()
 	rec.Secrets, _ = json.Marshal(secrets)
 	if err := d.store.PutManaged(ctx, rec, false); err != nil {
-		return err
+		return nil, err
 	}
 	d.putManaged(&managedEndpoint{rec: rec, settings: m.settings, secrets: secrets, ep: ep})
 	d.log.Info().Str("endpoint", rec.Name).Dur("overlap", overlap).Msg("secret rotated")
-	writeJSON(ctx, 200, client.Rotated{Secret: secrets.Secret})
-	return nil
+	return &client.Rotated{Secret: secrets.Secret}, nil
 }
 
-// adminEventTypes lists the event type catalogue.
-func (d *Daemon) adminEventTypes(ctx *fasthttp.RequestCtx, _ []string) error {
-	out := client.EventTypeList{Items: []client.EventType{}}
+// EndpointHours is an endpoint's attempts per hour by outcome over the
+// last 24 hours (counted since hookd started).
+func (d *Daemon) EndpointHours(sc api.Scope, name string) (*api.Hours, error) {
+	ep, err := d.endpointIn(sc, name)
+	if err != nil {
+		return nil, err
+	}
+	var h api.Hours
+	h.Start, h.Delivered, h.Failed = d.sched.Hours(ep.ID, time.Now())
+	return &h, nil
+}
+
+// EventTypes lists the event type catalogue.
+func (d *Daemon) EventTypes() *client.EventTypeList {
+	out := &client.EventTypeList{Items: []client.EventType{}}
 	for _, et := range d.cfg.Load().EventTypes {
 		v := client.EventType{Name: et.Name, Description: et.Description}
 		if et.Example != "" {
@@ -563,6 +595,44 @@ func (d *Daemon) adminEventTypes(ctx *fasthttp.RequestCtx, _ []string) error {
 		}
 		out.Items = append(out.Items, v)
 	}
-	writeJSON(ctx, 200, out)
-	return nil
+	return out
+}
+
+// TestEndpoint sends a signed test event to an endpoint now, outside the
+// queue, and returns the attempt.
+func (d *Daemon) TestEndpoint(ctx context.Context, sc api.Scope, name string, in client.TestRequest) (*client.TestResult, error) {
+	ep, err := d.endpointIn(sc, name)
+	if err != nil {
+		return nil, err
+	}
+	if in.Type == "" {
+		in.Type = ep.TestEventType
+	}
+	if !config.IDRe.MatchString(in.Type) {
+		return nil, badRequest("type: must be 1-128 characters of [A-Za-z0-9._:-]")
+	}
+	if in.Data == nil {
+		in.Data, _ = json.Marshal(d.testData(ep, in.Type))
+	}
+	ne := generated(ep, in.Type, in.Data)
+	res := d.sched.Sender().Send(ctx, ep, ne.Event.ID, in.Type, ne.Deliveries[0].Body)
+	a := viewAttempt(&res.Attempt)
+	a.N = 1
+	return &client.TestResult{ID: ne.Event.ID, Endpoint: ep.Name, OK: res.OK(), Attempt: a}, nil
+}
+
+// SetDisabled disables or enables an endpoint, config or managed.
+func (d *Daemon) SetDisabled(ctx context.Context, sc api.Scope, name string, on bool) (*client.EndpointState, error) {
+	ep, err := d.endpointIn(sc, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.sched.SetDisabled(ctx, ep.ID, on, "disabled by operator"); err != nil {
+		return nil, err
+	}
+	state := "active"
+	if on {
+		state = "disabled"
+	}
+	return &client.EndpointState{Name: name, State: state}, nil
 }

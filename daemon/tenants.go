@@ -13,10 +13,11 @@ import (
 // time, with counts over their endpoints (config and managed).
 func (d *Daemon) adminTenants(ctx *fasthttp.RequestCtx, _ []string) error {
 	q := ctx.QueryArgs()
-	limit, err := pageLimit(q.Peek("limit"))
+	limit, err := queryLimit(q.Peek("limit"))
 	if err != nil {
 		return err
 	}
+	limit, _ = checkLimit(limit)
 	cursor := string(q.Peek("cursor"))
 	t := d.sched.Table()
 	byTenant := map[string][]*delivery.Endpoint{}

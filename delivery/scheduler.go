@@ -120,6 +120,7 @@ type Scheduler struct {
 
 	statsMu sync.Mutex
 	stats   map[string]*Stats
+	hours   map[string]*hourRing // attempts per hour, by endpoint
 
 	jobs chan *item
 

@@ -41,6 +41,71 @@ func (s *Scheduler) Stats() map[string]Stats {
 	return out
 }
 
+// StatsOf returns a copy of the statistics of the endpoints ids (those
+// with none are absent): a view of a few endpoints copies only theirs.
+func (s *Scheduler) StatsOf(ids []string) map[string]Stats {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	out := make(map[string]Stats, len(ids))
+	for _, id := range ids {
+		if v := s.stats[id]; v != nil {
+			out[id] = *v
+		}
+	}
+	return out
+}
+
+// hourRing counts an endpoint's attempts by outcome in the hour each
+// started, for the last 24 hours: slot i holds hour (unix hour) h with
+// h%24 == i. It lives in memory, so it restarts empty with hookd.
+type hourRing [24]struct {
+	hour              int64
+	delivered, failed int
+}
+
+// Hours returns an endpoint's attempts per hour over the 24 hours up to
+// now, oldest first, and the start of the first hour.
+func (s *Scheduler) Hours(id string, now time.Time) (start time.Time, delivered, failed [24]int) {
+	cur := now.Unix() / 3600
+	start = time.Unix((cur-23)*3600, 0).UTC()
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	r := s.hours[id]
+	if r == nil {
+		return start, delivered, failed
+	}
+	for i := range 24 {
+		h := cur - 23 + int64(i)
+		if slot := &r[h%24]; slot.hour == h {
+			delivered[i], failed[i] = slot.delivered, slot.failed
+		}
+	}
+	return start, delivered, failed
+}
+
+// countHour adds an attempt to its endpoint's hour; the caller holds
+// statsMu.
+func (s *Scheduler) countHour(id string, at time.Time, ok bool) {
+	r := s.hours[id]
+	if r == nil {
+		if s.hours == nil {
+			s.hours = map[string]*hourRing{}
+		}
+		r = &hourRing{}
+		s.hours[id] = r
+	}
+	h := at.Unix() / 3600
+	slot := &r[h%24]
+	if slot.hour != h {
+		slot.hour, slot.delivered, slot.failed = h, 0, 0
+	}
+	if ok {
+		slot.delivered++
+	} else {
+		slot.failed++
+	}
+}
+
 // stat returns name's stats; the caller holds statsMu.
 func (s *Scheduler) stat(name string) *Stats {
 	st := s.stats[name]
@@ -69,6 +134,7 @@ func (s *Scheduler) recorded(d *store.Delivery, o *store.Outcome, err error) {
 		s.statsMu.Lock()
 		st := s.stat(d.Endpoint)
 		ev.Previous = st.Failures
+		s.countHour(d.Endpoint, o.Attempt.At, o.Delivered)
 		if o.Delivered {
 			st.Failures, st.LastSuccess, st.FailingSince = 0, o.Attempt.At, time.Time{}
 		} else {

@@ -75,6 +75,11 @@ type DeliveryQuery struct {
 	Since, Until     time.Time
 	Limit            int
 	Cursor           string
+	// Endpoints, when set, keeps only deliveries to the endpoints (by
+	// internal id) it accepts. A portal's tenant sees its own endpoints'
+	// deliveries of its events, not the platform endpoints' ones; the
+	// filter runs inside the scan so a page is still Limit long.
+	Endpoints func(id string) bool
 }
 
 // LogEntry is one delivery of the log with its event's tenant and last
@@ -177,7 +182,7 @@ func (s *Store) logEntry(tx *bolt.Tx, bucket, prefix, k []byte, q DeliveryQuery)
 	} else if err != nil {
 		return LogEntry{}, false, err
 	}
-	if (q.State != nil && d.State != *q.State) || (q.Type != "" && d.EventType != q.Type) {
+	if (q.State != nil && d.State != *q.State) || (q.Type != "" && d.EventType != q.Type) || (q.Endpoints != nil && !q.Endpoints(d.Endpoint)) {
 		return LogEntry{}, false, nil
 	}
 	e := LogEntry{Delivery: d, Tenant: eventTenant(tx, d.EventID)}
