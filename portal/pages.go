@@ -21,7 +21,7 @@ import (
 )
 
 // pageRoutes are the portal's pages (SPEC §12) and its one stylesheet and
-// script. Each page reads through s.ops with the session's scope; the
+// script, served under the listener's base ("" or /ui). Each page reads through s.ops with the session's scope; the
 // buttons a page shows follow the session's capabilities, and the /api/
 // routes they call check them again.
 var pageRoutes = []route{
@@ -32,7 +32,8 @@ var pageRoutes = []route{
 	{"GET", "/deliveries", CapView, (*Server).deliveriesPage},
 	{"GET", "/events/{}", CapView, (*Server).eventPage},
 	{"GET", "/event-types", CapView, (*Server).eventTypesPage},
-	{"GET", "/static/{}", CapView, (*Server).staticFile},
+	// No session needed: the login and error pages use them too.
+	{"GET", "/static/{}", 0, (*Server).staticFile},
 }
 
 //go:embed templates/*.html
@@ -96,11 +97,11 @@ type page struct {
 
 // Can reports whether the session holds a capability, by its API name.
 func (p *page) Can(name string) bool {
-	c, ok := capNames[name]
+	c, ok := capByName[name]
 	return ok && p.caps.Has(c)
 }
 
-var capNames = map[string]Cap{
+var capByName = map[string]Cap{
 	"view": CapView, "manage_endpoints": CapManageEndpoints, "resend": CapResend,
 	"test": CapTest, "view_secret": CapViewSecret, "rotate_secret": CapRotateSecret,
 }
@@ -143,11 +144,6 @@ func (s *Server) pageError(r *request, err error) error {
 		title = "Something went wrong"
 	}
 	return s.render(r, ae.Status, "error", "", title, ae)
-}
-
-// query reads a query argument (copied: fasthttp reuses its buffers).
-func query(r *request, name string) string {
-	return strings.TrimSpace(string(r.ctx.QueryArgs().Peek(name)))
 }
 
 // staticFile serves portal.css and portal.js: a year's cache when the

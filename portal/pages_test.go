@@ -19,9 +19,9 @@ import (
 	"hookd/config"
 )
 
-// fakeOps is an in-memory api.Operations for rendering the templates; the
+// pageFake is an in-memory api.Operations for rendering the templates; the
 // browser tests in tests/ use the real daemon.
-type fakeOps struct {
+type pageFake struct {
 	eps    []client.Endpoint
 	dels   []client.LoggedDelivery
 	event  *client.Event
@@ -31,10 +31,10 @@ type fakeOps struct {
 
 const hostile = `<script>alert(1)</script>"'><img src=x onerror=alert(2)>`
 
-func newFake() *fakeOps {
+func newPageFake() *pageFake {
 	now := time.Now()
 	ago := func(d time.Duration) *time.Time { t := now.Add(-d); return &t }
-	f := &fakeOps{tenant: "acme"}
+	f := &pageFake{tenant: "acme"}
 	f.types = []client.EventType{
 		{Name: "invoice.paid", Description: "An invoice was paid in full.", Example: json.RawMessage(`{"invoice":"in_123","amount":4200,"currency":"EUR"}`)},
 		{Name: "invoice.failed", Description: "A payment attempt failed."},
@@ -73,10 +73,10 @@ func newFake() *fakeOps {
 	return f
 }
 
-func (f *fakeOps) Endpoints(s api.Scope, q client.EndpointQuery) (*client.EndpointList, error) {
+func (f *pageFake) Endpoints(s api.Scope, q client.EndpointQuery) (*client.EndpointList, error) {
 	return &client.EndpointList{Items: f.eps}, nil
 }
-func (f *fakeOps) Endpoint(s api.Scope, name string) (*client.Endpoint, error) {
+func (f *pageFake) Endpoint(s api.Scope, name string) (*client.Endpoint, error) {
 	for i := range f.eps {
 		if f.eps[i].Name == name {
 			return &f.eps[i], nil
@@ -84,26 +84,26 @@ func (f *fakeOps) Endpoint(s api.Scope, name string) (*client.Endpoint, error) {
 	}
 	return nil, api.ErrNotFound
 }
-func (f *fakeOps) CreateEndpoint(context.Context, api.Scope, []byte) (*client.CreatedEndpoint, error) {
+func (f *pageFake) CreateEndpoint(context.Context, api.Scope, []byte) (*client.CreatedEndpoint, error) {
 	return nil, api.ErrNotFound
 }
-func (f *fakeOps) PatchEndpoint(context.Context, api.Scope, string, []byte) (*client.Endpoint, error) {
+func (f *pageFake) PatchEndpoint(context.Context, api.Scope, string, []byte) (*client.Endpoint, error) {
 	return nil, api.ErrNotFound
 }
-func (f *fakeOps) DeleteEndpoint(context.Context, api.Scope, string) error { return api.ErrNotFound }
-func (f *fakeOps) SetDisabled(context.Context, api.Scope, string, bool) (*client.EndpointState, error) {
+func (f *pageFake) DeleteEndpoint(context.Context, api.Scope, string) error { return api.ErrNotFound }
+func (f *pageFake) SetDisabled(context.Context, api.Scope, string, bool) (*client.EndpointState, error) {
 	return nil, api.ErrNotFound
 }
-func (f *fakeOps) TestEndpoint(context.Context, api.Scope, string, client.TestRequest) (*client.TestResult, error) {
+func (f *pageFake) TestEndpoint(context.Context, api.Scope, string, client.TestRequest) (*client.TestResult, error) {
 	return nil, api.ErrNotFound
 }
-func (f *fakeOps) EndpointSecret(api.Scope, string) (*client.Secrets, error) {
+func (f *pageFake) EndpointSecret(api.Scope, string) (*client.Secrets, error) {
 	return nil, api.ErrNotFound
 }
-func (f *fakeOps) RotateSecret(context.Context, api.Scope, string, client.RotateRequest) (*client.Rotated, error) {
+func (f *pageFake) RotateSecret(context.Context, api.Scope, string, client.RotateRequest) (*client.Rotated, error) {
 	return nil, api.ErrNotFound
 }
-func (f *fakeOps) EndpointHours(s api.Scope, name string) (*api.Hours, error) {
+func (f *pageFake) EndpointHours(s api.Scope, name string) (*api.Hours, error) {
 	h := &api.Hours{Start: time.Now().Truncate(time.Hour).Add(-23 * time.Hour)}
 	for i := range 24 {
 		h.Delivered[i] = 20 + (i*37)%50
@@ -119,7 +119,7 @@ func (f *fakeOps) EndpointHours(s api.Scope, name string) (*api.Hours, error) {
 	}
 	return h, nil
 }
-func (f *fakeOps) Deliveries(s api.Scope, q client.DeliveryQuery) (*client.DeliveryList, error) {
+func (f *pageFake) Deliveries(s api.Scope, q client.DeliveryQuery) (*client.DeliveryList, error) {
 	if q.Since == "bogus" {
 		return nil, api.BadRequest("since: not a time or a duration: %q", q.Since)
 	}
@@ -131,24 +131,28 @@ func (f *fakeOps) Deliveries(s api.Scope, q client.DeliveryQuery) (*client.Deliv
 	}
 	return &client.DeliveryList{Items: out, NextCursor: "c2"}, nil
 }
-func (f *fakeOps) Event(s api.Scope, id string) (*client.Event, error) {
+func (f *pageFake) Event(s api.Scope, id string) (*client.Event, error) {
 	if id == f.event.ID {
 		return f.event, nil
 	}
 	return nil, api.ErrNotFound
 }
-func (f *fakeOps) Redeliver(context.Context, api.Scope, string, client.RedeliverRequest) (*client.Redelivered, error) {
+func (f *pageFake) Redeliver(context.Context, api.Scope, string, client.RedeliverRequest) (*client.Redelivered, error) {
 	return nil, api.ErrNotFound
 }
-func (f *fakeOps) RedeliverUndeliverable(context.Context, api.Scope, client.RedeliverUndeliverableRequest) (*client.RedeliveredUndeliverable, error) {
+func (f *pageFake) RedeliverUndeliverable(context.Context, api.Scope, client.RedeliverUndeliverableRequest) (*client.RedeliveredUndeliverable, error) {
 	return nil, api.ErrNotFound
 }
-func (f *fakeOps) EventTypes() *client.EventTypeList { return &client.EventTypeList{Items: f.types} }
+func (f *pageFake) EventTypes() *client.EventTypeList { return &client.EventTypeList{Items: f.types} }
 
-func testServer(ops api.Operations) *Server {
+func pageServer(ops api.Operations) *Server {
 	cfg := config.Default()
 	cfg.Portal.Title = "Acme Webhooks"
-	return New(Options{Ops: ops, Config: func() *config.Config { return cfg }, Log: zerolog.Nop()})
+	s, err := New(context.Background(), Options{Ops: ops, Config: func() *config.Config { return cfg }, Log: zerolog.Nop()})
+	if err != nil {
+		panic(err)
+	}
+	return s
 }
 
 // get runs the page route matching uri directly (the router, session and
@@ -177,7 +181,7 @@ var pageURIs = []string{"/", "/endpoints", "/endpoints/new", "/endpoints/new?eve
 	"/deliveries?open=evt_01jd3rc&oe=ep_01jd3q9m4t", "/deliveries?since=bogus", "/events/evt_01jd3rc", "/event-types"}
 
 func TestPagesRender(t *testing.T) {
-	s := testServer(newFake())
+	s := pageServer(newPageFake())
 	sess := &Session{Scope: api.TenantScope("acme"), Caps: AllCaps, CSRF: "csrf-token-1"}
 	for _, uri := range pageURIs {
 		code, body, _ := get(t, s, sess, uri)
@@ -241,7 +245,7 @@ func checkHTML(body string) string {
 
 // TestPagesFollowCapabilities: a view-only session sees no action buttons.
 func TestPagesFollowCapabilities(t *testing.T) {
-	s := testServer(newFake())
+	s := pageServer(newPageFake())
 	view := &Session{Scope: api.TenantScope("acme"), Caps: CapView, CSRF: "x"}
 	for _, uri := range []string{"/endpoints", "/endpoints/ep_01jd3q9m4t", "/deliveries?endpoint=ep_01jd3q9m4t&open=evt_01jd3rc&oe=ep_01jd3q9m4t", "/events/evt_01jd3rc"} {
 		_, body, _ := get(t, s, view, uri)
@@ -259,7 +263,7 @@ func TestPagesFollowCapabilities(t *testing.T) {
 }
 
 func TestStaticAssets(t *testing.T) {
-	s := testServer(newFake())
+	s := pageServer(newPageFake())
 	sess := &Session{Scope: api.TenantScope("acme"), Caps: CapView}
 	code, body, ctx := get(t, s, sess, "/static/portal.css?v="+assets["portal.css"].hash)
 	if code != 200 || len(body) == 0 || !strings.Contains(string(ctx.Response.Header.Peek("Cache-Control")), "immutable") {
@@ -283,7 +287,7 @@ func TestPreview(t *testing.T) {
 	if dir == "" {
 		t.Skip("HOOKD_PORTAL_PREVIEW not set")
 	}
-	s := testServer(newFake())
+	s := pageServer(newPageFake())
 	sess := &Session{Scope: api.TenantScope("acme"), Caps: AllCaps, CSRF: "x"}
 	for name, a := range assets {
 		os.WriteFile(filepath.Join(dir, name), a.body, 0o644)

@@ -1,0 +1,61 @@
+package portal
+
+import (
+	"hookd/client"
+)
+
+func (s *Server) apiEndpoints(r *request) error {
+	limit, err := pageLimit(r)
+	if err != nil {
+		return err
+	}
+	out, err := s.ops.Endpoints(r.sess.Scope, client.EndpointQuery{Tenant: tenantQuery(r), Limit: limit, Cursor: query(r, "cursor")})
+	if err != nil {
+		return err
+	}
+	writeJSON(r.ctx, 200, out)
+	return nil
+}
+
+func (s *Server) apiEndpoint(r *request) error {
+	out, err := s.ops.Endpoint(r.sess.Scope, r.args[0])
+	if err != nil {
+		return err
+	}
+	writeJSON(r.ctx, 200, out)
+	return nil
+}
+
+func (s *Server) apiCreateEndpoint(r *request) error {
+	body := r.ctx.PostBody()
+	if err := checkEndpointBody(r, body); err != nil {
+		return err
+	}
+	out, err := s.ops.CreateEndpoint(r.ctx, r.sess.Scope, body)
+	if err != nil {
+		return err
+	}
+	writeJSON(r.ctx, 201, out)
+	return nil
+}
+
+func (s *Server) apiPatchEndpoint(r *request) error {
+	body := r.ctx.PostBody()
+	if err := checkEndpointBody(r, body); err != nil {
+		return err
+	}
+	out, err := s.ops.PatchEndpoint(r.ctx, r.sess.Scope, r.args[0], body)
+	if err != nil {
+		return err
+	}
+	writeJSON(r.ctx, 200, out)
+	return nil
+}
+
+func (s *Server) apiDeleteEndpoint(r *request) error {
+	if err := s.ops.DeleteEndpoint(r.ctx, r.sess.Scope, r.args[0]); err != nil {
+		return err
+	}
+	r.ctx.SetStatusCode(204)
+	return nil
+}

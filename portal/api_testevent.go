@@ -1,0 +1,18 @@
+package portal
+
+import "hookd/client"
+
+// apiTestEndpoint sends a signed test event to the endpoint now and
+// answers the attempt (POST /api/endpoints/{name}/test).
+func (s *Server) apiTestEndpoint(r *request) error {
+	var in client.TestRequest
+	if err := decodeBody(r, &in); err != nil {
+		return err
+	}
+	out, err := s.ops.TestEndpoint(r.ctx, r.sess.Scope, r.args[0], in)
+	if err != nil {
+		return err
+	}
+	writeJSON(r.ctx, 200, out)
+	return nil
+}

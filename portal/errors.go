@@ -1,0 +1,121 @@
+package portal
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"strings"
+
+	"github.com/valyala/fasthttp"
+
+	"hookd/api"
+	"hookd/client"
+	"hookd/store"
+)
+
+var (
+	errNoRoute      = &api.Error{Status: 404, Code: "not_found", Message: "no such page"}
+	errNoSession    = &api.Error{Status: 401, Code: "unauthorized", Message: "no session or the session expired: open a new portal link"}
+	errNoUISession  = &api.Error{Status: 401, Code: "unauthorized", Message: "log in at /ui/login with the admin token"}
+	errShutdown     = &api.Error{Status: 503, Code: "shutting_down", Message: "hookd is shutting down", RetryAfter: 5}
+	errPortalOff    = errors.New("the portal is off: set [portal] listen")
+	errTokenInvalid = &api.Error{Status: 401, Code: "unauthorized", Message: "This link is not valid. Ask for a new one."}
+	errTokenExpired = &api.Error{Status: 401, Code: "unauthorized", Message: "This link has expired. Ask for a new one."}
+	errTokenUsed    = &api.Error{Status: 401, Code: "unauthorized", Message: "This link was already used. Ask for a new one."}
+)
+
+// ErrPortalOff is Mint's error when there is no portal listener to log
+// in to.
+var ErrPortalOff = errPortalOff
+
+func errForbidden(msg string) *api.Error {
+	return &api.Error{Status: 403, Code: "forbidden", Message: msg}
+}
+
+// toAPIError maps an error to what the browser sees. Storage details
+// and anything unexpected stay in the log: the answer is "internal
+// error", which echoes nothing (no secret can leak through it).
+func toAPIError(err error) (*api.Error, bool) {
+	var ae *api.Error
+	switch {
+	case errors.As(err, &ae):
+		return ae, true
+	case errors.Is(err, store.ErrNotFound):
+		return api.ErrNotFound, true
+	case errors.Is(err, store.ErrTooManyPending):
+		return &api.Error{Status: 429, Code: "too_many_pending", Message: "too many pending deliveries; retry later", RetryAfter: 10}, true
+	case errors.Is(err, store.ErrClosed), errors.Is(err, context.Canceled):
+		return errShutdown, true
+	case errors.Is(err, store.ErrStorage):
+		return &api.Error{Status: 503, Code: "storage_unavailable", Message: "storage is not writable; nothing was changed", RetryAfter: 5}, true
+	}
+	return &api.Error{Status: 500, Code: "internal", Message: "internal error"}, false
+}
+
+// fail answers err: JSON on /api/, the error page elsewhere.
+func (s *Server) fail(r *request, isAPI bool, err error) {
+	ae, known := toAPIError(err)
+	if !known || ae.Status >= 500 {
+		// The path names the resource, never a secret: tokens travel in
+		// the query, which is not logged.
+		s.log.Error().Err(err).Str("path", string(r.ctx.Path())).Int("status", ae.Status).Msg("portal request failed")
+	}
+	if ae.RetryAfter > 0 {
+		r.ctx.Response.Header.Set("Retry-After", fmt.Sprint(ae.RetryAfter))
+	}
+	if isAPI {
+		writeJSON(r.ctx, ae.Status, client.ErrorBody{Error: client.ErrorDetail{Code: ae.Code, Message: ae.Message}})
+		return
+	}
+	s.errorPage(r.ctx, ae.Status, pageTitle(ae.Status), ae.Message)
+}
+
+func (s *Server) methodNotAllowed(r *request, isAPI bool, allow string) {
+	r.ctx.Response.Header.Set("Allow", allow)
+	s.fail(r, isAPI, &api.Error{Status: 405, Code: "method_not_allowed", Message: "use " + allow})
+}
+
+func pageTitle(status int) string {
+	switch status {
+	case 401:
+		return "Not signed in"
+	case 403:
+		return "Not allowed"
+	case 404:
+		return "Not found"
+	}
+	if status >= 500 {
+		return "Something went wrong"
+	}
+	return "Bad request"
+}
+
+// errorPageHTML is the plain error page. The UI may replace errorPage's
+// body with a template of its own; this one needs no asset, so it shows
+// even when the UI's files cannot be served.
+var errorPageHTML = template.Must(template.New("error").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}} · {{.Site}}</title></head>
+<body><main><h1>{{.Title}}</h1><p>{{.Message}}</p></main></body></html>
+`))
+
+// errorPage answers a small HTML page with status, title and message.
+func (s *Server) errorPage(ctx *fasthttp.RequestCtx, status int, title, msg string) {
+	var b strings.Builder
+	errorPageHTML.Execute(&b, map[string]string{"Title": title, "Message": msg, "Site": s.title()})
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("text/html; charset=utf-8")
+	ctx.SetBodyString(b.String())
+}
+
+func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = 500, []byte(`{"error":{"code":"internal","message":"internal error"}}`)
+	}
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(append(b, '\n'))
+}

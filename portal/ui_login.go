@@ -1,0 +1,91 @@
+package portal
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"html/template"
+	"strings"
+
+	"github.com/valyala/fasthttp"
+
+	"hookd/api"
+)
+
+// uiLogin is POST /ui/login: the admin token, form-encoded (token=…) or
+// JSON ({"token":…}), becomes an operator's session. A browser cannot
+// send the bearer token, so /ui/ asks for it once. The request must come
+// from the UI's own origin (no login CSRF); there is no session yet to
+// hold a CSRF token.
+func (s *Server) uiLogin(r *request) {
+	want := s.conf().AdminToken()
+	h := &r.ctx.Request.Header
+	asJSON := isJSON(string(h.ContentType()))
+	if !s.sameOrigin(r) {
+		s.uiLoginFail(r, asJSON, 403, errForbidden("Origin: the request does not come from this site"))
+		return
+	}
+	var got string
+	if asJSON {
+		var in struct {
+			Token string `json:"token"`
+		}
+		if err := json.Unmarshal(r.ctx.PostBody(), &in); err != nil {
+			s.fail(r, true, api.BadRequest("body: must be a JSON object with the token"))
+			return
+		}
+		got = in.Token
+	} else {
+		got = string(r.ctx.PostArgs().Peek("token"))
+	}
+	if want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+		s.uiLoginFail(r, asJSON, 401, errNoUISession)
+		return
+	}
+	if err := s.startSession(r, operatorSession(), nil); err != nil {
+		s.fail(r, asJSON, err)
+		return
+	}
+	if asJSON {
+		r.ctx.SetStatusCode(fasthttp.StatusNoContent)
+		return
+	}
+	seeOther(r.ctx, "/ui/endpoints")
+}
+
+func (s *Server) uiLoginFail(r *request, asJSON bool, status int, err error) {
+	if asJSON {
+		s.fail(r, true, err)
+		return
+	}
+	msg := "That is not the admin token."
+	if status == 403 {
+		msg = "Log in from this page."
+	}
+	s.uiLoginForm(r, status, msg)
+}
+
+var loginFormHTML = template.Must(template.New("login").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Log in · {{.Site}}</title></head>
+<body><main><h1>{{.Site}}: operators</h1>
+<form method="post" action="/ui/login">
+<label for="token">Admin token</label>
+<input id="token" name="token" type="password" autocomplete="current-password" required autofocus>
+{{if .Error}}<p role="alert">{{.Error}}</p>{{end}}
+<button type="submit">Log in</button>
+</form></main></body></html>
+`))
+
+// uiLoginForm is the plain form GET /ui/login shows when the UI has no
+// page of its own for it. Without [admin] token there is nothing to ask.
+func (s *Server) uiLoginForm(r *request, status int, msg string) {
+	if s.conf().AdminToken() == "" {
+		seeOther(r.ctx, "/ui/endpoints")
+		return
+	}
+	var b strings.Builder
+	loginFormHTML.Execute(&b, map[string]string{"Site": s.title(), "Error": msg})
+	r.ctx.SetStatusCode(status)
+	r.ctx.SetContentType("text/html; charset=utf-8")
+	r.ctx.SetBodyString(b.String())
+}
