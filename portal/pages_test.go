@@ -249,6 +249,7 @@ func TestPagesFollowCapabilities(t *testing.T) {
 	view := &Session{Scope: api.TenantScope("acme"), Caps: CapView, CSRF: "x"}
 	for _, uri := range []string{"/endpoints", "/endpoints/ep_01jd3q9m4t", "/deliveries?endpoint=ep_01jd3q9m4t&open=evt_01jd3rc&oe=ep_01jd3q9m4t", "/events/evt_01jd3rc"} {
 		_, body, _ := get(t, s, view, uri)
+		body = strings.Replace(body, `data-action="POST /logout"`, "", 1) // logging out needs no capability
 		if strings.Contains(body, "data-action") || strings.Contains(body, "data-api") {
 			t.Errorf("GET %s as view-only shows an action", uri)
 		}

@@ -11,14 +11,14 @@
   var csrf = meta('csrf-token');
   var base = meta('portal-base');
 
-  function api(method, path, body) {
+  function api(method, path, body, raw) {
     var opt = {method: method, credentials: 'same-origin', headers: {'Accept': 'application/json'}};
     if (method !== 'GET') {
       opt.headers['Content-Type'] = 'application/json';
       opt.headers['X-CSRF-Token'] = csrf;
       opt.body = JSON.stringify(body || {});
     }
-    return fetch(base + '/api' + path, opt).then(function (res) {
+    return fetch(base + (raw ? '' : '/api') + path, opt).then(function (res) {
       return res.text().then(function (text) {
         var data = null;
         try { data = text ? JSON.parse(text) : null; } catch (e) { /* not JSON */ }
@@ -127,6 +127,15 @@
 
   var after = {
     reload: function () { location.reload(); },
+    loggedout: function () {
+      var main = document.getElementById('main');
+      var h = document.createElement('h1');
+      var p = document.createElement('p');
+      h.textContent = 'You are logged out';
+      p.textContent = 'Open the link from your account again to come back.';
+      main.replaceChildren(h, p);
+      document.querySelectorAll('.nav, .logout').forEach(function (el) { el.hidden = true; });
+    },
     created: function (form, res) {
       var card = document.querySelector('[data-created]');
       card.querySelector('[data-secret]').textContent = res.secret || '(not signed)';
@@ -208,7 +217,7 @@
     });
     b.disabled = true;
     b.setAttribute('aria-busy', 'true');
-    api(spec[0], spec[1], spec[0] === 'GET' ? undefined : body)
+    api(spec[0], spec[1], spec[0] === 'GET' ? undefined : body, b.hasAttribute('data-raw'))
       .then(function (res) { return then(b, res); })
       .catch(function (err) { result(b, err.message, true); })
       .finally(function () {
