@@ -60,6 +60,7 @@ var adminRoutes = []route{
 	{"GET", "/metrics", (*Daemon).adminMetrics},
 	{"GET", "/v1/backup", (*Daemon).adminBackup},
 	{"GET", "/openapi.yaml", (*Daemon).adminOpenAPI},
+	{"POST", "/v1/tenants/{}/portal", (*Daemon).adminPortalLink},
 }
 
 func match(pattern, path string) ([]string, bool) {
@@ -80,6 +81,14 @@ func match(pattern, path string) ([]string, bool) {
 }
 
 func (d *Daemon) handleAdmin(ctx *fasthttp.RequestCtx) {
+	if !d.allowedHost(ctx) {
+		d.writeError(ctx, errMisdirected)
+		return
+	}
+	if p := ctx.Path(); string(p) == "/ui" || bytes.HasPrefix(p, []byte("/ui/")) {
+		d.portal.srv.UIHandler(ctx) // its own login: a browser sends no bearer token
+		return
+	}
 	if !checkToken(ctx, d.cfg.Load().AdminToken()) {
 		d.writeError(ctx, errUnauthorized)
 		return

@@ -47,6 +47,7 @@ type Daemon struct {
 
 	ingestLn, adminLn   net.Listener
 	ingestSrv, adminSrv *fasthttp.Server
+	portal              portalParts // see portal.go
 
 	out      outbox
 	managed  managedSet
@@ -148,8 +149,11 @@ func (d *Daemon) Open() (err error) {
 		return fmt.Errorf("admin listener: %w", err)
 	}
 	closers = append(closers, func() { d.adminLn.Close() })
+	if err := d.openPortal(cfg, &closers); err != nil {
+		return err
+	}
 	d.warnOpenListeners(cfg)
-	sender.SetSelf(listenerAddrs(d.ingestLn, d.adminLn))
+	sender.SetSelf(listenerAddrs(d.listeners()...))
 
 	d.budget.limit = int64(cfg.Ingest.MaxInflight)
 	d.ingestSrv = d.newIngestServer(cfg)
@@ -160,6 +164,7 @@ func (d *Daemon) Open() (err error) {
 	d.sched.Start()
 	d.serve(d.ingestSrv, d.ingestLn)
 	d.serve(d.adminSrv, d.adminLn)
+	d.startPortal(ctx)
 	d.checkDisk()
 	d.every(ctx, time.Second, func(context.Context) { d.checkDisk() })
 	d.every(ctx, time.Minute, d.purge)
@@ -281,6 +286,7 @@ func (d *Daemon) Close() error {
 		d.notify("STOPPING=1")
 		d.log.Info().Msg("shutting down")
 		d.sched.Close()
+		d.closePortal()
 		for i, srv := range []*fasthttp.Server{d.ingestSrv, d.adminSrv} {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			if e := srv.ShutdownWithContext(ctx); e != nil && !errors.Is(e, context.DeadlineExceeded) {

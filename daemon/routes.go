@@ -4,11 +4,12 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"hookd/api"
+	"hookd/portal"
 )
 
 // Route is one route a listener serves.
 type Route struct {
-	Listener string // "ingest" or "admin"
+	Listener string // "ingest", "admin" or "portal"
 	Method   string
 	Path     string // "{}" stands for one path segment
 }
@@ -21,8 +22,12 @@ func Routes() []Route {
 	for _, r := range adminRoutes {
 		rs = append(rs, Route{"admin", r.method, r.pattern})
 	}
+	for _, r := range portal.Routes() {
+		rs = append(rs, Route{"portal", r.Method, r.Path})
+	}
 	// Served by prefix in handleAdmin when admin.pprof is on, not from
-	// adminRoutes.
+	// adminRoutes. (So is /ui/, the portal's pages and /api/ for
+	// operators: the file describes its /api/ once, on the portal.)
 	return append(rs, Route{"admin", "GET", "/debug/pprof/"}, Route{"admin", "GET", "/debug/pprof/{}"})
 }
 

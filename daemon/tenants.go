@@ -59,14 +59,20 @@ func (d *Daemon) adminTenants(ctx *fasthttp.RequestCtx, _ []string) error {
 }
 
 // adminDeleteTenant deletes a tenant's managed endpoints (their pending
-// deliveries become undeliverable, "endpoint deleted"); its config
-// endpoints stay, and the answer lists them.
+// deliveries become undeliverable, "endpoint deleted") and ends its portal
+// sessions, first, so no customer acts on the tenant while its endpoints
+// go; its config endpoints stay, and the answer lists them. A tenant with
+// neither endpoints nor sessions is a 404.
 func (d *Daemon) adminDeleteTenant(ctx *fasthttp.RequestCtx, args []string) error {
 	tenant := args[0]
+	revoked, err := d.portal.srv.RevokeTenant(ctx, tenant)
+	if err != nil {
+		return err
+	}
 	d.managed.mu.Lock()
 	defer d.managed.mu.Unlock()
 	eps := d.sched.Table().TenantEndpoints(tenant)
-	if len(eps) == 0 {
+	if len(eps) == 0 && revoked == 0 {
 		return errNotFound
 	}
 	out := client.DeletedTenant{Tenant: tenant, Deleted: []string{}, Kept: []string{}}

@@ -1,7 +1,6 @@
 package portal
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,14 +11,12 @@ import (
 
 	"hookd/api"
 	"hookd/client"
-	"hookd/store"
 )
 
 var (
 	errNoRoute      = &api.Error{Status: 404, Code: "not_found", Message: "no such page"}
 	errNoSession    = &api.Error{Status: 401, Code: "unauthorized", Message: "no session or the session expired: open a new portal link"}
 	errNoUISession  = &api.Error{Status: 401, Code: "unauthorized", Message: "log in at /ui/login with the admin token"}
-	errShutdown     = &api.Error{Status: 503, Code: "shutting_down", Message: "hookd is shutting down", RetryAfter: 5}
 	errPortalOff    = errors.New("the portal is off: set [portal] listen")
 	errTokenInvalid = &api.Error{Status: 401, Code: "unauthorized", Message: "This link is not valid. Ask for a new one."}
 	errTokenExpired = &api.Error{Status: 401, Code: "unauthorized", Message: "This link has expired. Ask for a new one."}
@@ -34,24 +31,14 @@ func errForbidden(msg string) *api.Error {
 	return &api.Error{Status: 403, Code: "forbidden", Message: msg}
 }
 
-// toAPIError maps an error to what the browser sees. Storage details
-// and anything unexpected stay in the log: the answer is "internal
-// error", which echoes nothing (no secret can leak through it).
+// toAPIError maps an error to what the browser sees (as the admin API
+// does) and reports whether it was expected. Storage details and anything
+// unexpected stay in the log: the answer is "internal error", which
+// echoes nothing, so no secret can leak through it.
 func toAPIError(err error) (*api.Error, bool) {
-	var ae *api.Error
-	switch {
-	case errors.As(err, &ae):
-		return ae, true
-	case errors.Is(err, store.ErrNotFound):
-		return api.ErrNotFound, true
-	case errors.Is(err, store.ErrTooManyPending):
-		return &api.Error{Status: 429, Code: "too_many_pending", Message: "too many pending deliveries; retry later", RetryAfter: 10}, true
-	case errors.Is(err, store.ErrClosed), errors.Is(err, context.Canceled):
-		return errShutdown, true
-	case errors.Is(err, store.ErrStorage):
-		return &api.Error{Status: 503, Code: "storage_unavailable", Message: "storage is not writable; nothing was changed", RetryAfter: 5}, true
-	}
-	return &api.Error{Status: 500, Code: "internal", Message: "internal error"}, false
+	ae := api.ErrorOf(err)
+	var known *api.Error
+	return ae, errors.As(err, &known) || ae.Status != 500
 }
 
 // fail answers err: JSON on /api/, the error page elsewhere.

@@ -50,7 +50,8 @@ level = "debug"
 // Extra adds lines to baseConfig's sections. Tenants, when empty, lets
 // tenant endpoints reach the loopback receivers (deny_networks = []);
 // tests of the deny-list set it.
-type Extra struct{ Ingest, Admin, Storage, Delivery, Tenants string }
+// Portal, when set, is the [portal] section's lines.
+type Extra struct{ Ingest, Admin, Storage, Delivery, Tenants, Portal string }
 
 // Daemon is a running daemon under test.
 type Daemon struct {
@@ -100,7 +101,11 @@ func mustOpenFile(tb testing.TB, dir, path string, x Extra, setup func(*daemon.D
 	if err := d.Open(); err != nil {
 		tb.Fatal(err)
 	}
-	registerListeners(tb, d.IngestAddr(), d.AdminAddr())
+	var portal []string
+	if a := d.PortalAddr(); a != "" {
+		portal = append(portal, a)
+	}
+	registerListeners(tb, d.IngestAddr(), d.AdminAddr(), portal...)
 	db := c.Storage.Path
 	tb.Cleanup(func() {
 		d.Close()
@@ -132,7 +137,11 @@ func writeConfig(tb testing.TB, path, dir string, x Extra, cfg string) {
 	if tenants == "" {
 		tenants = "deny_networks = []"
 	}
-	full := fmt.Sprintf(baseConfig, x.Ingest, x.Admin, filepath.Join(dir, "hookd.db"), x.Storage, x.Delivery, tenants) + cfg
+	portal := ""
+	if x.Portal != "" {
+		portal = "[portal]\n" + x.Portal
+	}
+	full := fmt.Sprintf(baseConfig, x.Ingest, x.Admin, filepath.Join(dir, "hookd.db"), x.Storage, x.Delivery, tenants) + portal + cfg
 	if err := os.WriteFile(path, []byte(full), 0o600); err != nil {
 		tb.Fatal(err)
 	}

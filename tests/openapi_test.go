@@ -38,7 +38,7 @@ var spec = sync.OnceValues(func() (*apiSpec, error) {
 	}
 	closeResponseObjects(doc)
 	s := &apiSpec{doc: doc, routers: map[string]routers.Router{}}
-	for _, listener := range []string{"ingest", "admin"} {
+	for _, listener := range []string{"ingest", "admin", "portal"} {
 		if s.routers[listener], err = gorillamux.NewRouter(only(doc, listener)); err != nil {
 			return nil, err
 		}
@@ -148,8 +148,12 @@ type listenerName struct{ name string }
 
 // registerListeners records the bound addresses of a daemon (or hookd
 // process) under test until the test ends.
-func registerListeners(tb testing.TB, ingest, admin string) {
-	for addr, name := range map[string]string{ingest: "ingest", admin: "admin"} {
+func registerListeners(tb testing.TB, ingest, admin string, portal ...string) {
+	names := map[string]string{ingest: "ingest", admin: "admin"}
+	for _, p := range portal {
+		names[p] = "portal"
+	}
+	for addr, name := range names {
 		v := &listenerName{name}
 		listeners.Store(addr, v)
 		// A later test may be given the same port: forget only our entry.
@@ -173,6 +177,12 @@ func checkAnswer(tb testing.TB, req *http.Request, reqBody string, resp *http.Re
 		return
 	}
 	listener := v.(*listenerName).name
+	// The operators' /ui/api/ on the admin listener is the portal's /api/:
+	// the file describes it once, on the portal listener.
+	if rest, ok := strings.CutPrefix(req.URL.Path, "/ui/api/"); ok && listener == "admin" {
+		req = req.Clone(context.Background())
+		req.URL.Path, listener = "/api/"+rest, "portal"
+	}
 	route, params, err := s.routers[listener].FindRoute(req)
 	switch {
 	case errors.Is(err, routers.ErrMethodNotAllowed):
