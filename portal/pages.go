@@ -32,7 +32,9 @@ var pageRoutes = []route{
 	{"GET", "/deliveries", CapView, (*Server).deliveriesPage},
 	{"GET", "/events/{}", CapView, (*Server).eventPage},
 	{"GET", "/event-types", CapView, (*Server).eventTypesPage},
-	// No session needed: the login and error pages use them too.
+	// No session needed: the operators' login form (and the static files
+	// it uses).
+	{"GET", "/login", 0, (*Server).loginPage},
 	{"GET", "/static/{}", 0, (*Server).staticFile},
 }
 
@@ -57,7 +59,7 @@ var assets = map[string]*asset{}
 var templates = map[string]*template.Template{}
 
 func init() {
-	for name, ctype := range map[string]string{"portal.css": "text/css; charset=utf-8", "portal.js": "text/javascript; charset=utf-8"} {
+	for name, ctype := range map[string]string{"portal.css": "text/css; charset=utf-8", "portal.js": "text/javascript; charset=utf-8", "icon.svg": "image/svg+xml"} {
 		b, err := staticFS.ReadFile("static/" + name)
 		if err != nil {
 			panic(err)
@@ -89,8 +91,10 @@ type page struct {
 	Nav      string // the active navigation item
 	CSRF     string
 	Operator bool   // the operators' /ui/: every tenant
+	Bare     bool   // no session: no navigation
 	Tenant   string // the session's tenant ("" for operators)
 	CSS, JS  string // asset URLs
+	Icon     string
 	caps     Caps
 	Data     any
 }
@@ -115,9 +119,11 @@ func (s *Server) render(r *request, status int, name, nav, title string, data an
 	}
 	p := &page{
 		Title: title, Site: s.title(), Base: r.base, Nav: nav, Data: data,
-		CSS: r.base + "/static/portal.css?v=" + assets["portal.css"].hash,
-		JS:  r.base + "/static/portal.js?v=" + assets["portal.js"].hash,
+		CSS:  r.base + "/static/portal.css?v=" + assets["portal.css"].hash,
+		JS:   r.base + "/static/portal.js?v=" + assets["portal.js"].hash,
+		Icon: r.base + "/static/icon.svg?v=" + assets["icon.svg"].hash,
 	}
+	p.Bare = r.sess == nil
 	if r.sess != nil {
 		p.CSRF, p.caps = r.sess.CSRF, r.sess.Caps
 		p.Operator, p.Tenant = r.sess.Scope.All(), r.sess.Scope.Tenant()

@@ -173,6 +173,24 @@
     return (after[how] || after.reload)(el, res);
   }
 
+  // The operators' login: the admin token as JSON, then the endpoints.
+  document.addEventListener('submit', function (ev) {
+    var form = ev.target;
+    if (!form.hasAttribute('data-login')) return;
+    ev.preventDefault();
+    clearErrors(form);
+    var field = form.querySelector('[name=token]');
+    fetch(base + '/login', {method: 'POST', credentials: 'same-origin', headers: {'Content-Type': 'application/json'},
+      body: JSON.stringify({token: field.value})}).then(function (res) {
+      if (res.ok) { location.href = base + '/endpoints'; return; }
+      var slot = form.querySelector('[data-error-for="token"]');
+      slot.textContent = res.status === 401 ? 'That is not the admin token.' : 'Could not log in (HTTP ' + res.status + ').';
+      slot.hidden = false;
+      field.setAttribute('aria-invalid', 'true');
+      field.focus();
+    });
+  });
+
   document.addEventListener('submit', function (ev) {
     var form = ev.target;
     if (!form.hasAttribute('data-api')) return;
