@@ -262,6 +262,9 @@ func pct(n, of int) string {
 }
 
 func ms(v float64) string {
+	if v < 1 {
+		return "<1 ms"
+	}
 	if v >= 1000 {
 		return strconv.FormatFloat(v/1000, 'f', 2, 64) + " s"
 	}

@@ -173,7 +173,7 @@ func (b *tab) screenshot(name string) {
 	if os.Getenv("HOOKD_SCREENSHOTS") != "1" {
 		return
 	}
-	b.run(chromedp.Sleep(200 * time.Millisecond))
+	b.run(chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`), chromedp.Sleep(200*time.Millisecond))
 	png := get(b, chromedp.FullScreenshot(100))
 	if err := os.WriteFile(filepath.Join("..", "docs", "portal-"+name+".png"), png, 0o644); err != nil {
 		b.t.Fatal(err)
@@ -253,19 +253,19 @@ func TestBrowserPortal(t *testing.T) {
 		}},
 		{"add an endpoint through the form", func(t *testing.T) {
 			b.run(chromedp.Click(chromedp.CSS(`.empty a.btn`)), chromedp.WaitVisible(chromedp.CSS(`form[data-api]`)))
-			// The API's error shows next to the field it names.
-			b.run(chromedp.SendKeys(chromedp.CSS(`#url`), "ftp://files.example/in"), chromedp.Click(chromedp.CSS(`form[data-api] button[type=submit]`)),
-				chromedp.WaitVisible(chromedp.CSS(`[data-error-for="url"]`)))
-			if msg := b.text(`[data-error-for="url"]`); msg == "" {
-				t.Fatal("no error next to the URL field")
-			}
-			b.run(chromedp.SetValue(chromedp.CSS(`#url`), recv.URL+"/orders"),
-				chromedp.SendKeys(chromedp.CSS(`#description`), "Order sync (production)"),
+			b.run(chromedp.SendKeys(chromedp.CSS(`#description`), "Order sync (production)"),
 				chromedp.Click(chromedp.CSS(`input[name=events][value="*"]`)),
 				chromedp.Click(chromedp.CSS(`input[name=events][value="invoice.paid"]`)),
 				chromedp.Click(chromedp.CSS(`input[name=events][value="invoice.failed"]`)))
+			// The API's error shows next to the field it names.
+			b.run(chromedp.SendKeys(chromedp.CSS(`#url`), "ftp://files.example/in"), chromedp.Click(chromedp.CSS(`form[data-api] button[type=submit]`)),
+				chromedp.WaitVisible(chromedp.CSS(`[data-error-for="url"]`)))
+			if msg := b.text(`[data-error-for="url"]`); !strings.Contains(msg, "http") {
+				t.Fatalf("error next to the URL field: %q", msg)
+			}
 			b.screenshot("add-endpoint")
-			b.run(chromedp.Click(chromedp.CSS(`form[data-api] button[type=submit]`)), chromedp.WaitVisible(chromedp.CSS(`[data-created]`)))
+			b.run(chromedp.SetValue(chromedp.CSS(`#url`), recv.URL+"/orders"),
+				chromedp.Click(chromedp.CSS(`form[data-api] button[type=submit]`)), chromedp.WaitVisible(chromedp.CSS(`[data-created]`)))
 			secret = b.text(`[data-created] [data-secret]`)
 			if !strings.HasPrefix(secret, "whsec_") {
 				t.Fatalf("created secret %q", secret)
@@ -284,6 +284,10 @@ func TestBrowserPortal(t *testing.T) {
 			verifyStandard(t, recv.Wait(t, "/orders", 1)[0], secret)
 		}},
 		{"a failing delivery shows its attempts and can be resent", func(t *testing.T) {
+			for i, typ := range []string{"invoice.paid", "invoice.failed", "invoice.paid"} {
+				ok := d.Event(fmt.Sprintf(`{"type":%q,"tenant":"acme","data":{"invoice":"in_10%02d","amount":%d,"currency":"EUR"}}`, typ, i, 1500+i*250))
+				d.waitState(ok, name, "delivered")
+			}
 			failing.Store(true)
 			id := d.Event(`{"type":"invoice.paid","tenant":"acme","data":{"invoice":"in_1002","amount":990,"currency":"EUR"}}`)
 			d.waitState(id, name, "undeliverable")

@@ -245,6 +245,16 @@
       });
   });
 
+  // Editing a field clears the error shown next to it.
+  document.addEventListener('input', function (ev) {
+    var el = ev.target, form = el.form;
+    if (!form || !el.hasAttribute('aria-invalid')) return;
+    el.removeAttribute('aria-invalid');
+    var name = el.name === 'events_other' ? 'events' : el.name;
+    var slot = form.querySelector('[data-error-for="' + name + '"]');
+    if (slot) slot.hidden = true;
+  });
+
   // "All event types" makes the single types moot: show them as such.
   document.addEventListener('change', function (ev) {
     if (ev.target.name === 'events' && ev.target.value === '*') syncAll(ev.target);
