@@ -32,7 +32,7 @@ func (s *Server) endpointsPage(r *request) error {
 	d := endpointsData{Paged: cursor != ""}
 	for _, e := range list.Items {
 		h, _ := s.ops.EndpointHours(sc, e.Name) // no chart rather than no page
-		d.Items = append(d.Items, endpointRow{Endpoint: e, Chart: newChart(h)})
+		d.Items = append(d.Items, endpointRow{Endpoint: e, Chart: newChart(h, false)})
 		if e.State != "active" {
 			d.Failed++
 		}
@@ -105,7 +105,7 @@ func (s *Server) endpointPage(r *request) error {
 		return s.pageError(r, err)
 	}
 	h, _ := s.ops.EndpointHours(sc, e.Name)
-	d := endpointData{E: e, Chart: newChart(h), Picker: s.picker(e.Events)}
+	d := endpointData{E: e, Chart: newChart(h, true), Picker: s.picker(e.Events)}
 	if recent, err := s.ops.Deliveries(sc, client.DeliveryQuery{Tenant: sc.Tenant(), Endpoint: e.Name, Limit: 10}); err == nil {
 		d.Recent = recent.Items
 	}

@@ -326,6 +326,7 @@ func TestBrowserPortal(t *testing.T) {
 			if !strings.HasPrefix(rotated, "whsec_") || !strings.Contains(b.text(`[data-previous]`), secret) {
 				t.Fatalf("after rotation: %q, previous %q", rotated, b.text(`[data-previous]`))
 			}
+			b.screenshot("endpoint")
 			before := len(recv.Requests("/orders"))
 			b.run(chromedp.Click(chromedp.CSS(`button[data-then="test"]`)))
 			req := recv.Wait(t, "/orders", before+1)[before]
