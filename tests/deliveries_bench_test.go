@@ -1,0 +1,118 @@
+package tests
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"hookd/api"
+	"hookd/client"
+)
+
+// BenchmarkTenantDeliveriesQuery measures the portal's deliveries query
+// (a tenant's log with filters) on a database of 1,000,000 deliveries
+// across 10,000 tenants, built through the real daemon: 10,000 tenant
+// endpoints (a tenth disabled, a tenth failing without retries, the rest
+// answering 200), then 1,000,000 events each for a random tenant in
+// batches of 1,000. It reports p50 and p99 over 100 queries, each for a
+// random tenant with a random filter. Not run in CI (-bench only; building
+// the database takes minutes):
+//
+//	go test -run '^$' -bench TenantDeliveriesQuery -benchtime 1x -timeout 30m ./tests/
+func BenchmarkTenantDeliveriesQuery(b *testing.B) {
+	const tenants, events = 10_000, 1_000_000
+	rcv := NewReceiver(b)
+	rcv.Handle("/fail", func(_ int, _ *http.Request, w http.ResponseWriter) { w.WriteHeader(500) })
+	var cfg strings.Builder
+	for i := range tenants {
+		path, extra := "/ok", ""
+		if i%10 == 1 {
+			path, extra = "/fail", "schedule = []"
+		}
+		fmt.Fprintf(&cfg, "[[endpoints]]\nname = \"ep%05d\"\ntenant = \"t%05d\"\nurl = %q\nevents = [\"*\"]\n%s\n", i, i, rcv.URL+path, extra)
+	}
+	d := MustOpenDaemonExtra(b, Extra{Storage: "max_pending = 0", Delivery: "workers = 64"}, cfg.String(), nil)
+	d.SkipDBCheck("a benchmark's database of a million deliveries")
+	for i := 0; i < tenants; i += 10 {
+		if _, err := d.SetDisabled(b.Context(), api.AllTenants(), fmt.Sprintf("ep%05d", i), true); err != nil {
+			b.Fatal(err)
+		}
+	}
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	types := []string{"conversation.ended", "lead.created", "message.received"}
+	for w := range 4 {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 1))
+			for range events / 1000 / 4 {
+				var body strings.Builder
+				body.WriteByte('[')
+				for k := range 1000 {
+					if k > 0 {
+						body.WriteByte(',')
+					}
+					fmt.Fprintf(&body, `{"type":%q,"tenant":"t%05d","data":{"n":%d}}`, types[rng.IntN(len(types))], rng.IntN(tenants), k)
+				}
+				body.WriteByte(']')
+				if st, out, _ := d.Post("/v1/events/batch", "application/json", body.String()); st != 202 && st != 207 {
+					b.Errorf("batch: %d %v", st, out)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.Logf("ingested %d events in %s", events, time.Since(t0).Round(time.Second))
+	for pending := int64(-1); pending != 0; time.Sleep(time.Second) {
+		pending = 0
+		for cursor := ""; ; {
+			l, err := d.Endpoints(api.AllTenants(), client.EndpointQuery{Limit: 1000, Cursor: cursor})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, ep := range l.Items {
+				pending += ep.Pending
+			}
+			if cursor = l.NextCursor; cursor == "" {
+				break
+			}
+		}
+		if time.Since(t0) > 20*time.Minute {
+			b.Fatalf("%d deliveries still pending after 20 minutes", pending)
+		}
+	}
+	b.Logf("settled after %s", time.Since(t0).Round(time.Second))
+
+	rng := rand.New(rand.NewPCG(9, 9))
+	filters := []client.DeliveryQuery{{}, {Status: "delivered"}, {Status: "undeliverable"}, {Type: "lead.created"},
+		{Since: "1h"}, {Status: "delivered", Type: "conversation.ended", Since: "24h"}}
+	lat := make([]time.Duration, 0, 100)
+	items := 0
+	b.ResetTimer()
+	for range 100 {
+		q := filters[rng.IntN(len(filters))]
+		q.Limit = 50
+		n := rng.IntN(tenants)
+		sc := api.TenantScope(fmt.Sprintf("t%05d", n))
+		if rng.IntN(2) == 0 {
+			q.Endpoint = fmt.Sprintf("ep%05d", n)
+		}
+		t := time.Now()
+		l, err := d.Deliveries(sc, q)
+		lat = append(lat, time.Since(t))
+		if err != nil {
+			b.Fatal(err)
+		}
+		items += len(l.Items)
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(items)/100, "items/query")
+}
