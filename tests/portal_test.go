@@ -455,3 +455,39 @@ func errMessage(out map[string]any) string {
 	msg, _ := e["message"].(string)
 	return msg
 }
+
+// portalTour calls each route of the portal's API once, for TestAPITour.
+func portalTour(t *testing.T, d *Daemon, rcv *Receiver) {
+	t.Helper()
+	if s, out := d.Admin("POST", "/v1/endpoints", `{"name":"pt","tenant":"tour","url":"`+rcv.URL+`/pt","events":["tour.*"]}`); s != 201 {
+		t.Fatalf("create: %d %v", s, out)
+	}
+	id := d.Event(`{"type":"tour.portal","tenant":"tour","data":{}}`)
+	b := login(t, d, "tour", nil)
+	for _, c := range []struct {
+		method, path, body string
+		want               int
+	}{
+		{"GET", "/api/endpoints", "", 200},
+		{"POST", "/api/endpoints", `{"url":"` + rcv.URL + `/pt2","events":["tour.*"]}`, 201},
+		{"GET", "/api/endpoints/pt", "", 200},
+		{"PATCH", "/api/endpoints/pt", `{"description":"tour"}`, 200},
+		{"POST", "/api/endpoints/pt/disable", "", 200},
+		{"POST", "/api/endpoints/pt/enable", "", 200},
+		{"POST", "/api/endpoints/pt/test", `{"type":"tour.test"}`, 200},
+		{"GET", "/api/endpoints/pt/secret", "", 200},
+		{"POST", "/api/endpoints/pt/rotate-secret", `{"overlap":"0s"}`, 200},
+		{"GET", "/api/endpoints/pt/hours", "", 200},
+		{"GET", "/api/deliveries?limit=5", "", 200},
+		{"GET", "/api/events/" + id, "", 200},
+		{"POST", "/api/events/" + id + "/redeliver", `{"endpoint":"pt"}`, 202},
+		{"POST", "/api/undeliverable/redeliver", `{"endpoint":"pt"}`, 202},
+		{"GET", "/api/event-types", "", 200},
+		{"DELETE", "/api/endpoints/pt", "", 204},
+		{"POST", "/logout", "", 204},
+	} {
+		if s, out := b.call(c.method, c.path, c.body); s != c.want {
+			t.Errorf("portal %s %s: %d %v, want %d", c.method, c.path, s, out, c.want)
+		}
+	}
+}
