@@ -95,6 +95,7 @@ Managed endpoints (created through the admin API, kept by the daemon) and tenant
   endpoints secret NAME                       read the secret back, and the old ones still signing
   tenants                                     tenants with endpoints, pending, undeliverable, failing
   tenants delete TENANT                       delete a tenant's managed endpoints (config ones stay)
+  tenants portal-link TENANT [-ttl] [-caps]   mint a single-use link to the tenant's portal
 Any other setting: create and update take -set key=value (repeatable; a dotted key reaches into
 an object: signing.header=X, metadata.crm=acme; the value is JSON when it parses as JSON, else a
 string; null resets to the default), and update takes -patch JSON, a merge patch.

@@ -5,16 +5,19 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"hookd/client"
 )
 
-const tenantsUsage = "usage: hookd tenants | hookd tenants delete TENANT"
+const tenantsUsage = "usage: hookd tenants | hookd tenants delete TENANT | hookd tenants portal-link TENANT [-ttl 15m] [-caps view,resend,...]"
 
 // tenants lists the tenants that have endpoints, or deletes one's managed
 // endpoints.
 func tenants(args []string, stdout, stderr io.Writer) int {
 	f := newAdminFlags("tenants", stderr)
+	ttl := f.fs.String("ttl", "", "portal-link: how long the link may be used (default 15m, at most 24h)")
+	caps := f.fs.String("caps", "", "portal-link: comma-separated capabilities (default all: view,manage_endpoints,resend,test,view_secret,rotate_secret)")
 	pos, ok := f.parse(args)
 	if !ok {
 		return exitUsage
@@ -23,6 +26,12 @@ func tenants(args []string, stdout, stderr io.Writer) int {
 	case len(pos) == 0:
 	case len(pos) == 2 && pos[0] == "delete" && pos[1] != "":
 		return tenantDelete(f, pos[1], stdout, stderr)
+	case len(pos) == 2 && pos[0] == "portal-link" && pos[1] != "":
+		r := client.PortalLinkRequest{TTL: *ttl}
+		if *caps != "" {
+			r.Capabilities = strings.Split(*caps, ",")
+		}
+		return portalLink(f, pos[1], r, stdout, stderr)
 	default:
 		return usageError(stderr, "tenants", tenantsUsage)
 	}
@@ -64,6 +73,23 @@ func tenantDelete(f *adminFlags, tenant string, stdout, stderr io.Writer) int {
 		if len(res.Kept) > 0 {
 			fmt.Fprintf(w, "kept\t%s\t(config endpoints: remove them from the file)\n", strings.Join(res.Kept, ", "))
 		}
+	})
+	return exitOK
+}
+
+// portalLink mints a magic link to a tenant's portal, for an operator to
+// look at what a customer sees or to hand it over by hand.
+func portalLink(f *adminFlags, tenant string, r client.PortalLinkRequest, stdout, stderr io.Writer) int {
+	a := f.connect(stderr)
+	if a == nil {
+		return exitUsage
+	}
+	res, err := a.PortalLink(context.Background(), tenant, r)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	f.print(stdout, res, func(w io.Writer) {
+		fmt.Fprintf(w, "url\t%s\nexpires\t%s\ncapabilities\t%s\n", res.URL, res.ExpiresAt.Format(time.RFC3339), strings.Join(res.Capabilities, ", "))
 	})
 	return exitOK
 }

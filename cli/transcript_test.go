@@ -61,6 +61,8 @@ var adminAnswers = map[string]struct {
 	"DELETE /v1/tenants/wgt_1":                  {200, `{"tenant":"wgt_1","deleted":["ep_1","ep_01jd4n7w3kq7zc6t5d0m2r8y4x"],"kept":["crm"]}`},
 	"DELETE /v1/tenants/wgt_2":                  {200, `{"tenant":"wgt_2","deleted":["ep_2"],"kept":[]}`},
 	"DELETE /v1/tenants/nope":                   {404, `{"error":{"code":"not_found","message":"no such resource"}}`},
+	"POST /v1/tenants/wgt_1/portal":             {201, `{"url":"https://webhooks.example.com/login?token=AAAA.BBBB","token":"AAAA.BBBB","expires_at":"2026-11-25T18:15:00Z","capabilities":["view","resend"]}`},
+	"POST /v1/tenants/off/portal":               {409, `{"error":{"code":"portal_off","message":"the portal is off: set [portal] listen"}}`},
 }
 
 const (
@@ -179,6 +181,8 @@ var transcriptCommands = [][]string{
 	{"tenants", "-json"},
 	{"tenants", "delete", "wgt_1"},
 	{"tenants", "delete", "wgt_2"},
+	{"tenants", "portal-link", "wgt_1", "-ttl", "15m", "-caps", "view,resend"},
+	{"tenants", "portal-link", "off"},
 	{"tenants", "delete", "wgt_1", "-json"},
 	{"tenants", "delete", "nope"},
 	{"tenants", "frob"},

@@ -37,13 +37,13 @@ var reloadClass = map[string]Class{
 	"admin.token":         Live,
 	"admin.token_file":    Live,
 	"admin.pprof":         Live,
-	"admin.allowed_hosts": RestartOnly,
+	"admin.allowed_hosts": Live,
 
 	"portal.listen":          RestartOnly,
-	"portal.public_url":      RestartOnly,
-	"portal.session_ttl":     RestartOnly,
-	"portal.frame_ancestors": RestartOnly,
-	"portal.title":           RestartOnly,
+	"portal.public_url":      Live,
+	"portal.session_ttl":     Live,
+	"portal.frame_ancestors": Live,
+	"portal.title":           Live,
 	"portal.key_file":        RestartOnly,
 
 	"storage.path":                    RestartOnly,

@@ -176,3 +176,8 @@ func (d *Daemon) allowedHost(ctx *fasthttp.RequestCtx) bool {
 	}
 	return false
 }
+
+// PortalCSRF is the CSRF token of the portal or /ui/ session whose
+// cookie value is cookie ("" for none): for in-process tests, which have
+// no page to read it from. Whoever holds the cookie can read it anyway.
+func (d *Daemon) PortalCSRF(cookie string) string { return d.portal.srv.CSRFOf(cookie) }

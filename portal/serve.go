@@ -109,6 +109,11 @@ func (s *Server) dispatch(r *request, routes []route, path string, isAPI bool) {
 		}
 		return
 	}
+	// Which pages exist is no secret, but an operator who is not logged
+	// in is better served by the login form than by a 404.
+	if r.ui && !isAPI && !s.authenticate(r, false) {
+		return
+	}
 	if len(allowed) > 0 {
 		s.methodNotAllowed(r, isAPI, strings.Join(allowed, ", "))
 		return

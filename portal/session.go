@@ -189,3 +189,14 @@ func (s *Server) optionalSession(r *request) {
 func operatorSession() store.PortalSession {
 	return store.PortalSession{All: true, Caps: uint8(AllCaps)}
 }
+
+// CSRFOf is the CSRF token of the live session whose cookie value is
+// cookie, for in-process tests and tools (the page has it in its
+// csrf-token meta tag); "" when there is none.
+func (s *Server) CSRFOf(cookie string) string {
+	rec, err := s.store.PortalSession(sessionHash([]byte(cookie)))
+	if err != nil || !rec.Live(s.now()) {
+		return ""
+	}
+	return rec.CSRF
+}

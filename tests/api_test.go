@@ -19,8 +19,8 @@ import (
 func TestAPITour(t *testing.T) {
 	rcv := NewReceiver(t)
 	rcv.Status("/b", 500, 1000)
-	d := MustOpenDaemon(t, endpoint("a", rcv.URL+"/a", `["tour.*"]`, standardSigning(testSecret))+
-		endpoint("b", rcv.URL+"/b", `["tour.*"]`, "schedule = []"))
+	d := MustOpenDaemonExtra(t, Extra{Portal: `listen = "127.0.0.1:0"`}, endpoint("a", rcv.URL+"/a", `["tour.*"]`, standardSigning(testSecret))+
+		endpoint("b", rcv.URL+"/b", `["tour.*"]`, "schedule = []"), nil)
 	expect := func(what string, status, want int, out any) {
 		t.Helper()
 		if status != want {
@@ -111,6 +111,8 @@ func TestAPITour(t *testing.T) {
 	if !bytes.Equal(served, api.OpenAPI) {
 		t.Error("GET /openapi.yaml is not api/openapi.yaml")
 	}
+
+	portalTour(t, d, rcv)
 
 	sp, err := spec()
 	if err != nil {

@@ -2,10 +2,12 @@ package tests
 
 import (
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"hookd/config"
 )
@@ -71,7 +73,64 @@ func TestReloadEveryLiveKeyTakesEffect(t *testing.T) {
 			t.Fatalf("retention not applied: %v %v", s.Retention, s.UndeliverableRetention)
 		}
 	}
+	// The portal's keys: each phase mints a link and follows it.
+	const portalOn = "listen = \"127.0.0.1:0\"\n"
+	loginAnswer := func(t *testing.T, d *Daemon) (link string, resp *http.Response, body []byte) {
+		status, out := d.Admin("POST", "/v1/tenants/T/portal", "")
+		if status != 201 {
+			t.Fatalf("mint: %d %v", status, out)
+		}
+		link = out["url"].(string)
+		resp, body = raw(t, "GET", "http://"+d.PortalAddr()+link[strings.Index(link, "/login"):], "")
+		return link, resp, body
+	}
+	portalCase := func(after string, check func(t *testing.T, d *Daemon, phase string)) liveKeyCase {
+		return liveKeyCase{before: Extra{Portal: portalOn}, after: Extra{Portal: portalOn + after},
+			check: func(t *testing.T, d *Daemon, _ *Receiver, phase string) { check(t, d, phase) }}
+	}
 	cases := map[string]liveKeyCase{
+		"admin.allowed_hosts": {after: Extra{Admin: `allowed_hosts = ["hookd.internal"]`}, check: func(t *testing.T, d *Daemon, _ *Receiver, phase string) {
+			req, _ := http.NewRequest("GET", "http://"+d.AdminAddr()+"/v1/endpoints", nil)
+			req.Host = "hookd.internal"
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if want := map[string]int{"before": 421, "after": 200}[phase]; resp.StatusCode != want {
+				t.Fatalf("%s: Host hookd.internal %d, want %d", phase, resp.StatusCode, want)
+			}
+		}},
+		"portal.public_url": portalCase(`public_url = "https://webhooks.example.com/portal"`, func(t *testing.T, d *Daemon, phase string) {
+			link, _, _ := loginAnswer(t, d)
+			if got := strings.HasPrefix(link, "https://webhooks.example.com/portal/login?token="); got != (phase == "after") {
+				t.Fatalf("%s: link %s", phase, link)
+			}
+		}),
+		"portal.session_ttl": portalCase(`session_ttl = "2h"`, func(t *testing.T, d *Daemon, phase string) {
+			_, resp, _ := loginAnswer(t, d)
+			cs := resp.Cookies()
+			if len(cs) != 1 {
+				t.Fatalf("%s: cookies %v", phase, resp.Header["Set-Cookie"])
+			}
+			left := time.Until(cs[0].Expires)
+			if want := map[string]time.Duration{"before": 12 * time.Hour, "after": 2 * time.Hour}[phase]; left > want || left < want-time.Hour {
+				t.Fatalf("%s: the session cookie expires in %s, want %s", phase, left, want)
+			}
+		}),
+		"portal.frame_ancestors": portalCase(`frame_ancestors = ["https://app.example.com"]`, func(t *testing.T, d *Daemon, phase string) {
+			_, resp, _ := loginAnswer(t, d)
+			csp := resp.Header.Get("Content-Security-Policy")
+			if got := strings.Contains(csp, "frame-ancestors https://app.example.com"); got != (phase == "after") {
+				t.Fatalf("%s: CSP %s", phase, csp)
+			}
+		}),
+		"portal.title": portalCase(`title = "Acme Webhooks"`, func(t *testing.T, d *Daemon, phase string) {
+			resp, body := raw(t, "GET", "http://"+d.PortalAddr()+"/login?token=altered", "")
+			if got := strings.Contains(string(body), "Acme Webhooks"); resp.StatusCode != 401 || got != (phase == "after") {
+				t.Fatalf("%s: %d %s", phase, resp.StatusCode, body)
+			}
+		}),
 		"ingest.token":      {after: Extra{Ingest: `token = "t1"`}, check: ingestToken("t1")},
 		"ingest.token_file": {after: Extra{Ingest: `token_file = "` + tokenFile + `"`}, check: ingestToken("from-file")},
 		"admin.token":       {after: Extra{Admin: `token = "a1"`}, check: adminToken("a1")},

@@ -1,0 +1,493 @@
+package tests
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// browser is one browser's session with a daemon's portal (or /ui/): its
+// cookie and CSRF token, sent the way the page's script sends them.
+type browser struct {
+	tb     testing.TB
+	base   string // http://portal-addr, or http://admin-addr/ui
+	cookie string
+	csrf   string
+}
+
+// noRedirect is a client that shows redirects instead of following them.
+var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+// raw sends a request and checks what every portal answer must carry (the
+// CSP and the other security headers) and, for JSON, api/openapi.yaml.
+func raw(tb testing.TB, method, u, body string, headers ...string) (*http.Response, []byte) {
+	tb.Helper()
+	req, _ := http.NewRequest(method, u, strings.NewReader(body))
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := noRedirect.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	csp := resp.Header.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "frame-ancestors") ||
+		resp.Header.Get("X-Content-Type-Options") != "nosniff" || resp.Header.Get("Referrer-Policy") != "no-referrer" {
+		tb.Errorf("%s %s: %d without the security headers: %v", method, u, resp.StatusCode, resp.Header)
+	}
+	// HTML pages are not the API: only JSON answers (and the login's
+	// redirect) are held to api/openapi.yaml.
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") || resp.StatusCode == 204 || (resp.StatusCode == 303 && req.URL.Path == "/login") {
+		checkAnswer(tb, req, body, resp, b)
+	}
+	return resp, b
+}
+
+// login mints a link for tenant with caps (nil: all) and follows it.
+func login(tb testing.TB, d *Daemon, tenant string, caps []string) *browser {
+	tb.Helper()
+	body := `{}`
+	if caps != nil {
+		c, _ := json.Marshal(caps)
+		body = `{"capabilities":` + string(c) + `}`
+	}
+	status, out := d.Admin("POST", "/v1/tenants/"+tenant+"/portal", body)
+	if status != 201 {
+		tb.Fatalf("mint: %d %v", status, out)
+	}
+	resp, b := raw(tb, "GET", out["url"].(string), "")
+	if resp.StatusCode != 303 || resp.Header.Get("Location") != "/endpoints" {
+		tb.Fatalf("login: %d %s", resp.StatusCode, b)
+	}
+	if resp.Header.Get("Cache-Control") != "no-store" {
+		tb.Errorf("login answer Cache-Control %q", resp.Header.Get("Cache-Control"))
+	}
+	return sessionOf(tb, d, resp, "http://"+d.PortalAddr())
+}
+
+func sessionOf(tb testing.TB, d *Daemon, resp *http.Response, base string) *browser {
+	tb.Helper()
+	cs := resp.Cookies()
+	if len(cs) != 1 || !cs[0].HttpOnly || cs[0].Value == "" {
+		tb.Fatalf("session cookie: %v", resp.Header["Set-Cookie"])
+	}
+	// The page's script reads the CSRF token from its meta tag; these
+	// tests, which load no page, ask the daemon.
+	br := &browser{tb: tb, base: base, cookie: cs[0].Name + "=" + cs[0].Value, csrf: d.PortalCSRF(cs[0].Value)}
+	if br.csrf == "" {
+		tb.Fatal("no CSRF token for the new session")
+	}
+	return br
+}
+
+// call sends what the page's script sends: the cookie, and for a change
+// the CSRF token, a JSON body and this origin.
+func (b *browser) call(method, path, body string) (int, map[string]any) {
+	b.tb.Helper()
+	h := []string{"Cookie", b.cookie}
+	if method != "GET" {
+		origin := b.base
+		if i := strings.Index(origin[len("http://"):], "/"); i >= 0 {
+			origin = origin[:len("http://")+i]
+		}
+		h = append(h, "X-CSRF-Token", b.csrf, "Content-Type", "application/json", "Origin", origin)
+	}
+	resp, raw := raw(b.tb, method, b.base+path, body, h...)
+	var out map[string]any
+	if len(raw) > 0 && raw[0] == '{' {
+		json.Unmarshal(raw, &out)
+	}
+	return resp.StatusCode, out
+}
+
+func names(out map[string]any) []string {
+	var ns []string
+	items, _ := out["items"].([]any)
+	for _, it := range items {
+		m := it.(map[string]any)
+		if n, ok := m["name"]; ok {
+			ns = append(ns, n.(string))
+		} else {
+			ns = append(ns, m["endpoint"].(string))
+		}
+	}
+	return ns
+}
+
+func portalDaemon(t *testing.T, x Extra) (*Daemon, *Receiver) {
+	rcv := NewReceiver(t)
+	x.Portal = "listen = \"127.0.0.1:0\"\n" + x.Portal
+	d := MustOpenDaemonExtra(t, x, "", nil)
+	for _, ep := range []string{
+		`{"name":"a1","tenant":"a","url":"` + rcv.URL + `/a1","events":["*"]}`,
+		`{"name":"b1","tenant":"b","url":"` + rcv.URL + `/b1","events":["*"]}`,
+		`{"name":"p1","url":"` + rcv.URL + `/p1","events":["*"]}`,
+	} {
+		if status, out := d.Admin("POST", "/v1/endpoints", ep); status != 201 {
+			t.Fatalf("create %s: %d %v", ep, status, out)
+		}
+	}
+	return d, rcv
+}
+
+func TestPortalIsolation(t *testing.T) {
+	d, rcv := portalDaemon(t, Extra{})
+	evA := d.Event(`{"type":"t.x","tenant":"a","data":{"n":1}}`)
+	evB := d.Event(`{"type":"t.x","tenant":"b","data":{"n":2}}`)
+	evP := d.Event(`{"type":"t.x","data":{"n":3}}`)
+	rcv.Wait(t, "/a1", 1)
+	rcv.Wait(t, "/b1", 1)
+	rcv.Wait(t, "/p1", 3)
+	a := login(t, d, "a", nil)
+
+	if status, out := a.call("GET", "/api/endpoints", ""); status != 200 || strings.Join(names(out), ",") != "a1" {
+		t.Fatalf("a's endpoints: %d %v", status, out)
+	}
+	if status, out := a.call("GET", "/api/endpoints?tenant=b", ""); status != 200 || strings.Join(names(out), ",") != "a1" {
+		t.Fatalf("a's endpoints asking for b's: %d %v", status, out)
+	}
+	// Another tenant's endpoint and a platform endpoint look like nothing.
+	for _, ep := range []string{"b1", "p1", "nope"} {
+		for _, c := range []struct{ method, path, body string }{
+			{"GET", "/api/endpoints/" + ep, ""}, {"PATCH", "/api/endpoints/" + ep, `{"url":"http://203.0.113.9/"}`},
+			{"DELETE", "/api/endpoints/" + ep, ""}, {"POST", "/api/endpoints/" + ep + "/test", ""},
+			{"POST", "/api/endpoints/" + ep + "/rotate-secret", ""}, {"GET", "/api/endpoints/" + ep + "/secret", ""},
+			{"POST", "/api/endpoints/" + ep + "/disable", ""}, {"GET", "/api/endpoints/" + ep + "/hours", ""},
+		} {
+			if status, out := a.call(c.method, c.path, c.body); status != 404 {
+				t.Errorf("a: %s %s: %d %v, want 404", c.method, c.path, status, out)
+			}
+		}
+	}
+	if status, _ := d.Admin("GET", "/v1/endpoints/b1", ""); status != 200 {
+		t.Fatal("b1 was changed through a's session")
+	}
+	for _, id := range []string{evB, evP} {
+		if status, out := a.call("GET", "/api/events/"+id, ""); status != 404 {
+			t.Errorf("a reads event %s: %d %v", id, status, out)
+		}
+		if status, out := a.call("POST", "/api/events/"+id+"/redeliver", ""); status != 404 {
+			t.Errorf("a resends event %s: %d %v", id, status, out)
+		}
+	}
+	status, out := a.call("GET", "/api/events/"+evA, "")
+	if status != 200 {
+		t.Fatalf("a's event: %d %v", status, out)
+	}
+	if ds := out["deliveries"].([]any); len(ds) != 1 || ds[0].(map[string]any)["endpoint"] != "a1" {
+		t.Errorf("a's event shows deliveries %v, want only a1's (not the platform endpoint's)", ds)
+	}
+	for _, body := range []string{`{"endpoint":"p1"}`, `{"endpoint":"b1"}`} {
+		if status, out := a.call("POST", "/api/events/"+evA+"/redeliver", body); status != 404 && status != 400 {
+			t.Errorf("a resends its event to %s: %d %v", body, status, out)
+		}
+	}
+	if status, out := a.call("POST", "/api/undeliverable/redeliver", `{"endpoint":"b1"}`); status != 404 && status != 400 {
+		t.Errorf("a resends b1's undeliverable: %d %v", status, out)
+	}
+	n := len(rcv.Requests("/p1")) + len(rcv.Requests("/b1"))
+	for _, q := range []string{"", "?tenant=b", "?endpoint=b1", "?endpoint=p1"} {
+		status, out := a.call("GET", "/api/deliveries"+q, "")
+		if got := strings.Join(names(out), ","); status != 200 || (got != "a1" && got != "") || (q == "" && got != "a1") {
+			t.Errorf("a's deliveries%s: %d %v", q, status, out)
+		}
+	}
+	if status, out := a.call("POST", "/api/events/"+evA+"/redeliver", ""); status != 202 {
+		t.Fatalf("a resends its event: %d %v", status, out)
+	}
+	rcv.Wait(t, "/a1", 2)
+	time.Sleep(100 * time.Millisecond)
+	if m := len(rcv.Requests("/p1")) + len(rcv.Requests("/b1")); m != n {
+		t.Errorf("a's resend reached another tenant's or a platform endpoint (%d requests, was %d)", m, n)
+	}
+
+	// The customer's fields, and no more.
+	for body, want := range map[string]string{
+		`{"url":"http://203.0.113.9/","events":["*"],"tenant":"b"}`:         "tenant: cannot be set here",
+		`{"url":"http://203.0.113.9/","events":["*"],"name":"b1"}`:          "name:",
+		`{"url":"http://203.0.113.9/","events":["*"],"timeout":"30s"}`:      "timeout:",
+		`{"url":"http://203.0.113.9/","events":["*"],"signing":{}}`:         "signing:",
+		`{"url":"http://203.0.113.9/","events":["*"],"metadata":{"a":"b"}}`: "metadata:",
+	} {
+		status, out := a.call("POST", "/api/endpoints", body)
+		if msg := errMessage(out); status != 400 || !strings.Contains(msg, want) {
+			t.Errorf("create %s: %d %v, want 400 %q", body, status, out, want)
+		}
+	}
+	// hookd's own listeners: never reached, even with deny_networks = []
+	// (the harness's), which lets tenant endpoints reach loopback.
+	for _, addr := range []string{d.AdminAddr(), d.PortalAddr()} {
+		status, out := a.call("POST", "/api/endpoints", `{"url":"http://`+addr+`/api/endpoints","events":["*"]}`)
+		if status == 400 {
+			continue
+		}
+		if status != 201 {
+			t.Fatalf("create an endpoint at %s: %d %v", addr, status, out)
+		}
+		status, out = a.call("POST", "/api/endpoints/"+out["name"].(string)+"/test", "")
+		if status != 200 || out["ok"] != false {
+			t.Errorf("a test event to hookd's listener %s: %d %v", addr, status, out)
+		}
+	}
+	if status, out := a.call("PATCH", "/api/endpoints/a1", `{"tenant":"b"}`); status != 400 {
+		t.Errorf("patch tenant: %d %v", status, out)
+	}
+	status, out = a.call("POST", "/api/endpoints", `{"url":"`+rcv.URL+`/a2","events":["t.*"],"description":"mine","filter":"true","disabled":false}`)
+	if status != 201 || out["tenant"] != "a" || out["secret"] == nil {
+		t.Fatalf("create: %d %v", status, out)
+	}
+	name := out["name"].(string)
+	if status, out := a.call("PATCH", "/api/endpoints/"+name, `{"description":"changed","disabled":true}`); status != 200 || out["state"] != "disabled" {
+		t.Fatalf("patch: %d %v", status, out)
+	}
+	if status, out := a.call("GET", "/api/endpoints/"+name+"/secret", ""); status != 200 || out["secret"] == nil {
+		t.Fatalf("secret: %d %v", status, out)
+	}
+	if status, out := a.call("POST", "/api/endpoints/"+name+"/rotate-secret", `{"overlap":"0s"}`); status != 200 {
+		t.Fatalf("rotate: %d %v", status, out)
+	}
+	if status, out := a.call("POST", "/api/endpoints/a1/test", ""); status != 200 || out["ok"] != true {
+		t.Fatalf("test: %d %v", status, out)
+	}
+	if status, out := a.call("GET", "/api/endpoints/a1/hours", ""); status != 200 {
+		t.Fatalf("hours: %d %v", status, out)
+	}
+	if status, out := a.call("GET", "/api/event-types", ""); status != 200 {
+		t.Fatalf("event types: %d %v", status, out)
+	}
+	if status, out := a.call("DELETE", "/api/endpoints/"+name, ""); status != 204 {
+		t.Fatalf("delete: %d %v", status, out)
+	}
+	if status, out := a.call("POST", "/logout", ""); status != 204 {
+		t.Fatalf("logout: %d %v", status, out)
+	}
+	if status, out := a.call("GET", "/api/endpoints", ""); status != 401 {
+		t.Fatalf("after logout: %d %v", status, out)
+	}
+}
+
+// A state change without the page's proof that it made it is refused
+// and changes nothing.
+func TestPortalCSRF(t *testing.T) {
+	d, _ := portalDaemon(t, Extra{})
+	a := login(t, d, "a", nil)
+	origin := "http://" + d.PortalAddr()
+	for name, h := range map[string][]string{
+		"no token":      {"Content-Type", "application/json", "Origin", origin},
+		"wrong token":   {"X-CSRF-Token", a.csrf + "x", "Content-Type", "application/json", "Origin", origin},
+		"form":          {"X-CSRF-Token", a.csrf, "Content-Type", "application/x-www-form-urlencoded", "Origin", origin},
+		"text":          {"X-CSRF-Token", a.csrf, "Content-Type", "text/plain", "Origin", origin},
+		"foreign":       {"X-CSRF-Token", a.csrf, "Content-Type", "application/json", "Origin", "https://evil.example"},
+		"cross-site":    {"X-CSRF-Token", a.csrf, "Content-Type", "application/json", "Sec-Fetch-Site", "cross-site"},
+		"no origin":     {"X-CSRF-Token", a.csrf, "Content-Type", "application/json"},
+		"no session":    {"X-CSRF-Token", a.csrf, "Content-Type", "application/json", "Origin", origin, "Cookie", ""},
+		"other session": {"X-CSRF-Token", login(t, d, "a", nil).csrf, "Content-Type", "application/json", "Origin", origin},
+	} {
+		h = append([]string{"Cookie", a.cookie}, h...)
+		for _, c := range []struct{ method, path, body string }{
+			{"POST", "/api/endpoints/a1/disable", ""}, {"DELETE", "/api/endpoints/a1", ""},
+			{"PATCH", "/api/endpoints/a1", `{"url":"http://203.0.113.9/"}`},
+		} {
+			resp, b := raw(t, c.method, origin+c.path, c.body, h...)
+			if want := 403; name == "no session" {
+				want = 401
+				if resp.StatusCode != want {
+					t.Errorf("%s: %s %s: %d %s", name, c.method, c.path, resp.StatusCode, b)
+				}
+			} else if resp.StatusCode != want {
+				t.Errorf("%s: %s %s: %d %s, want 403", name, c.method, c.path, resp.StatusCode, b)
+			}
+		}
+	}
+	status, out := d.Admin("GET", "/v1/endpoints/a1", "")
+	if status != 200 || out["state"] != "active" || !strings.Contains(out["url"].(string), "/a1") {
+		t.Fatalf("a1 after refused changes: %d %v", status, out)
+	}
+	// Capabilities: a view-only link cannot change anything.
+	v := login(t, d, "a", []string{"view"})
+	for _, c := range []struct{ method, path string }{{"DELETE", "/api/endpoints/a1"}, {"GET", "/api/endpoints/a1/secret"},
+		{"POST", "/api/endpoints/a1/rotate-secret"}, {"POST", "/api/endpoints/a1/test"}, {"POST", "/api/undeliverable/redeliver"}} {
+		if status, out := v.call(c.method, c.path, ""); status != 403 {
+			t.Errorf("view-only %s %s: %d %v", c.method, c.path, status, out)
+		}
+	}
+}
+
+func TestPortalTokens(t *testing.T) {
+	d, _ := portalDaemon(t, Extra{})
+	status, out := d.Admin("POST", "/v1/tenants/a/portal", `{"ttl":"1s","capabilities":["view"]}`)
+	if status != 201 || !strings.Contains(out["url"].(string), "/login?token=") {
+		t.Fatalf("mint: %d %v", status, out)
+	}
+	expiring := out["url"].(string)
+	for body, want := range map[string]string{`{"ttl":"25h"}`: "ttl", `{"ttl":"soon"}`: "ttl", `{"capabilities":["admin"]}`: "capabilities", `{"tenant":"b"}`: "tenant"} {
+		status, out := d.Admin("POST", "/v1/tenants/a/portal", body)
+		if msg := errMessage(out); status != 400 || !strings.Contains(msg, want) {
+			t.Errorf("mint %s: %d %v", body, status, out)
+		}
+	}
+	if status, _ := d.Admin("POST", "/v1/tenants/no-endpoints-yet/portal", ""); status != 201 {
+		t.Errorf("a tenant without endpoints: %d", status)
+	}
+	_, out = d.Admin("POST", "/v1/tenants/a/portal", "")
+	link := out["url"].(string)
+	u, _ := url.Parse(link)
+	tok := u.Query().Get("token")
+	altered := []byte(tok)
+	altered[len(altered)/3] ^= 'a' ^ 'b'
+	for name, l := range map[string]string{
+		"altered":   strings.Replace(link, tok, string(altered), 1),
+		"truncated": strings.Replace(link, tok, tok[:len(tok)-2], 1),
+		"empty":     strings.Replace(link, tok, "", 1),
+	} {
+		if resp, b := raw(t, "GET", l, ""); resp.StatusCode != 401 || len(resp.Cookies()) != 0 {
+			t.Errorf("%s token: %d %s", name, resp.StatusCode, b)
+		}
+	}
+	if resp, b := raw(t, "GET", link, ""); resp.StatusCode != 303 {
+		t.Fatalf("first use: %d %s", resp.StatusCode, b)
+	}
+	if resp, b := raw(t, "GET", link, ""); resp.StatusCode != 401 || !strings.Contains(string(b), "already used") {
+		t.Fatalf("second use: %d %s", resp.StatusCode, b)
+	}
+	time.Sleep(2 * time.Second)
+	if resp, b := raw(t, "GET", expiring, ""); resp.StatusCode != 401 || !strings.Contains(string(b), "expired") {
+		t.Fatalf("expired: %d %s", resp.StatusCode, b)
+	}
+}
+
+// Deleting a tenant ends its sessions at once.
+func TestPortalTenantDeleteRevokes(t *testing.T) {
+	d, _ := portalDaemon(t, Extra{})
+	a, b := login(t, d, "a", nil), login(t, d, "b", nil)
+	if status, out := d.Admin("DELETE", "/v1/tenants/a", ""); status != 200 {
+		t.Fatalf("delete tenant: %d %v", status, out)
+	}
+	if status, out := a.call("GET", "/api/endpoints", ""); status != 401 {
+		t.Fatalf("a after its deletion: %d %v", status, out)
+	}
+	if status, out := b.call("GET", "/api/endpoints", ""); status != 200 {
+		t.Fatalf("b after a's deletion: %d %v", status, out)
+	}
+}
+
+// With the default deny list a customer cannot point an endpoint at a
+// private network or loopback.
+func TestPortalDenyNetworks(t *testing.T) {
+	d := MustOpenDaemonExtra(t, Extra{Tenants: "max_endpoints = 50", Portal: `listen = "127.0.0.1:0"`}, "", nil)
+	a := login(t, d, "a", nil)
+	for _, u := range []string{"http://127.0.0.1:9/x", "http://localhost/", "http://10.0.0.1/", "http://192.168.1.1/", "http://169.254.169.254/", "http://[::1]/"} {
+		if status, out := a.call("POST", "/api/endpoints", `{"url":"`+u+`","events":["*"]}`); status != 400 {
+			t.Errorf("create %s: %d %v", u, status, out)
+		}
+	}
+}
+
+func TestPortalOffAndAdminHost(t *testing.T) {
+	d := MustOpenDaemonExtra(t, Extra{Admin: `allowed_hosts = ["hookd.internal"]`}, "", nil)
+	if status, out := d.Admin("POST", "/v1/tenants/a/portal", ""); status != 409 {
+		t.Fatalf("link with the portal off: %d %v", status, out)
+	}
+	_, port, _ := strings.Cut(d.AdminAddr(), ":")
+	for host, want := range map[string]int{"evil.example": 421, "evil.example:" + port: 421, "127.0.0.1.evil.example": 421,
+		"localhost:" + port: 200, "127.0.0.2:" + port: 200, "[::1]:" + port: 200, "hookd.internal": 200, "HOOKD.internal:" + port: 200} {
+		req, _ := http.NewRequest("GET", "http://"+d.AdminAddr()+"/v1/endpoints", nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("Host %s: %d, want %d", host, resp.StatusCode, want)
+		}
+	}
+	// /ui/ too, before its login.
+	req, _ := http.NewRequest("POST", "http://"+d.AdminAddr()+"/ui/login", strings.NewReader("token=x"))
+	req.Host = "evil.example"
+	if resp, err := noRedirect.Do(req); err != nil || resp.StatusCode != 421 {
+		t.Fatalf("/ui/login with a foreign Host: %v %v", resp.StatusCode, err)
+	}
+}
+
+// /ui/ with an admin token asks for it, then works across tenants.
+func TestPortalUI(t *testing.T) {
+	d, _ := portalDaemon(t, Extra{Admin: `token = "s3cret-admin"`})
+	ui := "http://" + d.AdminAddr() + "/ui"
+	if resp, _ := raw(t, "GET", ui+"/endpoints", ""); resp.StatusCode != 303 || resp.Header.Get("Location") != "/ui/login" {
+		t.Fatalf("/ui/ without a session: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if resp, b := raw(t, "GET", ui+"/login", ""); resp.StatusCode != 200 || !strings.Contains(string(b), `name="token"`) {
+		t.Fatalf("login form: %d %s", resp.StatusCode, b)
+	}
+	if resp, b := raw(t, "GET", ui+"/api/endpoints", ""); resp.StatusCode != 401 {
+		t.Fatalf("/ui/api/ without a session: %d %s", resp.StatusCode, b)
+	}
+	form := []string{"Content-Type", "application/x-www-form-urlencoded", "Origin", "http://" + d.AdminAddr()}
+	if resp, _ := raw(t, "POST", ui+"/login", "token=wrong", form...); resp.StatusCode != 401 || len(resp.Cookies()) != 0 {
+		t.Fatalf("wrong token: %d", resp.StatusCode)
+	}
+	resp, b := raw(t, "POST", ui+"/login", "token=s3cret-admin", form...)
+	if resp.StatusCode != 303 {
+		t.Fatalf("login: %d %s", resp.StatusCode, b)
+	}
+	op := sessionOf(t, d, resp, ui)
+	if status, out := op.call("GET", "/api/endpoints", ""); status != 200 || strings.Join(names(out), ",") != "a1,b1,p1" {
+		t.Fatalf("operator's endpoints: %d %v", status, out)
+	}
+	if status, out := op.call("POST", "/api/endpoints/b1/disable", ""); status != 200 {
+		t.Fatalf("operator disables b1: %d %v", status, out)
+	}
+	// The operator's cookie is no customer session.
+	if resp, _ := raw(t, "GET", "http://"+d.PortalAddr()+"/api/endpoints", "", "Cookie", strings.Replace(op.cookie, "hookd_ui_session", "hookd_session", 1)); resp.StatusCode != 401 {
+		t.Fatalf("operator's session on the portal: %d", resp.StatusCode)
+	}
+}
+
+func errMessage(out map[string]any) string {
+	e, _ := out["error"].(map[string]any)
+	msg, _ := e["message"].(string)
+	return msg
+}
+
+// portalTour calls each route of the portal's API once, for TestAPITour.
+func portalTour(t *testing.T, d *Daemon, rcv *Receiver) {
+	t.Helper()
+	if s, out := d.Admin("POST", "/v1/endpoints", `{"name":"pt","tenant":"tour","url":"`+rcv.URL+`/pt","events":["tour.*"]}`); s != 201 {
+		t.Fatalf("create: %d %v", s, out)
+	}
+	id := d.Event(`{"type":"tour.portal","tenant":"tour","data":{}}`)
+	b := login(t, d, "tour", nil)
+	for _, c := range []struct {
+		method, path, body string
+		want               int
+	}{
+		{"GET", "/api/endpoints", "", 200},
+		{"POST", "/api/endpoints", `{"url":"` + rcv.URL + `/pt2","events":["tour.*"]}`, 201},
+		{"GET", "/api/endpoints/pt", "", 200},
+		{"PATCH", "/api/endpoints/pt", `{"description":"tour"}`, 200},
+		{"POST", "/api/endpoints/pt/disable", "", 200},
+		{"POST", "/api/endpoints/pt/enable", "", 200},
+		{"POST", "/api/endpoints/pt/test", `{"type":"tour.test"}`, 200},
+		{"GET", "/api/endpoints/pt/secret", "", 200},
+		{"POST", "/api/endpoints/pt/rotate-secret", `{"overlap":"0s"}`, 200},
+		{"GET", "/api/endpoints/pt/hours", "", 200},
+		{"GET", "/api/deliveries?limit=5", "", 200},
+		{"GET", "/api/events/" + id, "", 200},
+		{"POST", "/api/events/" + id + "/redeliver", `{"endpoint":"pt"}`, 202},
+		{"POST", "/api/undeliverable/redeliver", `{"endpoint":"pt"}`, 202},
+		{"GET", "/api/event-types", "", 200},
+		{"DELETE", "/api/endpoints/pt", "", 204},
+		{"POST", "/logout", "", 204},
+	} {
+		if s, out := b.call(c.method, c.path, c.body); s != c.want {
+			t.Errorf("portal %s %s: %d %v, want %d", c.method, c.path, s, out, c.want)
+		}
+	}
+}
