@@ -300,3 +300,32 @@ func TestPreview(t *testing.T) {
 		os.WriteFile(filepath.Join(dir, "p"+string(rune('a'+i))+".html"), []byte(body), 0o644)
 	}
 }
+
+// TestPagesForOperators: the /ui/ pages render across tenants, with
+// links under /ui and the tenant shown.
+func TestPagesForOperators(t *testing.T) {
+	s := pageServer(newPageFake())
+	op := &Session{Scope: api.AllTenants(), Caps: AllCaps, CSRF: "x"}
+	for _, uri := range pageURIs {
+		ctx := &fasthttp.RequestCtx{}
+		ctx.Request.SetRequestURI(uri)
+		p := string(ctx.URI().Path())
+		for _, rt := range pageRoutes {
+			args, ok := match(rt.pattern, p)
+			if !ok || (rt.pattern == "/endpoints/{}" && p == "/endpoints/new") || rt.pattern == "/login" {
+				continue
+			}
+			if err := rt.h(s, &request{ctx: ctx, sess: op, base: "/ui", ui: true, args: args}); err != nil {
+				t.Fatalf("GET /ui%s: %v", uri, err)
+			}
+			body := string(ctx.Response.Body())
+			if ctx.Response.StatusCode() != 200 || !strings.Contains(body, `href="/ui/endpoints"`) || !strings.Contains(body, "Operator") {
+				t.Errorf("GET /ui%s: %d, links or operator tag missing", uri, ctx.Response.StatusCode())
+			}
+			if err := checkHTML(body); err != "" {
+				t.Errorf("GET /ui%s: %s", uri, err)
+			}
+			break
+		}
+	}
+}
