@@ -44,7 +44,10 @@ func (s *Server) sameOrigin(r *request) bool {
 		return false
 	}
 	origin := string(h.Peek("Origin"))
-	if origin == "" {
+	// A form posted from a page served with Referrer-Policy: no-referrer
+	// carries "Origin: null"; Sec-Fetch-Site, which no page can set,
+	// still tells where it came from.
+	if origin == "" || origin == "null" {
 		return site == "same-origin"
 	}
 	u, err := url.Parse(origin)

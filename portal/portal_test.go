@@ -346,7 +346,8 @@ func TestUILogin(t *testing.T) {
 	f := newFixture(t, "[admin]\ntoken = \"s3cret\"\n")
 	saved := pageRoutes
 	t.Cleanup(func() { pageRoutes = saved })
-	pageRoutes = []route{{"GET", "/endpoints", CapView, func(s *Server, r *request) error { r.ctx.SetBodyString("page"); return nil }}}
+	pageRoutes = []route{{"GET", "/endpoints", CapView, func(s *Server, r *request) error { r.ctx.SetBodyString("page"); return nil }},
+		{"GET", "/login", 0, (*Server).loginPage}}
 	if a := f.do("GET", "/ui/endpoints", ""); a.status != 303 || string(a.header.Peek("Location")) != "/ui/login" {
 		t.Fatalf("page without session: %d %s", a.status, a.header.Peek("Location"))
 	}
@@ -357,8 +358,17 @@ func TestUILogin(t *testing.T) {
 		t.Fatalf("login form: %d %s", a.status, a.body)
 	}
 	form := []string{"Content-Type", "application/x-www-form-urlencoded", "Origin", "http://" + host}
-	if a := f.do("POST", "/ui/login", "token=wrong", form...); a.status != 401 || len(a.header.Peek("Set-Cookie")) != 0 {
-		t.Fatalf("wrong token: %d", a.status)
+	if a := f.do("POST", "/ui/login", "token=wrong", form...); a.status != 401 || len(a.header.Peek("Set-Cookie")) != 0 || !strings.Contains(a.body, "That is not the admin token.") {
+		t.Fatalf("wrong token: %d %s", a.status, a.body)
+	}
+	// A form posted without the page's script, from a page served with
+	// Referrer-Policy: no-referrer, says "Origin: null"; Sec-Fetch-Site
+	// tells a same-origin form from another site's.
+	if a := f.do("POST", "/ui/login", "token=s3cret", "Content-Type", "application/x-www-form-urlencoded", "Origin", "null", "Sec-Fetch-Site", "cross-site"); a.status != 403 {
+		t.Fatalf("cross-site login with Origin null: %d", a.status)
+	}
+	if a := f.do("POST", "/ui/login", "token=s3cret", "Content-Type", "application/x-www-form-urlencoded", "Origin", "null", "Sec-Fetch-Site", "same-origin"); a.status != 303 {
+		t.Fatalf("same-origin form login with Origin null: %d %s", a.status, a.body)
 	}
 	if a := f.do("POST", "/ui/login", "token=s3cret", "Content-Type", "application/x-www-form-urlencoded", "Origin", "https://evil.example"); a.status != 403 {
 		t.Fatalf("cross-site login: %d", a.status)

@@ -36,9 +36,6 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, ui bool) {
 	case path == "/login" && method == "POST":
 		s.uiLogin(r)
 		return
-	case path == "/login" && method == "GET" && !hasRoute(pageRoutes, "GET", path):
-		s.uiLoginForm(r, 200, "")
-		return
 	case path == "/logout":
 		if method != "POST" {
 			s.methodNotAllowed(r, true, "POST")
@@ -66,15 +63,6 @@ func (s *Server) only(r *request, m string, h func(*Server, *request) error) {
 	if err := h(s, r); err != nil {
 		s.fail(r, false, err)
 	}
-}
-
-func hasRoute(routes []route, method, path string) bool {
-	for _, rt := range routes {
-		if _, ok := match(rt.pattern, path); ok && rt.method == method {
-			return true
-		}
-	}
-	return false
 }
 
 // dispatch finds the route, then runs the middleware every route gets in

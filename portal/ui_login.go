@@ -3,8 +3,6 @@ package portal
 import (
 	"crypto/subtle"
 	"encoding/json"
-	"html/template"
-	"strings"
 
 	"github.com/valyala/fasthttp"
 
@@ -61,31 +59,7 @@ func (s *Server) uiLoginFail(r *request, asJSON bool, status int, err error) {
 	if status == 403 {
 		msg = "Log in from this page."
 	}
-	s.uiLoginForm(r, status, msg)
-}
-
-var loginFormHTML = template.Must(template.New("login").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Log in · {{.Site}}</title></head>
-<body><main><h1>{{.Site}}: operators</h1>
-<form method="post" action="/ui/login">
-<label for="token">Admin token</label>
-<input id="token" name="token" type="password" autocomplete="current-password" required autofocus>
-{{if .Error}}<p role="alert">{{.Error}}</p>{{end}}
-<button type="submit">Log in</button>
-</form></main></body></html>
-`))
-
-// uiLoginForm is the plain form GET /ui/login shows when the UI has no
-// page of its own for it. Without [admin] token there is nothing to ask.
-func (s *Server) uiLoginForm(r *request, status int, msg string) {
-	if s.conf().AdminToken() == "" {
-		seeOther(r.ctx, "/ui/endpoints")
-		return
+	if err := s.render(r, status, "login", "", "Log in", msg); err != nil {
+		s.fail(r, false, err)
 	}
-	var b strings.Builder
-	loginFormHTML.Execute(&b, map[string]string{"Site": s.title(), "Error": msg})
-	r.ctx.SetStatusCode(status)
-	r.ctx.SetContentType("text/html; charset=utf-8")
-	r.ctx.SetBodyString(b.String())
 }
