@@ -63,23 +63,6 @@ var adminRoutes = []route{
 	{"POST", "/v1/tenants/{}/portal", (*Daemon).adminPortalLink},
 }
 
-func match(pattern, path string) ([]string, bool) {
-	ps, xs := strings.Split(pattern, "/"), strings.Split(path, "/")
-	if len(ps) != len(xs) {
-		return nil, false
-	}
-	var args []string
-	for i := range ps {
-		switch {
-		case ps[i] == "{}" && xs[i] != "":
-			args = append(args, xs[i])
-		case ps[i] != xs[i]:
-			return nil, false
-		}
-	}
-	return args, true
-}
-
 func (d *Daemon) handleAdmin(ctx *fasthttp.RequestCtx) {
 	if !d.allowedHost(ctx) {
 		d.writeError(ctx, errMisdirected)
@@ -340,3 +323,5 @@ func (d *Daemon) adminUndeliverable(ctx *fasthttp.RequestCtx, _ []string) error 
 	writeJSON(ctx, 200, out)
 	return nil
 }
+
+var match = api.Match

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"crypto/subtle"
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -60,16 +59,6 @@ func errorBody(ae *apiError) client.ErrorBody {
 	return client.ErrorBody{Error: client.ErrorDetail{Code: ae.Code, Message: ae.Message}}
 }
 
-func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status, b = 500, []byte(`{"error":{"code":"internal","message":"encode response"}}`)
-	}
-	ctx.SetStatusCode(status)
-	ctx.SetContentType("application/json")
-	ctx.SetBody(append(b, '\n'))
-}
-
 // checkToken compares the bearer token in constant time. An empty token
 // means none is required.
 func checkToken(ctx *fasthttp.RequestCtx, token string) bool {
@@ -80,7 +69,4 @@ func checkToken(ctx *fasthttp.RequestCtx, token string) bool {
 	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
 }
 
-func isJSON(ct []byte) bool {
-	mt := strings.ToLower(strings.TrimSpace(strings.SplitN(string(ct), ";", 2)[0]))
-	return mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
-}
+var writeJSON = api.WriteJSON

@@ -11,6 +11,7 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/valyala/fasthttp"
 
+	"hookd/api"
 	"hookd/client"
 	"hookd/config"
 	"hookd/delivery"
@@ -118,7 +119,7 @@ func (d *Daemon) handleIngest(ctx *fasthttp.RequestCtx) {
 		err = errShutdown
 	case d.lowDisk.Load():
 		err = errDiskLow
-	case !isJSON(ctx.Request.Header.ContentType()):
+	case !api.IsJSON(ctx.Request.Header.ContentType()):
 		err = errUnsupported
 	default:
 		err = d.budget.run(len(ctx.PostBody()), func() error {

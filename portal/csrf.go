@@ -4,6 +4,8 @@ import (
 	"crypto/subtle"
 	"net/url"
 	"strings"
+
+	"hookd/api"
 )
 
 // checkCSRF refuses (403) a state change that a page of this site did
@@ -21,7 +23,7 @@ func (s *Server) checkCSRF(r *request) bool {
 		why = "no session"
 	case subtle.ConstantTimeCompare(h.Peek("X-CSRF-Token"), []byte(r.sess.CSRF)) != 1:
 		why = "X-CSRF-Token: missing or not this session's"
-	case !isJSON(string(h.ContentType())):
+	case !api.IsJSON(h.ContentType()):
 		why = "Content-Type: must be application/json"
 	case !s.sameOrigin(r):
 		why = "Origin: the request does not come from this site"
@@ -63,9 +65,4 @@ func (s *Server) sameOrigin(r *request) bool {
 		}
 	}
 	return false
-}
-
-func isJSON(ct string) bool {
-	mt := strings.ToLower(strings.TrimSpace(strings.SplitN(ct, ";", 2)[0]))
-	return mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
 }

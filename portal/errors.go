@@ -1,13 +1,8 @@
 package portal
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"html/template"
-	"strings"
-
-	"github.com/valyala/fasthttp"
 
 	"hookd/api"
 	"hookd/client"
@@ -56,7 +51,9 @@ func (s *Server) fail(r *request, isAPI bool, err error) {
 		writeJSON(r.ctx, ae.Status, client.ErrorBody{Error: client.ErrorDetail{Code: ae.Code, Message: ae.Message}})
 		return
 	}
-	s.errorPage(r.ctx, ae.Status, pageTitle(ae.Status), ae.Message)
+	if err := s.render(r, ae.Status, "error", "", pageTitle(ae.Status), ae); err != nil {
+		r.ctx.Error(ae.Message, ae.Status) // the templates are embedded: not expected
+	}
 }
 
 func (s *Server) methodNotAllowed(r *request, isAPI bool, allow string) {
@@ -79,30 +76,4 @@ func pageTitle(status int) string {
 	return "Bad request"
 }
 
-// errorPageHTML is the plain error page. The UI may replace errorPage's
-// body with a template of its own; this one needs no asset, so it shows
-// even when the UI's files cannot be served.
-var errorPageHTML = template.Must(template.New("error").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{.Title}} · {{.Site}}</title></head>
-<body><main><h1>{{.Title}}</h1><p>{{.Message}}</p></main></body></html>
-`))
-
-// errorPage answers a small HTML page with status, title and message.
-func (s *Server) errorPage(ctx *fasthttp.RequestCtx, status int, title, msg string) {
-	var b strings.Builder
-	errorPageHTML.Execute(&b, map[string]string{"Title": title, "Message": msg, "Site": s.title()})
-	ctx.SetStatusCode(status)
-	ctx.SetContentType("text/html; charset=utf-8")
-	ctx.SetBodyString(b.String())
-}
-
-func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status, b = 500, []byte(`{"error":{"code":"internal","message":"internal error"}}`)
-	}
-	ctx.SetStatusCode(status)
-	ctx.SetContentType("application/json")
-	ctx.SetBody(append(b, '\n'))
-}
+var writeJSON = api.WriteJSON

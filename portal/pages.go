@@ -151,11 +151,7 @@ func (s *Server) pageError(r *request, err error) error {
 	if !errors.As(err, &ae) {
 		return err
 	}
-	title := "Not found"
-	if ae.Status != 404 {
-		title = "Something went wrong"
-	}
-	return s.render(r, ae.Status, "error", "", title, ae)
+	return s.render(r, ae.Status, "error", "", pageTitle(ae.Status), ae)
 }
 
 // staticFile serves portal.css and portal.js: a year's cache when the
@@ -285,16 +281,21 @@ func ms(v float64) string {
 	return strconv.FormatFloat(math.Round(v), 'f', 0, 64) + " ms"
 }
 
-// num writes a count with thousands separators: 12,345.
-func num(n any) string {
-	var v int64
+// toInt64 is a template's count as an int64 (templates pass int or
+// int64).
+func toInt64(n any) int64 {
 	switch x := n.(type) {
 	case int:
-		v = int64(x)
+		return int64(x)
 	case int64:
-		v = x
+		return x
 	}
-	s := strconv.FormatInt(v, 10)
+	return 0
+}
+
+// num writes a count with thousands separators: 12,345.
+func num(n any) string {
+	s := strconv.FormatInt(toInt64(n), 10)
 	neg := strings.HasPrefix(s, "-")
 	s = strings.TrimPrefix(s, "-")
 	for i := len(s) - 3; i > 0; i -= 3 {
@@ -307,13 +308,7 @@ func num(n any) string {
 }
 
 func plural(n any, one, many string) string {
-	var v int64
-	switch x := n.(type) {
-	case int:
-		v = int64(x)
-	case int64:
-		v = x
-	}
+	v := toInt64(n)
 	if v == 1 {
 		return "1 " + one
 	}

@@ -2,7 +2,6 @@ package portal
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -114,21 +113,4 @@ type route struct {
 // title is the platform's [portal] title.
 func (s *Server) title() string { return s.conf().Portal.Title }
 
-// match matches a path against a pattern whose "{}" segments stand for
-// one non-empty segment each.
-func match(pattern, path string) ([]string, bool) {
-	ps, xs := strings.Split(pattern, "/"), strings.Split(path, "/")
-	if len(ps) != len(xs) {
-		return nil, false
-	}
-	var args []string
-	for i := range ps {
-		switch {
-		case ps[i] == "{}" && xs[i] != "":
-			args = append(args, xs[i])
-		case ps[i] != xs[i]:
-			return nil, false
-		}
-	}
-	return args, true
-}
+var match = api.Match

@@ -17,7 +17,7 @@ import (
 func (s *Server) uiLogin(r *request) {
 	want := s.conf().AdminToken()
 	h := &r.ctx.Request.Header
-	asJSON := isJSON(string(h.ContentType()))
+	asJSON := api.IsJSON(h.ContentType())
 	if !s.sameOrigin(r) {
 		s.uiLoginFail(r, asJSON, 403, errForbidden("Origin: the request does not come from this site"))
 		return

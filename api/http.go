@@ -1,0 +1,48 @@
+package api
+
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/valyala/fasthttp"
+)
+
+// What the admin API and the portal's /api/ share on the wire: routes
+// are matched the same way and JSON is written the same way.
+
+// Match matches a path against a route pattern whose "{}" segments stand
+// for one non-empty segment each, and returns those segments.
+func Match(pattern, path string) ([]string, bool) {
+	ps, xs := strings.Split(pattern, "/"), strings.Split(path, "/")
+	if len(ps) != len(xs) {
+		return nil, false
+	}
+	var args []string
+	for i := range ps {
+		switch {
+		case ps[i] == "{}" && xs[i] != "":
+			args = append(args, xs[i])
+		case ps[i] != xs[i]:
+			return nil, false
+		}
+	}
+	return args, true
+}
+
+// WriteJSON answers v as JSON with status.
+func WriteJSON(ctx *fasthttp.RequestCtx, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = 500, []byte(`{"error":{"code":"internal","message":"internal error"}}`)
+	}
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(append(b, '\n'))
+}
+
+// IsJSON reports whether a Content-Type is JSON: application/json or an
+// application/*+json type, parameters aside.
+func IsJSON(ct []byte) bool {
+	mt := strings.ToLower(strings.TrimSpace(strings.SplitN(string(ct), ";", 2)[0]))
+	return mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
+}
