@@ -491,3 +491,50 @@ func portalTour(t *testing.T, d *Daemon, rcv *Receiver) {
 		}
 	}
 }
+
+// Without [admin] token, a page of another site open in the operator's
+// browser must not drive the admin API: a form post or a no-cors fetch is
+// a "simple request" the browser sends without asking, and the Host is
+// loopback. Browsers label it (Origin, Sec-Fetch-Site); the CLI sends
+// neither label and is unaffected.
+func TestAdminRefusesOtherSitesPages(t *testing.T) {
+	d := MustOpenDaemon(t, "")
+	create := `{"name":"evil","url":"http://203.0.113.9/","events":["*"]}`
+	for _, h := range [][]string{
+		{"Origin", "http://evil.example", "Sec-Fetch-Site", "cross-site"},
+		{"Origin", "http://evil.example"},
+		{"Origin", "null"},
+		{"Sec-Fetch-Site", "cross-site"},
+		{"Sec-Fetch-Site", "same-site", "Origin", "http://localhost:8527"},
+	} {
+		req, _ := http.NewRequest("POST", "http://"+d.AdminAddr()+"/v1/endpoints", strings.NewReader(create))
+		req.Header.Set("Content-Type", "text/plain")
+		for i := 0; i < len(h); i += 2 {
+			req.Header.Set(h[i], h[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 403 || !strings.Contains(string(b), "forbidden") {
+			t.Errorf("%v: %d %s, want 403", h, resp.StatusCode, b)
+		}
+	}
+	if status, out := d.Admin("GET", "/v1/endpoints/evil", ""); status != 404 {
+		t.Fatalf("an endpoint was created: %d %v", status, out)
+	}
+	// The operator's own tools: no labels, or a same-origin page.
+	req, _ := http.NewRequest("POST", "http://"+d.AdminAddr()+"/v1/endpoints", strings.NewReader(create))
+	req.Header.Set("Origin", "http://"+d.AdminAddr())
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("same-origin create: %d", resp.StatusCode)
+	}
+}
