@@ -35,6 +35,10 @@ import (
 //     something other than the event, are not available: repeat, join,
 //     replace, reduce, toJSON, fromJSON, toBase64, fromBase64, string, now,
 //     date, duration, timezone.
+//   - At most maxGrowing `+` operators and concat calls: each may build a
+//     value as long as its operands together (strings, arrays), and a
+//     chain of them copies the growing value at every step, so k of them
+//     cost up to k²/2 times the event; 8 keep that a small multiple.
 //   - The VM's memory budget (vm.MemoryBudget, expr's default of 1e6
 //     elements) bounds the arrays and maps an evaluation builds and the
 //     elements it iterates over.
@@ -45,6 +49,9 @@ const MaxFilterBytes = 4 << 10
 // maxFilterNodes bounds a filter's syntax tree; 4 KiB of source rarely
 // needs more.
 const maxFilterNodes = 1024
+
+// maxGrowing bounds a filter's `+` operators and concat calls.
+const maxGrowing = 8
 
 var filterBuiltinsOff = []string{"repeat", "join", "replace", "reduce", "toJSON", "fromJSON", "toBase64", "fromBase64",
 	"string", "now", "date", "duration", "timezone"}
@@ -98,6 +105,9 @@ func CompileFilter(src string) (*Filter, error) {
 		return nil, filterError(err)
 	}
 	if fe := checkFilter(prog.Node(), false); fe != nil {
+		return nil, filterError(fe.Bind(file.NewSource(src)))
+	}
+	if fe := checkGrowing(prog.Node()); fe != nil {
 		return nil, filterError(fe.Bind(file.NewSource(src)))
 	}
 	if prog, err = expr.Compile(src, append(opts[:len(opts):len(opts)], expr.Optimize(true))...); err != nil {
@@ -175,6 +185,34 @@ func checkFilter(n ast.Node, inPredicate bool) *file.Error {
 		}
 	}
 	return nil
+}
+
+// checkGrowing refuses more than maxGrowing `+` operators and concat
+// calls, naming the first one over.
+func checkGrowing(root ast.Node) *file.Error {
+	var v growingVisitor
+	ast.Walk(&root, &v)
+	return v.err
+}
+
+type growingVisitor struct {
+	n   int
+	err *file.Error
+}
+
+func (v *growingVisitor) Visit(node *ast.Node) {
+	grows := false
+	switch n := (*node).(type) {
+	case *ast.BinaryNode:
+		grows = n.Operator == "+"
+	case *ast.BuiltinNode:
+		grows = n.Name == "concat"
+	}
+	if grows {
+		if v.n++; v.n > maxGrowing && v.err == nil {
+			v.err = refuse(*node, "at most %d + operators and concat calls in a filter", maxGrowing)
+		}
+	}
 }
 
 // ParseFilterData parses an event's data (or payload) for FilterInput.Data.

@@ -79,6 +79,10 @@ func TestFilterCompileErrors(t *testing.T) {
 		{`now() > date("2020-01-01")`, "unknown name now"},
 		{strings.Repeat(" ", MaxFilterBytes) + "true", "longer than 4096 bytes"},
 		{strings.Repeat("1+", 1100) + "1 > 0", "maximum allowed nodes"},
+		// Each + may copy all it has built so far: a chain of 250 over a
+		// 64 KiB string would build gigabytes.
+		{"len(data.s" + strings.Repeat(" + data.s", 9) + ") > 0", "at most 8 + operators and concat calls in a filter (column"},
+		{"len(" + strings.Repeat("concat(", 9) + "data.a" + strings.Repeat(", data.a)", 9) + ") > 0", "at most 8"},
 	} {
 		_, err := CompileFilter(c.filter)
 		var fe *FilterError
