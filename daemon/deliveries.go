@@ -119,6 +119,8 @@ func (d *Daemon) eventIn(sc api.Scope, id string) (*store.Event, error) {
 }
 
 // Event is an event with its deliveries in the scope and their attempts.
+// A tenant sees its event only through its own endpoints' deliveries: one
+// it sent to platform endpoints alone is not there for it.
 func (d *Daemon) Event(sc api.Scope, id string) (*client.Event, error) {
 	if _, err := d.eventIn(sc, id); err != nil {
 		return nil, err
@@ -145,6 +147,9 @@ func (d *Daemon) Event(sc api.Scope, id string) (*client.Event, error) {
 		}
 		out.Deliveries = append(out.Deliveries, v)
 	}
+	if keep != nil && len(out.Deliveries) == 0 {
+		return nil, errNotFound
+	}
 	return out, nil
 }
 
@@ -163,9 +168,13 @@ func (d *Daemon) Redeliver(ctx context.Context, sc api.Scope, id string, in clie
 		if err != nil {
 			return nil, unknownEndpoint(in.Endpoint)
 		}
-		// A redelivery to an endpoint added after the event creates its
-		// delivery; only to one the event would have been routed to.
-		create := &store.NewDelivery{Endpoint: ep.ID, Body: ep.Render(ev)}
+		// Operators may send an event to an endpoint added after it (the
+		// redelivery creates that delivery); a tenant resends only what
+		// was routed to its endpoints.
+		var create *store.NewDelivery
+		if sc.All() {
+			create = &store.NewDelivery{Endpoint: ep.ID, Body: ep.Render(ev)}
+		}
 		if ids, err = d.store.Redeliver(ctx, id, ep.ID, create); err != nil {
 			return nil, err
 		}
@@ -188,6 +197,9 @@ func (d *Daemon) Redeliver(ctx context.Context, sc api.Scope, id string, in clie
 				ids = append(ids, got...)
 			}
 		}
+	}
+	if len(ids) == 0 && !sc.All() {
+		return nil, errNotFound
 	}
 	out := &client.Redelivered{ID: id, Endpoints: make([]string, len(ids))}
 	for i, id := range ids {

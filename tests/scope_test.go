@@ -103,6 +103,17 @@ func TestScopedOperationsIsolateTenants(t *testing.T) {
 	if _, err := d.Redeliver(ctx, a, evA, client.RedeliverRequest{Endpoint: "b_api"}); status(err) != 404 {
 		t.Errorf("A redelivering its event to B's endpoint: %v, want 404", err)
 	}
+	// A's event sent to the platform endpoint alone is not A's to read or
+	// to resend to its own endpoints.
+	evP := d.Event(`{"type":"t.p","tenant":"A","endpoints":["platform"],"data":{"secret":"platform only"}}`)
+	if _, err := d.Daemon.Event(a, evP); status(err) != 404 {
+		t.Errorf("A reading its event routed to the platform only: %v, want 404", err)
+	}
+	for _, ep := range []string{"a_api", ""} {
+		if _, err := d.Redeliver(ctx, a, evP, client.RedeliverRequest{Endpoint: ep}); status(err) != 404 {
+			t.Errorf("A redelivering its platform-only event to %q: %v, want 404", ep, err)
+		}
+	}
 	got, err := d.Redeliver(ctx, a, evA, client.RedeliverRequest{})
 	if err != nil || len(got.Endpoints) != 2 {
 		t.Errorf("A redelivering its event: %+v %v, want its 2 endpoints", got, err)
