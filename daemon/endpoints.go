@@ -519,7 +519,11 @@ func (d *Daemon) EndpointSecret(sc api.Scope, name string) (*client.Secrets, err
 	return &out, nil
 }
 
-// adminRotateSecret replaces a managed endpoint's secret. With the
+// maxPreviousSecrets is how many previous secrets keep signing at most;
+// a rotation beyond drops the oldest.
+const maxPreviousSecrets = 5
+
+// RotateSecret replaces a managed endpoint's secret. With the
 // standard scheme the old one keeps signing (a second v1 signature) until
 // the overlap ends; hmac-sha256 cannot carry two, so the new one applies
 // at once.
@@ -555,6 +559,11 @@ func (d *Daemon) RotateSecret(ctx context.Context, sc api.Scope, name string, in
 		}
 		if overlap > 0 {
 			secrets.Previous = append(secrets.Previous, config.PreviousSecret{Secret: m.secrets.Secret, ExpiresAt: now.Add(overlap).UTC()})
+		}
+		// Every previous secret signs every request until it expires:
+		// rotations in a loop must not pile up signatures.
+		if n := len(secrets.Previous); n > maxPreviousSecrets {
+			secrets.Previous = secrets.Previous[n-maxPreviousSecrets:]
 		}
 	}
 	cfg := d.cfg.Load()

@@ -249,8 +249,20 @@ func TestPortalIsolation(t *testing.T) {
 	if status, out := a.call("GET", "/api/endpoints/"+name+"/secret", ""); status != 200 || out["secret"] == nil {
 		t.Fatalf("secret: %d %v", status, out)
 	}
-	if status, out := a.call("POST", "/api/endpoints/"+name+"/rotate-secret", `{"overlap":"0s"}`); status != 200 {
-		t.Fatalf("rotate: %d %v", status, out)
+	// A customer's rotation: hookd picks the secret, and the old one signs
+	// along for a day at most.
+	for body, want := range map[string]string{`{"secret":"whsec_YQ=="}`: "secret: ", `{"overlap":"876000h"}`: "overlap: "} {
+		if status, out := a.call("POST", "/api/endpoints/"+name+"/rotate-secret", body); status != 400 || !strings.HasPrefix(errMessage(out), want) {
+			t.Errorf("rotate %s: %d %v", body, status, out)
+		}
+	}
+	for range 8 { // rotations in a loop keep at most 5 previous secrets signing
+		if status, out := a.call("POST", "/api/endpoints/"+name+"/rotate-secret", `{"overlap":"24h"}`); status != 200 {
+			t.Fatalf("rotate: %d %v", status, out)
+		}
+	}
+	if status, out := a.call("GET", "/api/endpoints/"+name+"/secret", ""); status != 200 || len(out["previous"].([]any)) != 5 {
+		t.Fatalf("secrets after 8 rotations: %d %v", status, out)
 	}
 	if status, out := a.call("POST", "/api/endpoints/a1/test", ""); status != 200 || out["ok"] != true {
 		t.Fatalf("test: %d %v", status, out)
