@@ -162,12 +162,14 @@ func (s *Server) authenticate(r *request, isAPI bool) bool {
 	}
 	method := string(r.ctx.Method())
 	switch {
-	case r.ui && s.conf().AdminToken() == "" && (method == "GET" || method == "HEAD"):
+	case r.ui && s.conf().AdminToken() == "" && (method == "GET" || method == "HEAD") && !isAPI && ownNavigation(r):
 		if err := s.startSession(r, operatorSession(), nil); err != nil {
 			s.fail(r, isAPI, err)
 			return false
 		}
 		return true
+	case r.ui && s.conf().AdminToken() == "":
+		s.fail(r, isAPI, errForbidden("open /ui/ from the browser's address bar: it starts a session only for its own pages"))
 	case r.ui && !isAPI:
 		seeOther(r.ctx, "/ui/login")
 	case r.ui:
@@ -176,6 +178,22 @@ func (s *Server) authenticate(r *request, isAPI bool) bool {
 		s.fail(r, isAPI, errNoSession)
 	}
 	return false
+}
+
+// ownNavigation reports a request that may start a tokenless operator
+// session: the browser opening a /ui/ page itself (typed, bookmarked, or a
+// link within /ui/), or a client that sends no Fetch metadata. A page of
+// another site could otherwise make the browser start one session per
+// request (an <img> each), and every session is a commit.
+func ownNavigation(r *request) bool {
+	h := &r.ctx.Request.Header
+	switch string(h.Peek("Sec-Fetch-Site")) {
+	case "", "none", "same-origin":
+	default:
+		return false
+	}
+	dest := string(h.Peek("Sec-Fetch-Dest"))
+	return dest == "" || dest == "document"
 }
 
 // optionalSession sets r.sess when the browser has a live session, for

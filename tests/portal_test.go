@@ -550,3 +550,25 @@ func TestAdminRefusesOtherSitesPages(t *testing.T) {
 		t.Fatalf("same-origin create: %d", resp.StatusCode)
 	}
 }
+
+// Without [admin] token /ui/ starts a session for the browser opening its
+// pages, not for each request another site's page makes it send (an
+// <img> per session would be a commit each).
+func TestUISessionOnlyForOwnNavigation(t *testing.T) {
+	d := MustOpenDaemon(t, "")
+	for _, c := range []struct {
+		headers []string
+		session bool
+	}{
+		{[]string{"Sec-Fetch-Site", "cross-site", "Sec-Fetch-Dest", "image"}, false},
+		{[]string{"Sec-Fetch-Site", "cross-site", "Sec-Fetch-Dest", "document"}, false},
+		{[]string{"Sec-Fetch-Site", "same-origin", "Sec-Fetch-Dest", "image"}, false},
+		{[]string{"Sec-Fetch-Site", "none", "Sec-Fetch-Dest", "document"}, true},
+		{nil, true},
+	} {
+		resp, _ := raw(t, "GET", "http://"+d.AdminAddr()+"/ui/endpoints", "", c.headers...)
+		if got := len(resp.Cookies()) == 1; got != c.session || (c.session && resp.StatusCode != 200) || (!c.session && resp.StatusCode != 403) {
+			t.Errorf("%v: %d, cookies %v", c.headers, resp.StatusCode, resp.Header["Set-Cookie"])
+		}
+	}
+}
