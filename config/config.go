@@ -229,7 +229,10 @@ func Default() *Config {
 		Notify:   NotifyConfig{FailingAfter: 5},
 		Tenants: TenantsConfig{MaxEndpoints: 50, MaxPending: 1_000_000, DenyNetworks: []string{
 			"127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
-			"100.64.0.0/10", "fc00::/7", "169.254.0.0/16", "fe80::/10", "0.0.0.0/32", "::/128"}},
+			"100.64.0.0/10", "fc00::/7", "169.254.0.0/16", "fe80::/10", "0.0.0.0/32",
+			// IPv6 forms that carry an IPv4 address: IPv4-compatible
+			// (::/96, with :: and ::1), NAT64 and 6to4.
+			"::/96", "64:ff9b::/96", "64:ff9b:1::/48", "2002::/16"}},
 	}
 }
 

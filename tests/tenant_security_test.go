@@ -20,6 +20,7 @@ func TestTenantEndpointsAreUntrusted(t *testing.T) {
 		"http://app.localhost/", "http://[::1]:" + port + "/", "http://0.0.0.0:" + port + "/", "http://[::]/",
 		"http://10.1.2.3/", "http://172.16.0.1/", "http://192.168.1.1/", "http://100.64.0.1/", "http://169.254.169.254/latest/meta-data/",
 		"http://[fd00::1]/", "http://[fe80::1]/", "http://[::ffff:127.0.0.1]/",
+		"http://[::127.0.0.1]:" + port + "/", "http://[64:ff9b::a00:1]/", "http://[2002:a00:1::1]/",
 	} {
 		status, out := d.Admin("POST", "/v1/endpoints", `{"url":"`+url+`","events":["*"],"tenant":"evil"}`)
 		if status != 400 || !strings.Contains(out["error"].(map[string]any)["message"].(string), "url") {
