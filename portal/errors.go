@@ -16,6 +16,7 @@ var (
 	errTokenInvalid = &api.Error{Status: 401, Code: "unauthorized", Message: "This link is not valid. Ask for a new one."}
 	errTokenExpired = &api.Error{Status: 401, Code: "unauthorized", Message: "This link has expired. Ask for a new one."}
 	errTokenUsed    = &api.Error{Status: 401, Code: "unauthorized", Message: "This link was already used. Ask for a new one."}
+	errTokenRevoked = &api.Error{Status: 401, Code: "unauthorized", Message: "This link was revoked. Ask for a new one."}
 )
 
 // ErrPortalOff is Mint's error when there is no portal listener to log

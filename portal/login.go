@@ -43,9 +43,11 @@ func (s *Server) logout(r *request) error {
 }
 
 // RevokeTenant ends every portal session of tenant (the tenant was
-// deleted) and returns how many there were.
+// deleted) and refuses every link minted for it until now; it returns how
+// many sessions there were.
 func (s *Server) RevokeTenant(ctx context.Context, tenant string) (int, error) {
-	n, err := s.store.DeleteTenantSessions(ctx, tenant)
+	now := s.now()
+	n, err := s.store.DeleteTenantSessions(ctx, tenant, now, now.Add(MaxLinkTTL))
 	if err != nil {
 		return 0, fmt.Errorf("revoke the portal sessions of tenant %s: %w", tenant, err)
 	}

@@ -94,13 +94,16 @@ func (s *Server) startSession(r *request, rec store.PortalSession, login *token)
 	hash := sessionHash([]byte(id))
 	var err error
 	if login != nil {
-		err = s.store.PortalLogin(r.ctx, login.id[:], login.expires, hash, rec)
+		err = s.store.PortalLogin(r.ctx, login.id[:], login.issued, login.expires, hash, rec)
 	} else {
 		err = s.store.PutPortalSession(r.ctx, hash, rec)
 	}
 	if err != nil {
 		if errors.Is(err, store.ErrTokenUsed) {
 			return errTokenUsed
+		}
+		if errors.Is(err, store.ErrTokenRevoked) {
+			return errTokenRevoked
 		}
 		return err
 	}

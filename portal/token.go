@@ -19,24 +19,28 @@ import (
 // A magic-link token is
 //
 //	base64url(payload) "." base64url(HMAC-SHA256(key, label | payload))
-//	payload = id (16 random bytes) | expiry (8, big-endian Unix seconds) | caps (1) | tenant
+//	payload = id (16 random bytes) | issued (8, big-endian Unix nanoseconds) |
+//	          expiry (8, big-endian Unix seconds) | caps (1) | tenant
 //
 // Everything the login needs is in it, signed, so minting writes nothing;
-// the id is what the store remembers once the token is used (single use).
+// the id is what the store remembers once the token is used (single use),
+// and the issue time is what a tenant's deletion revokes (every link
+// issued until then).
 // The label keeps a token's MAC from being valid for any other use of the
 // key.
 
 const (
 	tokenIDSize = 16
-	tokenHead   = tokenIDSize + 8 + 1
+	tokenHead   = tokenIDSize + 8 + 8 + 1
 	// MaxLinkTTL is the longest a magic link may live.
 	MaxLinkTTL = 24 * time.Hour
 )
 
-var tokenLabel = []byte("hookd portal token v1\x00")
+var tokenLabel = []byte("hookd portal token v2\x00")
 
 type token struct {
 	id      [tokenIDSize]byte
+	issued  time.Time
 	expires time.Time
 	caps    Caps
 	tenant  string
@@ -45,6 +49,7 @@ type token struct {
 func signToken(key []byte, t token) string {
 	p := make([]byte, 0, tokenHead+len(t.tenant))
 	p = append(p, t.id[:]...)
+	p = binary.BigEndian.AppendUint64(p, uint64(t.issued.UnixNano()))
 	p = binary.BigEndian.AppendUint64(p, uint64(t.expires.Unix()))
 	p = append(p, byte(t.caps))
 	p = append(p, t.tenant...)
@@ -79,8 +84,9 @@ func parseToken(key []byte, s string, now time.Time) (token, error) {
 		return t, errTokenInvalid
 	}
 	copy(t.id[:], payload)
-	t.expires = time.Unix(int64(binary.BigEndian.Uint64(payload[tokenIDSize:])), 0)
-	t.caps = Caps(payload[tokenIDSize+8])
+	t.issued = time.Unix(0, int64(binary.BigEndian.Uint64(payload[tokenIDSize:])))
+	t.expires = time.Unix(int64(binary.BigEndian.Uint64(payload[tokenIDSize+8:])), 0)
+	t.caps = Caps(payload[tokenIDSize+16])
 	t.tenant = string(payload[tokenHead:])
 	if !config.ValidID(t.tenant) || !t.caps.Has(CapView) || t.caps&^AllCaps != 0 {
 		return t, errTokenInvalid
@@ -105,7 +111,7 @@ func (s *Server) Mint(ctx context.Context, tenant string, ttl time.Duration, cap
 	case caps&^AllCaps != 0:
 		return "", "", time.Time{}, api.BadRequest("capabilities: unknown capability")
 	}
-	t := token{caps: caps | CapView, tenant: tenant}
+	t := token{caps: caps | CapView, tenant: tenant, issued: s.now()}
 	rand.Read(t.id[:])
 	// Whole seconds: the token carries Unix seconds, and the answer's
 	// expires_at must be the instant the token stops working.

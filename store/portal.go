@@ -25,6 +25,9 @@ var (
 	bktPortalSessions = []byte("portal_sessions")
 	bktPortalTenants  = []byte("portal_session_tenants")
 	bktPortalTokens   = []byte("portal_tokens")
+	// bktPortalRevoked: tenant → when its links were revoked (Unix nanos)
+	// and until when that matters (the longest a link lives, Unix secs).
+	bktPortalRevoked = []byte("portal_revoked")
 
 	keyPortalKey = []byte("portal_key")
 	// adPortalKey differs from every endpoint id and the seal check's
@@ -33,7 +36,7 @@ var (
 )
 
 func init() {
-	allBuckets = append(allBuckets, bktPortalSessions, bktPortalTenants, bktPortalTokens)
+	allBuckets = append(allBuckets, bktPortalSessions, bktPortalTenants, bktPortalTokens, bktPortalRevoked)
 	sealedPlaces = append(sealedPlaces, sealedPlace{bucket: bktMeta, key: keyPortalKey, ad: func([]byte) []byte { return adPortalKey }})
 }
 
@@ -95,16 +98,23 @@ func (s *Store) PortalKey(ctx context.Context, size int) ([]byte, error) {
 // ErrTokenUsed: the magic link's token was already used to log in.
 var ErrTokenUsed = fmt.Errorf("token already used")
 
+// ErrTokenRevoked: the magic link was minted before its tenant's links
+// were revoked (the tenant was deleted).
+var ErrTokenRevoked = fmt.Errorf("token revoked")
+
 // PortalLogin records token id as used (until tokenExpires) and stores
 // the new session under hash, in one commit: a token that logs in twice,
 // concurrently or not, gets ErrTokenUsed the second time.
-func (s *Store) PortalLogin(ctx context.Context, tokenID []byte, tokenExpires time.Time, hash []byte, sess PortalSession) error {
+func (s *Store) PortalLogin(ctx context.Context, tokenID []byte, issued, tokenExpires time.Time, hash []byte, sess PortalSession) error {
 	rec, err := json.Marshal(sess)
 	if err != nil {
 		return err
 	}
 	id, h := bytes.Clone(tokenID), bytes.Clone(hash)
 	return s.submit(ctx, func(tx *bolt.Tx, _ *txState) error {
+		if v := tx.Bucket(bktPortalRevoked).Get([]byte(sess.Tenant)); len(v) == 16 && issued.UnixNano() <= int64(binary.BigEndian.Uint64(v)) {
+			return ErrTokenRevoked
+		}
 		used := tx.Bucket(bktPortalTokens)
 		if used.Get(id) != nil {
 			return ErrTokenUsed
@@ -200,11 +210,16 @@ func deletePortalSession(tx *bolt.Tx, hash []byte) error {
 }
 
 // DeleteTenantSessions deletes every session of tenant and returns how
-// many there were.
-func (s *Store) DeleteTenantSessions(ctx context.Context, tenant string) (int, error) {
+// many there were; links of the tenant issued up to at are refused from
+// then on (until linksUntil, when the last of them has expired anyway).
+func (s *Store) DeleteTenantSessions(ctx context.Context, tenant string, at, linksUntil time.Time) (int, error) {
 	n := 0
 	err := s.submit(ctx, func(tx *bolt.Tx, _ *txState) error {
 		n = 0
+		mark := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, uint64(at.UnixNano())), uint64(linksUntil.Unix()))
+		if err := tx.Bucket(bktPortalRevoked).Put([]byte(tenant), mark); err != nil {
+			return err
+		}
 		prefix := append([]byte(tenant), 0)
 		var hashes [][]byte
 		c := tx.Bucket(bktPortalTenants).Cursor()
@@ -266,6 +281,22 @@ func (s *Store) PurgePortal(ctx context.Context, now time.Time) (int, error) {
 			}
 		}
 		n += len(dead)
+		dead = dead[:0]
+		revoked := tx.Bucket(bktPortalRevoked)
+		err = revoked.ForEach(func(k, v []byte) error {
+			if len(v) != 16 || int64(binary.BigEndian.Uint64(v[8:])) <= now.Unix() {
+				dead = append(dead, bytes.Clone(k))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range dead {
+			if err := revoked.Delete(k); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 	return n, err

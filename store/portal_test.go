@@ -19,10 +19,10 @@ func TestPortalLoginIsSingleUse(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
 	sess := PortalSession{Tenant: "t1", Caps: 3, CSRF: "c", Created: now, LastSeen: now, IdleExpires: now.Add(time.Hour), Expires: now.Add(2 * time.Hour)}
-	if err := s.PortalLogin(ctx, []byte("tok1"), now.Add(time.Minute), []byte("h1"), sess); err != nil {
+	if err := s.PortalLogin(ctx, []byte("tok1"), now, now.Add(time.Minute), []byte("h1"), sess); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.PortalLogin(ctx, []byte("tok1"), now.Add(time.Minute), []byte("h2"), sess); !errors.Is(err, ErrTokenUsed) {
+	if err := s.PortalLogin(ctx, []byte("tok1"), now, now.Add(time.Minute), []byte("h2"), sess); !errors.Is(err, ErrTokenUsed) {
 		t.Fatalf("second login with the same token: %v, want ErrTokenUsed", err)
 	}
 	if _, err := s.PortalSession([]byte("h2")); !errors.Is(err, ErrNotFound) {
@@ -55,8 +55,22 @@ func TestPortalRevokeAndPurge(t *testing.T) {
 	op := live
 	op.Tenant, op.All = "", true
 	s.PutPortalSession(ctx, []byte("op"), op)
-	if n, err := s.DeleteTenantSessions(ctx, "a"); err != nil || n != 2 {
+	if n, err := s.DeleteTenantSessions(ctx, "a", now, now.Add(time.Hour)); err != nil || n != 2 {
 		t.Fatalf("revoke a: %d, %v", n, err)
+	}
+	// Links of a issued until the revocation are refused; later ones and
+	// other tenants' work.
+	for _, c := range []struct {
+		tenant string
+		issued time.Time
+		want   error
+	}{{"a", now, ErrTokenRevoked}, {"a", now.Add(-time.Minute), ErrTokenRevoked}, {"a", now.Add(time.Millisecond), nil}, {"ab", now, nil}} {
+		sess := live
+		sess.Tenant = c.tenant
+		id := []byte(c.tenant + c.issued.String())
+		if err := s.PortalLogin(ctx, id, c.issued, now.Add(time.Minute), id, sess); !errors.Is(err, c.want) {
+			t.Errorf("login of %s issued %s: %v, want %v", c.tenant, c.issued.Sub(now), err, c.want)
+		}
 	}
 	for h, want := range map[string]bool{"a1": false, "a2": false, "b1": true, "op": true} {
 		if _, err := s.PortalSession([]byte(h)); (err == nil) != want {
@@ -68,8 +82,8 @@ func TestPortalRevokeAndPurge(t *testing.T) {
 	idle := live
 	idle.Tenant, idle.IdleExpires = "c", now.Add(-time.Second)
 	s.PutPortalSession(ctx, []byte("c1"), idle)
-	s.PortalLogin(ctx, []byte("old"), now.Add(-time.Second), []byte("c2"), live)
-	s.PortalLogin(ctx, []byte("new"), now.Add(time.Hour), []byte("c3"), live)
+	s.PortalLogin(ctx, []byte("old"), now.Add(time.Second), now.Add(-time.Second), []byte("c2"), live)
+	s.PortalLogin(ctx, []byte("new"), now.Add(time.Second), now.Add(time.Hour), []byte("c3"), live)
 	n, err := s.PurgePortal(ctx, now)
 	if err != nil || n != 2 {
 		t.Fatalf("purge: %d, %v; want 2 (one session, one token)", n, err)
@@ -77,7 +91,7 @@ func TestPortalRevokeAndPurge(t *testing.T) {
 	if _, err := s.PortalSession([]byte("c1")); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("idle session survived the purge: %v", err)
 	}
-	if err := s.PortalLogin(ctx, []byte("new"), now.Add(time.Hour), []byte("c4"), live); !errors.Is(err, ErrTokenUsed) {
+	if err := s.PortalLogin(ctx, []byte("new"), now.Add(time.Second), now.Add(time.Hour), []byte("c4"), live); !errors.Is(err, ErrTokenUsed) {
 		t.Fatalf("an unexpired used token was purged: %v", err)
 	}
 	s.db.View(func(tx *bolt.Tx) error {

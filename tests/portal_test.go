@@ -378,9 +378,15 @@ func TestPortalTokens(t *testing.T) {
 func TestPortalTenantDeleteRevokes(t *testing.T) {
 	d, _ := portalDaemon(t, Extra{})
 	a, b := login(t, d, "a", nil), login(t, d, "b", nil)
+	_, unused := d.Admin("POST", "/v1/tenants/a/portal", "") // minted, not yet followed
 	if status, out := d.Admin("DELETE", "/v1/tenants/a", ""); status != 200 {
 		t.Fatalf("delete tenant: %d %v", status, out)
 	}
+	// A link minted before the deletion no longer logs in; a new one does.
+	if resp, body := raw(t, "GET", unused["url"].(string), ""); resp.StatusCode != 401 || !strings.Contains(string(body), "revoked") {
+		t.Fatalf("a link minted before the deletion: %d %s", resp.StatusCode, body)
+	}
+	login(t, d, "a", nil)
 	if status, out := a.call("GET", "/api/endpoints", ""); status != 401 {
 		t.Fatalf("a after its deletion: %d %v", status, out)
 	}
