@@ -54,7 +54,7 @@ func (d *Daemon) openPortal(cfg *config.Config, closers *[]func()) error {
 		d.portal.hs = &fasthttp.Server{
 			Name:                  "hookd-portal",
 			Handler:               d.portal.srv.Handler,
-			ErrorHandler:          d.handleServerError,
+			ErrorHandler:          d.portal.srv.ErrorHandler(d.handleServerError),
 			Logger:                serverLogger{d.log},
 			MaxRequestBodySize:    64 << 10,
 			ReadTimeout:           30 * time.Second,

@@ -109,6 +109,16 @@ func (s *Server) dispatch(r *request, routes []route, path string, isAPI bool) {
 	s.fail(r, isAPI, errNoRoute)
 }
 
+// ErrorHandler wraps the listener's answer to a request that never
+// reached the router (malformed, too large, too slow) so that it carries
+// the headers every portal answer does.
+func (s *Server) ErrorHandler(answer func(*fasthttp.RequestCtx, error)) func(*fasthttp.RequestCtx, error) {
+	return func(ctx *fasthttp.RequestCtx, err error) {
+		answer(ctx, err)
+		s.secure(ctx, false)
+	}
+}
+
 // secure sets the headers every answer carries. Cache-Control is no-store
 // by default, as nearly every answer is bound to a session; a static
 // asset's handler may override it.

@@ -578,3 +578,19 @@ func TestUISessionOnlyForOwnNavigation(t *testing.T) {
 		}
 	}
 }
+
+// A request the listener refuses before routing (here: a body over the
+// portal's 64 KiB) still carries the portal's security headers.
+func TestPortalServerErrorsCarryHeaders(t *testing.T) {
+	d, _ := portalDaemon(t, Extra{})
+	resp, err := http.Post("http://"+d.PortalAddr()+"/api/endpoints", "application/json", strings.NewReader(strings.Repeat("x", 70<<10)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 413 || !strings.Contains(string(body), "portal: 64 KiB") ||
+		!strings.Contains(resp.Header.Get("Content-Security-Policy"), "default-src 'none'") || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Fatalf("%d %v %s", resp.StatusCode, resp.Header, body)
+	}
+}
