@@ -169,12 +169,20 @@ func guardedDial(ctx context.Context, deny []netip.Prefix, self []netip.AddrPort
 	defer cancel()
 	ips, err := net.DefaultResolver.LookupNetIP(lookup, "ip", host)
 	if err != nil {
+		// The attempt's error is shown to the endpoint's owner, a tenant
+		// perhaps: it names the failure, not hookd's resolver.
+		var dnsErr *net.DNSError
+		if errors.As(err, &dnsErr) {
+			return nil, fmt.Errorf("lookup %s: %s", host, dnsErr.Err)
+		}
 		return nil, err
 	}
 	p, _ := strconv.ParseUint(port, 10, 16)
 	for _, ip := range ips {
 		if Denied(ip, deny) {
-			return nil, fmt.Errorf("%w: %s resolves to %s", ErrDenied, host, ip.Unmap())
+			// Not which address: a tenant must not learn how internal
+			// names resolve.
+			return nil, fmt.Errorf("%w: %s resolves to a denied address", ErrDenied, host)
 		}
 		if IsSelf(ip, uint16(p), self) {
 			return nil, fmt.Errorf("%w: %s", ErrSelf, net.JoinHostPort(ip.Unmap().String(), port))
