@@ -129,8 +129,8 @@ func (d *Daemon) adminPortalLink(ctx *fasthttp.RequestCtx, args []string) error 
 	ttl := 15 * time.Minute
 	if in.TTL != "" {
 		var err error
-		if ttl, err = time.ParseDuration(in.TTL); err != nil || ttl <= 0 || ttl > portal.MaxLinkTTL {
-			return badRequest("ttl: %q: must be a duration over 0s and at most 24h, such as \"15m\"", in.TTL)
+		if ttl, err = time.ParseDuration(in.TTL); err != nil || ttl < time.Second || ttl > portal.MaxLinkTTL {
+			return badRequest("ttl: %q: must be a duration between 1s and 24h, such as \"15m\"", in.TTL)
 		}
 	}
 	caps, err := portal.ParseCaps(in.Capabilities)

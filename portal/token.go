@@ -106,16 +106,17 @@ func (s *Server) Mint(ctx context.Context, tenant string, ttl time.Duration, cap
 		return "", "", time.Time{}, ErrPortalOff
 	case !config.ValidID(tenant):
 		return "", "", time.Time{}, api.BadRequest("tenant: %s", config.IDRule)
-	case ttl <= 0 || ttl > MaxLinkTTL:
-		return "", "", time.Time{}, api.BadRequest("ttl: must be more than 0s and at most 24h")
+	case ttl < time.Second || ttl > MaxLinkTTL:
+		return "", "", time.Time{}, api.BadRequest("ttl: must be between 1s and 24h")
 	case caps&^AllCaps != 0:
 		return "", "", time.Time{}, api.BadRequest("capabilities: unknown capability")
 	}
 	t := token{caps: caps | CapView, tenant: tenant, issued: s.now()}
 	rand.Read(t.id[:])
 	// Whole seconds: the token carries Unix seconds, and the answer's
-	// expires_at must be the instant the token stops working.
-	t.expires = s.now().Add(ttl).Truncate(time.Second)
+	// expires_at must be the instant the token stops working. Rounded
+	// up, so a link lives at least ttl.
+	t.expires = s.now().Add(ttl + time.Second - 1).Truncate(time.Second)
 	tok = signToken(s.key, t)
 	return s.publicURL() + "/login?token=" + url.QueryEscape(tok), tok, t.expires, nil
 }
