@@ -217,7 +217,7 @@ func (d *Daemon) CreateEndpoint(ctx context.Context, sc api.Scope, body []byte) 
 		return nil, err
 	}
 	if s.Disabled != nil && *s.Disabled {
-		if err := d.sched.SetDisabled(ctx, id, true, "disabled by operator"); err != nil {
+		if err := d.sched.SetDisabled(ctx, id, true, disabledBy(sc)); err != nil {
 			return nil, err
 		}
 	}
@@ -444,7 +444,7 @@ func (d *Daemon) PatchEndpoint(ctx context.Context, sc api.Scope, name string, b
 	}
 	d.putManaged(&managedEndpoint{rec: rec, settings: s, secrets: secrets, ep: ep})
 	if disabled != nil {
-		if err := d.sched.SetDisabled(ctx, rec.ID, *disabled, "disabled by operator"); err != nil {
+		if err := d.sched.SetDisabled(ctx, rec.ID, *disabled, disabledBy(sc)); err != nil {
 			return nil, err
 		}
 	}
@@ -636,7 +636,7 @@ func (d *Daemon) SetDisabled(ctx context.Context, sc api.Scope, name string, on 
 	if err != nil {
 		return nil, err
 	}
-	if err := d.sched.SetDisabled(ctx, ep.ID, on, "disabled by operator"); err != nil {
+	if err := d.sched.SetDisabled(ctx, ep.ID, on, disabledBy(sc)); err != nil {
 		return nil, err
 	}
 	state := "active"
@@ -644,4 +644,13 @@ func (d *Daemon) SetDisabled(ctx context.Context, sc api.Scope, name string, on 
 		state = "disabled"
 	}
 	return &client.EndpointState{Name: name, State: state}, nil
+}
+
+// disabledBy is the reason an endpoint disabled through the API shows:
+// who did it, for the operator reading the endpoint later.
+func disabledBy(sc api.Scope) string {
+	if sc.All() {
+		return "disabled by operator"
+	}
+	return "disabled by the tenant in the portal"
 }
