@@ -135,7 +135,7 @@ type Scheduler struct {
 	items    map[string]*item
 	wheel    *wheel
 	ready    map[string]*epQueue
-	ring     []string
+	ring     ring
 	busy     int
 	carried  int  // bytes of bodies held by tracked items (loop only)
 	needScan bool // the periodic re-read of the due index is due
