@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -59,7 +60,7 @@ func NewSigner(c SigningConfig) (Signer, error) {
 			}
 			keys = append(keys, k)
 		}
-		s := &standardSigner{keys: make([]*hmacKey, len(keys)), expires: make([]time.Time, len(keys))}
+		s := &standardSigner{keys: make([]hmacKey, len(keys)), expires: make([]time.Time, len(keys))}
 		for i, k := range keys {
 			s.keys[i] = newHMACKey(k)
 		}
@@ -115,14 +116,20 @@ type noneSigner struct{}
 
 func (noneSigner) Sign(dst []Header, _ *Message) []Header { return dst }
 
-// hmacKey is an HMAC-SHA256 key as the SHA-256 states after its inner and
-// outer pad blocks (what crypto/hmac precomputes too): restoring a state
-// costs a copy, not a hash of the pads. The states are plain bytes, a
-// couple of hundred per key, and the hash objects come from one pool
-// shared by every endpoint: a pool per endpoint kept a keyed HMAC (and the
-// pool's per-CPU arrays) alive for each of 100,000 tenant endpoints after
-// its first delivery, and most of them build one for a single attempt.
-type hmacKey struct{ inner, outer []byte }
+// hmacKey is an HMAC-SHA256 key. Its SHA-256 states after the inner and
+// outer pad blocks (what crypto/hmac precomputes too) are made on its first
+// use, so an endpoint that has not sent anything yet holds only its key:
+// restoring a state costs a copy, not a hash of the pads. The states are
+// plain bytes, and the hash objects come from one pool shared by every
+// endpoint: a pool per endpoint kept a keyed HMAC (and the pool's per-CPU
+// arrays) alive for each of 100,000 tenant endpoints after its first
+// delivery.
+type hmacKey struct {
+	key  []byte
+	pads atomic.Pointer[hmacPads]
+}
+
+type hmacPads struct{ inner, outer []byte }
 
 // shaPool holds SHA-256 objects to restore an hmacKey's states into,
 // with a buffer for the inner digest (a local array passed to Sum through
@@ -134,14 +141,23 @@ type shaState struct {
 	inner [sha256.Size]byte
 }
 
-func newHMACKey(key []byte) *hmacKey {
+func newHMACKey(key []byte) hmacKey {
 	if len(key) > sha256.BlockSize {
 		sum := sha256.Sum256(key) // RFC 2104: a long key is hashed first
 		key = sum[:]
 	}
+	return hmacKey{key: key}
+}
+
+// states returns the key's pad states, made on first use (concurrent first
+// uses make the same ones).
+func (k *hmacKey) states() *hmacPads {
+	if p := k.pads.Load(); p != nil {
+		return p
+	}
 	var ipad, opad [sha256.BlockSize]byte
-	copy(ipad[:], key)
-	copy(opad[:], key)
+	copy(ipad[:], k.key)
+	copy(opad[:], k.key)
 	for i := range ipad {
 		ipad[i] ^= 0x36
 		opad[i] ^= 0x5c
@@ -155,19 +171,22 @@ func newHMACKey(key []byte) *hmacKey {
 		}
 		return b
 	}
-	return &hmacKey{inner: state(ipad[:]), outer: state(opad[:])}
+	p := &hmacPads{inner: state(ipad[:]), outer: state(opad[:])}
+	k.pads.Store(p)
+	return p
 }
 
 // sum appends HMAC(key, parts...) to dst.
 func (k *hmacKey) sum(dst []byte, parts ...[]byte) []byte {
+	pads := k.states()
 	st := shaPool.Get().(*shaState)
 	h := st.h
-	restore(h, k.inner)
+	restore(h, pads.inner)
 	for _, p := range parts {
 		h.Write(p)
 	}
 	inner := h.Sum(st.inner[:0])
-	restore(h, k.outer)
+	restore(h, pads.outer)
 	h.Write(inner)
 	dst = h.Sum(dst)
 	shaPool.Put(st)
@@ -183,7 +202,7 @@ func restore(h hash.Hash, state []byte) {
 // standardSigner implements https://www.standardwebhooks.com: HMAC-SHA256
 // over "{id}.{timestamp}.{body}", one v1 signature per key for rotation.
 type standardSigner struct {
-	keys []*hmacKey
+	keys []hmacKey
 	// expires[i] is when keys[i] stops signing (zero: never); a rotated-out
 	// secret signs next to the new one until its overlap ends.
 	expires []time.Time
@@ -199,7 +218,8 @@ func (s *standardSigner) Sign(dst []Header, m *Message) []Header {
 	pre = append(pre, '.')
 	sig := make([]byte, 0, len(s.keys)*48)
 	var sum [sha256.Size]byte
-	for i, k := range s.keys {
+	for i := range s.keys {
+		k := &s.keys[i]
 		if exp := s.expires[i]; !exp.IsZero() && !m.Timestamp.Before(exp) {
 			continue
 		}
@@ -219,7 +239,7 @@ func (s *standardSigner) Sign(dst []Header, m *Message) []Header {
 // hmacSigner is the generic scheme most platforms use: HMAC-SHA256 of a
 // content template with the secret as raw bytes, in one header.
 type hmacSigner struct {
-	mac      *hmacKey
+	mac      hmacKey
 	header   string
 	prefix   string
 	hex      bool

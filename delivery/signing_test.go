@@ -126,7 +126,8 @@ func TestHMACKeyMatchesCryptoHMAC(t *testing.T) {
 		want := hmac.New(sha256.New, key)
 		want.Write(msg[:6])
 		want.Write(msg[6:])
-		got := newHMACKey(key).sum(nil, msg[:6], msg[6:])
+		k := newHMACKey(key)
+		got := k.sum(nil, msg[:6], msg[6:])
 		if !bytes.Equal(got, want.Sum(nil)) {
 			t.Fatalf("key of %d bytes: got %x, want %x", n, got, want.Sum(nil))
 		}

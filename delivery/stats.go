@@ -41,6 +41,20 @@ func (s *Scheduler) Stats() map[string]Stats {
 	return out
 }
 
+// Failing returns a copy of the statistics of the endpoints whose last
+// attempts failed (a failing streak): what disable_after looks at each
+// second. Stats copies every endpoint's, which with 100,000 tenant
+// endpoints is megabytes a call.
+func (s *Scheduler) Failing() map[string]Stats {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	out := make(map[string]Stats, len(s.failing))
+	for k := range s.failing {
+		out[k] = *s.stats[k]
+	}
+	return out
+}
+
 // stat returns name's stats; the caller holds statsMu.
 func (s *Scheduler) stat(name string) *Stats {
 	st := s.stats[name]
@@ -71,9 +85,11 @@ func (s *Scheduler) recorded(d *store.Delivery, o *store.Outcome, err error) {
 		ev.Previous = st.Failures
 		if o.Delivered {
 			st.Failures, st.LastSuccess, st.FailingSince = 0, o.Attempt.At, time.Time{}
+			delete(s.failing, d.Endpoint)
 		} else {
 			if st.Failures == 0 {
 				st.FailingSince = o.Attempt.At
+				s.failing[d.Endpoint] = struct{}{}
 			}
 			st.Failures++
 			st.LastFailure, st.LastFailureStatus, st.LastFailureError = o.Attempt.At, o.Attempt.Status, o.Attempt.Error
