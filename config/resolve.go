@@ -6,7 +6,10 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"hookd/delivery"
@@ -59,7 +62,7 @@ func (c *Config) Resolve() error {
 // reads its secret and builds it. p is the key prefix errors name; id is
 // the internal id ("" = the name).
 func (c *Config) buildEndpoint(p, id string, e *EndpointSettings, internal bool) (*delivery.Endpoint, error) {
-	d, b := &c.Defaults, builtinEndpoint()
+	d, b := &c.Defaults, builtin()
 	ec := delivery.EndpointConfig{
 		ID: id, Name: e.Name, Tenant: e.Tenant, Description: e.Description, URL: e.URL, Events: e.Events, Headers: mergeHeaders(d.Headers, e.Headers), Internal: internal,
 		Timeout:          pick(e.Timeout, d.Timeout, b.Timeout).D(),
@@ -77,11 +80,7 @@ func (c *Config) buildEndpoint(p, id string, e *EndpointSettings, internal bool)
 			Jitter:        pick(e.Jitter, d.Jitter, b.Jitter),
 		},
 	}
-	sched := pick(e.Schedule, d.Schedule, b.Schedule)
-	ec.Policy.Schedule = make([]time.Duration, len(sched))
-	for i, v := range sched {
-		ec.Policy.Schedule[i] = v.D()
-	}
+	ec.Policy.Schedule = sharedSchedule(pick(e.Schedule, d.Schedule, b.Schedule))
 	switch {
 	case ec.Timeout <= 0 || ec.Timeout > 5*time.Minute:
 		return nil, c.ErrAt(p+".timeout", "must be between 1ms and 5m")
@@ -136,6 +135,28 @@ func (c *Config) buildEndpoint(p, id string, e *EndpointSettings, internal bool)
 		return nil, c.ErrAt(p, "%v", err)
 	}
 	return ep, nil
+}
+
+// builtin is builtinEndpoint, made once: buildEndpoint only reads it, and
+// making it for each of 100,000 managed endpoints was 5% of a start.
+var builtin = sync.OnceValue(builtinEndpoint)
+
+// lastSchedule is the retry schedule built last. Endpoints whose schedule
+// is the same (from [defaults] or the built-in one: nearly all) share it,
+// as nothing changes a Policy's Schedule once built; 100,000 managed
+// endpoints held 8 MB of copies.
+var lastSchedule atomic.Pointer[[]time.Duration]
+
+func sharedSchedule(sched []Duration) []time.Duration {
+	if p := lastSchedule.Load(); p != nil && slices.EqualFunc(*p, sched, func(a time.Duration, b Duration) bool { return a == b.D() }) {
+		return *p
+	}
+	out := make([]time.Duration, len(sched))
+	for i, v := range sched {
+		out[i] = v.D()
+	}
+	lastSchedule.Store(&out)
+	return out
 }
 
 // pick is the first set value: the endpoint's, [defaults]', the built-in.

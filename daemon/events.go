@@ -164,7 +164,7 @@ func (d *Daemon) disableFailing(ctx context.Context) {
 	// not every endpoint, each second.
 	t := d.sched.Table()
 	now := time.Now()
-	for id, st := range d.sched.Stats() {
+	for id, st := range d.sched.Failing() {
 		since := st.FailingSince
 		ep := t.ByID(id)
 		if since.IsZero() || ep == nil || ep.DisableAfter <= 0 || t.Disabled(id) || now.Sub(since) < ep.DisableAfter {

@@ -93,7 +93,7 @@ func NewEndpoint(c EndpointConfig) (*Endpoint, error) {
 		e.ID = e.Name
 	}
 	var err error
-	if e.envelope, err = NewEnvelope(c.Envelope); err != nil {
+	if e.envelope, err = sharedEnvelope(c.Envelope); err != nil {
 		return nil, &FieldError{"envelope", err}
 	}
 	if e.signer, err = NewSigner(c.Signing); err != nil {
@@ -252,8 +252,11 @@ func (t *Table) WithConfig(eps []*Endpoint) *Table {
 // indexed in one pass (at start, and after a reload rebuilt them).
 func (t *Table) WithAllManaged(eps []*Endpoint) *Table {
 	m := &shardedIndex{n: len(eps)}
+	// Sized for the shard's share (with room for the spread of the hash),
+	// so that 100,000 endpoints do not grow each map step by step.
+	per := len(eps)/shards + len(eps)/shards/8 + 1
 	for i := range shards {
-		m.byName[i], m.byID[i], m.byTenant[i] = map[string]*Endpoint{}, map[string]*Endpoint{}, map[string][]*Endpoint{}
+		m.byName[i], m.byID[i], m.byTenant[i] = make(map[string]*Endpoint, per), make(map[string]*Endpoint, per), make(map[string][]*Endpoint, per)
 	}
 	for _, e := range eps {
 		m.byName[shardOf(e.Name)][e.Name] = e

@@ -1,10 +1,13 @@
 package delivery
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -76,6 +79,42 @@ func NewEnvelope(c EnvelopeConfig) (*Envelope, error) {
 		}
 		e.static = append(append(append(e.static, p...), c.Static[k]...), ',')
 	}
+	return e, nil
+}
+
+// envelopes are the last few envelopes built, for endpoints to share: an
+// Envelope is immutable, and nearly all of a platform's endpoints use the
+// same one (100,000 tenant endpoints held 15 MB of identical copies).
+var envelopes struct {
+	mu   sync.Mutex
+	last []builtEnvelope // most recently built first
+}
+
+type builtEnvelope struct {
+	c EnvelopeConfig
+	e *Envelope
+}
+
+const sharedEnvelopes = 8
+
+// sharedEnvelope is NewEnvelope(c), or an equal envelope built before.
+func sharedEnvelope(c EnvelopeConfig) (*Envelope, error) {
+	envelopes.mu.Lock()
+	for _, b := range envelopes.last {
+		if b.c.ID == c.ID && b.c.Type == c.Type && b.c.Time == c.Time && b.c.Data == c.Data && b.c.Tenant == c.Tenant &&
+			b.c.TimeFormat == c.TimeFormat && maps.EqualFunc(b.c.Static, c.Static, func(x, y json.RawMessage) bool { return bytes.Equal(x, y) }) {
+			envelopes.mu.Unlock()
+			return b.e, nil
+		}
+	}
+	envelopes.mu.Unlock()
+	e, err := NewEnvelope(c)
+	if err != nil {
+		return nil, err
+	}
+	envelopes.mu.Lock()
+	envelopes.last = append([]builtEnvelope{{c, e}}, envelopes.last[:min(len(envelopes.last), sharedEnvelopes-1)]...)
+	envelopes.mu.Unlock()
 	return e, nil
 }
 

@@ -184,7 +184,7 @@ func (f *fakeStore) put(id, endpoint string, due time.Time, body []byte) store.Q
 	return store.QueueEntry{Key: d.Key(), Due: due, Delivery: &c}
 }
 
-func (f *fakeStore) ScanDue(until time.Time, limit int, skip func(string) bool, fn func(store.QueueEntry)) error {
+func (f *fakeStore) ScanDue(until time.Time, limit int, skip func([]byte) bool, fn func(store.QueueEntry)) error {
 	f.mu.Lock()
 	var due []store.Delivery
 	for _, d := range f.recs {
@@ -202,7 +202,7 @@ func (f *fakeStore) ScanDue(until time.Time, limit int, skip func(string) bool, 
 		if n == limit {
 			break
 		}
-		if !skip(d.Key()) {
+		if !skip([]byte(d.Key())) {
 			fn(store.QueueEntry{Key: d.Key(), Due: d.Due})
 			n++
 		}

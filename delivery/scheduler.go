@@ -17,7 +17,8 @@ import (
 // the real one, tests pass a fake.
 type Store interface {
 	// ScanDue walks the due index in time order up to until.
-	ScanDue(until time.Time, limit int, skip func(key string) bool, fn func(store.QueueEntry)) error
+	// skip is given the key's bytes, valid during the call only.
+	ScanDue(until time.Time, limit int, skip func(key []byte) bool, fn func(store.QueueEntry)) error
 	// Delivery reads a delivery's record when it was not carried.
 	Delivery(key string) (*store.Delivery, error)
 	// Complete records an outcome; done runs after its commit.
@@ -121,6 +122,7 @@ type Scheduler struct {
 	statsMu sync.Mutex
 	stats   map[string]*Stats
 	hours   map[string]*hourRing // attempts per hour, by endpoint
+	failing map[string]struct{}  // endpoints with Failures > 0
 
 	jobs chan *item
 
@@ -136,7 +138,7 @@ type Scheduler struct {
 	items    map[string]*item
 	wheel    *wheel
 	ready    map[string]*epQueue
-	ring     []string
+	ring     ring
 	busy     int
 	carried  int  // bytes of bodies held by tracked items (loop only)
 	needScan bool // the periodic re-read of the due index is due
@@ -157,7 +159,7 @@ func New(st Store, sender Attempter, t *Table, opts Options) (*Scheduler, error)
 	}
 	s := &Scheduler{st: st, sender: sender, clock: opts.Clock, opts: opts, log: opts.Log,
 		wake: make(chan struct{}, 1), jobs: make(chan *item, opts.Workers),
-		items: map[string]*item{}, ready: map[string]*epQueue{}, stats: map[string]*Stats{},
+		items: map[string]*item{}, ready: map[string]*epQueue{}, stats: map[string]*Stats{}, failing: map[string]struct{}{},
 		wheel: newWheel(opts.Tick, wheelSlots, opts.Clock.Now()), needScan: true,
 		fifos: map[string]*fifo{}, far: map[*item]struct{}{}, needFIFOs: true}
 	s.ctx, s.cancel = context.WithCancel(context.Background())

@@ -309,3 +309,63 @@ func TestNewRequiresWorkersAndShutdownTimeout(t *testing.T) {
 		}
 	}
 }
+
+// A round stops when the workers are busy, and the next dispatch resumes
+// with the endpoints it did not reach: the first endpoints of the ring do
+// not take every freed worker while the others wait.
+func TestDispatchResumesWhereItStopped(t *testing.T) {
+	var eps []*Endpoint
+	for _, name := range []string{"a", "b", "c", "d"} {
+		eps = append(eps, testEndpoint(t, name, "", 16, time.Second))
+	}
+	h := newHarness(t, Options{Workers: 2}, eps...)
+	now := h.clock.Now()
+	for _, name := range []string{"a", "b", "c", "d"} {
+		h.queue(name, 2, now, nil)
+	}
+	h.step()
+	first := h.dispatched()
+	if want := []string{"a0", "b0"}; !slices.Equal(ids(first), want) {
+		t.Fatalf("dispatched %v, want %v", ids(first), want)
+	}
+	for _, it := range first {
+		h.attempt(it)
+	}
+	h.step()
+	if got, want := ids(h.dispatched()), []string{"c0", "d0"}; !slices.Equal(got, want) {
+		t.Fatalf("after the workers are free: %v, want %v", got, want)
+	}
+}
+
+// Failing lists the endpoints with a failing streak, and only those.
+func TestFailingStats(t *testing.T) {
+	h := newHarness(t, Options{Workers: 4}, testEndpoint(t, "bad", "", 16, time.Second), testEndpoint(t, "good", "", 16, time.Second))
+	h.send.status["bad"] = 500
+	now := h.clock.Now()
+	h.queue("bad", 1, now, nil)
+	h.queue("good", 1, now, nil)
+	h.step()
+	for _, it := range h.dispatched() {
+		h.attempt(it)
+	}
+	f := h.Failing()
+	if len(f) != 1 || f["bad"].Failures != 1 || f["bad"].FailingSince.IsZero() {
+		t.Fatalf("failing %+v", f)
+	}
+	if _, ok := h.Stats()["good"]; !ok {
+		t.Fatal("Stats lacks the endpoint that succeeded")
+	}
+	h.send.status["bad"] = 200
+	h.clock.Advance(2 * time.Minute)
+	h.step()          // the wheel catches up with the clock
+	h.needScan = true // the retry was beyond the horizon: the scan loads it
+	h.step()
+	retried := h.dispatched()
+	if len(retried) != 1 {
+		t.Fatalf("retried %v", ids(retried))
+	}
+	h.attempt(retried[0])
+	if f := h.Failing(); len(f) != 0 {
+		t.Fatalf("after a success: failing %+v", f)
+	}
+}

@@ -1,9 +1,9 @@
 package delivery
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -59,7 +60,10 @@ func NewSigner(c SigningConfig) (Signer, error) {
 			}
 			keys = append(keys, k)
 		}
-		s := &standardSigner{keys: newMACPools(keys...), expires: make([]time.Time, len(keys))}
+		s := &standardSigner{keys: make([]hmacKey, len(keys)), expires: make([]time.Time, len(keys))}
+		for i, k := range keys {
+			s.keys[i] = newHMACKey(k)
+		}
 		copy(s.expires[1:], c.PreviousExpire)
 		return s, nil
 	case "hmac-sha256":
@@ -74,7 +78,7 @@ func NewSigner(c SigningConfig) (Signer, error) {
 		if c.Header == "" || c.Content == "" {
 			return nil, errors.New("hmac-sha256 signing needs a header and a content template")
 		}
-		s := &hmacSigner{mac: newMACPools([]byte(c.Secret))[0], header: c.Header, prefix: c.Prefix, tsHeader: c.TimestampHeader}
+		s := &hmacSigner{mac: newHMACKey([]byte(c.Secret)), header: c.Header, prefix: c.Prefix, tsHeader: c.TimestampHeader}
 		switch c.Encoding {
 		case "hex":
 			s.hex = true
@@ -112,30 +116,93 @@ type noneSigner struct{}
 
 func (noneSigner) Sign(dst []Header, _ *Message) []Header { return dst }
 
-// macPool reuses keyed HMAC-SHA256 states: hmac.New allocates and hashes
-// the key's pads on every call, Reset restores the keyed state cheaply.
-type macPool struct{ p sync.Pool }
+// hmacKey is an HMAC-SHA256 key. Its SHA-256 states after the inner and
+// outer pad blocks (what crypto/hmac precomputes too) are made on its first
+// use, so an endpoint that has not sent anything yet holds only its key:
+// restoring a state costs a copy, not a hash of the pads. The states are
+// plain bytes, and the hash objects come from one pool shared by every
+// endpoint: a pool per endpoint kept a keyed HMAC (and the pool's per-CPU
+// arrays) alive for each of 100,000 tenant endpoints after its first
+// delivery.
+type hmacKey struct {
+	key  []byte
+	pads atomic.Pointer[hmacPads]
+}
 
-func newMACPools(keys ...[]byte) []*macPool {
-	out := make([]*macPool, len(keys))
-	for i, k := range keys {
-		out[i] = &macPool{p: sync.Pool{New: func() any { return hmac.New(sha256.New, k) }}}
+type hmacPads struct{ inner, outer []byte }
+
+// shaPool holds SHA-256 objects to restore an hmacKey's states into,
+// with a buffer for the inner digest (a local array passed to Sum through
+// the interface would be allocated on each call).
+var shaPool = sync.Pool{New: func() any { return &shaState{h: sha256.New()} }}
+
+type shaState struct {
+	h     hash.Hash
+	inner [sha256.Size]byte
+}
+
+func newHMACKey(key []byte) hmacKey {
+	if len(key) > sha256.BlockSize {
+		sum := sha256.Sum256(key) // RFC 2104: a long key is hashed first
+		key = sum[:]
 	}
-	return out
+	return hmacKey{key: key}
 }
 
-func (mp *macPool) get() hash.Hash {
-	h := mp.p.Get().(hash.Hash)
-	h.Reset()
-	return h
+// states returns the key's pad states, made on first use (concurrent first
+// uses make the same ones).
+func (k *hmacKey) states() *hmacPads {
+	if p := k.pads.Load(); p != nil {
+		return p
+	}
+	var ipad, opad [sha256.BlockSize]byte
+	copy(ipad[:], k.key)
+	copy(opad[:], k.key)
+	for i := range ipad {
+		ipad[i] ^= 0x36
+		opad[i] ^= 0x5c
+	}
+	state := func(pad []byte) []byte {
+		h := sha256.New()
+		h.Write(pad)
+		b, err := h.(encoding.BinaryMarshaler).MarshalBinary()
+		if err != nil {
+			panic("sha256 state: " + err.Error()) // the standard library's own hash: cannot fail
+		}
+		return b
+	}
+	p := &hmacPads{inner: state(ipad[:]), outer: state(opad[:])}
+	k.pads.Store(p)
+	return p
 }
 
-func (mp *macPool) put(h hash.Hash) { mp.p.Put(h) }
+// sum appends HMAC(key, parts...) to dst.
+func (k *hmacKey) sum(dst []byte, parts ...[]byte) []byte {
+	pads := k.states()
+	st := shaPool.Get().(*shaState)
+	h := st.h
+	restore(h, pads.inner)
+	for _, p := range parts {
+		h.Write(p)
+	}
+	inner := h.Sum(st.inner[:0])
+	restore(h, pads.outer)
+	h.Write(inner)
+	dst = h.Sum(dst)
+	shaPool.Put(st)
+	return dst
+}
+
+func restore(h hash.Hash, state []byte) {
+	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(state); err != nil {
+		panic("sha256 state: " + err.Error()) // a state MarshalBinary made: cannot fail
+	}
+}
 
 // standardSigner implements https://www.standardwebhooks.com: HMAC-SHA256
 // over "{id}.{timestamp}.{body}", one v1 signature per key for rotation.
 type standardSigner struct {
-	keys []*macPool
+	keys []hmacKey
 	// expires[i] is when keys[i] stops signing (zero: never); a rotated-out
 	// secret signs next to the new one until its overlap ends.
 	expires []time.Time
@@ -151,15 +218,12 @@ func (s *standardSigner) Sign(dst []Header, m *Message) []Header {
 	pre = append(pre, '.')
 	sig := make([]byte, 0, len(s.keys)*48)
 	var sum [sha256.Size]byte
-	for i, k := range s.keys {
+	for i := range s.keys {
+		k := &s.keys[i]
 		if exp := s.expires[i]; !exp.IsZero() && !m.Timestamp.Before(exp) {
 			continue
 		}
-		mac := k.get()
-		mac.Write(pre)
-		mac.Write(m.Body)
-		digest := mac.Sum(sum[:0])
-		k.put(mac)
+		digest := k.sum(sum[:0], pre, m.Body)
 		if len(sig) > 0 {
 			sig = append(sig, ' ')
 		}
@@ -175,7 +239,7 @@ func (s *standardSigner) Sign(dst []Header, m *Message) []Header {
 // hmacSigner is the generic scheme most platforms use: HMAC-SHA256 of a
 // content template with the secret as raw bytes, in one header.
 type hmacSigner struct {
-	mac      *macPool
+	mac      hmacKey
 	header   string
 	prefix   string
 	hex      bool
@@ -185,10 +249,7 @@ type hmacSigner struct {
 
 func (s *hmacSigner) Sign(dst []Header, m *Message) []Header {
 	var sum [sha256.Size]byte
-	mac := s.mac.get()
-	mac.Write(s.content.appendTo(make([]byte, 0, len(m.Body)+64), m))
-	digest := mac.Sum(sum[:0])
-	s.mac.put(mac)
+	digest := s.mac.sum(sum[:0], s.content.appendTo(make([]byte, 0, len(m.Body)+64), m))
 	v := []byte(s.prefix)
 	if s.hex {
 		v = hex.AppendEncode(v, digest)

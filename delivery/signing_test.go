@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -113,5 +114,22 @@ func BenchmarkStandardSign(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		s.Sign(dst[:0], m)
+	}
+}
+
+// The precomputed pad states give crypto/hmac's answer for every key
+// length: shorter than, equal to and longer than SHA-256's block.
+func TestHMACKeyMatchesCryptoHMAC(t *testing.T) {
+	msg := []byte("msg_1.1700000000.{\"a\":1}")
+	for _, n := range []int{0, 1, 32, 63, 64, 65, 100, 200} {
+		key := bytes.Repeat([]byte{byte(n + 1)}, n)
+		want := hmac.New(sha256.New, key)
+		want.Write(msg[:6])
+		want.Write(msg[6:])
+		k := newHMACKey(key)
+		got := k.sum(nil, msg[:6], msg[6:])
+		if !bytes.Equal(got, want.Sum(nil)) {
+			t.Fatalf("key of %d bytes: got %x, want %x", n, got, want.Sum(nil))
+		}
 	}
 }

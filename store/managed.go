@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -41,27 +43,55 @@ type Managed struct {
 }
 
 // ManagedEndpoints reads every managed endpoint with its secrets opened.
+// The records are decoded on every CPU, inside the read transaction (the
+// bytes point into the mmap until it ends): with 100,000 endpoints,
+// decoding them one after the other was a fifth of the start.
 func (s *Store) ManagedEndpoints() ([]Managed, error) {
 	var out []Managed
 	err := s.db.View(func(tx *bolt.Tx) error {
 		secrets := tx.Bucket(bktManagedSecrets)
-		return tx.Bucket(bktManaged).ForEach(func(k, v []byte) error {
-			var m Managed
-			if err := json.Unmarshal(v, &m); err != nil {
-				return fmt.Errorf("managed endpoint %s: %w", k, err)
-			}
-			if blob := secrets.Get(k); blob != nil {
-				plain, err := s.opts.SealKey.Open(k, blob)
-				if err != nil {
-					return fmt.Errorf("managed endpoint %s: secrets: %w", m.Name, err)
-				}
-				m.Secrets = plain
-			}
-			out = append(out, m)
+		var keys, recs, blobs [][]byte
+		if err := tx.Bucket(bktManaged).ForEach(func(k, v []byte) error {
+			keys, recs, blobs = append(keys, k), append(recs, v), append(blobs, secrets.Get(k))
 			return nil
-		})
+		}); err != nil {
+			return err
+		}
+		out = make([]Managed, len(keys))
+		errs := make([]error, len(keys))
+		var wg sync.WaitGroup
+		workers := min(runtime.GOMAXPROCS(0), len(keys)/256+1)
+		for w := range workers {
+			wg.Go(func() {
+				for i := w; i < len(keys); i += workers {
+					m := &out[i]
+					if err := json.Unmarshal(recs[i], m); err != nil {
+						errs[i] = fmt.Errorf("managed endpoint %s: %w", keys[i], err)
+						continue
+					}
+					if blobs[i] != nil {
+						plain, err := s.opts.SealKey.Open(keys[i], blobs[i])
+						if err != nil {
+							errs[i] = fmt.Errorf("managed endpoint %s: secrets: %w", m.Name, err)
+							continue
+						}
+						m.Secrets = plain
+					}
+				}
+			})
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				return err // the first, as a walk would have stopped there
+			}
+		}
+		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // PutManaged stores m. With create, its name must be free (ErrExists),
@@ -75,6 +105,11 @@ func (s *Store) PutManaged(ctx context.Context, m Managed, create bool) error {
 	blob := s.opts.SealKey.Seal([]byte(m.ID), m.Secrets)
 	return s.submit(ctx, func(tx *bolt.Tx, _ *txState) error {
 		names := tx.Bucket(bktManagedNames)
+		// Ids are ULIDs: creates arrive nearly in key order, so pages are
+		// filled before they split, not left half empty (100,000 endpoints
+		// took twice the pages, all of which a start reads).
+		byID, secrets, states := tx.Bucket(bktManaged), tx.Bucket(bktManagedSecrets), tx.Bucket(bktEndpoints)
+		byID.FillPercent, secrets.FillPercent, states.FillPercent = appendFill, appendFill, appendFill
 		if create {
 			if names.Get([]byte(m.Name)) != nil {
 				return ErrExists
@@ -82,16 +117,16 @@ func (s *Store) PutManaged(ctx context.Context, m Managed, create bool) error {
 			if err := names.Put([]byte(m.Name), []byte(m.ID)); err != nil {
 				return err
 			}
-			if err := tx.Bucket(bktEndpoints).Put([]byte(m.ID), encodeEndpointState(EndpointState{FirstSeen: m.Created})); err != nil {
+			if err := states.Put([]byte(m.ID), encodeEndpointState(EndpointState{FirstSeen: m.Created})); err != nil {
 				return err
 			}
-		} else if tx.Bucket(bktManaged).Get([]byte(m.ID)) == nil {
+		} else if byID.Get([]byte(m.ID)) == nil {
 			return ErrNotFound
 		}
-		if err := tx.Bucket(bktManaged).Put([]byte(m.ID), rec); err != nil {
+		if err := byID.Put([]byte(m.ID), rec); err != nil {
 			return err
 		}
-		return tx.Bucket(bktManagedSecrets).Put([]byte(m.ID), blob)
+		return secrets.Put([]byte(m.ID), blob)
 	})
 }
 

@@ -590,9 +590,15 @@ func (s *Store) PendingByEndpoint() map[string]int64 {
 // PendingOf is how many deliveries of the endpoints with these internal
 // ids are pending, acknowledged ones not yet applied included.
 func (s *Store) PendingOf(ids []string) int64 {
+	// Summed under the locks rather than through PendingEach: this runs for
+	// every tenant event (max_pending), and a map per event was garbage.
+	s.umu.Lock()
+	defer s.umu.Unlock()
+	s.epMu.Lock()
+	defer s.epMu.Unlock()
 	n := int64(0)
-	for _, v := range s.PendingEach(ids) {
-		n += v
+	for _, id := range ids {
+		n += s.epPending[id] + s.u.epPending[id]
 	}
 	return n
 }
