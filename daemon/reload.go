@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -47,10 +48,16 @@ func (d *Daemon) reload() error {
 	// running as it was, and is logged).
 	now := time.Now()
 	for _, m := range d.managed.byName {
-		if err := cfg.CheckPatterns(m.settings.Events); err != nil {
+		settings, err := m.settings()
+		secrets, err2 := m.secrets()
+		if err = errors.Join(err, err2); err != nil { // it decoded at start: not expected
+			d.log.Error().Str("endpoint", m.rec.Name).Err(err).Msg("managed endpoint kept as it was")
+			continue
+		}
+		if err := cfg.CheckPatterns(settings.Events); err != nil {
 			d.log.Warn().Str("endpoint", m.rec.Name).Err(err).Msg("managed endpoint keeps working, though the new catalogue does not list its types")
 		}
-		if ep, err := cfg.BuildManaged(m.rec.ID, &m.settings, m.secrets, now); err != nil {
+		if ep, err := cfg.BuildManaged(m.rec.ID, &settings, secrets, now); err != nil {
 			d.log.Error().Str("endpoint", m.rec.Name).Err(err).Msg("managed endpoint does not build with the new config; kept as it was")
 		} else {
 			m.ep = ep
