@@ -19,12 +19,19 @@ import (
 )
 
 func (d *Daemon) newAdminServer() *fasthttp.Server {
+	return d.browserFacingServer("hookd-admin", d.handleAdmin, d.handleServerError, 1<<20)
+}
+
+// browserFacingServer is the admin or the portal listener's server: people
+// and their browsers, not the emitter's bulk traffic, so fixed generous
+// timeouts and a body limit each.
+func (d *Daemon) browserFacingServer(name string, h fasthttp.RequestHandler, onErr func(*fasthttp.RequestCtx, error), maxBody int) *fasthttp.Server {
 	return &fasthttp.Server{
-		Name:                  "hookd-admin",
-		Handler:               d.handleAdmin,
-		ErrorHandler:          d.handleServerError,
+		Name:                  name,
+		Handler:               h,
+		ErrorHandler:          onErr,
 		Logger:                serverLogger{d.log},
-		MaxRequestBodySize:    1 << 20,
+		MaxRequestBodySize:    maxBody,
 		ReadTimeout:           30 * time.Second,
 		WriteTimeout:          30 * time.Second,
 		IdleTimeout:           2 * time.Minute,

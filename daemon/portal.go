@@ -51,18 +51,7 @@ func (d *Daemon) openPortal(cfg *config.Config, closers *[]func()) error {
 		return err
 	}
 	if d.portal.ln != nil {
-		d.portal.hs = &fasthttp.Server{
-			Name:                  "hookd-portal",
-			Handler:               d.portal.srv.Handler,
-			ErrorHandler:          d.portal.srv.ErrorHandler(d.handleServerError),
-			Logger:                serverLogger{d.log},
-			MaxRequestBodySize:    64 << 10,
-			ReadTimeout:           30 * time.Second,
-			WriteTimeout:          30 * time.Second,
-			IdleTimeout:           2 * time.Minute,
-			NoDefaultServerHeader: true,
-			CloseOnShutdown:       true,
-		}
+		d.portal.hs = d.browserFacingServer("hookd-portal", d.portal.srv.Handler, d.portal.srv.ErrorHandler(d.handleServerError), 64<<10)
 	}
 	return nil
 }
