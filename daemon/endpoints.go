@@ -556,6 +556,7 @@ func (d *Daemon) deleteManaged(ctx context.Context, m *managedEndpoint) error {
 	delete(d.managed.byName, m.rec.Name)
 	d.sched.UpdateTable(func(t *delivery.Table) *delivery.Table { return t.WithoutManaged(m.rec.Name) })
 	n, err := d.store.ParkEndpoint(ctx, m.rec.ID, "endpoint deleted")
+	d.sched.Forget(m.rec.ID)
 	d.log.Info().Str("endpoint", m.rec.Name).Int("parked", n).Msg("managed endpoint deleted")
 	return err
 }

@@ -110,7 +110,10 @@ func (s *Scheduler) countHour(id string, at time.Time, ok bool) {
 	}
 	h := at.Unix() / 3600
 	slot := &r[h%24]
-	if slot.hour != h {
+	switch {
+	case slot.hour > h:
+		return // a day older than what the slot holds (a clock step): not in the last 24 h
+	case slot.hour < h:
 		slot.hour, slot.delivered, slot.failed = h, 0, 0
 	}
 	if ok {
@@ -118,6 +121,16 @@ func (s *Scheduler) countHour(id string, at time.Time, ok bool) {
 	} else {
 		slot.failed++
 	}
+}
+
+// Forget drops what the scheduler knows of a deleted endpoint (its
+// statistics and hour counts), which its id will never need again.
+func (s *Scheduler) Forget(id string) {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	delete(s.stats, id)
+	delete(s.hours, id)
+	delete(s.failing, id)
 }
 
 // stat returns name's stats; the caller holds statsMu.
