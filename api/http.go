@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 
 	"github.com/valyala/fasthttp"
@@ -45,4 +46,27 @@ func WriteJSON(ctx *fasthttp.RequestCtx, status int, v any) {
 func IsJSON(ct []byte) bool {
 	mt := strings.ToLower(strings.TrimSpace(strings.SplitN(string(ct), ";", 2)[0]))
 	return mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
+}
+
+// Reply writes v as JSON with status, or returns err for the layer's
+// error writer: an operation's answer in one line.
+func Reply[T any](ctx *fasthttp.RequestCtx, status int, v T, err error) error {
+	if err != nil {
+		return err
+	}
+	WriteJSON(ctx, status, v)
+	return nil
+}
+
+// Limit reads a list's ?limit= value: 0 when absent (the operation's
+// default applies), otherwise 1-1000.
+func Limit(v []byte) (int, error) {
+	if len(v) == 0 {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(string(v))
+	if err != nil || n < 1 || n > 1000 {
+		return 0, BadRequest("limit: must be between 1 and 1000")
+	}
+	return n, nil
 }

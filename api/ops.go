@@ -57,9 +57,9 @@ var ErrNotFound = &Error{Status: 404, Code: "not_found", Message: "no such resou
 // Hours is an endpoint's attempts per hour over the last 24 hours, oldest
 // first, by outcome; Start is the first hour's start.
 type Hours struct {
-	Start     time.Time
-	Delivered [24]int
-	Failed    [24]int
+	Start     time.Time `json:"start"`
+	Delivered [24]int   `json:"delivered"`
+	Failed    [24]int   `json:"failed"`
 }
 
 // Operations are the endpoint, delivery and event operations, each bound

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -162,20 +161,11 @@ func viewDelivery(t *delivery.Table, dl *store.Delivery) client.Delivery {
 // operations themselves, shared with the portal, live with their subject
 // (endpoints.go, deliveries.go).
 
-// reply writes v as JSON with status, or err.
-func reply[T any](ctx *fasthttp.RequestCtx, status int, v T, err error) error {
-	if err != nil {
-		return err
-	}
-	writeJSON(ctx, status, v)
-	return nil
-}
-
 var all = api.AllTenants()
 
 func (d *Daemon) adminEvent(ctx *fasthttp.RequestCtx, args []string) error {
 	v, err := d.Event(all, args[0])
-	return reply(ctx, 200, v, err)
+	return api.Reply(ctx, 200, v, err)
 }
 
 func (d *Daemon) adminRedeliver(ctx *fasthttp.RequestCtx, args []string) error {
@@ -184,7 +174,7 @@ func (d *Daemon) adminRedeliver(ctx *fasthttp.RequestCtx, args []string) error {
 		return err
 	}
 	v, err := d.Redeliver(ctx, all, args[0], in)
-	return reply(ctx, 202, v, err)
+	return api.Reply(ctx, 202, v, err)
 }
 
 func (d *Daemon) adminRedeliverUndeliverable(ctx *fasthttp.RequestCtx, _ []string) error {
@@ -193,56 +183,44 @@ func (d *Daemon) adminRedeliverUndeliverable(ctx *fasthttp.RequestCtx, _ []strin
 		return err
 	}
 	v, err := d.RedeliverUndeliverable(ctx, all, in)
-	return reply(ctx, 202, v, err)
+	return api.Reply(ctx, 202, v, err)
 }
 
 func (d *Daemon) adminDeliveries(ctx *fasthttp.RequestCtx, _ []string) error {
 	q := ctx.QueryArgs()
-	limit, err := queryLimit(q.Peek("limit"))
+	limit, err := api.Limit(q.Peek("limit"))
 	if err != nil {
 		return err
 	}
 	v, err := d.Deliveries(all, client.DeliveryQuery{Tenant: string(q.Peek("tenant")), Endpoint: string(q.Peek("endpoint")),
 		Status: string(q.Peek("status")), Type: string(q.Peek("type")), Since: string(q.Peek("since")), Until: string(q.Peek("until")),
 		Limit: limit, Cursor: string(q.Peek("cursor"))})
-	return reply(ctx, 200, v, err)
-}
-
-// queryLimit reads a list's limit parameter; absent is 0, the default.
-func queryLimit(v []byte) (int, error) {
-	if len(v) == 0 {
-		return 0, nil
-	}
-	n, err := strconv.Atoi(string(v))
-	if err != nil || n < 1 {
-		return 0, badRequest("limit: must be between 1 and 1000")
-	}
-	return checkLimit(n)
+	return api.Reply(ctx, 200, v, err)
 }
 
 func (d *Daemon) adminEndpoints(ctx *fasthttp.RequestCtx, _ []string) error {
 	q := ctx.QueryArgs()
-	limit, err := queryLimit(q.Peek("limit"))
+	limit, err := api.Limit(q.Peek("limit"))
 	if err != nil {
 		return err
 	}
 	v, err := d.Endpoints(all, client.EndpointQuery{Tenant: string(q.Peek("tenant")), Limit: limit, Cursor: string(q.Peek("cursor"))})
-	return reply(ctx, 200, v, err)
+	return api.Reply(ctx, 200, v, err)
 }
 
 func (d *Daemon) adminEndpoint(ctx *fasthttp.RequestCtx, args []string) error {
 	v, err := d.Endpoint(all, args[0])
-	return reply(ctx, 200, v, err)
+	return api.Reply(ctx, 200, v, err)
 }
 
 func (d *Daemon) adminCreateEndpoint(ctx *fasthttp.RequestCtx, _ []string) error {
 	v, err := d.CreateEndpoint(ctx, all, ctx.PostBody())
-	return reply(ctx, 201, v, err)
+	return api.Reply(ctx, 201, v, err)
 }
 
 func (d *Daemon) adminPatchEndpoint(ctx *fasthttp.RequestCtx, args []string) error {
 	v, err := d.PatchEndpoint(ctx, all, args[0], ctx.PostBody())
-	return reply(ctx, 200, v, err)
+	return api.Reply(ctx, 200, v, err)
 }
 
 func (d *Daemon) adminDeleteEndpoint(ctx *fasthttp.RequestCtx, args []string) error {
@@ -255,7 +233,7 @@ func (d *Daemon) adminDeleteEndpoint(ctx *fasthttp.RequestCtx, args []string) er
 
 func (d *Daemon) adminEndpointSecret(ctx *fasthttp.RequestCtx, args []string) error {
 	v, err := d.EndpointSecret(all, args[0])
-	return reply(ctx, 200, v, err)
+	return api.Reply(ctx, 200, v, err)
 }
 
 func (d *Daemon) adminRotateSecret(ctx *fasthttp.RequestCtx, args []string) error {
@@ -264,7 +242,7 @@ func (d *Daemon) adminRotateSecret(ctx *fasthttp.RequestCtx, args []string) erro
 		return err
 	}
 	v, err := d.RotateSecret(ctx, all, args[0], in)
-	return reply(ctx, 200, v, err)
+	return api.Reply(ctx, 200, v, err)
 }
 
 func (d *Daemon) adminTest(ctx *fasthttp.RequestCtx, args []string) error {
@@ -273,17 +251,17 @@ func (d *Daemon) adminTest(ctx *fasthttp.RequestCtx, args []string) error {
 		return err
 	}
 	v, err := d.TestEndpoint(ctx, all, args[0], in)
-	return reply(ctx, 200, v, err)
+	return api.Reply(ctx, 200, v, err)
 }
 
 func (d *Daemon) adminEnable(ctx *fasthttp.RequestCtx, args []string) error {
 	v, err := d.SetDisabled(ctx, all, args[0], false)
-	return reply(ctx, 200, v, err)
+	return api.Reply(ctx, 200, v, err)
 }
 
 func (d *Daemon) adminDisable(ctx *fasthttp.RequestCtx, args []string) error {
 	v, err := d.SetDisabled(ctx, all, args[0], true)
-	return reply(ctx, 200, v, err)
+	return api.Reply(ctx, 200, v, err)
 }
 
 func (d *Daemon) adminEventTypes(ctx *fasthttp.RequestCtx, _ []string) error {
@@ -309,7 +287,7 @@ func decodeBody(ctx *fasthttp.RequestCtx, v any) error {
 // only; the portal reads the deliveries log).
 func (d *Daemon) adminUndeliverable(ctx *fasthttp.RequestCtx, _ []string) error {
 	q := ctx.QueryArgs()
-	limit, err := queryLimit(q.Peek("limit"))
+	limit, err := api.Limit(q.Peek("limit"))
 	if err != nil {
 		return err
 	}

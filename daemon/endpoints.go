@@ -373,7 +373,7 @@ func (d *Daemon) Endpoints(sc api.Scope, q client.EndpointQuery) (*client.Endpoi
 	}
 	var eps []*delivery.Endpoint
 	for _, ep := range all {
-		if !ep.Internal && sc.Owns(ep.Tenant) && (q.Tenant == "" || ep.Tenant == q.Tenant) && ep.Name > q.Cursor {
+		if !ep.Internal && sc.Owns(ep.Tenant) && ep.Name > q.Cursor {
 			eps = append(eps, ep)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"hookd/api"
 	"hookd/client"
 	"hookd/delivery"
 )
@@ -13,7 +14,7 @@ import (
 // time, with counts over their endpoints (config and managed).
 func (d *Daemon) adminTenants(ctx *fasthttp.RequestCtx, _ []string) error {
 	q := ctx.QueryArgs()
-	limit, err := queryLimit(q.Peek("limit"))
+	limit, err := api.Limit(q.Peek("limit"))
 	if err != nil {
 		return err
 	}

@@ -76,19 +76,6 @@ func checkEndpointBody(r *request, body []byte) error {
 	return nil
 }
 
-// pageLimit reads ?limit=, 1-1000; 0 when absent (the default applies).
-func pageLimit(r *request) (int, error) {
-	v := r.ctx.QueryArgs().Peek("limit")
-	if len(v) == 0 {
-		return 0, nil
-	}
-	n, err := strconv.Atoi(string(v))
-	if err != nil || n < 1 || n > 1000 {
-		return 0, api.BadRequest("limit: must be between 1 and 1000")
-	}
-	return n, nil
-}
-
 // query is a query parameter, copied: fasthttp reuses its buffers.
 func query(r *request, name string) string { return string(r.ctx.QueryArgs().Peek(name)) }
 

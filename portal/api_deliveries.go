@@ -1,31 +1,26 @@
 package portal
 
-import "hookd/client"
+import (
+	"hookd/api"
+	"hookd/client"
+)
 
 // apiDeliveries is the deliveries log, newest first, with the admin
 // route's query parameters; a customer's is fixed to its tenant.
 func (s *Server) apiDeliveries(r *request) error {
-	limit, err := pageLimit(r)
+	limit, err := api.Limit(r.ctx.QueryArgs().Peek("limit"))
 	if err != nil {
 		return err
 	}
 	q := client.DeliveryQuery{Tenant: tenantQuery(r), Endpoint: query(r, "endpoint"), Status: query(r, "status"),
 		Type: query(r, "type"), Since: query(r, "since"), Until: query(r, "until"), Limit: limit, Cursor: query(r, "cursor")}
 	out, err := s.ops.Deliveries(r.sess.Scope, q)
-	if err != nil {
-		return err
-	}
-	writeJSON(r.ctx, 200, out)
-	return nil
+	return api.Reply(r.ctx, 200, out, err)
 }
 
 func (s *Server) apiEvent(r *request) error {
 	out, err := s.ops.Event(r.sess.Scope, r.args[0])
-	if err != nil {
-		return err
-	}
-	writeJSON(r.ctx, 200, out)
-	return nil
+	return api.Reply(r.ctx, 200, out, err)
 }
 
 func (s *Server) apiRedeliver(r *request) error {
@@ -34,11 +29,7 @@ func (s *Server) apiRedeliver(r *request) error {
 		return err
 	}
 	out, err := s.ops.Redeliver(r.ctx, r.sess.Scope, r.args[0], in)
-	if err != nil {
-		return err
-	}
-	writeJSON(r.ctx, 202, out)
-	return nil
+	return api.Reply(r.ctx, 202, out, err)
 }
 
 func (s *Server) apiRedeliverUndeliverable(r *request) error {
@@ -47,11 +38,7 @@ func (s *Server) apiRedeliverUndeliverable(r *request) error {
 		return err
 	}
 	out, err := s.ops.RedeliverUndeliverable(r.ctx, r.sess.Scope, in)
-	if err != nil {
-		return err
-	}
-	writeJSON(r.ctx, 202, out)
-	return nil
+	return api.Reply(r.ctx, 202, out, err)
 }
 
 func (s *Server) apiEventTypes(r *request) error {

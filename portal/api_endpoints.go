@@ -1,29 +1,22 @@
 package portal
 
 import (
+	"hookd/api"
 	"hookd/client"
 )
 
 func (s *Server) apiEndpoints(r *request) error {
-	limit, err := pageLimit(r)
+	limit, err := api.Limit(r.ctx.QueryArgs().Peek("limit"))
 	if err != nil {
 		return err
 	}
 	out, err := s.ops.Endpoints(r.sess.Scope, client.EndpointQuery{Tenant: tenantQuery(r), Limit: limit, Cursor: query(r, "cursor")})
-	if err != nil {
-		return err
-	}
-	writeJSON(r.ctx, 200, out)
-	return nil
+	return api.Reply(r.ctx, 200, out, err)
 }
 
 func (s *Server) apiEndpoint(r *request) error {
 	out, err := s.ops.Endpoint(r.sess.Scope, r.args[0])
-	if err != nil {
-		return err
-	}
-	writeJSON(r.ctx, 200, out)
-	return nil
+	return api.Reply(r.ctx, 200, out, err)
 }
 
 func (s *Server) apiCreateEndpoint(r *request) error {
@@ -32,11 +25,7 @@ func (s *Server) apiCreateEndpoint(r *request) error {
 		return err
 	}
 	out, err := s.ops.CreateEndpoint(r.ctx, r.sess.Scope, body)
-	if err != nil {
-		return err
-	}
-	writeJSON(r.ctx, 201, out)
-	return nil
+	return api.Reply(r.ctx, 201, out, err)
 }
 
 func (s *Server) apiPatchEndpoint(r *request) error {
@@ -45,11 +34,7 @@ func (s *Server) apiPatchEndpoint(r *request) error {
 		return err
 	}
 	out, err := s.ops.PatchEndpoint(r.ctx, r.sess.Scope, r.args[0], body)
-	if err != nil {
-		return err
-	}
-	writeJSON(r.ctx, 200, out)
-	return nil
+	return api.Reply(r.ctx, 200, out, err)
 }
 
 func (s *Server) apiDeleteEndpoint(r *request) error {

@@ -15,11 +15,7 @@ const maxCustomerOverlap = 24 * time.Hour
 // signatures with them). Only the answer carries them: never a log line.
 func (s *Server) apiEndpointSecret(r *request) error {
 	out, err := s.ops.EndpointSecret(r.sess.Scope, r.args[0])
-	if err != nil {
-		return err
-	}
-	writeJSON(r.ctx, 200, out)
-	return nil
+	return api.Reply(r.ctx, 200, out, err)
 }
 
 // apiRotateSecret rotates the signing secret. A customer gets a secret
@@ -39,9 +35,5 @@ func (s *Server) apiRotateSecret(r *request) error {
 		}
 	}
 	out, err := s.ops.RotateSecret(r.ctx, r.sess.Scope, r.args[0], in)
-	if err != nil {
-		return err
-	}
-	writeJSON(r.ctx, 200, out)
-	return nil
+	return api.Reply(r.ctx, 200, out, err)
 }

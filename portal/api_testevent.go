@@ -1,6 +1,9 @@
 package portal
 
-import "hookd/client"
+import (
+	"hookd/api"
+	"hookd/client"
+)
 
 // apiTestEndpoint sends a signed test event to the endpoint now and
 // answers the attempt (POST /api/endpoints/{name}/test).
@@ -10,9 +13,5 @@ func (s *Server) apiTestEndpoint(r *request) error {
 		return err
 	}
 	out, err := s.ops.TestEndpoint(r.ctx, r.sess.Scope, r.args[0], in)
-	if err != nil {
-		return err
-	}
-	writeJSON(r.ctx, 200, out)
-	return nil
+	return api.Reply(r.ctx, 200, out, err)
 }
