@@ -177,6 +177,9 @@ func (d *Daemon) Open() (err error) {
 	if iv, _ := sdaemon.SdWatchdogEnabled(false); iv > 0 && d.Notify != nil {
 		d.every(ctx, iv/2, func(context.Context) { d.feedWatchdog(iv) })
 	}
+	if err := d.store.ReleasePages(); err != nil {
+		d.log.Warn().Err(err).Msg("release the start's database pages")
+	}
 	d.notify("READY=1", "STATUS=delivering webhooks")
 
 	d.log.Info().Str("ingest", d.IngestAddr()).Str("admin", d.AdminAddr()).Str("db", cfg.Storage.Path).

@@ -13,7 +13,6 @@ import (
 
 	"reflect"
 	"runtime"
-	"runtime/debug"
 
 	"github.com/oklog/ulid/v2"
 
@@ -119,19 +118,8 @@ func (d *Daemon) loadManaged(cfg *config.Config) error {
 			d.managed.byName[m.rec.Name] = m
 		}
 	}
-	if len(built) >= freeAfterLoad {
-		// Decoding and building left several times the endpoints' own size
-		// as garbage; give it back to the OS now (concurrently with the rest
-		// of the start) rather than keep the start's peak as the idle size
-		// until the heap grows back into it.
-		d.wg.Go(debug.FreeOSMemory)
-	}
 	return clashes(cfg, &d.managed)
 }
-
-// freeAfterLoad is how many managed endpoints make the start's garbage
-// worth returning to the OS at once.
-const freeAfterLoad = 10_000
 
 // clashes refuses a config whose endpoints use a managed endpoint's name.
 func clashes(cfg *config.Config, set *managedSet) error {
