@@ -121,8 +121,8 @@ type Scheduler struct {
 
 	statsMu sync.Mutex
 	stats   map[string]*Stats
-	hours   map[string]*hourRing // attempts per hour, by endpoint
-	failing map[string]struct{}  // endpoints with Failures > 0
+	hours   map[string][]hourSlot // attempts per hour, by endpoint
+	failing map[string]struct{}   // endpoints with Failures > 0
 
 	jobs chan *item
 

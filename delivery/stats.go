@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"slices"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -69,29 +70,23 @@ func (s *Scheduler) Failing() map[string]Stats {
 	return out
 }
 
-// hourRing counts an endpoint's attempts by outcome in the hour each
-// started, for the last 24 hours: slot i holds hour (unix hour) h with
-// h%24 == i. It lives in memory, so it restarts empty with hookd.
-type hourRing [24]struct {
-	hour              int64
-	delivered, failed int
-}
+// hourSlot counts an endpoint's attempts by outcome in the hour (unix
+// hour) they started. An endpoint keeps a slot for each of the last 24
+// hours that had any, oldest first: most of 100,000 endpoints see a few
+// hours a day, and the slots hold no pointers for the collector to follow.
+// They live in memory, so they restart empty with hookd.
+type hourSlot struct{ hour, delivered, failed uint32 }
 
 // Hours returns an endpoint's attempts per hour over the 24 hours up to
 // now, oldest first, and the start of the first hour.
 func (s *Scheduler) Hours(id string, now time.Time) (start time.Time, delivered, failed [24]int) {
-	cur := now.Unix() / 3600
-	start = time.Unix((cur-23)*3600, 0).UTC()
+	first := now.Unix()/3600 - 23
+	start = time.Unix(first*3600, 0).UTC()
 	s.statsMu.Lock()
 	defer s.statsMu.Unlock()
-	r := s.hours[id]
-	if r == nil {
-		return start, delivered, failed
-	}
-	for i := range 24 {
-		h := cur - 23 + int64(i)
-		if slot := &r[h%24]; slot.hour == h {
-			delivered[i], failed[i] = slot.delivered, slot.failed
+	for _, slot := range s.hours[id] {
+		if i := int64(slot.hour) - first; i >= 0 && i < 24 {
+			delivered[i], failed[i] = int(slot.delivered), int(slot.failed)
 		}
 	}
 	return start, delivered, failed
@@ -100,26 +95,36 @@ func (s *Scheduler) Hours(id string, now time.Time) (start time.Time, delivered,
 // countHour adds an attempt to its endpoint's hour; the caller holds
 // statsMu.
 func (s *Scheduler) countHour(id string, at time.Time, ok bool) {
-	r := s.hours[id]
-	if r == nil {
-		if s.hours == nil {
-			s.hours = map[string]*hourRing{}
-		}
-		r = &hourRing{}
-		s.hours[id] = r
+	if s.hours == nil {
+		s.hours = map[string][]hourSlot{}
 	}
-	h := at.Unix() / 3600
-	slot := &r[h%24]
-	switch {
-	case slot.hour > h:
-		return // a day older than what the slot holds (a clock step): not in the last 24 h
-	case slot.hour < h:
-		slot.hour, slot.delivered, slot.failed = h, 0, 0
+	slots, h := s.hours[id], uint32(at.Unix()/3600)
+	i := len(slots)
+	for i > 0 && slots[i-1].hour > h { // attempts finish out of order
+		i--
+	}
+	if i == 0 || slots[i-1].hour != h {
+		if n := len(slots); n > 0 && h+24 <= slots[n-1].hour {
+			return // a day older than the newest hour: out of the window
+		}
+		slots = slices.Insert(slots, i, hourSlot{hour: h})
+		i++
+		// Only the last 24 hours count.
+		newest := slots[len(slots)-1].hour
+		drop := 0
+		for drop < len(slots) && slots[drop].hour+24 <= newest {
+			drop++
+		}
+		if drop > 0 {
+			slots = slices.Delete(slots, 0, drop)
+			i -= drop
+		}
+		s.hours[id] = slots
 	}
 	if ok {
-		slot.delivered++
+		slots[i-1].delivered++
 	} else {
-		slot.failed++
+		slots[i-1].failed++
 	}
 }
 

@@ -3,7 +3,10 @@ package store
 import (
 	"bytes"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -14,44 +17,118 @@ import (
 // per tenant. A query walks one index backwards over the requested time
 // range and reads the records it meets, so its cost grows with the
 // deliveries in that range, not with the database.
+//
+// Only the overall index is written as events are applied: its keys
+// arrive in time order, so each commit appends to its last pages. Keys by
+// endpoint or tenant arrive in random order when events go to many
+// endpoints, and each one dirtied a page of its own in every commit (with
+// 100,000 endpoints, most of the committer's work). A new delivery is
+// therefore also put in log_unindexed (same key, the tenant as value), and
+// the committer moves that bucket into the other two indexes in large
+// sorted batches (indexLog), where neighbouring keys share their pages. A
+// query by endpoint or tenant merges the entries still waiting there into
+// its walk, so it sees every delivery at once, in the same order.
 var (
-	bktLogTime     = []byte("log_by_time")     // created|eventID\0endpoint → nil
-	bktLogEndpoint = []byte("log_by_endpoint") // endpoint\0created|eventID → nil
-	bktLogTenant   = []byte("log_by_tenant")   // tenant\0created|eventID\0endpoint → nil
+	bktLogTime      = []byte("log_by_time")     // created|eventID\0endpoint → nil
+	bktLogEndpoint  = []byte("log_by_endpoint") // endpoint\0created|eventID → nil
+	bktLogTenant    = []byte("log_by_tenant")   // tenant\0created|eventID\0endpoint → nil
+	bktLogUnindexed = []byte("log_unindexed")   // created|eventID\0endpoint → tenant: not yet in the two above
 )
 
-func init() { allBuckets = append(allBuckets, bktLogTime, bktLogEndpoint, bktLogTenant) }
+func init() {
+	allBuckets = append(allBuckets, bktLogTime, bktLogEndpoint, bktLogTenant, bktLogUnindexed)
+}
+
+// Batching of the endpoint and tenant indexes: the committer indexes what
+// waits once logIndexBatch deliveries do, or logIndexEvery after the last
+// time, at most logIndexBatch at a time. Queries by endpoint or tenant
+// read what waits, so this also bounds their extra work.
+const (
+	logIndexBatch = 32768
+	logIndexEvery = 2 * time.Second
+)
 
 // logKeys are a delivery's three index keys ("" tenant: no tenant key).
 func logKeys(created time.Time, eventID, endpoint, tenant string) (byTime, byEndpoint, byTenant []byte) {
 	byTime = timeKey(created, DeliveryKey(eventID, endpoint))
-	byEndpoint = append(append([]byte(endpoint), 0), timeKey(created, eventID)...)
+	byEndpoint = endpointLogKey(byTime, endpoint)
 	if tenant != "" {
 		byTenant = append(append([]byte(tenant), 0), byTime...)
 	}
 	return byTime, byEndpoint, byTenant
 }
 
-// indexDelivery adds a new delivery to the log.
-func indexDelivery(tx *bolt.Tx, created time.Time, eventID, endpoint, tenant string) error {
-	t, e, n := logKeys(created, eventID, endpoint, tenant)
-	tb, eb := tx.Bucket(bktLogTime), tx.Bucket(bktLogEndpoint)
-	tb.FillPercent = appendFill
+// endpointLogKey is the per-endpoint key of the delivery whose overall key
+// is byTime (which ends in \0endpoint).
+func endpointLogKey(byTime []byte, endpoint string) []byte {
+	k := make([]byte, 0, 2*len(byTime))
+	k = append(append(k, endpoint...), 0)
+	return append(k, byTime[:len(byTime)-len(endpoint)-1]...)
+}
+
+// indexDelivery adds a new delivery to the log: to the overall index, and
+// to log_unindexed for the other two.
+func indexDelivery(tx *bolt.Tx, st *txState, created time.Time, eventID, endpoint, tenant string) error {
+	t := timeKey(created, DeliveryKey(eventID, endpoint))
+	tb, ub := tx.Bucket(bktLogTime), tx.Bucket(bktLogUnindexed)
+	tb.FillPercent, ub.FillPercent = appendFill, appendFill
 	if err := tb.Put(t, nil); err != nil {
 		return err
 	}
-	if err := eb.Put(e, nil); err != nil {
+	if err := ub.Put(t, []byte(tenant)); err != nil {
 		return err
 	}
-	if n != nil {
-		return tx.Bucket(bktLogTenant).Put(n, nil)
+	st.unindexed++
+	return nil
+}
+
+// indexLog moves up to limit deliveries from log_unindexed into the
+// endpoint and tenant indexes, each index's keys put in order.
+func indexLog(tx *bolt.Tx, st *txState, limit int) error {
+	var eks, nks [][]byte
+	ub := tx.Bucket(bktLogUnindexed)
+	c := ub.Cursor()
+	n := 0
+	for k, v := c.First(); k != nil && n < limit; k, v = c.Next() {
+		n++
+		_, key := splitTimeKey(k)
+		_, endpoint, _ := strings.Cut(key, "\x00")
+		eks = append(eks, endpointLogKey(k, endpoint))
+		if len(v) > 0 {
+			nks = append(nks, append(append(append(make([]byte, 0, len(v)+1+len(k)), v...), 0), k...))
+		}
 	}
+	for _, x := range []struct {
+		b    []byte
+		keys [][]byte
+	}{{bktLogEndpoint, eks}, {bktLogTenant, nks}} {
+		slices.SortFunc(x.keys, bytes.Compare)
+		b := tx.Bucket(x.b)
+		for _, k := range x.keys {
+			if err := b.Put(k, nil); err != nil {
+				return fmt.Errorf("index deliveries: %w", err)
+			}
+		}
+	}
+	for i := 0; i < n; i++ {
+		if k, _ := c.First(); k == nil {
+			break
+		}
+		if err := c.Delete(); err != nil {
+			return fmt.Errorf("index deliveries: %w", err)
+		}
+	}
+	st.unindexed -= int64(n)
 	return nil
 }
 
 // unindexDelivery removes a purged delivery from the log.
-func unindexDelivery(tx *bolt.Tx, created time.Time, eventID, endpoint, tenant string) error {
+func unindexDelivery(tx *bolt.Tx, st *txState, created time.Time, eventID, endpoint, tenant string) error {
 	t, e, n := logKeys(created, eventID, endpoint, tenant)
+	if ub := tx.Bucket(bktLogUnindexed); ub.Get(t) != nil {
+		st.unindexed--
+		return errors.Join(tx.Bucket(bktLogTime).Delete(t), ub.Delete(t))
+	}
 	for _, x := range []struct {
 		b []byte
 		k []byte
@@ -63,6 +140,13 @@ func unindexDelivery(tx *bolt.Tx, created time.Time, eventID, endpoint, tenant s
 			return err
 		}
 	}
+	return nil
+}
+
+// initLog counts the deliveries waiting for the endpoint and tenant
+// indexes at Open (at most a batch or two: a stop does not index them).
+func (s *Store) initLog(tx *bolt.Tx) error {
+	s.unindexed.Store(int64(tx.Bucket(bktLogUnindexed).Stats().KeyN))
 	return nil
 }
 
@@ -134,16 +218,33 @@ func (s *Store) DeliveryLog(q DeliveryQuery) ([]LogEntry, string, int, error) {
 		} else {
 			k, _ = c.Prev()
 		}
-		for ; k != nil && bytes.HasPrefix(k, prefix) && bytes.Compare(k, lower) >= 0; k, _ = c.Prev() {
-			if bytes.Compare(k, upper) >= 0 {
-				continue
+		// Deliveries not yet in the index, in its key form and order,
+		// merged into the walk from the newest.
+		var waiting [][]byte
+		if prefix != nil {
+			waiting = unindexedFor(tx, q, prefix, lower, upper, after)
+		}
+		j := len(waiting) - 1
+		for {
+			indexed := k != nil && bytes.HasPrefix(k, prefix) && bytes.Compare(k, lower) >= 0
+			if !indexed && j < 0 {
+				break
+			}
+			cur := k
+			if !indexed || (j >= 0 && bytes.Compare(waiting[j], k) > 0) {
+				cur, j = waiting[j], j-1
+			} else {
+				k, _ = c.Prev()
+				if bytes.Compare(cur, upper) >= 0 {
+					continue
+				}
 			}
 			visited++
 			if len(out) == q.Limit {
 				next = hex.EncodeToString(prevLogKey(out[len(out)-1], bucket, prefix))
 				break
 			}
-			e, ok, err := s.logEntry(tx, bucket, prefix, k, q)
+			e, ok, err := s.logEntry(tx, bucket, prefix, cur, q)
 			if err != nil {
 				return err
 			}
@@ -154,6 +255,33 @@ func (s *Store) DeliveryLog(q DeliveryQuery) ([]LogEntry, string, int, error) {
 		return nil
 	})
 	return out, next, visited, err
+}
+
+// unindexedFor lists, in ascending order and in the form of the index
+// that prefix selects, the deliveries of q's endpoint or tenant still in
+// log_unindexed, within [lower, upper) and before the cursor after.
+func unindexedFor(tx *bolt.Tx, q DeliveryQuery, prefix, lower, upper, after []byte) [][]byte {
+	var out [][]byte
+	suffix := append([]byte{0}, q.Endpoint...) // a key ends in \0endpoint
+	c := tx.Bucket(bktLogUnindexed).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		var key []byte
+		if q.Endpoint != "" {
+			if !bytes.HasSuffix(k, suffix) {
+				continue
+			}
+			key = endpointLogKey(k, q.Endpoint)
+		} else {
+			if !bytes.Equal(v, prefix[:len(prefix)-1]) {
+				continue
+			}
+			key = append(bytes.Clone(prefix), k...)
+		}
+		if bytes.Compare(key, lower) >= 0 && bytes.Compare(key, upper) < 0 && (len(after) == 0 || bytes.Compare(key, after) < 0) {
+			out = append(out, key)
+		}
+	}
+	return out
 }
 
 // prevLogKey is the index key of e in bucket: where the next page starts

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // A query over the last hour visits the same number of index keys on a
@@ -83,5 +85,89 @@ func TestDeliveryLogQueries(t *testing.T) {
 	}
 	if page, _, _, _ := s.DeliveryLog(DeliveryQuery{Until: base.Add(2500 * time.Millisecond), Since: base.Add(time.Second), Limit: 10}); len(page) != 4 {
 		t.Fatalf("time range: %d", len(page))
+	}
+}
+
+// Queries by endpoint and tenant merge the deliveries still waiting in
+// log_unindexed with the indexed ones: the same pages, in the same order,
+// before, during and after indexLog moves them, even between two pages of
+// one query. The overall index (never deferred) is the oracle.
+func TestDeliveryLogMergesUnindexed(t *testing.T) {
+	s := mustOpen(t, Options{})
+	ctx := context.Background()
+	base := time.Now().UTC().Add(-time.Hour)
+	ingest := func(from, to int) {
+		for i := from; i < to; i++ {
+			ne := newEvent(fmt.Sprintf("e%02d", i), "a", "b")
+			// Out of ingest order, and some at the same instant.
+			ne.Event.Created = base.Add(time.Duration((i*7)%23) * time.Second)
+			ne.Event.Tenant = []string{"A", "B", ""}[i%3]
+			if _, err := s.Ingest(ctx, []NewEvent{ne}, Limits{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	index := func(n int) {
+		if err := s.submit(ctx, func(tx *bolt.Tx, st *txState) error { return indexLog(tx, st, n) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	oracle := func(q DeliveryQuery) []string {
+		all, _, _, err := s.DeliveryLog(DeliveryQuery{Since: q.Since, Until: q.Until, Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range all {
+			if (q.Endpoint == "" || e.Endpoint == q.Endpoint) && (q.Tenant == "" || e.Tenant == q.Tenant) {
+				out = append(out, e.EventID+"/"+e.Endpoint)
+			}
+		}
+		return out
+	}
+	// paged runs q page by page; between the first two pages it calls mid.
+	paged := func(q DeliveryQuery, mid func()) []string {
+		var out []string
+		for first := true; ; first = false {
+			page, next, _, err := s.DeliveryLog(q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range page {
+				out = append(out, e.EventID+"/"+e.Endpoint)
+			}
+			if first && mid != nil {
+				mid()
+			}
+			if q.Cursor = next; next == "" {
+				return out
+			}
+		}
+	}
+	queries := []DeliveryQuery{{Endpoint: "a"}, {Endpoint: "b"}, {Tenant: "A"}, {Tenant: "B"},
+		{Tenant: "A", Since: base.Add(5 * time.Second), Until: base.Add(15 * time.Second)},
+		{Endpoint: "b", Since: base.Add(3 * time.Second)}}
+	check := func(stage string, mid func()) {
+		t.Helper()
+		for _, q := range queries {
+			for _, limit := range []int{1, 3, 7, 100} {
+				q.Limit = limit
+				want := oracle(q)
+				if got := paged(q, mid); fmt.Sprint(got) != fmt.Sprint(want) || len(want) == 0 {
+					t.Fatalf("%s: %+v: got %v, want %v", stage, q, got, want)
+				}
+				mid = nil // once is enough: the rest are already moved
+			}
+		}
+	}
+	ingest(0, 30)
+	check("none indexed", nil)
+	index(25)
+	ingest(30, 45)
+	check("partly indexed", func() { index(10) })
+	index(1000)
+	check("all indexed", nil)
+	if n := s.unindexed.Load(); n != 0 {
+		t.Fatalf("%d counted as waiting after everything was indexed", n)
 	}
 }

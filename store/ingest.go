@@ -304,7 +304,7 @@ func applyEvent(tx *bolt.Tx, st *txState, p *preparedEvent, replay bool) error {
 		if err := deliveries.Put(pd.key, pd.record); err != nil {
 			return fmt.Errorf("put delivery: %w", err)
 		}
-		if err := indexDelivery(tx, ev.Created, ev.ID, pd.d.Endpoint, ev.Tenant); err != nil {
+		if err := indexDelivery(tx, st, ev.Created, ev.ID, pd.d.Endpoint, ev.Tenant); err != nil {
 			return fmt.Errorf("index delivery: %w", err)
 		}
 		if pd.d.State == Undeliverable {

@@ -40,7 +40,7 @@ func (s *Store) Purge(ctx context.Context, now time.Time, r Retention) (int, err
 		err = s.submit(ctx, func(tx *bolt.Tx, st *txState) error {
 			n = 0
 			for _, k := range keys {
-				deleted, err := purgeEvent(tx, k, now, r)
+				deleted, err := purgeEvent(tx, st, k, now, r)
 				if err != nil {
 					return err
 				}
@@ -58,7 +58,7 @@ func (s *Store) Purge(ctx context.Context, now time.Time, r Retention) (int, err
 	return total, ctx.Err()
 }
 
-func purgeEvent(tx *bolt.Tx, indexKey []byte, now time.Time, r Retention) (bool, error) {
+func purgeEvent(tx *bolt.Tx, st *txState, indexKey []byte, now time.Time, r Retention) (bool, error) {
 	idx := tx.Bucket(bktEventTime)
 	if !exists(idx, indexKey) {
 		return false, nil
@@ -93,7 +93,7 @@ func purgeEvent(tx *bolt.Tx, indexKey []byte, now time.Time, r Retention) (bool,
 		if err != nil {
 			return false, err
 		}
-		if err := unindexDelivery(tx, d.Created, d.EventID, d.Endpoint, tenant); err != nil {
+		if err := unindexDelivery(tx, st, d.Created, d.EventID, d.Endpoint, tenant); err != nil {
 			return false, err
 		}
 		if d.State == Undeliverable {

@@ -319,7 +319,7 @@ func (s *Store) Redeliver(ctx context.Context, eventID, endpoint string, create 
 			if err := putPending(tx, st, d); err != nil {
 				return err
 			}
-			if err := indexDelivery(tx, ev.Created, eventID, d.Endpoint, ev.Tenant); err != nil {
+			if err := indexDelivery(tx, st, ev.Created, eventID, d.Endpoint, ev.Tenant); err != nil {
 				return err
 			}
 			st.pend(d.Endpoint, 1)

@@ -140,6 +140,9 @@ type Store struct {
 
 	epMu      sync.Mutex
 	epPending map[string]int64 // committed pending count per endpoint
+
+	unindexed   atomic.Int64 // committed deliveries waiting in log_unindexed
+	lastIndexed time.Time    // committer only: when indexLog last ran
 }
 
 type request struct {
@@ -163,6 +166,8 @@ type txState struct {
 	eps    map[string]int64 // per-endpoint pending deltas
 	queued []QueueEntry
 	seq    uint64 // highest sequence number written
+	// unindexed is the change in deliveries waiting in log_unindexed.
+	unindexed int64
 }
 
 func (st *txState) pending() int64 { return st.base + st.delta }
@@ -259,13 +264,42 @@ func (s *Store) init() error {
 			s.wal.id = bytes.Clone(id)
 		}
 		s.pending.Store(int64(getU64(meta.Get(keyPending))))
-		s.epPending = map[string]int64{}
+		s.epPending = countPending(tx)
+		// Builds before this one kept each endpoint's count in meta.
 		c := meta.Cursor()
-		for k, v := c.Seek(prefixEpPending); k != nil && bytes.HasPrefix(k, prefixEpPending); k, v = c.Next() {
-			s.epPending[string(k[len(prefixEpPending):])] = int64(getU64(v))
+		for k, _ := c.Seek(prefixEpPending); k != nil && bytes.HasPrefix(k, prefixEpPending); k, _ = c.Seek(prefixEpPending) {
+			if err := c.Delete(); err != nil {
+				return err
+			}
+		}
+		if err := s.initLog(tx); err != nil {
+			return err
 		}
 		return s.initSeal(tx)
 	})
+}
+
+// countPending counts each endpoint's pending deliveries from the keys of
+// the due queue (due|id\0endpoint) and of the ordered index
+// (endpoint\0seq), which name it. The counts are not kept in the database:
+// with deliveries to many endpoints, a counter per endpoint was a write to
+// a random page of meta for each delivery in every commit, and counting at
+// Open costs a walk of the pending keys (about 0.1 s a million).
+func countPending(tx *bolt.Tx) map[string]int64 {
+	out := map[string]int64{}
+	c := tx.Bucket(bktQueue).Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		if i := bytes.LastIndexByte(k, 0); i >= 0 {
+			out[string(k[i+1:])]++
+		}
+	}
+	c = tx.Bucket(bktOrdered).Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		if i := bytes.IndexByte(k, 0); i >= 0 {
+			out[string(k[:i])]++
+		}
+	}
+	return out
 }
 
 func newDBID() ([]byte, error) {
@@ -376,6 +410,9 @@ func (s *Store) run() {
 	batch := make([]*request, 0, maxBatch)
 	var last time.Time
 	full := false // the last transaction took its maximum: more is waiting
+	tick := time.NewTicker(logIndexEvery / 2)
+	defer tick.Stop()
+	s.lastIndexed = time.Now()
 	for {
 		var retry <-chan time.Time
 		if len(s.stuck) > 0 {
@@ -391,6 +428,9 @@ func (s *Store) run() {
 			full = len(b) == maxBatch || weight(b) >= maxTxWeight
 			s.apply(b)
 			clear(b) // the reused array must not keep applied requests alive
+			s.maybeIndexLog()
+		case <-tick.C:
+			s.maybeIndexLog()
 		case <-retry:
 			b := s.drain(s.takeStuck(batch[:0]))
 			s.apply(b)
@@ -405,6 +445,19 @@ func (s *Store) run() {
 			return
 		}
 	}
+}
+
+// maybeIndexLog runs indexLog in a transaction of its own when a batch is
+// waiting, or anything has waited logIndexEvery. A failure leaves the
+// deliveries waiting for the next try (queries still see them).
+func (s *Store) maybeIndexLog() {
+	n := s.unindexed.Load()
+	if n <= 0 || (n < logIndexBatch && time.Since(s.lastIndexed) < logIndexEvery) {
+		return
+	}
+	s.lastIndexed = time.Now()
+	s.apply([]*request{{fn: func(tx *bolt.Tx, st *txState) error { return indexLog(tx, st, logIndexBatch) },
+		done: func(error) {}}})
 }
 
 // orderedCommitInterval is how soon after the last commit the next one
@@ -515,6 +568,7 @@ func (s *Store) commit(batch []*request) (*txState, error) {
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("%w: commit: %v", ErrStorage, err)
 	}
+	s.unindexed.Add(st.unindexed)
 	s.umu.Lock()
 	s.pending.Store(max(st.pending(), 0))
 	if len(st.eps) > 0 {
@@ -539,7 +593,9 @@ func (s *Store) commit(batch []*request) (*txState, error) {
 	return st, nil
 }
 
-// putCounts writes the pending counters a transaction changed.
+// putCounts writes the sequence number and the pending count a
+// transaction changed (the per-endpoint counts live in memory only: see
+// countPending).
 func (s *Store) putCounts(tx *bolt.Tx, st *txState) error {
 	meta := tx.Bucket(bktMeta)
 	if st.seq > getU64(meta.Get(keySeq)) {
@@ -549,21 +605,6 @@ func (s *Store) putCounts(tx *bolt.Tx, st *txState) error {
 	}
 	if st.delta != 0 {
 		if err := meta.Put(keyPending, putU64(uint64(max(st.pending(), 0)))); err != nil {
-			return err
-		}
-	}
-	s.epMu.Lock()
-	defer s.epMu.Unlock()
-	for ep, n := range st.eps {
-		if n == 0 {
-			continue
-		}
-		key := append(append([]byte(nil), prefixEpPending...), ep...)
-		if v := max(s.epPending[ep]+n, 0); v > 0 {
-			if err := meta.Put(key, putU64(uint64(v))); err != nil {
-				return err
-			}
-		} else if err := meta.Delete(key); err != nil {
 			return err
 		}
 	}
