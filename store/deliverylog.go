@@ -85,11 +85,12 @@ func indexDelivery(tx *bolt.Tx, st *txState, created time.Time, eventID, endpoin
 // indexLog moves up to limit deliveries from log_unindexed into the
 // endpoint and tenant indexes, each index's keys put in order.
 func indexLog(tx *bolt.Tx, st *txState, limit int) error {
-	var eks, nks [][]byte
 	ub := tx.Bucket(bktLogUnindexed)
+	size := min(limit, ub.Stats().KeyN)
+	eks, nks := make([][]byte, 0, size), make([][]byte, 0, size)
 	c := ub.Cursor()
-	n := 0
-	for k, v := c.First(); k != nil && n < limit; k, v = c.Next() {
+	n, k, v := 0, []byte(nil), []byte(nil)
+	for k, v = c.First(); k != nil && n < limit; k, v = c.Next() {
 		n++
 		_, key := splitTimeKey(k)
 		_, endpoint, _ := strings.Cut(key, "\x00")
@@ -110,7 +111,16 @@ func indexLog(tx *bolt.Tx, st *txState, limit int) error {
 			}
 		}
 	}
-	for i := 0; i < n; i++ {
+	st.unindexed -= int64(n)
+	if k == nil {
+		// All of it: dropping the bucket frees its pages at once.
+		if err := tx.DeleteBucket(bktLogUnindexed); err != nil {
+			return fmt.Errorf("index deliveries: %w", err)
+		}
+		_, err := tx.CreateBucket(bktLogUnindexed)
+		return err
+	}
+	for range n {
 		if k, _ := c.First(); k == nil {
 			break
 		}
@@ -118,7 +128,6 @@ func indexLog(tx *bolt.Tx, st *txState, limit int) error {
 			return fmt.Errorf("index deliveries: %w", err)
 		}
 	}
-	st.unindexed -= int64(n)
 	return nil
 }
 
