@@ -1,11 +1,15 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 func onlyF(endpoint string) bool { return endpoint == "f" }
@@ -178,6 +182,48 @@ func TestOrderedReplay(t *testing.T) {
 		t.Fatalf("a new event after the replay: %+v", d)
 	}
 	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Each endpoint's pending count is not stored: Open counts it from the due
+// queue and the ordered index, and drops the counters older builds kept
+// in meta.
+func TestPendingCountsAfterReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	s, err := Open(path, Options{Ordered: onlyF})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := s.Ingest(ctx, []NewEvent{newEvent("a", "f", "u"), newEvent("b", "f", "u"), newEvent("c", "f")}, lim); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bktMeta).Put(append(bytes.Clone(prefixEpPending), "gone"...), putU64(7))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s, err = Open(path, Options{Ordered: onlyF})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if p := s.PendingByEndpoint(); len(p) != 2 || p["f"] != 3 || p["u"] != 2 {
+		t.Fatalf("pending after reopen %v, want f:3 u:2", p)
+	}
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		if k, _ := tx.Bucket(bktMeta).Cursor().Seek(prefixEpPending); bytes.HasPrefix(k, prefixEpPending) {
+			return fmt.Errorf("old counter %q left in meta", k)
+		}
+		return nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 }
