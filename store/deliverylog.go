@@ -152,13 +152,6 @@ func unindexDelivery(tx *bolt.Tx, st *txState, created time.Time, eventID, endpo
 	return nil
 }
 
-// initLog counts the deliveries waiting for the endpoint and tenant
-// indexes at Open (at most a batch or two: a stop does not index them).
-func (s *Store) initLog(tx *bolt.Tx) error {
-	s.unindexed.Store(int64(tx.Bucket(bktLogUnindexed).Stats().KeyN))
-	return nil
-}
-
 // DeliveryQuery selects deliveries from the log, newest first. Zero
 // fields do not filter; Until zero means now.
 type DeliveryQuery struct {

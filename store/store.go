@@ -272,9 +272,9 @@ func (s *Store) init() error {
 				return err
 			}
 		}
-		if err := s.initLog(tx); err != nil {
-			return err
-		}
+		// Deliveries waiting for the log's endpoint and tenant indexes (a
+		// batch or two at most: a stop leaves them for the next run).
+		s.unindexed.Store(int64(tx.Bucket(bktLogUnindexed).Stats().KeyN))
 		return s.initSeal(tx)
 	})
 }
