@@ -28,32 +28,33 @@ import (
 // by a reload. They are validated by the config file's own code
 // (config.BuildManaged), so a mistake gets the same message either way.
 
-// managedEndpoint is one managed endpoint as the daemon holds it.
-type managedEndpoint struct {
-	rec store.Managed // its settings (without secrets) and secrets, as JSON
-	ep  *delivery.Endpoint
+// managedRecord reads a managed endpoint's stored record and decodes its
+// settings and secrets. The daemon keeps only the built endpoint in
+// memory: the record beside it cost 100,000 endpoints about 30 MB (and the
+// collector as many more objects to follow) for the few calls that read
+// it (patch, rotate, reveal).
+func (d *Daemon) managedRecord(id string) (store.Managed, config.APISettings, config.SecretSet, error) {
+	rec, err := d.store.ManagedEndpoint(id)
+	if err != nil {
+		return rec, config.APISettings{}, config.SecretSet{}, err
+	}
+	settings, secrets, err := decodeManaged(&rec)
+	return rec, settings, secrets, err
 }
 
-// settings and secrets decode what rec keeps. The JSON is the one copy
-// held: a decoded one beside it cost 100,000 endpoints about 70 MB, for
-// the few calls (patch, rotate, reveal, reload) that read it.
-func (m *managedEndpoint) settings() (config.APISettings, error) {
+// decodeManaged decodes a stored record's settings and secrets.
+func decodeManaged(rec *store.Managed) (config.APISettings, config.SecretSet, error) {
 	var s config.APISettings
-	if err := json.Unmarshal(m.rec.Settings, &s); err != nil {
-		return s, fmt.Errorf("managed endpoint %s: %w", m.rec.Name, err)
+	var secrets config.SecretSet
+	if err := json.Unmarshal(rec.Settings, &s); err != nil {
+		return s, secrets, fmt.Errorf("managed endpoint %s: %w", rec.Name, err)
 	}
-	return s, nil
-}
-
-func (m *managedEndpoint) secrets() (config.SecretSet, error) {
-	var s config.SecretSet
-	if len(m.rec.Secrets) == 0 {
-		return s, nil
+	if len(rec.Secrets) > 0 {
+		if err := json.Unmarshal(rec.Secrets, &secrets); err != nil {
+			return s, secrets, fmt.Errorf("managed endpoint %s: secrets: %w", rec.Name, err)
+		}
 	}
-	if err := json.Unmarshal(m.rec.Secrets, &s); err != nil {
-		return s, fmt.Errorf("managed endpoint %s: secrets: %w", m.rec.Name, err)
-	}
-	return s, nil
+	return s, secrets, nil
 }
 
 // managedSet holds the managed endpoints. Its mutex also serialises every
@@ -61,7 +62,7 @@ func (m *managedEndpoint) secrets() (config.SecretSet, error) {
 // never lost to a concurrent one.
 type managedSet struct {
 	mu     sync.Mutex
-	byName map[string]*managedEndpoint
+	byName map[string]*delivery.Endpoint // the built endpoints, by name
 	// reserved are names (and tenants' counts) of creates waiting for their
 	// commit: a create does not hold mu across it, so that creates commit
 	// together instead of one per commit interval.
@@ -83,39 +84,32 @@ func (d *Daemon) loadManaged(cfg *config.Config) error {
 		return fmt.Errorf("read managed endpoints: %w", err)
 	}
 	now := time.Now()
-	built := make([]*managedEndpoint, len(recs))
+	built := make([]*delivery.Endpoint, len(recs))
 	decodeErrs, buildErrs := make([]error, len(recs)), make([]error, len(recs))
 	var wg sync.WaitGroup
 	workers := min(runtime.GOMAXPROCS(0), len(recs)/256+1)
 	for w := range workers {
 		wg.Go(func() {
 			for i := w; i < len(recs); i += workers {
-				m := &managedEndpoint{rec: recs[i]}
-				built[i] = m
-				settings, err := m.settings()
+				settings, secrets, err := decodeManaged(&recs[i])
 				if err != nil {
 					decodeErrs[i] = err
 					continue
 				}
-				secrets, err := m.secrets()
-				if err != nil {
-					decodeErrs[i] = err
-					continue
-				}
-				m.ep, buildErrs[i] = cfg.BuildManaged(m.rec.ID, &settings, secrets, now)
+				built[i], buildErrs[i] = cfg.BuildManaged(recs[i].ID, &settings, secrets, now)
 			}
 		})
 	}
 	wg.Wait()
-	d.managed.byName = make(map[string]*managedEndpoint, len(built))
-	for i, m := range built {
+	d.managed.byName = make(map[string]*delivery.Endpoint, len(built))
+	for i, ep := range built {
 		switch {
 		case decodeErrs[i] != nil:
 			return decodeErrs[i]
 		case buildErrs[i] != nil:
-			d.log.Error().Str("endpoint", m.rec.Name).Err(buildErrs[i]).Msg("managed endpoint does not build with this config; not served")
+			d.log.Error().Str("endpoint", recs[i].Name).Err(buildErrs[i]).Msg("managed endpoint does not build with this config; not served")
 		default:
-			d.managed.byName[m.rec.Name] = m
+			d.managed.byName[ep.Name] = ep
 		}
 	}
 	return clashes(cfg, &d.managed)
@@ -136,17 +130,17 @@ func clashes(cfg *config.Config, set *managedSet) error {
 // managed.mu (or is Open).
 func (d *Daemon) managedEndpoints() []*delivery.Endpoint {
 	eps := make([]*delivery.Endpoint, 0, len(d.managed.byName))
-	for _, m := range d.managed.byName {
-		eps = append(eps, m.ep)
+	for _, ep := range d.managed.byName {
+		eps = append(eps, ep)
 	}
 	return eps
 }
 
-// putManaged makes m the managed endpoint of its name, in the daemon's set
+// putManaged makes ep the managed endpoint of its name, in the daemon's set
 // and the scheduler's table. The caller holds managed.mu.
-func (d *Daemon) putManaged(m *managedEndpoint) {
-	d.managed.byName[m.rec.Name] = m
-	d.sched.UpdateTable(func(t *delivery.Table) *delivery.Table { return t.WithManaged(m.ep) }, m.ep.ID)
+func (d *Daemon) putManaged(ep *delivery.Endpoint) {
+	d.managed.byName[ep.Name] = ep
+	d.sched.UpdateTable(func(t *delivery.Table) *delivery.Table { return t.WithManaged(ep) }, ep.ID)
 }
 
 // decodeStrict decodes a JSON object into v, refusing unknown fields. An
@@ -240,16 +234,16 @@ func (d *Daemon) CreateEndpoint(ctx context.Context, sc api.Scope, body []byte) 
 	}
 	now := time.Now().UTC()
 	secretJSON, _ := json.Marshal(secrets)
-	m := &managedEndpoint{rec: store.Managed{ID: id, Name: s.Name, Tenant: s.Tenant, Settings: storedSettings(s), Created: now, Updated: now, Secrets: secretJSON}, ep: ep}
+	rec := store.Managed{ID: id, Name: s.Name, Tenant: s.Tenant, Settings: storedSettings(s), Created: now, Updated: now, Secrets: secretJSON}
 
 	if err := d.reserve(s.Name, s.Tenant, cfg.Tenants.MaxEndpoints); err != nil {
 		return nil, err
 	}
-	err = d.store.PutManaged(ctx, m.rec, true)
+	err = d.store.PutManaged(ctx, rec, true)
 	d.managed.mu.Lock()
 	delete(d.managed.reserved, s.Name)
 	if err == nil {
-		d.putManaged(m)
+		d.putManaged(ep)
 	}
 	d.managed.mu.Unlock()
 	if errors.Is(err, store.ErrExists) {
@@ -409,12 +403,12 @@ func (d *Daemon) endpointIn(sc api.Scope, name string) (*delivery.Endpoint, erro
 // managedIn returns the managed endpoint named name if sc may see it: 404
 // when there is none, 409 when it is a config endpoint. The caller holds
 // managed.mu.
-func (d *Daemon) managedIn(sc api.Scope, name string) (*managedEndpoint, error) {
+func (d *Daemon) managedIn(sc api.Scope, name string) (*delivery.Endpoint, error) {
 	ep, err := d.endpointIn(sc, name)
 	if err != nil {
 		return nil, err
 	}
-	if m := d.managed.byName[name]; m != nil && m.rec.ID == ep.ID {
+	if m := d.managed.byName[name]; m != nil && m.ID == ep.ID {
 		return m, nil
 	}
 	return nil, errEndpointInConfig
@@ -436,7 +430,7 @@ func (d *Daemon) PatchEndpoint(ctx context.Context, sc api.Scope, name string, b
 	for _, key := range []string{"name", "tenant"} {
 		if raw, ok := patch[key]; ok {
 			var v string
-			if json.Unmarshal(raw, &v) != nil || v != map[string]string{"name": m.rec.Name, "tenant": m.rec.Tenant}[key] {
+			if json.Unmarshal(raw, &v) != nil || v != map[string]string{"name": m.Name, "tenant": m.Tenant}[key] {
 				return nil, badRequest("%s: cannot change", key)
 			}
 		}
@@ -449,8 +443,12 @@ func (d *Daemon) PatchEndpoint(ctx context.Context, sc api.Scope, name string, b
 		}
 		delete(patch, "disabled")
 	}
+	rec, old, secrets, err := d.managedRecord(m.ID)
+	if err != nil {
+		return nil, err
+	}
 	var current map[string]json.RawMessage
-	if err := json.Unmarshal(m.rec.Settings, &current); err != nil {
+	if err := json.Unmarshal(rec.Settings, &current); err != nil {
 		return nil, err
 	}
 	merged, err := json.Marshal(mergePatch(current, patch))
@@ -459,14 +457,6 @@ func (d *Daemon) PatchEndpoint(ctx context.Context, sc api.Scope, name string, b
 	}
 	var s config.APISettings
 	if err := decodeStrict(merged, &s); err != nil {
-		return nil, err
-	}
-	secrets, err := m.secrets()
-	if err != nil {
-		return nil, err
-	}
-	old, err := m.settings()
-	if err != nil {
 		return nil, err
 	}
 	if s.Signing != nil && s.Signing.Secret != nil {
@@ -480,17 +470,16 @@ func (d *Daemon) PatchEndpoint(ctx context.Context, sc api.Scope, name string, b
 			return nil, badRequest("events: %v", err)
 		}
 	}
-	ep, err := cfg.BuildManaged(m.rec.ID, &s, secrets, time.Now())
+	ep, err := cfg.BuildManaged(m.ID, &s, secrets, time.Now())
 	if err != nil {
 		return nil, fieldError(err)
 	}
-	rec := m.rec
 	rec.Settings, rec.Updated = storedSettings(s), time.Now().UTC()
 	rec.Secrets, _ = json.Marshal(secrets)
 	if err := d.store.PutManaged(ctx, rec, false); err != nil {
 		return nil, err
 	}
-	d.putManaged(&managedEndpoint{rec: rec, ep: ep})
+	d.putManaged(ep)
 	if disabled != nil {
 		if err := d.sched.SetDisabled(ctx, rec.ID, *disabled, disabledBy(sc)); err != nil {
 			return nil, err
@@ -537,15 +526,15 @@ func (d *Daemon) DeleteEndpoint(ctx context.Context, sc api.Scope, name string) 
 }
 
 // deleteManaged removes m; the caller holds managed.mu.
-func (d *Daemon) deleteManaged(ctx context.Context, m *managedEndpoint) error {
-	if err := d.store.DeleteManaged(ctx, m.rec.ID, m.rec.Name); err != nil {
+func (d *Daemon) deleteManaged(ctx context.Context, m *delivery.Endpoint) error {
+	if err := d.store.DeleteManaged(ctx, m.ID, m.Name); err != nil {
 		return err
 	}
-	delete(d.managed.byName, m.rec.Name)
-	d.sched.UpdateTable(func(t *delivery.Table) *delivery.Table { return t.WithoutManaged(m.rec.Name) })
-	n, err := d.store.ParkEndpoint(ctx, m.rec.ID, "endpoint deleted")
-	d.sched.Forget(m.rec.ID)
-	d.log.Info().Str("endpoint", m.rec.Name).Int("parked", n).Msg("managed endpoint deleted")
+	delete(d.managed.byName, m.Name)
+	d.sched.UpdateTable(func(t *delivery.Table) *delivery.Table { return t.WithoutManaged(m.Name) })
+	n, err := d.store.ParkEndpoint(ctx, m.ID, "endpoint deleted")
+	d.sched.Forget(m.ID)
+	d.log.Info().Str("endpoint", m.Name).Int("parked", n).Msg("managed endpoint deleted")
 	return err
 }
 
@@ -553,12 +542,12 @@ func (d *Daemon) deleteManaged(ctx context.Context, m *managedEndpoint) error {
 // still signing.
 func (d *Daemon) EndpointSecret(sc api.Scope, name string) (*client.Secrets, error) {
 	d.managed.mu.Lock()
+	defer d.managed.mu.Unlock() // a read between a rotation's commit and its swap would see the new secret early
 	m, err := d.managedIn(sc, name)
-	d.managed.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
-	secrets, err := m.secrets()
+	_, _, secrets, err := d.managedRecord(m.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -595,11 +584,7 @@ func (d *Daemon) RotateSecret(ctx context.Context, sc api.Scope, name string, in
 	if err != nil {
 		return nil, err
 	}
-	settings, err := m.settings()
-	if err != nil {
-		return nil, err
-	}
-	current, err := m.secrets()
+	rec, settings, current, err := d.managedRecord(m.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -628,17 +613,16 @@ func (d *Daemon) RotateSecret(ctx context.Context, sc api.Scope, name string, in
 		}
 	}
 	cfg := d.cfg.Load()
-	ep, err := cfg.BuildManaged(m.rec.ID, &settings, secrets, now)
+	ep, err := cfg.BuildManaged(m.ID, &settings, secrets, now)
 	if err != nil {
 		return nil, fieldError(err)
 	}
-	rec := m.rec
 	rec.Updated = now.UTC()
 	rec.Secrets, _ = json.Marshal(secrets)
 	if err := d.store.PutManaged(ctx, rec, false); err != nil {
 		return nil, err
 	}
-	d.putManaged(&managedEndpoint{rec: rec, ep: ep})
+	d.putManaged(ep)
 	d.log.Info().Str("endpoint", rec.Name).Dur("overlap", overlap).Msg("secret rotated")
 	return &client.Rotated{Secret: secrets.Secret}, nil
 }

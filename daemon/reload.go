@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -47,20 +46,27 @@ func (d *Daemon) reload() error {
 	// under them, so they are rebuilt (one that no longer builds keeps
 	// running as it was, and is logged).
 	now := time.Now()
-	for _, m := range d.managed.byName {
-		settings, err := m.settings()
-		secrets, err2 := m.secrets()
-		if err = errors.Join(err, err2); err != nil { // it decoded at start: not expected
-			d.log.Error().Str("endpoint", m.rec.Name).Err(err).Msg("managed endpoint kept as it was")
+	recs, err := d.store.ManagedEndpoints()
+	if err != nil {
+		return fmt.Errorf("read managed endpoints: %w", err)
+	}
+	for i := range recs {
+		rec := &recs[i]
+		if m := d.managed.byName[rec.Name]; m == nil || m.ID != rec.ID {
+			continue // not served since the start (it did not build then)
+		}
+		settings, secrets, err := decodeManaged(rec)
+		if err != nil { // it decoded at start: not expected
+			d.log.Error().Str("endpoint", rec.Name).Err(err).Msg("managed endpoint kept as it was")
 			continue
 		}
 		if err := cfg.CheckPatterns(settings.Events); err != nil {
-			d.log.Warn().Str("endpoint", m.rec.Name).Err(err).Msg("managed endpoint keeps working, though the new catalogue does not list its types")
+			d.log.Warn().Str("endpoint", rec.Name).Err(err).Msg("managed endpoint keeps working, though the new catalogue does not list its types")
 		}
-		if ep, err := cfg.BuildManaged(m.rec.ID, &settings, secrets, now); err != nil {
-			d.log.Error().Str("endpoint", m.rec.Name).Err(err).Msg("managed endpoint does not build with the new config; kept as it was")
+		if ep, err := cfg.BuildManaged(rec.ID, &settings, secrets, now); err != nil {
+			d.log.Error().Str("endpoint", rec.Name).Err(err).Msg("managed endpoint does not build with the new config; kept as it was")
 		} else {
-			m.ep = ep
+			d.managed.byName[rec.Name] = ep
 		}
 	}
 

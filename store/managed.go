@@ -64,19 +64,7 @@ func (s *Store) ManagedEndpoints() ([]Managed, error) {
 		for w := range workers {
 			wg.Go(func() {
 				for i := w; i < len(keys); i += workers {
-					m := &out[i]
-					if err := json.Unmarshal(recs[i], m); err != nil {
-						errs[i] = fmt.Errorf("managed endpoint %s: %w", keys[i], err)
-						continue
-					}
-					if blobs[i] != nil {
-						plain, err := s.opts.SealKey.Open(keys[i], blobs[i])
-						if err != nil {
-							errs[i] = fmt.Errorf("managed endpoint %s: secrets: %w", m.Name, err)
-							continue
-						}
-						m.Secrets = plain
-					}
+					out[i], errs[i] = s.decodeManaged(keys[i], recs[i], blobs[i])
 				}
 			})
 		}
@@ -92,6 +80,39 @@ func (s *Store) ManagedEndpoints() ([]Managed, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// ManagedEndpoint reads the managed endpoint with internal id id, its
+// secrets opened (ErrNotFound without one).
+func (s *Store) ManagedEndpoint(id string) (Managed, error) {
+	var m Managed
+	err := s.db.View(func(tx *bolt.Tx) error {
+		rec := tx.Bucket(bktManaged).Get([]byte(id))
+		if rec == nil {
+			return ErrNotFound
+		}
+		var err error
+		m, err = s.decodeManaged([]byte(id), rec, tx.Bucket(bktManagedSecrets).Get([]byte(id)))
+		return err
+	})
+	return m, err
+}
+
+// decodeManaged decodes a stored record and opens its secrets' blob. The
+// result holds no reference to rec or blob, which may point into the mmap.
+func (s *Store) decodeManaged(key, rec, blob []byte) (Managed, error) {
+	var m Managed
+	if err := json.Unmarshal(rec, &m); err != nil {
+		return m, fmt.Errorf("managed endpoint %s: %w", key, err)
+	}
+	if blob != nil {
+		plain, err := s.opts.SealKey.Open(key, blob)
+		if err != nil {
+			return m, fmt.Errorf("managed endpoint %s: secrets: %w", m.Name, err)
+		}
+		m.Secrets = plain
+	}
+	return m, nil
 }
 
 // PutManaged stores m. With create, its name must be free (ErrExists),
