@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"syscall"
+	"time"
 
 	"hookd/cli"
 	"hookd/config"
@@ -55,16 +56,21 @@ const garbageRoom = 256 << 20
 
 // settleMemory runs once the daemon is up. The start's decoding leaves
 // several times the endpoints' size as garbage: a full collection gives it
-// back to the OS rather than keep the start's peak as the idle size. With
-// 100,000 managed endpoints the lasting heap is over half of garbageRoom,
-// and a fixed limit left so little room that the collector ran without
-// pause under load (it took 60% of the CPU, at a fifth of the events per
-// second): the limit is garbageRoom past what is live.
+// back to the OS rather than keep the start's peak as the idle size.
 func settleMemory(ownLimit bool) {
 	debug.FreeOSMemory()
-	if !ownLimit {
-		return
+	if ownLimit {
+		keepGarbageRoom()
 	}
+}
+
+// keepGarbageRoom sets the memory limit garbageRoom past the heap the last
+// collection found live. A fixed limit counts the daemon's lasting heap
+// against the room for garbage: with 100,000 managed endpoints (over half
+// of garbageRoom at start, more once each has statistics) the collector
+// ran without pause under load (60% of the CPU, a fifth of the events per
+// second). run calls it every second, so the room follows the live heap.
+func keepGarbageRoom() {
 	live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	metrics.Read(live)
 	debug.SetMemoryLimit(int64(live[0].Value.Uint64()) + garbageRoom)
@@ -94,7 +100,20 @@ func run(args []string) int {
 		return 1
 	}
 	settleMemory(ownLimit)
-	for s := range sig {
+	var every <-chan time.Time
+	if ownLimit {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		every = t.C
+	}
+	for {
+		var s os.Signal
+		select {
+		case <-every:
+			keepGarbageRoom()
+			continue
+		case s = <-sig:
+		}
 		if s == syscall.SIGHUP {
 			d.Reload()
 			continue
@@ -115,5 +134,4 @@ func run(args []string) int {
 		}
 		return 0
 	}
-	return 0
 }
