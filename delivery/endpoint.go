@@ -258,15 +258,30 @@ func (t *Table) WithAllManaged(eps []*Endpoint) *Table {
 	for i := range shards {
 		m.byName[i], m.byID[i], m.byTenant[i] = make(map[string]*Endpoint, per), make(map[string]*Endpoint, per), make(map[string][]*Endpoint, per)
 	}
+	// A tenant's endpoints are carved out of one array (most tenants have
+	// one: a slice each was 100,000 objects for the collector); each
+	// carving's capacity ends at its length, so a later change copies it.
+	count := map[string]int{}
+	for _, e := range eps {
+		if e.Tenant != "" {
+			count[e.Tenant]++
+		}
+	}
+	all, next := make([]*Endpoint, 0, len(eps)), 0
 	for _, e := range eps {
 		m.byName[shardOf(e.Name)][e.Name] = e
 		m.byID[shardOf(e.ID)][e.ID] = e
 		if e.Tenant == "" {
 			m.platform = append(m.platform, e)
-		} else {
-			ts := shardOf(e.Tenant)
-			m.byTenant[ts][e.Tenant] = append(m.byTenant[ts][e.Tenant], e)
+			continue
 		}
+		ts := shardOf(e.Tenant)
+		own, ok := m.byTenant[ts][e.Tenant]
+		if !ok {
+			n := count[e.Tenant]
+			own, next = all[next:next:next+n], next+n
+		}
+		m.byTenant[ts][e.Tenant] = append(own, e)
 	}
 	return &Table{config: t.config, managed: m, disabled: t.disabled}
 }

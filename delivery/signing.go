@@ -52,17 +52,20 @@ func NewSigner(c SigningConfig) (Signer, error) {
 		if c.Secret == "" {
 			return nil, errors.New("standard signing needs a secret")
 		}
-		var keys [][]byte
-		for _, s := range append([]string{c.Secret}, c.PreviousSecrets...) {
-			k, err := DecodeStandardSecret(s)
+		s := &standardSigner{}
+		// One key (no rotation under way) is the common case, and with
+		// 100,000 endpoints each allocation is 100,000 objects for the
+		// collector: its key and expiry live inside the signer.
+		s.keys, s.expires = s.one[:0], s.oneExpires[:]
+		if len(c.PreviousSecrets) > 0 {
+			s.keys, s.expires = make([]hmacKey, 0, 1+len(c.PreviousSecrets)), make([]time.Time, 1+len(c.PreviousSecrets))
+		}
+		for _, secret := range append([]string{c.Secret}, c.PreviousSecrets...) {
+			k, err := DecodeStandardSecret(secret)
 			if err != nil {
 				return nil, err
 			}
-			keys = append(keys, k)
-		}
-		s := &standardSigner{keys: make([]hmacKey, len(keys)), expires: make([]time.Time, len(keys))}
-		for i, k := range keys {
-			s.keys[i] = newHMACKey(k)
+			s.keys = append(s.keys, newHMACKey(k))
 		}
 		copy(s.expires[1:], c.PreviousExpire)
 		return s, nil
@@ -205,7 +208,9 @@ type standardSigner struct {
 	keys []hmacKey
 	// expires[i] is when keys[i] stops signing (zero: never); a rotated-out
 	// secret signs next to the new one until its overlap ends.
-	expires []time.Time
+	expires    []time.Time
+	one        [1]hmacKey // keys and expires without previous secrets
+	oneExpires [1]time.Time
 }
 
 func (s *standardSigner) Sign(dst []Header, m *Message) []Header {
