@@ -92,33 +92,33 @@ func (s *Scheduler) Hours(id string, now time.Time) (start time.Time, delivered,
 	return start, delivered, failed
 }
 
-// countHour adds an attempt to its endpoint's hour; the caller holds
-// statsMu.
-func (s *Scheduler) countHour(id string, at time.Time, ok bool) {
+// countHour adds an attempt to its endpoint's hour if that hour is one of
+// the 24 up to now: one stamped outside them (a clock step) is not counted
+// and pushes nothing out. The caller holds statsMu.
+func (s *Scheduler) countHour(id string, at, now time.Time, ok bool) {
+	h, cur := uint32(at.Unix()/3600), uint32(now.Unix()/3600)
+	if h > cur || h+24 <= cur {
+		return
+	}
 	if s.hours == nil {
 		s.hours = map[string][]hourSlot{}
 	}
-	slots, h := s.hours[id], uint32(at.Unix()/3600)
+	slots := s.hours[id]
+	n := len(slots)
+	drop := 0
+	for drop < len(slots) && slots[drop].hour+24 <= cur {
+		drop++
+	}
+	slots = slices.Delete(slots, 0, drop)
 	i := len(slots)
 	for i > 0 && slots[i-1].hour > h { // attempts finish out of order
 		i--
 	}
 	if i == 0 || slots[i-1].hour != h {
-		if n := len(slots); n > 0 && h+24 <= slots[n-1].hour {
-			return // a day older than the newest hour: out of the window
-		}
 		slots = slices.Insert(slots, i, hourSlot{hour: h})
 		i++
-		// Only the last 24 hours count.
-		newest := slots[len(slots)-1].hour
-		drop := 0
-		for drop < len(slots) && slots[drop].hour+24 <= newest {
-			drop++
-		}
-		if drop > 0 {
-			slots = slices.Delete(slots, 0, drop)
-			i -= drop
-		}
+	}
+	if len(slots) != n || drop > 0 {
 		s.hours[id] = slots
 	}
 	if ok {
@@ -166,7 +166,7 @@ func (s *Scheduler) recorded(d *store.Delivery, o *store.Outcome, err error) {
 		s.statsMu.Lock()
 		st := s.stat(d.Endpoint)
 		ev.Previous = st.Failures
-		s.countHour(d.Endpoint, o.Attempt.At, o.Delivered)
+		s.countHour(d.Endpoint, o.Attempt.At, s.clock.Now(), o.Delivered)
 		if o.Delivered {
 			st.Failures, st.LastSuccess, st.FailingSince = 0, o.Attempt.At, time.Time{}
 			delete(s.failing, d.Endpoint)

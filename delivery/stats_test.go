@@ -18,8 +18,9 @@ func TestHours(t *testing.T) {
 		{now, true}, {now.Add(-10 * time.Minute), false}, {now.Add(-time.Hour), true},
 		{now.Add(-23 * time.Hour), true},
 		{now.Add(-24 * time.Hour), false}, // now's slot a day ago (a clock step): not counted, nothing lost
+		{now.Add(72 * time.Hour), false},  // three days ahead (a clock step): the same
 	} {
-		s.countHour("e", a.at, a.ok)
+		s.countHour("e", a.at, now, a.ok)
 	}
 	s.statsMu.Unlock()
 	start, delivered, failed := s.Hours("e", now)

@@ -86,8 +86,7 @@ func indexDelivery(tx *bolt.Tx, st *txState, created time.Time, eventID, endpoin
 // endpoint and tenant indexes, each index's keys put in order.
 func indexLog(tx *bolt.Tx, st *txState, limit int) error {
 	ub := tx.Bucket(bktLogUnindexed)
-	size := min(limit, ub.Stats().KeyN)
-	eks, nks := make([][]byte, 0, size), make([][]byte, 0, size)
+	eks, nks := make([][]byte, 0, limit), make([][]byte, 0, limit)
 	c := ub.Cursor()
 	n, k, v := 0, []byte(nil), []byte(nil)
 	for k, v = c.First(); k != nil && n < limit; k, v = c.Next() {

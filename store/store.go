@@ -143,6 +143,7 @@ type Store struct {
 
 	unindexed   atomic.Int64 // committed deliveries waiting in log_unindexed
 	lastIndexed time.Time    // committer only: when indexLog last ran
+	indexFailed bool         // committer only: and failed
 }
 
 type request struct {
@@ -448,16 +449,18 @@ func (s *Store) run() {
 }
 
 // maybeIndexLog runs indexLog in a transaction of its own when a batch is
-// waiting, or anything has waited logIndexEvery. A failure leaves the
-// deliveries waiting for the next try (queries still see them).
+// waiting, or anything has waited logIndexEvery. A failure (the disk is
+// full, say) leaves the deliveries waiting, where queries still see them,
+// and the next try waits logIndexEvery even if a batch is waiting.
 func (s *Store) maybeIndexLog() {
 	n := s.unindexed.Load()
-	if n <= 0 || (n < logIndexBatch && time.Since(s.lastIndexed) < logIndexEvery) {
+	if n <= 0 || ((n < logIndexBatch || s.indexFailed) && time.Since(s.lastIndexed) < logIndexEvery) {
 		return
 	}
 	s.lastIndexed = time.Now()
-	s.apply([]*request{{fn: func(tx *bolt.Tx, st *txState) error { return indexLog(tx, st, logIndexBatch) },
-		done: func(error) {}}})
+	limit := int(min(n, logIndexBatch))
+	s.apply([]*request{{fn: func(tx *bolt.Tx, st *txState) error { return indexLog(tx, st, limit) },
+		done: func(err error) { s.indexFailed = err != nil }}})
 }
 
 // orderedCommitInterval is how soon after the last commit the next one
