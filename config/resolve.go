@@ -74,13 +74,13 @@ func (c *Config) buildEndpoint(p, id string, e *EndpointSettings, internal bool)
 		TestEventType:    pick(e.TestEventType, d.TestEventType, b.TestEventType),
 		Ordering:         pick(e.Ordering, d.Ordering, b.Ordering),
 		Filter:           e.Filter,
-		Policy: delivery.Policy{
-			StopOn4xx:     pick(e.StopOn4xx, d.StopOn4xx, b.StopOn4xx),
-			MaxRetryAfter: pick(e.MaxRetryAfter, d.MaxRetryAfter, b.MaxRetryAfter).D(),
-			Jitter:        pick(e.Jitter, d.Jitter, b.Jitter),
-		},
 	}
-	ec.Policy.Schedule = sharedSchedule(pick(e.Schedule, d.Schedule, b.Schedule))
+	ec.Policy = sharedPolicy(delivery.Policy{
+		Schedule:      sharedSchedule(pick(e.Schedule, d.Schedule, b.Schedule)),
+		StopOn4xx:     pick(e.StopOn4xx, d.StopOn4xx, b.StopOn4xx),
+		MaxRetryAfter: pick(e.MaxRetryAfter, d.MaxRetryAfter, b.MaxRetryAfter).D(),
+		Jitter:        pick(e.Jitter, d.Jitter, b.Jitter),
+	})
 	switch {
 	case ec.Timeout <= 0 || ec.Timeout > 5*time.Minute:
 		return nil, c.ErrAt(p+".timeout", "must be between 1ms and 5m")
@@ -103,22 +103,24 @@ func (c *Config) buildEndpoint(p, id string, e *EndpointSettings, internal bool)
 
 	// A table envelope starts from the standard field names and renames or
 	// drops what it mentions.
-	ec.Envelope = delivery.StandardEnvelope
+	ec.Envelope = &delivery.StandardEnvelope
 	if env := pick(e.Envelope, d.Envelope, b.Envelope); !env.Standard {
+		table := delivery.StandardEnvelope
 		set := func(dst *string, v *string) {
 			if v != nil {
 				*dst = *v
 			}
 		}
-		set(&ec.Envelope.ID, env.ID)
-		set(&ec.Envelope.Type, env.Type)
-		set(&ec.Envelope.Time, env.Time)
-		set(&ec.Envelope.Data, env.Data)
-		set(&ec.Envelope.Tenant, env.Tenant)
+		set(&table.ID, env.ID)
+		set(&table.Type, env.Type)
+		set(&table.Time, env.Time)
+		set(&table.Data, env.Data)
+		set(&table.Tenant, env.Tenant)
 		if env.TimeFormat != "" {
-			ec.Envelope.TimeFormat = env.TimeFormat
+			table.TimeFormat = env.TimeFormat
 		}
-		ec.Envelope.Static = env.Static
+		table.Static = env.Static
+		ec.Envelope = &table
 	}
 
 	sc, key, err := resolveSigning(e.Signing, d.Signing, b.Signing)
@@ -157,6 +159,19 @@ func sharedSchedule(sched []Duration) []time.Duration {
 	}
 	lastSchedule.Store(&out)
 	return out
+}
+
+// lastPolicy is the retry policy built last: endpoints built one after the
+// other with the same settings (100,000 managed ones at start) share it.
+var lastPolicy atomic.Pointer[delivery.Policy]
+
+func sharedPolicy(p delivery.Policy) *delivery.Policy {
+	if q := lastPolicy.Load(); q != nil && slices.Equal(q.Schedule, p.Schedule) && q.StopOn4xx == p.StopOn4xx &&
+		q.MaxRetryAfter == p.MaxRetryAfter && q.Jitter == p.Jitter {
+		return q
+	}
+	lastPolicy.Store(&p)
+	return &p
 }
 
 // pick is the first set value: the endpoint's, [defaults]', the built-in.

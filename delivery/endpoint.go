@@ -24,28 +24,31 @@ type EndpointConfig struct {
 	Name        string
 	Tenant      string // the platform's customer it belongs to; "" = a platform endpoint
 	Description string
-	Managed     bool              // created through the admin API, not the config file
-	Metadata    map[string]string // the platform's own data about a managed endpoint
+	Managed     bool // created through the admin API, not the config file
+	// Internal endpoints (the [notify] target) only receive events
+	// addressed to them, never by pattern.
+	Internal     bool
+	TestOnCreate bool
+	Metadata     map[string]string // the platform's own data about a managed endpoint
 	// Deny lists networks this endpoint may not reach on top of the
 	// sender's (a tenant endpoint's URL is the platform customer's input:
 	// [tenants] deny_networks).
-	Deny             []netip.Prefix
-	URL              string
-	Events           []string // exact names, "prefix.*" or "*"
-	Headers          map[string]string
-	Envelope         EnvelopeConfig
+	Deny    []netip.Prefix
+	URL     string
+	Events  []string // exact names, "prefix.*" or "*"
+	Headers map[string]string
+	// Envelope and Policy are shared by the endpoints that have the same
+	// (almost every managed one): pointers keep each built endpoint in a
+	// smaller size class. Never change one in place. nil is the zero value.
+	Envelope         *EnvelopeConfig
 	Signing          SigningConfig
-	Policy           Policy
+	Policy           *Policy
 	Timeout          time.Duration
 	MaxInFlight      int
 	RateLimit        float64 // requests per second; 0 = unlimited
 	MaxResponseBytes int
 	DisableAfter     time.Duration // disable after failing every attempt this long; 0 = never
-	TestOnCreate     bool
 	TestEventType    string
-	// Internal endpoints (the [notify] target) only receive events
-	// addressed to them, never by pattern.
-	Internal bool
 	// Ordering is OrderingFIFO (one delivery at a time, in
 	// acknowledgement order: see fifo.go) or OrderingNone.
 	Ordering string
@@ -53,6 +56,9 @@ type EndpointConfig struct {
 	// (filter.go); "" delivers every event the patterns match.
 	Filter string
 }
+
+// noPolicy is the zero Policy (no retries), for configs without one.
+var noPolicy Policy
 
 // Ordering values.
 const (
@@ -92,8 +98,15 @@ func NewEndpoint(c EndpointConfig) (*Endpoint, error) {
 	if e.ID == "" {
 		e.ID = e.Name
 	}
+	if e.Policy == nil {
+		e.Policy = &noPolicy
+	}
+	env := EnvelopeConfig{}
+	if c.Envelope != nil {
+		env = *c.Envelope
+	}
 	var err error
-	if e.envelope, err = sharedEnvelope(c.Envelope); err != nil {
+	if e.envelope, err = sharedEnvelope(env); err != nil {
 		return nil, &FieldError{"envelope", err}
 	}
 	if e.signer, err = NewSigner(c.Signing); err != nil {

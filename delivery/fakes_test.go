@@ -307,8 +307,8 @@ func (f *fakeSender) Close() {}
 func testEndpoint(t testing.TB, name, url string, n int, timeout time.Duration) *Endpoint {
 	t.Helper()
 	ep, err := NewEndpoint(EndpointConfig{
-		Name: name, URL: url, Events: []string{"*"}, Envelope: StandardEnvelope,
-		Signing: SigningConfig{Scheme: "none"}, Policy: Policy{Schedule: []time.Duration{time.Minute}},
+		Name: name, URL: url, Events: []string{"*"}, Envelope: &StandardEnvelope,
+		Signing: SigningConfig{Scheme: "none"}, Policy: &Policy{Schedule: []time.Duration{time.Minute}},
 		Timeout: timeout, MaxInFlight: n, MaxResponseBytes: 4096,
 	})
 	if err != nil {
