@@ -53,15 +53,22 @@ func logKeys(created time.Time, eventID, endpoint, tenant string) (byTime, byEnd
 	byTime = timeKey(created, DeliveryKey(eventID, endpoint))
 	byEndpoint = endpointLogKey(byTime, endpoint)
 	if tenant != "" {
-		byTenant = append(append([]byte(tenant), 0), byTime...)
+		byTenant = tenantLogKey(tenant, byTime)
 	}
 	return byTime, byEndpoint, byTenant
+}
+
+// tenantLogKey is the per-tenant key of the delivery whose overall key is
+// byTime.
+func tenantLogKey(tenant string, byTime []byte) []byte {
+	k := make([]byte, 0, len(tenant)+1+len(byTime))
+	return append(append(append(k, tenant...), 0), byTime...)
 }
 
 // endpointLogKey is the per-endpoint key of the delivery whose overall key
 // is byTime (which ends in \0endpoint).
 func endpointLogKey(byTime []byte, endpoint string) []byte {
-	k := make([]byte, 0, 2*len(byTime))
+	k := make([]byte, 0, len(byTime)) // the same bytes, the endpoint moved to the front
 	k = append(append(k, endpoint...), 0)
 	return append(k, byTime[:len(byTime)-len(endpoint)-1]...)
 }
@@ -95,7 +102,7 @@ func indexLog(tx *bolt.Tx, st *txState, limit int) error {
 		_, endpoint, _ := strings.Cut(key, "\x00")
 		eks = append(eks, endpointLogKey(k, endpoint))
 		if len(v) > 0 {
-			nks = append(nks, append(append(append(make([]byte, 0, len(v)+1+len(k)), v...), 0), k...))
+			nks = append(nks, tenantLogKey(string(v), k))
 		}
 	}
 	for _, x := range []struct {
@@ -276,7 +283,7 @@ func unindexedFor(tx *bolt.Tx, q DeliveryQuery, prefix, lower, upper, after []by
 			if !bytes.Equal(v, prefix[:len(prefix)-1]) {
 				continue
 			}
-			key = append(bytes.Clone(prefix), k...)
+			key = tenantLogKey(q.Tenant, k)
 		}
 		if bytes.Compare(key, lower) >= 0 && bytes.Compare(key, upper) < 0 && (len(after) == 0 || bytes.Compare(key, after) < 0) {
 			out = append(out, key)
