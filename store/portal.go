@@ -264,40 +264,37 @@ func (s *Store) PurgePortal(ctx context.Context, now time.Time) (int, error) {
 			}
 		}
 		n = len(dead)
-		dead = dead[:0]
-		used := tx.Bucket(bktPortalTokens)
-		err = used.ForEach(func(k, v []byte) error {
-			if len(v) != 8 || int64(binary.BigEndian.Uint64(v)) <= now.Unix() {
-				dead = append(dead, bytes.Clone(k))
-			}
-			return nil
+		used, err := purgeExpired(tx.Bucket(bktPortalTokens), func(v []byte) bool {
+			return len(v) != 8 || int64(binary.BigEndian.Uint64(v)) <= now.Unix()
 		})
 		if err != nil {
 			return err
 		}
-		for _, k := range dead {
-			if err := used.Delete(k); err != nil {
-				return err
-			}
-		}
-		n += len(dead)
-		dead = dead[:0]
-		revoked := tx.Bucket(bktPortalRevoked)
-		err = revoked.ForEach(func(k, v []byte) error {
-			if len(v) != 16 || int64(binary.BigEndian.Uint64(v[8:])) <= now.Unix() {
-				dead = append(dead, bytes.Clone(k))
-			}
-			return nil
+		n += used
+		_, err = purgeExpired(tx.Bucket(bktPortalRevoked), func(v []byte) bool {
+			return len(v) != 16 || int64(binary.BigEndian.Uint64(v[8:])) <= now.Unix()
 		})
-		if err != nil {
-			return err
-		}
-		for _, k := range dead {
-			if err := revoked.Delete(k); err != nil {
-				return err
-			}
-		}
-		return nil
+		return err
 	})
 	return n, err
+}
+
+// purgeExpired deletes the keys of b whose value expired says is past (or
+// unreadable) and returns how many.
+func purgeExpired(b *bolt.Bucket, expired func(v []byte) bool) (int, error) {
+	var dead [][]byte
+	if err := b.ForEach(func(k, v []byte) error {
+		if expired(v) {
+			dead = append(dead, bytes.Clone(k))
+		}
+		return nil
+	}); err != nil {
+		return 0, err
+	}
+	for _, k := range dead {
+		if err := b.Delete(k); err != nil {
+			return 0, err
+		}
+	}
+	return len(dead), nil
 }
