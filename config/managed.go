@@ -114,7 +114,14 @@ func (c *Config) BuildManaged(id string, s *APISettings, secrets SecretSet, now 
 		}
 	}
 	e.Signing = &signing
-	ep, err := c.buildEndpoint("", id, &e, false)
+	ec, err := c.resolveEndpoint("", id, &e, false)
+	var ep *delivery.Endpoint
+	if err == nil {
+		// What only a managed endpoint has: resolveEndpoint knows the file's keys.
+		ec.Managed, ec.Metadata = true, s.Metadata
+		ec.Signing.PreviousExpire = expire
+		ep, err = c.newEndpoint("", ec)
+	}
 	if err != nil {
 		var ce *ConfigError
 		if errors.As(err, &ce) {
@@ -122,10 +129,5 @@ func (c *Config) BuildManaged(id string, s *APISettings, secrets SecretSet, now 
 		}
 		return nil, err
 	}
-	// Rebuild with what only a managed endpoint has: buildEndpoint knows the
-	// file's keys.
-	ec := ep.EndpointConfig
-	ec.Managed, ec.Metadata = true, s.Metadata
-	ec.Signing.PreviousExpire = expire
-	return delivery.NewEndpoint(ec)
+	return ep, nil
 }

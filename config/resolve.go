@@ -62,6 +62,30 @@ func (c *Config) Resolve() error {
 // reads its secret and builds it. p is the key prefix errors name; id is
 // the internal id ("" = the name).
 func (c *Config) buildEndpoint(p, id string, e *EndpointSettings, internal bool) (*delivery.Endpoint, error) {
+	ec, err := c.resolveEndpoint(p, id, e, internal)
+	if err != nil {
+		return nil, err
+	}
+	return c.newEndpoint(p, ec)
+}
+
+// newEndpoint builds ec, naming the key under p of what NewEndpoint finds
+// wrong.
+func (c *Config) newEndpoint(p string, ec delivery.EndpointConfig) (*delivery.Endpoint, error) {
+	ep, err := delivery.NewEndpoint(ec)
+	if err != nil {
+		var fe *delivery.FieldError
+		if errors.As(err, &fe) {
+			return nil, c.ErrAt(p+"."+fe.Field, "%v", fe.Err)
+		}
+		return nil, c.ErrAt(p, "%v", err)
+	}
+	return ep, nil
+}
+
+// resolveEndpoint is buildEndpoint's merge and checks, up to the config
+// NewEndpoint takes.
+func (c *Config) resolveEndpoint(p, id string, e *EndpointSettings, internal bool) (delivery.EndpointConfig, error) {
 	d, b := &c.Defaults, builtin()
 	ec := delivery.EndpointConfig{
 		ID: id, Name: e.Name, Tenant: e.Tenant, Description: e.Description, URL: e.URL, Events: e.Events, Headers: mergeHeaders(d.Headers, e.Headers), Internal: internal,
@@ -83,21 +107,21 @@ func (c *Config) buildEndpoint(p, id string, e *EndpointSettings, internal bool)
 	})
 	switch {
 	case ec.Timeout <= 0 || ec.Timeout > 5*time.Minute:
-		return nil, c.ErrAt(p+".timeout", "must be between 1ms and 5m")
+		return ec, c.ErrAt(p+".timeout", "must be between 1ms and 5m")
 	case ec.MaxInFlight < 1:
-		return nil, c.ErrAt(p+".max_in_flight", "must be at least 1")
+		return ec, c.ErrAt(p+".max_in_flight", "must be at least 1")
 	case ec.RateLimit < 0:
-		return nil, c.ErrAt(p+".rate_limit", "must not be negative")
+		return ec, c.ErrAt(p+".rate_limit", "must not be negative")
 	case ec.MaxResponseBytes < 0 || ec.MaxResponseBytes > 1<<20:
-		return nil, c.ErrAt(p+".max_response_bytes", "must be between 0 and 1MiB")
+		return ec, c.ErrAt(p+".max_response_bytes", "must be between 0 and 1MiB")
 	case ec.Policy.Jitter < 0 || ec.Policy.Jitter > 1:
-		return nil, c.ErrAt(p+".jitter", "must be between 0 and 1")
+		return ec, c.ErrAt(p+".jitter", "must be between 0 and 1")
 	case !IDRe.MatchString(ec.TestEventType):
-		return nil, c.ErrAt(p+".test_event_type", "must be 1-128 characters of [A-Za-z0-9._:-]")
+		return ec, c.ErrAt(p+".test_event_type", "must be 1-128 characters of [A-Za-z0-9._:-]")
 	}
 	if ec.Tenant != "" {
 		if err := c.checkTenantEndpoint(p, &ec); err != nil {
-			return nil, err
+			return ec, err
 		}
 	}
 
@@ -125,18 +149,10 @@ func (c *Config) buildEndpoint(p, id string, e *EndpointSettings, internal bool)
 
 	sc, key, err := resolveSigning(e.Signing, d.Signing, b.Signing)
 	if err != nil {
-		return nil, c.ErrAt(p+".signing."+key, "%v", err)
+		return ec, c.ErrAt(p+".signing."+key, "%v", err)
 	}
-	ec.Signing = sc
-	ep, err := delivery.NewEndpoint(ec)
-	if err != nil {
-		var fe *delivery.FieldError
-		if errors.As(err, &fe) {
-			return nil, c.ErrAt(p+"."+fe.Field, "%v", fe.Err)
-		}
-		return nil, c.ErrAt(p, "%v", err)
-	}
-	return ep, nil
+	ec.Signing = &sc
+	return ec, nil
 }
 
 // builtin is builtinEndpoint, made once: buildEndpoint only reads it, and

@@ -12,13 +12,13 @@ import (
 )
 
 func fuzzTable(t testing.TB) *delivery.Table {
-	std, err := delivery.NewEndpoint(delivery.EndpointConfig{Name: "std", Events: []string{"*"}, Envelope: &delivery.StandardEnvelope, Signing: delivery.SigningConfig{Scheme: "none"}})
+	std, err := delivery.NewEndpoint(delivery.EndpointConfig{Name: "std", Events: []string{"*"}, Envelope: &delivery.StandardEnvelope, Signing: &delivery.SigningConfig{Scheme: "none"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	env := delivery.EnvelopeConfig{ID: "", Type: "event", Time: "created_at", Data: "payload", TimeFormat: "unix",
 		Static: map[string]json.RawMessage{"widget_id": json.RawMessage(`"w"`)}}
-	tbl, err := delivery.NewEndpoint(delivery.EndpointConfig{Name: "tbl", Events: []string{"lead.*"}, Envelope: &env, Signing: delivery.SigningConfig{Scheme: "none"}})
+	tbl, err := delivery.NewEndpoint(delivery.EndpointConfig{Name: "tbl", Events: []string{"lead.*"}, Envelope: &env, Signing: &delivery.SigningConfig{Scheme: "none"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,7 +27,7 @@ func TestDeniedUnspecifiedIsLoopback(t *testing.T) {
 // a table taken before a change keeps seeing what it saw.
 func TestTableManagedChanges(t *testing.T) {
 	ep := func(id, name, tenant string) *Endpoint {
-		e, err := NewEndpoint(EndpointConfig{ID: id, Name: name, Tenant: tenant, Events: []string{"*"}, Envelope: &StandardEnvelope, Signing: SigningConfig{Scheme: "none"}})
+		e, err := NewEndpoint(EndpointConfig{ID: id, Name: name, Tenant: tenant, Events: []string{"*"}, Envelope: &StandardEnvelope, Signing: &SigningConfig{Scheme: "none"}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -49,7 +49,7 @@ func TestEnvelopeRejectsDuplicateField(t *testing.T) {
 }
 
 func TestPayloadIsVerbatim(t *testing.T) {
-	e, _ := NewEndpoint(EndpointConfig{Name: "x", Envelope: &StandardEnvelope, Signing: SigningConfig{Scheme: "none"}})
+	e, _ := NewEndpoint(EndpointConfig{Name: "x", Envelope: &StandardEnvelope, Signing: &SigningConfig{Scheme: "none"}})
 	p := []byte("{ \"kept\" :  [1, 2] }")
 	if got := e.Render(&store.Event{ID: "id", Type: "t", Created: time.Now(), Raw: p, Payload: true}); string(got) != string(p) {
 		t.Fatalf("payload changed: %s", got)

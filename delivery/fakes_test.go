@@ -308,7 +308,7 @@ func testEndpoint(t testing.TB, name, url string, n int, timeout time.Duration) 
 	t.Helper()
 	ep, err := NewEndpoint(EndpointConfig{
 		Name: name, URL: url, Events: []string{"*"}, Envelope: &StandardEnvelope,
-		Signing: SigningConfig{Scheme: "none"}, Policy: &Policy{Schedule: []time.Duration{time.Minute}},
+		Signing: &SigningConfig{Scheme: "none"}, Policy: &Policy{Schedule: []time.Duration{time.Minute}},
 		Timeout: timeout, MaxInFlight: n, MaxResponseBytes: 4096,
 	})
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 func fifoEndpoint(t testing.TB, name string) *Endpoint {
 	t.Helper()
 	ep, err := NewEndpoint(EndpointConfig{
-		Name: name, Events: []string{"*"}, Envelope: &StandardEnvelope, Signing: SigningConfig{Scheme: "none"},
+		Name: name, Events: []string{"*"}, Envelope: &StandardEnvelope, Signing: &SigningConfig{Scheme: "none"},
 		Policy: &Policy{Schedule: []time.Duration{time.Minute, time.Minute}}, Timeout: time.Second, MaxInFlight: 16,
 		MaxResponseBytes: 4096, Ordering: OrderingFIFO,
 	})

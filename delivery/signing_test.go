@@ -5,6 +5,8 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +32,29 @@ func TestStandardVector(t *testing.T) {
 	}
 	if h["webhook-id"] != "msg_p5jXN8AQM9LWM0D4loKWxJek" || h["webhook-timestamp"] != "1614265330" {
 		t.Fatalf("headers %v", h)
+	}
+}
+
+// A built endpoint keeps its secrets in its signer only: printing it, or
+// reading its config, shows the scheme and no secret.
+func TestEndpointKeepsNoSecret(t *testing.T) {
+	const secret, previous = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_c2Vjb25kLXNlY3JldC1rZXk="
+	e, err := NewEndpoint(EndpointConfig{Name: "x", Envelope: &StandardEnvelope,
+		Signing: &SigningConfig{Scheme: "standard", Secret: secret, PreviousSecrets: []string{previous}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(*e.Signing, SigningConfig{Scheme: "standard"}) {
+		t.Fatalf("built endpoint's signing config %+v", *e.Signing)
+	}
+	m := &Message{ID: "msg_p5jXN8AQM9LWM0D4loKWxJek", Timestamp: time.Unix(1614265330, 0), Body: []byte(`{"test": 2432232314}`)}
+	if sig := headers(e.Sign(m))["webhook-signature"]; !strings.HasPrefix(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE= v1,") {
+		t.Fatalf("signature %q", sig)
+	}
+	for _, s := range []string{secret, previous, strings.TrimPrefix(secret, "whsec_")} {
+		if strings.Contains(fmt.Sprintf("%+v %#v", e, e), s) {
+			t.Fatal("a built endpoint prints a secret")
+		}
 	}
 }
 
