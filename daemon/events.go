@@ -84,8 +84,11 @@ func generated(ep *delivery.Endpoint, typ string, data any) store.NewEvent {
 func (d *Daemon) onOutcome(ev delivery.OutcomeEvent) {
 	o, dl := ev.Outcome, ev.Delivery
 	t := d.sched.Table()
-	name := t.Name(dl.Endpoint)
-	countOutcome(metricLabel(t.ByID(dl.Endpoint), name), o)
+	ep, name := t.ByID(dl.Endpoint), dl.Endpoint // a deleted endpoint is named by its id
+	if ep != nil {
+		name = ep.Name
+	}
+	countOutcome(metricLabel(ep, name), o)
 
 	target := t.Get(config.NotifyEndpoint)
 	if target == nil || name == config.NotifyEndpoint {

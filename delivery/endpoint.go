@@ -79,6 +79,10 @@ type Endpoint struct {
 	headers  []headerTemplate
 	limiter  *rate.Limiter // nil when unlimited
 	filter   *Filter       // nil without one
+	// every: Events has "*" (almost every tenant endpoint). Routing reads
+	// it instead of the patterns, which are two more objects to fetch for
+	// each event of 100,000 endpoints' tenants.
+	every bool
 }
 
 type headerTemplate struct {
@@ -132,6 +136,7 @@ func NewEndpoint(c EndpointConfig) (*Endpoint, error) {
 		if p == "" || strings.Contains(strings.TrimSuffix(p, "*"), "*") {
 			return nil, &FieldError{"events", fmt.Errorf("pattern %q: use an exact name, prefix.* or *", p)}
 		}
+		e.every = e.every || p == "*"
 	}
 	if c.RateLimit > 0 {
 		e.limiter = rate.NewLimiter(rate.Limit(c.RateLimit), max(1, int(c.RateLimit)))
@@ -173,6 +178,9 @@ func (e *Endpoint) Accepts(in *FilterInput) (bool, error) {
 
 // Matches reports whether the endpoint subscribes to an event type.
 func (e *Endpoint) Matches(eventType string) bool {
+	if e.every {
+		return true
+	}
 	for _, p := range e.Events {
 		if PatternMatches(p, eventType) {
 			return true

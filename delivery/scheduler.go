@@ -120,9 +120,8 @@ type Scheduler struct {
 	recheckIn []string // FIFOs whose waiting heads are to be read again (Recheck)
 
 	statsMu sync.Mutex
-	stats   map[string]*Stats
-	hours   map[string][]hourSlot // attempts per hour, by endpoint
-	failing map[string]struct{}   // endpoints with Failures > 0
+	stats   map[string]*endpointStats
+	failing map[string]struct{} // endpoints with Failures > 0
 
 	jobs chan *item
 
@@ -159,7 +158,7 @@ func New(st Store, sender Attempter, t *Table, opts Options) (*Scheduler, error)
 	}
 	s := &Scheduler{st: st, sender: sender, clock: opts.Clock, opts: opts, log: opts.Log,
 		wake: make(chan struct{}, 1), jobs: make(chan *item, opts.Workers),
-		items: map[string]*item{}, ready: map[string]*epQueue{}, stats: map[string]*Stats{}, failing: map[string]struct{}{},
+		items: map[string]*item{}, ready: map[string]*epQueue{}, stats: map[string]*endpointStats{}, failing: map[string]struct{}{},
 		wheel: newWheel(opts.Tick, wheelSlots, opts.Clock.Now()), needScan: true,
 		fifos: map[string]*fifo{}, far: map[*item]struct{}{}, needFIFOs: true}
 	s.ctx, s.cancel = context.WithCancel(context.Background())

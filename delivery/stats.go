@@ -37,7 +37,7 @@ func (s *Scheduler) Stats() map[string]Stats {
 	defer s.statsMu.Unlock()
 	out := make(map[string]Stats, len(s.stats))
 	for k, v := range s.stats {
-		out[k] = *v
+		out[k] = v.Stats
 	}
 	return out
 }
@@ -50,7 +50,7 @@ func (s *Scheduler) StatsOf(ids []string) map[string]Stats {
 	out := make(map[string]Stats, len(ids))
 	for _, id := range ids {
 		if v := s.stats[id]; v != nil {
-			out[id] = *v
+			out[id] = v.Stats
 		}
 	}
 	return out
@@ -65,7 +65,7 @@ func (s *Scheduler) Failing() map[string]Stats {
 	defer s.statsMu.Unlock()
 	out := make(map[string]Stats, len(s.failing))
 	for k := range s.failing {
-		out[k] = *s.stats[k]
+		out[k] = s.stats[k].Stats
 	}
 	return out
 }
@@ -84,7 +84,11 @@ func (s *Scheduler) Hours(id string, now time.Time) (start time.Time, delivered,
 	start = time.Unix(first*3600, 0).UTC()
 	s.statsMu.Lock()
 	defer s.statsMu.Unlock()
-	for _, slot := range s.hours[id] {
+	st := s.stats[id]
+	if st == nil {
+		return start, delivered, failed
+	}
+	for _, slot := range st.hours {
 		if i := int64(slot.hour) - first; i >= 0 && i < 24 {
 			delivered[i], failed[i] = int(slot.delivered), int(slot.failed)
 		}
@@ -92,19 +96,15 @@ func (s *Scheduler) Hours(id string, now time.Time) (start time.Time, delivered,
 	return start, delivered, failed
 }
 
-// countHour adds an attempt to its endpoint's hour if that hour is one of
-// the 24 up to now: one stamped outside them (a clock step) is not counted
-// and pushes nothing out. The caller holds statsMu.
-func (s *Scheduler) countHour(id string, at, now time.Time, ok bool) {
+// countHour adds an attempt to st's hour if that hour is one of the 24 up
+// to now: one stamped outside them (a clock step) is not counted and
+// pushes nothing out. The caller holds statsMu.
+func (st *endpointStats) countHour(at, now time.Time, ok bool) {
 	h, cur := uint32(at.Unix()/3600), uint32(now.Unix()/3600)
 	if h > cur || h+24 <= cur {
 		return
 	}
-	if s.hours == nil {
-		s.hours = map[string][]hourSlot{}
-	}
-	slots := s.hours[id]
-	n := len(slots)
+	slots := st.hours
 	drop := 0
 	for drop < len(slots) && slots[drop].hour+24 <= cur {
 		drop++
@@ -118,14 +118,12 @@ func (s *Scheduler) countHour(id string, at, now time.Time, ok bool) {
 		slots = slices.Insert(slots, i, hourSlot{hour: h})
 		i++
 	}
-	if len(slots) != n || drop > 0 {
-		s.hours[id] = slots
-	}
 	if ok {
 		slots[i-1].delivered++
 	} else {
 		slots[i-1].failed++
 	}
+	st.hours = slots
 }
 
 // Forget drops what the scheduler knows of a deleted endpoint (its
@@ -134,15 +132,21 @@ func (s *Scheduler) Forget(id string) {
 	s.statsMu.Lock()
 	defer s.statsMu.Unlock()
 	delete(s.stats, id)
-	delete(s.hours, id)
 	delete(s.failing, id)
 }
 
+// endpointStats is what the scheduler keeps for an endpoint: its Stats
+// and its hour counts, in one record so that an outcome looks up one.
+type endpointStats struct {
+	Stats
+	hours []hourSlot
+}
+
 // stat returns name's stats; the caller holds statsMu.
-func (s *Scheduler) stat(name string) *Stats {
+func (s *Scheduler) stat(name string) *endpointStats {
 	st := s.stats[name]
 	if st == nil {
-		st = &Stats{}
+		st = &endpointStats{}
 		s.stats[name] = st
 	}
 	return st
@@ -166,7 +170,7 @@ func (s *Scheduler) recorded(d *store.Delivery, o *store.Outcome, err error) {
 		s.statsMu.Lock()
 		st := s.stat(d.Endpoint)
 		ev.Previous = st.Failures
-		s.countHour(d.Endpoint, o.Attempt.At, s.clock.Now(), o.Delivered)
+		st.countHour(o.Attempt.At, s.clock.Now(), o.Delivered)
 		if o.Delivered {
 			st.Failures, st.LastSuccess, st.FailingSince = 0, o.Attempt.At, time.Time{}
 			delete(s.failing, d.Endpoint)

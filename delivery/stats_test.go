@@ -10,6 +10,7 @@ import (
 func TestHours(t *testing.T) {
 	var s Scheduler
 	now := time.Date(2026, 11, 25, 18, 30, 0, 0, time.UTC)
+	s.stats = map[string]*endpointStats{}
 	s.statsMu.Lock()
 	for _, a := range []struct {
 		at time.Time
@@ -20,7 +21,7 @@ func TestHours(t *testing.T) {
 		{now.Add(-24 * time.Hour), false}, // now's slot a day ago (a clock step): not counted, nothing lost
 		{now.Add(72 * time.Hour), false},  // three days ahead (a clock step): the same
 	} {
-		s.countHour("e", a.at, now, a.ok)
+		s.stat("e").countHour(a.at, now, a.ok)
 	}
 	s.statsMu.Unlock()
 	start, delivered, failed := s.Hours("e", now)
