@@ -90,6 +90,10 @@ type headerTemplate struct {
 	tmpl template
 }
 
+// everyEvent is the Events of every endpoint that has only "*". Never
+// change it in place.
+var everyEvent = []string{"*"}
+
 // FieldError says which endpoint setting is wrong.
 type FieldError struct {
 	Field string // "envelope", "signing", "headers.X-Name", "events"
@@ -105,6 +109,9 @@ func NewEndpoint(c EndpointConfig) (*Endpoint, error) {
 	e := &Endpoint{EndpointConfig: c}
 	if e.ID == "" {
 		e.ID = e.Name
+	}
+	if len(e.Events) == 1 && e.Events[0] == "*" {
+		e.Events = everyEvent // two objects fewer for each of 100,000 endpoints
 	}
 	if e.Policy == nil {
 		e.Policy = &noPolicy
