@@ -172,6 +172,7 @@ func (k *hmacKey) sum(dst []byte, parts ...[]byte) []byte {
 	}
 	h.Reset()
 	h.Write(pad)
+	clear(pad) // the pad is the key XORed with a constant: not left in the pool
 	h.Write(inner)
 	dst = h.Sum(dst)
 	shaPool.Put(st)
