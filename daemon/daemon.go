@@ -125,10 +125,14 @@ func (d *Daemon) Open() (err error) {
 			disabled[name] = true
 		}
 	}
-	if err := d.loadManaged(cfg); err != nil {
+	managed, err := d.loadManaged(cfg)
+	if err != nil {
 		return err
 	}
-	table := delivery.NewTable(cfg.AllEndpoints(), disabled).WithAllManaged(d.managedEndpoints())
+	table := delivery.NewTable(cfg.AllEndpoints(), disabled).WithAllManaged(managed)
+	if err := clashes(cfg, table, nil); err != nil {
+		return err
+	}
 	sender := delivery.NewSender(Version, cfg.Delivery.Deny)
 	d.sched, err = delivery.New(d.store, sender, table, delivery.Options{
 		Workers: cfg.Delivery.Workers, ShutdownTimeout: cfg.Delivery.ShutdownTimeout.D(), Log: d.log,
@@ -183,7 +187,7 @@ func (d *Daemon) Open() (err error) {
 	d.notify("READY=1", "STATUS=delivering webhooks")
 
 	d.log.Info().Str("ingest", d.IngestAddr()).Str("admin", d.AdminAddr()).Str("db", cfg.Storage.Path).
-		Int("endpoints", len(cfg.AllEndpoints())+len(d.managed.byName)).Int64("pending", d.store.Pending()).Str("version", Version).Msg("hookd started")
+		Int("endpoints", len(cfg.AllEndpoints())+table.ManagedCount()).Int64("pending", d.store.Pending()).Str("version", Version).Msg("hookd started")
 	return nil
 }
 

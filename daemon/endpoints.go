@@ -57,12 +57,12 @@ func decodeManaged(rec *store.Managed) (config.APISettings, config.SecretSet, er
 	return s, secrets, nil
 }
 
-// managedSet holds the managed endpoints. Its mutex also serialises every
-// swap of the scheduler's table (API changes and reloads), so a change is
-// never lost to a concurrent one.
+// managedSet guards the managed endpoints, which are the scheduler's
+// table's (Table.Managed, Table.ManagedEndpoints): its mutex serialises
+// every swap of that table (API changes and reloads), so a change is never
+// lost to a concurrent one, and under it the table is the set.
 type managedSet struct {
-	mu     sync.Mutex
-	byName map[string]*delivery.Endpoint // the built endpoints, by name
+	mu sync.Mutex
 	// reserved are names (and tenants' counts) of creates waiting for their
 	// commit: a create does not hold mu across it, so that creates commit
 	// together instead of one per commit interval.
@@ -74,14 +74,14 @@ var (
 	errEndpointExists   = &apiError{Status: 409, Code: "endpoint_exists", Message: "an endpoint with this name exists"}
 )
 
-// loadManaged reads the managed endpoints at Open. One that no longer
-// builds (say, the catalogue changed) is logged and left out, not lost.
-// They are decoded and built on every CPU (with 100,000 of them, building
-// one after the other was most of the start), then indexed in their order.
-func (d *Daemon) loadManaged(cfg *config.Config) error {
+// loadManaged reads and builds the managed endpoints at Open. One that no
+// longer builds (say, the catalogue changed) is logged and left out, not
+// lost. They are decoded and built on every CPU (with 100,000 of them,
+// building one after the other was most of the start).
+func (d *Daemon) loadManaged(cfg *config.Config) ([]*delivery.Endpoint, error) {
 	recs, err := d.store.ManagedEndpoints()
 	if err != nil {
-		return fmt.Errorf("read managed endpoints: %w", err)
+		return nil, fmt.Errorf("read managed endpoints: %w", err)
 	}
 	now := time.Now()
 	built := make([]*delivery.Endpoint, len(recs))
@@ -101,45 +101,34 @@ func (d *Daemon) loadManaged(cfg *config.Config) error {
 		})
 	}
 	wg.Wait()
-	d.managed.byName = make(map[string]*delivery.Endpoint, len(built))
+	eps := built[:0]
 	for i, ep := range built {
 		switch {
 		case decodeErrs[i] != nil:
-			return decodeErrs[i]
+			return nil, decodeErrs[i]
 		case buildErrs[i] != nil:
 			d.log.Error().Str("endpoint", recs[i].Name).Err(buildErrs[i]).Msg("managed endpoint does not build with this config; not served")
 		default:
-			d.managed.byName[ep.Name] = ep
+			eps = append(eps, ep)
 		}
 	}
-	return clashes(cfg, &d.managed)
+	return eps, nil
 }
 
-// clashes refuses a config whose endpoints use a managed endpoint's name.
-func clashes(cfg *config.Config, set *managedSet) error {
+// clashes refuses a config whose endpoints use the name of a managed
+// endpoint of t or of a create under way.
+func clashes(cfg *config.Config, t *delivery.Table, reserved map[string]string) error {
 	for i, e := range cfg.Endpoints {
-		_, reserved := set.reserved[e.Name]
-		if set.byName[e.Name] != nil || reserved {
+		if _, ok := reserved[e.Name]; ok || t.Managed(e.Name) != nil {
 			return cfg.ErrAt(fmt.Sprintf("endpoints[%d].name", i), "%q is a managed endpoint's name (created through the admin API); rename one of them", e.Name)
 		}
 	}
 	return nil
 }
 
-// managedEndpoints lists the built managed endpoints. The caller holds
-// managed.mu (or is Open).
-func (d *Daemon) managedEndpoints() []*delivery.Endpoint {
-	eps := make([]*delivery.Endpoint, 0, len(d.managed.byName))
-	for _, ep := range d.managed.byName {
-		eps = append(eps, ep)
-	}
-	return eps
-}
-
-// putManaged makes ep the managed endpoint of its name, in the daemon's set
-// and the scheduler's table. The caller holds managed.mu.
+// putManaged makes ep the managed endpoint of its name. The caller holds
+// managed.mu.
 func (d *Daemon) putManaged(ep *delivery.Endpoint) {
-	d.managed.byName[ep.Name] = ep
 	d.sched.UpdateTable(func(t *delivery.Table) *delivery.Table { return t.WithManaged(ep) }, ep.ID)
 }
 
@@ -408,7 +397,7 @@ func (d *Daemon) managedIn(sc api.Scope, name string) (*delivery.Endpoint, error
 	if err != nil {
 		return nil, err
 	}
-	if m := d.managed.byName[name]; m != nil && m.ID == ep.ID {
+	if m := d.sched.Table().Managed(name); m != nil && m.ID == ep.ID {
 		return m, nil
 	}
 	return nil, errEndpointInConfig
@@ -530,7 +519,6 @@ func (d *Daemon) deleteManaged(ctx context.Context, m *delivery.Endpoint) error 
 	if err := d.store.DeleteManaged(ctx, m.ID, m.Name); err != nil {
 		return err
 	}
-	delete(d.managed.byName, m.Name)
 	d.sched.UpdateTable(func(t *delivery.Table) *delivery.Table { return t.WithoutManaged(m.Name) })
 	n, err := d.store.ParkEndpoint(ctx, m.ID, "endpoint deleted")
 	d.sched.Forget(m.ID)

@@ -38,7 +38,8 @@ func (d *Daemon) reload() error {
 	}
 	d.managed.mu.Lock()
 	defer d.managed.mu.Unlock()
-	if err := clashes(cfg, &d.managed); err != nil {
+	cur := d.sched.Table() // its managed endpoints cannot change while mu is held
+	if err := clashes(cfg, cur, d.managed.reserved); err != nil {
 		return err
 	}
 
@@ -50,9 +51,10 @@ func (d *Daemon) reload() error {
 	if err != nil {
 		return fmt.Errorf("read managed endpoints: %w", err)
 	}
+	rebuilt := make(map[string]*delivery.Endpoint, len(recs)) // by id
 	for i := range recs {
 		rec := &recs[i]
-		if m := d.managed.byName[rec.Name]; m == nil || m.ID != rec.ID {
+		if m := cur.Managed(rec.Name); m == nil || m.ID != rec.ID {
 			continue // not served since the start (it did not build then)
 		}
 		settings, secrets, err := decodeManaged(rec)
@@ -66,7 +68,13 @@ func (d *Daemon) reload() error {
 		if ep, err := cfg.BuildManaged(rec.ID, &settings, secrets, now); err != nil {
 			d.log.Error().Str("endpoint", rec.Name).Err(err).Msg("managed endpoint does not build with the new config; kept as it was")
 		} else {
-			d.managed.byName[rec.Name] = ep
+			rebuilt[rec.ID] = ep
+		}
+	}
+	managed := cur.ManagedEndpoints()
+	for i, ep := range managed {
+		if r := rebuilt[ep.ID]; r != nil {
+			managed[i] = r
 		}
 	}
 
@@ -76,7 +84,6 @@ func (d *Daemon) reload() error {
 	removed := removedEndpoints(d.sched.Table().ConfigEndpoints(), eps)
 	added := removedEndpoints(eps, d.sched.Table().ConfigEndpoints())
 	d.cfg.Store(cfg)
-	managed := d.managedEndpoints()
 	d.sched.UpdateTable(func(t *delivery.Table) *delivery.Table { return t.WithConfig(eps).WithAllManaged(managed) }, added...)
 	d.logOut.apply(cfg.Log)
 	d.log.Info().Str("file", d.ConfigPath).Int("endpoints", len(eps)).Strs("removed", removed).Msg("config reloaded")

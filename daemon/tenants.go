@@ -78,7 +78,7 @@ func (d *Daemon) adminDeleteTenant(ctx *fasthttp.RequestCtx, args []string) erro
 	}
 	out := client.DeletedTenant{Tenant: tenant, Deleted: []string{}, Kept: []string{}}
 	for _, ep := range slices.Clone(eps) {
-		m := d.managed.byName[ep.Name]
+		m := d.sched.Table().Managed(ep.Name)
 		if m == nil {
 			out.Kept = append(out.Kept, ep.Name)
 			continue

@@ -401,7 +401,7 @@ func (t *Table) Get(name string) *Endpoint {
 	if e := t.config.byName[name]; e != nil {
 		return e
 	}
-	return t.managed.byName[shardOf(name)][name]
+	return t.Managed(name)
 }
 
 // ByID returns the endpoint whose internal id is id, or nil.
@@ -425,8 +425,22 @@ func (t *Table) Name(id string) string {
 // managed ones in no particular order. It allocates; hot paths use Get,
 // ByID and Route.
 func (t *Table) All() []*Endpoint {
-	out := make([]*Endpoint, 0, len(t.config.list)+t.managed.n)
-	out = append(out, t.config.list...)
+	return t.appendManaged(append(make([]*Endpoint, 0, len(t.config.list)+t.managed.n), t.config.list...))
+}
+
+// Managed returns the managed endpoint named name, or nil (a config
+// endpoint of that name is not one).
+func (t *Table) Managed(name string) *Endpoint { return t.managed.byName[shardOf(name)][name] }
+
+// ManagedEndpoints returns the managed endpoints in no particular order.
+func (t *Table) ManagedEndpoints() []*Endpoint {
+	return t.appendManaged(make([]*Endpoint, 0, t.managed.n))
+}
+
+// ManagedCount is how many managed endpoints t has.
+func (t *Table) ManagedCount() int { return t.managed.n }
+
+func (t *Table) appendManaged(out []*Endpoint) []*Endpoint {
 	for _, m := range t.managed.byID {
 		for _, e := range m {
 			out = append(out, e)
