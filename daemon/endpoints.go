@@ -59,8 +59,10 @@ func decodeManaged(rec *store.Managed) (config.APISettings, config.SecretSet, er
 
 // managedSet guards the managed endpoints, which are the scheduler's
 // table's (Table.Managed, Table.ManagedEndpoints): its mutex serialises
-// every swap of that table (API changes and reloads), so a change is never
-// lost to a concurrent one, and under it the table is the set.
+// every change to them (API changes and reloads), so a change is never
+// lost to a concurrent one, and under it the table's are the set. (The
+// scheduler's SetDisabled swaps the table without it, but changes only
+// disabled flags.)
 type managedSet struct {
 	mu sync.Mutex
 	// reserved are names (and tenants' counts) of creates waiting for their
