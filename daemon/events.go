@@ -83,14 +83,13 @@ func generated(ep *delivery.Endpoint, typ string, data any) store.NewEvent {
 // committer goroutine: nothing here may wait for the store.
 func (d *Daemon) onOutcome(ev delivery.OutcomeEvent) {
 	o, dl := ev.Outcome, ev.Delivery
-	t := d.sched.Table()
-	ep, name := t.ByID(dl.Endpoint), dl.Endpoint // a deleted endpoint is named by its id
+	ep, name := ev.Endpoint, dl.Endpoint // a deleted endpoint is named by its id
 	if ep != nil {
 		name = ep.Name
 	}
 	countOutcome(metricLabel(ep, name), o)
 
-	target := t.Get(config.NotifyEndpoint)
+	target := d.sched.Table().Get(config.NotifyEndpoint)
 	if target == nil || name == config.NotifyEndpoint {
 		return // notifications are never about notifications
 	}

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -224,6 +225,17 @@ type Table struct {
 	config   *index // the config file's endpoints and [notify]
 	managed  *shardedIndex
 	disabled map[string]bool // by id
+	// gen is unique to this table: the scheduler keeps an endpoint it
+	// looked up with the gen of the table it was in, and looks again only
+	// in a table of another gen (holding the table would keep old ones).
+	gen uint64
+}
+
+// tableGen numbers tables; 0 is never one's.
+var tableGen atomic.Uint64
+
+func newTable(config *index, managed *shardedIndex, disabled map[string]bool) *Table {
+	return &Table{config: config, managed: managed, disabled: disabled, gen: tableGen.Add(1)}
 }
 
 // index maps one set of endpoints by name, id and tenant.
@@ -279,18 +291,19 @@ func shardOf(key string) int {
 // NewTable builds a table of config endpoints; names must be unique (the
 // config checks).
 func NewTable(eps []*Endpoint, disabled map[string]bool) *Table {
-	return &Table{config: newIndex(eps), managed: &shardedIndex{}, disabled: disabled}
+	return newTable(newIndex(eps), &shardedIndex{}, disabled)
 }
 
 // WithConfig returns t with its config endpoints replaced (a reload);
 // managed endpoints and disabled flags stay.
 func (t *Table) WithConfig(eps []*Endpoint) *Table {
-	return &Table{config: newIndex(eps), managed: t.managed, disabled: t.disabled}
+	return newTable(newIndex(eps), t.managed, t.disabled)
 }
 
 // WithAllManaged returns t with its managed endpoints replaced by eps,
 // indexed in one pass (at start, and after a reload rebuilt them).
 func (t *Table) WithAllManaged(eps []*Endpoint) *Table {
+	eps = pack(eps)
 	m := &shardedIndex{n: len(eps)}
 	// Sized for the shard's share (with room for the spread of the hash),
 	// so that 100,000 endpoints do not grow each map step by step.
@@ -323,7 +336,7 @@ func (t *Table) WithAllManaged(eps []*Endpoint) *Table {
 		}
 		m.byTenant[ts][e.Tenant] = append(own, e)
 	}
-	return &Table{config: t.config, managed: m, disabled: t.disabled}
+	return newTable(t.config, m, t.disabled)
 }
 
 // ConfigEndpoints returns the config's endpoints, in file order.
@@ -334,12 +347,12 @@ func (t *Table) ConfigEndpoints() []*Endpoint { return t.config.list }
 func (t *Table) WithManaged(e *Endpoint) *Table {
 	m := t.managed.without(e.Name)
 	m.put(e)
-	return &Table{config: t.config, managed: m, disabled: t.disabled}
+	return newTable(t.config, m, t.disabled)
 }
 
 // WithoutManaged returns t without the managed endpoint named name.
 func (t *Table) WithoutManaged(name string) *Table {
-	return &Table{config: t.config, managed: t.managed.without(name), disabled: t.disabled}
+	return newTable(t.config, t.managed.without(name), t.disabled)
 }
 
 // copyShard returns a copy of m to change (a new map when m is nil).
@@ -464,7 +477,7 @@ func (t *Table) withDisabled(id string, on bool) *Table {
 	} else {
 		delete(d, id)
 	}
-	return &Table{config: t.config, managed: t.managed, disabled: d}
+	return newTable(t.config, t.managed, d)
 }
 
 // TenantEndpoints returns tenant's own endpoints (not the platform's).
@@ -515,4 +528,61 @@ func (t *Table) Route(typ, tenant string, only []string) ([]*Endpoint, error) {
 		}
 	}
 	return out, nil
+}
+
+// pack returns copies of eps laid out for the garbage collector: the
+// endpoints in one array, their strings in one string, and their signers
+// (those with one standard key, almost all) in one array with the keys in
+// one byte array. Each of 100,000 endpoints built one by one is a handful
+// of objects in spans all over the heap, and every collection visits each
+// of them in cold memory; packed, the collector walks a few large objects
+// (five forced collections with 100,000 endpoints: 0.39 s of CPU to 0.2 s).
+// The table packs the endpoints it indexes in one pass, at start and
+// reload; one created later is not packed until then.
+func pack(eps []*Endpoint) []*Endpoint {
+	n, signers, keyBytes := 0, 0, 0
+	for _, e := range eps {
+		n += len(e.ID) + len(e.Name) + len(e.Tenant) + len(e.Description) + len(e.URL) + len(e.TestEventType) + len(e.Filter)
+		if s := oneKeySigner(e.signer); s != nil {
+			signers, keyBytes = signers+1, keyBytes+len(s.one[0].key)
+		}
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, e := range eps {
+		for _, s := range [...]string{e.ID, e.Name, e.Tenant, e.Description, e.URL, e.TestEventType, e.Filter} {
+			b.WriteString(s)
+		}
+	}
+	all, off := b.String(), 0
+	next := func(s string) string {
+		s, off = all[off:off+len(s)], off+len(s)
+		return s
+	}
+	packed, out := make([]Endpoint, len(eps)), make([]*Endpoint, len(eps))
+	ss, keys := make([]standardSigner, 0, signers), make([]byte, 0, keyBytes)
+	for i, e := range eps {
+		p := &packed[i]
+		*p = *e
+		p.ID, p.Name, p.Tenant, p.Description, p.URL, p.TestEventType, p.Filter = next(e.ID), next(e.Name), next(e.Tenant), next(e.Description), next(e.URL), next(e.TestEventType), next(e.Filter)
+		if s := oneKeySigner(e.signer); s != nil {
+			ss = append(ss, standardSigner{oneExpires: s.oneExpires})
+			c := &ss[len(ss)-1]
+			keys = append(keys, s.one[0].key...)
+			c.one[0].key = keys[len(keys)-len(s.one[0].key) : len(keys) : len(keys)]
+			c.keys, c.expires = c.one[:], c.oneExpires[:]
+			p.signer = c
+		}
+		out[i] = p
+	}
+	return out
+}
+
+// oneKeySigner returns s if it is a standard signer with one key, whose
+// key lives inside it (pack can copy it), or nil.
+func oneKeySigner(s Signer) *standardSigner {
+	if s, ok := s.(*standardSigner); ok && len(s.keys) == 1 && &s.keys[0] == &s.one[0] {
+		return s
+	}
+	return nil
 }

@@ -84,7 +84,7 @@ func (s *Scheduler) lookupHeads(now time.Time) {
 			s.setBlocked(ep, time.Time{})
 			continue
 		}
-		it := &item{key: h.Key, endpoint: ep, due: h.Due, seq: h.Seq, ordered: true}
+		it := &item{key: h.Key, st: s.state(ep), due: h.Due, seq: h.Seq, ordered: true}
 		l.head = it
 		s.setBlocked(ep, h.FailingSince)
 		s.placeHead(it, now)
@@ -116,9 +116,9 @@ func (s *Scheduler) drop(it *item) {
 // headDone: the head's outcome is committed (or it was abandoned); the
 // FIFO looks up its next head.
 func (s *Scheduler) headDone(it *item) {
-	if l := s.fifos[it.endpoint]; l != nil && l.head == it {
+	if l := s.fifos[it.st.id]; l != nil && l.head == it {
 		l.head = nil
-		s.wantHead(it.endpoint, false)
+		s.wantHead(it.st.id, false)
 	}
 }
 
@@ -174,7 +174,7 @@ func (s *Scheduler) Recheck(endpoints ...string) {
 
 func (s *Scheduler) setBlocked(endpoint string, since time.Time) {
 	s.statsMu.Lock()
-	if st := s.stats[endpoint]; st != nil || !since.IsZero() {
+	if st := s.eps[endpoint]; st != nil || !since.IsZero() {
 		s.stat(endpoint).BlockedSince = since
 	}
 	s.statsMu.Unlock()

@@ -10,10 +10,14 @@ import (
 // or in flight. It is tracked from when it is loaded until its attempt's
 // outcome is committed, so it is never dispatched twice at once.
 type item struct {
-	key      string
-	endpoint string
-	due      time.Time
-	d        *store.Delivery // the new event's record, if carried (see carryBytes)
+	key string
+	st  *epState // its endpoint's record
+	due time.Time
+	d   *store.Delivery // the new event's record, if carried (see carryBytes)
+	// ep is its endpoint as dispatch found it in the table of generation
+	// gen: the attempt looks it up again only if the table changed since.
+	ep  *Endpoint
+	gen uint64
 
 	seq     uint64 // an ordered head's sequence number
 	ordered bool   // an ordered endpoint's head (fifo.go)
@@ -25,11 +29,6 @@ type item struct {
 // deliveries, so that a fast ingest far ahead of delivery cannot pile up
 // memory; past it, workers read the record from the store.
 const carryBytes = 8 << 20
-
-type epQueue struct {
-	items    []*item
-	inflight int
-}
 
 // horizon is nearHorizon, or less if the wheel cannot hold that far ahead.
 func (s *Scheduler) horizon() time.Duration { return min(nearHorizon, s.wheel.span()-s.opts.Tick) }
@@ -97,13 +96,8 @@ func (s *Scheduler) drainInbox(now time.Time) {
 	}
 	for _, it := range sent {
 		s.busy--
-		s.addInFlight(it.endpoint, -1)
-		if q := s.ready[it.endpoint]; q != nil {
-			q.inflight--
-			if q.inflight == 0 && len(q.items) == 0 {
-				delete(s.ready, it.endpoint)
-			}
-		}
+		it.st.inflight--
+		s.addInFlight(it.st, -1)
 	}
 	for _, it := range done {
 		if it.ordered {
@@ -141,7 +135,7 @@ func (s *Scheduler) track(e store.QueueEntry, now time.Time) {
 		return
 	}
 	_, ep := store.SplitKey(e.Key)
-	it := &item{key: e.Key, endpoint: ep, due: e.Due}
+	it := &item{key: e.Key, st: s.state(ep), due: e.Due}
 	if e.Delivery != nil && s.carried+len(e.Delivery.Body) <= carryBytes {
 		it.d = e.Delivery // before makeReady: dispatch gives the bytes back
 		s.carried += len(it.d.Body)
@@ -181,15 +175,11 @@ func (s *Scheduler) makeReady(it *item) {
 	if it.dropped {
 		return
 	}
-	q := s.ready[it.endpoint]
-	if q == nil {
-		q = &epQueue{}
-		s.ready[it.endpoint] = q
+	q := it.st
+	if len(q.ready) == 0 {
+		s.ring.push(q)
 	}
-	if len(q.items) == 0 {
-		s.ring.push(it.endpoint)
-	}
-	q.items = append(q.items, it)
+	q.ready = append(q.ready, it)
 }
 
 // removedInFlight is the in-flight limit of an endpoint no longer in the
@@ -210,39 +200,33 @@ func (s *Scheduler) dispatch(now time.Time) {
 	for s.busy < s.opts.Workers && s.ring.len() > 0 {
 		progress := false
 		for n := s.ring.len(); n > 0 && s.busy < s.opts.Workers; n-- {
-			name := s.ring.pop()
-			q := s.ready[name]
-			for len(q.items) > 0 && q.items[0].dropped {
-				q.items[0] = nil
-				q.items = q.items[1:]
+			q := s.ring.pop()
+			for len(q.ready) > 0 && q.ready[0].dropped {
+				q.take()
 			}
-			if len(q.items) == 0 {
-				if q.inflight == 0 {
-					delete(s.ready, name)
-				}
+			if len(q.ready) == 0 {
 				continue
 			}
-			ep := t.ByID(name)
+			ep := q.endpoint(t)
 			limit := removedInFlight
 			if ep != nil {
 				limit = ep.MaxInFlight // at least 1: the config checks
 			}
 			if q.inflight < limit && (ep == nil || ep.limiter == nil || ep.limiter.AllowN(now, 1)) {
-				it := q.items[0]
-				q.items[0] = nil
-				q.items = q.items[1:]
+				it := q.take()
 				q.inflight++
 				s.busy++
 				it.sent = true
+				it.ep, it.gen = ep, t.gen
 				if it.d != nil {
 					s.carried -= len(it.d.Body)
 				}
-				s.addInFlight(name, 1)
+				s.addInFlight(q, 1)
 				s.jobs <- it // never blocks: busy <= Workers == cap(jobs)
 				progress = true
 			}
-			if len(q.items) > 0 {
-				s.ring.push(name)
+			if len(q.ready) > 0 {
+				s.ring.push(q)
 			}
 		}
 		if !progress {
@@ -251,21 +235,32 @@ func (s *Scheduler) dispatch(now time.Time) {
 	}
 }
 
-// ring is a FIFO queue of endpoint ids with ready deliveries, each at most
+// take removes and returns the first ready item. An emptied queue lets
+// go of its array: most of 100,000 endpoints have one delivery at a time.
+func (q *epState) take() *item {
+	it := q.ready[0]
+	q.ready[0] = nil
+	if q.ready = q.ready[1:]; len(q.ready) == 0 {
+		q.ready = nil
+	}
+	return it
+}
+
+// ring is a FIFO queue of endpoints with ready deliveries, each at most
 // once: dispatch takes from the front and puts back at the end those that
 // still have some.
 type ring struct {
-	q    []string
+	q    []*epState
 	head int
 }
 
 func (r *ring) len() int { return len(r.q) - r.head }
 
-func (r *ring) push(name string) { r.q = append(r.q, name) }
+func (r *ring) push(q *epState) { r.q = append(r.q, q) }
 
-func (r *ring) pop() string {
-	name := r.q[r.head]
-	r.q[r.head] = ""
+func (r *ring) pop() *epState {
+	q := r.q[r.head]
+	r.q[r.head] = nil
 	r.head++
 	// Reuse the slice's front once the taken part is half of it, so the
 	// queue does not grow without bound while it never empties.
@@ -276,5 +271,5 @@ func (r *ring) pop() string {
 		clear(r.q[n:])
 		r.q, r.head = r.q[:n], 0
 	}
-	return name
+	return q
 }

@@ -120,7 +120,7 @@ type Scheduler struct {
 	recheckIn []string // FIFOs whose waiting heads are to be read again (Recheck)
 
 	statsMu sync.Mutex
-	stats   map[string]*endpointStats
+	eps     map[string]*epState // by endpoint id
 	failing map[string]struct{} // endpoints with Failures > 0
 
 	jobs chan *item
@@ -136,7 +136,6 @@ type Scheduler struct {
 	// owned by the goroutine that runs step: the loop, or a test
 	items    map[string]*item
 	wheel    *wheel
-	ready    map[string]*epQueue
 	ring     ring
 	busy     int
 	carried  int  // bytes of bodies held by tracked items (loop only)
@@ -158,7 +157,7 @@ func New(st Store, sender Attempter, t *Table, opts Options) (*Scheduler, error)
 	}
 	s := &Scheduler{st: st, sender: sender, clock: opts.Clock, opts: opts, log: opts.Log,
 		wake: make(chan struct{}, 1), jobs: make(chan *item, opts.Workers),
-		items: map[string]*item{}, ready: map[string]*epQueue{}, stats: map[string]*endpointStats{}, failing: map[string]struct{}{},
+		items: map[string]*item{}, eps: map[string]*epState{}, failing: map[string]struct{}{},
 		wheel: newWheel(opts.Tick, wheelSlots, opts.Clock.Now()), needScan: true,
 		fifos: map[string]*fifo{}, far: map[*item]struct{}{}, needFIFOs: true}
 	s.ctx, s.cancel = context.WithCancel(context.Background())

@@ -158,3 +158,35 @@ func TestHMACKeyMatchesCryptoHMAC(t *testing.T) {
 		}
 	}
 }
+
+// pack copies endpoints into shared arrays: each copy must be the same
+// endpoint, signing the same way, whatever its signer.
+func TestPackKeepsEveryEndpoint(t *testing.T) {
+	var eps []*Endpoint
+	for i, sc := range []SigningConfig{
+		{Scheme: "standard", Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+		{Scheme: "standard", Secret: "whsec_" + strings.Repeat("QUJD", 30)}, // a key over 64 bytes is hashed
+		{Scheme: "standard", Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", PreviousSecrets: []string{"whsec_c2Vjb25kLXNlY3JldC1rZXk="}},
+		{Scheme: "hmac-sha256", Secret: "raw", Header: "X-Sig", Content: "{body}", Encoding: "hex"},
+		{Scheme: "none"},
+	} {
+		e, err := NewEndpoint(EndpointConfig{ID: fmt.Sprintf("m:%d", i), Name: fmt.Sprintf("ep%d", i), Tenant: "t", Description: "d",
+			URL: "http://127.0.0.1:1/hook", TestEventType: "x.y", Filter: `type == "x"`, Envelope: &StandardEnvelope, Signing: &sc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		eps = append(eps, e)
+	}
+	m := &Message{ID: "msg_1", Timestamp: time.Unix(1614265330, 0), Body: []byte(`{"a":1}`)}
+	for i, p := range pack(eps) {
+		if p == eps[i] || !reflect.DeepEqual(p.EndpointConfig, eps[i].EndpointConfig) {
+			t.Fatalf("%d: packed %+v, built %+v", i, p.EndpointConfig, eps[i].EndpointConfig)
+		}
+		if oneKeySigner(eps[i].signer) != nil && p.signer == eps[i].signer {
+			t.Fatalf("%d: one-key signer not packed", i)
+		}
+		if got, want := p.Sign(m), eps[i].Sign(m); !reflect.DeepEqual(got, want) {
+			t.Fatalf("%d: packed signs %v, built %v", i, got, want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -11,6 +12,7 @@ import (
 
 // OutcomeEvent describes one recorded outcome.
 type OutcomeEvent struct {
+	Endpoint *Endpoint       // as it was attempted; nil if it was removed
 	Delivery *store.Delivery // as it was before the attempt
 	Outcome  *store.Outcome
 	Failures int // consecutive failed attempts of the endpoint, after this one
@@ -35,8 +37,8 @@ type Stats struct {
 func (s *Scheduler) Stats() map[string]Stats {
 	s.statsMu.Lock()
 	defer s.statsMu.Unlock()
-	out := make(map[string]Stats, len(s.stats))
-	for k, v := range s.stats {
+	out := make(map[string]Stats, len(s.eps))
+	for k, v := range s.eps {
 		out[k] = v.Stats
 	}
 	return out
@@ -49,7 +51,7 @@ func (s *Scheduler) StatsOf(ids []string) map[string]Stats {
 	defer s.statsMu.Unlock()
 	out := make(map[string]Stats, len(ids))
 	for _, id := range ids {
-		if v := s.stats[id]; v != nil {
+		if v := s.eps[id]; v != nil {
 			out[id] = v.Stats
 		}
 	}
@@ -65,7 +67,7 @@ func (s *Scheduler) Failing() map[string]Stats {
 	defer s.statsMu.Unlock()
 	out := make(map[string]Stats, len(s.failing))
 	for k := range s.failing {
-		out[k] = s.stats[k].Stats
+		out[k] = s.eps[k].Stats
 	}
 	return out
 }
@@ -84,7 +86,7 @@ func (s *Scheduler) Hours(id string, now time.Time) (start time.Time, delivered,
 	start = time.Unix(first*3600, 0).UTC()
 	s.statsMu.Lock()
 	defer s.statsMu.Unlock()
-	st := s.stats[id]
+	st := s.eps[id]
 	if st == nil {
 		return start, delivered, failed
 	}
@@ -99,7 +101,7 @@ func (s *Scheduler) Hours(id string, now time.Time) (start time.Time, delivered,
 // countHour adds an attempt to st's hour if that hour is one of the 24 up
 // to now: one stamped outside them (a clock step) is not counted and
 // pushes nothing out. The caller holds statsMu.
-func (st *endpointStats) countHour(at, now time.Time, ok bool) {
+func (st *epState) countHour(at, now time.Time, ok bool) {
 	h, cur := uint32(at.Unix()/3600), uint32(now.Unix()/3600)
 	if h > cur || h+24 <= cur {
 		return
@@ -131,53 +133,92 @@ func (st *endpointStats) countHour(at, now time.Time, ok bool) {
 func (s *Scheduler) Forget(id string) {
 	s.statsMu.Lock()
 	defer s.statsMu.Unlock()
-	delete(s.stats, id)
+	if st := s.eps[id]; st != nil {
+		// Items still tracked keep the record; an outcome of theirs must
+		// not put the id back among the failing.
+		st.forgotten = true
+		delete(s.eps, id)
+	}
 	delete(s.failing, id)
 }
 
-// endpointStats is what the scheduler keeps for an endpoint: its Stats
-// and its hour counts, in one record so that an outcome looks up one.
-type endpointStats struct {
+// epState is the scheduler's record of one endpoint, made when a delivery
+// of it is first tracked and kept (for its statistics) until Forget. Each
+// tracked item points at its endpoint's record, so a delivery looks its
+// endpoint up once, when it is tracked, not at each turn of its way
+// through the loop: with 100,000 endpoints, each lookup in maps that large
+// is a cache miss or two, and a delivery made about ten.
+type epState struct {
+	id string // its own copy: a delivery key's substring would keep the key alive
+
+	// The loop's: ready items in due order, attempts in flight, and the
+	// endpoint as it was in the table of generation gen.
+	ready    []*item
+	inflight int
+	ep       *Endpoint
+	gen      uint64
+
+	// Under statsMu: its Stats and its hour counts, and whether Forget
+	// dropped it.
 	Stats
-	hours []hourSlot
+	hours     []hourSlot
+	forgotten bool
 }
 
-// stat returns name's stats; the caller holds statsMu.
-func (s *Scheduler) stat(name string) *endpointStats {
-	st := s.stats[name]
+// endpoint returns st's endpoint in t (nil once removed), looking it up
+// again only when t is another table than the one it last did.
+func (st *epState) endpoint(t *Table) *Endpoint {
+	if st.gen != t.gen {
+		st.ep, st.gen = t.ByID(st.id), t.gen
+	}
+	return st.ep
+}
+
+// state returns id's record, made if it has none; the map is read and
+// written under statsMu, which Forget and the readers of Stats take too.
+func (s *Scheduler) state(id string) *epState {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	return s.stat(id)
+}
+
+// stat returns id's record, made if it has none; the caller holds statsMu.
+func (s *Scheduler) stat(id string) *epState {
+	st := s.eps[id]
 	if st == nil {
-		st = &endpointStats{}
-		s.stats[name] = st
+		st = &epState{id: strings.Clone(id)}
+		s.eps[st.id] = st
 	}
 	return st
 }
 
-func (s *Scheduler) addInFlight(name string, n int) {
+func (s *Scheduler) addInFlight(st *epState, n int) {
 	s.statsMu.Lock()
-	s.stat(name).InFlight += n
+	st.InFlight += n
 	s.statsMu.Unlock()
 }
 
 // recorded runs once an outcome's commit is over: it logs the outcome,
 // updates the endpoint's statistics and tells OnOutcome.
-func (s *Scheduler) recorded(d *store.Delivery, o *store.Outcome, err error) {
+func (s *Scheduler) recorded(st *epState, ep *Endpoint, d *store.Delivery, o *store.Outcome, err error) {
 	s.logOutcome(d, o, err)
 	if err != nil {
 		return
 	}
-	ev := OutcomeEvent{Delivery: d, Outcome: o}
+	ev := OutcomeEvent{Endpoint: ep, Delivery: d, Outcome: o}
 	if o.Attempt != nil {
 		s.statsMu.Lock()
-		st := s.stat(d.Endpoint)
 		ev.Previous = st.Failures
 		st.countHour(o.Attempt.At, s.clock.Now(), o.Delivered)
 		if o.Delivered {
 			st.Failures, st.LastSuccess, st.FailingSince = 0, o.Attempt.At, time.Time{}
-			delete(s.failing, d.Endpoint)
+			delete(s.failing, st.id)
 		} else {
 			if st.Failures == 0 {
 				st.FailingSince = o.Attempt.At
-				s.failing[d.Endpoint] = struct{}{}
+				if !st.forgotten {
+					s.failing[st.id] = struct{}{}
+				}
 			}
 			st.Failures++
 			st.LastFailure, st.LastFailureStatus, st.LastFailureError = o.Attempt.At, o.Attempt.Status, o.Attempt.Error
@@ -187,7 +228,6 @@ func (s *Scheduler) recorded(d *store.Delivery, o *store.Outcome, err error) {
 	}
 	if o.Ordered {
 		s.statsMu.Lock()
-		st := s.stat(d.Endpoint)
 		switch {
 		case o.Delivered || o.Reason != "":
 			st.BlockedSince = time.Time{}

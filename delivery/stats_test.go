@@ -10,7 +10,7 @@ import (
 func TestHours(t *testing.T) {
 	var s Scheduler
 	now := time.Date(2026, 11, 25, 18, 30, 0, 0, time.UTC)
-	s.stats = map[string]*endpointStats{}
+	s.eps = map[string]*epState{}
 	s.statsMu.Lock()
 	for _, a := range []struct {
 		at time.Time

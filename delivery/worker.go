@@ -45,8 +45,10 @@ func (s *Scheduler) attempt(it *item) {
 		s.finish(it)
 		return
 	}
-	t := s.table.Load()
-	ep := t.ByID(it.endpoint)
+	t, ep := s.table.Load(), it.ep
+	if t.gen != it.gen {
+		ep = t.ByID(it.st.id)
+	}
 	o := store.Outcome{Key: it.key, Due: it.due, Seq: it.seq, Ordered: it.ordered}
 	switch {
 	case ep == nil:
@@ -85,7 +87,7 @@ func (s *Scheduler) attempt(it *item) {
 	}
 	s.release(it)
 	s.st.Complete(o, func(err error) {
-		s.recorded(d, &o, err)
+		s.recorded(it.st, ep, d, &o, err)
 		s.finish(it)
 	})
 }
