@@ -121,6 +121,7 @@ type Scheduler struct {
 
 	statsMu sync.Mutex
 	eps     map[string]*epState // by endpoint id
+	slab    []epState           // where the next records are made
 	failing map[string]struct{} // endpoints with Failures > 0
 
 	jobs chan *item

@@ -149,7 +149,7 @@ func (s *Scheduler) Forget(id string) {
 // through the loop: with 100,000 endpoints, each lookup in maps that large
 // is a cache miss or two, and a delivery made about ten.
 type epState struct {
-	id string // its own copy: a delivery key's substring would keep the key alive
+	id string
 
 	// The loop's: ready items in due order, attempts in flight, and the
 	// endpoint as it was in the table of generation gen.
@@ -158,10 +158,11 @@ type epState struct {
 	ep       *Endpoint
 	gen      uint64
 
-	// Under statsMu: its Stats and its hour counts, and whether Forget
-	// dropped it.
+	// Under statsMu: its Stats and its hour counts (in hours0 until they
+	// are more than two hours), and whether Forget dropped it.
 	Stats
 	hours     []hourSlot
+	hours0    [2]hourSlot
 	forgotten bool
 }
 
@@ -183,12 +184,25 @@ func (s *Scheduler) state(id string) *epState {
 }
 
 // stat returns id's record, made if it has none; the caller holds statsMu.
+// Records are carved out of slabs and named by the endpoint's own id
+// where it has one: 100,000 records made one by one, each with its id and
+// hour counts, were 300,000 more objects for every collection to visit.
 func (s *Scheduler) stat(id string) *epState {
 	st := s.eps[id]
-	if st == nil {
-		st = &epState{id: strings.Clone(id)}
-		s.eps[st.id] = st
+	if st != nil {
+		return st
 	}
+	if len(s.slab) == 0 {
+		s.slab = make([]epState, 256)
+	}
+	st, s.slab = &s.slab[0], s.slab[1:]
+	if ep := s.table.Load().ByID(id); ep != nil {
+		st.id = ep.ID
+	} else {
+		st.id = strings.Clone(id) // a delivery key's substring would keep the key alive
+	}
+	st.hours = st.hours0[:0]
+	s.eps[st.id] = st
 	return st
 }
 
