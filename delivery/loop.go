@@ -236,12 +236,15 @@ func (s *Scheduler) dispatch(now time.Time) {
 }
 
 // take removes and returns the first ready item. An emptied queue lets
-// go of its array: most of 100,000 endpoints have one delivery at a time.
+// go of its array (most of 100,000 endpoints have one delivery at a time)
+// and of its endpoint: records live as long as the scheduler, and one
+// holding an endpoint from before a reload would keep that table's packed
+// endpoints alive.
 func (q *epState) take() *item {
 	it := q.ready[0]
 	q.ready[0] = nil
 	if q.ready = q.ready[1:]; len(q.ready) == 0 {
-		q.ready = nil
+		q.ready, q.ep, q.gen = nil, nil, 0
 	}
 	return it
 }

@@ -184,9 +184,11 @@ func (s *Scheduler) state(id string) *epState {
 }
 
 // stat returns id's record, made if it has none; the caller holds statsMu.
-// Records are carved out of slabs and named by the endpoint's own id
-// where it has one: 100,000 records made one by one, each with its id and
-// hour counts, were 300,000 more objects for every collection to visit.
+// Records are carved out of slabs and their ids copied into shared blocks:
+// 100,000 records made one by one, each with its id and hour counts, were
+// 300,000 more objects for every collection to visit. (Not the endpoint's
+// own id: that would keep the table's packed strings alive after a
+// reload, and a delivery key's substring would keep the key.)
 func (s *Scheduler) stat(id string) *epState {
 	st := s.eps[id]
 	if st != nil {
@@ -196,14 +198,24 @@ func (s *Scheduler) stat(id string) *epState {
 		s.slab = make([]epState, 256)
 	}
 	st, s.slab = &s.slab[0], s.slab[1:]
-	if ep := s.table.Load().ByID(id); ep != nil {
-		st.id = ep.ID
-	} else {
-		st.id = strings.Clone(id) // a delivery key's substring would keep the key alive
-	}
+	st.id = s.ids.copy(id)
 	st.hours = st.hours0[:0]
 	s.eps[st.id] = st
 	return st
+}
+
+// stringBlocks copies strings into shared blocks, so that many small
+// strings kept for long are a few objects.
+type stringBlocks struct{ b strings.Builder }
+
+func (a *stringBlocks) copy(s string) string {
+	if a.b.Cap()-a.b.Len() < len(s) {
+		a.b = strings.Builder{} // the strings already returned keep the old block
+		a.b.Grow(max(16<<10, len(s)))
+	}
+	n := a.b.Len()
+	a.b.WriteString(s) // within its capacity: the block does not move
+	return a.b.String()[n:]
 }
 
 func (s *Scheduler) addInFlight(st *epState, n int) {
