@@ -531,7 +531,8 @@ func (t *Table) Route(typ, tenant string, only []string) ([]*Endpoint, error) {
 }
 
 // pack returns copies of eps laid out for the garbage collector: the
-// endpoints in one array, their strings in one string, and their signers
+// endpoints in one array, their strings in blocks of 64 KB (a string kept
+// elsewhere, say as a map key, keeps only its block alive), their signers
 // (those with one standard key, almost all) in one array with the keys in
 // one byte array. Each of 100,000 endpoints built one by one is a handful
 // of objects in spans all over the heap, and every collection visits each
@@ -540,31 +541,21 @@ func (t *Table) Route(typ, tenant string, only []string) ([]*Endpoint, error) {
 // The table packs the endpoints it indexes in one pass, at start and
 // reload; one created later is not packed until then.
 func pack(eps []*Endpoint) []*Endpoint {
-	n, signers, keyBytes := 0, 0, 0
+	signers, keyBytes := 0, 0
 	for _, e := range eps {
-		n += len(e.ID) + len(e.Name) + len(e.Tenant) + len(e.Description) + len(e.URL) + len(e.TestEventType) + len(e.Filter)
 		if s := oneKeySigner(e.signer); s != nil {
 			signers, keyBytes = signers+1, keyBytes+len(s.one[0].key)
 		}
 	}
-	var b strings.Builder
-	b.Grow(n)
-	for _, e := range eps {
-		for _, s := range [...]string{e.ID, e.Name, e.Tenant, e.Description, e.URL, e.TestEventType, e.Filter} {
-			b.WriteString(s)
-		}
-	}
-	all, off := b.String(), 0
-	next := func(s string) string {
-		s, off = all[off:off+len(s)], off+len(s)
-		return s
-	}
+	var strs stringBlocks
 	packed, out := make([]Endpoint, len(eps)), make([]*Endpoint, len(eps))
 	ss, keys := make([]standardSigner, 0, signers), make([]byte, 0, keyBytes)
 	for i, e := range eps {
 		p := &packed[i]
 		*p = *e
-		p.ID, p.Name, p.Tenant, p.Description, p.URL, p.TestEventType, p.Filter = next(e.ID), next(e.Name), next(e.Tenant), next(e.Description), next(e.URL), next(e.TestEventType), next(e.Filter)
+		for _, f := range [...]*string{&p.ID, &p.Name, &p.Tenant, &p.Description, &p.URL, &p.TestEventType, &p.Filter} {
+			*f = strs.copy(*f)
+		}
 		if s := oneKeySigner(e.signer); s != nil {
 			ss = append(ss, standardSigner{oneExpires: s.oneExpires})
 			c := &ss[len(ss)-1]
@@ -585,4 +576,21 @@ func oneKeySigner(s Signer) *standardSigner {
 		return s
 	}
 	return nil
+}
+
+// stringBlocks copies strings into shared blocks, so that many small
+// strings kept for long are a few objects for the collector.
+type stringBlocks struct{ b strings.Builder }
+
+func (a *stringBlocks) copy(s string) string {
+	if s == "" {
+		return ""
+	}
+	if a.b.Cap()-a.b.Len() < len(s) {
+		a.b = strings.Builder{} // the strings already returned keep the old block
+		a.b.Grow(max(64<<10, len(s)))
+	}
+	n := a.b.Len()
+	a.b.WriteString(s) // within its capacity: the block does not move
+	return a.b.String()[n:]
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -188,5 +189,20 @@ func TestPackKeepsEveryEndpoint(t *testing.T) {
 		if got, want := p.Sign(m), eps[i].Sign(m); !reflect.DeepEqual(got, want) {
 			t.Fatalf("%d: packed signs %v, built %v", i, got, want)
 		}
+	}
+}
+
+// Strings copied into blocks keep their values when later ones start a
+// new block.
+func TestStringBlocks(t *testing.T) {
+	var a stringBlocks
+	var got, want []string
+	for i := range 5000 {
+		s := fmt.Sprintf("m:%026d", i)
+		got, want = append(got, a.copy(s)), append(want, s)
+	}
+	got, want = append(got, a.copy(strings.Repeat("x", 20<<10))), append(want, strings.Repeat("x", 20<<10))
+	if !slices.Equal(got, want) {
+		t.Fatal("a copied string changed")
 	}
 }

@@ -2,7 +2,6 @@ package delivery
 
 import (
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -202,20 +201,6 @@ func (s *Scheduler) stat(id string) *epState {
 	st.hours = st.hours0[:0]
 	s.eps[st.id] = st
 	return st
-}
-
-// stringBlocks copies strings into shared blocks, so that many small
-// strings kept for long are a few objects.
-type stringBlocks struct{ b strings.Builder }
-
-func (a *stringBlocks) copy(s string) string {
-	if a.b.Cap()-a.b.Len() < len(s) {
-		a.b = strings.Builder{} // the strings already returned keep the old block
-		a.b.Grow(max(16<<10, len(s)))
-	}
-	n := a.b.Len()
-	a.b.WriteString(s) // within its capacity: the block does not move
-	return a.b.String()[n:]
 }
 
 func (s *Scheduler) addInFlight(st *epState, n int) {

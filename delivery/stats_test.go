@@ -1,9 +1,6 @@
 package delivery
 
 import (
-	"fmt"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 )
@@ -45,20 +42,5 @@ func TestHours(t *testing.T) {
 	s.Forget("e")
 	if _, d, f := s.Hours("e", now); d != [24]int{} || f != [24]int{} {
 		t.Fatalf("after Forget: %v %v", d, f)
-	}
-}
-
-// Strings copied into blocks keep their values when later ones start a
-// new block.
-func TestStringBlocks(t *testing.T) {
-	var a stringBlocks
-	var got, want []string
-	for i := range 5000 {
-		s := fmt.Sprintf("m:%026d", i)
-		got, want = append(got, a.copy(s)), append(want, s)
-	}
-	got, want = append(got, a.copy(strings.Repeat("x", 20<<10))), append(want, strings.Repeat("x", 20<<10))
-	if !slices.Equal(got, want) {
-		t.Fatal("a copied string changed")
 	}
 }

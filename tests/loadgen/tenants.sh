@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Issue 13's scale run: N managed endpoints over N tenants (default 100,000), created through
 # the admin API; then restart to READY, idle RSS, ingest of events each for a random tenant next
-# to the one-endpoint rate and a no-op handler measured in the same run, and p99 with endpoint
-# changes running. Loopback only; every process started here is stopped by PID. JSON lines.
-#   bash tests/loadgen/tenants.sh [N]
+# to the one-endpoint rate (in rounds, see below) and a no-op handler measured in the same run,
+# and p99 with endpoint changes running. Loopback only; every process started here is stopped by
+# PID. JSON lines.
+#   bash tests/loadgen/tenants.sh [N]        ROUNDS=5 bash tests/loadgen/tenants.sh
 # With REUSE=1 the database of created endpoints is kept in /tmp/hookd-tenants-seed-N after the
 # first such run and copied by the next ones instead of creating the endpoints again (3 minutes
 # at 100,000), to iterate on the start and ingest figures; the default is the full run.
@@ -42,13 +43,37 @@ sleep 3
 echo "{\"mode\":\"restart\",\"endpoints\":$N,\"start_to_ready_ms\":$(( (t1 - t0) / 1000000 )),\"idle_rss_mb\":$(rss "$pid" VmRSS),\"rss_anon_mb\":$(rss "$pid" RssAnon),\"rss_file_mb\":$(rss "$pid" RssFile)}"
 
 "$bin/loadgen" -noop -c 64 -n 150000
-"$bin/loadgen" -tenants "$N" -c 64 -n 150000 -pid "$pid" || true
-"$bin/loadgen" -tenants "$N" -c 64 -n 150000 -churn 10 -pid "$pid" || true
 kill -TERM "$pid"; wait "$pid" || true
 
-rm -rf /tmp/hookd-load
-"$bin/hookd" run -config tests/loadgen/hookd.toml >/dev/null 2>&1 & pid=$!
+# The ratio to one endpoint is measured in ROUNDS rounds (default 3), each a tenant run on a fresh
+# copy of the database of created endpoints followed by a one-endpoint run on an empty one: this
+# machine's speed drifts by tens of percent over minutes, so rounds side by side compare better
+# than one run of each minutes apart. Each round's ratio is printed; the summary gives the median.
+cp -r /tmp/hookd-tenants "$bin/seed"
+eps() { sed -n 's/.*"ingest_eps":\([0-9.]*\).*/\1/p' <<<"$1"; }
+ratios=()
+for round in $(seq "${ROUNDS:-3}"); do
+	rm -rf /tmp/hookd-tenants; cp -r "$bin/seed" /tmp/hookd-tenants
+	"$bin/hookd" run -config tests/loadgen/tenants.toml >/dev/null 2>&1 & pid=$!
+	ready
+	t=$("$bin/loadgen" -tenants "$N" -c 64 -n 150000 -pid "$pid" || true)
+	kill -TERM "$pid"; wait "$pid" || true
+	rm -rf /tmp/hookd-load
+	"$bin/hookd" run -config tests/loadgen/hookd.toml >/dev/null 2>&1 & pid=$!
+	ready
+	o=$("$bin/loadgen" -c 64 -n 150000 -pid "$pid" || true)
+	kill -TERM "$pid"; wait "$pid" || true
+	echo "$t"; echo "$o"
+	ratios+=("$(awk -v t="$(eps "$t")" -v o="$(eps "$o")" 'BEGIN { printf "%.3f", (o > 0 ? t / o : 0) }')")
+	echo "{\"mode\":\"round\",\"round\":$round,\"tenant_to_one_endpoint\":${ratios[-1]}}"
+done
+median=$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }')
+echo "{\"mode\":\"summary\",\"rounds\":${#ratios[@]},\"ratios\":[$(IFS=,; echo "${ratios[*]}")],\"median_ratio\":$median}"
+
+# Endpoint changes under ingest: 10 creates and patches a second, on a fresh copy.
+rm -rf /tmp/hookd-tenants; cp -r "$bin/seed" /tmp/hookd-tenants
+"$bin/hookd" run -config tests/loadgen/tenants.toml >/dev/null 2>&1 & pid=$!
 ready
-"$bin/loadgen" -c 64 -n 150000 -pid "$pid" || true
+"$bin/loadgen" -tenants "$N" -c 64 -n 150000 -churn 10 -pid "$pid" || true
 kill -TERM "$pid"; wait "$pid" || true
 rm -rf /tmp/hookd-tenants /tmp/hookd-load
