@@ -574,24 +574,13 @@ func (s *Store) commit(batch []*request) (*txState, error) {
 	s.unindexed.Add(st.unindexed)
 	s.umu.Lock()
 	s.pending.Store(max(st.pending(), 0))
-	// The committed counts first, then the callbacks take the applied
-	// events out of the unapplied set: PendingOf, which holds neither umu
-	// nor both locks at once, may count such an event twice for a moment,
-	// never not at all (a tenant's max_pending errs on the safe side).
-	// epMu is let go every few hundred endpoints so that PendingOf does
-	// not wait for thousands of them.
 	if len(st.eps) > 0 {
 		s.epMu.Lock()
-		i := 0
 		for ep, n := range st.eps {
 			if v := max(s.epPending[ep]+n, 0); v > 0 {
 				s.epPending[ep] = v
 			} else {
 				delete(s.epPending, ep)
-			}
-			if i++; i%256 == 0 {
-				s.epMu.Unlock()
-				s.epMu.Lock()
 			}
 		}
 		s.epMu.Unlock()
@@ -644,23 +633,17 @@ func (s *Store) PendingByEndpoint() map[string]int64 {
 
 // PendingOf is how many deliveries of the endpoints with these internal
 // ids are pending, acknowledged ones not yet applied included.
-//
-// It runs for every tenant event (max_pending), so it takes neither umu
-// (held through a commit's callbacks) nor its two locks at once; reading
-// the unapplied counts before the committed ones, it may count an event
-// being applied twice but never miss one (see commit).
 func (s *Store) PendingOf(ids []string) int64 {
-	n := int64(0)
-	s.u.pmu.Lock()
-	for _, id := range ids {
-		n += s.u.epPending[id]
-	}
-	s.u.pmu.Unlock()
+	// Summed under the locks rather than through PendingEach: this runs for
+	// every tenant event (max_pending), and a map per event was garbage.
+	s.umu.Lock()
+	defer s.umu.Unlock()
 	s.epMu.Lock()
+	defer s.epMu.Unlock()
+	n := int64(0)
 	for _, id := range ids {
-		n += s.epPending[id]
+		n += s.epPending[id] + s.u.epPending[id]
 	}
-	s.epMu.Unlock()
 	return n
 }
 

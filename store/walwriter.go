@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -24,13 +23,8 @@ type unapplied struct {
 	keys       map[string]string    // dedup key → event id
 	deliveries map[string]*Delivery // delivery key → record
 	pending    int64
-	// epPending is written under umu and pmu both, so it can be read
-	// under either: PendingOf, on every tenant event, takes only pmu, and
-	// does not wait for a commit's callbacks, which hold umu for the
-	// whole batch (milliseconds with thousands of events).
-	pmu       sync.Mutex
-	epPending map[string]int64
-	bytes     int64 // of the records held
+	epPending  map[string]int64
+	bytes      int64 // of the records held
 	// ordered holds each endpoint's ordered deliveries in Seq order: the
 	// log writer adds them in that order and the committer applies them in
 	// the same order.
@@ -64,8 +58,6 @@ func (u *unapplied) mark(p *preparedEvent) {
 
 func (u *unapplied) add(p *preparedEvent) {
 	u.mark(p)
-	u.pmu.Lock()
-	defer u.pmu.Unlock()
 	for _, pd := range p.deliveries {
 		u.deliveries[string(pd.key)] = pd.d
 		if pd.d.State == Pending {
@@ -101,11 +93,9 @@ func (u *unapplied) remove(p *preparedEvent) {
 			continue
 		}
 		u.pending--
-		u.pmu.Lock()
 		if u.epPending[pd.d.Endpoint]--; u.epPending[pd.d.Endpoint] <= 0 {
 			delete(u.epPending, pd.d.Endpoint)
 		}
-		u.pmu.Unlock()
 	}
 	u.bytes -= p.size()
 }
