@@ -96,8 +96,17 @@ func (s *Scheduler) drainInbox(now time.Time) {
 	}
 	for _, it := range sent {
 		s.busy--
-		it.st.inflight--
-		s.addInFlight(it.st, -1)
+		q := it.st
+		q.inflight--
+		s.statsMu.Lock()
+		q.InFlight--
+		if it.ep == nil && q.inflight == 0 && len(q.ready) == 0 {
+			// Its endpoint is gone (deleted, or removed from the file) and
+			// this was its last delivery in sight: keep no record for it.
+			// One that comes back (a reload) starts a new one.
+			s.detach(q)
+		}
+		s.statsMu.Unlock()
 	}
 	for _, it := range done {
 		if it.ordered {

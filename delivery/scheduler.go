@@ -121,8 +121,6 @@ type Scheduler struct {
 
 	statsMu sync.Mutex
 	eps     map[string]*epState // by endpoint id
-	slab    []epState           // where the next records are made
-	ids     stringBlocks        // the records' ids
 	failing map[string]struct{} // endpoints with Failures > 0
 
 	jobs chan *item

@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -133,25 +134,35 @@ func (s *Scheduler) Forget(id string) {
 	s.statsMu.Lock()
 	defer s.statsMu.Unlock()
 	if st := s.eps[id]; st != nil {
-		// Items still tracked keep the record; an outcome of theirs must
-		// not put the id back among the failing.
-		st.forgotten = true
-		delete(s.eps, id)
+		s.detach(st)
 	}
 	delete(s.failing, id)
 }
 
+// detach takes st out of the map (items still tracked keep it until they
+// are done) and marks it, so that an outcome of theirs does not put the id
+// back among the failing. The caller holds statsMu.
+func (s *Scheduler) detach(st *epState) {
+	if s.eps[st.id] == st {
+		delete(s.eps, st.id)
+		delete(s.failing, st.id)
+	}
+	st.forgotten = true
+}
+
 // epState is the scheduler's record of one endpoint, made when a delivery
-// of it is first tracked and kept (for its statistics) until Forget. Each
-// tracked item points at its endpoint's record, so a delivery looks its
+// of it is first tracked (or its FIFO looks up a head) and kept for its
+// statistics until Forget, or until the last delivery of an endpoint no
+// longer in the table has been attempted. Each tracked item points at its
+// endpoint's record, so a delivery looks its
 // endpoint up once, when it is tracked, not at each turn of its way
 // through the loop: with 100,000 endpoints, each lookup in maps that large
 // is a cache miss or two, and a delivery made about ten.
 type epState struct {
 	id string
 
-	// The loop's: ready items in due order, attempts in flight, and the
-	// endpoint as it was in the table of generation gen.
+	// The loop's: ready items in the order they fell due, attempts in
+	// flight, and the endpoint as it was in the table of generation gen.
 	ready    []*item
 	inflight int
 	ep       *Endpoint
@@ -183,22 +194,15 @@ func (s *Scheduler) state(id string) *epState {
 }
 
 // stat returns id's record, made if it has none; the caller holds statsMu.
-// Records are carved out of slabs and their ids copied into shared blocks:
-// 100,000 records made one by one, each with its id and hour counts, were
-// 300,000 more objects for every collection to visit. (Not the endpoint's
-// own id: that would keep the table's packed strings alive after a
-// reload, and a delivery key's substring would keep the key.)
+// Its id is its own copy: the endpoint's would keep the table's packed
+// strings alive after a reload, and a delivery key's substring the key.
 func (s *Scheduler) stat(id string) *epState {
 	st := s.eps[id]
 	if st != nil {
 		return st
 	}
-	if len(s.slab) == 0 {
-		s.slab = make([]epState, 256)
-	}
-	st, s.slab = &s.slab[0], s.slab[1:]
-	st.id = s.ids.copy(id)
-	st.hours = st.hours0[:0]
+	st = &epState{id: strings.Clone(id)}
+	st.hours = st.hours0[:0] // no allocation until a third hour
 	s.eps[st.id] = st
 	return st
 }
@@ -223,7 +227,9 @@ func (s *Scheduler) recorded(st *epState, ep *Endpoint, d *store.Delivery, o *st
 		st.countHour(o.Attempt.At, s.clock.Now(), o.Delivered)
 		if o.Delivered {
 			st.Failures, st.LastSuccess, st.FailingSince = 0, o.Attempt.At, time.Time{}
-			delete(s.failing, st.id)
+			if !st.forgotten { // the id may have a new record by now
+				delete(s.failing, st.id)
+			}
 		} else {
 			if st.Failures == 0 {
 				st.FailingSince = o.Attempt.At

@@ -11,7 +11,6 @@ func TestHours(t *testing.T) {
 	var s Scheduler
 	now := time.Date(2026, 11, 25, 18, 30, 0, 0, time.UTC)
 	s.eps = map[string]*epState{}
-	s.table.Store(NewTable(nil, nil))
 	s.statsMu.Lock()
 	for _, a := range []struct {
 		at time.Time

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -577,9 +578,16 @@ func (s *Store) commit(batch []*request) (*txState, error) {
 	if len(st.eps) > 0 {
 		s.epMu.Lock()
 		for ep, n := range st.eps {
-			if v := max(s.epPending[ep]+n, 0); v > 0 {
+			old, ok := s.epPending[ep]
+			switch v := max(old+n, 0); {
+			case v > 0 && !ok:
+				// Its own copy: a failing endpoint's count lives for
+				// hours, and the caller's string may share its memory
+				// with many others (the table's packed endpoints).
+				s.epPending[strings.Clone(ep)] = v
+			case v > 0:
 				s.epPending[ep] = v
-			} else {
+			default:
 				delete(s.epPending, ep)
 			}
 		}

@@ -46,28 +46,38 @@ echo "{\"mode\":\"restart\",\"endpoints\":$N,\"start_to_ready_ms\":$(( (t1 - t0)
 kill -TERM "$pid"; wait "$pid" || true
 
 # The ratio to one endpoint is measured in ROUNDS rounds (default 3), each a tenant run on a fresh
-# copy of the database of created endpoints followed by a one-endpoint run on an empty one: this
-# machine's speed drifts by tens of percent over minutes, so rounds side by side compare better
-# than one run of each minutes apart. Each round's ratio is printed; the summary gives the median.
+# copy of the database of created endpoints and a one-endpoint run on an empty one, in turn first
+# and second: this machine's speed drifts by tens of percent over minutes, so runs side by side
+# compare better than one run of each minutes apart. Each round's ratio is printed (a round whose
+# run failed is reported and left out); the summary gives the median.
 cp -r /tmp/hookd-tenants "$bin/seed"
 eps() { sed -n 's/.*"ingest_eps":\([0-9.]*\).*/\1/p' <<<"$1"; }
-ratios=()
-for round in $(seq "${ROUNDS:-3}"); do
+tenant_run() {
 	rm -rf /tmp/hookd-tenants; cp -r "$bin/seed" /tmp/hookd-tenants
 	"$bin/hookd" run -config tests/loadgen/tenants.toml >/dev/null 2>&1 & pid=$!
 	ready
 	t=$("$bin/loadgen" -tenants "$N" -c 64 -n 150000 -pid "$pid" || true)
 	kill -TERM "$pid"; wait "$pid" || true
+}
+one_run() {
 	rm -rf /tmp/hookd-load
 	"$bin/hookd" run -config tests/loadgen/hookd.toml >/dev/null 2>&1 & pid=$!
 	ready
 	o=$("$bin/loadgen" -c 64 -n 150000 -pid "$pid" || true)
 	kill -TERM "$pid"; wait "$pid" || true
+}
+ratios=()
+for round in $(seq "${ROUNDS:-3}"); do
+	if (( round % 2 )); then tenant_run; one_run; else one_run; tenant_run; fi
 	echo "$t"; echo "$o"
-	ratios+=("$(awk -v t="$(eps "$t")" -v o="$(eps "$o")" 'BEGIN { printf "%.3f", (o > 0 ? t / o : 0) }')")
+	if [[ -z "$(eps "$t")" || -z "$(eps "$o")" ]]; then
+		echo "{\"mode\":\"round\",\"round\":$round,\"error\":\"a run failed; left out\"}"
+		continue
+	fi
+	ratios+=("$(awk -v t="$(eps "$t")" -v o="$(eps "$o")" 'BEGIN { printf "%.3f", t / o }')")
 	echo "{\"mode\":\"round\",\"round\":$round,\"tenant_to_one_endpoint\":${ratios[-1]}}"
 done
-median=$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }')
+median=$(printf '%s\n' "${ratios[@]}" | sort -n | awk 'NF { v[++n] = $1 } END { print (n == 0 ? "null" : n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2) }')
 echo "{\"mode\":\"summary\",\"rounds\":${#ratios[@]},\"ratios\":[$(IFS=,; echo "${ratios[*]}")],\"median_ratio\":$median}"
 
 # Endpoint changes under ingest: 10 creates and patches a second, on a fresh copy.
