@@ -154,10 +154,10 @@ func (s *Scheduler) detach(st *epState) {
 // of it is first tracked (or its FIFO looks up a head) and kept for its
 // statistics until Forget, or until the last delivery of an endpoint no
 // longer in the table has been attempted. Each tracked item points at its
-// endpoint's record, so a delivery looks its
-// endpoint up once, when it is tracked, not at each turn of its way
-// through the loop: with 100,000 endpoints, each lookup in maps that large
-// is a cache miss or two, and a delivery made about ten.
+// endpoint's record, so a delivery looks its endpoint up once, when it is
+// tracked, not at each turn of its way through the loop: with 100,000
+// endpoints, each lookup in maps that large is a cache miss or two, and a
+// delivery made about ten.
 type epState struct {
 	id string
 
