@@ -131,6 +131,11 @@ func run(args []string) int {
 		}
 		if s == syscall.SIGHUP {
 			d.Reload()
+			// A reload builds every managed endpoint again: as after the
+			// start, give their garbage back to the OS instead of keeping
+			// the peak as the idle size (100,000 endpoints: RSS 94 MB
+			// before a reload, ~420 MB after it without this).
+			debug.FreeOSMemory()
 			continue
 		}
 		go func() {

@@ -91,6 +91,10 @@ func (d *Daemon) reload() error {
 	if err := d.greetNewEndpoints(context.Background()); err != nil {
 		d.log.Error().Err(err).Msg("record new endpoints")
 	}
+	// The managed records were read through the map, as at the start.
+	if err := d.store.ReleasePages(); err != nil {
+		d.log.Warn().Err(err).Msg("release the reload's database pages")
+	}
 	// Deliveries of removed endpoints are parked, never dropped; re-adding
 	// the endpoint and redelivering them works.
 	for _, name := range removed {
