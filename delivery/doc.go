@@ -21,6 +21,17 @@
 // max_in_flight and rate_limit, to a fixed pool of workers: a slow or dead
 // endpoint can hold at most its own share of the workers.
 //
+// # Many endpoints
+//
+// With 100,000 tenant endpoints most of the cost is cold memory, for the
+// collector and for each event. So the scheduler keeps one record per
+// endpoint (its ready queue, in-flight count and statistics) that every
+// tracked delivery points at, instead of looking the endpoint up in maps
+// at each step; and the Table packs the endpoints it indexes in one pass
+// (at start and reload) into a few large arrays. The caveat: a packed
+// array lives as long as any endpoint in it, so endpoints patched or
+// deleted since the last reload keep their packed copies until the next.
+//
 // # Ordered endpoints
 //
 // An endpoint with ordering = "fifo" gets one delivery at a time, in the
@@ -80,8 +91,9 @@
 //     methods and the Store and Attempter interfaces it depends on.
 //   - loop.go: the loop and its step: inbox, horizon, scan, wheel, dispatch.
 //   - fifo.go: ordered endpoints' heads; filter.go: endpoint filters.
-//   - worker.go: workers and attempts; stats.go: per-endpoint statistics
-//     and the outcome log; clock.go, wheel.go.
+//   - worker.go: workers and attempts; stats.go: per-endpoint records
+//     (queue, in flight, statistics) and the outcome log; clock.go,
+//     wheel.go.
 //   - sender.go and lanes.go: one HTTP attempt and its connection.
 //   - endpoint.go, envelope.go, signing.go, template.go, retry.go: what an
 //     endpoint receives and when it is retried.
