@@ -246,7 +246,7 @@ func (s *Scheduler) dispatch(now time.Time) {
 
 // take removes and returns the first ready item. An emptied queue lets
 // go of its array (most of 100,000 endpoints have one delivery at a time)
-// and of its endpoint: records live as long as the scheduler, and one
+// and of its endpoint: a record lives as long as its endpoint, and one
 // holding an endpoint from before a reload would keep that table's packed
 // endpoints alive.
 func (q *epState) take() *item {

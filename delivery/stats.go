@@ -169,7 +169,8 @@ type epState struct {
 	gen      uint64
 
 	// Under statsMu: its Stats and its hour counts (in hours0 until they
-	// are more than two hours), and whether Forget dropped it.
+	// are more than two hours), and whether it was detached (Forget, or
+	// its endpoint left the table).
 	Stats
 	hours     []hourSlot
 	hours0    [2]hourSlot
