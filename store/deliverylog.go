@@ -14,7 +14,7 @@ import (
 
 // The deliveries log: every delivery is indexed by its event's ingest time
 // (created), which never changes, three times: overall, per endpoint and
-// per tenant. A query walks one index backwards over the requested time
+// per tenant. A query walks the index backwards over the requested time
 // range and reads the records it meets, so its cost grows with the
 // deliveries in that range, not with the database.
 //
@@ -24,15 +24,16 @@ import (
 // endpoints, and each one dirtied a page of its own in every commit (with
 // 100,000 endpoints, most of the committer's work). A new delivery is
 // therefore also put in log_unindexed (same key, the tenant as value), and
-// the committer moves that bucket into the other two indexes in large
-// sorted batches (indexLog), where neighbouring keys share their pages. A
-// query by endpoint or tenant merges the entries still waiting there into
-// its walk, so it sees every delivery at once, in the same order.
+// the committer moves that bucket, in large sorted batches (indexLog), into
+// sorted runs that it writes from left to right (logruns.go). A query by
+// endpoint or tenant merges the entries still waiting in log_unindexed and
+// the runs of its time range into its walk, so it sees every delivery at
+// once, in the same order.
 var (
 	bktLogTime      = []byte("log_by_time")     // created|eventID\0endpoint → nil
-	bktLogEndpoint  = []byte("log_by_endpoint") // endpoint\0created|eventID → nil
-	bktLogTenant    = []byte("log_by_tenant")   // tenant\0created|eventID\0endpoint → nil
-	bktLogUnindexed = []byte("log_unindexed")   // created|eventID\0endpoint → tenant: not yet in the two above
+	bktLogUnindexed = []byte("log_unindexed")   // created|eventID\0endpoint → tenant: not yet in a run
+	bktLogEndpoint  = []byte("log_by_endpoint") // endpoint\0created|eventID → nil (builds before runs)
+	bktLogTenant    = []byte("log_by_tenant")   // tenant\0created|eventID\0endpoint → nil (builds before runs)
 )
 
 func init() {
@@ -90,32 +91,34 @@ func indexDelivery(tx *bolt.Tx, st *txState, created time.Time, eventID, endpoin
 }
 
 // indexLog moves up to limit deliveries from log_unindexed into the
-// endpoint and tenant indexes, each index's keys put in order.
+// endpoint and tenant indexes: one new run (logruns.go), written in order.
 func indexLog(tx *bolt.Tx, st *txState, limit int) error {
 	ub := tx.Bucket(bktLogUnindexed)
-	eks, nks := make([][]byte, 0, limit), make([][]byte, 0, limit)
+	keys := make([][]byte, 0, 2*limit)
+	var min, max []byte
 	c := ub.Cursor()
 	n, k, v := 0, []byte(nil), []byte(nil)
 	for k, v = c.First(); k != nil && n < limit; k, v = c.Next() {
 		n++
+		if min == nil || bytes.Compare(k[:8], min) < 0 {
+			min = k[:8]
+		}
+		if max == nil || bytes.Compare(k[:8], max) > 0 {
+			max = k[:8]
+		}
 		_, key := splitTimeKey(k)
 		_, endpoint, _ := strings.Cut(key, "\x00")
-		eks = append(eks, endpointLogKey(k, endpoint))
+		keys = append(keys, append([]byte{runEndpoint}, endpointLogKey(k, endpoint)...))
 		if len(v) > 0 {
-			nks = append(nks, tenantLogKey(string(v), k))
+			keys = append(keys, append([]byte{runTenant}, tenantLogKey(string(v), k)...))
 		}
 	}
-	for _, x := range []struct {
-		b    []byte
-		keys [][]byte
-	}{{bktLogEndpoint, eks}, {bktLogTenant, nks}} {
-		slices.SortFunc(x.keys, bytes.Compare)
-		b := tx.Bucket(x.b)
-		for _, k := range x.keys {
-			if err := b.Put(k, nil); err != nil {
-				return fmt.Errorf("index deliveries: %w", err)
-			}
-		}
+	if n == 0 {
+		return nil
+	}
+	slices.SortFunc(keys, bytes.Compare)
+	if err := writeRun(tx, keys, bytes.Clone(min), bytes.Clone(max)); err != nil {
+		return fmt.Errorf("index deliveries: %w", err)
 	}
 	st.unindexed -= int64(n)
 	if k == nil {
@@ -155,7 +158,11 @@ func unindexDelivery(tx *bolt.Tx, st *txState, created time.Time, eventID, endpo
 			return err
 		}
 	}
-	return nil
+	var rn []byte
+	if n != nil {
+		rn = append([]byte{runTenant}, n...)
+	}
+	return deleteFromRuns(tx, t[:8], append([]byte{runEndpoint}, e...), rn)
 }
 
 // DeliveryQuery selects deliveries from the log, newest first. Zero
@@ -197,62 +204,49 @@ func (s *Store) DeliveryLog(q DeliveryQuery) ([]LogEntry, string, int, error) {
 	)
 	s.barrier() // a query after a 202 sees the event
 	err = s.db.View(func(tx *bolt.Tx) error {
-		bucket, prefix := bktLogTime, []byte(nil)
+		bucket, w := bktLogTime, logWalk{}
 		switch {
 		case q.Endpoint != "":
-			bucket, prefix = bktLogEndpoint, append([]byte(q.Endpoint), 0)
+			bucket, w.prefix, w.kind = bktLogEndpoint, append([]byte(q.Endpoint), 0), runEndpoint
 		case q.Tenant != "":
-			bucket, prefix = bktLogTenant, append([]byte(q.Tenant), 0)
+			bucket, w.prefix, w.kind = bktLogTenant, append([]byte(q.Tenant), 0), runTenant
 		}
 		until := q.Until
 		if until.IsZero() {
 			until = time.Now().Add(time.Hour) // clocks may step; the future is empty anyway
 		}
-		upper := append(bytes.Clone(prefix), timeKey(until.Add(1), "")...)
-		lower := append(bytes.Clone(prefix), timeKey(q.Since, "")...)
-		c := tx.Bucket(bucket).Cursor()
-		var k []byte
-		if len(after) > 0 {
-			k, _ = c.Seek(after)
-			if k != nil && bytes.Equal(k, after) {
-				k, _ = c.Prev()
-			} else if k == nil {
-				k, _ = c.Last()
-			} else {
-				k, _ = c.Prev()
-			}
-		} else if k, _ = c.Seek(upper); k == nil {
-			k, _ = c.Last()
-		} else {
-			k, _ = c.Prev()
+		w.bound = append(bytes.Clone(w.prefix), timeKey(until.Add(1), "")...)
+		w.lower = append(bytes.Clone(w.prefix), timeKey(q.Since, "")...)
+		if len(after) > 0 && bytes.Compare(after, w.bound) < 0 {
+			w.bound = after
 		}
-		// Deliveries not yet in the index, in its key form and order,
-		// merged into the walk from the newest.
-		var waiting [][]byte
-		if prefix != nil {
-			waiting = unindexedFor(tx, q, prefix, lower, upper, after)
-		}
-		j := len(waiting) - 1
-		for {
-			indexed := k != nil && bytes.HasPrefix(k, prefix) && bytes.Compare(k, lower) >= 0
-			if !indexed && j < 0 {
-				break
+		// The overall index, or (by endpoint or tenant) what builds before
+		// runs put in log_by_endpoint or log_by_tenant.
+		w.open(tx.Bucket(bucket).Cursor(), 0)
+		if w.prefix != nil {
+			if waiting := unindexedFor(tx, q, w.prefix, w.lower, w.bound); len(waiting) > 0 {
+				w.heads = append(w.heads, logHead{k: waiting[len(waiting)-1], waiting: waiting[:len(waiting)-1]})
 			}
-			cur := k
-			if !indexed || (j >= 0 && bytes.Compare(waiting[j], k) > 0) {
-				cur, j = waiting[j], j-1
-			} else {
-				k, _ = c.Prev()
-				if bytes.Compare(cur, upper) >= 0 {
-					continue
+			w.runs, w.runBucket = listRuns(tx), tx.Bucket(bktLogRuns)
+			since := w.lower[len(w.prefix):]
+			for i, r := range w.runs {
+				if bytes.Compare(r.max, since) < 0 { // this one and the rest are older
+					w.runs = w.runs[:i]
+					break
 				}
+			}
+		}
+		for {
+			cur := w.next()
+			if cur == nil {
+				break
 			}
 			visited++
 			if len(out) == q.Limit {
-				next = hex.EncodeToString(prevLogKey(out[len(out)-1], bucket, prefix))
+				next = hex.EncodeToString(prevLogKey(out[len(out)-1], bucket, w.prefix))
 				break
 			}
-			e, ok, err := s.logEntry(tx, bucket, prefix, cur, q)
+			e, ok, err := s.logEntry(tx, bucket, w.prefix, cur, q)
 			if err != nil {
 				return err
 			}
@@ -265,10 +259,99 @@ func (s *Store) DeliveryLog(q DeliveryQuery) ([]LogEntry, string, int, error) {
 	return out, next, visited, err
 }
 
+// logWalk merges, newest first, the keys one query reads from several
+// sorted sources: an index bucket, the runs and the deliveries waiting in
+// log_unindexed. Keys are compared without a run's kind byte; every source
+// yields only keys with prefix in [lower, bound).
+type logWalk struct {
+	prefix, lower, bound []byte
+	kind                 byte
+	heads                []logHead
+	runs                 []runInfo // not opened yet, newest first
+	runBucket            *bolt.Bucket
+}
+
+type logHead struct {
+	c       *bolt.Cursor
+	kind    byte   // of c's keys, 0 for an index bucket
+	k       []byte // the current key, without kind
+	waiting [][]byte
+}
+
+// open positions c (whose keys start with kind unless it is 0) at its
+// newest key below the bound and adds it if it has one in range.
+func (w *logWalk) open(c *bolt.Cursor, kind byte) {
+	seek := w.bound
+	if kind != 0 {
+		seek = append([]byte{kind}, w.bound...)
+	}
+	k, _ := c.Seek(seek)
+	if k == nil {
+		k, _ = c.Last()
+	} else {
+		k, _ = c.Prev()
+	}
+	h := logHead{c: c, kind: kind}
+	if w.valid(&h, k) {
+		w.heads = append(w.heads, h)
+	}
+}
+
+// valid sets h's current key from k, the key its cursor is on, and
+// reports whether it is one the query reads.
+func (w *logWalk) valid(h *logHead, k []byte) bool {
+	if h.kind != 0 {
+		if len(k) == 0 || k[0] != h.kind {
+			return false
+		}
+		k = k[1:]
+	}
+	h.k = k
+	return k != nil && bytes.HasPrefix(k, w.prefix) && bytes.Compare(k, w.lower) >= 0
+}
+
+// next returns the newest key not returned yet, nil at the end. A run is
+// opened only once it may hold a key newer than every open source's.
+func (w *logWalk) next() []byte {
+	for {
+		best := -1
+		for i := range w.heads {
+			if best < 0 || bytes.Compare(w.heads[i].k, w.heads[best].k) > 0 {
+				best = i
+			}
+		}
+		if len(w.runs) > 0 && (best < 0 || bytes.Compare(w.runs[0].max, w.heads[best].k[len(w.prefix):len(w.prefix)+8]) >= 0) {
+			if b := w.runBucket.Bucket(w.runs[0].name); b != nil {
+				w.open(b.Cursor(), w.kind)
+			}
+			w.runs = w.runs[1:]
+			continue
+		}
+		if best < 0 {
+			return nil
+		}
+		h := &w.heads[best]
+		k := h.k
+		ok := false
+		if h.c == nil {
+			if n := len(h.waiting); n > 0 {
+				h.k, h.waiting, ok = h.waiting[n-1], h.waiting[:n-1], true
+			}
+		} else {
+			next, _ := h.c.Prev()
+			ok = w.valid(h, next)
+		}
+		if !ok {
+			w.heads = slices.Delete(w.heads, best, best+1)
+		}
+		return k
+	}
+}
+
 // unindexedFor lists, in ascending order and in the form of the index
 // that prefix selects, the deliveries of q's endpoint or tenant still in
-// log_unindexed, within [lower, upper) and before the cursor after.
-func unindexedFor(tx *bolt.Tx, q DeliveryQuery, prefix, lower, upper, after []byte) [][]byte {
+// log_unindexed, within [lower, upper).
+func unindexedFor(tx *bolt.Tx, q DeliveryQuery, prefix, lower, upper []byte) [][]byte {
 	var out [][]byte
 	suffix := append([]byte{0}, q.Endpoint...) // a key ends in \0endpoint
 	c := tx.Bucket(bktLogUnindexed).Cursor()
@@ -285,7 +368,7 @@ func unindexedFor(tx *bolt.Tx, q DeliveryQuery, prefix, lower, upper, after []by
 			}
 			key = tenantLogKey(q.Tenant, k)
 		}
-		if bytes.Compare(key, lower) >= 0 && bytes.Compare(key, upper) < 0 && (len(after) == 0 || bytes.Compare(key, after) < 0) {
+		if bytes.Compare(key, lower) >= 0 && bytes.Compare(key, upper) < 0 {
 			out = append(out, key)
 		}
 	}

@@ -1,8 +1,10 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -107,10 +109,49 @@ func TestDeliveryLogMergesUnindexed(t *testing.T) {
 			}
 		}
 	}
+	// index moves n into a run, and merges runs as the committer does.
 	index := func(n int) {
-		if err := s.submit(ctx, func(tx *bolt.Tx, st *txState) error { return indexLog(tx, st, n) }); err != nil {
+		if err := s.submit(ctx, func(tx *bolt.Tx, st *txState) error {
+			if err := indexLog(tx, st, n); err != nil {
+				return err
+			}
+			_, err := mergeRuns(tx)
+			return err
+		}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// legacy moves n into log_by_endpoint and log_by_tenant, as builds
+	// before runs did.
+	legacy := func(n int) {
+		if err := s.submit(ctx, func(tx *bolt.Tx, st *txState) error {
+			c := tx.Bucket(bktLogUnindexed).Cursor()
+			for k, v := c.First(); k != nil && n > 0; k, v = c.First() {
+				_, key := splitTimeKey(k)
+				_, endpoint, _ := strings.Cut(key, "\x00")
+				if err := tx.Bucket(bktLogEndpoint).Put(endpointLogKey(k, endpoint), nil); err != nil {
+					return err
+				}
+				if len(v) > 0 {
+					if err := tx.Bucket(bktLogTenant).Put(tenantLogKey(string(v), k), nil); err != nil {
+						return err
+					}
+				}
+				if err := c.Delete(); err != nil {
+					return err
+				}
+				st.unindexed--
+				n--
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runs := func() int {
+		n := 0
+		s.db.View(func(tx *bolt.Tx) error { n = len(listRuns(tx)); return nil })
+		return n
 	}
 	oracle := func(q DeliveryQuery) []string {
 		all, _, _, err := s.DeliveryLog(DeliveryQuery{Since: q.Since, Until: q.Until, Limit: 1000})
@@ -167,7 +208,115 @@ func TestDeliveryLogMergesUnindexed(t *testing.T) {
 	check("partly indexed", func() { index(10) })
 	index(1000)
 	check("all indexed", nil)
+	// Many small runs, merged as they come, and between pages.
+	ingest(45, 120)
+	for range 20 {
+		index(3)
+	}
+	if n := runs(); n >= 20 || n < 2 {
+		t.Fatalf("%d runs after 22 batches: merged none or all", n)
+	}
+	check("merged runs", func() { index(3) })
+	// Deliveries indexed by a build before runs are read with the rest.
+	ingest(120, 140)
+	legacy(12)
+	check("legacy index", func() { legacy(3) })
+	index(1000)
+	check("legacy index and runs", nil)
 	if n := s.unindexed.Load(); n != 0 {
 		t.Fatalf("%d counted as waiting after everything was indexed", n)
+	}
+}
+
+// A purge deletes its deliveries from the runs holding them and drops a
+// run it empties; the runs of deliveries it keeps stay.
+func TestPurgeEmptiesLogRuns(t *testing.T) {
+	s := mustOpen(t, Options{})
+	ctx := context.Background()
+	deliver := func(from, to int) {
+		for i := from; i < to; i++ {
+			ne := newEvent(fmt.Sprintf("e%03d", i), "a", "b")
+			ne.Event.Tenant = []string{"A", "B"}[i%2]
+			if _, err := s.Ingest(ctx, []NewEvent{ne}, lim); err != nil {
+				t.Fatal(err)
+			}
+		}
+		done := make(chan error, 2*(to-from))
+		for i := from; i < to; i++ {
+			for _, ep := range []string{"a", "b"} {
+				key := DeliveryKey(fmt.Sprintf("e%03d", i), ep)
+				d, _ := s.Delivery(key)
+				s.Complete(Outcome{Key: key, Due: d.Due, Attempt: &Attempt{At: time.Now(), Status: 200}, Delivered: true}, func(err error) { done <- err })
+			}
+		}
+		for range 2 * (to - from) {
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.submit(ctx, func(tx *bolt.Tx, st *txState) error { return indexLog(tx, st, 1000) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deliver(0, 20)
+	deliver(20, 40)
+	time.Sleep(10 * time.Millisecond)
+	cut := time.Now()
+	time.Sleep(10 * time.Millisecond)
+	deliver(40, 50)
+	// count counts the runs' keys and the runs holding only deliveries
+	// from before cut (the committer may have indexed some batches on its
+	// own: how many runs there are is not fixed).
+	count := func() (old, keys int) {
+		s.db.View(func(tx *bolt.Tx) error {
+			for _, r := range listRuns(tx) {
+				if bytes.Compare(r.max, timeKey(cut, "")) < 0 {
+					old++
+				}
+				keys += tx.Bucket(bktLogRuns).Bucket(r.name).Stats().KeyN
+			}
+			return nil
+		})
+		return old, keys
+	}
+	if old, k := count(); old == 0 || k != 50*2*2 {
+		t.Fatalf("before the purge: %d runs before the cut, %d keys", old, k)
+	}
+	// Everything before cut is past retention.
+	n, err := s.Purge(ctx, cut.Add(time.Hour), Retention{Delivered: time.Hour, Undeliverable: time.Hour})
+	if err != nil || n != 40 {
+		t.Fatalf("purged %d, %v", n, err)
+	}
+	if old, k := count(); old != 0 || k != 10*2*2 {
+		t.Fatalf("after the purge: %d runs before the cut, %d keys", old, k)
+	}
+	page, _, _, err := s.DeliveryLog(DeliveryQuery{Tenant: "A", Limit: 100})
+	if err != nil || len(page) != 10 {
+		t.Fatalf("tenant A after the purge: %d, %v", len(page), err)
+	}
+}
+
+// Runs are merged only when mergeRunsAt of them are not full, smallest
+// first, into at most mergeKeys keys.
+func TestPickMerge(t *testing.T) {
+	runs := func(keys ...uint64) []runInfo {
+		var out []runInfo
+		for _, k := range keys {
+			out = append(out, runInfo{keys: k})
+		}
+		return out
+	}
+	for _, c := range []struct {
+		keys []uint64
+		want string
+	}{
+		{[]uint64{1, 2, 3, 4, 5, 6, 7}, "[]"},
+		{[]uint64{fullRunKeys, 1, 2, 3, 4, 5, 6, 7}, "[]"},
+		{[]uint64{8, 1, 2, 3, 4, 5, 6, 7}, "[1 2 3 4 5 6 7 0]"},
+		{[]uint64{fullRunKeys - 1, fullRunKeys - 1, fullRunKeys - 1, 9, 9, 9, 9, fullRunKeys - 1}, "[3 4 5 6 0]"},
+	} {
+		if got := fmt.Sprint(pickMerge(runs(c.keys...))); got != c.want {
+			t.Errorf("%v: picked %s, want %s", c.keys, got, c.want)
+		}
 	}
 }

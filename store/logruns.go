@@ -1,0 +1,236 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The endpoint and tenant indexes of the deliveries log are kept as sorted
+// runs, as a log-structured merge tree keeps its tables: each batch that
+// indexLog moves out of log_unindexed becomes a nested bucket of log_runs
+// written in key order, and runs are merged into bigger ones in the
+// background. A random insert into one big B+tree dirties a page for each
+// key once the tree is much larger than a batch (with 100,000 tenants the
+// committer's CPU per event grew by a third over 600,000 deliveries); a
+// run is written, and merged, from left to right into pages it fills.
+//
+// A run holds both indexes: 'e' + endpoint key and 't' + tenant key (the
+// keys of log_by_endpoint and log_by_tenant, which builds before runs
+// filled; they are still read and purged, never written). Its name says
+// which keys it may hold, so that queries and purges open only the runs
+// that matter:
+//
+//	maxCreated(8) | minCreated(8) | sequence(8) | keys(8)
+//
+// created bounds over its keys (unix nanoseconds), a sequence number that
+// makes the name unique, and how many keys it was written with (purges
+// delete keys from runs, so it may hold fewer). log_runs sorts by the
+// newest delivery a run holds, the order a newest-first query needs them.
+var bktLogRuns = []byte("log_runs")
+
+func init() { allBuckets = append(allBuckets, bktLogRuns) }
+
+// Kinds of run keys.
+const (
+	runEndpoint = 'e'
+	runTenant   = 't'
+)
+
+// Merging: once mergeRunsAt runs smaller than fullRunKeys exist, the
+// smallest of them are merged into one of at most mergeKeys keys. Under
+// load a batch is a full run by itself and nothing is merged: a merge
+// builds its run in memory (bbolt keeps a new bucket's keys in one node
+// until the commit), which cost ~2 µs a key here for runs of 256,000
+// keys, more than it saves queries. Small batches (a quiet hour) are
+// merged so that a query does not open hundreds of tiny runs; one opens a
+// run per ~16,000 deliveries or more in its time range.
+const (
+	mergeRunsAt = 8
+	mergeKeys   = 64 << 10
+	fullRunKeys = mergeKeys / 2
+)
+
+type runInfo struct {
+	name     []byte
+	max, min []byte // created bounds, 8 bytes each, comparable with index keys' times
+	keys     uint64
+}
+
+func parseRunName(name []byte) (runInfo, bool) {
+	if len(name) != 32 {
+		return runInfo{}, false
+	}
+	return runInfo{name: name, max: name[:8], min: name[8:16], keys: binary.BigEndian.Uint64(name[24:])}, true
+}
+
+// listRuns lists the runs, newest maxCreated first.
+func listRuns(tx *bolt.Tx) []runInfo {
+	var out []runInfo
+	c := tx.Bucket(bktLogRuns).Cursor()
+	for k, _ := c.Last(); k != nil; k, _ = c.Prev() {
+		if r, ok := parseRunName(k); ok {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// writeRun stores keys (sorted, distinct, each with its kind byte) as a
+// new run; min and max bound their created times.
+func writeRun(tx *bolt.Tx, keys [][]byte, min, max []byte) error {
+	runs := tx.Bucket(bktLogRuns)
+	seq, err := runs.NextSequence()
+	if err != nil {
+		return err
+	}
+	name := make([]byte, 0, 32)
+	name = append(append(name, max...), min...)
+	name = binary.BigEndian.AppendUint64(name, seq)
+	name = binary.BigEndian.AppendUint64(name, uint64(len(keys)))
+	b, err := runs.CreateBucket(name)
+	if err != nil {
+		return err
+	}
+	b.FillPercent = 1 // written in order and never inserted into
+	for _, k := range keys {
+		if err := b.Put(k, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pickMerge chooses the runs to merge next (indexes into runs), or none:
+// when mergeRunsAt runs are not full, the smallest of them that fit in
+// mergeKeys together (always at least two: a run below fullRunKeys is at
+// most half of mergeKeys).
+func pickMerge(runs []runInfo) []int {
+	var small []int
+	for i, r := range runs {
+		if r.keys < fullRunKeys {
+			small = append(small, i)
+		}
+	}
+	if len(small) < mergeRunsAt {
+		return nil
+	}
+	slices.SortStableFunc(small, func(a, b int) int { return compareU64(runs[a].keys, runs[b].keys) })
+	total, n := uint64(0), 0
+	for _, i := range small {
+		if total+runs[i].keys > mergeKeys {
+			break
+		}
+		total += runs[i].keys
+		n++
+	}
+	return small[:n]
+}
+
+func compareU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// mergeRuns merges the runs pickMerge chooses into one, reading each in
+// order and writing the result in order, and drops them. It reports
+// whether it merged anything.
+func mergeRuns(tx *bolt.Tx) (bool, error) {
+	all := listRuns(tx)
+	pick := pickMerge(all)
+	if len(pick) == 0 {
+		return false, nil
+	}
+	runs := tx.Bucket(bktLogRuns)
+	type head struct {
+		c *bolt.Cursor
+		k []byte
+	}
+	heads := make([]head, 0, len(pick))
+	min, max := all[pick[0]].min, all[pick[0]].max
+	for _, i := range pick {
+		r := all[i]
+		b := runs.Bucket(r.name)
+		if b == nil {
+			return false, fmt.Errorf("merge log runs: run %x missing", r.name)
+		}
+		c := b.Cursor()
+		if k, _ := c.First(); k != nil {
+			heads = append(heads, head{c, k})
+		}
+		if bytes.Compare(r.min, min) < 0 {
+			min = r.min
+		}
+		if bytes.Compare(r.max, max) > 0 {
+			max = r.max
+		}
+	}
+	var keys [][]byte
+	for len(heads) > 0 {
+		j := 0
+		for i := 1; i < len(heads); i++ {
+			if bytes.Compare(heads[i].k, heads[j].k) < 0 {
+				j = i
+			}
+		}
+		if n := len(keys); n == 0 || !bytes.Equal(keys[n-1], heads[j].k) {
+			keys = append(keys, heads[j].k)
+		}
+		if heads[j].k, _ = heads[j].c.Next(); heads[j].k == nil {
+			heads = slices.Delete(heads, j, j+1)
+		}
+	}
+	// The names and keys point into the sources' pages: write the merged
+	// run before the sources are dropped.
+	min, max = bytes.Clone(min), bytes.Clone(max)
+	if err := writeRun(tx, keys, min, max); err != nil {
+		return false, fmt.Errorf("merge log runs: %w", err)
+	}
+	for _, i := range pick {
+		if err := runs.DeleteBucket(all[i].name); err != nil {
+			return false, fmt.Errorf("merge log runs: %w", err)
+		}
+	}
+	return true, nil
+}
+
+// deleteFromRuns deletes a purged delivery's keys (with their kind bytes)
+// from every run whose created bounds include created, and drops a run
+// left empty.
+func deleteFromRuns(tx *bolt.Tx, created []byte, keys ...[]byte) error {
+	runs := tx.Bucket(bktLogRuns)
+	var empty [][]byte
+	c := runs.Cursor()
+	for name, _ := c.Seek(created); name != nil; name, _ = c.Next() {
+		r, ok := parseRunName(name)
+		if !ok || bytes.Compare(r.min, created) > 0 {
+			continue
+		}
+		b := runs.Bucket(name)
+		for _, k := range keys {
+			if k == nil {
+				continue
+			}
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		if k, _ := b.Cursor().First(); k == nil {
+			empty = append(empty, bytes.Clone(name))
+		}
+	}
+	for _, name := range empty {
+		if err := runs.DeleteBucket(name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
