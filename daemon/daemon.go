@@ -101,7 +101,11 @@ func (d *Daemon) Open() (err error) {
 	// event is taken before Open returns; the log replays before that
 	// without asking).
 	opts.Ordered = func(id string) bool {
-		ep := d.sched.Table().ByID(id)
+		t := d.sched.Table()
+		if !t.AnyOrdered() {
+			return false // a lookup in a cold map for each delivery
+		}
+		ep := t.ByID(id)
 		return ep != nil && ep.Ordered()
 	}
 	if d.store, err = store.Open(cfg.Storage.Path, opts); err != nil {

@@ -26,8 +26,9 @@ func TestDeniedUnspecifiedIsLoopback(t *testing.T) {
 // Managed endpoints live in a sharded index that changes copy-on-write:
 // a table taken before a change keeps seeing what it saw.
 func TestTableManagedChanges(t *testing.T) {
+	ordering := ""
 	ep := func(id, name, tenant string) *Endpoint {
-		e, err := NewEndpoint(EndpointConfig{ID: id, Name: name, Tenant: tenant, Events: []string{"*"}, Envelope: &StandardEnvelope, Signing: &SigningConfig{Scheme: "none"}})
+		e, err := NewEndpoint(EndpointConfig{ID: id, Name: name, Tenant: tenant, Events: []string{"*"}, Envelope: &StandardEnvelope, Signing: &SigningConfig{Scheme: "none"}, Ordering: ordering})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -58,5 +59,19 @@ func TestTableManagedChanges(t *testing.T) {
 	// Indexed in one pass, the endpoints are copies (pack).
 	if t3.Get("platform") != nil || t3.Get("b1") == nil || t3.Get("b1").ID != "m:2" || len(t3.All()) != 2 {
 		t.Fatalf("reload: %v", t3.All())
+	}
+	// AnyOrdered follows every way an ordered endpoint comes and goes.
+	ordering = OrderingFIFO
+	fifoCfg, fifo := ep("", "fifo-cfg", ""), ep("m:3", "fifo", "A")
+	if t3.AnyOrdered() || !NewTable([]*Endpoint{fifoCfg}, nil).AnyOrdered() {
+		t.Fatal("AnyOrdered of the config's endpoints")
+	}
+	t4 := t3.WithManaged(fifo)
+	if !t4.AnyOrdered() || t3.AnyOrdered() || t4.WithoutManaged("fifo").AnyOrdered() || !t4.WithManaged(ep("m:3", "fifo", "A")).WithoutManaged("b1").AnyOrdered() {
+		t.Fatal("AnyOrdered after managed changes")
+	}
+	ordering = ""
+	if t4.WithManaged(ep("m:3", "fifo", "A")).AnyOrdered() || !t3.WithAllManaged([]*Endpoint{fifo}).AnyOrdered() {
+		t.Fatal("AnyOrdered after a patch or a reload")
 	}
 }

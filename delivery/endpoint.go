@@ -245,6 +245,7 @@ type index struct {
 	byTenant map[string][]*Endpoint // a tenant's own endpoints
 	platform []*Endpoint            // no tenant: they match every tenant's events
 	list     []*Endpoint
+	ordered  int // how many have ordering = "fifo"
 }
 
 func newIndex(eps []*Endpoint) *index {
@@ -258,6 +259,9 @@ func newIndex(eps []*Endpoint) *index {
 func (x *index) add(e *Endpoint) {
 	x.byName[e.Name] = e
 	x.byID[e.ID] = e
+	if e.Ordered() {
+		x.ordered++
+	}
 	switch {
 	case e.Internal:
 	case e.Tenant == "":
@@ -278,6 +282,7 @@ type shardedIndex struct {
 	byTenant [shards]map[string][]*Endpoint
 	platform []*Endpoint
 	n        int
+	ordered  int // how many have ordering = "fifo"
 }
 
 func shardOf(key string) int {
@@ -324,6 +329,9 @@ func (t *Table) WithAllManaged(eps []*Endpoint) *Table {
 	for _, e := range eps {
 		m.byName[shardOf(e.Name)][e.Name] = e
 		m.byID[shardOf(e.ID)][e.ID] = e
+		if e.Ordered() {
+			m.ordered++
+		}
 		if e.Tenant == "" {
 			m.platform = append(m.platform, e)
 			continue
@@ -338,6 +346,10 @@ func (t *Table) WithAllManaged(eps []*Endpoint) *Table {
 	}
 	return newTable(t.config, m, t.disabled)
 }
+
+// AnyOrdered reports whether any endpoint has ordering = "fifo": when none
+// has, asking whether a delivery's endpoint is ordered needs no lookup.
+func (t *Table) AnyOrdered() bool { return t.config.ordered > 0 || t.managed.ordered > 0 }
 
 // ConfigEndpoints returns the config's endpoints, in file order.
 func (t *Table) ConfigEndpoints() []*Endpoint { return t.config.list }
@@ -373,6 +385,9 @@ func (x *shardedIndex) without(name string) *shardedIndex {
 		return &c
 	}
 	c.n--
+	if old.Ordered() {
+		c.ordered--
+	}
 	ns, is := shardOf(name), shardOf(old.ID)
 	c.byName[ns] = copyShard(x.byName[ns])
 	delete(c.byName[ns], name)
@@ -395,6 +410,9 @@ func (x *shardedIndex) without(name string) *shardedIndex {
 // put adds e to x, which the caller has just copied (without).
 func (x *shardedIndex) put(e *Endpoint) {
 	x.n++
+	if e.Ordered() {
+		x.ordered++
+	}
 	ns, is := shardOf(e.Name), shardOf(e.ID)
 	x.byName[ns] = copyShard(x.byName[ns])
 	x.byName[ns][e.Name] = e
