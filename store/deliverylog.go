@@ -197,6 +197,9 @@ func (s *Store) DeliveryLog(q DeliveryQuery) ([]LogEntry, string, int, error) {
 	if err != nil {
 		return nil, "", 0, fmt.Errorf("bad cursor: %w", err)
 	}
+	if q.Limit < 1 {
+		return nil, "", 0, errors.New("limit must be at least 1")
+	}
 	var (
 		out     []LogEntry
 		next    string
@@ -227,14 +230,22 @@ func (s *Store) DeliveryLog(q DeliveryQuery) ([]LogEntry, string, int, error) {
 			if waiting := unindexedFor(tx, q, w.prefix, w.lower, w.bound); len(waiting) > 0 {
 				w.heads = append(w.heads, logHead{k: waiting[len(waiting)-1], waiting: waiting[:len(waiting)-1]})
 			}
-			w.runs, w.runBucket = listRuns(tx), tx.Bucket(bktLogRuns)
-			since := w.lower[len(w.prefix):]
-			for i, r := range w.runs {
-				if bytes.Compare(r.max, since) < 0 { // this one and the rest are older
-					w.runs = w.runs[:i]
-					break
+			// The runs that may hold keys in [lower, bound): none older
+			// than since, none newer than the bound's time (when the
+			// bound, a cursor from the client, has one).
+			since, until := w.lower[len(w.prefix):], []byte(nil)
+			if len(w.bound) >= len(w.prefix)+8 && bytes.HasPrefix(w.bound, w.prefix) {
+				until = w.bound[len(w.prefix) : len(w.prefix)+8]
+			}
+			for _, r := range listRuns(tx) {
+				if bytes.Compare(r.max, since) < 0 {
+					break // this one and the rest are older
+				}
+				if until == nil || bytes.Compare(r.min, until) <= 0 {
+					w.runs = append(w.runs, r)
 				}
 			}
+			w.runBucket = tx.Bucket(bktLogRuns)
 		}
 		for {
 			cur := w.next()

@@ -2,8 +2,10 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"slices"
 
 	bolt "go.etcd.io/bbolt"
@@ -40,16 +42,20 @@ const (
 	runTenant   = 't'
 )
 
-// Merging: once mergeRunsAt runs smaller than fullRunKeys exist, the
-// smallest of them are merged into one of at most mergeKeys keys. Under
-// load a batch is a full run by itself and nothing is merged: a merge
-// builds its run in memory (bbolt keeps a new bucket's keys in one node
-// until the commit), which cost ~2 µs a key here for runs of 256,000
-// keys, more than it saves queries. Small batches (a quiet hour) are
-// merged so that a query does not open hundreds of tiny runs; one opens a
-// run per ~16,000 deliveries or more in its time range.
+// Merging is size-tiered: runs below fullRunKeys fall in tiers by size,
+// each four times the one below; once mergeRunsAt runs share a tier, the
+// smallest of them that fit in mergeKeys together (at least two) are
+// merged into one, a tier up. A key is rewritten about once a tier it
+// climbs (seven times at most, from a run of a few keys to a full one),
+// where merging the smallest runs of any size rewrote the biggest small
+// run in every merge: hundreds of times over under a trickle of events.
+// Under load a batch is a full run by itself and nothing is merged: a
+// merge builds its run in memory (bbolt keeps a new bucket's keys in one
+// node until the commit), which cost ~2 µs a key here for runs of 256,000
+// keys, more than it saves queries. A query opens a run per ~16,000
+// deliveries or more in its time range, plus at most three a tier.
 const (
-	mergeRunsAt = 8
+	mergeRunsAt = 4
 	mergeKeys   = 64 << 10
 	fullRunKeys = mergeKeys / 2
 )
@@ -104,40 +110,31 @@ func writeRun(tx *bolt.Tx, keys [][]byte, min, max []byte) error {
 	return nil
 }
 
-// pickMerge chooses the runs to merge next (indexes into runs), or none:
-// when mergeRunsAt runs are not full, the smallest of them that fit in
-// mergeKeys together (always at least two: a run below fullRunKeys is at
-// most half of mergeKeys).
+// pickMerge chooses the runs to merge next (indexes into runs), or none.
 func pickMerge(runs []runInfo) []int {
-	var small []int
+	var tiers [8][]int // a run below fullRunKeys (2^15) has fewer than 16 bits
 	for i, r := range runs {
 		if r.keys < fullRunKeys {
-			small = append(small, i)
+			t := bits.Len64(r.keys) / 2
+			tiers[t] = append(tiers[t], i)
 		}
 	}
-	if len(small) < mergeRunsAt {
-		return nil
-	}
-	slices.SortStableFunc(small, func(a, b int) int { return compareU64(runs[a].keys, runs[b].keys) })
-	total, n := uint64(0), 0
-	for _, i := range small {
-		if total+runs[i].keys > mergeKeys {
-			break
+	for _, small := range tiers {
+		if len(small) < mergeRunsAt {
+			continue
 		}
-		total += runs[i].keys
-		n++
+		slices.SortStableFunc(small, func(a, b int) int { return cmp.Compare(runs[a].keys, runs[b].keys) })
+		total, n := uint64(0), 0
+		for _, i := range small {
+			if total+runs[i].keys > mergeKeys {
+				break
+			}
+			total += runs[i].keys
+			n++
+		}
+		return small[:n]
 	}
-	return small[:n]
-}
-
-func compareU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	return nil
 }
 
 // mergeRuns merges the runs pickMerge chooses into one, reading each in

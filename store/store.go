@@ -21,7 +21,11 @@ import (
 	"hookd/seal"
 )
 
-const schemaVersion = 1
+// schemaVersion 2: the deliveries log's endpoint and tenant indexes are
+// runs (logruns.go). Open upgrades a version 1 file (its old indexes are
+// still read); a build that reads only version 1 refuses the file rather
+// than answer endpoint and tenant queries without the runs' deliveries.
+const schemaVersion = 2
 
 var (
 	bktMeta          = []byte("meta")
@@ -257,8 +261,12 @@ func (s *Store) init() error {
 			if err := meta.Put(keyDBID, id); err != nil {
 				return err
 			}
-		} else if got := getU64(v); got != schemaVersion {
-			return fmt.Errorf("%w: file has %d, this build reads %d", ErrSchema, got, schemaVersion)
+		} else if got := getU64(v); got < 1 || got > schemaVersion {
+			return fmt.Errorf("%w: file has %d, this build reads 1 to %d", ErrSchema, got, schemaVersion)
+		} else if got < schemaVersion {
+			if err := meta.Put(keySchema, putU64(schemaVersion)); err != nil {
+				return err
+			}
 		}
 		// Still nil for a database made before ids: its log is replayed as
 		// the previous build wrote it, then Open assigns one.

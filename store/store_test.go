@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // mustOpen opens a store in a temp dir and checks its consistency on
@@ -254,5 +256,37 @@ func BenchmarkCommitSmall(b *testing.B) {
 		if _, err := s.Ingest(context.Background(), []NewEvent{ev}, lim); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A version 1 file (indexes before runs) is upgraded at Open; a file from
+// a newer build is refused.
+func TestSchemaUpgrade(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	setSchema := func(v uint64) {
+		s, err := Open(path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bktMeta).Put(keySchema, putU64(v)) }); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+	}
+	setSchema(1)
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.db.View(func(tx *bolt.Tx) error {
+		if got := getU64(tx.Bucket(bktMeta).Get(keySchema)); got != schemaVersion {
+			t.Errorf("schema %d after Open, want %d", got, schemaVersion)
+		}
+		return nil
+	})
+	s.Close()
+	setSchema(schemaVersion + 1)
+	if _, err := Open(path, Options{}); !errors.Is(err, ErrSchema) {
+		t.Fatalf("a newer file: %v", err)
 	}
 }
