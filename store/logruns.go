@@ -14,11 +14,12 @@ import (
 // The endpoint and tenant indexes of the deliveries log are kept as sorted
 // runs, as a log-structured merge tree keeps its tables: each batch that
 // indexLog moves out of log_unindexed becomes a nested bucket of log_runs
-// written in key order, and runs are merged into bigger ones in the
-// background. A random insert into one big B+tree dirties a page for each
-// key once the tree is much larger than a batch (with 100,000 tenants the
-// committer's CPU per event grew by a third over 600,000 deliveries); a
-// run is written, and merged, from left to right into pages it fills.
+// written in key order, and small runs are merged into bigger ones. A
+// random insert into one big B+tree dirties a page for each key once the
+// tree is much larger than a batch (with 100,000 tenants the daemon's CPU
+// per event rose by nearly half, and its rate fell by a third, as the log
+// grew by 450,000 deliveries); a run is written, and merged, from left to
+// right into pages it fills.
 //
 // A run holds both indexes: 'e' + endpoint key and 't' + tenant key (the
 // keys of log_by_endpoint and log_by_tenant, which builds before runs
