@@ -95,29 +95,28 @@ func indexDelivery(tx *bolt.Tx, st *txState, created time.Time, eventID, endpoin
 func indexLog(tx *bolt.Tx, st *txState, limit int) error {
 	ub := tx.Bucket(bktLogUnindexed)
 	keys := make([][]byte, 0, 2*limit)
+	// Keys are in created order: the first and the last moved bound the run.
 	var min, max []byte
 	c := ub.Cursor()
 	n, k, v := 0, []byte(nil), []byte(nil)
 	for k, v = c.First(); k != nil && n < limit; k, v = c.Next() {
 		n++
-		if min == nil || bytes.Compare(k[:8], min) < 0 {
-			min = k[:8]
+		if min == nil {
+			min = bytes.Clone(k[:8])
 		}
-		if max == nil || bytes.Compare(k[:8], max) > 0 {
-			max = k[:8]
-		}
+		max = k[:8]
 		_, key := splitTimeKey(k)
 		_, endpoint, _ := strings.Cut(key, "\x00")
-		keys = append(keys, append([]byte{runEndpoint}, endpointLogKey(k, endpoint)...))
+		keys = append(keys, runKey(runEndpoint, endpointLogKey(k, endpoint)))
 		if len(v) > 0 {
-			keys = append(keys, append([]byte{runTenant}, tenantLogKey(string(v), k)...))
+			keys = append(keys, runKey(runTenant, tenantLogKey(string(v), k)))
 		}
 	}
 	if n == 0 {
 		return nil
 	}
 	slices.SortFunc(keys, bytes.Compare)
-	if err := writeRun(tx, keys, bytes.Clone(min), bytes.Clone(max)); err != nil {
+	if err := writeRun(tx, keys, min, bytes.Clone(max)); err != nil {
 		return fmt.Errorf("index deliveries: %w", err)
 	}
 	st.unindexed -= int64(n)
@@ -158,11 +157,7 @@ func unindexDelivery(tx *bolt.Tx, st *txState, created time.Time, eventID, endpo
 			return err
 		}
 	}
-	var rn []byte
-	if n != nil {
-		rn = append([]byte{runTenant}, n...)
-	}
-	return deleteFromRuns(tx, t[:8], append([]byte{runEndpoint}, e...), rn)
+	return deleteFromRuns(tx, t[:8], e, n)
 }
 
 // DeliveryQuery selects deliveries from the log, newest first. Zero
@@ -294,7 +289,7 @@ type logHead struct {
 func (w *logWalk) open(c *bolt.Cursor, kind byte) {
 	seek := w.bound
 	if kind != 0 {
-		seek = append([]byte{kind}, w.bound...)
+		seek = runKey(kind, w.bound)
 	}
 	k, _ := c.Seek(seek)
 	if k == nil {

@@ -111,13 +111,7 @@ func TestDeliveryLogMergesUnindexed(t *testing.T) {
 	}
 	// index moves n into a run, and merges runs as the committer does.
 	index := func(n int) {
-		if err := s.submit(ctx, func(tx *bolt.Tx, st *txState) error {
-			if err := indexLog(tx, st, n); err != nil {
-				return err
-			}
-			_, err := mergeRuns(tx)
-			return err
-		}); err != nil {
+		if err := s.submit(ctx, func(tx *bolt.Tx, st *txState) error { return indexAndMerge(tx, st, n) }); err != nil {
 			t.Fatal(err)
 		}
 	}

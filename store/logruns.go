@@ -43,6 +43,23 @@ const (
 	runTenant   = 't'
 )
 
+// runKey is key (of log_by_endpoint's or log_by_tenant's form) as a run
+// holds it.
+func runKey(kind byte, key []byte) []byte {
+	return append(append(make([]byte, 0, 1+len(key)), kind), key...)
+}
+
+// indexAndMerge is the committer's indexing transaction: up to limit
+// waiting deliveries become a run, and runs are merged if they are due.
+// Each batch adds a run and each merge takes at least one away: one merge
+// a batch keeps their number bounded.
+func indexAndMerge(tx *bolt.Tx, st *txState, limit int) error {
+	if err := indexLog(tx, st, limit); err != nil {
+		return err
+	}
+	return mergeRuns(tx)
+}
+
 // Merging is size-tiered: runs below fullRunKeys fall in tiers by size,
 // each four times the one below; once mergeRunsAt runs share a tier, the
 // smallest of them that fit in mergeKeys together (at least two) are
@@ -138,14 +155,13 @@ func pickMerge(runs []runInfo) []int {
 	return nil
 }
 
-// mergeRuns merges the runs pickMerge chooses into one, reading each in
-// order and writing the result in order, and drops them. It reports
-// whether it merged anything.
-func mergeRuns(tx *bolt.Tx) (bool, error) {
+// mergeRuns merges the runs pickMerge chooses, if any, into one, reading
+// each in order and writing the result in order, and drops them.
+func mergeRuns(tx *bolt.Tx) error {
 	all := listRuns(tx)
 	pick := pickMerge(all)
 	if len(pick) == 0 {
-		return false, nil
+		return nil
 	}
 	runs := tx.Bucket(bktLogRuns)
 	type head struct {
@@ -158,7 +174,7 @@ func mergeRuns(tx *bolt.Tx) (bool, error) {
 		r := all[i]
 		b := runs.Bucket(r.name)
 		if b == nil {
-			return false, fmt.Errorf("merge log runs: run %x missing", r.name)
+			return fmt.Errorf("merge log runs: run %x missing", r.name)
 		}
 		c := b.Cursor()
 		if k, _ := c.First(); k != nil {
@@ -190,20 +206,24 @@ func mergeRuns(tx *bolt.Tx) (bool, error) {
 	// run before the sources are dropped.
 	min, max = bytes.Clone(min), bytes.Clone(max)
 	if err := writeRun(tx, keys, min, max); err != nil {
-		return false, fmt.Errorf("merge log runs: %w", err)
+		return fmt.Errorf("merge log runs: %w", err)
 	}
 	for _, i := range pick {
 		if err := runs.DeleteBucket(all[i].name); err != nil {
-			return false, fmt.Errorf("merge log runs: %w", err)
+			return fmt.Errorf("merge log runs: %w", err)
 		}
 	}
-	return true, nil
+	return nil
 }
 
-// deleteFromRuns deletes a purged delivery's keys (with their kind bytes)
-// from every run whose created bounds include created, and drops a run
-// left empty.
-func deleteFromRuns(tx *bolt.Tx, created []byte, keys ...[]byte) error {
+// deleteFromRuns deletes a purged delivery's keys (byTenant nil without a
+// tenant) from every run whose created bounds include created, and drops a
+// run left empty.
+func deleteFromRuns(tx *bolt.Tx, created, byEndpoint, byTenant []byte) error {
+	keys := [][]byte{runKey(runEndpoint, byEndpoint)}
+	if byTenant != nil {
+		keys = append(keys, runKey(runTenant, byTenant))
+	}
 	runs := tx.Bucket(bktLogRuns)
 	var empty [][]byte
 	c := runs.Cursor()
@@ -214,9 +234,6 @@ func deleteFromRuns(tx *bolt.Tx, created []byte, keys ...[]byte) error {
 		}
 		b := runs.Bucket(name)
 		for _, k := range keys {
-			if k == nil {
-				continue
-			}
 			if err := b.Delete(k); err != nil {
 				return err
 			}

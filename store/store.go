@@ -468,15 +468,7 @@ func (s *Store) maybeIndexLog() {
 	}
 	s.lastIndexed = time.Now()
 	limit := int(min(n, logIndexBatch))
-	s.apply([]*request{{fn: func(tx *bolt.Tx, st *txState) error {
-		if err := indexLog(tx, st, limit); err != nil {
-			return err
-		}
-		// Each batch adds a run and each merge takes at least one away:
-		// one merge a batch keeps their number bounded.
-		_, err := mergeRuns(tx)
-		return err
-	},
+	s.apply([]*request{{fn: func(tx *bolt.Tx, st *txState) error { return indexAndMerge(tx, st, limit) },
 		done: func(err error) { s.indexFailed = err != nil }}})
 }
 
