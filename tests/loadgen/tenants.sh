@@ -17,6 +17,7 @@ trap 'rm -rf "$bin"' EXIT
 go build -o "$bin/hookd" .
 go build -o "$bin/loadgen" ./tests/loadgen
 ready() { until curl -sf 127.0.0.1:8525/readyz >/dev/null; do sleep 0.01; done; }
+stop() { kill -TERM "$pid"; wait "$pid" || true; }
 rss() { awk -v k="$2:" '$1 == k {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 
 rm -rf /tmp/hookd-tenants
@@ -27,7 +28,7 @@ else
 	"$bin/hookd" run -config tests/loadgen/tenants.toml >/dev/null 2>&1 & pid=$!
 	ready
 	"$bin/loadgen" -create-endpoints "$N" -c 32
-	kill -TERM "$pid"; wait "$pid" || true
+	stop
 	if [[ "${REUSE:-}" == 1 ]]; then rm -rf "$seed"; cp -r /tmp/hookd-tenants "$seed"; fi
 fi
 
@@ -43,7 +44,7 @@ sleep 3
 echo "{\"mode\":\"restart\",\"endpoints\":$N,\"start_to_ready_ms\":$(( (t1 - t0) / 1000000 )),\"idle_rss_mb\":$(rss "$pid" VmRSS),\"rss_anon_mb\":$(rss "$pid" RssAnon),\"rss_file_mb\":$(rss "$pid" RssFile)}"
 
 "$bin/loadgen" -noop -c 64 -n 150000
-kill -TERM "$pid"; wait "$pid" || true
+stop
 
 # The ratio to one endpoint is measured in ROUNDS rounds (default 3), each a tenant run on a fresh
 # copy of the database of created endpoints and a one-endpoint run on an empty one, in turn first
@@ -53,19 +54,24 @@ kill -TERM "$pid"; wait "$pid" || true
 cp -r /tmp/hookd-tenants "$bin/seed"
 eps() { sed -n 's/.*"ingest_eps":\([0-9.]*\).*/\1/p' <<<"$1"; }
 e2e() { sed -n 's/.*"e2e_eps":\([0-9.]*\).*/\1/p' <<<"$1"; }
-tenant_run() {
+ratio() { awk -v t="$1" -v o="$2" 'BEGIN { printf "%.3f", t / o }'; }
+# start_tenants starts hookd on a fresh copy of the created endpoints' database.
+start_tenants() {
 	rm -rf /tmp/hookd-tenants; cp -r "$bin/seed" /tmp/hookd-tenants
 	"$bin/hookd" run -config tests/loadgen/tenants.toml >/dev/null 2>&1 & pid=$!
 	ready
+}
+tenant_run() {
+	start_tenants
 	t=$("$bin/loadgen" -tenants "$N" -c 64 -n 150000 -pid "$pid" || true)
-	kill -TERM "$pid"; wait "$pid" || true
+	stop
 }
 one_run() {
 	rm -rf /tmp/hookd-load
 	"$bin/hookd" run -config tests/loadgen/hookd.toml >/dev/null 2>&1 & pid=$!
 	ready
 	o=$("$bin/loadgen" -c 64 -n 150000 -pid "$pid" || true)
-	kill -TERM "$pid"; wait "$pid" || true
+	stop
 }
 ratios=() e2e_ratios=()
 for round in $(seq "${ROUNDS:-3}"); do
@@ -75,8 +81,8 @@ for round in $(seq "${ROUNDS:-3}"); do
 		echo "{\"mode\":\"round\",\"round\":$round,\"error\":\"a run failed; left out\"}"
 		continue
 	fi
-	ratios+=("$(awk -v t="$(eps "$t")" -v o="$(eps "$o")" 'BEGIN { printf "%.3f", t / o }')")
-	e2e_ratios+=("$(awk -v t="$(e2e "$t")" -v o="$(e2e "$o")" 'BEGIN { printf "%.3f", t / o }')")
+	ratios+=("$(ratio "$(eps "$t")" "$(eps "$o")")")
+	e2e_ratios+=("$(ratio "$(e2e "$t")" "$(e2e "$o")")")
 	echo "{\"mode\":\"round\",\"round\":$round,\"tenant_to_one_endpoint\":${ratios[-1]},\"e2e_tenant_to_one_endpoint\":${e2e_ratios[-1]}}"
 done
 # The target is the acknowledgement rate's ratio. The end-to-end rates' ratio is printed next to
@@ -86,24 +92,21 @@ median() { printf '%s\n' "$@" | sort -n | awk 'NF { v[++n] = $1 } END { print (n
 echo "{\"mode\":\"summary\",\"rounds\":${#ratios[@]},\"ratios\":[$(IFS=,; echo "${ratios[*]}")],\"median_ratio\":$(median "${ratios[@]}"),\"e2e_ratios\":[$(IFS=,; echo "${e2e_ratios[*]}")],\"median_e2e_ratio\":$(median "${e2e_ratios[@]}")}"
 
 # Endpoint changes under ingest: 10 creates and patches a second, on a fresh copy.
-rm -rf /tmp/hookd-tenants; cp -r "$bin/seed" /tmp/hookd-tenants
-"$bin/hookd" run -config tests/loadgen/tenants.toml >/dev/null 2>&1 & pid=$!
-ready
+start_tenants
 "$bin/loadgen" -tenants "$N" -c 64 -n 150000 -churn 10 -pid "$pid" || true
-kill -TERM "$pid"; wait "$pid" || true
+stop
 
 # A growing deliveries log: GROW tenant runs (default 3) one after the other on one daemon, each
 # adding 150,000 deliveries to its log. The rate should hold as the log grows (it fell by a third
 # over four runs when the per-tenant index was one B+tree; see README, Tenants → Scale).
 GROW=${GROW:-3}
 if (( GROW > 0 )); then
-	rm -rf /tmp/hookd-tenants; cp -r "$bin/seed" /tmp/hookd-tenants
-	"$bin/hookd" run -config tests/loadgen/tenants.toml >/dev/null 2>&1 & pid=$!
-	ready
+	start_tenants
 	for run in $(seq "$GROW"); do
 		g=$("$bin/loadgen" -tenants "$N" -c 64 -n 150000 -pid "$pid" || true)
-		echo "{\"mode\":\"grow\",\"run\":$run,\"log_deliveries_before\":$(( (run - 1) * 150000 )),\"ingest_eps\":$(eps "$g" | awk '{ printf "%.0f", $1 }')}"
+		r=$(eps "$g" | awk '{ printf "%.0f", $1 }')
+		echo "{\"mode\":\"grow\",\"run\":$run,\"log_deliveries_before\":$(( (run - 1) * 150000 )),\"ingest_eps\":${r:-null}}"
 	done
-	kill -TERM "$pid"; wait "$pid" || true
+	stop
 fi
 rm -rf /tmp/hookd-tenants /tmp/hookd-load
