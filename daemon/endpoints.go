@@ -644,7 +644,7 @@ func (d *Daemon) EventTypes() *client.EventTypeList {
 
 // TestEndpoint sends a signed test event to an endpoint now, outside the
 // queue, and returns the attempt.
-func (d *Daemon) TestEndpoint(ctx context.Context, sc api.Scope, name string, in client.TestRequest) (*client.TestResult, error) {
+func (d *Daemon) TestEndpoint(_ context.Context, sc api.Scope, name string, in client.TestRequest) (*client.TestResult, error) {
 	ep, err := d.endpointIn(sc, name)
 	if err != nil {
 		return nil, err
@@ -659,7 +659,7 @@ func (d *Daemon) TestEndpoint(ctx context.Context, sc api.Scope, name string, in
 		in.Data, _ = json.Marshal(d.testData(ep, in.Type))
 	}
 	ne := generated(ep, in.Type, in.Data)
-	res := d.sched.Sender().Send(ctx, ep, ne.Event.ID, in.Type, ne.Deliveries[0].Body)
+	res := d.sched.SendTest(ep, ne.Event.ID, in.Type, ne.Deliveries[0].Body)
 	a := viewAttempt(&res.Attempt)
 	a.N = 1
 	return &client.TestResult{ID: ne.Event.ID, Endpoint: ep.Name, OK: res.OK(), Attempt: a}, nil

@@ -206,8 +206,15 @@ func (s *Scheduler) Close() {
 	})
 }
 
-// Sender returns the sender, for test events sent outside the queue.
-func (s *Scheduler) Sender() Attempter { return s.sender }
+// SendTest makes one attempt outside the queue (a test event), under the
+// workers' attempt context so that shutdown cuts it off like theirs. The
+// caller's context is not used: the API's is fasthttp's RequestCtx, which
+// is recycled when its handler returns, and the goroutines the context
+// package, resolver and dialer start for a foreign context may outlive the
+// attempt and read it (a data race the race detector found).
+func (s *Scheduler) SendTest(ep *Endpoint, id, eventType string, body []byte) Result {
+	return s.sender.Send(s.attempts, ep, id, eventType, body)
+}
 
 // Table returns the endpoints in force.
 func (s *Scheduler) Table() *Table { return s.table.Load() }
