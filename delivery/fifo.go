@@ -174,8 +174,12 @@ func (s *Scheduler) Recheck(endpoints ...string) {
 
 func (s *Scheduler) setBlocked(endpoint string, since time.Time) {
 	s.statsMu.Lock()
-	if st := s.eps[endpoint]; st != nil || !since.IsZero() {
-		s.stat(endpoint).BlockedSince = since
+	st := s.eps[endpoint]
+	if st == nil && !since.IsZero() { // clearing needs no record
+		st = s.stat(endpoint)
+	}
+	if st != nil {
+		st.BlockedSince = since
 	}
 	s.statsMu.Unlock()
 }

@@ -157,7 +157,7 @@ func unindexDelivery(tx *bolt.Tx, st *txState, created time.Time, eventID, endpo
 			return err
 		}
 	}
-	return deleteFromRuns(tx, t[:8], e, n)
+	return deleteFromRuns(tx, st, t[:8], e, n)
 }
 
 // DeliveryQuery selects deliveries from the log, newest first. Zero

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"strings"
 	"testing"
@@ -297,6 +298,50 @@ func TestPurgeEmptiesLogRuns(t *testing.T) {
 	if err != nil || len(page) != 10 {
 		t.Fatalf("tenant A after the purge: %d, %v", len(page), err)
 	}
+}
+
+// A purge deletes a delivery's keys from each run whose created bounds
+// include it, whatever their overlaps, and only from those; the runs one
+// transaction read stay right as it drops the ones it empties.
+func TestDeleteFromOverlappingRuns(t *testing.T) {
+	s := mustOpen(t, Options{})
+	at := func(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
+	e := func(k string) []byte { return runKey(runEndpoint, []byte(k)) }
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, r := range []struct {
+			min, max uint64
+			keys     [][]byte
+		}{
+			{10, 100, [][]byte{e("1"), e("2")}}, // wide, as a merge makes
+			{20, 30, [][]byte{e("1")}},
+			{40, 50, [][]byte{e("3")}},
+			{200, 300, [][]byte{e("1")}}, // newer: not one of them
+		} {
+			if err := writeRun(tx, r.keys, at(r.min), at(r.max)); err != nil {
+				return err
+			}
+		}
+		st := &txState{}
+		for _, d := range []struct {
+			created uint64
+			key     string
+		}{{25, "1"}, {45, "3"}, {60, "2"}, {5, "1"}, {400, "1"}} {
+			if err := deleteFromRuns(tx, st, at(d.created), []byte(d.key), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.db.View(func(tx *bolt.Tx) error {
+		runs := listRuns(tx)
+		if len(runs) != 1 || binary.BigEndian.Uint64(runs[0].min) != 200 || tx.Bucket(bktLogRuns).Bucket(runs[0].name).Get(e("1")) == nil {
+			t.Errorf("runs left: %d, want only [200, 300] holding its key", len(runs))
+		}
+		return nil
+	})
 }
 
 // Runs are merged only when mergeRunsAt of one size tier exist, smallest

@@ -54,6 +54,7 @@ func runKey(kind byte, key []byte) []byte {
 // Each batch adds a run and each merge takes at least one away: one merge
 // a batch keeps their number bounded.
 func indexAndMerge(tx *bolt.Tx, st *txState, limit int) error {
+	st.runs = nil // they change
 	if err := indexLog(tx, st, limit); err != nil {
 		return err
 	}
@@ -216,36 +217,69 @@ func mergeRuns(tx *bolt.Tx) error {
 	return nil
 }
 
+// runBounds is the runs as one transaction's purges see them: their
+// names read once for all the deliveries the transaction purges, rather
+// than walked for each. A purge deletes the oldest deliveries, older than
+// nearly every run's newest, and a 30-day log at 100 events/s has
+// thousands of runs.
+type runBounds struct {
+	runs []runBound // in name order: by maxCreated
+	span uint64     // the widest run's maxCreated - minCreated
+}
+
+type runBound struct {
+	max, min uint64
+	name     []byte
+}
+
+func readRunBounds(runs *bolt.Bucket) *runBounds {
+	rb := &runBounds{}
+	c := runs.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		if r, ok := parseRunName(k); ok {
+			b := runBound{max: binary.BigEndian.Uint64(r.max), min: binary.BigEndian.Uint64(r.min), name: bytes.Clone(k)}
+			rb.runs = append(rb.runs, b)
+			rb.span = max(rb.span, b.max-min(b.min, b.max))
+		}
+	}
+	return rb
+}
+
 // deleteFromRuns deletes a purged delivery's keys (byTenant nil without a
 // tenant) from every run whose created bounds include created, and drops a
 // run left empty.
-func deleteFromRuns(tx *bolt.Tx, created, byEndpoint, byTenant []byte) error {
+func deleteFromRuns(tx *bolt.Tx, st *txState, created, byEndpoint, byTenant []byte) error {
 	keys := [][]byte{runKey(runEndpoint, byEndpoint)}
 	if byTenant != nil {
 		keys = append(keys, runKey(runTenant, byTenant))
 	}
 	runs := tx.Bucket(bktLogRuns)
-	var empty [][]byte
-	c := runs.Cursor()
-	for name, _ := c.Seek(created); name != nil; name, _ = c.Next() {
-		r, ok := parseRunName(name)
-		if !ok || bytes.Compare(r.min, created) > 0 {
+	if st.runs == nil {
+		st.runs = readRunBounds(runs)
+	}
+	rb, at := st.runs, binary.BigEndian.Uint64(created)
+	i, _ := slices.BinarySearchFunc(rb.runs, at, func(r runBound, at uint64) int { return cmp.Compare(r.max, at) })
+	// Past maxCreated = at + span every run's minCreated is after at.
+	for i < len(rb.runs) && rb.runs[i].max-at <= rb.span {
+		r := rb.runs[i]
+		if r.min > at {
+			i++
 			continue
 		}
-		b := runs.Bucket(name)
+		b := runs.Bucket(r.name)
 		for _, k := range keys {
 			if err := b.Delete(k); err != nil {
 				return err
 			}
 		}
-		if k, _ := b.Cursor().First(); k == nil {
-			empty = append(empty, bytes.Clone(name))
+		if k, _ := b.Cursor().First(); k != nil {
+			i++
+			continue
 		}
-	}
-	for _, name := range empty {
-		if err := runs.DeleteBucket(name); err != nil {
+		if err := runs.DeleteBucket(r.name); err != nil {
 			return err
 		}
+		rb.runs = slices.Delete(rb.runs, i, i+1)
 	}
 	return nil
 }

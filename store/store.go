@@ -174,6 +174,7 @@ type txState struct {
 	seq    uint64 // highest sequence number written
 	// unindexed is the change in deliveries waiting in log_unindexed.
 	unindexed int64
+	runs      *runBounds // read by the first purge that needs them
 }
 
 func (st *txState) pending() int64 { return st.base + st.delta }
