@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"hookd/api"
@@ -165,6 +166,11 @@ func (d *Daemon) Redeliver(ctx context.Context, sc api.Scope, id string, in clie
 		ep, err := d.endpointIn(sc, in.Endpoint)
 		if err != nil {
 			return nil, unknownEndpoint(in.Endpoint)
+		}
+		if !ep.Reaches(ev.Tenant) {
+			// Routing holds for operators too: never another tenant's
+			// endpoint, nor a tenant's for an event without one.
+			return nil, badRequest("endpoint: %v", fmt.Errorf("%w: %q", delivery.ErrNotRoutable, in.Endpoint))
 		}
 		// Operators may send an event to an endpoint added after it (the
 		// redelivery creates that delivery); a tenant resends only what

@@ -507,6 +507,14 @@ func (t *Table) TenantEndpoints(tenant string) []*Endpoint {
 	return append(slices.Clip(own), managed...)
 }
 
+// Reaches reports whether events of tenant ("" for none) may be delivered
+// to e: the routing rule that ingest and redelivery both apply. A tenant's
+// events reach its own endpoints and the platform's, an event without a
+// tenant the platform's only, and no event an internal endpoint.
+func (e *Endpoint) Reaches(tenant string) bool {
+	return !e.Internal && (e.Tenant == "" || e.Tenant == tenant)
+}
+
 // ErrNotRoutable: an event names an endpoint it cannot reach (unknown,
 // internal, or another tenant's).
 var ErrNotRoutable = errors.New("not an endpoint this event can reach")
@@ -524,12 +532,11 @@ func (t *Table) Route(typ, tenant string, only []string) ([]*Endpoint, error) {
 	if tenant != "" {
 		own = t.TenantEndpoints(tenant)
 	}
-	reachable := func(e *Endpoint) bool { return e != nil && !e.Internal && (e.Tenant == "" || e.Tenant == tenant) }
 	var out []*Endpoint
 	if len(only) > 0 {
 		for _, name := range only {
 			e := t.Get(name)
-			if !reachable(e) {
+			if e == nil || !e.Reaches(tenant) {
 				return nil, fmt.Errorf("%w: %q", ErrNotRoutable, name)
 			}
 			if e.Matches(typ) && !slices.Contains(out, e) {

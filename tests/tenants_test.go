@@ -124,6 +124,38 @@ func TestEventEndpointsFollowTenants(t *testing.T) {
 	}
 }
 
+// A redelivery follows the routing rule too, for operators as for tenants:
+// an event is never resent to another tenant's endpoint, nor a platform
+// event to a tenant's.
+func TestRedeliveryFollowsTenants(t *testing.T) {
+	rcv := NewReceiver(t)
+	d := MustOpenDaemon(t, endpoint("platform", rcv.URL+"/p", `["*"]`, "")+
+		endpoint("a", rcv.URL+"/a", `["*"]`, `tenant = "A"`)+endpoint("b", rcv.URL+"/b", `["*"]`, `tenant = "B"`))
+	for _, body := range []string{`{"id":"evB","type":"t","tenant":"B","data":{"secret":"of B"}}`, `{"id":"evP","type":"t","data":1}`} {
+		if status, out, _ := d.Post("/v1/events", "application/json", body); status != 202 {
+			t.Fatalf("%s: %d %v", body, status, out)
+		}
+	}
+	rcv.Wait(t, "/b", 1)
+	rcv.Wait(t, "/p", 2)
+	for _, c := range []struct{ event, endpoint string }{{"evB", "a"}, {"evP", "a"}, {"evP", "b"}} {
+		status, out := d.Admin("POST", "/v1/events/"+c.event+"/redeliver", `{"endpoint":"`+c.endpoint+`"}`)
+		if status != 400 || !strings.Contains(fmt.Sprint(out), "reach") {
+			t.Errorf("%s to %s: %d %v", c.event, c.endpoint, status, out)
+		}
+	}
+	for _, c := range []struct{ event, endpoint string }{{"evB", "b"}, {"evB", "platform"}, {"evP", "platform"}} {
+		if status, out := d.Admin("POST", "/v1/events/"+c.event+"/redeliver", `{"endpoint":"`+c.endpoint+`"}`); status != 202 {
+			t.Errorf("%s to %s: %d %v", c.event, c.endpoint, status, out)
+		}
+	}
+	rcv.Wait(t, "/b", 2)
+	rcv.Wait(t, "/p", 4)
+	if n := rcv.count("/a"); n != 0 {
+		t.Errorf("tenant A's endpoint got %d requests", n)
+	}
+}
+
 // An event routed to a disabled endpoint is kept as undeliverable with
 // reason "endpoint disabled" (no notification), and enable + bulk
 // redeliver replays everything it missed.
