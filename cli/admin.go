@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"hookd/client"
 	"hookd/config"
@@ -107,9 +110,44 @@ func (f *adminFlags) print(w io.Writer, v any, table func(w io.Writer)) {
 		printJSON(w, v)
 		return
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(terminalSafe{w}, 0, 4, 2, ' ', 0)
 	table(tw)
 	tw.Flush()
+}
+
+// terminalSafe shows control characters (but the tab and newline that lay
+// a table out), bidirectional overrides and invalid UTF-8 escaped, as Go
+// quotes them: descriptions, metadata and responses come from tenants and
+// receivers, and an escape sequence printed raw would drive the
+// operator's terminal.
+type terminalSafe struct{ w io.Writer }
+
+func (t terminalSafe) Write(p []byte) (int, error) {
+	if !bytes.ContainsFunc(p, unsafeRune) && utf8.Valid(p) {
+		return t.w.Write(p)
+	}
+	var b []byte
+	for i := 0; i < len(p); {
+		r, n := utf8.DecodeRune(p[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			b = fmt.Appendf(b, `\x%02x`, p[i])
+		case unsafeRune(r):
+			q := strconv.QuoteRune(r)
+			b = append(b, q[1:len(q)-1]...)
+		default:
+			b = append(b, p[i:i+n]...)
+		}
+		i += n
+	}
+	if _, err := t.w.Write(b); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func unsafeRune(r rune) bool {
+	return r != '\t' && r != '\n' && unicode.IsControl(r) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069)
 }
 
 // printJSON prints v indented with its keys sorted, as -json always has,

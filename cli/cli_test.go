@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -125,5 +126,20 @@ func TestUnreachable(t *testing.T) {
 	var out, errb bytes.Buffer
 	if code := Run("endpoints", []string{"-admin", srv.URL}, &out, &errb); code != 3 || !strings.Contains(errb.String(), "is hookd running") {
 		t.Fatalf("exit %d %s", code, errb.String())
+	}
+}
+
+// Tables show what a tenant or a receiver wrote with its control
+// characters escaped: an escape sequence must not reach the terminal.
+func TestTablesEscapeControlCharacters(t *testing.T) {
+	var out bytes.Buffer
+	f := &adminFlags{}
+	f.print(&out, nil, func(w io.Writer) {
+		io.WriteString(w, "NAME\tDESCRIPTION\n")
+		io.WriteString(w, "ep\t\x1b]0;pwned\x07\x1b[31mRED \u202eevil \xff ok é\n")
+	})
+	got := out.String()
+	if strings.ContainsAny(got, "\x1b\x07\u202e\xff") || !strings.Contains(got, `\x1b]0;pwned\a\x1b[31mRED \u202eevil \xff ok é`) {
+		t.Fatalf("%q", got)
 	}
 }

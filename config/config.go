@@ -155,10 +155,19 @@ type TenantsConfig struct {
 
 // What a tenant endpoint may set at most, whatever [defaults] says: one
 // customer's slow receiver must not hold a platform's workers.
+// The count caps keep one endpoint's settings from making every delivery
+// heavy (headers are sent with each attempt); the schedule caps, on what a
+// tenant sets through the API, its retries a flood against a third
+// party's URL.
 const (
 	TenantMaxTimeout       = 30 * time.Second
 	TenantMaxInFlight      = 16
 	TenantMaxResponseBytes = 16 << 10
+	TenantMaxEvents        = 256
+	TenantMaxHeaders       = 32
+	TenantMaxHeaderBytes   = 8 << 10
+	TenantMaxRetries       = 32
+	TenantMinRetryDelay    = time.Second
 )
 
 // NotifyConfig is the optional operational webhook.

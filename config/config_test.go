@@ -72,6 +72,11 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"bad filter", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\nfilter = 'data.outcome = \"completed\"'\n", "t.toml:5: endpoints[0].filter: unexpected token Operator(\"=\") (column 14)"},
 		{"unknown filter name", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\nfilter = 'dta.x > 1'\n", "t.toml:5: endpoints[0].filter: unknown name dta (column 1)"},
 		{"filter in defaults", "[defaults]\nfilter = 'true'\n", "t.toml:2: defaults.filter: a filter belongs to [[endpoints]]"},
+		{"bad header name", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\nheaders = { \"X Bad\" = \"v\" }\n", "endpoints[0].headers.X Bad: the name must be"},
+		{"header set by signing", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\nheaders = { \"Webhook-Signature\" = \"v\" }\n  [endpoints.signing]\n  secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n", "endpoints[0].headers.Webhook-Signature: the endpoint's signing sets"},
+		{"header in defaults", "[defaults]\nheaders = { Host = \"x\" }\n[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n", "headers.Host: hookd sets this header itself"},
+		{"control in description", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\ndescription = \"\\u001b[31mred\"\n", "t.toml:5: endpoints[0].description: must not contain control characters"},
+		{"decimal address", "[[endpoints]]\nname = \"a\"\nurl = \"http://2130706433/\"\nevents = [\"*\"]\n", "t.toml:3: endpoints[0].url"},
 	}
 	for _, c := range cases {
 		dir := t.TempDir()

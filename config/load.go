@@ -11,8 +11,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/BurntSushi/toml"
 )
@@ -271,14 +274,14 @@ func (c *Config) validateEndpoints(r *reporter) {
 			r.bad(p+".name", "%q is reserved for [notify]", e.Name)
 		}
 		seen[e.Name] = true
-		if err := checkURL(e.URL); err != nil {
+		if err := checkURLForm(e.URL); err != nil {
 			r.bad(p+".url", "%v", err)
 		}
 		if e.Tenant != "" && !ValidID(e.Tenant) {
 			r.bad(p+".tenant", "%q: %s", e.Tenant, IDRule)
 		}
-		if len(e.Description) > maxDescription {
-			r.bad(p+".description", "must be at most 1 KiB")
+		if err := checkDescription(e.Description); err != nil {
+			r.bad(p+".description", "%v", err)
 		}
 		if len(e.Events) == 0 {
 			r.bad(p+".events", "must list at least one event type or pattern (\"*\" for all)")
@@ -352,6 +355,65 @@ func checkURL(v string) error {
 		return fmt.Errorf("%q: must be an absolute http:// or https:// URL", v)
 	}
 	return nil
+}
+
+// checkURLForm refuses, on top of checkURL, what a URL written today gets
+// wrong but one stored before the check keeps: a port out of range, an IP
+// address in a form resolvers disagree on.
+func checkURLForm(v string) error {
+	if err := checkURL(v); err != nil {
+		return err
+	}
+	u, _ := url.Parse(v)
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%q: port must be between 1 and 65535", v)
+		}
+	}
+	if host := u.Hostname(); numericHost(host) {
+		if _, err := netip.ParseAddr(host); err != nil {
+			return fmt.Errorf("%q: %s is an IP address in a form resolvers disagree on (decimal, octal, hex or short); write it as a dotted quad", v, host)
+		}
+	}
+	return nil
+}
+
+// checkDescription refuses what a terminal or a page would act on rather
+// than show: control characters (an escape sequence in `hookd endpoints
+// show`), bidirectional overrides, invalid UTF-8. A tenant writes it.
+func checkDescription(d string) error {
+	if len(d) > maxDescription {
+		return errors.New("must be at most 1 KiB")
+	}
+	if !utf8.ValidString(d) {
+		return errors.New("must be UTF-8")
+	}
+	if i := strings.IndexFunc(d, unprintable); i >= 0 {
+		return fmt.Errorf("must not contain control characters (%+q at byte %d)", []rune(d[i:])[0], i)
+	}
+	return nil
+}
+
+// unprintable reports a control character or a bidirectional override.
+func unprintable(r rune) bool {
+	return unicode.IsControl(r) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069)
+}
+
+// numericHost reports whether host is an IP address or means to be one: its
+// last label is a number (no top-level domain is), as in 127.1, 2130706433
+// or 0x7f.1, which the C resolver reads as 127.0.0.1 and Go's does not
+// resolve at all.
+func numericHost(host string) bool {
+	if strings.Contains(host, ":") {
+		return true // an IPv6 literal
+	}
+	labels := strings.Split(strings.TrimSuffix(host, "."), ".")
+	last := strings.ToLower(labels[len(labels)-1])
+	if h, ok := strings.CutPrefix(last, "0x"); ok {
+		last = h
+		return strings.Trim(last, "0123456789abcdef") == ""
+	}
+	return last != "" && strings.Trim(last, "0123456789") == ""
 }
 
 // Resolve applies [defaults] to every endpoint, reads secrets (secret_file,

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -88,6 +89,7 @@ func (c *Config) BuildManaged(id string, s *APISettings, secrets SecretSet, now 
 	if err := checkURL(e.URL); err != nil {
 		return nil, bad("url", "%v", err)
 	}
+
 	n := 0
 	for k, v := range s.Metadata {
 		n += len(k) + len(v)
@@ -130,4 +132,48 @@ func (c *Config) BuildManaged(id string, s *APISettings, secrets SecretSet, now 
 		return nil, err
 	}
 	return ep, nil
+}
+
+// CheckNewManaged refuses, in settings sent through the API (a create, a
+// patch's result) that BuildManaged built as ep, what BuildManaged lets
+// through so that endpoints stored before these checks still build at
+// start: a description a terminal would act on, a URL in a form resolvers
+// disagree on, headers that would not go out as written, and a tenant's
+// settings past the caps that keep one endpoint from making every delivery
+// heavy or its retries a flood against a third party's URL (the operator's
+// [defaults] is trusted). Errors are *ConfigError whose Key is the field.
+func CheckNewManaged(s *APISettings, ep *delivery.Endpoint) error {
+	bad := func(key, format string, args ...any) error {
+		return &ConfigError{Key: key, Msg: fmt.Sprintf(format, args...)}
+	}
+	if err := checkDescription(s.Description); err != nil {
+		return bad("description", "%v", err)
+	}
+	if err := checkURLForm(s.URL); err != nil {
+		return bad("url", "%v", err)
+	}
+	var fe *delivery.FieldError
+	if err := ep.CheckHeaders(); errors.As(err, &fe) {
+		return bad(fe.Field, "%v", fe.Err)
+	}
+	if s.Tenant == "" {
+		return nil
+	}
+	n := 0
+	for k, v := range s.Headers {
+		n += len(k) + len(v)
+	}
+	switch {
+	case len(s.Events) > TenantMaxEvents:
+		return bad("events", "a tenant endpoint lists at most %d patterns", TenantMaxEvents)
+	case len(s.Headers) > TenantMaxHeaders:
+		return bad("headers", "a tenant endpoint sets at most %d headers", TenantMaxHeaders)
+	case n > TenantMaxHeaderBytes:
+		return bad("headers", "a tenant endpoint's headers are at most 8KiB")
+	case s.Schedule != nil && len(*s.Schedule) > TenantMaxRetries:
+		return bad("schedule", "a tenant endpoint's schedule has at most %d retries", TenantMaxRetries)
+	case s.Schedule != nil && slices.ContainsFunc(*s.Schedule, func(d Duration) bool { return d.D() < TenantMinRetryDelay }):
+		return bad("schedule", "a tenant endpoint's retries are at least %s apart", TenantMinRetryDelay)
+	}
+	return nil
 }

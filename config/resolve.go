@@ -66,7 +66,11 @@ func (c *Config) buildEndpoint(p, id string, e *EndpointSettings, internal bool)
 	if err != nil {
 		return nil, err
 	}
-	return c.newEndpoint(p, ec)
+	ep, err := c.newEndpoint(p, ec)
+	if err != nil {
+		return nil, err
+	}
+	return ep, c.fieldErr(p, ep.CheckHeaders())
 }
 
 // newEndpoint builds ec, naming the key under p of what NewEndpoint finds
@@ -74,13 +78,21 @@ func (c *Config) buildEndpoint(p, id string, e *EndpointSettings, internal bool)
 func (c *Config) newEndpoint(p string, ec delivery.EndpointConfig) (*delivery.Endpoint, error) {
 	ep, err := delivery.NewEndpoint(ec)
 	if err != nil {
-		var fe *delivery.FieldError
-		if errors.As(err, &fe) {
-			return nil, c.ErrAt(p+"."+fe.Field, "%v", fe.Err)
-		}
-		return nil, c.ErrAt(p, "%v", err)
+		return nil, c.fieldErr(p, err)
 	}
 	return ep, nil
+}
+
+// fieldErr names the key under p of a delivery.FieldError (nil for nil).
+func (c *Config) fieldErr(p string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var fe *delivery.FieldError
+	if errors.As(err, &fe) {
+		return c.ErrAt(p+"."+fe.Field, "%v", fe.Err)
+	}
+	return c.ErrAt(p, "%v", err)
 }
 
 // resolveEndpoint is buildEndpoint's merge and checks, up to the config

@@ -280,6 +280,9 @@ func decodeBody(ctx *fasthttp.RequestCtx, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return badRequest("body: %s", jsonError(err))
 	}
+	if err := checkJSON(body); err != nil {
+		return badRequest("body: %v", err)
+	}
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"hookd/api"
 	"hookd/client"
+	"hookd/config"
 	"hookd/delivery"
 	"hookd/store"
 )
@@ -35,6 +36,9 @@ func (d *Daemon) Deliveries(sc api.Scope, q client.DeliveryQuery) (*client.Deliv
 	limit, err := checkLimit(q.Limit)
 	if err != nil {
 		return nil, err
+	}
+	if q.Tenant != "" && !config.ValidID(q.Tenant) {
+		return nil, badRequest("tenant: %s", config.IDRule)
 	}
 	empty := &client.DeliveryList{Items: []client.LoggedDelivery{}}
 	if !sc.All() {

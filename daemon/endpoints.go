@@ -161,7 +161,8 @@ func decodeInto(body []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return err
 	}
-	if dec.More() {
+	if len(bytes.TrimSpace(body[dec.InputOffset():])) > 0 {
+		// Not dec.More(), which is false before a stray ']' or '}'.
 		return errors.New("trailing data after the JSON object")
 	}
 	return nil
@@ -195,6 +196,9 @@ func (d *Daemon) CreateEndpoint(ctx context.Context, sc api.Scope, body []byte) 
 	if err := decodeStrict(body, &s); err != nil {
 		return nil, err
 	}
+	if err := checkJSON(body); err != nil {
+		return nil, badRequest("body: %v", err)
+	}
 	if !sc.All() {
 		if sc.Tenant() == "" {
 			return nil, errNotFound
@@ -220,6 +224,9 @@ func (d *Daemon) CreateEndpoint(ctx context.Context, sc api.Scope, body []byte) 
 	}
 	id := "m:" + strings.ToLower(ulid.Make().String())
 	ep, err := cfg.BuildManaged(id, &s, secrets, time.Now())
+	if err == nil {
+		err = config.CheckNewManaged(&s, ep)
+	}
 	if err != nil {
 		return nil, fieldError(err)
 	}
@@ -332,6 +339,9 @@ func (d *Daemon) Endpoints(sc api.Scope, q client.EndpointQuery) (*client.Endpoi
 	if err != nil {
 		return nil, err
 	}
+	if q.Tenant != "" && !config.ValidID(q.Tenant) {
+		return nil, badRequest("tenant: %s", config.IDRule)
+	}
 	out := &client.EndpointList{Items: []client.Endpoint{}}
 	if !sc.All() {
 		if q.Tenant != "" && q.Tenant != sc.Tenant() {
@@ -412,6 +422,9 @@ func (d *Daemon) PatchEndpoint(ctx context.Context, sc api.Scope, name string, b
 	if err := json.Unmarshal(body, &patch); err != nil || patch == nil {
 		return nil, badRequest("body: must be a JSON object (a merge patch)")
 	}
+	if err := checkJSON(body); err != nil {
+		return nil, badRequest("body: %v", err)
+	}
 	d.managed.mu.Lock()
 	defer d.managed.mu.Unlock()
 	m, err := d.managedIn(sc, name)
@@ -462,6 +475,9 @@ func (d *Daemon) PatchEndpoint(ctx context.Context, sc api.Scope, name string, b
 		}
 	}
 	ep, err := cfg.BuildManaged(m.ID, &s, secrets, time.Now())
+	if err == nil {
+		err = config.CheckNewManaged(&s, ep)
+	}
 	if err != nil {
 		return nil, fieldError(err)
 	}
@@ -657,6 +673,9 @@ func (d *Daemon) TestEndpoint(_ context.Context, sc api.Scope, name string, in c
 	}
 	if in.Data == nil {
 		in.Data, _ = json.Marshal(d.testData(ep, in.Type))
+	} else if err := checkJSON(in.Data); err != nil {
+		// What ingest refuses is not signed as a test either.
+		return nil, badRequest("data: %v", err)
 	}
 	ne := generated(ep, in.Type, in.Data)
 	res := d.sched.SendTest(ep, ne.Event.ID, in.Type, ne.Deliveries[0].Body)

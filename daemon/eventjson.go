@@ -220,6 +220,18 @@ func checkNested(b []byte) error {
 	return nil
 }
 
+// checkJSON is checkNested for a body not known to be valid JSON (one
+// value, nothing after it): checkNested itself trusts its input.
+func checkJSON(b []byte) error {
+	if !utf8.Valid(b) {
+		return errors.New("must be UTF-8") // the decoder would replace what is not
+	}
+	if !json.Valid(b) {
+		return errors.New("must be one JSON value with nothing after it")
+	}
+	return checkNested(b)
+}
+
 // duplicateKey records key and reports whether it was seen before. Few
 // keys are compared in place (no allocation on the hot path); many go to
 // a map so a huge object cannot cost quadratic time.

@@ -164,6 +164,50 @@ func NewEndpoint(c EndpointConfig) (*Endpoint, error) {
 	return e, nil
 }
 
+// reservedHeaders are set by hookd or by the HTTP exchange itself: an
+// endpoint's headers may not replace them.
+var reservedHeaders = map[string]bool{"host": true, "content-length": true, "transfer-encoding": true,
+	"connection": true, "keep-alive": true, "proxy-connection": true, "te": true, "trailer": true, "upgrade": true, "expect": true}
+
+// CheckHeaders refuses custom headers that would not go out as written: a
+// name that is not an HTTP token, a value with control characters (a CR or
+// LF would split it), a header hookd or the endpoint's signing sets. It is
+// not part of NewEndpoint: the config file and API input are checked, an
+// endpoint stored before the check still builds. Errors are *FieldError.
+func (e *Endpoint) CheckHeaders() error {
+	if len(e.Headers) == 0 {
+		return nil
+	}
+	signs := map[string]bool{}
+	for _, h := range e.signer.Sign(nil, &Message{}) {
+		signs[strings.ToLower(h.Name)] = true
+	}
+	for name, v := range e.Headers {
+		if err := checkHeader(name, v, signs); err != nil {
+			return &FieldError{"headers." + name, err}
+		}
+	}
+	return nil
+}
+
+func checkHeader(name, value string, signs map[string]bool) error {
+	switch {
+	case name == "" || len(name) > 256 || strings.IndexFunc(name, func(r rune) bool { return !isTokenChar(r) }) >= 0:
+		return errors.New("the name must be 1-256 characters of an HTTP token (letters, digits, !#$%&'*+-.^_`|~)")
+	case reservedHeaders[strings.ToLower(name)]:
+		return errors.New("hookd sets this header itself")
+	case signs[strings.ToLower(name)]:
+		return errors.New("the endpoint's signing sets this header")
+	case strings.ContainsFunc(value, func(r rune) bool { return r != '\t' && (r < 0x20 || r == 0x7f) }):
+		return errors.New("the value must not contain control characters")
+	}
+	return nil
+}
+
+func isTokenChar(r rune) bool {
+	return r < 0x7f && (r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || strings.ContainsRune("!#$%&'*+-.^_`|~", r))
+}
+
 // Sign returns the signature headers e sends with m.
 func (e *Endpoint) Sign(m *Message) []Header { return e.signer.Sign(nil, m) }
 

@@ -224,7 +224,7 @@ func IsSelf(ip netip.Addr, port uint16, self []netip.AddrPort) bool {
 // address (0.0.0.0, ::) is checked as the loopback address of its family
 // too, because connecting to it reaches this host's loopback listeners.
 func Denied(ip netip.Addr, deny []netip.Prefix) bool {
-	ip = ip.Unmap()
+	ip = ip.Unmap().WithZone("") // a prefix never contains an address with a zone
 	alias := ip
 	if ip.IsUnspecified() {
 		alias = netip.IPv6Loopback()

@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"strings"
@@ -21,6 +22,7 @@ func TestTenantEndpointsAreUntrusted(t *testing.T) {
 		"http://10.1.2.3/", "http://172.16.0.1/", "http://192.168.1.1/", "http://100.64.0.1/", "http://169.254.169.254/latest/meta-data/",
 		"http://[fd00::1]/", "http://[fe80::1]/", "http://[::ffff:127.0.0.1]/",
 		"http://[::127.0.0.1]:" + port + "/", "http://[64:ff9b::a00:1]/", "http://[2002:a00:1::1]/",
+		"http://[fe80::1%25eth0]/", "http://2130706433/", "http://0x7f.1/", "http://127.1/", "http://0177.0.0.1/",
 	} {
 		status, out := d.Admin("POST", "/v1/endpoints", `{"url":"`+url+`","events":["*"],"tenant":"evil"}`)
 		if status != 400 || !strings.Contains(out["error"].(map[string]any)["message"].(string), "url") {
@@ -28,7 +30,9 @@ func TestTenantEndpointsAreUntrusted(t *testing.T) {
 		}
 	}
 	// Caps on what a tenant endpoint may set.
-	for _, body := range []string{`"timeout":"31s"`, `"max_in_flight":17`, `"max_response_bytes":"17KiB"`} {
+	for _, body := range []string{`"timeout":"31s"`, `"max_in_flight":17`, `"max_response_bytes":"17KiB"`,
+		`"schedule":["1ms"]`, `"schedule":["1s"` + strings.Repeat(`,"1s"`, 32) + `]`,
+		`"headers":{` + headers(33) + `}`, `"headers":{"X-Big":"` + strings.Repeat("v", 9000) + `"}`} {
 		status, out := d.Admin("POST", "/v1/endpoints", `{"url":"http://203.0.113.9/","events":["*"],"tenant":"evil",`+body+`}`)
 		if status != 400 {
 			t.Errorf("%s: %d %v", body, status, out)
@@ -84,4 +88,13 @@ func TestNoEndpointTargetsHookdItself(t *testing.T) {
 			}
 		}
 	}
+}
+
+// headers is n distinct custom headers as JSON object members.
+func headers(n int) string {
+	hs := make([]string, n)
+	for i := range hs {
+		hs[i] = fmt.Sprintf(`"X-H%d":"v"`, i)
+	}
+	return strings.Join(hs, ",")
 }
