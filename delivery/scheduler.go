@@ -207,8 +207,9 @@ func (s *Scheduler) Close() {
 }
 
 // SendTest makes one attempt outside the queue (a test event), under the
-// workers' attempt context so that shutdown cuts it off like theirs. The
-// caller's context is not used: the API's is fasthttp's RequestCtx, which
+// workers' attempt context, which Close cancels once the workers are done
+// (a test attempt then still running fails as cancelled). The caller's
+// context is not used: the API's is fasthttp's RequestCtx, which
 // is recycled when its handler returns, and the goroutines the context
 // package, resolver and dialer start for a foreign context may outlive the
 // attempt and read it (a data race the race detector found).

@@ -93,6 +93,7 @@ func indexDelivery(tx *bolt.Tx, st *txState, created time.Time, eventID, endpoin
 // indexLog moves up to limit deliveries from log_unindexed into the
 // endpoint and tenant indexes: one new run (logruns.go), written in order.
 func indexLog(tx *bolt.Tx, st *txState, limit int) error {
+	st.runs = nil // the runs change (here and in the merges after)
 	ub := tx.Bucket(bktLogUnindexed)
 	keys := make([][]byte, 0, 2*limit)
 	// Keys are in created order: the first and the last moved bound the run.

@@ -54,7 +54,6 @@ func runKey(kind byte, key []byte) []byte {
 // Each batch adds a run and each merge takes at least one away: one merge
 // a batch keeps their number bounded.
 func indexAndMerge(tx *bolt.Tx, st *txState, limit int) error {
-	st.runs = nil // they change
 	if err := indexLog(tx, st, limit); err != nil {
 		return err
 	}
@@ -267,6 +266,9 @@ func deleteFromRuns(tx *bolt.Tx, st *txState, created, byEndpoint, byTenant []by
 			continue
 		}
 		b := runs.Bucket(r.name)
+		if b == nil {
+			return fmt.Errorf("purge the deliveries log: run %x is gone", r.name)
+		}
 		for _, k := range keys {
 			if err := b.Delete(k); err != nil {
 				return err
