@@ -67,6 +67,13 @@ type Hours struct {
 // them: tenant isolation is enforced here, where data is read and
 // written, so a handler cannot forget it. Something outside the scope is
 // ErrNotFound. Errors are *Error or come from below (storage, shutdown).
+//
+// The ctx they take is the HTTP handler's *fasthttp.RequestCtx, which
+// fasthttp recycles when the handler returns: an operation may wait on it,
+// never hand it to anything that can outlive the call (context.AfterFunc,
+// context.WithTimeout and the like on it, a resolver or dialer: they start
+// goroutines that read it later, a data race the race detector caught in
+// the test event's send).
 type Operations interface {
 	// Endpoints lists a page of endpoints by name; q.Tenant narrows the
 	// operators' scope and must match a tenant scope's tenant.
