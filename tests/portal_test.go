@@ -214,6 +214,10 @@ func TestPortalIsolation(t *testing.T) {
 		`{"url":"http://203.0.113.9/","events":["*"],"timeout":"30s"}`:      "timeout:",
 		`{"url":"http://203.0.113.9/","events":["*"],"signing":{}}`:         "signing:",
 		`{"url":"http://203.0.113.9/","events":["*"],"metadata":{"a":"b"}}`: "metadata:",
+		// What a proxy in front and hookd could read differently, and
+		// what the operator's terminal would act on.
+		`{"url":"http://203.0.113.9/","events":["*"],"url":"http://203.0.113.10/"}`: `duplicate key "url"`,
+		`{"url":"http://203.0.113.9/","events":["*"],"description":"\u001b[31m"}`:   "description: must not contain control characters",
 	} {
 		status, out := a.call("POST", "/api/endpoints", body)
 		if msg := errMessage(out); status != 400 || !strings.Contains(msg, want) {
