@@ -210,6 +210,11 @@ func (s *Store) DeliveryLog(q DeliveryQuery) ([]LogEntry, string, int, error) {
 		case q.Tenant != "":
 			bucket, w.prefix, w.kind = bktLogTenant, append([]byte(q.Tenant), 0), runTenant
 		}
+		if len(after) > 0 && (len(after) < len(w.prefix)+8 || !bytes.HasPrefix(after, w.prefix)) {
+			// Another query's (another endpoint's, tenant's) or made up:
+			// an answer would be a wrong page, not an error.
+			return errors.New("bad cursor: not one this query returned")
+		}
 		until := q.Until
 		if until.IsZero() {
 			until = time.Now().Add(time.Hour) // clocks may step; the future is empty anyway

@@ -218,11 +218,16 @@ func TestDeliveryLogMergesUnindexed(t *testing.T) {
 	check("legacy index", func() { legacy(3) })
 	index(1000)
 	check("legacy index and runs", nil)
-	// A cursor is the client's: one too short, or of another query, is a
-	// page like any other (here an empty one), never a panic.
-	for _, cur := range []string{"00", "41", "4100", "ff", "4200000000"} {
+	// A cursor is the client's: one too short, made up or of another query
+	// (another tenant's, an endpoint's) is an error, never a panic or a
+	// page that is not the next one.
+	_, other, _, err := s.DeliveryLog(DeliveryQuery{Tenant: "B", Limit: 1})
+	if err != nil || other == "" {
+		t.Fatalf("tenant B's first page: %q, %v", other, err)
+	}
+	for _, cur := range []string{"00", "41", "4100", "ff", "4200000000", other} {
 		for _, q := range []DeliveryQuery{{Tenant: "A", Cursor: cur, Limit: 5}, {Endpoint: "a", Cursor: cur, Limit: 5}} {
-			if _, _, _, err := s.DeliveryLog(q); err != nil {
+			if _, _, _, err := s.DeliveryLog(q); err == nil || !strings.Contains(err.Error(), "bad cursor") {
 				t.Fatalf("%+v: %v", q, err)
 			}
 		}
