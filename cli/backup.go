@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"hookd/store"
 )
@@ -35,6 +38,10 @@ func backup(args []string, stdout, stderr io.Writer) int {
 	}
 	if len(pos) != 0 || *out == "" {
 		return usageError(stderr, "backup", "usage: hookd backup -out FILE")
+	}
+	if err := refuseLive(*out); err != nil {
+		fmt.Fprintln(stderr, "hookd:", err)
+		return exitFailed
 	}
 	a := f.connect(stderr)
 	if a == nil {
@@ -106,6 +113,25 @@ func backup(args []string, stdout, stderr io.Writer) int {
 		printCounts(w, counts)
 	})
 	return exitOK
+}
+
+// refuseLive refuses to replace a database that a running hookd has open
+// (it holds bbolt's lock on it): the rename would leave that daemon writing
+// to a deleted file, and everything it commits after the copy would be
+// lost at its next start.
+func refuseLive(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); errors.Is(err, unix.EWOULDBLOCK) {
+		return fmt.Errorf("%s is the database of a running hookd: write the copy to another file", path)
+	}
+	return nil // closing f drops the lock
 }
 
 // backupAttempts bounds the copies hookd backup starts when the daemon cuts

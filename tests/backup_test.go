@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -301,6 +302,15 @@ func TestCLIBackup(t *testing.T) {
 
 	if code, _, _ := runCLI(t, "backup", "-admin", "http://"+d.AdminAddr()); code != 2 {
 		t.Fatalf("no -out: exit %d", code)
+	}
+	// Never onto the running daemon's own database: it would go on writing
+	// to a deleted file and lose all it commits after the copy.
+	live := filepath.Join(d.dir, "hookd.db")
+	if code, _, errs := runCLI(t, "backup", "-token", "adm", "-admin", "http://"+d.AdminAddr(), "-out", live); code != 1 || !strings.Contains(errs, "running hookd") {
+		t.Fatalf("backup onto the live database: exit %d %s", code, errs)
+	}
+	if ents, _ := os.ReadDir(d.dir); slices.ContainsFunc(ents, func(e os.DirEntry) bool { return strings.Contains(e.Name(), ".tmp-") }) {
+		t.Fatalf("a refused backup left a temp file: %v", ents)
 	}
 	addr := d.AdminAddr()
 	d.Close()
