@@ -193,6 +193,9 @@ func Inspect(path string) (map[string]int, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("inspect %s: %w", path, err)
 	}
+	if err := checkFileSize(path); err != nil {
+		return nil, fmt.Errorf("inspect %s: %w", path, err)
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 2 * time.Second})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {

@@ -200,6 +200,9 @@ func Open(path string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("open store %s: %w", path, err)
 		}
 	}
+	if err := checkFileSize(path); err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
 	// The freelist is synced (bbolt's default): without it, Open rebuilds it
 	// by walking every page, which with a million pending deliveries costs
 	// seconds and pulls the whole file into memory.

@@ -3,9 +3,11 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -288,5 +290,39 @@ func TestSchemaUpgrade(t *testing.T) {
 	setSchema(schemaVersion + 1)
 	if _, err := Open(path, Options{}); !errors.Is(err, ErrSchema) {
 		t.Fatalf("a newer file: %v", err)
+	}
+}
+
+// A database file cut short (a copy interrupted, a disk that filled) is
+// refused with ErrTruncated by Open and Inspect, before bbolt reads a page
+// past its end (which faults and kills the process).
+func TestTruncatedFileRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2000 {
+		ne := newEvent(fmt.Sprintf("e%04d", i), "a")
+		ne.Event.Raw = []byte(`"` + strings.Repeat("x", 1000) + `"`)
+		if _, err := s.Ingest(context.Background(), []NewEvent{ne}, lim); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Inspect(path); err != nil {
+		t.Fatalf("the whole file: %v", err)
+	}
+	fi, _ := os.Stat(path)
+	if err := os.Truncate(path, fi.Size()/3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Inspect(path); !errors.Is(err, ErrTruncated) {
+		t.Fatalf("Inspect: %v", err)
+	}
+	if _, err := Open(path, Options{}); !errors.Is(err, ErrTruncated) {
+		t.Fatalf("Open: %v", err)
 	}
 }

@@ -1,0 +1,83 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"os"
+)
+
+// ErrTruncated: the database file is shorter than its own pages reach (a
+// copy cut short, a disk that filled while it was written). bbolt maps the
+// file and would fault on the first read past its end, killing the process
+// (check-db and the daemon's first query did), so Open and Inspect refuse
+// it first.
+var ErrTruncated = errors.New("database file is truncated")
+
+// checkFileSize compares the file's size with what its current meta page
+// says its pages reach (bbolt grows the file before it writes a meta that
+// counts the new pages, so a whole file is never shorter). A file that is
+// not yet a database (new, empty) passes: bbolt decides about it.
+func checkFileSize(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	var best *boltMeta
+	for _, off := range []int64{0, -1} { // meta 0, then meta 1 one page later
+		if off < 0 {
+			if best == nil {
+				break
+			}
+			off = int64(best.pageSize)
+		}
+		m, ok := readMeta(f, off)
+		if ok && (best == nil || m.txid > best.txid) {
+			best = &m
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	if need := int64(best.pgid) * int64(best.pageSize); fi.Size() < need {
+		return fmt.Errorf("%w: its pages reach %d bytes, the file has %d", ErrTruncated, need, fi.Size())
+	}
+	return nil
+}
+
+// boltMeta is what checkFileSize reads of a bbolt meta page.
+type boltMeta struct {
+	pageSize   uint32
+	pgid, txid uint64
+}
+
+// readMeta reads the meta page at off: a 16-byte page header, then magic,
+// version, page size, flags (4 bytes each), the root bucket (16), the
+// freelist page (8), the high-water page id, the transaction id and a
+// checksum of what precedes it (8 each).
+func readMeta(r io.ReaderAt, off int64) (boltMeta, bool) {
+	var b [16 + 64]byte
+	if _, err := r.ReadAt(b[:], off); err != nil {
+		return boltMeta{}, false
+	}
+	m := b[16:]
+	if binary.LittleEndian.Uint32(m[0:]) != 0xED0CDAED {
+		return boltMeta{}, false
+	}
+	h := fnv.New64a()
+	h.Write(m[:56])
+	if h.Sum64() != binary.LittleEndian.Uint64(m[56:]) {
+		return boltMeta{}, false // torn: bbolt uses the other one
+	}
+	return boltMeta{pageSize: binary.LittleEndian.Uint32(m[8:]), pgid: binary.LittleEndian.Uint64(m[40:]), txid: binary.LittleEndian.Uint64(m[48:])}, true
+}
