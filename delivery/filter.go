@@ -34,8 +34,12 @@ import (
 //   - Builtins whose output can outgrow their input, or that depend on
 //     something other than the event, are not available: repeat, join,
 //     replace, reduce, toJSON, fromJSON, toBase64, fromBase64, string, now,
-//     date, duration, timezone.
-//   - At most maxGrowing `+` operators and concat calls: each may build a
+//     date, duration, timezone; nor split and splitAfter, which make an
+//     object of each piece (split(s, "") of a 250 KB string is 250,000
+//     strings; a hundred of them in one filter took seconds and gigabytes
+//     per event).
+//   - At most maxGrowing `+` operators, concat calls and string copies
+//     (upper, lower, trim, trimPrefix, trimSuffix): each may build a
 //     value as long as its operands together (strings, arrays), and a
 //     chain of them copies the growing value at every step, so k of them
 //     cost up to k²/2 times the event; 8 keep that a small multiple.
@@ -54,7 +58,10 @@ const maxFilterNodes = 1024
 const maxGrowing = 8
 
 var filterBuiltinsOff = []string{"repeat", "join", "replace", "reduce", "toJSON", "fromJSON", "toBase64", "fromBase64",
-	"string", "now", "date", "duration", "timezone"}
+	"string", "now", "date", "duration", "timezone", "split", "splitAfter"}
+
+// copyingBuiltins make a copy of a string as long as their argument.
+var copyingBuiltins = map[string]bool{"concat": true, "upper": true, "lower": true, "trim": true, "trimPrefix": true, "trimSuffix": true}
 
 // FilterInput is what a filter sees: `type`, `tenant`, `id` and `data`
 // (the event's data, or its payload for payload events, as
@@ -206,11 +213,11 @@ func (v *growingVisitor) Visit(node *ast.Node) {
 	case *ast.BinaryNode:
 		grows = n.Operator == "+"
 	case *ast.BuiltinNode:
-		grows = n.Name == "concat"
+		grows = copyingBuiltins[n.Name]
 	}
 	if grows {
 		if v.n++; v.n > maxGrowing && v.err == nil {
-			v.err = refuse(*node, "at most %d + operators and concat calls in a filter", maxGrowing)
+			v.err = refuse(*node, "at most %d + operators, concat calls and string copies (upper, lower, trim…) in a filter", maxGrowing)
 		}
 	}
 }

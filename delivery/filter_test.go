@@ -81,8 +81,13 @@ func TestFilterCompileErrors(t *testing.T) {
 		{strings.Repeat("1+", 1100) + "1 > 0", "maximum allowed nodes"},
 		// Each + may copy all it has built so far: a chain of 250 over a
 		// 64 KiB string would build gigabytes.
-		{"len(data.s" + strings.Repeat(" + data.s", 9) + ") > 0", "at most 8 + operators and concat calls in a filter (column"},
+		{"len(data.s" + strings.Repeat(" + data.s", 9) + ") > 0", "at most 8 + operators, concat calls and string copies (upper, lower, trim…) in a filter (column"},
 		{"len(" + strings.Repeat("concat(", 9) + "data.a" + strings.Repeat(", data.a)", 9) + ") > 0", "at most 8"},
+		// Each piece a string of its own: split(s, "") of 250 KB is 250,000.
+		{`len(split(data.s, "")) > 0`, "unknown name split"},
+		{`len(splitAfter(data.s, "")) > 0`, "unknown name splitAfter"},
+		{strings.Repeat(`upper(data.s) != "" && `, 9) + "true", "at most 8"},
+		{strings.Repeat(`len(trim(data.s)) > 0 && `, 9) + "true", "at most 8"},
 	} {
 		_, err := CompileFilter(c.filter)
 		var fe *FilterError
