@@ -76,6 +76,9 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"header set by signing", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\nheaders = { \"Webhook-Signature\" = \"v\" }\n  [endpoints.signing]\n  secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n", "endpoints[0].headers.Webhook-Signature: the endpoint's signing sets"},
 		{"header in defaults", "[defaults]\nheaders = { Host = \"x\" }\n[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n", "headers.Host: hookd sets this header itself"},
 		{"control in description", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\ndescription = \"\\u001b[31mred\"\n", "t.toml:5: endpoints[0].description: must not contain control characters"},
+		{"signature header hookd sets", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  scheme = \"hmac-sha256\"\n  secret = \"k\"\n  header = \"Host\"\n", `endpoints[0].signing: header "Host": hookd sets this header itself`},
+		{"signature prefix with CRLF", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  scheme = \"hmac-sha256\"\n  secret = \"k\"\n  header = \"X-Sig\"\n  prefix = \"a\\r\\nX-B: c\"\n", "control characters"},
+		{"timestamp header twice", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  scheme = \"hmac-sha256\"\n  secret = \"k\"\n  header = \"X-Sig\"\n  timestamp_header = \"x-sig\"\n", "signing sets"},
 		{"decimal address", "[[endpoints]]\nname = \"a\"\nurl = \"http://2130706433/\"\nevents = [\"*\"]\n", "t.toml:3: endpoints[0].url"},
 	}
 	for _, c := range cases {

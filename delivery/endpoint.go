@@ -169,17 +169,19 @@ func NewEndpoint(c EndpointConfig) (*Endpoint, error) {
 var reservedHeaders = map[string]bool{"host": true, "content-length": true, "transfer-encoding": true,
 	"connection": true, "keep-alive": true, "proxy-connection": true, "te": true, "trailer": true, "upgrade": true, "expect": true}
 
-// CheckHeaders refuses custom headers that would not go out as written: a
-// name that is not an HTTP token, a value with control characters (a CR or
-// LF would split it), a header hookd or the endpoint's signing sets. It is
+// CheckHeaders refuses headers that would not go out as written: a name
+// that is not an HTTP token, a value with control characters (a CR or LF
+// would split it), a header hookd sets; among the custom headers, one the
+// endpoint's signing sets; among the signing's own (hmac-sha256's header,
+// timestamp_header and prefix), one set twice. It is
 // not part of NewEndpoint: the config file and API input are checked, an
 // endpoint stored before the check still builds. Errors are *FieldError.
 func (e *Endpoint) CheckHeaders() error {
-	if len(e.Headers) == 0 {
-		return nil
-	}
 	signs := map[string]bool{}
-	for _, h := range e.signer.Sign(nil, &Message{}) {
+	for _, h := range e.signer.Sign(nil, &Message{}) { // the names and prefixes hmac-sha256 is given
+		if err := checkHeader(h.Name, h.Value, signs); err != nil {
+			return &FieldError{"signing", fmt.Errorf("header %q: %w", h.Name, err)}
+		}
 		signs[strings.ToLower(h.Name)] = true
 	}
 	for name, v := range e.Headers {
