@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/url"
+	"reflect"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -282,6 +283,9 @@ func decodeBody(ctx *fasthttp.RequestCtx, v any) error {
 	}
 	if err := checkJSON(body); err != nil {
 		return badRequest("body: %v", err)
+	}
+	if err := exactKeys(body, reflect.TypeOf(v)); err != nil {
+		return badRequest("%v", err)
 	}
 	return nil
 }

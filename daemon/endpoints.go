@@ -155,6 +155,58 @@ func decodeStrict(body []byte, v any) error {
 	return badRequest("body: %s", jsonError(err))
 }
 
+// exactKeys refuses an object key that names a field of t only when case
+// is ignored: encoding/json takes "Tenant" for tenant, and the last of
+// {"tenant":"A","Tenant":"B"} wins where a proxy in front reads the first.
+// body is valid JSON (decoded already); maps' keys are free.
+func exactKeys(body []byte, t reflect.Type) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || reflect.PointerTo(t).Implements(reflect.TypeFor[json.Unmarshaler]()) {
+		return nil // its own decoder matches its keys
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(body, &obj) != nil {
+		return nil // not an object: the decoder said what is wrong
+	}
+	fields := map[string]reflect.Type{}
+	jsonFields(t, fields)
+	for k, raw := range obj {
+		ft, ok := fields[k]
+		if !ok {
+			for name := range fields {
+				if strings.EqualFold(name, k) {
+					return fmt.Errorf("%s: unknown field (names are case-sensitive: %s)", k, name)
+				}
+			}
+			continue
+		}
+		if err := exactKeys(raw, ft); err != nil {
+			return fmt.Errorf("%s.%w", k, err)
+		}
+	}
+	return nil
+}
+
+// jsonFields collects t's JSON field names and types, embedded structs'
+// included.
+func jsonFields(t reflect.Type, into map[string]reflect.Type) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case name == "-" || !f.IsExported() && !f.Anonymous:
+		case f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct:
+			jsonFields(f.Type, into)
+		case name == "":
+			into[f.Name] = f.Type
+		default:
+			into[name] = f.Type
+		}
+	}
+}
+
 func decodeInto(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -165,7 +217,7 @@ func decodeInto(body []byte, v any) error {
 		// Not dec.More(), which is false before a stray ']' or '}'.
 		return errors.New("trailing data after the JSON object")
 	}
-	return nil
+	return exactKeys(body, reflect.TypeOf(v))
 }
 
 // fieldError turns a validation error into a 400 naming the JSON field.

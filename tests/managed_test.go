@@ -217,6 +217,12 @@ func TestManagedEndpointErrors(t *testing.T) {
 		{"POST", "/v1/endpoints", `{"url":"http://203.0.113.9/","events":["*"],"tenant":"T","events":["a"]}`, 400, "duplicate key"},
 		{"POST", "/v1/endpoints", `{"url":"http://203.0.113.9/","tenant":"T","events":["e` + strings.Repeat(`","e`, 300) + `"]}`, 400, "events"},
 		{"PATCH", "/v1/endpoints/mine", `{"description":"a","description":"b"}`, 400, `duplicate key "description"`},
+		// encoding/json matches keys whatever their case: the last of two wins.
+		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"tenant":"A","Tenant":"B"}`, 400, "Tenant: unknown field (names are case-sensitive: tenant)"},
+		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"signing":{"Scheme":"none"}}`, 400, "signing.Scheme: unknown field"},
+		{"PATCH", "/v1/endpoints/mine", `{"Tenant":"x"}`, 400, "Tenant: unknown field"},
+		{"PATCH", "/v1/endpoints/mine", `{"URL":"http://127.0.0.1:9/"}`, 400, "URL: unknown field"},
+		{"POST", "/v1/events/x/redeliver", `{"endpoint":"a","ENDPOINT":"b"}`, 400, "ENDPOINT: unknown field"},
 		{"POST", "/v1/endpoints/mine/test", `{"data":{"amount":1,"amount":1000000}}`, 400, `duplicate key "amount"`},
 		{"POST", "/v1/endpoints/mine/test", `{"data":` + strings.Repeat("[", 200) + strings.Repeat("]", 200) + `}`, 400, "nested"},
 		{"POST", "/v1/events/x/redeliver", `{"endpoint":"a","endpoint":"b"}`, 400, "duplicate key"},
