@@ -147,7 +147,8 @@ func (t terminalSafe) Write(p []byte) (int, error) {
 }
 
 func unsafeRune(r rune) bool {
-	return r != '\t' && r != '\n' && unicode.IsControl(r) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069)
+	return r != '\t' && r != '\n' && unicode.IsControl(r) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) ||
+		r == 0x200e || r == 0x200f || r == 0x061c || r == 0x2028 || r == 0x2029
 }
 
 // printJSON prints v indented with its keys sorted, as -json always has,

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"hookd/delivery"
@@ -111,10 +112,18 @@ type EventType struct {
 	Example string `toml:"example" json:"-"`
 }
 
-// CheckPatterns refuses event patterns that match no catalogued type, when
-// there is a catalogue: a typo ("conversation.endd") would otherwise
-// subscribe to nothing, silently. It returns the first such pattern.
+// CheckPatterns refuses event patterns that can match no event type, and
+// those that match no catalogued type when there is a catalogue: a typo
+// ("conversation.endd") would otherwise subscribe to nothing, silently. It
+// returns the first such pattern.
 func (c *Config) CheckPatterns(patterns []string) error {
+	for _, p := range patterns {
+		// An event type is 1-128 characters of [A-Za-z0-9._:-]: a pattern
+		// with anything else, or longer, matches none.
+		if p != "*" && !IDRe.MatchString(strings.TrimSuffix(p, "*")) {
+			return fmt.Errorf("pattern %q can match no event type (1-128 characters of [A-Za-z0-9._:-], then * or nothing)", p)
+		}
+	}
 	if len(c.EventTypes) == 0 {
 		return nil
 	}
@@ -168,6 +177,7 @@ const (
 	TenantMaxHeaderBytes   = 8 << 10
 	TenantMaxRetries       = 32
 	TenantMinRetryDelay    = time.Second
+	TenantMaxRetryDelay    = 24 * time.Hour
 )
 
 // NotifyConfig is the optional operational webhook.

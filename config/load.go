@@ -365,8 +365,11 @@ func checkURLForm(v string) error {
 		return err
 	}
 	u, _ := url.Parse(v)
+	if strings.HasSuffix(u.Host, ":") {
+		return fmt.Errorf("%q: a port after \":\" or no \":\"", v)
+	}
 	if p := u.Port(); p != "" {
-		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != p {
 			return fmt.Errorf("%q: port must be between 1 and 65535", v)
 		}
 	}
@@ -394,9 +397,11 @@ func checkDescription(d string) error {
 	return nil
 }
 
-// unprintable reports a control character or a bidirectional override.
+// unprintable reports a control character, a bidirectional override,
+// isolate or mark, or a line or paragraph separator.
 func unprintable(r rune) bool {
-	return unicode.IsControl(r) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069)
+	return unicode.IsControl(r) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) ||
+		r == 0x200e || r == 0x200f || r == 0x061c || r == 0x2028 || r == 0x2029
 }
 
 // numericHost reports whether host is an IP address or means to be one: its

@@ -39,6 +39,7 @@ type PreviousSecret struct {
 const (
 	maxDescription = 1 << 10
 	maxMetadata    = 4 << 10
+	maxURL         = 2 << 10
 )
 
 // GenerateSecret returns a new secret for scheme: standard's whsec_ and 32
@@ -152,6 +153,9 @@ func CheckNewManaged(s *APISettings, ep *delivery.Endpoint) error {
 	if err := checkURLForm(s.URL); err != nil {
 		return bad("url", "%v", err)
 	}
+	if len(s.URL) > maxURL {
+		return bad("url", "must be at most 2 KiB")
+	}
 	var fe *delivery.FieldError
 	if err := ep.CheckHeaders(); errors.As(err, &fe) {
 		return bad(fe.Field, "%v", fe.Err)
@@ -159,11 +163,18 @@ func CheckNewManaged(s *APISettings, ep *delivery.Endpoint) error {
 	if s.Tenant == "" {
 		return nil
 	}
-	n := 0
+	n, static := 0, 0
 	for k, v := range s.Headers {
 		n += len(k) + len(v)
 	}
+	if s.Envelope != nil {
+		for k, v := range s.Envelope.Static {
+			static += len(k) + len(v)
+		}
+	}
 	switch {
+	case static > TenantMaxHeaderBytes:
+		return bad("envelope.static", "a tenant endpoint's static fields are at most 8KiB (they are sent with every delivery)")
 	case len(s.Events) > TenantMaxEvents:
 		return bad("events", "a tenant endpoint lists at most %d patterns", TenantMaxEvents)
 	case len(s.Headers) > TenantMaxHeaders:
@@ -172,8 +183,8 @@ func CheckNewManaged(s *APISettings, ep *delivery.Endpoint) error {
 		return bad("headers", "a tenant endpoint's headers are at most 8KiB")
 	case s.Schedule != nil && len(*s.Schedule) > TenantMaxRetries:
 		return bad("schedule", "a tenant endpoint's schedule has at most %d retries", TenantMaxRetries)
-	case s.Schedule != nil && slices.ContainsFunc(*s.Schedule, func(d Duration) bool { return d.D() < TenantMinRetryDelay }):
-		return bad("schedule", "a tenant endpoint's retries are at least %s apart", TenantMinRetryDelay)
+	case s.Schedule != nil && slices.ContainsFunc(*s.Schedule, func(d Duration) bool { return d.D() < TenantMinRetryDelay || d.D() > TenantMaxRetryDelay }):
+		return bad("schedule", "a tenant endpoint's retries are %s to %s apart", TenantMinRetryDelay, TenantMaxRetryDelay)
 	}
 	return nil
 }

@@ -184,10 +184,15 @@ func (e *Endpoint) CheckHeaders() error {
 		}
 		signs[strings.ToLower(h.Name)] = true
 	}
+	seen := map[string]bool{}
 	for name, v := range e.Headers {
 		if err := checkHeader(name, v, signs); err != nil {
 			return &FieldError{"headers." + name, err}
 		}
+		if seen[strings.ToLower(name)] {
+			return &FieldError{"headers." + name, errors.New("set twice (header names are case-insensitive)")}
+		}
+		seen[strings.ToLower(name)] = true
 	}
 	return nil
 }
