@@ -217,30 +217,26 @@ func (d *Daemon) Redeliver(ctx context.Context, sc api.Scope, id string, in clie
 }
 
 // RedeliverUndeliverable requeues parked deliveries: one endpoint's, or
-// every endpoint's of the scope.
+// every endpoint's of the scope. A deleted endpoint's stay parked: they
+// would only be parked again, and counted as redelivered.
 func (d *Daemon) RedeliverUndeliverable(ctx context.Context, sc api.Scope, in client.RedeliverUndeliverableRequest) (*client.RedeliveredUndeliverable, error) {
-	var ids []string
+	t := d.sched.Table()
+	var keep func(string) bool
 	switch {
 	case in.Endpoint != "":
 		ep, err := d.endpointIn(sc, in.Endpoint)
 		if err != nil {
 			return nil, unknownEndpoint(in.Endpoint)
 		}
-		ids = []string{ep.ID}
+		keep = func(id string) bool { return id == ep.ID }
 	case sc.All():
-		ids = []string{""} // every endpoint's
+		keep = func(id string) bool { return t.ByID(id) != nil }
 	default:
-		for _, ep := range d.sched.Table().TenantEndpoints(sc.Tenant()) {
-			ids = append(ids, ep.ID)
-		}
+		keep = inScope(sc, t)
 	}
-	out := &client.RedeliveredUndeliverable{}
-	for _, id := range ids {
-		n, err := d.store.RedeliverUndeliverable(ctx, id, in.Since, in.Until)
-		out.Redelivered += n
-		if err != nil {
-			return nil, err
-		}
+	n, err := d.store.RedeliverUndeliverable(ctx, keep, in.Since, in.Until)
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	return &client.RedeliveredUndeliverable{Redelivered: n}, nil
 }

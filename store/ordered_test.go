@@ -125,7 +125,7 @@ func TestOrderedParkAndRedeliver(t *testing.T) {
 	if _, ok, _ := s.OrderedHead("f"); ok || s.Pending() != 0 {
 		t.Fatalf("a head left after parking; pending %d", s.Pending())
 	}
-	if n, err := s.RedeliverUndeliverable(ctx, "f", time.Time{}, time.Time{}); err != nil || n != 4 {
+	if n, err := s.RedeliverUndeliverable(ctx, func(e string) bool { return e == "f" }, time.Time{}, time.Time{}); err != nil || n != 4 {
 		t.Fatalf("redelivered %d %v", n, err)
 	}
 	if got, want := headIDs(t, s), []string{"z", "y", "x", "w"}; !slices.Equal(got, want) {

@@ -338,9 +338,10 @@ func (s *Store) Redeliver(ctx context.Context, eventID, endpoint string, create 
 	return queued, nil
 }
 
-// RedeliverUndeliverable requeues parked deliveries, optionally only one
-// endpoint's and only those parked within [since, until] (zero = open).
-func (s *Store) RedeliverUndeliverable(ctx context.Context, endpoint string, since, until time.Time) (int, error) {
+// RedeliverUndeliverable requeues parked deliveries, optionally only the
+// endpoints' that keep accepts (nil: every one's) and only those parked
+// within [since, until] (zero = open), in one walk of the bucket.
+func (s *Store) RedeliverUndeliverable(ctx context.Context, keep func(endpoint string) bool, since, until time.Time) (int, error) {
 	var keys []string
 	seqs := map[string]uint64{}
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -351,7 +352,7 @@ func (s *Store) RedeliverUndeliverable(ctx context.Context, endpoint string, sin
 			if !until.IsZero() && at.After(until) {
 				break
 			}
-			if endpoint == "" || endpointOf(key) == endpoint {
+			if keep == nil || keep(endpointOf(key)) {
 				keys = append(keys, key)
 				seqs[key] = recordSeq(deliveries.Get([]byte(key)))
 			}

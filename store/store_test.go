@@ -131,7 +131,7 @@ func TestCompleteRetryParkRedeliver(t *testing.T) {
 	if s.Pending() != 0 {
 		t.Fatalf("pending %d", s.Pending())
 	}
-	n, err := s.RedeliverUndeliverable(ctx, "x", time.Time{}, time.Time{})
+	n, err := s.RedeliverUndeliverable(ctx, func(e string) bool { return e == "x" }, time.Time{}, time.Time{})
 	if err != nil || n != 1 || s.Pending() != 1 {
 		t.Fatalf("redeliver %d %v pending %d", n, err, s.Pending())
 	}

@@ -67,6 +67,14 @@ func TestManagedEndpointLifecycle(t *testing.T) {
 	if status, out := d.Admin("POST", "/v1/undeliverable/redeliver", `{"endpoint":"`+name+`"}`); status != 202 || out["redelivered"] != 0.0 {
 		t.Fatalf("the new endpoint inherited parked deliveries: %v", out)
 	}
+	// Redelivering everything leaves the deleted endpoint's deliveries
+	// parked as they were: requeued, they would only be parked again.
+	if status, out := d.Admin("POST", "/v1/undeliverable/redeliver", `{}`); status != 202 || out["redelivered"] != 0.0 {
+		t.Fatalf("redeliver all: %d %v", status, out)
+	}
+	if dl := d.deliveryState(id, ep["id"].(string)); dl["state"] != "undeliverable" || dl["reason"] != "endpoint deleted" {
+		t.Fatalf("the deleted endpoint's delivery after redeliver all: %v", dl)
+	}
 	// Managed endpoints share one metrics label: 100,000 of them must not
 	// make 100,000 series.
 	resp, err := http.Get("http://" + d.AdminAddr() + "/metrics")
