@@ -110,8 +110,8 @@ func (f *adminFlags) print(w io.Writer, v any, table func(w io.Writer)) {
 		printJSON(w, v)
 		return
 	}
-	tw := tabwriter.NewWriter(terminalSafe{w}, 0, 4, 2, ' ', 0)
-	table(tw)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	table(terminalSafe{tw}) // escaped before the columns are measured
 	tw.Flush()
 }
 

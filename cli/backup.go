@@ -120,12 +120,20 @@ func backup(args []string, stdout, stderr io.Writer) int {
 // to a deleted file, and everything it commits after the copy would be
 // lost at its next start.
 func refuseLive(path string) error {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	fi, err := os.Stat(path) // a link to the live database is refused too
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		return nil
-	}
-	if err != nil {
+	case err != nil:
 		return err
+	case fi.IsDir():
+		return fmt.Errorf("%s is a directory: -out names the file to write", path)
+	case !fi.Mode().IsRegular():
+		return nil // not a database (opening a FIFO would block)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil // unreadable: not one this user's hookd holds, and the rename decides
 	}
 	defer f.Close()
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); errors.Is(err, unix.EWOULDBLOCK) {

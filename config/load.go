@@ -374,7 +374,7 @@ func checkURLForm(v string) error {
 		}
 	}
 	if host := u.Hostname(); numericHost(host) {
-		if _, err := netip.ParseAddr(host); err != nil {
+		if _, err := netip.ParseAddr(strings.TrimSuffix(host, ".")); err != nil {
 			return fmt.Errorf("%q: %s is an IP address in a form resolvers disagree on (decimal, octal, hex or short); write it as a dotted quad", v, host)
 		}
 	}
@@ -391,7 +391,7 @@ func checkDescription(d string) error {
 	if !utf8.ValidString(d) {
 		return errors.New("must be UTF-8")
 	}
-	if i := strings.IndexFunc(d, unprintable); i >= 0 {
+	if i := strings.IndexFunc(d, func(r rune) bool { return r != '\n' && r != '\t' && unprintable(r) }); i >= 0 { // a file's may have lines
 		return fmt.Errorf("must not contain control characters (%+q at byte %d)", []rune(d[i:])[0], i)
 	}
 	return nil

@@ -135,30 +135,40 @@ func (c *Config) BuildManaged(id string, s *APISettings, secrets SecretSet, now 
 	return ep, nil
 }
 
-// CheckNewManaged refuses, in settings sent through the API (a create, a
-// patch's result) that BuildManaged built as ep, what BuildManaged lets
-// through so that endpoints stored before these checks still build at
-// start: a description a terminal would act on, a URL in a form resolvers
-// disagree on, headers that would not go out as written, and a tenant's
-// settings past the caps that keep one endpoint from making every delivery
-// heavy or its retries a flood against a third party's URL (the operator's
-// [defaults] is trusted). Errors are *ConfigError whose Key is the field.
-func CheckNewManaged(s *APISettings, ep *delivery.Endpoint) error {
+// CheckNewManaged refuses, in settings sent through the API that
+// BuildManaged built as ep, what BuildManaged lets through so that
+// endpoints stored before these checks still build at start: a
+// description a terminal would act on, a URL in a form resolvers disagree
+// on, headers that would not go out as written, and a tenant's settings
+// past the caps that keep one endpoint from making every delivery heavy or
+// its retries a flood against a third party's URL (the operator's
+// [defaults] is trusted). changed says which JSON fields the request set
+// (nil: all, a create): a patch is checked on what it changes, so a stored
+// endpoint stays editable in the fields its owner may change. Errors are
+// *ConfigError whose Key is the field.
+func CheckNewManaged(s *APISettings, ep *delivery.Endpoint, changed func(field string) bool) error {
 	bad := func(key, format string, args ...any) error {
 		return &ConfigError{Key: key, Msg: fmt.Sprintf(format, args...)}
 	}
-	if err := checkDescription(s.Description); err != nil {
-		return bad("description", "%v", err)
+	set := func(field string) bool { return changed == nil || changed(field) }
+	if set("description") {
+		if err := checkDescription(s.Description); err != nil {
+			return bad("description", "%v", err)
+		}
 	}
-	if err := checkURLForm(s.URL); err != nil {
-		return bad("url", "%v", err)
+	if set("url") {
+		if err := checkURLForm(s.URL); err != nil {
+			return bad("url", "%v", err)
+		}
+		if len(s.URL) > maxURL {
+			return bad("url", "must be at most 2 KiB")
+		}
 	}
-	if len(s.URL) > maxURL {
-		return bad("url", "must be at most 2 KiB")
-	}
-	var fe *delivery.FieldError
-	if err := ep.CheckHeaders(); errors.As(err, &fe) {
-		return bad(fe.Field, "%v", fe.Err)
+	if set("headers") || set("signing") {
+		var fe *delivery.FieldError
+		if err := ep.CheckHeaders(); errors.As(err, &fe) {
+			return bad(fe.Field, "%v", fe.Err)
+		}
 	}
 	if s.Tenant == "" {
 		return nil
@@ -173,17 +183,17 @@ func CheckNewManaged(s *APISettings, ep *delivery.Endpoint) error {
 		}
 	}
 	switch {
-	case static > TenantMaxHeaderBytes:
+	case set("envelope") && static > TenantMaxHeaderBytes:
 		return bad("envelope.static", "a tenant endpoint's static fields are at most 8KiB (they are sent with every delivery)")
-	case len(s.Events) > TenantMaxEvents:
+	case set("events") && len(s.Events) > TenantMaxEvents:
 		return bad("events", "a tenant endpoint lists at most %d patterns", TenantMaxEvents)
-	case len(s.Headers) > TenantMaxHeaders:
+	case set("headers") && len(s.Headers) > TenantMaxHeaders:
 		return bad("headers", "a tenant endpoint sets at most %d headers", TenantMaxHeaders)
-	case n > TenantMaxHeaderBytes:
+	case set("headers") && n > TenantMaxHeaderBytes:
 		return bad("headers", "a tenant endpoint's headers are at most 8KiB")
-	case s.Schedule != nil && len(*s.Schedule) > TenantMaxRetries:
+	case set("schedule") && s.Schedule != nil && len(*s.Schedule) > TenantMaxRetries:
 		return bad("schedule", "a tenant endpoint's schedule has at most %d retries", TenantMaxRetries)
-	case s.Schedule != nil && slices.ContainsFunc(*s.Schedule, func(d Duration) bool { return d.D() < TenantMinRetryDelay || d.D() > TenantMaxRetryDelay }):
+	case set("schedule") && s.Schedule != nil && slices.ContainsFunc(*s.Schedule, func(d Duration) bool { return d.D() < TenantMinRetryDelay || d.D() > TenantMaxRetryDelay }):
 		return bad("schedule", "a tenant endpoint's retries are %s to %s apart", TenantMinRetryDelay, TenantMaxRetryDelay)
 	}
 	return nil

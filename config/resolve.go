@@ -222,6 +222,11 @@ func mergeHeaders(def, own map[string]string) map[string]string {
 		out[k] = v
 	}
 	for k, v := range own {
+		for d := range def { // header names are case-insensitive: own replaces X-A as x-a
+			if strings.EqualFold(d, k) {
+				delete(out, d)
+			}
+		}
 		out[k] = v
 	}
 	return out

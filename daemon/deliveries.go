@@ -183,27 +183,18 @@ func (d *Daemon) Redeliver(ctx context.Context, sc api.Scope, id string, in clie
 		if sc.All() {
 			create = &store.NewDelivery{Endpoint: ep.ID, Body: ep.Render(ev)}
 		}
-		if ids, err = d.store.Redeliver(ctx, id, ep.ID, create); err != nil {
-			return nil, err
-		}
-	case sc.All():
-		if ids, err = d.store.Redeliver(ctx, id, "", nil); err != nil {
+		if ids, err = d.store.Redeliver(ctx, id, func(e string) bool { return e == ep.ID }, create); err != nil {
 			return nil, err
 		}
 	default:
-		_, ds, err := d.store.EventDetail(id)
-		if err != nil {
-			return nil, err
-		}
+		// A deleted endpoint's delivery stays parked: requeued, it would
+		// only be parked again.
 		keep := inScope(sc, t)
-		for _, dd := range ds {
-			if keep(dd.Endpoint) {
-				got, err := d.store.Redeliver(ctx, id, dd.Endpoint, nil)
-				if err != nil {
-					return nil, err
-				}
-				ids = append(ids, got...)
-			}
+		if sc.All() {
+			keep = func(id string) bool { return t.ByID(id) != nil }
+		}
+		if ids, err = d.store.Redeliver(ctx, id, keep, nil); err != nil {
+			return nil, err
 		}
 	}
 	if len(ids) == 0 && !sc.All() {

@@ -277,7 +277,7 @@ func (d *Daemon) CreateEndpoint(ctx context.Context, sc api.Scope, body []byte) 
 	id := "m:" + strings.ToLower(ulid.Make().String())
 	ep, err := cfg.BuildManaged(id, &s, secrets, time.Now())
 	if err == nil {
-		err = config.CheckNewManaged(&s, ep)
+		err = config.CheckNewManaged(&s, ep, nil)
 	}
 	if err != nil {
 		return nil, fieldError(err)
@@ -528,7 +528,7 @@ func (d *Daemon) PatchEndpoint(ctx context.Context, sc api.Scope, name string, b
 	}
 	ep, err := cfg.BuildManaged(m.ID, &s, secrets, time.Now())
 	if err == nil {
-		err = config.CheckNewManaged(&s, ep)
+		err = config.CheckNewManaged(&s, ep, func(field string) bool { _, ok := patch[field]; return ok })
 	}
 	if err != nil {
 		return nil, fieldError(err)

@@ -33,24 +33,31 @@ func checkFileSize(path string) error {
 	if err != nil {
 		return err
 	}
+	// Meta 0 is at the start; meta 1 one page later, where bbolt looks for
+	// it when meta 0 is torn too: at every power of two from 1 KiB.
 	var best *boltMeta
-	for _, off := range []int64{0, -1} { // meta 0, then meta 1 one page later
-		if off < 0 {
-			if best == nil {
-				break
-			}
-			off = int64(best.pageSize)
-		}
-		m, ok := readMeta(f, off)
-		if ok && (best == nil || m.txid > best.txid) {
+	consider := func(off int64) {
+		if m, ok := readMeta(f, off); ok && (best == nil || m.txid > best.txid) {
 			best = &m
+		}
+	}
+	consider(0)
+	if best != nil {
+		consider(int64(best.pageSize))
+	} else {
+		for i := range 15 {
+			if off := int64(1024) << i; off < fi.Size()-1024 {
+				consider(off)
+			}
 		}
 	}
 	if best == nil {
 		return nil
 	}
-	if need := int64(best.pgid) * int64(best.pageSize); fi.Size() < need {
-		return fmt.Errorf("%w: its pages reach %d bytes, the file has %d", ErrTruncated, need, fi.Size())
+	// pgid first: a page is at least a byte, and the product of a crafted
+	// pgid could overflow.
+	if need := best.pgid * uint64(best.pageSize); best.pgid > uint64(fi.Size()) || need > uint64(fi.Size()) {
+		return fmt.Errorf("%w: it has %d pages of %d bytes, the file %d bytes", ErrTruncated, best.pgid, best.pageSize, fi.Size())
 	}
 	return nil
 }
@@ -70,14 +77,14 @@ func readMeta(r io.ReaderAt, off int64) (boltMeta, bool) {
 	if _, err := r.ReadAt(b[:], off); err != nil {
 		return boltMeta{}, false
 	}
-	m := b[16:]
-	if binary.LittleEndian.Uint32(m[0:]) != 0xED0CDAED {
+	m, e := b[16:], binary.NativeEndian                        // bbolt writes its structs as they are in memory
+	if e.Uint32(m[0:]) != 0xED0CDAED || e.Uint32(m[4:]) != 2 { // magic, version
 		return boltMeta{}, false
 	}
 	h := fnv.New64a()
 	h.Write(m[:56])
-	if h.Sum64() != binary.LittleEndian.Uint64(m[56:]) {
+	if h.Sum64() != e.Uint64(m[56:]) {
 		return boltMeta{}, false // torn: bbolt uses the other one
 	}
-	return boltMeta{pageSize: binary.LittleEndian.Uint32(m[8:]), pgid: binary.LittleEndian.Uint64(m[40:]), txid: binary.LittleEndian.Uint64(m[48:])}, true
+	return boltMeta{pageSize: e.Uint32(m[8:]), pgid: e.Uint64(m[40:]), txid: e.Uint64(m[48:])}, true
 }

@@ -93,7 +93,7 @@ func TestOrderedIndex(t *testing.T) {
 		t.Fatalf("a stale outcome parked the head: %+v", d)
 	}
 
-	if n, err := s.Redeliver(ctx, "a", "f", nil); err != nil || len(n) != 1 {
+	if n, err := s.Redeliver(ctx, "a", func(e string) bool { return e == "f" }, nil); err != nil || len(n) != 1 {
 		t.Fatalf("redeliver: %v %v", n, err)
 	}
 	if got, want := headIDs(t, s), []string{"b", "c", "a"}; !slices.Equal(got, want) {

@@ -278,11 +278,11 @@ func (s *Store) requeue(tx *bolt.Tx, st *txState, d *Delivery, now time.Time) er
 	return putPending(tx, st, d)
 }
 
-// Redeliver resends an event now, delivered or not: every delivery it has,
-// or only endpoint's when endpoint is set. When create is given and the
-// event has no delivery for create.Endpoint yet (the endpoint was added
+// Redeliver resends an event now, delivered or not: every delivery it has
+// to an endpoint keep accepts (nil: every one). When create is given and
+// the event has none for create.Endpoint yet (the endpoint was added
 // later), one is created with that body. It returns the endpoints queued.
-func (s *Store) Redeliver(ctx context.Context, eventID, endpoint string, create *NewDelivery) ([]string, error) {
+func (s *Store) Redeliver(ctx context.Context, eventID string, keep func(endpoint string) bool, create *NewDelivery) ([]string, error) {
 	var queued []string
 	err := s.submit(ctx, func(tx *bolt.Tx, st *txState) error {
 		queued = queued[:0]
@@ -299,7 +299,7 @@ func (s *Store) Redeliver(ctx context.Context, eventID, endpoint string, create 
 			if err != nil {
 				return err
 			}
-			if endpoint == "" || d.Endpoint == endpoint {
+			if keep == nil || keep(d.Endpoint) {
 				ds = append(ds, d)
 			}
 		}

@@ -325,4 +325,14 @@ func TestTruncatedFileRefused(t *testing.T) {
 	if _, err := Open(path, Options{}); !errors.Is(err, ErrTruncated) {
 		t.Fatalf("Open: %v", err)
 	}
+	// With meta 0 torn, bbolt reads meta 1, found one page size later.
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte{0xde, 0xad}, 16+60) // in meta 0's checksum
+	f.Close()
+	if _, err := Inspect(path); !errors.Is(err, ErrTruncated) {
+		t.Fatalf("Inspect with meta 0 torn: %v", err)
+	}
 }

@@ -72,6 +72,9 @@ func TestManagedEndpointLifecycle(t *testing.T) {
 	if status, out := d.Admin("POST", "/v1/undeliverable/redeliver", `{}`); status != 202 || out["redelivered"] != 0.0 {
 		t.Fatalf("redeliver all: %d %v", status, out)
 	}
+	if status, out := d.Admin("POST", "/v1/events/"+id+"/redeliver", `{}`); status != 202 || strings.Contains(fmt.Sprint(out["endpoints"]), ep["id"].(string)) {
+		t.Fatalf("redeliver the event: %d %v", status, out)
+	}
 	if dl := d.deliveryState(id, ep["id"].(string)); dl["state"] != "undeliverable" || dl["reason"] != "endpoint deleted" {
 		t.Fatalf("the deleted endpoint's delivery after redeliver all: %v", dl)
 	}
