@@ -163,10 +163,10 @@ type TenantsConfig struct {
 }
 
 // What a tenant endpoint may set at most, whatever [defaults] says: one
-// customer's slow receiver must not hold a platform's workers.
-// The count caps keep one endpoint's settings from making every delivery
-// heavy (headers are sent with each attempt); the schedule caps, on what a
-// tenant sets through the API, its retries a flood against a third
+// customer's slow receiver must not hold a platform's workers. The count
+// and schedule caps apply to what is set through the API (CheckNewManaged):
+// they keep one endpoint's settings from making every delivery heavy
+// (headers go with each attempt) or its retries a flood against a third
 // party's URL.
 const (
 	TenantMaxTimeout       = 30 * time.Second

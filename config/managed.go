@@ -90,7 +90,6 @@ func (c *Config) BuildManaged(id string, s *APISettings, secrets SecretSet, now 
 	if err := checkURL(e.URL); err != nil {
 		return nil, bad("url", "%v", err)
 	}
-
 	n := 0
 	for k, v := range s.Metadata {
 		n += len(k) + len(v)

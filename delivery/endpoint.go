@@ -173,9 +173,9 @@ var reservedHeaders = map[string]bool{"host": true, "content-length": true, "tra
 // that is not an HTTP token, a value with control characters (a CR or LF
 // would split it), a header hookd sets; among the custom headers, one the
 // endpoint's signing sets; among the signing's own (hmac-sha256's header,
-// timestamp_header and prefix), one set twice. It is
-// not part of NewEndpoint: the config file and API input are checked, an
-// endpoint stored before the check still builds. Errors are *FieldError.
+// timestamp_header and prefix), one set twice. It is not part of
+// NewEndpoint: the config file and API input are checked, an endpoint
+// stored before the check still builds. Errors are *FieldError.
 func (e *Endpoint) CheckHeaders() error {
 	signs := map[string]bool{}
 	for _, h := range e.signer.Sign(nil, &Message{}) { // the names and prefixes hmac-sha256 is given
