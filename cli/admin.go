@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"text/tabwriter"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"hookd/client"
@@ -123,7 +122,7 @@ func (f *adminFlags) print(w io.Writer, v any, table func(w io.Writer)) {
 type terminalSafe struct{ w io.Writer }
 
 func (t terminalSafe) Write(p []byte) (int, error) {
-	if !bytes.ContainsFunc(p, unsafeRune) && utf8.Valid(p) {
+	if !bytes.ContainsFunc(p, config.Unprintable) && utf8.Valid(p) {
 		return t.w.Write(p)
 	}
 	var b []byte
@@ -132,7 +131,7 @@ func (t terminalSafe) Write(p []byte) (int, error) {
 		switch {
 		case r == utf8.RuneError && n == 1:
 			b = fmt.Appendf(b, `\x%02x`, p[i])
-		case unsafeRune(r):
+		case config.Unprintable(r):
 			q := strconv.QuoteRune(r)
 			b = append(b, q[1:len(q)-1]...)
 		default:
@@ -144,11 +143,6 @@ func (t terminalSafe) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
-}
-
-func unsafeRune(r rune) bool {
-	return r != '\t' && r != '\n' && unicode.IsControl(r) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) ||
-		r == 0x200e || r == 0x200f || r == 0x061c || r == 0x2028 || r == 0x2029
 }
 
 // printJSON prints v indented with its keys sorted, as -json always has,

@@ -391,16 +391,19 @@ func checkDescription(d string) error {
 	if !utf8.ValidString(d) {
 		return errors.New("must be UTF-8")
 	}
-	if i := strings.IndexFunc(d, func(r rune) bool { return r != '\n' && r != '\t' && unprintable(r) }); i >= 0 { // a file's may have lines
+	if i := strings.IndexFunc(d, Unprintable); i >= 0 {
 		return fmt.Errorf("must not contain control characters (%+q at byte %d)", []rune(d[i:])[0], i)
 	}
 	return nil
 }
 
-// unprintable reports a control character, a bidirectional override,
-// isolate or mark, or a line or paragraph separator.
-func unprintable(r rune) bool {
-	return unicode.IsControl(r) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) ||
+// Unprintable reports what a terminal or a page would act on rather than
+// show: a control character but tab and newline (a description in a file
+// may have lines; a table is laid out with them), a bidirectional
+// override, isolate or mark, a line or paragraph separator. The CLI
+// escapes these when it prints a table.
+func Unprintable(r rune) bool {
+	return r != '\t' && r != '\n' && unicode.IsControl(r) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) ||
 		r == 0x200e || r == 0x200f || r == 0x061c || r == 0x2028 || r == 0x2029
 }
 
@@ -415,8 +418,7 @@ func numericHost(host string) bool {
 	labels := strings.Split(strings.TrimSuffix(host, "."), ".")
 	last := strings.ToLower(labels[len(labels)-1])
 	if h, ok := strings.CutPrefix(last, "0x"); ok {
-		last = h
-		return strings.Trim(last, "0123456789abcdef") == ""
+		return strings.Trim(h, "0123456789abcdef") == ""
 	}
 	return last != "" && strings.Trim(last, "0123456789") == ""
 }

@@ -42,6 +42,12 @@ const (
 	maxURL         = 2 << 10
 )
 
+// fieldErrorf is a *ConfigError whose Key is a JSON field of the API's
+// settings.
+func fieldErrorf(key, format string, args ...any) error {
+	return &ConfigError{Key: key, Msg: fmt.Sprintf(format, args...)}
+}
+
 // GenerateSecret returns a new secret for scheme: standard's whsec_ and 32
 // random bytes in base64, or 32 random bytes as 64 hex characters for
 // hmac-sha256 (used as the raw key).
@@ -67,35 +73,32 @@ func (s *APISettings) Scheme() string {
 // as an [[endpoints]] table ([defaults] apply too) and builds it with its
 // secrets. Errors are *ConfigError whose Key is the JSON field.
 func (c *Config) BuildManaged(id string, s *APISettings, secrets SecretSet, now time.Time) (*delivery.Endpoint, error) {
-	bad := func(key, format string, args ...any) error {
-		return &ConfigError{Key: key, Msg: fmt.Sprintf(format, args...)}
-	}
 	e := s.EndpointSettings // a copy: the secret below is not stored with the settings
 	switch {
 	case !nameRe.MatchString(e.Name):
-		return nil, bad("name", "%q: must be 1-64 characters of [a-z0-9_-]", e.Name)
+		return nil, fieldErrorf("name", "%q: must be 1-64 characters of [a-z0-9_-]", e.Name)
 	case e.Tenant != "" && !ValidID(e.Tenant):
-		return nil, bad("tenant", "%q: %s", e.Tenant, IDRule)
+		return nil, fieldErrorf("tenant", "%q: %s", e.Tenant, IDRule)
 	case len(e.Description) > maxDescription:
-		return nil, bad("description", "must be at most 1 KiB")
+		return nil, fieldErrorf("description", "must be at most 1 KiB")
 	case len(e.Events) == 0:
-		return nil, bad("events", "must list at least one event type or pattern (\"*\" for all)")
+		return nil, fieldErrorf("events", "must list at least one event type or pattern (\"*\" for all)")
 	case e.Signing != nil && (e.Signing.SecretFile != nil || e.Signing.SecretEnv != nil):
-		return nil, bad("signing", "secret_file and secret_env are for the config file; send secret, or none to have one generated")
+		return nil, fieldErrorf("signing", "secret_file and secret_env are for the config file; send secret, or none to have one generated")
 	case e.Signing != nil && e.Signing.PreviousSecrets != nil:
-		return nil, bad("signing.previous_secrets", "use POST /v1/endpoints/{name}/rotate-secret, which keeps the old secret signing for an overlap")
+		return nil, fieldErrorf("signing.previous_secrets", "use POST /v1/endpoints/{name}/rotate-secret, which keeps the old secret signing for an overlap")
 	case e.TestEventType != nil && !IDRe.MatchString(*e.TestEventType):
-		return nil, bad("test_event_type", "must be 1-128 characters of [A-Za-z0-9._:-]")
+		return nil, fieldErrorf("test_event_type", "must be 1-128 characters of [A-Za-z0-9._:-]")
 	}
 	if err := checkURL(e.URL); err != nil {
-		return nil, bad("url", "%v", err)
+		return nil, fieldErrorf("url", "%v", err)
 	}
 	n := 0
 	for k, v := range s.Metadata {
 		n += len(k) + len(v)
 	}
 	if n > maxMetadata {
-		return nil, bad("metadata", "must be at most 4 KiB")
+		return nil, fieldErrorf("metadata", "must be at most 4 KiB")
 	}
 	signing := SigningSettings{}
 	if e.Signing != nil {
@@ -127,7 +130,7 @@ func (c *Config) BuildManaged(id string, s *APISettings, secrets SecretSet, now 
 	if err != nil {
 		var ce *ConfigError
 		if errors.As(err, &ce) {
-			return nil, bad(strings.TrimPrefix(ce.Key, "."), "%s", ce.Msg)
+			return nil, fieldErrorf(strings.TrimPrefix(ce.Key, "."), "%s", ce.Msg)
 		}
 		return nil, err
 	}
@@ -146,27 +149,24 @@ func (c *Config) BuildManaged(id string, s *APISettings, secrets SecretSet, now 
 // endpoint stays editable in the fields its owner may change. Errors are
 // *ConfigError whose Key is the field.
 func CheckNewManaged(s *APISettings, ep *delivery.Endpoint, changed func(field string) bool) error {
-	bad := func(key, format string, args ...any) error {
-		return &ConfigError{Key: key, Msg: fmt.Sprintf(format, args...)}
-	}
 	set := func(field string) bool { return changed == nil || changed(field) }
 	if set("description") {
 		if err := checkDescription(s.Description); err != nil {
-			return bad("description", "%v", err)
+			return fieldErrorf("description", "%v", err)
 		}
 	}
 	if set("url") {
 		if err := checkURLForm(s.URL); err != nil {
-			return bad("url", "%v", err)
+			return fieldErrorf("url", "%v", err)
 		}
 		if len(s.URL) > maxURL {
-			return bad("url", "must be at most 2 KiB")
+			return fieldErrorf("url", "must be at most 2 KiB")
 		}
 	}
 	if set("headers") || set("signing") {
 		var fe *delivery.FieldError
 		if err := ep.CheckHeaders(); errors.As(err, &fe) {
-			return bad(fe.Field, "%v", fe.Err)
+			return fieldErrorf(fe.Field, "%v", fe.Err)
 		}
 	}
 	if s.Tenant == "" {
@@ -183,17 +183,17 @@ func CheckNewManaged(s *APISettings, ep *delivery.Endpoint, changed func(field s
 	}
 	switch {
 	case set("envelope") && static > TenantMaxHeaderBytes:
-		return bad("envelope.static", "a tenant endpoint's static fields are at most 8KiB (they are sent with every delivery)")
+		return fieldErrorf("envelope.static", "a tenant endpoint's static fields are at most 8KiB (they are sent with every delivery)")
 	case set("events") && len(s.Events) > TenantMaxEvents:
-		return bad("events", "a tenant endpoint lists at most %d patterns", TenantMaxEvents)
+		return fieldErrorf("events", "a tenant endpoint lists at most %d patterns", TenantMaxEvents)
 	case set("headers") && len(s.Headers) > TenantMaxHeaders:
-		return bad("headers", "a tenant endpoint sets at most %d headers", TenantMaxHeaders)
+		return fieldErrorf("headers", "a tenant endpoint sets at most %d headers", TenantMaxHeaders)
 	case set("headers") && n > TenantMaxHeaderBytes:
-		return bad("headers", "a tenant endpoint's headers are at most 8KiB")
+		return fieldErrorf("headers", "a tenant endpoint's headers are at most 8KiB")
 	case set("schedule") && s.Schedule != nil && len(*s.Schedule) > TenantMaxRetries:
-		return bad("schedule", "a tenant endpoint's schedule has at most %d retries", TenantMaxRetries)
+		return fieldErrorf("schedule", "a tenant endpoint's schedule has at most %d retries", TenantMaxRetries)
 	case set("schedule") && s.Schedule != nil && slices.ContainsFunc(*s.Schedule, func(d Duration) bool { return d.D() < TenantMinRetryDelay || d.D() > TenantMaxRetryDelay }):
-		return bad("schedule", "a tenant endpoint's retries are %s to %s apart", TenantMinRetryDelay, TenantMaxRetryDelay)
+		return fieldErrorf("schedule", "a tenant endpoint's retries are %s to %s apart", TenantMinRetryDelay, TenantMaxRetryDelay)
 	}
 	return nil
 }

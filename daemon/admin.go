@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/url"
-	"reflect"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -276,16 +275,8 @@ func decodeBody(ctx *fasthttp.RequestCtx, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := decodeInto(body, v); err != nil {
 		return badRequest("body: %s", jsonError(err))
-	}
-	if err := checkJSON(body); err != nil {
-		return badRequest("body: %v", err)
-	}
-	if err := exactKeys(body, reflect.TypeOf(v)); err != nil {
-		return badRequest("%v", err)
 	}
 	return nil
 }

@@ -30,6 +30,16 @@ func inScope(sc api.Scope, t *delivery.Table) func(id string) bool {
 	}
 }
 
+// resendable accepts the endpoints of the scope that are still in the
+// table: a deleted endpoint's deliveries stay parked, since requeued they
+// would only be parked again (and be counted as resent).
+func resendable(sc api.Scope, t *delivery.Table) func(id string) bool {
+	if keep := inScope(sc, t); keep != nil {
+		return keep // a tenant's endpoints, looked up in the table
+	}
+	return func(id string) bool { return t.ByID(id) != nil }
+}
+
 // Deliveries is the deliveries log: newest first by the event's ingest
 // time, filtered by tenant, endpoint, status, type and time range.
 func (d *Daemon) Deliveries(sc api.Scope, q client.DeliveryQuery) (*client.DeliveryList, error) {
@@ -187,13 +197,7 @@ func (d *Daemon) Redeliver(ctx context.Context, sc api.Scope, id string, in clie
 			return nil, err
 		}
 	default:
-		// A deleted endpoint's delivery stays parked: requeued, it would
-		// only be parked again.
-		keep := inScope(sc, t)
-		if sc.All() {
-			keep = func(id string) bool { return t.ByID(id) != nil }
-		}
-		if ids, err = d.store.Redeliver(ctx, id, keep, nil); err != nil {
+		if ids, err = d.store.Redeliver(ctx, id, resendable(sc, t), nil); err != nil {
 			return nil, err
 		}
 	}
@@ -208,8 +212,7 @@ func (d *Daemon) Redeliver(ctx context.Context, sc api.Scope, id string, in clie
 }
 
 // RedeliverUndeliverable requeues parked deliveries: one endpoint's, or
-// every endpoint's of the scope. A deleted endpoint's stay parked: they
-// would only be parked again, and counted as redelivered.
+// every endpoint's of the scope that is still in the table (resendable).
 func (d *Daemon) RedeliverUndeliverable(ctx context.Context, sc api.Scope, in client.RedeliverUndeliverableRequest) (*client.RedeliveredUndeliverable, error) {
 	t := d.sched.Table()
 	var keep func(string) bool
@@ -220,10 +223,8 @@ func (d *Daemon) RedeliverUndeliverable(ctx context.Context, sc api.Scope, in cl
 			return nil, unknownEndpoint(in.Endpoint)
 		}
 		keep = func(id string) bool { return id == ep.ID }
-	case sc.All():
-		keep = func(id string) bool { return t.ByID(id) != nil }
 	default:
-		keep = inScope(sc, t)
+		keep = resendable(sc, t)
 	}
 	n, err := d.store.RedeliverUndeliverable(ctx, keep, in.Since, in.Until)
 	if err != nil {

@@ -217,6 +217,9 @@ func decodeInto(body []byte, v any) error {
 		// Not dec.More(), which is false before a stray ']' or '}'.
 		return errors.New("trailing data after the JSON object")
 	}
+	if err := checkJSON(body); err != nil {
+		return err
+	}
 	return exactKeys(body, reflect.TypeOf(v))
 }
 
@@ -247,9 +250,6 @@ func (d *Daemon) CreateEndpoint(ctx context.Context, sc api.Scope, body []byte) 
 	var s config.APISettings
 	if err := decodeStrict(body, &s); err != nil {
 		return nil, err
-	}
-	if err := checkJSON(body); err != nil {
-		return nil, badRequest("body: %v", err)
 	}
 	if !sc.All() {
 		if sc.Tenant() == "" {
