@@ -74,7 +74,9 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"filter in defaults", "[defaults]\nfilter = 'true'\n", "t.toml:2: defaults.filter: a filter belongs to [[endpoints]]"},
 		{"bad header name", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\nheaders = { \"X Bad\" = \"v\" }\n", "endpoints[0].headers.X Bad: the name must be"},
 		{"header set by signing", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\nheaders = { \"Webhook-Signature\" = \"v\" }\n  [endpoints.signing]\n  secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n", "endpoints[0].headers.Webhook-Signature: the endpoint's signing sets"},
-		{"header in defaults", "[defaults]\nheaders = { Host = \"x\" }\n[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n", "headers.Host: hookd sets this header itself"},
+		{"header in defaults", "[defaults]\nheaders = { Host = \"x\" }\n[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n[[endpoints]]\nname = \"b\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n", "invalid configuration: t.toml:2: defaults.headers.Host: hookd sets this header itself"}, // once, not per endpoint
+		{"bad value", "[defaults]\ntimeout = 5s\n", "t.toml:2: defaults.timeout: expected"},
+		{"header without its bracket", "[defaults]\ntimeout = \"5s\"\n[[endpoints]\nname = \"a\"\n", "invalid configuration: t.toml:3: expected end of table array name"},
 		{"control in description", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\ndescription = \"\\u001b[31mred\"\n", "t.toml:5: endpoints[0].description: must not contain control characters"},
 		{"signature header hookd sets", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  scheme = \"hmac-sha256\"\n  secret = \"k\"\n  header = \"Host\"\n", `endpoints[0].signing: header "Host": hookd sets this header itself`},
 		{"signature prefix with CRLF", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  scheme = \"hmac-sha256\"\n  secret = \"k\"\n  header = \"X-Sig\"\n  prefix = \"a\\r\\nX-B: c\"\n", "control characters"},
@@ -94,8 +96,8 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 			t.Errorf("%s: not ErrConfig: %v", c.name, err)
 		}
 		msg := strings.ReplaceAll(err.Error(), p, "t.toml")
-		if !strings.Contains(msg, c.want) {
-			t.Errorf("%s:\n got %s\nwant %s", c.name, msg, c.want)
+		if n := strings.Count(msg, c.want); n != 1 {
+			t.Errorf("%s:\n got %s\nwant %s (once, got %d)", c.name, msg, c.want, n)
 		}
 		if strings.Contains(msg, "TOPSECRET") {
 			t.Errorf("%s: error leaks the secret: %s", c.name, msg)

@@ -8,8 +8,13 @@ import (
 
 // keyLines maps dotted key paths ("endpoints[1].signing.secret", and the
 // same without indexes) to the line that sets them, so errors found after
-// decoding can still name a line.
-type keyLines map[string]int
+// decoding can still name a line; and each line to the key it sets, so a
+// syntax error names the key on its own line rather than the last one the
+// parser finished (a table's name, lines above).
+type keyLines struct {
+	byKey  map[string]int
+	byLine map[int]string
+}
 
 var (
 	tableRe = regexp.MustCompile(`^\s*\[\s*([A-Za-z0-9_.\-"]+)\s*\]`)
@@ -18,17 +23,21 @@ var (
 )
 
 func indexKeys(b []byte) keyLines {
-	m := keyLines{}
+	m := keyLines{byKey: map[string]int{}, byLine: map[int]string{}}
 	count := map[string]int{}
-	table, plain := "", ""
+	table, plain, broken := "", "", false
 	set := func(k string, line int) {
-		if _, ok := m[k]; !ok {
-			m[k] = line
+		if _, ok := m.byKey[k]; !ok {
+			m.byKey[k] = line
+		}
+		if _, ok := m.byLine[line]; !ok {
+			m.byLine[line] = k
 		}
 	}
 	for i, l := range strings.Split(string(b), "\n") {
 		line := i + 1
 		if g := arrayRe.FindStringSubmatch(l); g != nil {
+			broken = false
 			name := g[1]
 			table, plain = fmt.Sprintf("%s[%d]", name, count[name]), name
 			count[name]++
@@ -37,6 +46,7 @@ func indexKeys(b []byte) keyLines {
 			continue
 		}
 		if g := tableRe.FindStringSubmatch(l); g != nil {
+			broken = false
 			name := g[1]
 			// [endpoints.signing] belongs to the latest [[endpoints]].
 			plain = name
@@ -50,7 +60,14 @@ func indexKeys(b []byte) keyLines {
 			set(plain, line)
 			continue
 		}
-		if g := keyRe.FindStringSubmatch(l); g != nil {
+		if strings.HasPrefix(strings.TrimSpace(l), "[") {
+			// A header the parser will refuse: the keys below it are in
+			// no table this can name.
+			table, plain = "", ""
+			broken = true
+			continue
+		}
+		if g := keyRe.FindStringSubmatch(l); g != nil && !broken {
 			k := strings.ReplaceAll(strings.Trim(g[1], `"`), " ", "")
 			join := func(t string) string {
 				if t == "" {
@@ -68,7 +85,7 @@ func indexKeys(b []byte) keyLines {
 // find returns the line of key or of its nearest enclosing key.
 func (m keyLines) find(key string) int {
 	for key != "" {
-		if l, ok := m[key]; ok {
+		if l, ok := m.byKey[key]; ok {
 			return l
 		}
 		i := strings.LastIndexAny(key, ".[")

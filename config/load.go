@@ -76,7 +76,13 @@ func Parse(name string, b []byte) (*Config, error) {
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return nil, fmt.Errorf("%w: %w", ErrConfig, &ConfigError{File: name, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message})
+			line := pe.Position.Line
+			if at := pe.Position.Start; at > 0 && at < len(b) {
+				// The parser counts a line's closing newline as the next
+				// line's: a header missing its "]" was reported a line late.
+				line = 1 + bytes.Count(b[:at], []byte("\n"))
+			}
+			return nil, fmt.Errorf("%w: %w", ErrConfig, &ConfigError{File: name, Line: line, Key: c.lines.byLine[line], Msg: pe.Message})
 		}
 		return nil, fmt.Errorf("%w: %w", ErrConfig, &ConfigError{File: name, Msg: err.Error()})
 	}

@@ -44,10 +44,14 @@ func (c *Config) Resolve() error {
 		}
 	}
 	c.Resolved = nil
+	seen := map[string]bool{} // a bad [defaults] setting fails every endpoint the same way
 	for i := range c.Endpoints {
 		ep, err := c.buildEndpoint(fmt.Sprintf("endpoints[%d]", i), "", &c.Endpoints[i], false)
 		if err != nil {
-			errs = append(errs, err)
+			if !seen[err.Error()] {
+				errs = append(errs, err)
+			}
+			seen[err.Error()] = true
 			continue
 		}
 		c.Resolved = append(c.Resolved, ep)
@@ -70,7 +74,16 @@ func (c *Config) buildEndpoint(p, id string, e *EndpointSettings, internal bool)
 	if err != nil {
 		return nil, err
 	}
-	return ep, c.fieldErr(p, ep.CheckHeaders())
+	err = ep.CheckHeaders()
+	var fe *delivery.FieldError
+	if errors.As(err, &fe) {
+		if h, ok := strings.CutPrefix(fe.Field, "headers."); ok {
+			if _, own := e.Headers[h]; !own {
+				p = "defaults" // it came from [defaults]: named there, once (Resolve)
+			}
+		}
+	}
+	return ep, c.fieldErr(p, err)
 }
 
 // newEndpoint builds ec, naming the key under p of what NewEndpoint finds

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -139,88 +140,23 @@ func (d *Daemon) putManaged(ep *delivery.Endpoint) {
 // size) does not know which field it is in, so each field is retried
 // alone to find it.
 func decodeStrict(body []byte, v any) error {
-	err := decodeInto(body, v)
+	err := api.Decode(body, v)
 	if err == nil {
 		return nil
 	}
 	var fields map[string]json.RawMessage
 	if json.Unmarshal(body, &fields) == nil {
-		for k, raw := range fields {
-			one, _ := json.Marshal(map[string]json.RawMessage{k: raw})
-			if decodeInto(one, reflect.New(reflect.TypeOf(v).Elem()).Interface()) != nil && !strings.Contains(err.Error(), k) {
+		for _, k := range slices.Sorted(maps.Keys(fields)) {
+			one, _ := json.Marshal(map[string]json.RawMessage{k: fields[k]})
+			// The field alone fails the same way: it is the one (another
+			// unknown field fails too, but naming itself).
+			e := api.Decode(one, reflect.New(reflect.TypeOf(v).Elem()).Interface())
+			if e != nil && e.Error() == err.Error() && !strings.Contains(err.Error(), k) {
 				return badRequest("%s: %s", k, jsonError(err))
 			}
 		}
 	}
 	return badRequest("body: %s", jsonError(err))
-}
-
-// exactKeys refuses an object key that names a field of t only when case
-// is ignored: encoding/json takes "Tenant" for tenant, and the last of
-// {"tenant":"A","Tenant":"B"} wins where a proxy in front reads the first.
-// body is valid JSON (decoded already); maps' keys are free.
-func exactKeys(body []byte, t reflect.Type) error {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t.Kind() != reflect.Struct || reflect.PointerTo(t).Implements(reflect.TypeFor[json.Unmarshaler]()) {
-		return nil // its own decoder matches its keys
-	}
-	var obj map[string]json.RawMessage
-	if json.Unmarshal(body, &obj) != nil {
-		return nil // not an object: the decoder said what is wrong
-	}
-	fields := map[string]reflect.Type{}
-	jsonFields(t, fields)
-	for k, raw := range obj {
-		ft, ok := fields[k]
-		if !ok {
-			for name := range fields {
-				if strings.EqualFold(name, k) {
-					return fmt.Errorf("%s: unknown field (names are case-sensitive: %s)", k, name)
-				}
-			}
-			continue
-		}
-		if err := exactKeys(raw, ft); err != nil {
-			return fmt.Errorf("%s.%w", k, err)
-		}
-	}
-	return nil
-}
-
-// jsonFields collects t's JSON field names and types, embedded structs'
-// included.
-func jsonFields(t reflect.Type, into map[string]reflect.Type) {
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		switch {
-		case name == "-" || !f.IsExported() && !f.Anonymous:
-		case f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct:
-			jsonFields(f.Type, into)
-		case name == "":
-			into[f.Name] = f.Type
-		default:
-			into[name] = f.Type
-		}
-	}
-}
-
-func decodeInto(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if len(bytes.TrimSpace(body[dec.InputOffset():])) > 0 {
-		// Not dec.More(), which is false before a stray ']' or '}'.
-		return errors.New("trailing data after the JSON object")
-	}
-	if err := checkJSON(body); err != nil {
-		return err
-	}
-	return exactKeys(body, reflect.TypeOf(v))
 }
 
 // fieldError turns a validation error into a 400 naming the JSON field.
@@ -474,7 +410,7 @@ func (d *Daemon) PatchEndpoint(ctx context.Context, sc api.Scope, name string, b
 	if err := json.Unmarshal(body, &patch); err != nil || patch == nil {
 		return nil, badRequest("body: must be a JSON object (a merge patch)")
 	}
-	if err := checkJSON(body); err != nil {
+	if err := api.CheckJSON(body); err != nil {
 		return nil, badRequest("body: %v", err)
 	}
 	d.managed.mu.Lock()
@@ -725,7 +661,7 @@ func (d *Daemon) TestEndpoint(_ context.Context, sc api.Scope, name string, in c
 	}
 	if in.Data == nil {
 		in.Data, _ = json.Marshal(d.testData(ep, in.Type))
-	} else if err := checkJSON(in.Data); err != nil {
+	} else if err := api.CheckJSON(in.Data); err != nil {
 		// What ingest refuses is not signed as a test either.
 		return nil, badRequest("data: %v", err)
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,13 +18,8 @@ func decodeBody(r *request, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := api.Decode(body, v); err != nil {
 		return api.BadRequest("%s", jsonProblem(err))
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return api.BadRequest("body: must be one JSON object")
 	}
 	return nil
 }
@@ -40,8 +34,10 @@ func jsonProblem(err error) string {
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		f, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
 		return f + ": unknown field"
+	case errors.As(err, new(*json.SyntaxError)):
+		return "body: not valid JSON"
 	}
-	return "body: not valid JSON"
+	return "body: " + err.Error() // a key twice, trailing data, a key's case (api.Decode)
 }
 
 // customerFields are what a customer sets on an endpoint in the portal

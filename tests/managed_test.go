@@ -206,6 +206,7 @@ func TestManagedEndpointErrors(t *testing.T) {
 		{"PATCH", "/v1/endpoints/mine", `{"tenant":"other"}`, 400, "tenant"},
 		{"PATCH", "/v1/endpoints/mine", `{"name":"other"}`, 400, "name"},
 		{"PATCH", "/v1/endpoints/mine", `{"max_in_flight":0}`, 400, "max_in_flight"},
+		{"PATCH", "/v1/endpoints/mine", `{"colour":"red","flavour":"sour"}`, 400, `body: json: unknown field "colour"`}, // not "flavour: … colour"
 		{"PATCH", "/v1/endpoints/mine", `[1]`, 400, "merge patch"},
 		{"DELETE", "/v1/endpoints/fromfile", ``, 409, "config file"},
 		{"DELETE", "/v1/endpoints/nope", ``, 404, ""},

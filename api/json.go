@@ -1,0 +1,214 @@
+package api
+
+// The JSON hygiene every API body gets (the admin API's, the portal's and
+// ingest's own scanner): one value, valid UTF-8, no key twice, bounded
+// nesting, and keys matched exactly. A proxy in front of hookd and hookd
+// must never read one body two ways.
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"unicode/utf8"
+)
+
+// ValueEnd returns the index just past the JSON value starting at b[i].
+// b must be valid JSON.
+func ValueEnd(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		for i++; b[i] != '"'; i++ {
+			if b[i] == '\\' {
+				i++
+			}
+		}
+		return i + 1
+	case '{', '[':
+		depth := 0
+		for ; ; i++ {
+			switch b[i] {
+			case '"':
+				i = ValueEnd(b, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+	}
+	for i < len(b) && !strings.ContainsRune(",}] \t\r\n", rune(b[i])) {
+		i++
+	}
+	return i
+}
+
+// JSONString decodes a valid JSON string literal.
+func JSONString(raw []byte) string {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1])
+	}
+	var s string
+	json.Unmarshal(raw, &s)
+	return s
+}
+
+// maxDepth bounds nesting in data and payload: many receivers' parsers
+// recurse and would fail on what hookd accepted.
+const maxDepth = 128
+
+// CheckNested walks valid JSON once and refuses nesting deeper than
+// maxDepth and objects that repeat a key: receivers' parsers disagree on
+// which of two equal keys wins (first, last, error), so a signed body with
+// both could mean different things to the signer's and the reader's code.
+func CheckNested(b []byte) error {
+	type frame struct {
+		object bool
+		keys   [][]byte            // keys seen, while few
+		set    map[string]struct{} // keys seen, once many
+	}
+	var stack []frame
+	expectKey := false
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; c {
+		case '"':
+			end := ValueEnd(b, i)
+			if expectKey {
+				key := b[i+1 : end-1]
+				if bytes.IndexByte(key, '\\') >= 0 {
+					key = []byte(JSONString(b[i:end])) // compare what the key means
+				}
+				f := &stack[len(stack)-1]
+				if duplicateKey(&f.keys, &f.set, key) {
+					return fmt.Errorf("duplicate key %.64q", JSONString(b[i:end]))
+				}
+				expectKey = false
+			}
+			i = end - 1
+		case '{', '[':
+			if len(stack) == maxDepth {
+				return fmt.Errorf("nested deeper than %d levels", maxDepth)
+			}
+			stack = append(stack, frame{object: c == '{'})
+			expectKey = c == '{'
+		case '}', ']':
+			stack = stack[:len(stack)-1]
+		case ',':
+			expectKey = stack[len(stack)-1].object
+		}
+	}
+	return nil
+}
+
+// CheckJSON is CheckNested for a body not known to be valid JSON (one
+// value, nothing after it): CheckNested itself trusts its input.
+func CheckJSON(b []byte) error {
+	if !utf8.Valid(b) {
+		return errors.New("must be UTF-8") // the decoder would replace what is not
+	}
+	if !json.Valid(b) {
+		return errors.New("must be one JSON value with nothing after it")
+	}
+	return CheckNested(b)
+}
+
+// duplicateKey records key and reports whether it was seen before. Few
+// keys are compared in place (no allocation on the hot path); many go to
+// a map so a huge object cannot cost quadratic time.
+func duplicateKey(keys *[][]byte, set *map[string]struct{}, key []byte) bool {
+	if *set == nil {
+		for _, k := range *keys {
+			if bytes.Equal(k, key) {
+				return true
+			}
+		}
+		if *keys = append(*keys, key); len(*keys) <= 16 {
+			return false
+		}
+		*set = make(map[string]struct{}, 2*len(*keys))
+		for _, k := range *keys {
+			(*set)[string(k)] = struct{}{}
+		}
+		*keys = nil
+		return false
+	}
+	if _, ok := (*set)[string(key)]; ok {
+		return true
+	}
+	(*set)[string(key)] = struct{}{}
+	return false
+}
+
+// exactKeys refuses an object key that names a field of t only when case
+// is ignored: encoding/json takes "Tenant" for tenant, and the last of
+// {"tenant":"A","Tenant":"B"} wins where a proxy in front reads the first.
+// body is valid JSON (decoded already); maps' keys are free.
+func exactKeys(body []byte, t reflect.Type) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || reflect.PointerTo(t).Implements(reflect.TypeFor[json.Unmarshaler]()) {
+		return nil // its own decoder matches its keys
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(body, &obj) != nil {
+		return nil // not an object: the decoder said what is wrong
+	}
+	fields := map[string]reflect.Type{}
+	jsonFields(t, fields)
+	for k, raw := range obj {
+		ft, ok := fields[k]
+		if !ok {
+			for name := range fields {
+				if strings.EqualFold(name, k) {
+					return fmt.Errorf("%s: unknown field (names are case-sensitive: %s)", k, name)
+				}
+			}
+			continue
+		}
+		if err := exactKeys(raw, ft); err != nil {
+			return fmt.Errorf("%s.%w", k, err)
+		}
+	}
+	return nil
+}
+
+// jsonFields collects t's JSON field names and types, embedded structs'
+// included.
+func jsonFields(t reflect.Type, into map[string]reflect.Type) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case name == "-" || !f.IsExported() && !f.Anonymous:
+		case f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct:
+			jsonFields(f.Type, into)
+		case name == "":
+			into[f.Name] = f.Type
+		default:
+			into[name] = f.Type
+		}
+	}
+}
+
+// Decode decodes one JSON object into v strictly: unknown fields, data
+// after it, and what CheckJSON or exactKeys refuse are errors.
+func Decode(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(body[dec.InputOffset():])) > 0 {
+		// Not dec.More(), which is false before a stray ']' or '}'.
+		return errors.New("trailing data after the JSON object")
+	}
+	if err := CheckJSON(body); err != nil {
+		return err
+	}
+	return exactKeys(body, reflect.TypeOf(v))
+}
