@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -40,34 +41,45 @@ func (d *Daemon) browserFacingServer(name string, h fasthttp.RequestHandler, onE
 }
 
 // route is one admin endpoint: method and path pattern with {} segments.
+// A list's query parameters are named: another one, or one given twice,
+// is a 400, because a misspelt filter (?tenat=) would otherwise answer
+// with everyone's records as if they were the ones asked for.
 type route struct {
 	method, pattern string
 	h               func(d *Daemon, ctx *fasthttp.RequestCtx, args []string) error
+	query           []string // nil: the route reads none, and ignores any
 }
 
+var (
+	listQuery       = []string{"limit", "cursor"}
+	endpointsQuery  = []string{"tenant", "limit", "cursor"}
+	parkedQuery     = []string{"endpoint", "limit", "cursor"}
+	deliveriesQuery = []string{"tenant", "endpoint", "status", "type", "since", "until", "limit", "cursor"}
+)
+
 var adminRoutes = []route{
-	{"GET", "/v1/events/{}", (*Daemon).adminEvent},
-	{"POST", "/v1/events/{}/redeliver", (*Daemon).adminRedeliver},
-	{"GET", "/v1/undeliverable", (*Daemon).adminUndeliverable},
-	{"POST", "/v1/undeliverable/redeliver", (*Daemon).adminRedeliverUndeliverable},
-	{"GET", "/v1/endpoints", (*Daemon).adminEndpoints},
-	{"POST", "/v1/endpoints", (*Daemon).adminCreateEndpoint},
-	{"GET", "/v1/event-types", (*Daemon).adminEventTypes},
-	{"GET", "/v1/tenants", (*Daemon).adminTenants},
-	{"GET", "/v1/deliveries", (*Daemon).adminDeliveries},
-	{"DELETE", "/v1/tenants/{}", (*Daemon).adminDeleteTenant},
-	{"GET", "/v1/endpoints/{}", (*Daemon).adminEndpoint},
-	{"PATCH", "/v1/endpoints/{}", (*Daemon).adminPatchEndpoint},
-	{"DELETE", "/v1/endpoints/{}", (*Daemon).adminDeleteEndpoint},
-	{"GET", "/v1/endpoints/{}/secret", (*Daemon).adminEndpointSecret},
-	{"POST", "/v1/endpoints/{}/rotate-secret", (*Daemon).adminRotateSecret},
-	{"POST", "/v1/endpoints/{}/test", (*Daemon).adminTest},
-	{"POST", "/v1/endpoints/{}/enable", (*Daemon).adminEnable},
-	{"POST", "/v1/endpoints/{}/disable", (*Daemon).adminDisable},
-	{"GET", "/metrics", (*Daemon).adminMetrics},
-	{"GET", "/v1/backup", (*Daemon).adminBackup},
-	{"GET", "/openapi.yaml", (*Daemon).adminOpenAPI},
-	{"POST", "/v1/tenants/{}/portal", (*Daemon).adminPortalLink},
+	{"GET", "/v1/events/{}", (*Daemon).adminEvent, nil},
+	{"POST", "/v1/events/{}/redeliver", (*Daemon).adminRedeliver, nil},
+	{"GET", "/v1/undeliverable", (*Daemon).adminUndeliverable, parkedQuery},
+	{"POST", "/v1/undeliverable/redeliver", (*Daemon).adminRedeliverUndeliverable, nil},
+	{"GET", "/v1/endpoints", (*Daemon).adminEndpoints, endpointsQuery},
+	{"POST", "/v1/endpoints", (*Daemon).adminCreateEndpoint, nil},
+	{"GET", "/v1/event-types", (*Daemon).adminEventTypes, nil},
+	{"GET", "/v1/tenants", (*Daemon).adminTenants, listQuery},
+	{"GET", "/v1/deliveries", (*Daemon).adminDeliveries, deliveriesQuery},
+	{"DELETE", "/v1/tenants/{}", (*Daemon).adminDeleteTenant, nil},
+	{"GET", "/v1/endpoints/{}", (*Daemon).adminEndpoint, nil},
+	{"PATCH", "/v1/endpoints/{}", (*Daemon).adminPatchEndpoint, nil},
+	{"DELETE", "/v1/endpoints/{}", (*Daemon).adminDeleteEndpoint, nil},
+	{"GET", "/v1/endpoints/{}/secret", (*Daemon).adminEndpointSecret, nil},
+	{"POST", "/v1/endpoints/{}/rotate-secret", (*Daemon).adminRotateSecret, nil},
+	{"POST", "/v1/endpoints/{}/test", (*Daemon).adminTest, nil},
+	{"POST", "/v1/endpoints/{}/enable", (*Daemon).adminEnable, nil},
+	{"POST", "/v1/endpoints/{}/disable", (*Daemon).adminDisable, nil},
+	{"GET", "/metrics", (*Daemon).adminMetrics, nil},
+	{"GET", "/v1/backup", (*Daemon).adminBackup, nil},
+	{"GET", "/openapi.yaml", (*Daemon).adminOpenAPI, nil},
+	{"POST", "/v1/tenants/{}/portal", (*Daemon).adminPortalLink, nil},
 }
 
 func (d *Daemon) handleAdmin(ctx *fasthttp.RequestCtx) {
@@ -102,7 +114,11 @@ func (d *Daemon) handleAdmin(ctx *fasthttp.RequestCtx) {
 			allowed = append(allowed, r.method)
 			continue
 		}
-		if err := r.h(d, ctx, args); err != nil {
+		err := checkQuery(ctx.QueryArgs(), r.query)
+		if err == nil {
+			err = r.h(d, ctx, args)
+		}
+		if err != nil {
 			d.writeError(ctx, err)
 		}
 		return
@@ -337,4 +353,25 @@ func fromOtherSite(ctx *fasthttp.RequestCtx) bool {
 	}
 	u, err := url.Parse(string(origin))
 	return err != nil || u.Host == "" || !strings.EqualFold(u.Host, string(ctx.Host()))
+}
+
+// checkQuery refuses a query parameter not in known, or given twice; with
+// known nil, any query is let through unread.
+func checkQuery(q *fasthttp.Args, known []string) error {
+	if known == nil {
+		return nil
+	}
+	var err error
+	seen := map[string]bool{}
+	q.VisitAll(func(k, _ []byte) {
+		switch {
+		case err != nil:
+		case !slices.Contains(known, string(k)):
+			err = badRequest("%.64q: unknown query parameter (known: %s)", k, strings.Join(known, ", "))
+		case seen[string(k)]:
+			err = badRequest("%s: given twice", k)
+		}
+		seen[string(k)] = true
+	})
+	return err
 }
