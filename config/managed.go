@@ -190,6 +190,8 @@ func CheckNewManaged(s *APISettings, ep *delivery.Endpoint, changed func(field s
 		return fieldErrorf("headers", "a tenant endpoint sets at most %d headers", TenantMaxHeaders)
 	case set("headers") && n > TenantMaxHeaderBytes:
 		return fieldErrorf("headers", "a tenant endpoint's headers are at most 8KiB")
+	case set("filter") && ep.FilterUsesRegex():
+		return fieldErrorf("filter", "a tenant endpoint's filter may not use matches (a regular expression can cost microseconds per byte of every event): use contains, startsWith or endsWith")
 	case set("schedule") && s.Schedule != nil && len(*s.Schedule) > TenantMaxRetries:
 		return fieldErrorf("schedule", "a tenant endpoint's schedule has at most %d retries", TenantMaxRetries)
 	case set("schedule") && s.Schedule != nil && slices.ContainsFunc(*s.Schedule, func(d Duration) bool { return d.D() < TenantMinRetryDelay || d.D() > TenantMaxRetryDelay }):

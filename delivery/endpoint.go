@@ -222,6 +222,9 @@ func (e *Endpoint) Sign(m *Message) []Header { return e.signer.Sign(nil, m) }
 // in acknowledgement order.
 func (e *Endpoint) Ordered() bool { return e.Ordering == OrderingFIFO }
 
+// FilterUsesRegex reports whether the endpoint's filter uses matches.
+func (e *Endpoint) FilterUsesRegex() bool { return e.filter != nil && e.filter.UsesRegex() }
+
 // Filtered reports whether the endpoint has a filter: the event's data
 // must then be parsed for Accepts.
 func (e *Endpoint) Filtered() bool { return e.filter != nil }
