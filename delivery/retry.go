@@ -36,7 +36,11 @@ func (p *Policy) Decide(n, status int, errText string, retryAfter time.Duration,
 	case p.StopOn4xx && status >= 400 && status < 500 && status != 408 && status != 429:
 		return Verdict{Reason: what + " (stop_on_4xx)"}
 	case n > len(p.Schedule):
-		return Verdict{Reason: fmt.Sprintf("retry schedule exhausted after %d attempts; last: %s", n, what)}
+		attempts := "attempts"
+		if n == 1 {
+			attempts = "attempt" // an empty schedule
+		}
+		return Verdict{Reason: fmt.Sprintf("retry schedule exhausted after %d %s; last: %s", n, attempts, what)}
 	}
 	d := p.Schedule[n-1]
 	if p.Jitter > 0 {
