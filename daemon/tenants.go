@@ -7,7 +7,6 @@ import (
 
 	"hookd/api"
 	"hookd/client"
-	"hookd/delivery"
 )
 
 // adminTenants lists the tenants that have endpoints, by id, a page at a
@@ -19,34 +18,29 @@ func (d *Daemon) adminTenants(ctx *fasthttp.RequestCtx, _ []string) error {
 		return err
 	}
 	limit, _ = checkLimit(limit)
-	cursor := string(q.Peek("cursor"))
 	t := d.sched.Table()
-	byTenant := map[string][]*delivery.Endpoint{}
-	for _, ep := range t.All() {
-		if ep.Tenant != "" && ep.Tenant > cursor {
-			byTenant[ep.Tenant] = append(byTenant[ep.Tenant], ep)
-		}
-	}
-	names := make([]string, 0, len(byTenant))
-	for name := range byTenant {
-		names = append(names, name)
-	}
-	slices.Sort(names)
+	names := t.Tenants(string(q.Peek("cursor")), limit+1)
 	next := ""
 	if len(names) > limit {
 		names, next = names[:limit], names[limit-1]
 	}
-	pending := d.store.PendingByEndpoint()
+	var ids []string
+	for _, name := range names {
+		for _, ep := range t.TenantEndpoints(name) {
+			ids = append(ids, ep.ID)
+		}
+	}
+	pending, stats := d.store.PendingEach(ids), d.sched.StatsOf(ids)
 	parked, err := d.store.UndeliverableByEndpoint()
 	if err != nil {
 		return err
 	}
-	stats := d.sched.Stats()
 	after := d.cfg.Load().Notify.FailingAfter
 	out := client.TenantList{Items: []client.Tenant{}, NextCursor: next}
 	for _, name := range names {
-		v := client.Tenant{Tenant: name, Endpoints: len(byTenant[name])}
-		for _, ep := range byTenant[name] {
+		eps := t.TenantEndpoints(name)
+		v := client.Tenant{Tenant: name, Endpoints: len(eps)}
+		for _, ep := range eps {
 			v.Pending += pending[ep.ID]
 			v.Undeliverable += parked[ep.ID]
 			if stats[ep.ID].Failures >= after && !t.Disabled(ep.ID) {

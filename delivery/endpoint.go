@@ -3,9 +3,11 @@ package delivery
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -283,6 +285,9 @@ type Table struct {
 	// looked up with the gen of the table it was in, and looks again only
 	// in a table of another gen (holding the table would keep old ones).
 	gen uint64
+
+	tenantsOnce sync.Once
+	tenants     []string // sorted, made when first listed (Tenants)
 }
 
 // tableGen numbers tables; 0 is never one's.
@@ -559,6 +564,29 @@ func (t *Table) TenantEndpoints(tenant string) []*Endpoint {
 		return managed
 	}
 	return append(slices.Clip(own), managed...)
+}
+
+// Tenants returns up to limit ids of tenants that have endpoints, in
+// order, after the id after. The sorted list is made once per table, when
+// first asked for: paging through 100,000 tenants then costs a page each,
+// not a walk of every endpoint each.
+func (t *Table) Tenants(after string, limit int) []string {
+	t.tenantsOnce.Do(func() {
+		t.tenants = slices.Collect(maps.Keys(t.config.byTenant))
+		for _, m := range t.managed.byTenant {
+			for tenant := range m {
+				if t.config.byTenant[tenant] == nil {
+					t.tenants = append(t.tenants, tenant)
+				}
+			}
+		}
+		slices.Sort(t.tenants)
+	})
+	i, found := slices.BinarySearch(t.tenants, after)
+	if found {
+		i++
+	}
+	return t.tenants[i:min(i+limit, len(t.tenants)):min(i+limit, len(t.tenants))]
 }
 
 // Reaches reports whether events of tenant ("" for none) may be delivered
