@@ -81,6 +81,7 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"signature header hookd sets", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  scheme = \"hmac-sha256\"\n  secret = \"k\"\n  header = \"Host\"\n", `endpoints[0].signing: header "Host": hookd sets this header itself`},
 		{"signature prefix with CRLF", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  scheme = \"hmac-sha256\"\n  secret = \"k\"\n  header = \"X-Sig\"\n  prefix = \"a\\r\\nX-B: c\"\n", "control characters"},
 		{"timestamp header twice", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  scheme = \"hmac-sha256\"\n  secret = \"k\"\n  header = \"X-Sig\"\n  timestamp_header = \"x-sig\"\n", "signing sets"},
+		{"portal under a path", "[portal]\nlisten = \"127.0.0.1:8527\"\npublic_url = \"https://example.com/webhooks\"\n", "t.toml:3: portal.public_url"},
 		{"decimal address", "[[endpoints]]\nname = \"a\"\nurl = \"http://2130706433/\"\nevents = [\"*\"]\n", "t.toml:3: endpoints[0].url"},
 	}
 	for _, c := range cases {

@@ -140,8 +140,11 @@ func (c *Config) validatePortal(r *reporter) {
 		}
 	}
 	if p.PublicURL != "" {
-		if u, err := url.Parse(p.PublicURL); err != nil || checkURL(p.PublicURL) != nil || u.RawQuery != "" || u.Fragment != "" {
-			r.bad("portal.public_url", "%q: must be an absolute http:// or https:// URL without query or fragment", p.PublicURL)
+		// No path: the portal's pages link from the root of their host, and
+		// its __Host- cookie must have Path=/ (a proxy serving it under
+		// /portal would send customers to the platform's own /endpoints).
+		if u, err := url.Parse(p.PublicURL); err != nil || checkURL(p.PublicURL) != nil || u.RawQuery != "" || u.Fragment != "" || strings.Trim(u.Path, "/") != "" {
+			r.bad("portal.public_url", "%q: must be an absolute http:// or https:// URL of a host's root, without path, query or fragment (the portal is served at the root of its host)", p.PublicURL)
 		}
 	}
 	if p.SessionTTL < Duration(time.Minute) {

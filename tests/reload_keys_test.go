@@ -101,9 +101,9 @@ func TestReloadEveryLiveKeyTakesEffect(t *testing.T) {
 				t.Fatalf("%s: Host hookd.internal %d, want %d", phase, resp.StatusCode, want)
 			}
 		}},
-		"portal.public_url": portalCase(`public_url = "https://webhooks.example.com/portal"`, func(t *testing.T, d *Daemon, phase string) {
+		"portal.public_url": portalCase(`public_url = "https://webhooks.example.com"`, func(t *testing.T, d *Daemon, phase string) {
 			link, _, _ := loginAnswer(t, d)
-			if got := strings.HasPrefix(link, "https://webhooks.example.com/portal/login?token="); got != (phase == "after") {
+			if got := strings.HasPrefix(link, "https://webhooks.example.com/login?token="); got != (phase == "after") {
 				t.Fatalf("%s: link %s", phase, link)
 			}
 		}),
