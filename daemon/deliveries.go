@@ -62,10 +62,17 @@ func (d *Daemon) Deliveries(sc api.Scope, q client.DeliveryQuery) (*client.Deliv
 	sq := store.DeliveryQuery{Tenant: q.Tenant, Type: q.Type, Limit: limit, Cursor: q.Cursor, Endpoints: inScope(sc, t)}
 	if q.Endpoint != "" {
 		ep, err := d.endpointIn(sc, q.Endpoint)
-		if err != nil || (q.Tenant != "" && ep.Tenant != q.Tenant) {
+		switch {
+		case err == nil && (q.Tenant == "" || ep.Tenant == q.Tenant):
+			sq.Endpoint = ep.ID
+		case err != nil && sc.All() && q.Tenant == "":
+			// No such endpoint now: the log names a deleted one by its
+			// internal id (a removed config endpoint's is its name), and
+			// that id finds its deliveries. A tenant's view has none.
+			sq.Endpoint = q.Endpoint
+		default:
 			return empty, nil
 		}
-		sq.Endpoint = ep.ID
 	}
 	if q.Status != "" {
 		st, ok := map[string]store.State{"pending": store.Pending, "delivered": store.Delivered, "undeliverable": store.Undeliverable}[q.Status]

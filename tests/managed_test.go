@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,6 +59,10 @@ func TestManagedEndpointLifecycle(t *testing.T) {
 	}
 	if status, _ := d.Admin("GET", "/v1/endpoints/"+name, ""); status != 404 {
 		t.Fatal("deleted endpoint still found")
+	}
+	// The log names it by its id, and that id finds its deliveries.
+	if status, out := d.Admin("GET", "/v1/deliveries?endpoint="+url.QueryEscape(ep["id"].(string)), ""); status != 200 || len(out["items"].([]any)) != 2 {
+		t.Fatalf("the deleted endpoint's deliveries by its id: %d %v", status, out)
 	}
 	// A new endpoint with the same name inherits nothing.
 	status, again := d.Admin("POST", "/v1/endpoints", `{"name":"`+name+`","url":"`+rcv.URL+`/three","events":["*"],"tenant":"wgt_1"}`)
