@@ -163,6 +163,11 @@ func CheckNewManaged(s *APISettings, ep *delivery.Endpoint, changed func(field s
 			return fieldErrorf("url", "must be at most 2 KiB")
 		}
 	}
+	if set("signing") {
+		if key, err := s.Signing.conflicts(ep.Signing.Scheme); err != nil {
+			return fieldErrorf("signing."+key, "%v", err)
+		}
+	}
 	if set("headers") || set("signing") {
 		var fe *delivery.FieldError
 		if err := ep.CheckHeaders(); errors.As(err, &fe) {

@@ -70,6 +70,12 @@ func (c *Config) buildEndpoint(p, id string, e *EndpointSettings, internal bool)
 	if err != nil {
 		return nil, err
 	}
+	if key, err := e.Signing.conflicts(ec.Signing.Scheme); err != nil {
+		return nil, c.ErrAt(p+".signing."+key, "%v", err)
+	}
+	if key, err := c.Defaults.Signing.conflicts(ec.Signing.Scheme); err != nil && e.Signing == nil {
+		return nil, c.ErrAt("defaults.signing."+key, "%v", err)
+	}
 	ep, err := c.newEndpoint(p, ec)
 	if err != nil {
 		return nil, err
@@ -315,6 +321,34 @@ func resolveSigning(own, def, builtin *SigningSettings) (delivery.SigningConfig,
 	sc.Content = str(own.Content, def.Content, builtin.Content)
 	sc.TimestampHeader = str(own.TimestampHeader, def.TimestampHeader, builtin.TimestampHeader)
 	return sc, "scheme", nil
+}
+
+// conflicts names a setting of the signing table s that scheme ignores:
+// a mistake to name, not to drop (a secret under scheme = "none" would
+// send unsigned requests to a receiver told to verify them). It checks
+// what the file and API requests set; an endpoint stored before the check
+// still builds.
+func (s *SigningSettings) conflicts(scheme string) (string, error) {
+	if s == nil {
+		return "", nil
+	}
+	if scheme == "none" {
+		for key, v := range map[string]bool{"secret": s.Secret != nil, "secret_file": s.SecretFile != nil,
+			"secret_env": s.SecretEnv != nil, "previous_secrets": s.PreviousSecrets != nil} {
+			if v {
+				return key, errors.New(`is set but scheme is "none": requests are not signed (set scheme, or remove the secret)`)
+			}
+		}
+	}
+	if scheme != "hmac-sha256" {
+		for key, v := range map[string]*string{"header": s.Header, "prefix": s.Prefix, "encoding": s.Encoding,
+			"content": s.Content, "timestamp_header": s.TimestampHeader} {
+			if v != nil {
+				return key, fmt.Errorf(`is a setting of scheme "hmac-sha256", not of %q`, scheme)
+			}
+		}
+	}
+	return "", nil
 }
 
 // readToken returns token, or the trimmed contents of file.

@@ -253,11 +253,20 @@ func (d *Daemon) adminEndpointSecret(ctx *fasthttp.RequestCtx, args []string) er
 }
 
 func (d *Daemon) adminRotateSecret(ctx *fasthttp.RequestCtx, args []string) error {
-	var in client.RotateRequest
+	var in struct {
+		Secret  *string `json:"secret"` // "" is a mistake, as in the file; absent asks for one
+		Overlap string  `json:"overlap"`
+	}
 	if err := decodeBody(ctx, &in); err != nil {
 		return err
 	}
-	v, err := d.RotateSecret(ctx, all, args[0], in)
+	req := client.RotateRequest{Overlap: in.Overlap}
+	if in.Secret != nil {
+		if req.Secret = *in.Secret; strings.TrimSpace(req.Secret) == "" {
+			return badRequest("secret: is empty (omit it to have hookd generate one)")
+		}
+	}
+	v, err := d.RotateSecret(ctx, all, args[0], req)
 	return api.Reply(ctx, 200, v, err)
 }
 
