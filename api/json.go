@@ -10,8 +10,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
+	"strconv"
 	"strings"
+	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -165,13 +169,14 @@ func exactKeys(body []byte, t reflect.Type) error {
 		if !ok {
 			for name := range fields {
 				if strings.EqualFold(name, k) {
-					return fmt.Errorf("%s: unknown field (names are case-sensitive: %s)", k, name)
+					return &fieldProblem{k, "unknown field (names are case-sensitive: " + name + ")"}
 				}
 			}
 			continue
 		}
 		if err := exactKeys(raw, ft); err != nil {
-			return fmt.Errorf("%s.%w", k, err)
+			fp := err.(*fieldProblem)
+			return &fieldProblem{k + "." + fp.field, fp.msg}
 		}
 	}
 	return nil
@@ -211,4 +216,70 @@ func Decode(body []byte, v any) error {
 		return err
 	}
 	return exactKeys(body, reflect.TypeOf(v))
+}
+
+// fieldProblem is what is wrong with a body, in one field.
+type fieldProblem struct{ field, msg string }
+
+func (e *fieldProblem) Error() string { return e.field + ": " + e.msg }
+
+// JSONProblem says what is wrong with a body Decode refused, in the API's
+// words rather than Go's, and in which field when the decoder knows
+// ("stop_on_4xx", "must be true or false, not string").
+func JSONProblem(err error) (field, problem string) {
+	var fp *fieldProblem
+	var te *json.UnmarshalTypeError
+	var pe *time.ParseError
+	switch {
+	case errors.As(err, &fp):
+		return fp.field, fp.msg
+	case errors.As(err, &te) && te.Field != "":
+		return jsonPath(te.Field), fmt.Sprintf("must be %s, not %s", jsonKind(te.Type), te.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		f, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
+		return f, "unknown field"
+	case errors.As(err, &pe):
+		return "", fmt.Sprintf("%q: must be an RFC 3339 time such as 2026-01-02T15:04:05Z", pe.Value)
+	case errors.Is(err, io.EOF):
+		return "", "empty: a JSON object is required"
+	}
+	return "", strings.TrimPrefix(err.Error(), "json: ")
+}
+
+// BodyProblem is JSONProblem as one message: "field: problem", or
+// "body: problem" when no field is known.
+func BodyProblem(err error) string {
+	field, problem := JSONProblem(err)
+	if field == "" {
+		field = "body"
+	}
+	return field + ": " + problem
+}
+
+// jsonPath is the decoder's path to a field without the Go names of the
+// structs it went through (EndpointSettings.timeout is timeout): the API's
+// own names are lower case.
+func jsonPath(p string) string {
+	parts := strings.Split(p, ".")
+	for len(parts) > 1 && parts[0] != "" && unicode.IsUpper(rune(parts[0][0])) {
+		parts = parts[1:]
+	}
+	return strings.Join(parts, ".")
+}
+
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	}
+	return "a number"
 }

@@ -300,10 +300,7 @@ func decodeBody(ctx *fasthttp.RequestCtx, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}
-	if err := api.Decode(body, v); err != nil {
-		return badRequest("body: %s", jsonError(err))
-	}
-	return nil
+	return decodeStrict(body, v)
 }
 
 // adminUndeliverable lists parked deliveries, oldest first (operators

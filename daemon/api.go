@@ -37,6 +37,12 @@ func unknownEndpoint(name string) *apiError {
 	return &apiError{Status: 404, Code: "not_found", Message: fmt.Sprintf("endpoint %q: no such endpoint", name)}
 }
 
+// unknownEvent is unknownEndpoint's twin for events (one outside the
+// scope included: the answer is the same as for one that never was).
+func unknownEvent(id string) *apiError {
+	return &apiError{Status: 404, Code: "not_found", Message: fmt.Sprintf("event %q: no such event", id)}
+}
+
 func methodNotAllowed(allow string) *apiError {
 	return &apiError{Status: 405, Code: "method_not_allowed", Message: "use " + allow}
 }

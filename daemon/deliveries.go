@@ -129,11 +129,11 @@ func timeOrAgo(v string, now time.Time) (time.Time, error) {
 // (and the zero scope none: Owns is false for it).
 func (d *Daemon) eventIn(sc api.Scope, id string) (*store.Event, error) {
 	ev, err := d.store.Event(id)
+	if errors.Is(err, store.ErrNotFound) || err == nil && !sc.Owns(ev.Tenant) {
+		return nil, unknownEvent(id)
+	}
 	if err != nil {
 		return nil, err
-	}
-	if !sc.Owns(ev.Tenant) {
-		return nil, errNotFound
 	}
 	return ev, nil
 }
@@ -143,11 +143,11 @@ func (d *Daemon) eventIn(sc api.Scope, id string) (*store.Event, error) {
 // it sent to platform endpoints alone is not there for it.
 func (d *Daemon) Event(sc api.Scope, id string) (*client.Event, error) {
 	ev, ds, err := d.store.EventDetail(id)
+	if errors.Is(err, store.ErrNotFound) || err == nil && !sc.Owns(ev.Tenant) {
+		return nil, unknownEvent(id)
+	}
 	if err != nil {
 		return nil, err
-	}
-	if !sc.Owns(ev.Tenant) {
-		return nil, errNotFound
 	}
 	out := &client.Event{ID: ev.ID, Type: ev.Type, CreatedAt: ev.Created, Deliveries: []client.Delivery{}}
 	if ev.Payload {
@@ -168,7 +168,7 @@ func (d *Daemon) Event(sc api.Scope, id string) (*client.Event, error) {
 		out.Deliveries = append(out.Deliveries, v)
 	}
 	if keep != nil && len(out.Deliveries) == 0 {
-		return nil, errNotFound
+		return nil, unknownEvent(id)
 	}
 	return out, nil
 }
@@ -209,7 +209,7 @@ func (d *Daemon) Redeliver(ctx context.Context, sc api.Scope, id string, in clie
 		}
 	}
 	if len(ids) == 0 && !sc.All() {
-		return nil, errNotFound
+		return nil, unknownEvent(id)
 	}
 	out := &client.Redelivered{ID: id, Endpoints: make([]string, len(ids))}
 	for i, id := range ids {

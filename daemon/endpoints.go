@@ -144,19 +144,21 @@ func decodeStrict(body []byte, v any) error {
 	if err == nil {
 		return nil
 	}
+	field, problem := api.JSONProblem(err)
+	if field != "" {
+		return badRequest("%s: %s", field, problem)
+	}
 	var fields map[string]json.RawMessage
 	if json.Unmarshal(body, &fields) == nil {
 		for _, k := range slices.Sorted(maps.Keys(fields)) {
 			one, _ := json.Marshal(map[string]json.RawMessage{k: fields[k]})
-			// The field alone fails the same way: it is the one (another
-			// unknown field fails too, but naming itself).
-			e := api.Decode(one, reflect.New(reflect.TypeOf(v).Elem()).Interface())
-			if e != nil && e.Error() == err.Error() && !strings.Contains(err.Error(), k) {
-				return badRequest("%s: %s", k, jsonError(err))
+			// The field alone fails the same way: it is the one.
+			if e := api.Decode(one, reflect.New(reflect.TypeOf(v).Elem()).Interface()); e != nil && e.Error() == err.Error() {
+				return badRequest("%s: %s", k, problem)
 			}
 		}
 	}
-	return badRequest("body: %s", jsonError(err))
+	return badRequest("body: %s", problem)
 }
 
 // fieldError turns a validation error into a 400 naming the JSON field.
@@ -384,7 +386,7 @@ func (d *Daemon) Endpoint(sc api.Scope, name string) (*client.Endpoint, error) {
 func (d *Daemon) endpointIn(sc api.Scope, name string) (*delivery.Endpoint, error) {
 	ep := d.sched.Table().Get(name)
 	if ep == nil || ep.Internal || !sc.Owns(ep.Tenant) {
-		return nil, errNotFound
+		return nil, unknownEndpoint(name)
 	}
 	return ep, nil
 }

@@ -8,8 +8,6 @@ package daemon
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"slices"
 	"unicode/utf8"
 
@@ -104,7 +102,7 @@ func describeInvalid(body []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	var v json.RawMessage
 	if err := dec.Decode(&v); err != nil {
-		return badRequest("body is not valid JSON: %s", jsonError(err))
+		return badRequest("body is not valid JSON: %s", api.BodyProblem(err))
 	}
 	return badRequest("body has trailing data after the event object")
 }
@@ -130,23 +128,4 @@ func jsonKindOf(raw []byte) string {
 		return "a string"
 	}
 	return "a number"
-}
-
-// jsonError turns a decoder error into a message that names the field.
-func jsonError(err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) && te.Field != "" {
-		return fmt.Sprintf("%s: must be %s, not %s", te.Field, jsonKind(te.Type.Kind().String()), te.Value)
-	}
-	return err.Error()
-}
-
-func jsonKind(k string) string {
-	switch k {
-	case "ptr", "string":
-		return "a string"
-	case "slice":
-		return "an array of strings"
-	}
-	return k
 }

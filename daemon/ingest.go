@@ -283,7 +283,7 @@ func itemError(i int, err error) client.ItemResult {
 func (d *Daemon) ingestBatch(ctx *fasthttp.RequestCtx, cfg *config.Config) error {
 	var items []json.RawMessage
 	if err := json.Unmarshal(ctx.PostBody(), &items); err != nil {
-		return badRequest("body must be a JSON array of events: %s", jsonError(err))
+		return badRequest("body must be a JSON array of events: %s", api.BodyProblem(err))
 	}
 	switch {
 	case len(items) == 0:

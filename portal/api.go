@@ -3,10 +3,7 @@ package portal
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"slices"
-	"strconv"
-	"strings"
 
 	"hookd/api"
 )
@@ -19,25 +16,9 @@ func decodeBody(r *request, v any) error {
 		return nil
 	}
 	if err := api.Decode(body, v); err != nil {
-		return api.BadRequest("%s", jsonProblem(err))
+		return api.BadRequest("%s", api.BodyProblem(err))
 	}
 	return nil
-}
-
-// jsonProblem says what is wrong with a body, naming the field when
-// there is one.
-func jsonProblem(err error) string {
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &te) && te.Field != "":
-		return te.Field + ": must be " + te.Type.String()
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		f, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
-		return f + ": unknown field"
-	case errors.As(err, new(*json.SyntaxError)):
-		return "body: not valid JSON"
-	}
-	return "body: " + err.Error() // a key twice, trailing data, a key's case (api.Decode)
 }
 
 // customerFields are what a customer sets on an endpoint in the portal

@@ -202,7 +202,7 @@ func TestManagedEndpointErrors(t *testing.T) {
 		{"POST", "/v1/endpoints", `not json`, 400, "body"},
 		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"filter":"data.x >"}`, 400, "filter"},
 		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"ordering":"lifo"}`, 400, "ordering"},
-		{"GET", "/v1/endpoints/nope", ``, 404, ""},
+		{"GET", "/v1/endpoints/nope", ``, 404, `endpoint "nope": no such endpoint`},
 		{"GET", "/v1/endpoints?limit=0", ``, 400, "limit"},
 		{"GET", "/v1/endpoints?tenant=ten%00A", ``, 400, "tenant"},
 		{"GET", "/v1/deliveries?tenant=ten%00A", ``, 400, "tenant"},
@@ -213,7 +213,12 @@ func TestManagedEndpointErrors(t *testing.T) {
 		{"PATCH", "/v1/endpoints/mine", `{"tenant":"other"}`, 400, "tenant"},
 		{"PATCH", "/v1/endpoints/mine", `{"name":"other"}`, 400, "name"},
 		{"PATCH", "/v1/endpoints/mine", `{"max_in_flight":0}`, 400, "max_in_flight"},
-		{"PATCH", "/v1/endpoints/mine", `{"colour":"red","flavour":"sour"}`, 400, `body: json: unknown field "colour"`}, // not "flavour: … colour"
+		{"PATCH", "/v1/endpoints/mine", `{"colour":"red","flavour":"sour"}`, 400, `colour: unknown field`}, // not "flavour: … colour"
+		{"PATCH", "/v1/endpoints/mine", `{"stop_on_4xx":"yes"}`, 400, `stop_on_4xx: must be true or false, not string`},
+		{"POST", "/v1/endpoints", ``, 400, `body: empty: a JSON object is required`},
+		{"POST", "/v1/undeliverable/redeliver", `{"since":"1h"}`, 400, `since: "1h": must be an RFC 3339 time`},
+		{"GET", "/v1/endpoints/nope/secret", ``, 404, `endpoint "nope": no such endpoint`},
+		{"GET", "/v1/events/evt_nope", ``, 404, `event "evt_nope": no such event`},
 		{"PATCH", "/v1/endpoints/mine", `[1]`, 400, "merge patch"},
 		{"DELETE", "/v1/endpoints/fromfile", ``, 409, "config file"},
 		{"DELETE", "/v1/endpoints/nope", ``, 404, ""},

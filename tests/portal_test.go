@@ -257,7 +257,7 @@ func TestPortalIsolation(t *testing.T) {
 	// along for a day at most.
 	for body, want := range map[string]string{`{"secret":"whsec_YQ=="}`: "secret: ", `{"overlap":"876000h"}`: "overlap: ",
 		// The portal's small bodies get the admin API's JSON checks too.
-		`{"overlap":"1h","overlap":"876000h"}`: `body: duplicate key "overlap"`, `{"Overlap":"1h"}`: "body: Overlap: unknown field",
+		`{"overlap":"1h","overlap":"876000h"}`: `body: duplicate key "overlap"`, `{"Overlap":"1h"}`: "Overlap: unknown field (names are case-sensitive",
 		`{"overlap":"1h"}]`: "body: trailing data"} {
 		if status, out := a.call("POST", "/api/endpoints/"+name+"/rotate-secret", body); status != 400 || !strings.HasPrefix(errMessage(out), want) {
 			t.Errorf("rotate %s: %d %v", body, status, out)
