@@ -115,6 +115,9 @@ func (d *Daemon) handleAdmin(ctx *fasthttp.RequestCtx) {
 			continue
 		}
 		err := checkQuery(ctx.QueryArgs(), r.query)
+		if err == nil && len(ctx.PostBody()) > 0 && !api.IsJSON(ctx.Request.Header.ContentType()) {
+			err = errUnsupported // as at ingest and in the portal: a body is JSON, and says so
+		}
 		if err == nil {
 			err = r.h(d, ctx, args)
 		}

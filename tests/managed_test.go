@@ -260,6 +260,9 @@ func TestManagedEndpointErrors(t *testing.T) {
 		{"POST", "/v1/endpoints/mine/test", `{"data":` + strings.Repeat("[", 200) + strings.Repeat("]", 200) + `}`, 400, "nested"},
 		{"POST", "/v1/events/x/redeliver", `{"endpoint":"a","endpoint":"b"}`, 400, "duplicate key"},
 	}
+	if status, out, _ := do(t, "POST", "http://"+d.AdminAddr()+"/v1/endpoints", "text/plain", `{"url":"http://127.0.0.1:9/","events":["*"]}`); status != 415 {
+		t.Errorf("a text/plain body: %d %v", status, out)
+	}
 	for _, c := range cases {
 		status, out := d.Admin(c.method, c.path, c.body)
 		if status != c.status {

@@ -554,6 +554,7 @@ func TestAdminRefusesOtherSitesPages(t *testing.T) {
 	req, _ := http.NewRequest("POST", "http://"+d.AdminAddr()+"/v1/endpoints", strings.NewReader(create))
 	req.Header.Set("Origin", "http://"+d.AdminAddr())
 	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
