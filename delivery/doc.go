@@ -19,7 +19,10 @@
 // is committed, so it is never dispatched twice at once. Ready deliveries
 // are dispatched round-robin across endpoints, within each endpoint's
 // max_in_flight and rate_limit, to a fixed pool of workers: a slow or dead
-// endpoint can hold at most its own share of the workers.
+// endpoint can hold at most its own share of the workers. An unproven
+// endpoint (no 2xx since start, or its last attempt failed) has one attempt
+// in flight, and unproven ones together hold at most half the workers, so
+// many dead endpoints cannot hold them all either (loop.go, unprovenShare).
 //
 // # Many endpoints
 //

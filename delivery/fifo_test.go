@@ -69,6 +69,7 @@ func TestFIFOOneAtATimeAfterCommit(t *testing.T) {
 // blocked_since is its first failure, until it is delivered.
 func TestFIFOFailingHeadHoldsBack(t *testing.T) {
 	h := newHarness(t, Options{Workers: 8}, fifoEndpoint(t, "f"), testEndpoint(t, "n", "", 4, time.Second))
+	h.prove("n")
 	h.send.status["f"] = 500
 	h.queueOrdered("f", []string{"a", "b", "c"}, []uint64{1, 2, 3})
 	h.step()

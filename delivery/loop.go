@@ -19,10 +19,11 @@ type item struct {
 	ep  *Endpoint
 	gen uint64
 
-	seq     uint64 // an ordered head's sequence number
-	ordered bool   // an ordered endpoint's head (fifo.go)
-	sent    bool   // handed to a worker
-	dropped bool   // a head replaced before it was sent: skipped where it waits
+	seq      uint64 // an ordered head's sequence number
+	ordered  bool   // an ordered endpoint's head (fifo.go)
+	sent     bool   // handed to a worker
+	dropped  bool   // a head replaced before it was sent: skipped where it waits
+	unproven bool   // sent to an unproven endpoint: counted in busyUnproven
 }
 
 // carryBytes bounds the request bodies the loop holds for tracked new
@@ -81,7 +82,7 @@ func (s *Scheduler) step(now time.Time) (waiting bool) {
 		s.nearHeads(now) // after the wheel caught up with now: it places by its own position
 	}
 	s.dispatch(now)
-	return s.wheel.n > 0 || s.ring.len() > 0
+	return s.wheel.n > 0 || s.ring.len() > 0 || s.held.len() > 0
 }
 
 func (s *Scheduler) drainInbox(now time.Time) {
@@ -96,6 +97,9 @@ func (s *Scheduler) drainInbox(now time.Time) {
 	}
 	for _, it := range sent {
 		s.busy--
+		if it.unproven {
+			s.busyUnproven--
+		}
 		q := it.st
 		q.inflight--
 		s.statsMu.Lock()
@@ -109,6 +113,12 @@ func (s *Scheduler) drainInbox(now time.Time) {
 		s.statsMu.Unlock()
 	}
 	for _, it := range done {
+		if q := it.st; q.held && q.proven.Load() {
+			// It answered 2xx: its waiting deliveries need no room in the
+			// unproven share (its entry in held is skipped).
+			q.held = false
+			s.ring.push(q)
+		}
 		if it.ordered {
 			s.headDone(it)
 			continue
@@ -196,9 +206,27 @@ func (s *Scheduler) makeReady(it *item) {
 // one at a time keeps them from taking workers from live endpoints.
 const removedInFlight = 1
 
+// An unproven endpoint (no 2xx since start, or its last attempt failed)
+// has one attempt in flight at a time whatever its max_in_flight, and
+// unproven endpoints together hold at most 1/unprovenShare of the
+// workers. Each endpoint's max_in_flight bounds it alone, but not many of
+// them: four tenant endpoints at a host that accepts connections and never
+// answers held all 64 workers, each attempt for its whole timeout, and a
+// healthy endpoint got one in four of its deliveries sent in ten seconds.
+// An endpoint that answers 2xx is proven at once, a new healthy one after
+// its first delivery.
+const unprovenShare = 2 // 1/2
+
+// unprovenCap is how many workers unproven endpoints may hold.
+func (s *Scheduler) unprovenCap() int { return max(1, s.opts.Workers/unprovenShare) }
+
 // dispatch hands ready items to workers round-robin across endpoints, one
 // per endpoint per round, within each endpoint's max_in_flight and rate
-// limit, so a slow endpoint holds at most its own share of the workers.
+// limit, so a slow endpoint holds at most its own share of the workers;
+// and unproven endpoints together at most unprovenCap of them. An unproven
+// endpoint over that waits in held, out of the ring, so that the ring's
+// rounds do not walk endpoints that cannot be served; held ones go back to
+// the ring as the unproven pool has room.
 // The ring is a queue: a round stops as soon as the workers are busy and
 // the next dispatch resumes where it stopped, so a step costs the
 // endpoints it serves, not every endpoint with something ready (with
@@ -206,6 +234,13 @@ const removedInFlight = 1
 // tenth of the daemon's CPU).
 func (s *Scheduler) dispatch(now time.Time) {
 	t := s.table.Load()
+	for n := s.unprovenCap() - s.busyUnproven; n > 0 && s.held.len() > 0; {
+		if q := s.held.pop(); q.held { // else back in the ring already (proven meanwhile)
+			q.held = false
+			s.ring.push(q)
+			n--
+		}
+	}
 	for s.busy < s.opts.Workers && s.ring.len() > 0 {
 		progress := false
 		for n := s.ring.len(); n > 0 && s.busy < s.opts.Workers; n-- {
@@ -221,10 +256,22 @@ func (s *Scheduler) dispatch(now time.Time) {
 			if ep != nil {
 				limit = ep.MaxInFlight // at least 1: the config checks
 			}
+			unproven := ep != nil && !q.proven.Load() // a removed one's attempt makes no request
+			if unproven {
+				if s.busyUnproven >= s.unprovenCap() {
+					q.held = true
+					s.held.push(q)
+					continue
+				}
+				limit = 1 // one attempt at a time until one succeeds
+			}
 			if q.inflight < limit && (ep == nil || ep.limiter == nil || ep.limiter.AllowN(now, 1)) {
 				it := q.take()
 				q.inflight++
 				s.busy++
+				if it.unproven = unproven; unproven {
+					s.busyUnproven++
+				}
 				it.sent = true
 				it.ep, it.gen = ep, t.gen
 				if it.d != nil {

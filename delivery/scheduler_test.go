@@ -30,6 +30,7 @@ func (h *harness) queue(endpoint string, n int, due time.Time, body []byte) []st
 func TestDispatchRoundRobin(t *testing.T) {
 	h := newHarness(t, Options{Workers: 8},
 		testEndpoint(t, "a", "", 100, time.Second), testEndpoint(t, "b", "", 100, time.Second), testEndpoint(t, "c", "", 100, time.Second))
+	h.prove("a", "b", "c")
 	now := h.clock.Now()
 	h.queue("a", 6, now, nil)
 	h.queue("b", 2, now, nil)
@@ -48,11 +49,59 @@ func TestDispatchRoundRobin(t *testing.T) {
 	}
 }
 
+// Endpoints that have not answered 2xx since start (new ones, failing
+// ones) have one attempt in flight each and hold at most half the workers
+// together, whatever their max_in_flight: hung ones cannot take every
+// worker from a healthy one.
+func TestUnprovenEndpointsShareHalfTheWorkers(t *testing.T) {
+	var eps []*Endpoint
+	for _, name := range []string{"u", "v", "w", "x", "y", "ok"} {
+		eps = append(eps, testEndpoint(t, name, "", 16, time.Second))
+	}
+	h := newHarness(t, Options{Workers: 8}, eps...)
+	h.prove("ok")
+	now := h.clock.Now()
+	for _, name := range []string{"u", "v", "w", "x", "y"} {
+		h.queue(name, 3, now, nil)
+	}
+	h.step()
+	first := h.dispatched()
+	if want := []string{"u0", "v0", "w0", "x0"}; !slices.Equal(ids(first), want) {
+		t.Fatalf("dispatched %v, want %v", ids(first), want)
+	}
+	h.queue("ok", 3, now, nil)
+	h.step()
+	if got, want := ids(h.dispatched()), []string{"ok0", "ok1", "ok2"}; !slices.Equal(got, want) {
+		t.Fatalf("the proven endpoint got %v, want %v", got, want)
+	}
+	// A failed attempt frees its slot for the unproven one that waited.
+	h.send.status["u"] = 500
+	h.attempt(first[0])
+	h.step()
+	if got, want := ids(h.dispatched()), []string{"y0"}; !slices.Equal(got, want) {
+		t.Fatalf("after one unproven slot freed: %v, want %v", got, want)
+	}
+	// One that answers 2xx is proven: it leaves the queue of those waiting
+	// for the share at once (u is next in it and takes the freed room).
+	h.attempt(first[1])
+	h.step()
+	if got, want := ids(h.dispatched()), []string{"v1", "u1"}; !slices.Equal(got, want) || !h.state("v").proven.Load() {
+		t.Fatalf("after v answered 2xx: %v, want %v", got, want)
+	}
+	// Its max_in_flight applies again: v's next goes out with v1 in flight.
+	h.attempt(first[2])
+	h.step()
+	if got, want := ids(h.dispatched()), []string{"v2"}; !slices.Equal(got, want) {
+		t.Fatalf("after w answered 2xx: %v, want %v", got, want)
+	}
+}
+
 // An endpoint never has more than max_in_flight attempts at once; a slot
 // frees as soon as an attempt is over, before its outcome is committed.
 func TestDispatchMaxInFlight(t *testing.T) {
 	h := newHarness(t, Options{Workers: 10},
 		testEndpoint(t, "slow", "", 2, time.Second), testEndpoint(t, "fast", "", 5, time.Second))
+	h.prove("slow", "fast")
 	now := h.clock.Now()
 	h.queue("slow", 5, now, nil)
 	h.queue("fast", 5, now, nil)
@@ -104,6 +153,7 @@ func TestRemovedEndpointParkedOneAtATime(t *testing.T) {
 // in the store until the periodic scan finds it within the horizon.
 func TestHorizonLeavesLaterDeliveriesToTheScan(t *testing.T) {
 	h := newHarness(t, Options{Workers: 4}, testEndpoint(t, "a", "", 10, time.Second))
+	h.prove("a")
 	h.step() // the first scan: nothing yet
 	now := h.clock.Now()
 	near := h.st.put("near", "a", now.Add(29*time.Second), nil)
@@ -142,6 +192,7 @@ func TestHorizonLeavesLaterDeliveriesToTheScan(t *testing.T) {
 // them runs once half the room is free again, not per completion.
 func TestOverflowGoesToTheScan(t *testing.T) {
 	h := newHarness(t, Options{Workers: 10, MaxTracked: 4}, testEndpoint(t, "a", "", 10, time.Second))
+	h.prove("a")
 	h.step()
 	h.queue("a", 6, h.clock.Now(), nil)
 	h.step()
@@ -319,6 +370,7 @@ func TestDispatchResumesWhereItStopped(t *testing.T) {
 		eps = append(eps, testEndpoint(t, name, "", 16, time.Second))
 	}
 	h := newHarness(t, Options{Workers: 2}, eps...)
+	h.prove("a", "b", "c", "d")
 	now := h.clock.Now()
 	for _, name := range []string{"a", "b", "c", "d"} {
 		h.queue(name, 2, now, nil)

@@ -3,6 +3,7 @@ package delivery
 import (
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -167,6 +168,11 @@ type epState struct {
 	inflight int
 	ep       *Endpoint
 	gen      uint64
+	held     bool // waiting in the scheduler's held queue, not in its ring
+
+	// proven: its last attempt succeeded (set as outcomes are recorded,
+	// read by dispatch). A new record is unproven until its first 2xx.
+	proven atomic.Bool
 
 	// Under statsMu: its Stats and its hour counts (in hours0 until they
 	// are more than two hours), and whether it was detached (Forget, or
@@ -226,6 +232,7 @@ func (s *Scheduler) recorded(st *epState, ep *Endpoint, d *store.Delivery, o *st
 		s.statsMu.Lock()
 		ev.Previous = st.Failures
 		st.countHour(o.Attempt.At, s.clock.Now(), o.Delivered)
+		st.proven.Store(o.Delivered)
 		if o.Delivered {
 			st.Failures, st.LastSuccess, st.FailingSince = 0, o.Attempt.At, time.Time{}
 			if !st.forgotten { // the id may have a new record by now

@@ -144,6 +144,40 @@ func TestReceiverFaults(t *testing.T) {
 	}
 }
 
+// Receivers that accept and never answer cannot take every worker: with
+// two such endpoints (max_in_flight 16 each, more than all 8 workers
+// together) holding deliveries, a healthy endpoint's are still sent while
+// theirs hang, because an endpoint without a 2xx yet has one attempt in
+// flight, and such endpoints share half the workers.
+func TestHungEndpointsLeaveWorkersToHealthyOnes(t *testing.T) {
+	release := make(chan struct{})
+	hung := rawServer(t, "127.0.0.1", func(c net.Conn) {
+		<-release
+		fmt.Fprint(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+	})
+	rcv := NewReceiver(t)
+	d := MustOpenDaemon(t, // the tests' workers = 8
+		endpoint("hung1", hung+"/1", `["hang.*"]`, `timeout = "5m"`)+
+			endpoint("hung2", hung+"/2", `["hang.*"]`, `timeout = "5m"`)+
+			endpoint("healthy", rcv.URL+"/ok", `["ok.*"]`, ""))
+	t.Cleanup(func() { close(release) }) // before the daemon closes: its attempts end
+	for i := range 20 {
+		d.Event(fmt.Sprintf(`{"type":"hang.x","data":%d}`, i))
+	}
+	eventually(t, "each hung endpoint holds one attempt", func() bool {
+		var n float64
+		for _, name := range []string{"hung1", "hung2"} {
+			_, ep := d.Admin("GET", "/v1/endpoints/"+name, "")
+			n += ep["in_flight"].(float64)
+		}
+		return n == 2 // unproven: one at a time, whatever max_in_flight
+	})
+	for i := range 20 {
+		d.Event(fmt.Sprintf(`{"type":"ok.x","data":%d}`, i))
+	}
+	rcv.Wait(t, "/ok", 20) // while the hung ones still hang, for 5 minutes each
+}
+
 // A 2xx with a huge or endless body is a success: hookd keeps the first
 // max_response_bytes and drops the connection.
 func TestHugeSuccessBodyIsDelivered(t *testing.T) {
