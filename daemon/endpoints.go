@@ -212,7 +212,7 @@ func (d *Daemon) CreateEndpoint(ctx context.Context, sc api.Scope, body []byte) 
 	if err := cfg.CheckPatterns(s.Events); err != nil {
 		return nil, badRequest("events: %v", err)
 	}
-	id := "m:" + strings.ToLower(ulid.Make().String())
+	id := delivery.ManagedIDPrefix + strings.ToLower(ulid.Make().String())
 	ep, err := cfg.BuildManaged(id, &s, secrets, time.Now())
 	if err == nil {
 		err = config.CheckNewManaged(&s, ep, nil)
@@ -528,7 +528,7 @@ func (d *Daemon) deleteManaged(ctx context.Context, m *delivery.Endpoint) error 
 		return err
 	}
 	d.sched.UpdateTable(func(t *delivery.Table) *delivery.Table { return t.WithoutManaged(m.Name) })
-	n, err := d.store.ParkEndpoint(ctx, m.ID, "endpoint deleted")
+	n, err := d.store.ParkEndpoint(ctx, m.ID, delivery.ReasonDeleted)
 	d.sched.Forget(m.ID)
 	d.log.Info().Str("endpoint", m.Name).Int("parked", n).Msg("managed endpoint deleted")
 	return err

@@ -98,7 +98,7 @@ func (d *Daemon) reload() error {
 	// Deliveries of removed endpoints are parked, never dropped; re-adding
 	// the endpoint and redelivering them works.
 	for _, name := range removed {
-		n, err := d.store.ParkEndpoint(context.Background(), name, "endpoint removed")
+		n, err := d.store.ParkEndpoint(context.Background(), name, delivery.ReasonRemoved)
 		if err != nil {
 			d.log.Error().Err(err).Str("endpoint", name).Msg("park deliveries of removed endpoint; they are parked when they come due")
 			continue

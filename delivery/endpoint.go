@@ -67,6 +67,27 @@ type EndpointConfig struct {
 // noPolicy is the zero Policy (no retries), for configs without one.
 var noPolicy Policy
 
+// ManagedIDPrefix begins every managed endpoint's id; a config endpoint's
+// id is its name, which has no colon.
+const ManagedIDPrefix = "m:"
+
+// Reasons a delivery whose endpoint left the table is parked with: a
+// managed endpoint leaves it only by a delete through the API, a config
+// endpoint by a reload of a file without it.
+const (
+	ReasonDeleted = "endpoint deleted"
+	ReasonRemoved = "endpoint removed"
+)
+
+// goneReason is why a delivery to the endpoint with internal id id, no
+// longer in the table, is parked.
+func goneReason(id string) string {
+	if strings.HasPrefix(id, ManagedIDPrefix) {
+		return ReasonDeleted
+	}
+	return ReasonRemoved
+}
+
 // Ordering values.
 const (
 	OrderingNone = "none"

@@ -147,6 +147,15 @@ func TestRemovedEndpointParkedOneAtATime(t *testing.T) {
 	if o := h.st.outcomes[0]; o.Reason != "endpoint removed" || o.Attempt != nil {
 		t.Fatalf("outcome %+v", o)
 	}
+	// A managed endpoint leaves the table only by a delete through the
+	// API: a delivery of it found before the delete parked it (or after a
+	// crash between the two) has the delete's reason.
+	h.queue(ManagedIDPrefix+"gone", 1, h.clock.Now(), nil)
+	h.step()
+	h.attempt(h.dispatched()[0])
+	if o := h.st.outcomes[2]; o.Reason != "endpoint deleted" {
+		t.Fatalf("outcome %+v", o)
+	}
 }
 
 // Only the next 30 seconds are held in memory; a delivery due later stays

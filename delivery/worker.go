@@ -52,7 +52,9 @@ func (s *Scheduler) attempt(it *item) {
 	o := store.Outcome{Key: it.key, Due: it.due, Seq: it.seq, Ordered: it.ordered}
 	switch {
 	case ep == nil:
-		o.Reason = "endpoint removed"
+		// Deleted between the delete's commit and the parking of its
+		// deliveries (or a crash between them): the same reason.
+		o.Reason = goneReason(it.st.id)
 	case t.Disabled(ep.ID):
 		o.Reason = "endpoint disabled"
 	default:
