@@ -44,6 +44,7 @@ type Event struct {
 	ID         string          `json:"id"`
 	Type       string          `json:"type"`
 	CreatedAt  time.Time       `json:"created_at"`
+	Tenant     string          `json:"tenant,omitempty"`
 	Data       json.RawMessage `json:"data,omitempty"`
 	Payload    json.RawMessage `json:"payload,omitempty"`
 	Deliveries []Delivery      `json:"deliveries"`

@@ -298,3 +298,16 @@ func TestSendBatchRetries(t *testing.T) {
 		t.Fatalf("waits %v", *waits)
 	}
 }
+
+// An event with neither data nor payload goes as "data": null, which the
+// daemon takes; left out, both would be a 400.
+func TestNewEventWithoutDataSendsNull(t *testing.T) {
+	b, err := json.Marshal(NewEvent{Type: "ping"})
+	if err != nil || string(b) != `{"type":"ping","data":null}` {
+		t.Fatalf("%s %v", b, err)
+	}
+	b, _ = json.Marshal(NewEvent{Type: "ping", Payload: json.RawMessage(`{"a":1}`)})
+	if string(b) != `{"type":"ping","payload":{"a":1}}` {
+		t.Fatalf("%s", b)
+	}
+}

@@ -4,6 +4,8 @@ package client
 // batches with ItemResult; its single-event answer and event parser are
 // hand-written for speed, and tests hold them to Ack and NewEvent.
 
+import "encoding/json"
+
 // NewEvent is an event to send: the body of POST /v1/events, or one item
 // of POST /v1/events/batch. Give exactly one of Data and Payload.
 type NewEvent struct {
@@ -23,6 +25,16 @@ type NewEvent struct {
 	// Endpoints restricts fan-out to these endpoint names, among those the
 	// event's tenant reaches.
 	Endpoints []string `json:"endpoints,omitempty"`
+}
+
+// MarshalJSON sends an event with neither Data nor Payload as "data":
+// null, which hookd accepts (omitempty would leave both out, a 400).
+func (e NewEvent) MarshalJSON() ([]byte, error) {
+	type plain NewEvent // without this method
+	if e.Data == nil && e.Payload == nil {
+		e.Data = json.RawMessage("null")
+	}
+	return json.Marshal(plain(e))
 }
 
 // Ack answers POST /v1/events: the event is stored (fsynced) and

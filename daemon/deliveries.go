@@ -149,7 +149,7 @@ func (d *Daemon) Event(sc api.Scope, id string) (*client.Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &client.Event{ID: ev.ID, Type: ev.Type, CreatedAt: ev.Created, Deliveries: []client.Delivery{}}
+	out := &client.Event{ID: ev.ID, Type: ev.Type, CreatedAt: ev.Created, Tenant: ev.Tenant, Deliveries: []client.Delivery{}}
 	if ev.Payload {
 		out.Payload = ev.Raw
 	} else {
