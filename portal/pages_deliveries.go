@@ -64,11 +64,14 @@ type deliveriesData struct {
 	Filter    deliveryFilter
 	Ranges    any
 	Endpoints []string // the endpoint filter's choices
-	Types     []string // the event type filter's choices
-	Items     []deliveryRow
-	Next      string // older deliveries; "" on the last page
-	First     string // back to the newest; "" on the first page
-	Open      *openDelivery
+	// Resendable: the filter's endpoint is one the session sees, so the
+	// page may offer to resend its undeliverable deliveries.
+	Resendable bool
+	Types      []string // the event type filter's choices
+	Items      []deliveryRow
+	Next       string // older deliveries; "" on the last page
+	First      string // back to the newest; "" on the first page
+	Open       *openDelivery
 	// Errors are the API's complaints about a filter field, by field.
 	Errors map[string]string
 	Error  string
@@ -107,6 +110,10 @@ func (s *Server) deliveriesPage(r *request) error {
 				d.Endpoints = append(d.Endpoints, e.Name)
 			}
 		}
+	}
+	if f.Endpoint != "" {
+		_, err := s.ops.Endpoint(sc, f.Endpoint)
+		d.Resendable = err == nil
 	}
 	for _, t := range s.ops.EventTypes().Items {
 		d.Types = append(d.Types, t.Name)

@@ -191,6 +191,14 @@ func TestPortalIsolation(t *testing.T) {
 	if status, out := a.call("POST", "/api/undeliverable/redeliver", `{"endpoint":"b1"}`); status != 404 && status != 400 {
 		t.Errorf("a resends b1's undeliverable: %d %v", status, out)
 	}
+	// The page offers to resend an endpoint's undeliverable deliveries for
+	// a's own endpoints only, not for a name typed into its filter.
+	for ep, offered := range map[string]bool{"a1": true, "b1": false, "p1": false} {
+		_, page := raw(t, "GET", a.base+"/deliveries?endpoint="+ep, "", "Cookie", a.cookie)
+		if strings.Contains(string(page), "Resend all undeliverable of") != offered {
+			t.Errorf("the deliveries page of %s offers a resend: %v", ep, !offered)
+		}
+	}
 	n := len(rcv.Requests("/p1")) + len(rcv.Requests("/b1"))
 	for _, q := range []string{"", "?tenant=b", "?endpoint=b1", "?endpoint=p1"} {
 		status, out := a.call("GET", "/api/deliveries"+q, "")
