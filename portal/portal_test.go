@@ -314,7 +314,7 @@ func TestCapabilities(t *testing.T) {
 }
 
 func TestHeadersAndFraming(t *testing.T) {
-	f := newFixture(t, "public_url = \"https://hooks.example.com\"\nframe_ancestors = [\"https://app.example.com\"]\n")
+	f := newFixture(t, "public_url = \"https://hooks.example.com\"\nframe_ancestors = [\"https://app.example.net\"]\n")
 	_, tok, _, _ := f.s.Mint(context.Background(), "a", time.Minute, AllCaps)
 	a := f.do("GET", "/login?token="+url.QueryEscape(tok), "")
 	var c fasthttp.Cookie
@@ -323,8 +323,16 @@ func TestHeadersAndFraming(t *testing.T) {
 		t.Fatalf("embedded https cookie: %s", a.header.Peek("Set-Cookie"))
 	}
 	csp := string(a.header.Peek("Content-Security-Policy"))
-	if !strings.Contains(csp, "frame-ancestors https://app.example.com") || len(a.header.Peek("X-Frame-Options")) != 0 {
+	if !strings.Contains(csp, "frame-ancestors https://app.example.net") || len(a.header.Peek("X-Frame-Options")) != 0 {
 		t.Fatalf("csp %q, X-Frame-Options %q", csp, a.header.Peek("X-Frame-Options"))
+	}
+	// A parent of the same site (another host of the same registrable
+	// domain) sends a Lax cookie inside its frame: None is for another site.
+	for ancestors, want := range map[string]bool{`"https://app.example.com"`: false, `"https://app.example.com", "https://other.example"`: true,
+		`"http://app.example.com"`: true, `"https://hooks.example.com:8443"`: false} {
+		if got := crossSite("https://hooks.example.com", strings.Split(strings.ReplaceAll(ancestors, `"`, ""), ", ")); got != want {
+			t.Errorf("frame_ancestors %s: cross-site %v, want %v", ancestors, got, want)
+		}
 	}
 	// The proxy's origin is this site's too.
 	cookie := "__Host-hookd_session=" + string(c.Value())

@@ -6,10 +6,13 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"net"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"golang.org/x/net/publicsuffix"
 
 	"hookd/api"
 	"hookd/store"
@@ -35,9 +38,11 @@ type cookieRule struct {
 // cookie is the session cookie's rule. On the portal: __Host- and Secure
 // when public_url is https; SameSite=None (which needs Secure) when
 // frame_ancestors lets another site embed the portal, so the cookie is
-// sent inside the platform's iframe; Lax otherwise (a plain-http portal
-// cannot be embedded with its session). At /ui/: its own name and path,
-// so the two listeners' cookies (one host, any port) never mix.
+// sent inside the platform's iframe; Lax otherwise (a same-site parent,
+// app.example.com framing hooks.example.com, gets a Lax cookie; a
+// plain-http portal cannot be embedded with its session). At /ui/: its own
+// name and path, so the two listeners' cookies (one host, any port) never
+// mix.
 func (s *Server) cookie(ui bool) cookieRule {
 	if ui {
 		return cookieRule{name: "hookd_ui_session", path: "/ui", sameSite: fasthttp.CookieSameSiteLaxMode}
@@ -47,10 +52,36 @@ func (s *Server) cookie(ui bool) cookieRule {
 		return cookieRule{name: "hookd_session", path: "/", sameSite: fasthttp.CookieSameSiteLaxMode}
 	}
 	c := cookieRule{name: "__Host-hookd_session", path: "/", secure: true, sameSite: fasthttp.CookieSameSiteLaxMode}
-	if len(p.FrameAncestors) > 0 {
+	if crossSite(p.PublicURL, p.FrameAncestors) {
 		c.sameSite = fasthttp.CookieSameSiteNoneMode
 	}
 	return c
+}
+
+// crossSite reports whether an origin among ancestors is another site
+// than public: another scheme, or another registrable domain (eTLD+1 by
+// the public suffix list; an IP address is its own site).
+func crossSite(public string, ancestors []string) bool {
+	site := func(origin string) string {
+		u, err := url.Parse(origin)
+		if err != nil {
+			return origin
+		}
+		host := u.Hostname()
+		if net.ParseIP(host) == nil {
+			if d, err := publicsuffix.EffectiveTLDPlusOne(host); err == nil {
+				host = d
+			}
+		}
+		return u.Scheme + "://" + strings.ToLower(host)
+	}
+	own := site(public)
+	for _, a := range ancestors {
+		if site(a) != own {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) setCookie(r *request, value string, expires time.Time) {
