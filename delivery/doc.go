@@ -20,9 +20,10 @@
 // are dispatched round-robin across endpoints, within each endpoint's
 // max_in_flight and rate_limit, to a fixed pool of workers: a slow or dead
 // endpoint can hold at most its own share of the workers. An unproven
-// endpoint (no 2xx since start, or its last attempt failed) has one attempt
-// in flight, and unproven ones together hold at most half the workers, so
-// many dead endpoints cannot hold them all either (loop.go, unprovenShare).
+// endpoint (no prompt HTTP answer since start, or none to its last attempt)
+// has one attempt in flight, and unproven ones together hold at most half
+// the workers, so many dead endpoints cannot hold them all either (loop.go,
+// unprovenShare).
 //
 // # Many endpoints
 //

@@ -196,7 +196,14 @@ func (s *Scheduler) makeReady(it *item) {
 	}
 	q := it.st
 	if len(q.ready) == 0 {
-		s.ring.push(q)
+		if !q.proven.Load() && s.held.len() > 0 {
+			// Behind those already waiting for the unproven share: ahead
+			// of them in the ring, it would take each slot they wait for.
+			q.held = true
+			s.held.push(q)
+		} else {
+			s.ring.push(q)
+		}
 	}
 	q.ready = append(q.ready, it)
 }
@@ -206,16 +213,22 @@ func (s *Scheduler) makeReady(it *item) {
 // one at a time keeps them from taking workers from live endpoints.
 const removedInFlight = 1
 
-// An unproven endpoint (no 2xx since start, or its last attempt failed)
-// has one attempt in flight at a time whatever its max_in_flight, and
-// unproven endpoints together hold at most 1/unprovenShare of the
-// workers. Each endpoint's max_in_flight bounds it alone, but not many of
-// them: four tenant endpoints at a host that accepts connections and never
-// answers held all 64 workers, each attempt for its whole timeout, and a
-// healthy endpoint got one in four of its deliveries sent in ten seconds.
-// An endpoint that answers 2xx is proven at once, a new healthy one after
-// its first delivery.
+// An unproven endpoint (none of its attempts since start answered, or its
+// last one got no HTTP answer within provenLatency: a timeout, a refused
+// or reset connection, a slow answer) has one attempt in flight at a time
+// whatever its max_in_flight, and unproven endpoints together hold at most
+// 1/unprovenShare of the workers (one, with one worker). Each endpoint's
+// max_in_flight bounds it alone, but not many of them: four tenant
+// endpoints at a host that accepts connections and never answers held all
+// 64 workers, each attempt for its whole timeout, and a healthy endpoint
+// got one in four of its deliveries sent in ten seconds. An endpoint that
+// answers promptly is proven, whatever the status: a quick 500 holds no
+// worker for long.
 const unprovenShare = 2 // 1/2
+
+// provenLatency is how soon an answer must come for its endpoint to be
+// proven.
+const provenLatency = time.Second
 
 // unprovenCap is how many workers unproven endpoints may hold.
 func (s *Scheduler) unprovenCap() int { return max(1, s.opts.Workers/unprovenShare) }
@@ -256,7 +269,9 @@ func (s *Scheduler) dispatch(now time.Time) {
 			if ep != nil {
 				limit = ep.MaxInFlight // at least 1: the config checks
 			}
-			unproven := ep != nil && !q.proven.Load() // a removed one's attempt makes no request
+			// A removed, disabled or internal endpoint's attempt is parked
+			// without a request, or is hookd's own alert.
+			unproven := ep != nil && !ep.Internal && !q.proven.Load() && !t.Disabled(ep.ID)
 			if unproven {
 				if s.busyUnproven >= s.unprovenCap() {
 					q.held = true

@@ -49,13 +49,13 @@ func TestDispatchRoundRobin(t *testing.T) {
 	}
 }
 
-// Endpoints that have not answered 2xx since start (new ones, failing
-// ones) have one attempt in flight each and hold at most half the workers
-// together, whatever their max_in_flight: hung ones cannot take every
-// worker from a healthy one.
+// Endpoints without a prompt answer yet, or whose last attempt got none
+// (new ones, hung ones), have one attempt in flight each and hold at most
+// half the workers together, whatever their max_in_flight: hung ones
+// cannot take every worker from a healthy one.
 func TestUnprovenEndpointsShareHalfTheWorkers(t *testing.T) {
 	var eps []*Endpoint
-	for _, name := range []string{"u", "v", "w", "x", "y", "ok"} {
+	for _, name := range []string{"u", "v", "w", "x", "y", "z", "ok"} {
 		eps = append(eps, testEndpoint(t, name, "", 16, time.Second))
 	}
 	h := newHarness(t, Options{Workers: 8}, eps...)
@@ -74,25 +74,35 @@ func TestUnprovenEndpointsShareHalfTheWorkers(t *testing.T) {
 	if got, want := ids(h.dispatched()), []string{"ok0", "ok1", "ok2"}; !slices.Equal(got, want) {
 		t.Fatalf("the proven endpoint got %v, want %v", got, want)
 	}
-	// A failed attempt frees its slot for the unproven one that waited.
-	h.send.status["u"] = 500
+	// An attempt that got no answer (a timeout) frees its slot for the
+	// unproven one that waited, and leaves u unproven.
+	h.send.status["u"] = 0
 	h.attempt(first[0])
 	h.step()
 	if got, want := ids(h.dispatched()), []string{"y0"}; !slices.Equal(got, want) {
 		t.Fatalf("after one unproven slot freed: %v, want %v", got, want)
 	}
-	// One that answers 2xx is proven: it leaves the queue of those waiting
-	// for the share at once (u is next in it and takes the freed room).
+	// One that answers is proven: it leaves the queue of those waiting for
+	// the share at once (u is next in it and takes the freed room).
 	h.attempt(first[1])
 	h.step()
-	if got, want := ids(h.dispatched()), []string{"v1", "u1"}; !slices.Equal(got, want) || !h.state("v").proven.Load() {
-		t.Fatalf("after v answered 2xx: %v, want %v", got, want)
+	if got, want := ids(h.dispatched()), []string{"v1", "u1"}; !slices.Equal(got, want) || !h.state("v").proven.Load() || h.state("u").proven.Load() {
+		t.Fatalf("after v answered: %v, want %v", got, want)
 	}
 	// Its max_in_flight applies again: v's next goes out with v1 in flight.
+	// A quick 500 proves an endpoint as well as a 2xx: it held no worker.
+	h.send.status["w"] = 500
 	h.attempt(first[2])
 	h.step()
-	if got, want := ids(h.dispatched()), []string{"v2"}; !slices.Equal(got, want) {
-		t.Fatalf("after w answered 2xx: %v, want %v", got, want)
+	if got, want := ids(h.dispatched()), []string{"v2"}; !slices.Equal(got, want) || !h.state("w").proven.Load() {
+		t.Fatalf("after w answered 500: %v, want %v", got, want)
+	}
+	// An unproven endpoint that falls ready waits behind those in held,
+	// not ahead of them in the ring.
+	h.queue("z", 1, now, nil)
+	h.step()
+	if h.state("z").held != true {
+		t.Fatal("a new unproven endpoint went ahead of those waiting")
 	}
 }
 

@@ -170,8 +170,9 @@ type epState struct {
 	gen      uint64
 	held     bool // waiting in the scheduler's held queue, not in its ring
 
-	// proven: its last attempt succeeded (set as outcomes are recorded,
-	// read by dispatch). A new record is unproven until its first 2xx.
+	// proven: its last attempt got an HTTP answer within provenLatency
+	// (set as outcomes are recorded, read by dispatch and makeReady). A
+	// new record is unproven until its first answer.
 	proven atomic.Bool
 
 	// Under statsMu: its Stats and its hour counts (in hours0 until they
@@ -232,7 +233,7 @@ func (s *Scheduler) recorded(st *epState, ep *Endpoint, d *store.Delivery, o *st
 		s.statsMu.Lock()
 		ev.Previous = st.Failures
 		st.countHour(o.Attempt.At, s.clock.Now(), o.Delivered)
-		st.proven.Store(o.Delivered)
+		st.proven.Store(o.Attempt.Status != 0 && o.Attempt.Latency < provenLatency)
 		if o.Delivered {
 			st.Failures, st.LastSuccess, st.FailingSince = 0, o.Attempt.At, time.Time{}
 			if !st.forgotten { // the id may have a new record by now

@@ -147,8 +147,8 @@ func TestReceiverFaults(t *testing.T) {
 // Receivers that accept and never answer cannot take every worker: with
 // two such endpoints (max_in_flight 16 each, more than all 8 workers
 // together) holding deliveries, a healthy endpoint's are still sent while
-// theirs hang, because an endpoint without a 2xx yet has one attempt in
-// flight, and such endpoints share half the workers.
+// theirs hang, because an endpoint without a prompt answer yet has one
+// attempt in flight, and such endpoints share half the workers.
 func TestHungEndpointsLeaveWorkersToHealthyOnes(t *testing.T) {
 	release := make(chan struct{})
 	hung := rawServer(t, "127.0.0.1", func(c net.Conn) {
