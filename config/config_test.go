@@ -85,6 +85,9 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"secret without signing", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  scheme = \"none\"\n  secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n", `t.toml:7: endpoints[0].signing.secret: is set but scheme is "none"`},
 		{"secret under a none default", "[defaults.signing]\nscheme = \"none\"\n[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n", `endpoints[0].signing.secret: is set but scheme is "none"`},
 		{"hmac key under standard", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n  header = \"X-Sig\"\n", `t.toml:7: endpoints[0].signing.header: is a setting of scheme "hmac-sha256", not of "standard"`},
+		{"scheme typo", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  scheme = \"hmac-sha265\"\n  secret = \"k\"\n  header = \"X-Sig\"\n", "t.toml:5: endpoints[0].signing: "},
+		{"defaults header with notify", "[defaults]\nheaders = { Host = \"x\" }\n[notify]\nurl = \"http://127.0.0.1/n\"\n[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n", "defaults.headers.Host: hookd sets this header itself"},
+		{"bracket in a multi-line string", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\ndescription = \"\"\"\n[see the docs]\n\"\"\"\ntimeout = \"forever\"\n", "t.toml:8: endpoints.timeout: invalid duration"},
 		{"decimal address", "[[endpoints]]\nname = \"a\"\nurl = \"http://2130706433/\"\nevents = [\"*\"]\n", "t.toml:3: endpoints[0].url"},
 	}
 	for _, c := range cases {
@@ -248,5 +251,33 @@ filter = 'data.outcome == "completed"'
 	if !crm.Ordered() || crm.Filtered() || slack.Ordered() || !slack.Filtered() || c.NotifyTo.Ordered() {
 		t.Fatalf("crm ordered %v filtered %v; slack ordered %v filtered %v; notify ordered %v",
 			crm.Ordered(), crm.Filtered(), slack.Ordered(), slack.Filtered(), c.NotifyTo.Ordered())
+	}
+}
+
+// [defaults.signing] may hold what some endpoints' schemes use and others
+// ignore: hmac-sha256 tuning next to an unsigned endpoint loads.
+func TestDefaultsSigningMayServeSeveralSchemes(t *testing.T) {
+	c, err := Parse("t.toml", []byte(`
+[defaults.signing]
+header = "X-Sig"
+[notify]
+url = "http://127.0.0.1/n"
+[[endpoints]]
+name = "plain"
+url = "http://127.0.0.1/"
+events = ["*"]
+[[endpoints]]
+name = "mac"
+url = "http://127.0.0.1/"
+events = ["*"]
+  [endpoints.signing]
+  scheme = "hmac-sha256"
+  secret = "k"
+`))
+	if err == nil {
+		err = c.Resolve()
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -30,7 +30,7 @@ func indexKeys(b []byte) keyLines {
 		if _, ok := m.byKey[k]; !ok {
 			m.byKey[k] = line
 		}
-		if _, ok := m.byLine[line]; !ok {
+		if _, ok := m.byLine[line]; !ok && !broken {
 			m.byLine[line] = k
 		}
 	}
@@ -61,13 +61,13 @@ func indexKeys(b []byte) keyLines {
 			continue
 		}
 		if strings.HasPrefix(strings.TrimSpace(l), "[") {
-			// A header the parser will refuse: the keys below it are in
-			// no table this can name.
-			table, plain = "", ""
+			// A header the parser will refuse (or a line of a multi-line
+			// string): the keys below it may be in no table this can name,
+			// so no line below names a key for a syntax error.
 			broken = true
 			continue
 		}
-		if g := keyRe.FindStringSubmatch(l); g != nil && !broken {
+		if g := keyRe.FindStringSubmatch(l); g != nil {
 			k := strings.ReplaceAll(strings.Trim(g[1], `"`), " ", "")
 			join := func(t string) string {
 				if t == "" {

@@ -82,7 +82,16 @@ func Parse(name string, b []byte) (*Config, error) {
 				// line's: a header missing its "]" was reported a line late.
 				line = 1 + bytes.Count(b[:at], []byte("\n"))
 			}
-			return nil, fmt.Errorf("%w: %w", ErrConfig, &ConfigError{File: name, Line: line, Key: c.lines.byLine[line], Msg: pe.Message})
+			key := c.lines.byLine[line]
+			if text := lineText(b, line); key == "" && pe.LastKey != "" {
+				// The parser's last key, if it is set on this line (a value
+				// it refused below a line the index could not place).
+				last := pe.LastKey[strings.LastIndex(pe.LastKey, ".")+1:]
+				if k := keyRe.FindStringSubmatch(text); k != nil && strings.Trim(k[1], `"`) == last {
+					key = pe.LastKey
+				}
+			}
+			return nil, fmt.Errorf("%w: %w", ErrConfig, &ConfigError{File: name, Line: line, Key: key, Msg: pe.Message})
 		}
 		return nil, fmt.Errorf("%w: %w", ErrConfig, &ConfigError{File: name, Msg: err.Error()})
 	}
@@ -95,6 +104,15 @@ func Parse(name string, b []byte) (*Config, error) {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))
 	}
 	return c, nil
+}
+
+// lineText is the text of line n (1-based) of b.
+func lineText(b []byte, n int) string {
+	lines := strings.Split(string(b), "\n")
+	if n < 1 || n > len(lines) {
+		return ""
+	}
+	return lines[n-1]
 }
 
 // ErrAt is a ConfigError for key, with the line that sets it.

@@ -35,23 +35,26 @@ func (c *Config) Resolve() error {
 			errs = append(errs, c.ErrAt("storage.secrets_key_file", "%v", err))
 		}
 	}
+	seen := map[string]bool{} // a bad [defaults] setting fails every endpoint the same way: said once
+	once := func(err error) {
+		if !seen[err.Error()] {
+			errs = append(errs, err)
+		}
+		seen[err.Error()] = true
+	}
 	c.NotifyTo = nil
 	if c.Notify.URL != "" {
 		e := EndpointSettings{Name: NotifyEndpoint, URL: c.Notify.URL, Events: []string{"hookd.*"}, Signing: c.Notify.Signing,
 			Ordering: ptr(delivery.OrderingNone)} // an alert must not wait behind another
 		if c.NotifyTo, err = c.buildEndpoint("notify", "", &e, true); err != nil {
-			errs = append(errs, err)
+			once(err)
 		}
 	}
 	c.Resolved = nil
-	seen := map[string]bool{} // a bad [defaults] setting fails every endpoint the same way
 	for i := range c.Endpoints {
 		ep, err := c.buildEndpoint(fmt.Sprintf("endpoints[%d]", i), "", &c.Endpoints[i], false)
 		if err != nil {
-			if !seen[err.Error()] {
-				errs = append(errs, err)
-			}
-			seen[err.Error()] = true
+			once(err)
 			continue
 		}
 		c.Resolved = append(c.Resolved, ep)
@@ -70,15 +73,14 @@ func (c *Config) buildEndpoint(p, id string, e *EndpointSettings, internal bool)
 	if err != nil {
 		return nil, err
 	}
-	if key, err := e.Signing.conflicts(ec.Signing.Scheme); err != nil {
-		return nil, c.ErrAt(p+".signing."+key, "%v", err)
-	}
-	if key, err := c.Defaults.Signing.conflicts(ec.Signing.Scheme); err != nil && e.Signing == nil {
-		return nil, c.ErrAt("defaults.signing."+key, "%v", err)
-	}
-	ep, err := c.newEndpoint(p, ec)
+	ep, err := c.newEndpoint(p, ec) // a bad scheme is named before what it would ignore
 	if err != nil {
 		return nil, err
+	}
+	// The endpoint's own table only: [defaults] may hold what some of the
+	// endpoints' schemes use and others ignore.
+	if key, err := e.Signing.conflicts(ec.Signing.Scheme); err != nil {
+		return nil, c.ErrAt(p+".signing."+key, "%v", err)
 	}
 	err = ep.CheckHeaders()
 	var fe *delivery.FieldError
@@ -344,7 +346,7 @@ func (s *SigningSettings) conflicts(scheme string) (string, error) {
 		for key, v := range map[string]*string{"header": s.Header, "prefix": s.Prefix, "encoding": s.Encoding,
 			"content": s.Content, "timestamp_header": s.TimestampHeader} {
 			if v != nil {
-				return key, fmt.Errorf(`is a setting of scheme "hmac-sha256", not of %q`, scheme)
+				return key, fmt.Errorf(`is a setting of scheme "hmac-sha256", not of %q (remove it)`, scheme)
 			}
 		}
 	}
