@@ -172,7 +172,7 @@ func exactKeys(body []byte, t reflect.Type) error {
 					return &fieldProblem{k, "unknown field (names are case-sensitive: " + name + ")"}
 				}
 			}
-			continue
+			return &fieldProblem{k, "unknown field"}
 		}
 		if err := exactKeys(raw, ft); err != nil {
 			fp := err.(*fieldProblem)
@@ -206,6 +206,13 @@ func Decode(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		if strings.HasPrefix(err.Error(), "json: unknown field ") && json.Valid(body) {
+			// The decoder names the field but not where: exactKeys gives
+			// its path (signing.shceme).
+			if fp := exactKeys(body, reflect.TypeOf(v)); fp != nil {
+				return fp
+			}
+		}
 		return err
 	}
 	if len(bytes.TrimSpace(body[dec.InputOffset():])) > 0 {

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"hookd/client"
@@ -100,4 +101,23 @@ type Operations interface {
 	Redeliver(ctx context.Context, s Scope, id string, r client.RedeliverRequest) (*client.Redelivered, error)
 	RedeliverUndeliverable(ctx context.Context, s Scope, r client.RedeliverUndeliverableRequest) (*client.RedeliveredUndeliverable, error)
 	EventTypes() *client.EventTypeList
+}
+
+// RotateBody is a rotate-secret request's body as sent: a secret given
+// empty (a mistake, as in the file) is told apart from one left out (hookd
+// generates one).
+type RotateBody struct {
+	Secret  *string `json:"secret"`
+	Overlap string  `json:"overlap"`
+}
+
+// Request is b as the operations take it, or a 400 for an empty secret.
+func (b RotateBody) Request() (client.RotateRequest, error) {
+	r := client.RotateRequest{Overlap: b.Overlap}
+	if b.Secret != nil {
+		if r.Secret = *b.Secret; strings.TrimSpace(r.Secret) == "" {
+			return r, BadRequest("secret: is empty (omit it to have hookd generate one)")
+		}
+	}
+	return r, nil
 }

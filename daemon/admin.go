@@ -115,7 +115,7 @@ func (d *Daemon) handleAdmin(ctx *fasthttp.RequestCtx) {
 			continue
 		}
 		err := checkQuery(ctx.QueryArgs(), r.query)
-		if err == nil && len(ctx.PostBody()) > 0 && !api.IsJSON(ctx.Request.Header.ContentType()) {
+		if err == nil && len(bytes.TrimSpace(ctx.PostBody())) > 0 && !api.IsJSON(ctx.Request.Header.ContentType()) {
 			err = errUnsupported // as at ingest and in the portal: a body is JSON, and says so
 		}
 		if err == nil {
@@ -256,18 +256,13 @@ func (d *Daemon) adminEndpointSecret(ctx *fasthttp.RequestCtx, args []string) er
 }
 
 func (d *Daemon) adminRotateSecret(ctx *fasthttp.RequestCtx, args []string) error {
-	var in struct {
-		Secret  *string `json:"secret"` // "" is a mistake, as in the file; absent asks for one
-		Overlap string  `json:"overlap"`
-	}
+	var in api.RotateBody
 	if err := decodeBody(ctx, &in); err != nil {
 		return err
 	}
-	req := client.RotateRequest{Overlap: in.Overlap}
-	if in.Secret != nil {
-		if req.Secret = *in.Secret; strings.TrimSpace(req.Secret) == "" {
-			return badRequest("secret: is empty (omit it to have hookd generate one)")
-		}
+	req, err := in.Request()
+	if err != nil {
+		return err
 	}
 	v, err := d.RotateSecret(ctx, all, args[0], req)
 	return api.Reply(ctx, 200, v, err)

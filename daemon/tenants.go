@@ -7,6 +7,7 @@ import (
 
 	"hookd/api"
 	"hookd/client"
+	"hookd/delivery"
 )
 
 // adminTenants lists the tenants that have endpoints, by id, a page at a
@@ -25,8 +26,10 @@ func (d *Daemon) adminTenants(ctx *fasthttp.RequestCtx, _ []string) error {
 		names, next = names[:limit], names[limit-1]
 	}
 	var ids []string
-	for _, name := range names {
-		for _, ep := range t.TenantEndpoints(name) {
+	eps := make([][]*delivery.Endpoint, len(names))
+	for i, name := range names {
+		eps[i] = t.TenantEndpoints(name)
+		for _, ep := range eps[i] {
 			ids = append(ids, ep.ID)
 		}
 	}
@@ -37,10 +40,9 @@ func (d *Daemon) adminTenants(ctx *fasthttp.RequestCtx, _ []string) error {
 	}
 	after := d.cfg.Load().Notify.FailingAfter
 	out := client.TenantList{Items: []client.Tenant{}, NextCursor: next}
-	for _, name := range names {
-		eps := t.TenantEndpoints(name)
-		v := client.Tenant{Tenant: name, Endpoints: len(eps)}
-		for _, ep := range eps {
+	for i, name := range names {
+		v := client.Tenant{Tenant: name, Endpoints: len(eps[i])}
+		for _, ep := range eps[i] {
 			v.Pending += pending[ep.ID]
 			v.Undeliverable += parked[ep.ID]
 			if stats[ep.ID].Failures >= after && !t.Disabled(ep.ID) {

@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"hookd/api"
-	"hookd/client"
 )
 
 // maxCustomerOverlap bounds how long a customer's old secret keeps
@@ -22,18 +21,22 @@ func (s *Server) apiEndpointSecret(r *request) error {
 // hookd generates, and the old one signs alongside for at most a day
 // (SPEC §12: 24 h by default); operators at /ui/ may set either.
 func (s *Server) apiRotateSecret(r *request) error {
-	var in client.RotateRequest
+	var in api.RotateBody
 	if err := decodeBody(r, &in); err != nil {
 		return err
 	}
 	if !r.sess.Scope.All() {
-		if in.Secret != "" {
+		if in.Secret != nil {
 			return api.BadRequest("secret: hookd generates it; it cannot be set here")
 		}
 		if v, err := time.ParseDuration(in.Overlap); in.Overlap != "" && (err != nil || v > maxCustomerOverlap) {
 			return api.BadRequest("overlap: a duration of at most %s", maxCustomerOverlap)
 		}
 	}
-	out, err := s.ops.RotateSecret(r.ctx, r.sess.Scope, r.args[0], in)
+	req, err := in.Request()
+	if err != nil {
+		return err
+	}
+	out, err := s.ops.RotateSecret(r.ctx, r.sess.Scope, r.args[0], req)
 	return api.Reply(r.ctx, 200, out, err)
 }
