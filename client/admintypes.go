@@ -143,6 +143,11 @@ type Endpoint struct {
 	// BlockedSince is set while a fifo endpoint's first delivery keeps
 	// failing and holds back the others: since its first failed attempt.
 	BlockedSince *time.Time `json:"blocked_since,omitempty"`
+	// Settings are a managed endpoint's settings as set through the API
+	// (an EndpointSettings object, without its secret; what is absent
+	// comes from [defaults]), in the admin API's answers about one
+	// endpoint: get, create and patch.
+	Settings json.RawMessage `json:"settings,omitempty"`
 }
 
 // TestRequest is the body of POST /v1/endpoints/{name}/test. An empty Type

@@ -248,7 +248,11 @@ func (d *Daemon) CreateEndpoint(ctx context.Context, sc api.Scope, body []byte) 
 		d.out.put(generated(ep, ep.TestEventType, d.testData(ep, ep.TestEventType)))
 	}
 	d.log.Info().Str("endpoint", s.Name).Str("tenant", s.Tenant).Msg("managed endpoint created")
-	return &client.CreatedEndpoint{Endpoint: d.endpointView(ep), Secret: secrets.Secret}, nil
+	out := &client.CreatedEndpoint{Endpoint: d.endpointView(ep), Secret: secrets.Secret}
+	if sc.All() {
+		out.Settings = rec.Settings
+	}
+	return out, nil
 }
 
 // reserve claims name for a create: free among config, managed and other
@@ -378,6 +382,13 @@ func (d *Daemon) Endpoint(sc api.Scope, name string) (*client.Endpoint, error) {
 		return nil, err
 	}
 	v := d.endpointView(ep)
+	if sc.All() && ep.Managed {
+		rec, err := d.store.ManagedEndpoint(ep.ID)
+		if err != nil {
+			return nil, err
+		}
+		v.Settings = rec.Settings
+	}
 	return &v, nil
 }
 
@@ -483,6 +494,9 @@ func (d *Daemon) PatchEndpoint(ctx context.Context, sc api.Scope, name string, b
 		}
 	}
 	v := d.endpointView(ep)
+	if sc.All() {
+		v.Settings = rec.Settings
+	}
 	return &v, nil
 }
 

@@ -45,6 +45,10 @@ func TestManagedEndpointLifecycle(t *testing.T) {
 	if status, got := d.Admin("PATCH", "/v1/endpoints/"+name, `{"url":"`+rcv.URL+`/two","schedule":["1h"]}`); status != 200 || got["url"] != rcv.URL+"/two" {
 		t.Fatalf("patch: %d %v", status, got)
 	}
+	// What was set through the API reads back (never the secret).
+	if _, got := d.Admin("GET", "/v1/endpoints/"+name, ""); fmt.Sprint(got["settings"].(map[string]any)["schedule"]) != "[1h0m0s]" || strings.Contains(fmt.Sprint(got), secret) {
+		t.Fatalf("settings: %v", got["settings"])
+	}
 	rcv.Status("/two", 500, 1000)
 	id := d.Event(`{"type":"conversation.ended","tenant":"wgt_1","data":2}`)
 	verifyAmong(t, rcv.Wait(t, "/two", 1)[0], secret)
