@@ -114,8 +114,8 @@ func (s *Scheduler) drainInbox(now time.Time) {
 	}
 	for _, it := range done {
 		if q := it.st; q.held && q.proven.Load() {
-			// It answered 2xx: its waiting deliveries need no room in the
-			// unproven share (its entry in held is skipped).
+			// It answered promptly: its waiting deliveries need no room in
+			// the unproven share (its entry in held is skipped).
 			q.held = false
 			s.ring.push(q)
 		}
@@ -278,7 +278,7 @@ func (s *Scheduler) dispatch(now time.Time) {
 					s.held.push(q)
 					continue
 				}
-				limit = 1 // one attempt at a time until one succeeds
+				limit = 1 // one attempt at a time until one is answered promptly
 			}
 			if q.inflight < limit && (ep == nil || ep.limiter == nil || ep.limiter.AllowN(now, 1)) {
 				it := q.take()
