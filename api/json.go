@@ -192,6 +192,8 @@ func jsonFields(t reflect.Type, into map[string]reflect.Type) {
 		case name == "-" || !f.IsExported() && !f.Anonymous:
 		case f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct:
 			jsonFields(f.Type, into)
+		case f.Anonymous && name == "" && f.Type.Kind() == reflect.Pointer && f.Type.Elem().Kind() == reflect.Struct:
+			jsonFields(f.Type.Elem(), into) // promoted as encoding/json promotes them
 		case name == "":
 			into[f.Name] = f.Type
 		default:
