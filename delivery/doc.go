@@ -19,11 +19,11 @@
 // is committed, so it is never dispatched twice at once. Ready deliveries
 // are dispatched round-robin across endpoints, within each endpoint's
 // max_in_flight and rate_limit, to a fixed pool of workers: a slow or dead
-// endpoint can hold at most its own share of the workers. An unproven
-// endpoint (no prompt HTTP answer since start, or none to its last attempt)
-// has one attempt in flight, and unproven ones together hold at most half
-// the workers, so many dead endpoints cannot hold them all either (loop.go,
-// unprovenShare).
+// endpoint can hold at most its own share of the workers. A slow endpoint
+// (no prompt HTTP answer to its last attempt) has one attempt in flight,
+// and slow ones together hold at most half the workers, so many dead
+// endpoints cannot hold them all either; one not tried since start probes
+// one attempt at a time outside that share (loop.go, slowShare).
 //
 // # Many endpoints
 //

@@ -341,11 +341,19 @@ func newHarness(t testing.TB, opts Options, eps ...*Endpoint) *harness {
 	return h
 }
 
-// prove marks endpoints as having succeeded, as a 2xx does: they are out
-// of the unproven workers' share (dispatch).
+// prove marks endpoints as having answered promptly: they have their
+// max_in_flight (dispatch), not a probe's one attempt.
 func (h *harness) prove(ids ...string) {
 	for _, id := range ids {
-		h.state(id).proven.Store(true)
+		h.state(id).answered.Store(true)
+	}
+}
+
+// slow marks endpoints whose last attempt got no prompt answer: they share
+// half the workers (dispatch).
+func (h *harness) slow(ids ...string) {
+	for _, id := range ids {
+		h.state(id).slow.Store(true)
 	}
 }
 

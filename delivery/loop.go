@@ -19,11 +19,11 @@ type item struct {
 	ep  *Endpoint
 	gen uint64
 
-	seq      uint64 // an ordered head's sequence number
-	ordered  bool   // an ordered endpoint's head (fifo.go)
-	sent     bool   // handed to a worker
-	dropped  bool   // a head replaced before it was sent: skipped where it waits
-	unproven bool   // sent to an unproven endpoint: counted in busyUnproven
+	seq     uint64 // an ordered head's sequence number
+	ordered bool   // an ordered endpoint's head (fifo.go)
+	sent    bool   // handed to a worker
+	dropped bool   // a head replaced before it was sent: skipped where it waits
+	slow    bool   // sent to a slow endpoint: counted in busySlow
 }
 
 // carryBytes bounds the request bodies the loop holds for tracked new
@@ -97,8 +97,8 @@ func (s *Scheduler) drainInbox(now time.Time) {
 	}
 	for _, it := range sent {
 		s.busy--
-		if it.unproven {
-			s.busyUnproven--
+		if it.slow {
+			s.busySlow--
 		}
 		q := it.st
 		q.inflight--
@@ -113,9 +113,9 @@ func (s *Scheduler) drainInbox(now time.Time) {
 		s.statsMu.Unlock()
 	}
 	for _, it := range done {
-		if q := it.st; q.held && q.proven.Load() {
+		if q := it.st; q.held && !q.slow.Load() {
 			// It answered promptly: its waiting deliveries need no room in
-			// the unproven share (its entry in held is skipped).
+			// the slow endpoints' share (its entry in held is skipped).
 			q.held = false
 			s.ring.push(q)
 		}
@@ -196,9 +196,9 @@ func (s *Scheduler) makeReady(it *item) {
 	}
 	q := it.st
 	if len(q.ready) == 0 {
-		if !q.proven.Load() && s.held.len() > 0 {
-			// Behind those already waiting for the unproven share: ahead
-			// of them in the ring, it would take each slot they wait for.
+		if q.slow.Load() && s.held.len() > 0 {
+			// Behind those already waiting for the slow share: ahead of
+			// them in the ring, it would take each slot they wait for.
 			q.held = true
 			s.held.push(q)
 		} else {
@@ -213,33 +213,36 @@ func (s *Scheduler) makeReady(it *item) {
 // one at a time keeps them from taking workers from live endpoints.
 const removedInFlight = 1
 
-// An unproven endpoint (none of its attempts since start answered, or its
-// last one got no HTTP answer within provenLatency: a timeout, a refused
-// or reset connection, a slow answer) has one attempt in flight at a time
-// whatever its max_in_flight, and unproven endpoints together hold at most
-// 1/unprovenShare of the workers (one, with one worker). Each endpoint's
-// max_in_flight bounds it alone, but not many of them: four tenant
-// endpoints at a host that accepts connections and never answers held all
-// 64 workers, each attempt for its whole timeout, and a healthy endpoint
-// got one in four of its deliveries sent in ten seconds. An endpoint that
-// answers promptly is proven, whatever the status: a quick 500 holds no
-// worker for long.
-const unprovenShare = 2 // 1/2
+// A slow endpoint (its last attempt got no HTTP answer within
+// promptAnswer: a timeout, a refused or reset connection, a slow answer)
+// has one attempt in flight at a time whatever its max_in_flight, and slow
+// endpoints together hold at most 1/slowShare of the workers (one, with
+// one worker). Each endpoint's max_in_flight bounds it alone, but not many
+// of them: four tenant endpoints at a host that accepts connections and
+// never answers held all 64 workers, each attempt for its whole timeout,
+// and a healthy endpoint got one in four of its deliveries sent in ten
+// seconds. An endpoint not attempted since start (new, or after a restart)
+// is not slow until proven so: it probes with one attempt at a time until
+// its first prompt answer, outside the share, so a healthy one is not
+// queued behind dead ones (each dead one holds a worker for one timeout,
+// then waits in the share). A prompt answer of any status clears it: a
+// quick 500 holds no worker for long.
+const slowShare = 2 // 1/2
 
-// provenLatency is how soon an answer must come for its endpoint to be
-// proven.
-const provenLatency = time.Second
+// promptAnswer is how soon an answer must come for its endpoint not to be
+// slow.
+const promptAnswer = time.Second
 
-// unprovenCap is how many workers unproven endpoints may hold.
-func (s *Scheduler) unprovenCap() int { return max(1, s.opts.Workers/unprovenShare) }
+// slowCap is how many workers slow endpoints may hold.
+func (s *Scheduler) slowCap() int { return max(1, s.opts.Workers/slowShare) }
 
 // dispatch hands ready items to workers round-robin across endpoints, one
 // per endpoint per round, within each endpoint's max_in_flight and rate
 // limit, so a slow endpoint holds at most its own share of the workers;
-// and unproven endpoints together at most unprovenCap of them. An unproven
-// endpoint over that waits in held, out of the ring, so that the ring's
-// rounds do not walk endpoints that cannot be served; held ones go back to
-// the ring as the unproven pool has room.
+// and slow endpoints together at most slowCap of them. A slow endpoint
+// over that waits in held, out of the ring, so that the ring's rounds do
+// not walk endpoints that cannot be served; held ones go back to the ring
+// as the share has room.
 // The ring is a queue: a round stops as soon as the workers are busy and
 // the next dispatch resumes where it stopped, so a step costs the
 // endpoints it serves, not every endpoint with something ready (with
@@ -247,8 +250,8 @@ func (s *Scheduler) unprovenCap() int { return max(1, s.opts.Workers/unprovenSha
 // tenth of the daemon's CPU).
 func (s *Scheduler) dispatch(now time.Time) {
 	t := s.table.Load()
-	for n := s.unprovenCap() - s.busyUnproven; n > 0 && s.held.len() > 0; {
-		if q := s.held.pop(); q.held { // else back in the ring already (proven meanwhile)
+	for n := s.slowCap() - s.busySlow; n > 0 && s.held.len() > 0; {
+		if q := s.held.pop(); q.held { // else back in the ring already (answered meanwhile)
 			q.held = false
 			s.ring.push(q)
 			n--
@@ -271,21 +274,23 @@ func (s *Scheduler) dispatch(now time.Time) {
 			}
 			// A removed, disabled or internal endpoint's attempt is parked
 			// without a request, or is hookd's own alert.
-			unproven := ep != nil && !ep.Internal && !q.proven.Load() && !t.Disabled(ep.ID)
-			if unproven {
-				if s.busyUnproven >= s.unprovenCap() {
+			slow := ep != nil && !ep.Internal && q.slow.Load() && !t.Disabled(ep.ID)
+			if slow {
+				if s.busySlow >= s.slowCap() {
 					q.held = true
 					s.held.push(q)
 					continue
 				}
 				limit = 1 // one attempt at a time until one is answered promptly
+			} else if ep != nil && !q.answered.Load() {
+				limit = 1 // a probe: one at a time until the first prompt answer
 			}
 			if q.inflight < limit && (ep == nil || ep.limiter == nil || ep.limiter.AllowN(now, 1)) {
 				it := q.take()
 				q.inflight++
 				s.busy++
-				if it.unproven = unproven; unproven {
-					s.busyUnproven++
+				if it.slow = slow; slow {
+					s.busySlow++
 				}
 				it.sent = true
 				it.ep, it.gen = ep, t.gen

@@ -134,15 +134,15 @@ type Scheduler struct {
 	closed   sync.Once
 
 	// owned by the goroutine that runs step: the loop, or a test
-	items        map[string]*item
-	wheel        *wheel
-	ring         ring
-	held         ring // unproven endpoints waiting for room in their share (dispatch)
-	busy         int
-	busyUnproven int  // workers attempting for unproven endpoints
-	carried      int  // bytes of bodies held by tracked items (loop only)
-	needScan     bool // the periodic re-read of the due index is due
-	overflow     bool // something due was left in the store for lack of room
+	items    map[string]*item
+	wheel    *wheel
+	ring     ring
+	held     ring // slow endpoints waiting for room in their share (dispatch)
+	busy     int
+	busySlow int  // workers attempting for slow endpoints
+	carried  int  // bytes of bodies held by tracked items (loop only)
+	needScan bool // the periodic re-read of the due index is due
+	overflow bool // something due was left in the store for lack of room
 
 	// ordered endpoints (fifo.go), also owned by the loop
 	fifos     map[string]*fifo

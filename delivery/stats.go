@@ -170,10 +170,10 @@ type epState struct {
 	gen      uint64
 	held     bool // waiting in the scheduler's held queue, not in its ring
 
-	// proven: its last attempt got an HTTP answer within provenLatency
-	// (set as outcomes are recorded, read by dispatch and makeReady). A
-	// new record is unproven until its first answer.
-	proven atomic.Bool
+	// answered: one of its attempts got an HTTP answer within
+	// promptAnswer; slow: its last one did not. Set as outcomes are
+	// recorded, read by dispatch and makeReady; a new record is neither.
+	answered, slow atomic.Bool
 
 	// Under statsMu: its Stats and its hour counts (in hours0 until they
 	// are more than two hours), and whether it was detached (Forget, or
@@ -233,7 +233,11 @@ func (s *Scheduler) recorded(st *epState, ep *Endpoint, d *store.Delivery, o *st
 		s.statsMu.Lock()
 		ev.Previous = st.Failures
 		st.countHour(o.Attempt.At, s.clock.Now(), o.Delivered)
-		st.proven.Store(o.Attempt.Status != 0 && o.Attempt.Latency < provenLatency)
+		prompt := o.Attempt.Status != 0 && o.Attempt.Latency < promptAnswer
+		st.slow.Store(!prompt)
+		if prompt {
+			st.answered.Store(true)
+		}
 		if o.Delivered {
 			st.Failures, st.LastSuccess, st.FailingSince = 0, o.Attempt.At, time.Time{}
 			if !st.forgotten { // the id may have a new record by now

@@ -147,8 +147,8 @@ func TestReceiverFaults(t *testing.T) {
 // Receivers that accept and never answer cannot take every worker: with
 // two such endpoints (max_in_flight 16 each, more than all 8 workers
 // together) holding deliveries, a healthy endpoint's are still sent while
-// theirs hang, because an endpoint without a prompt answer yet has one
-// attempt in flight, and such endpoints share half the workers.
+// theirs hang: an endpoint not tried yet probes one attempt at a time, and
+// one whose last attempt got no prompt answer waits for half the workers.
 func TestHungEndpointsLeaveWorkersToHealthyOnes(t *testing.T) {
 	release := make(chan struct{})
 	hung := rawServer(t, "127.0.0.1", func(c net.Conn) {
@@ -170,7 +170,7 @@ func TestHungEndpointsLeaveWorkersToHealthyOnes(t *testing.T) {
 			_, ep := d.Admin("GET", "/v1/endpoints/"+name, "")
 			n += ep["in_flight"].(float64)
 		}
-		return n == 2 // unproven: one at a time, whatever max_in_flight
+		return n == 2 // probes: one at a time, whatever max_in_flight
 	})
 	for i := range 20 {
 		d.Event(fmt.Sprintf(`{"type":"ok.x","data":%d}`, i))
