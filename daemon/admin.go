@@ -359,21 +359,24 @@ func fromOtherSite(ctx *fasthttp.RequestCtx) bool {
 	return err != nil || u.Host == "" || !strings.EqualFold(u.Host, string(ctx.Host()))
 }
 
-// checkQuery refuses a query parameter not in known, or given twice; with
-// known nil, any query is let through unread.
+// checkQuery refuses a query parameter not in known, given twice, or
+// empty; with known nil, any query is let through unread.
 func checkQuery(q *fasthttp.Args, known []string) error {
 	if known == nil {
 		return nil
 	}
 	var err error
 	seen := map[string]bool{}
-	q.VisitAll(func(k, _ []byte) {
+	q.VisitAll(func(k, v []byte) {
 		switch {
 		case err != nil:
 		case !slices.Contains(known, string(k)):
 			err = badRequest("%.64q: unknown query parameter (known: %s)", k, strings.Join(known, ", "))
 		case seen[string(k)]:
 			err = badRequest("%s: given twice", k)
+		case len(v) == 0:
+			// ?tenant= from an empty variable would mean no filter at all.
+			err = badRequest("%s: empty (leave it out for no filter)", k)
 		}
 		seen[string(k)] = true
 	})

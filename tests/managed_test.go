@@ -212,6 +212,7 @@ func TestManagedEndpointErrors(t *testing.T) {
 		{"GET", "/v1/deliveries?tenant=ten%00A", ``, 400, "tenant"},
 		{"GET", "/v1/deliveries?tenat=T", ``, 400, `"tenat": unknown query parameter`}, // not everyone's deliveries
 		{"GET", "/v1/endpoints?tenant=T&tenant=U", ``, 400, "tenant: given twice"},
+		{"GET", "/v1/deliveries?tenant=", ``, 400, "tenant: empty"}, // an empty variable: not everyone's
 		{"PATCH", "/v1/endpoints/fromfile", `{"url":"http://127.0.0.1:9/"}`, 409, "config file"},
 		{"PATCH", "/v1/endpoints/nope", `{"url":"http://127.0.0.1:9/"}`, 404, ""},
 		{"PATCH", "/v1/endpoints/mine", `{"tenant":"other"}`, 400, "tenant"},
