@@ -83,11 +83,11 @@ func Parse(name string, b []byte) (*Config, error) {
 				line = 1 + bytes.Count(b[:at], []byte("\n"))
 			}
 			key := c.lines.byLine[line]
-			if text := lineText(b, line); key == "" && pe.LastKey != "" {
+			if key == "" && pe.LastKey != "" {
 				// The parser's last key, if it is set on this line (a value
 				// it refused below a line the index could not place).
 				last := pe.LastKey[strings.LastIndex(pe.LastKey, ".")+1:]
-				if k := keyRe.FindStringSubmatch(text); k != nil && strings.Trim(k[1], `"`) == last {
+				if k := keyRe.FindStringSubmatch(lineText(b, line)); k != nil && strings.Trim(k[1], `"`) == last {
 					key = pe.LastKey
 				}
 			}

@@ -186,7 +186,7 @@ func (d *Daemon) Redeliver(ctx context.Context, sc api.Scope, id string, in clie
 	case in.Endpoint != "":
 		ep, err := d.endpointIn(sc, in.Endpoint)
 		if err != nil {
-			return nil, unknownEndpoint(in.Endpoint)
+			return nil, err // names it
 		}
 		if !ep.Reaches(ev.Tenant) {
 			// Routing holds for operators too: never another tenant's
@@ -227,7 +227,7 @@ func (d *Daemon) RedeliverUndeliverable(ctx context.Context, sc api.Scope, in cl
 	case in.Endpoint != "":
 		ep, err := d.endpointIn(sc, in.Endpoint)
 		if err != nil {
-			return nil, unknownEndpoint(in.Endpoint)
+			return nil, err // names it
 		}
 		keep = func(id string) bool { return id == ep.ID }
 	default:
