@@ -11,7 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -164,7 +166,8 @@ func exactKeys(body []byte, t reflect.Type) error {
 	}
 	fields := map[string]reflect.Type{}
 	jsonFields(t, fields)
-	for k, raw := range obj {
+	for _, k := range slices.Sorted(maps.Keys(obj)) { // one answer for one body, whichever keys are wrong
+		raw := obj[k]
 		ft, ok := fields[k]
 		if !ok {
 			for name := range fields {
