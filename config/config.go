@@ -120,7 +120,7 @@ func (c *Config) CheckPatterns(patterns []string) error {
 	for _, p := range patterns {
 		// An event type is 1-128 characters of [A-Za-z0-9._:-]: a pattern
 		// with anything else, or longer, matches none.
-		if p != "*" && !IDRe.MatchString(strings.TrimSuffix(p, "*")) {
+		if p != "*" && !IsID(strings.TrimSuffix(p, "*")) {
 			return fmt.Errorf("pattern %q can match no event type (1-128 characters of [A-Za-z0-9._:-], then * or nothing)", p)
 		}
 	}

@@ -323,7 +323,7 @@ func (c *Config) validateEventTypes(r *reporter) {
 	for i, et := range c.EventTypes {
 		p := fmt.Sprintf("event_types[%d]", i)
 		switch {
-		case !IDRe.MatchString(et.Name):
+		case !IsID(et.Name):
 			r.bad(p+".name", "%q: must be 1-128 characters of [A-Za-z0-9._:-]", et.Name)
 		case seen[et.Name]:
 			r.bad(p+".name", "duplicate event type %q", et.Name)

@@ -149,7 +149,7 @@ func (c *Config) resolveEndpoint(p, id string, e *EndpointSettings, internal boo
 		return ec, c.ErrAt(p+".max_response_bytes", "must be between 0 and 1MiB")
 	case ec.Policy.Jitter < 0 || ec.Policy.Jitter > 1:
 		return ec, c.ErrAt(p+".jitter", "must be between 0 and 1")
-	case !IDRe.MatchString(ec.TestEventType):
+	case !IsID(ec.TestEventType):
 		return ec, c.ErrAt(p+".test_event_type", "must be 1-128 characters of [A-Za-z0-9._:-]")
 	}
 	if ec.Tenant != "" {

@@ -672,7 +672,7 @@ func (d *Daemon) TestEndpoint(_ context.Context, sc api.Scope, name string, in c
 	if in.Type == "" {
 		in.Type = ep.TestEventType
 	}
-	if !config.IDRe.MatchString(in.Type) {
+	if !config.IsID(in.Type) {
 		return nil, badRequest("type: must be 1-128 characters of [A-Za-z0-9._:-]")
 	}
 	if in.Data == nil {

@@ -42,7 +42,7 @@ func FuzzIngest(f *testing.F) {
 	table := fuzzTable(f)
 	now := time.Unix(1700000000, 0).UTC()
 	f.Fuzz(func(t *testing.T, body []byte) {
-		ne, err := parseEvent(body, "", table, now)
+		ne, _, err := parseEvent(body, "", table, now)
 		if err != nil {
 			var ae *apiError
 			if !errors.As(err, &ae) || ae.Status != 400 || ae.Message == "" {
@@ -50,7 +50,7 @@ func FuzzIngest(f *testing.F) {
 			}
 			return
 		}
-		if !config.IDRe.MatchString(ne.Event.Type) || !config.ValidID(ne.Event.ID) {
+		if !config.IsID(ne.Event.Type) || !config.ValidID(ne.Event.ID) {
 			t.Fatalf("accepted bad type/id: %q %q", ne.Event.Type, ne.Event.ID)
 		}
 		// The hand-written member scanner agrees with encoding/json.

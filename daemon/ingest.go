@@ -137,26 +137,27 @@ func (d *Daemon) handleIngest(ctx *fasthttp.RequestCtx) {
 }
 
 // parseEvent validates one event and renders its deliveries. now is the
-// ingest time, which becomes the envelope's stable timestamp.
-func parseEvent(body []byte, key string, t *delivery.Table, now time.Time) (store.NewEvent, error) {
+// ingest time, which becomes the envelope's stable timestamp. own is the
+// event's tenant's own endpoints (for tenantFull).
+func parseEvent(body []byte, key string, t *delivery.Table, now time.Time) (ne store.NewEvent, own []*delivery.Endpoint, err error) {
 	in, err := decodeEvent(body)
 	if err != nil {
-		return store.NewEvent{}, err
+		return store.NewEvent{}, nil, err
 	}
 	switch {
 	case in.Type == nil:
-		return store.NewEvent{}, badRequest("type: required")
-	case !config.IDRe.MatchString(*in.Type):
-		return store.NewEvent{}, badRequest("type: must be 1-128 characters of [A-Za-z0-9._:-]")
+		return store.NewEvent{}, nil, badRequest("type: required")
+	case !config.IsID(*in.Type):
+		return store.NewEvent{}, nil, badRequest("type: must be 1-128 characters of [A-Za-z0-9._:-]")
 	case in.Data == nil && in.Payload == nil:
-		return store.NewEvent{}, badRequest("data: required unless payload is given")
+		return store.NewEvent{}, nil, badRequest("data: required unless payload is given")
 	case in.Data != nil && in.Payload != nil:
-		return store.NewEvent{}, badRequest("data and payload: give one, not both")
+		return store.NewEvent{}, nil, badRequest("data and payload: give one, not both")
 	}
 	id, fresh := "", false
 	if in.ID != nil {
 		if !config.ValidID(*in.ID) {
-			return store.NewEvent{}, badRequest("id: %s", config.IDRule)
+			return store.NewEvent{}, nil, badRequest("id: %s", config.IDRule)
 		}
 		id = *in.ID
 	} else {
@@ -165,15 +166,16 @@ func parseEvent(body []byte, key string, t *delivery.Table, now time.Time) (stor
 	tenant := ""
 	if in.Tenant != nil {
 		if !config.ValidID(*in.Tenant) {
-			return store.NewEvent{}, badRequest("tenant: %s", config.IDRule)
+			return store.NewEvent{}, nil, badRequest("tenant: %s", config.IDRule)
 		}
 		tenant = *in.Tenant
+		own = t.TenantEndpoints(tenant)
 	}
-	eps, err := t.Route(*in.Type, tenant, in.Endpoints)
+	eps, err := t.RouteOwn(*in.Type, tenant, own, in.Endpoints)
 	if err != nil {
 		// Unknown and another tenant's endpoints get the same answer: a
 		// tenant learns nothing about the others.
-		return store.NewEvent{}, badRequest("endpoints: %v", err)
+		return store.NewEvent{}, nil, badRequest("endpoints: %v", err)
 	}
 	// data and payload are slices of the request body, which fasthttp
 	// reuses for the connection's next request: the event owns a copy.
@@ -184,7 +186,7 @@ func parseEvent(body []byte, key string, t *delivery.Table, now time.Time) (stor
 	} else {
 		ev.Raw = bytes.Clone(in.Data)
 	}
-	ne := store.NewEvent{Event: ev, DedupKey: key, FreshID: fresh}
+	ne = store.NewEvent{Event: ev, DedupKey: key, FreshID: fresh}
 	flt := newEventFilter(id, ev.Type, tenant, ev.Raw)
 	for _, ep := range eps {
 		if !flt.accepts(ep) {
@@ -196,20 +198,20 @@ func parseEvent(body []byte, key string, t *delivery.Table, now time.Time) (stor
 		}
 		ne.Deliveries = append(ne.Deliveries, nd)
 	}
-	return ne, nil
+	return ne, own, nil
 }
 
 // tenantFull refuses a tenant's event while that tenant's own endpoints
 // have [tenants] max_pending deliveries pending: one customer's dead
 // receivers fill its quota, not everyone's queue.
-func (d *Daemon) tenantFull(cfg *config.Config, t *delivery.Table, tenant string) error {
-	if tenant == "" || cfg.Tenants.MaxPending == 0 {
+func (d *Daemon) tenantFull(cfg *config.Config, own []*delivery.Endpoint) error {
+	if len(own) == 0 || cfg.Tenants.MaxPending == 0 {
 		return nil
 	}
-	eps := t.TenantEndpoints(tenant)
-	ids := make([]string, len(eps))
-	for i, ep := range eps {
-		ids[i] = ep.ID
+	var buf [4]string // most tenants have one endpoint: no garbage per event
+	ids := buf[:0]
+	for _, ep := range own {
+		ids = append(ids, ep.ID)
 	}
 	if d.store.PendingOf(ids) >= cfg.Tenants.MaxPending {
 		return &apiError{Status: 429, Code: "tenant_too_many_pending", Message: "this tenant's pending deliveries are over tenants.max_pending; retry later", RetryAfter: 10}
@@ -231,11 +233,11 @@ func (d *Daemon) ingestOne(ctx *fasthttp.RequestCtx, cfg *config.Config) error {
 		return badRequest("Idempotency-Key: %s", config.IDRule)
 	}
 	t := d.sched.Table()
-	ne, err := parseEvent(body, key, t, time.Now().UTC())
+	ne, own, err := parseEvent(body, key, t, time.Now().UTC())
 	if err != nil {
 		return err
 	}
-	if err := d.tenantFull(cfg, t, ne.Event.Tenant); err != nil {
+	if err := d.tenantFull(cfg, own); err != nil {
 		return err
 	}
 	res, err := d.store.Ingest(ctx, []store.NewEvent{ne}, d.limits(cfg))
@@ -302,9 +304,9 @@ func (d *Daemon) ingestBatch(ctx *fasthttp.RequestCtx, cfg *config.Config) error
 			results[i] = itemError(i, errTooLarge)
 			continue
 		}
-		ne, err := parseEvent(raw, "", t, now)
+		ne, own, err := parseEvent(raw, "", t, now)
 		if err == nil {
-			err = d.tenantFull(cfg, t, ne.Event.Tenant)
+			err = d.tenantFull(cfg, own)
 		}
 		if err != nil {
 			results[i] = itemError(i, err)

@@ -635,6 +635,13 @@ func (t *Table) Route(typ, tenant string, only []string) ([]*Endpoint, error) {
 	if tenant != "" {
 		own = t.TenantEndpoints(tenant)
 	}
+	return t.RouteOwn(typ, tenant, own, only)
+}
+
+// RouteOwn is Route for a caller that has looked up tenant's own endpoints
+// (TenantEndpoints) already: ingest needs them for max_pending as well,
+// and with 100,000 tenants each lookup is a miss in a cold map.
+func (t *Table) RouteOwn(typ, tenant string, own []*Endpoint, only []string) ([]*Endpoint, error) {
 	var out []*Endpoint
 	if len(only) > 0 {
 		for _, name := range only {
