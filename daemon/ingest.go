@@ -192,7 +192,7 @@ func parseEvent(body []byte, key string, t *delivery.Table, now time.Time) (ne s
 		if !flt.accepts(ep) {
 			continue // no delivery, not even a parked one
 		}
-		nd := store.NewDelivery{Endpoint: ep.ID, Body: ep.Render(&ev)}
+		nd := store.NewDelivery{Endpoint: ep.ID, Body: ep.Render(&ev), Hint: t.Routed(ep)}
 		if t.Disabled(ep.ID) {
 			nd.Parked = reasonDisabled // kept for enable + redeliver, not sent
 		}

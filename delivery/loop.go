@@ -155,6 +155,9 @@ func (s *Scheduler) track(e store.QueueEntry, now time.Time) {
 	}
 	_, ep := store.SplitKey(e.Key)
 	it := &item{key: e.Key, st: s.state(ep), due: e.Due}
+	if r, ok := e.Hint.(*Routed); ok && it.st.gen != r.table.gen && r.table == s.table.Load() {
+		it.st.ep, it.st.gen = r.ep, r.table.gen // what endpoint(t) would look up
+	}
 	if e.Delivery != nil && s.carried+len(e.Delivery.Body) <= carryBytes {
 		it.d = e.Delivery // before makeReady: dispatch gives the bytes back
 		s.carried += len(it.d.Body)

@@ -26,6 +26,10 @@ type NewDelivery struct {
 	Endpoint string
 	Body     []byte
 	Parked   string
+	// Hint is the caller's, handed back with the delivery in its
+	// QueueEntry (Options.OnQueued) and never stored: the scheduler gets
+	// the endpoint ingest routed it to without looking it up again.
+	Hint any
 	// Ordered puts a pending delivery in its endpoint's ordered index
 	// instead of the due queue. Ingest sets it from Options.Ordered; the
 	// log records it, so a replay queues the delivery where it was first.
@@ -123,6 +127,7 @@ type preparedDelivery struct {
 	d         *Delivery
 	key, qkey []byte
 	record    []byte
+	hint      any
 }
 
 func prepare(ne *NewEvent, lim Limits) preparedEvent {
@@ -142,7 +147,7 @@ func prepare(ne *NewEvent, lim Limits) preparedEvent {
 			d.State, d.Reason, d.Parked = Undeliverable, nd.Parked, ev.Created
 			qkey, parked = timeKey(d.Parked, key), true // its key in the undeliverable bucket
 		}
-		p.deliveries[i] = preparedDelivery{d: d, key: []byte(key), qkey: qkey, record: encodeDelivery(d)}
+		p.deliveries[i] = preparedDelivery{d: d, key: []byte(key), qkey: qkey, record: encodeDelivery(d), hint: nd.Hint}
 	}
 	size := len(p.record) + len(ne.DedupKey) + 32
 	for _, nd := range ne.Deliveries {

@@ -104,6 +104,7 @@ type QueueEntry struct {
 	// Delivery is the record when the entry is a new event's: the worker
 	// may use it instead of reading it back. Shared: do not modify it.
 	Delivery *Delivery
+	Hint     any // the NewDelivery's, when the entry is a new event's
 }
 
 // Store is hookd's only access to bbolt. New events go through the log writer

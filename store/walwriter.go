@@ -270,7 +270,7 @@ func (s *Store) walBatch(batch []*ingestReq) {
 				if pd.d.State != Pending {
 					continue
 				}
-				queued = append(queued, QueueEntry{Key: string(pd.key), Due: pd.d.Due, Seq: pd.d.Seq, Ordered: pd.d.Ordered, Delivery: pd.d})
+				queued = append(queued, QueueEntry{Key: string(pd.key), Due: pd.d.Due, Seq: pd.d.Seq, Ordered: pd.d.Ordered, Delivery: pd.d, Hint: pd.hint})
 			}
 		}
 		s.opts.OnQueued(queued)
