@@ -33,11 +33,7 @@ func (d *Daemon) adminTenants(ctx *fasthttp.RequestCtx, _ []string) error {
 			ids = append(ids, ep.ID)
 		}
 	}
-	pending, stats := d.store.PendingEach(ids), d.sched.StatsOf(ids)
-	parked, err := d.store.UndeliverableByEndpoint()
-	if err != nil {
-		return err
-	}
+	pending, parked, stats := d.store.PendingEach(ids), d.store.UndeliverableEach(ids), d.sched.StatsOf(ids)
 	after := d.cfg.Load().Notify.FailingAfter
 	out := client.TenantList{Items: []client.Tenant{}, NextCursor: next}
 	for i, name := range names {

@@ -316,6 +316,7 @@ func applyEvent(tx *bolt.Tx, st *txState, p *preparedEvent, replay bool) error {
 			if err := parked.Put(pd.qkey, nil); err != nil {
 				return fmt.Errorf("put undeliverable: %w", err)
 			}
+			st.park(pd.d.Endpoint, 1)
 			continue
 		}
 		if pd.d.Ordered {

@@ -100,6 +100,7 @@ func purgeEvent(tx *bolt.Tx, st *txState, indexKey []byte, now time.Time, r Rete
 			if err := tx.Bucket(bktUndeliverable).Delete(timeKey(d.Parked, string(k))); err != nil {
 				return false, err
 			}
+			st.park(d.Endpoint, -1)
 		}
 		ap := append(append([]byte(nil), k...), 0)
 		ac := attempts.Cursor()

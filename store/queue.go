@@ -153,6 +153,7 @@ func leave(tx *bolt.Tx, st *txState, d *Delivery) error {
 		st.pend(d.Endpoint, -1)
 		return unqueue(tx, d)
 	case Undeliverable:
+		st.park(d.Endpoint, -1)
 		return tx.Bucket(bktUndeliverable).Delete(timeKey(d.Parked, d.Key()))
 	}
 	return nil
@@ -167,6 +168,7 @@ func parkRecord(tx *bolt.Tx, st *txState, d *Delivery, reason string, at time.Ti
 	if err := tx.Bucket(bktUndeliverable).Put(timeKey(at, d.Key()), nil); err != nil {
 		return err
 	}
+	st.park(d.Endpoint, 1)
 	return putDelivery(tx, d)
 }
 

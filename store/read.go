@@ -231,18 +231,16 @@ func Inspect(path string) (map[string]int, error) {
 	return counts, nil
 }
 
-// UndeliverableByEndpoint counts the parked deliveries of each endpoint
-// (by internal id). It walks the undeliverable bucket's keys, so its cost
-// grows with what is parked; the tenants list is its only caller.
-func (s *Store) UndeliverableByEndpoint() (map[string]int64, error) {
-	out := map[string]int64{}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bktUndeliverable).Cursor()
-		for k, _ := c.First(); k != nil; k, _ = c.Next() {
-			_, key := splitTimeKey(k)
-			out[endpointOf(key)]++
-		}
-		return nil
-	})
-	return out, err
+// UndeliverableEach is how many deliveries of each of the endpoints ids
+// (internal ids) are undeliverable, as committed: counts kept in memory,
+// so a page of tenants costs its own endpoints, not a walk of what is
+// parked.
+func (s *Store) UndeliverableEach(ids []string) map[string]int64 {
+	s.epMu.Lock()
+	defer s.epMu.Unlock()
+	out := make(map[string]int64, len(ids))
+	for _, id := range ids {
+		out[id] = s.epParked[id]
+	}
+	return out
 }

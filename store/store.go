@@ -146,6 +146,7 @@ type Store struct {
 
 	epMu      sync.Mutex
 	epPending map[string]int64 // committed pending count per endpoint
+	epParked  map[string]int64 // committed undeliverable count per endpoint
 
 	unindexed   atomic.Int64 // committed deliveries waiting in log_unindexed
 	lastIndexed time.Time    // committer only: when indexLog last ran
@@ -171,6 +172,7 @@ type txState struct {
 	base   int64 // pending count before this transaction
 	delta  int64
 	eps    map[string]int64 // per-endpoint pending deltas
+	parked map[string]int64 // per-endpoint undeliverable deltas
 	queued []QueueEntry
 	seq    uint64 // highest sequence number written
 	// unindexed is the change in deliveries waiting in log_unindexed.
@@ -188,6 +190,15 @@ func (st *txState) pend(endpoint string, n int64) {
 		st.eps = map[string]int64{}
 	}
 	st.eps[endpoint] += n
+}
+
+// park records that n deliveries of endpoint were parked (n>0) or left
+// the undeliverable bucket (n<0).
+func (st *txState) park(endpoint string, n int64) {
+	if st.parked == nil {
+		st.parked = map[string]int64{}
+	}
+	st.parked[endpoint] += n
 }
 
 // Open opens (creating if needed) the database at path and starts the
@@ -279,7 +290,7 @@ func (s *Store) init() error {
 			s.wal.id = bytes.Clone(id)
 		}
 		s.pending.Store(int64(getU64(meta.Get(keyPending))))
-		s.epPending = countPending(tx)
+		s.epPending, s.epParked = countPending(tx), countParked(tx)
 		// Builds before this one kept each endpoint's count in meta.
 		c := meta.Cursor()
 		for k, _ := c.Seek(prefixEpPending); k != nil && bytes.HasPrefix(k, prefixEpPending); k, _ = c.Seek(prefixEpPending) {
@@ -292,6 +303,25 @@ func (s *Store) init() error {
 		s.unindexed.Store(int64(tx.Bucket(bktLogUnindexed).Stats().KeyN))
 		return s.initSeal(tx)
 	})
+}
+
+// addCounts adds a transaction's per-endpoint deltas to counts, which
+// holds no zero.
+func addCounts(counts, deltas map[string]int64) {
+	for ep, n := range deltas {
+		old, ok := counts[ep]
+		switch v := max(old+n, 0); {
+		case v > 0 && !ok:
+			// Its own copy: a failing endpoint's count lives for hours,
+			// and the caller's string may share its memory with many
+			// others (the table's packed endpoints).
+			counts[strings.Clone(ep)] = v
+		case v > 0:
+			counts[ep] = v
+		default:
+			delete(counts, ep)
+		}
+	}
 }
 
 // countPending counts each endpoint's pending deliveries from the keys of
@@ -313,6 +343,19 @@ func countPending(tx *bolt.Tx) map[string]int64 {
 		if i := bytes.IndexByte(k, 0); i >= 0 {
 			out[string(k[:i])]++
 		}
+	}
+	return out
+}
+
+// countParked counts each endpoint's undeliverable deliveries from the
+// keys of the undeliverable bucket (parked|id\0endpoint), like
+// countPending: a walk of those keys at Open, no write per delivery.
+func countParked(tx *bolt.Tx) map[string]int64 {
+	out := map[string]int64{}
+	c := tx.Bucket(bktUndeliverable).Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		_, key := splitTimeKey(k)
+		out[endpointOf(key)]++
 	}
 	return out
 }
@@ -588,22 +631,10 @@ func (s *Store) commit(batch []*request) (*txState, error) {
 	s.unindexed.Add(st.unindexed)
 	s.umu.Lock()
 	s.pending.Store(max(st.pending(), 0))
-	if len(st.eps) > 0 {
+	if len(st.eps) > 0 || len(st.parked) > 0 {
 		s.epMu.Lock()
-		for ep, n := range st.eps {
-			old, ok := s.epPending[ep]
-			switch v := max(old+n, 0); {
-			case v > 0 && !ok:
-				// Its own copy: a failing endpoint's count lives for
-				// hours, and the caller's string may share its memory
-				// with many others (the table's packed endpoints).
-				s.epPending[strings.Clone(ep)] = v
-			case v > 0:
-				s.epPending[ep] = v
-			default:
-				delete(s.epPending, ep)
-			}
-		}
+		addCounts(s.epPending, st.eps)
+		addCounts(s.epParked, st.parked)
 		s.epMu.Unlock()
 	}
 	for _, r := range batch {

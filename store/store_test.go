@@ -336,3 +336,62 @@ func TestTruncatedFileRefused(t *testing.T) {
 		t.Fatalf("Inspect with meta 0 torn: %v", err)
 	}
 }
+
+// The per-endpoint undeliverable counts follow every way in and out of
+// the bucket (parked at ingest, parked later, redelivered, purged) and are
+// counted again at Open.
+func TestUndeliverableCounts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	check := func(s *Store, want map[string]int64) {
+		t.Helper()
+		got := s.UndeliverableEach([]string{"x", "y", "z"})
+		for _, id := range []string{"x", "y", "z"} {
+			if got[id] != want[id] {
+				t.Fatalf("undeliverable counts %v, want %v", got, want)
+			}
+		}
+	}
+	parkedAtIngest := newEvent("p", "z")
+	parkedAtIngest.Deliveries[0].Parked = "endpoint disabled"
+	evs := []NewEvent{newEvent("a", "x", "y"), newEvent("b", "x"), newEvent("c", "x", "y"), parkedAtIngest}
+	if _, err := s.Ingest(ctx, evs, lim); err != nil {
+		t.Fatal(err)
+	}
+	s.Flush() // counts are the committed ones
+	check(s, map[string]int64{"z": 1})
+	if n, err := s.ParkEndpoint(ctx, "x", "endpoint removed"); err != nil || n != 3 {
+		t.Fatalf("park %d %v", n, err)
+	}
+	check(s, map[string]int64{"x": 3, "z": 1})
+	if n, err := s.RedeliverUndeliverable(ctx, func(e string) bool { return e == "z" }, time.Time{}, time.Time{}); err != nil || n != 1 {
+		t.Fatalf("redeliver %d %v", n, err)
+	}
+	if _, err := s.Redeliver(ctx, "b", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	check(s, map[string]int64{"x": 2})
+	s.Close()
+	if s, err = Open(path, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	check(s, map[string]int64{"x": 2})
+	// Past both retentions, the events with parked deliveries go once
+	// nothing of theirs is pending ("a" and "c" still are, for y).
+	if _, err := s.ParkEndpoint(ctx, "y", "endpoint removed"); err != nil {
+		t.Fatal(err)
+	}
+	check(s, map[string]int64{"x": 2, "y": 2})
+	if _, err := s.Purge(ctx, time.Now().Add(time.Hour), Retention{}); err != nil {
+		t.Fatal(err)
+	}
+	check(s, map[string]int64{})
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -182,6 +182,13 @@ func TestDisabledEndpointKeepsItsEvents(t *testing.T) {
 	if status, out := d.Admin("GET", "/v1/undeliverable?endpoint=a", ""); status != 200 || len(out["items"].([]any)) != 3 {
 		t.Fatalf("undeliverable list: %d %v", status, out)
 	}
+	parkedOfA := func() any {
+		_, out := d.Admin("GET", "/v1/tenants", "")
+		return out["items"].([]any)[0].(map[string]any)["undeliverable"]
+	}
+	if n := parkedOfA(); n != 3.0 {
+		t.Fatalf("tenant A's undeliverable count %v, want 3", n)
+	}
 	d.Admin("POST", "/v1/endpoints/a/enable", "")
 	if status, out := d.Admin("POST", "/v1/undeliverable/redeliver", `{"endpoint":"a"}`); status != 202 || out["redelivered"].(float64) != 3 {
 		t.Fatalf("redeliver: %d %v", status, out)
@@ -189,6 +196,9 @@ func TestDisabledEndpointKeepsItsEvents(t *testing.T) {
 	rcv.Wait(t, "/a", 3)
 	for _, id := range ids {
 		d.waitState(id, "a", "delivered")
+	}
+	if n := parkedOfA(); n != 0.0 {
+		t.Fatalf("tenant A's undeliverable count %v after the redelivery, want 0", n)
 	}
 	if n := len(rcv.Requests("/alerts")); n != 0 {
 		t.Fatalf("%d notifications for deliveries parked by a disabled endpoint", n)
