@@ -6,7 +6,6 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"time"
 
 	"hookd/config"
 	"hookd/store"
@@ -31,7 +30,7 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 	for _, e := range cfg.Resolved {
 		sched := make([]string, len(e.Policy.Schedule))
 		for i, d := range e.Policy.Schedule {
-			sched[i] = shortDur(d)
+			sched[i] = config.ShortDuration(d)
 		}
 		fmt.Fprintf(stdout, "endpoint %s\n  url      %s\n  events   %s\n  signing  %s\n  retries  [%s]", e.Name, e.URL,
 			strings.Join(e.Events, ", "), e.Signing.Scheme, strings.Join(sched, " "))
@@ -47,18 +46,6 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "notify %s (failing after %d)\n", cfg.Notify.URL, cfg.Notify.FailingAfter)
 	}
 	return exitOK
-}
-
-// shortDur writes 5m and 2h rather than 5m0s and 2h0m0s.
-func shortDur(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = s[:len(s)-2]
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = s[:len(s)-2]
-	}
-	return s
 }
 
 // checkDB opens the database file itself, so it refuses while a daemon

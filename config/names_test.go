@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // IsID is SPEC §3's grammar, written as this regexp.
@@ -23,6 +24,19 @@ func TestIsIDIsTheGrammar(t *testing.T) {
 	for _, s := range cases {
 		if IsID(s) != re.MatchString(s) {
 			t.Errorf("IsID(%q) = %v", s, IsID(s))
+		}
+	}
+}
+
+func TestShortDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0: "0s", 5 * time.Second: "5s", 10 * time.Second: "10s", 5 * time.Minute: "5m", 90 * time.Second: "1m30s",
+		2 * time.Hour: "2h", 90 * time.Minute: "1h30m", time.Hour + 30*time.Second: "1h0m30s", 1500 * time.Millisecond: "1.5s",
+	} {
+		if got := ShortDuration(d); got != want {
+			t.Errorf("ShortDuration(%v) = %q, want %q", d, got, want)
+		} else if back, err := time.ParseDuration(got); err != nil || back != d {
+			t.Errorf("%q reads back as %v, %v", got, back, err)
 		}
 	}
 }

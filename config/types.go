@@ -45,7 +45,22 @@ func parseDuration(s string) (time.Duration, error) {
 	return v, nil
 }
 
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+// MarshalText writes the value as a config file would: "5m" and "2h",
+// not "5m0s" and "2h0m0s".
+func (d Duration) MarshalText() ([]byte, error) { return []byte(ShortDuration(time.Duration(d))), nil }
+
+// ShortDuration is d.String() without the zero minutes and seconds it
+// ends with (5m, 2h, 1h30m, 90s stays 1m30s); time.ParseDuration reads it.
+func ShortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
 
 // D returns the value as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
