@@ -211,6 +211,14 @@ func Decode(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			// The decoder names the field (events), not the element
+			// (events[1], headers.X-Key): find it by where it ended.
+			if p := pathAt(body, te.Offset); strings.HasPrefix(p, jsonPath(te.Field)) {
+				return &fieldProblem{p, fmt.Sprintf("must be %s, not %s", jsonKind(te.Type), te.Value)}
+			}
+		}
 		if strings.HasPrefix(err.Error(), "json: unknown field ") && json.Valid(body) {
 			// The decoder names the field but not where: exactKeys gives
 			// its path (signing.shceme).
@@ -228,6 +236,69 @@ func Decode(body []byte, v any) error {
 		return err
 	}
 	return exactKeys(body, reflect.TypeOf(v))
+}
+
+// pathAt is the path of the value of body that ends at offset off
+// (signing.scheme, events[1], headers.X-Key), "" if none does.
+func pathAt(body []byte, off int64) string {
+	type level struct {
+		array bool
+		index int    // of the array's next value
+		key   string // the object's current key
+		inKey bool   // the object's next token is a key
+	}
+	var stack []level
+	path := func() string {
+		var b strings.Builder
+		for _, l := range stack {
+			if l.array {
+				fmt.Fprintf(&b, "[%d]", l.index)
+			} else {
+				if b.Len() > 0 {
+					b.WriteByte('.')
+				}
+				b.WriteString(l.key)
+			}
+		}
+		return b.String()
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		n := len(stack)
+		if n > 0 && !stack[n-1].array && stack[n-1].inKey {
+			if key, ok := tok.(string); ok {
+				stack[n-1].key, stack[n-1].inKey = key, false
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('['), json.Delim('{'):
+			if dec.InputOffset() >= off {
+				return path() // a container where a scalar belongs
+			}
+			stack = append(stack, level{array: tok == json.Delim('['), inKey: tok == json.Delim('{')})
+			continue
+		case json.Delim(']'), json.Delim('}'):
+			stack = stack[:n-1]
+		default:
+			if dec.InputOffset() >= off {
+				return path()
+			}
+		}
+		// A value ended: the container moves to its next one.
+		if n := len(stack); n > 0 {
+			if stack[n-1].array {
+				stack[n-1].index++
+			} else {
+				stack[n-1].inKey = true
+			}
+		}
+	}
 }
 
 // fieldProblem is what is wrong with a body, in one field.

@@ -34,3 +34,34 @@ func TestDecodeNamesKeysWithTheirPath(t *testing.T) {
 		}
 	}
 }
+
+type listBody struct {
+	URL     string            `json:"url"`
+	Events  []string          `json:"events"`
+	Headers map[string]string `json:"headers"`
+	Signing *inner            `json:"signing"`
+	Nested  [][]int           `json:"nested"`
+}
+
+// A value of the wrong type is named down to its element: the index in an
+// array, the key in a map.
+func TestDecodeNamesTheWrongElement(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"url":1}`:                                     "url: must be a string, not number",
+		`{"url":["x"]}`:                                 "url: must be a string, not array",
+		`{"events":["a",1]}`:                            "events[1]: must be a string, not number",
+		`{"events":["a","b",{"x":[1]}]}`:                "events[2]: must be a string, not object",
+		`{"url":"u","headers":{"A":"1","X-Key":2}}`:     "headers.X-Key: must be a string, not number",
+		`{"events":[],"signing":{"scheme":true}}`:       "signing.scheme: must be a string, not bool",
+		`{"nested":[[1],[2,"x"]],"events":["a"]}`:       "nested[1][1]: must be a number, not string",
+		`{"headers":{"a":"b"},"events":["x","y",null]}`: "",
+	} {
+		got := ""
+		if err := Decode([]byte(in), &listBody{}); err != nil {
+			got = BodyProblem(err)
+		}
+		if got != want {
+			t.Errorf("%s: %q, want %q", in, got, want)
+		}
+	}
+}
