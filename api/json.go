@@ -216,7 +216,7 @@ func Decode(body []byte, v any) error {
 			// The decoder names the field (events), not the element
 			// (events[1], headers.X-Key): find it by where it ended.
 			if p := pathAt(body, te.Offset); strings.HasPrefix(p, jsonPath(te.Field)) {
-				return &fieldProblem{p, fmt.Sprintf("must be %s, not %s", jsonKind(te.Type), te.Value)}
+				return &fieldProblem{p, typeProblem(te)}
 			}
 		}
 		if strings.HasPrefix(err.Error(), "json: unknown field ") && json.Valid(body) {
@@ -317,7 +317,7 @@ func JSONProblem(err error) (field, problem string) {
 	case errors.As(err, &fp):
 		return fp.field, fp.msg
 	case errors.As(err, &te) && te.Field != "":
-		return jsonPath(te.Field), fmt.Sprintf("must be %s, not %s", jsonKind(te.Type), te.Value)
+		return jsonPath(te.Field), typeProblem(te)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		f, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
 		return f, "unknown field"
@@ -337,6 +337,11 @@ func BodyProblem(err error) string {
 		field = "body"
 	}
 	return field + ": " + problem
+}
+
+// typeProblem says what is wrong with a value of the wrong type.
+func typeProblem(te *json.UnmarshalTypeError) string {
+	return fmt.Sprintf("must be %s, not %s", jsonKind(te.Type), te.Value)
 }
 
 // jsonPath is the decoder's path to a field without the Go names of the

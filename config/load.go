@@ -324,7 +324,7 @@ func (c *Config) validateEventTypes(r *reporter) {
 		p := fmt.Sprintf("event_types[%d]", i)
 		switch {
 		case !IsID(et.Name):
-			r.bad(p+".name", "%q: must be 1-128 characters of [A-Za-z0-9._:-]", et.Name)
+			r.bad(p+".name", "%q: %s", et.Name, TypeRule)
 		case seen[et.Name]:
 			r.bad(p+".name", "duplicate event type %q", et.Name)
 		case et.Example != "" && !json.Valid([]byte(et.Example)):

@@ -88,7 +88,7 @@ func (c *Config) BuildManaged(id string, s *APISettings, secrets SecretSet, now 
 	case e.Signing != nil && e.Signing.PreviousSecrets != nil:
 		return nil, fieldErrorf("signing.previous_secrets", "use POST /v1/endpoints/{name}/rotate-secret, which keeps the old secret signing for an overlap")
 	case e.TestEventType != nil && !IsID(*e.TestEventType):
-		return nil, fieldErrorf("test_event_type", "must be 1-128 characters of [A-Za-z0-9._:-]")
+		return nil, fieldErrorf("test_event_type", TypeRule)
 	}
 	if err := checkURL(e.URL); err != nil {
 		return nil, fieldErrorf("url", "%v", err)

@@ -6,8 +6,12 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// IDRule says IsID and ValidID in words, for error messages.
-const IDRule = "must be 1-128 characters of [A-Za-z0-9._:-], not . or .."
+// TypeRule says IsID in words, for error messages: the grammar of event
+// types. IDRule says ValidID's.
+const (
+	TypeRule = "must be 1-128 characters of [A-Za-z0-9._:-]"
+	IDRule   = TypeRule + ", not . or .."
+)
 
 // IsID reports whether s follows the grammar of event types, event ids,
 // Idempotency-Keys and tenant ids (SPEC §3): 1-128 characters of

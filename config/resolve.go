@@ -150,7 +150,7 @@ func (c *Config) resolveEndpoint(p, id string, e *EndpointSettings, internal boo
 	case ec.Policy.Jitter < 0 || ec.Policy.Jitter > 1:
 		return ec, c.ErrAt(p+".jitter", "must be between 0 and 1")
 	case !IsID(ec.TestEventType):
-		return ec, c.ErrAt(p+".test_event_type", "must be 1-128 characters of [A-Za-z0-9._:-]")
+		return ec, c.ErrAt(p+".test_event_type", TypeRule)
 	}
 	if ec.Tenant != "" {
 		if err := c.checkTenantEndpoint(p, &ec); err != nil {

@@ -673,7 +673,7 @@ func (d *Daemon) TestEndpoint(_ context.Context, sc api.Scope, name string, in c
 		in.Type = ep.TestEventType
 	}
 	if !config.IsID(in.Type) {
-		return nil, badRequest("type: must be 1-128 characters of [A-Za-z0-9._:-]")
+		return nil, badRequest("type: %s", config.TypeRule)
 	}
 	if in.Data == nil {
 		in.Data, _ = json.Marshal(d.testData(ep, in.Type))

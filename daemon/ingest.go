@@ -148,7 +148,7 @@ func parseEvent(body []byte, key string, t *delivery.Table, now time.Time) (ne s
 	case in.Type == nil:
 		return store.NewEvent{}, nil, badRequest("type: required")
 	case !config.IsID(*in.Type):
-		return store.NewEvent{}, nil, badRequest("type: must be 1-128 characters of [A-Za-z0-9._:-]")
+		return store.NewEvent{}, nil, badRequest("type: %s", config.TypeRule)
 	case in.Data == nil && in.Payload == nil:
 		return store.NewEvent{}, nil, badRequest("data: required unless payload is given")
 	case in.Data != nil && in.Payload != nil:

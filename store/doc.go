@@ -72,9 +72,9 @@
 // (countPending), which costs about 0.1 s a million pending deliveries:
 // kept in meta, it was a write to a random page for each delivery of
 // every commit. Each endpoint's undeliverable count likewise, from the
-// undeliverable bucket's keys (countParked). The deliveries log's endpoint and tenant indexes are
-// likewise written as sorted runs, batch by batch, rather than key by key
-// into one tree (deliverylog.go, logruns.go). Bulk
+// undeliverable bucket's keys (countParked). The deliveries log's endpoint
+// and tenant indexes are likewise written as sorted runs, batch by batch,
+// rather than key by key into one tree (deliverylog.go, logruns.go). Bulk
 // operations (parking an endpoint's deliveries, redelivering the
 // undeliverable bucket, retention purges) read in a read transaction and
 // write in chunks of 1000 so they never hold the single writer for long.
