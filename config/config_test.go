@@ -88,6 +88,17 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"scheme typo", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  scheme = \"hmac-sha265\"\n  secret = \"k\"\n  header = \"X-Sig\"\n", "t.toml:5: endpoints[0].signing: "},
 		{"defaults header with notify", "[defaults]\nheaders = { Host = \"x\" }\n[notify]\nurl = \"http://127.0.0.1/n\"\n[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n", "defaults.headers.Host: hookd sets this header itself"},
 		{"bracket in a multi-line string", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\ndescription = \"\"\"\n[see the docs]\n\"\"\"\ntimeout = \"forever\"\n", "t.toml:8: endpoints.timeout: invalid duration"},
+		// BurntSushi/toml drops a non-table value for a map without an error: these set no header.
+		{"headers as an array", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\nheaders = [\"X-A: 1\"]\n", "t.toml:5: endpoints[0].headers: must be a table, not an array"},
+		{"headers as a string", "[defaults]\nheaders = \"X-A: 1\"\n", "t.toml:2: defaults.headers: must be a table, not a string"},
+		{"header value a number", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\nheaders = { X-A = 1 }\n", "t.toml:5: endpoints[0].headers.X-A: must be a string, not an integer"},
+		{"events a string", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = \"*\"\n", "t.toml:4: endpoints[0].events: must be an array, not a string"},
+		{"event pattern a number", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"a\", 2]\n", "t.toml:4: endpoints[0].events[1]: must be a string, not an integer"},
+		{"integer as a string", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\nmax_in_flight = \"4\"\n", "t.toml:5: endpoints[0].max_in_flight: must be an integer, not a string"},
+		{"boolean as a string", "[admin]\npprof = \"yes\"\n", "t.toml:2: admin.pprof: must be true or false, not a string"},
+		{"signing a string", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\nsigning = \"standard\"\n", "t.toml:5: endpoints[0].signing: must be a table, not a string"},
+		{"section a value", "storage = \"x.db\"\n", "t.toml:1: storage: must be a table, not a string"},
+		{"size a boolean", "[ingest]\nmax_event_bytes = true\n", `t.toml:2: ingest.max_event_bytes: size must be an integer or a string like "256KiB", not a boolean`},
 		{"decimal address", "[[endpoints]]\nname = \"a\"\nurl = \"http://2130706433/\"\nevents = [\"*\"]\n", "t.toml:3: endpoints[0].url"},
 	}
 	for _, c := range cases {

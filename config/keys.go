@@ -110,11 +110,8 @@ func valueAt(c *Config, key string) any {
 }
 
 func fieldByTag(v reflect.Value, tag string) reflect.Value {
-	t := v.Type()
-	for i := range t.NumField() {
-		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("toml"), ","); name == tag {
-			return v.Field(i)
-		}
+	if f, ok := fieldOf(v.Type(), tag); ok {
+		return v.FieldByIndex(f.Index)
 	}
 	return reflect.Value{}
 }

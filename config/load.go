@@ -72,6 +72,14 @@ func Parse(name string, b []byte) (*Config, error) {
 	c := Default()
 	c.path = name
 	c.lines = indexKeys(b)
+	// A file that does not parse is reported by the decoder below, with
+	// the line of its syntax error.
+	var tree map[string]any
+	if _, err := toml.Decode(string(b), &tree); err == nil {
+		if errs := c.checkTypes(tree); len(errs) > 0 {
+			return nil, fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))
+		}
+	}
 	md, err := toml.NewDecoder(bytes.NewReader(b)).Decode(c)
 	if err != nil {
 		var pe toml.ParseError

@@ -85,7 +85,7 @@ func (s *Size) UnmarshalTOML(v any) error {
 		*s = Size(n)
 		return nil
 	}
-	return fmt.Errorf("size must be an integer or a string like \"256KiB\", got %T", v)
+	return fmt.Errorf("size must be an integer or a string like \"256KiB\", not %s", tomlKind(v))
 }
 
 func parseSize(x string) (int64, error) {
@@ -169,7 +169,7 @@ func (e *EnvelopeSetting) UnmarshalTOML(v any) error {
 		}
 		return nil
 	}
-	return fmt.Errorf("envelope must be \"standard\" or a table, got %T", v)
+	return fmt.Errorf("envelope must be \"standard\" or a table, not %s", tomlKind(v))
 }
 
 // UnmarshalJSON takes what the API sends for a size: a number of bytes or
