@@ -52,7 +52,7 @@ func (c *Config) Resolve() error {
 	}
 	c.Resolved = nil
 	for i := range c.Endpoints {
-		ep, err := c.buildEndpoint(fmt.Sprintf("endpoints[%d]", i), "", &c.Endpoints[i], false)
+		ep, err := c.buildEndpoint(fmt.Sprintf("endpoints[%d]", i), ConfigID(c.Endpoints[i].Name, c.Endpoints[i].Tenant), &c.Endpoints[i], false)
 		if err != nil {
 			once(err)
 			continue
@@ -63,6 +63,20 @@ func (c *Config) Resolve() error {
 		return fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))
 	}
 	return nil
+}
+
+// ConfigID is the internal id of the [[endpoints]] table name of tenant:
+// its name, and for a tenant's endpoint the tenant too, so that its
+// deliveries are bound to the tenant they were routed by. A file that gives
+// the endpoint another tenant (reload or restart) makes another endpoint:
+// the old one's pending deliveries are parked as removed and can only be
+// redelivered to an endpoint of their own tenant, never sent to the new
+// tenant's URL. "@" is in neither a name nor a tenant.
+func ConfigID(name, tenant string) string {
+	if tenant == "" {
+		return name
+	}
+	return name + "@" + tenant
 }
 
 // buildEndpoint merges e over [defaults] over the built-in defaults,

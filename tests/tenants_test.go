@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"hookd/config"
 	"hookd/daemon"
@@ -396,5 +397,51 @@ func TestDeliveriesLog(t *testing.T) {
 	code, text, errs := runCLI(t, "deliveries", "-admin", "http://"+d.AdminAddr(), "-status", "undeliverable")
 	if code != 0 || strings.Count(text, "undeliverable") != 3 || !strings.Contains(text, "log-5") {
 		t.Fatalf("hookd deliveries: %d\n%s%s", code, text, errs)
+	}
+}
+
+// A config endpoint given another tenant in the file is another endpoint:
+// deliveries routed to it for the old tenant are parked as removed, never
+// sent to the new tenant's URL, on their next retry or by a bulk redeliver
+// of the endpoint's name (found by black-box testing: both sent tenant A's
+// data to tenant B's receiver).
+func TestConfigEndpointTenantChange(t *testing.T) {
+	rcv := NewReceiver(t)
+	rcv.Status("/a", 500, 1000)
+	d := MustOpenDaemon(t, endpoint("cfg", rcv.URL+"/a", `["*"]`, `tenant = "A"`+"\nschedule = [\"1s\", \"1s\"]"))
+	if status, out, _ := d.Post("/v1/events", "application/json", `{"id":"evA","type":"t","tenant":"A","data":{"secret":"of A"}}`); status != 202 {
+		t.Fatalf("event: %d %v", status, out)
+	}
+	rcv.Wait(t, "/a", 1)
+	d.rewrite(endpoint("cfg", rcv.URL+"/b", `["*"]`, `tenant = "B"`+"\nschedule = [\"1s\", \"1s\"]"))
+	if err := d.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	var parked map[string]any
+	eventually(t, "evA parked", func() bool {
+		_, ev := d.Admin("GET", "/v1/events/evA", "")
+		dls, _ := ev["deliveries"].([]any)
+		if len(dls) != 1 {
+			return false
+		}
+		parked = dls[0].(map[string]any)
+		return parked["state"] == "undeliverable"
+	})
+	if parked["reason"] != "endpoint removed" {
+		t.Errorf("evA's delivery: %v", parked)
+	}
+	if status, out := d.Admin("POST", "/v1/undeliverable/redeliver", `{"endpoint":"cfg"}`); status != 202 || out["redelivered"] != 0.0 {
+		t.Errorf("bulk redeliver of cfg: %d %v", status, out)
+	}
+	if status, out := d.Admin("POST", "/v1/events/evA/redeliver", `{"endpoint":"cfg"}`); status != 400 {
+		t.Errorf("redeliver evA to cfg: %d %v", status, out)
+	}
+	d.Post("/v1/events", "application/json", `{"id":"evB","type":"t","tenant":"B","data":{}}`)
+	rcv.Wait(t, "/b", 1)
+	time.Sleep(1500 * time.Millisecond) // past evA's next retry
+	for _, r := range rcv.Requests("/b") {
+		if strings.Contains(string(r.Body), "evA") {
+			t.Fatalf("tenant B's URL got tenant A's event: %s", r.Body)
+		}
 	}
 }
