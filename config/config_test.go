@@ -99,6 +99,9 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"signing a string", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\nsigning = \"standard\"\n", "t.toml:5: endpoints[0].signing: must be a table, not a string"},
 		{"section a value", "storage = \"x.db\"\n", "t.toml:1: storage: must be a table, not a string"},
 		{"size a boolean", "[ingest]\nmax_event_bytes = true\n", `t.toml:2: ingest.max_event_bytes: size must be an integer or a string like "256KiB", not a boolean`},
+		{"empty token", "[ingest]\ntoken = \" \"\n", "t.toml:2: ingest.token: is empty"},
+		{"empty admin token", "[admin]\ntoken = \"\"\n", "t.toml:2: admin.token: is empty"},
+		{"empty token file", "[admin]\ntoken_file = \"/dev/null\"\n", "t.toml:2: admin.token_file: token file /dev/null is empty"},
 		{"decimal address", "[[endpoints]]\nname = \"a\"\nurl = \"http://2130706433/\"\nevents = [\"*\"]\n", "t.toml:3: endpoints[0].url"},
 	}
 	for _, c := range cases {

@@ -200,6 +200,12 @@ func (c *Config) validateListeners(r *reporter) {
 	if sameListener(c.Ingest.Listen, c.Admin.Listen) {
 		r.bad("admin.listen", "%q: ingest.listen uses the same address; the two APIs need their own listeners", c.Admin.Listen)
 	}
+	// token = "" would turn the check off as if the key were not there.
+	for key, v := range map[string]string{"ingest.token": c.Ingest.Token, "admin.token": c.Admin.Token} {
+		if _, set := c.lines.byKey[key]; set && strings.TrimSpace(v) == "" {
+			r.bad(key, "is empty: set a token, or remove the key for none")
+		}
+	}
 	if c.Ingest.Token != "" && c.Ingest.TokenFile != "" {
 		r.bad("ingest.token_file", "set token or token_file, not both")
 	}

@@ -376,7 +376,12 @@ func readToken(token, file string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("read token file %s: %w", file, err)
 	}
-	return strings.TrimSpace(string(b)), nil
+	// An empty file would turn the token check off: a file truncated by
+	// mistake must not open the API.
+	if t := strings.TrimSpace(string(b)); t != "" {
+		return t, nil
+	}
+	return "", fmt.Errorf("token file %s is empty", file)
 }
 
 // checkTenantEndpoint applies [tenants] to an endpoint with a tenant: its
