@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -99,7 +100,13 @@ func Parse(name string, b []byte) (*Config, error) {
 					key = pe.LastKey
 				}
 			}
-			return nil, fmt.Errorf("%w: %w", ErrConfig, &ConfigError{File: name, Line: line, Key: key, Msg: pe.Message})
+			msg := pe.Message
+			if secretLine(key, lineText(b, line)) {
+				// The parser quotes what it found: a secret written without
+				// its quotes, or a token, would be in the error and the log.
+				msg = "not a valid value (not shown: it may be a secret; write a string in quotes)"
+			}
+			return nil, fmt.Errorf("%w: %w", ErrConfig, &ConfigError{File: name, Line: line, Key: key, Msg: msg})
 		}
 		return nil, fmt.Errorf("%w: %w", ErrConfig, &ConfigError{File: name, Msg: err.Error()})
 	}
@@ -112,6 +119,23 @@ func Parse(name string, b []byte) (*Config, error) {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))
 	}
 	return c, nil
+}
+
+// secretKeys are the keys whose values are secrets.
+var secretKeys = []string{"secret", "previous_secrets", "token"}
+
+// secretLine says whether a syntax error on a line setting key (if
+// known), whose text is text, may quote a secret.
+func secretLine(key, text string) bool {
+	if k := keyRe.FindStringSubmatch(text); k != nil {
+		key += " " + strings.Trim(k[1], `"`)
+	}
+	for _, f := range strings.FieldsFunc(key, func(r rune) bool { return r == '.' || r == ' ' }) {
+		if slices.Contains(secretKeys, f) {
+			return true
+		}
+	}
+	return false
 }
 
 // lineText is the text of line n (1-based) of b.
