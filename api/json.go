@@ -302,6 +302,22 @@ func pathAt(body []byte, off int64) string {
 }
 
 // fieldProblem is what is wrong with a body, in one field.
+// EndpointNamed refuses "endpoint": "" or null in a redeliver body, which
+// decode as if the key were absent: an absent endpoint means every
+// endpoint, and a blank one must not widen the request to all of them.
+func EndpointNamed(body []byte) error {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(body, &m) != nil {
+		return nil // not an object: Decode said so
+	}
+	if v, ok := m["endpoint"]; ok {
+		if s := string(bytes.TrimSpace(v)); s == "null" || s == `""` {
+			return &fieldProblem{"endpoint", "must name an endpoint (leave the key out for every endpoint)"}
+		}
+	}
+	return nil
+}
+
 type fieldProblem struct{ field, msg string }
 
 func (e *fieldProblem) Error() string { return e.field + ": " + e.msg }

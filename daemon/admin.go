@@ -192,6 +192,9 @@ func (d *Daemon) adminRedeliver(ctx *fasthttp.RequestCtx, args []string) error {
 	if err := decodeBody(ctx, &in); err != nil {
 		return err
 	}
+	if err := api.EndpointNamed(ctx.PostBody()); err != nil {
+		return badRequest("%v", err)
+	}
 	v, err := d.Redeliver(ctx, all, args[0], in)
 	return api.Reply(ctx, 202, v, err)
 }
@@ -200,6 +203,9 @@ func (d *Daemon) adminRedeliverUndeliverable(ctx *fasthttp.RequestCtx, _ []strin
 	var in client.RedeliverUndeliverableRequest
 	if err := decodeBody(ctx, &in); err != nil {
 		return err
+	}
+	if err := api.EndpointNamed(ctx.PostBody()); err != nil {
+		return badRequest("%v", err)
 	}
 	v, err := d.RedeliverUndeliverable(ctx, all, in)
 	return api.Reply(ctx, 202, v, err)

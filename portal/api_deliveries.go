@@ -28,6 +28,9 @@ func (s *Server) apiRedeliver(r *request) error {
 	if err := decodeBody(r, &in); err != nil {
 		return err
 	}
+	if err := api.EndpointNamed(r.ctx.PostBody()); err != nil {
+		return api.BadRequest("%v", err)
+	}
 	out, err := s.ops.Redeliver(r.ctx, r.sess.Scope, r.args[0], in)
 	return api.Reply(r.ctx, 202, out, err)
 }
@@ -36,6 +39,9 @@ func (s *Server) apiRedeliverUndeliverable(r *request) error {
 	var in client.RedeliverUndeliverableRequest
 	if err := decodeBody(r, &in); err != nil {
 		return err
+	}
+	if err := api.EndpointNamed(r.ctx.PostBody()); err != nil {
+		return api.BadRequest("%v", err)
 	}
 	out, err := s.ops.RedeliverUndeliverable(r.ctx, r.sess.Scope, in)
 	return api.Reply(r.ctx, 202, out, err)

@@ -194,6 +194,11 @@ func TestPortalIsolation(t *testing.T) {
 	if status, out := a.call("POST", "/api/undeliverable/redeliver", `{"endpoint":"b1"}`); status != 404 && status != 400 {
 		t.Errorf("a resends b1's undeliverable: %d %v", status, out)
 	}
+	for _, path := range []string{"/api/events/" + evA + "/redeliver", "/api/undeliverable/redeliver"} {
+		if status, out := a.call("POST", path, `{"endpoint":""}`); status != 400 {
+			t.Errorf("%s with a blank endpoint: %d %v", path, status, out)
+		}
+	}
 	// The page offers to resend an endpoint's undeliverable deliveries for
 	// a's own endpoints only, not for a name typed into its filter.
 	for ep, offered := range map[string]bool{"a1": true, "b1": false, "p1": false} {

@@ -152,6 +152,14 @@ func TestRedeliveryFollowsTenants(t *testing.T) {
 	}
 	rcv.Wait(t, "/b", 2)
 	rcv.Wait(t, "/p", 4)
+	// A blank endpoint is not "every endpoint" (it was: found by black-box testing).
+	for _, path := range []string{"/v1/events/evB/redeliver", "/v1/undeliverable/redeliver"} {
+		for _, body := range []string{`{"endpoint":""}`, `{"endpoint":null}`} {
+			if status, out := d.Admin("POST", path, body); status != 400 || !strings.Contains(fmt.Sprint(out), "endpoint: must name an endpoint") {
+				t.Errorf("%s %s: %d %v", path, body, status, out)
+			}
+		}
+	}
 	if n := rcv.count("/a"); n != 0 {
 		t.Errorf("tenant A's endpoint got %d requests", n)
 	}
