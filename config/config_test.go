@@ -105,6 +105,8 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"secret without quotes", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  secret = TOPSECRETletters\n", "t.toml:6: endpoints[0].signing.secret: not a valid value (not shown"},
 		{"previous secret without quotes", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  previous_secrets = [\"whsec_x\", TOPSECRET]\n", "t.toml:6: endpoints[0].signing.previous_secrets: not a valid value"},
 		{"token a big number", "[ingest]\ntoken = 12345678901234567890TOPSECRET\n", "t.toml:2: ingest.token: not a valid value"},
+		{"key in upper case", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nURL = \"http://127.0.0.1/two\"\nevents = [\"*\"]\n", "t.toml:4: endpoints[0].URL: unknown key (keys are lower case: url)"},
+		{"section in upper case", "[Storage]\npath = \"x.db\"\n", "t.toml:1: Storage: unknown key (keys are lower case: storage)"},
 		{"decimal address", "[[endpoints]]\nname = \"a\"\nurl = \"http://2130706433/\"\nevents = [\"*\"]\n", "t.toml:3: endpoints[0].url"},
 	}
 	for _, c := range cases {

@@ -52,6 +52,10 @@ func (c *Config) checkValue(key string, v any, t reflect.Type, errs *[]error) {
 		for _, k := range slices.Sorted(maps.Keys(m)) {
 			if f, ok := fieldOf(t, k); ok {
 				c.checkValue(join(key, k), m[k], f.Type, errs)
+			} else if f, ok := fieldFolded(t, k); ok {
+				// The decoder takes URL for url, and the last of url and URL
+				// wins; it does not list either as undecoded.
+				*errs = append(*errs, c.ErrAt(join(key, k), "unknown key (keys are lower case: %s)", f))
 			}
 		}
 	case reflect.Map:
@@ -128,6 +132,16 @@ func fieldOf(t reflect.Type, k string) (reflect.StructField, bool) {
 		}
 	}
 	return reflect.StructField{}, false
+}
+
+// fieldFolded is the key of struct type t that k spells in other case.
+func fieldFolded(t reflect.Type, k string) (string, bool) {
+	for i := range t.NumField() {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("toml"), ","); name != "-" && strings.EqualFold(name, k) {
+			return name, true
+		}
+	}
+	return "", false
 }
 
 func join(key, k string) string {
