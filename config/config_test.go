@@ -107,6 +107,10 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"token a big number", "[ingest]\ntoken = 12345678901234567890TOPSECRET\n", "t.toml:2: ingest.token: not a valid value"},
 		{"key in upper case", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nURL = \"http://127.0.0.1/two\"\nevents = [\"*\"]\n", "t.toml:4: endpoints[0].URL: unknown key (keys are lower case: url)"},
 		{"section in upper case", "[Storage]\npath = \"x.db\"\n", "t.toml:1: Storage: unknown key (keys are lower case: storage)"},
+		{"days past what a duration holds", "[storage]\nretention = \"213504d\"\n", `t.toml:2: storage.retention: invalid duration "213504d"`},
+		{"size past what an integer holds", "[storage]\nmin_free_bytes = \"8589934592GiB\"\n", `t.toml:2: storage.min_free_bytes: invalid size "8589934592GiB"`},
+		{"jitter not a number", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\njitter = nan\n", "t.toml:5: endpoints[0].jitter: must be between 0 and 1"},
+		{"rate limit infinite", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\nrate_limit = inf\n", "t.toml:5: endpoints[0].rate_limit: must be a number, 0 or more"},
 		{"decimal address", "[[endpoints]]\nname = \"a\"\nurl = \"http://2130706433/\"\nevents = [\"*\"]\n", "t.toml:3: endpoints[0].url"},
 	}
 	for _, c := range cases {

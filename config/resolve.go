@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"net/url"
 	"os"
@@ -157,11 +158,11 @@ func (c *Config) resolveEndpoint(p, id string, e *EndpointSettings, internal boo
 		return ec, c.ErrAt(p+".timeout", "must be between 1ms and 5m")
 	case ec.MaxInFlight < 1:
 		return ec, c.ErrAt(p+".max_in_flight", "must be at least 1")
-	case ec.RateLimit < 0:
-		return ec, c.ErrAt(p+".rate_limit", "must not be negative")
+	case !(ec.RateLimit >= 0) || math.IsInf(ec.RateLimit, 1): // NaN too: it compares false with everything
+		return ec, c.ErrAt(p+".rate_limit", "must be a number, 0 or more")
 	case ec.MaxResponseBytes < 0 || ec.MaxResponseBytes > 1<<20:
 		return ec, c.ErrAt(p+".max_response_bytes", "must be between 0 and 1MiB")
-	case ec.Policy.Jitter < 0 || ec.Policy.Jitter > 1:
+	case !(ec.Policy.Jitter >= 0 && ec.Policy.Jitter <= 1):
 		return ec, c.ErrAt(p+".jitter", "must be between 0 and 1")
 	case !IsID(ec.TestEventType):
 		return ec, c.ErrAt(p+".test_event_type", TypeRule)

@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +24,8 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	return nil
 }
 
+const maxDays = uint64(math.MaxInt64 / int64(24*time.Hour))
+
 // parseDuration is time.ParseDuration that also takes days ("5d",
 // "1d12h"): retention and disable_after are naturally said in days.
 func parseDuration(s string) (time.Duration, error) {
@@ -30,14 +33,16 @@ func parseDuration(s string) (time.Duration, error) {
 	if !ok {
 		return time.ParseDuration(s)
 	}
+	// time.Duration holds up to 106,751 days: more wrapped round to a
+	// small value ("213504d" was 25m26s).
 	n, err := strconv.ParseUint(days, 10, 32)
-	if err != nil {
-		return 0, err
+	if err != nil || n > maxDays {
+		return 0, fmt.Errorf("invalid duration %q", s)
 	}
 	v := time.Duration(n) * 24 * time.Hour
 	if rest != "" {
 		r, err := time.ParseDuration(rest)
-		if err != nil || r < 0 {
+		if err != nil || r < 0 || v+r < v {
 			return 0, fmt.Errorf("invalid duration %q", s)
 		}
 		v += r
@@ -101,7 +106,7 @@ func parseSize(x string) (int64, error) {
 		}
 	}
 	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || n < 0 {
+	if err != nil || n < 0 || n > math.MaxInt64/mult { // more wrapped round to a small or negative size
 		return 0, fmt.Errorf("invalid size %q (use e.g. 4096, \"4KiB\", \"1MiB\")", x)
 	}
 	return n * mult, nil
