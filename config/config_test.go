@@ -111,6 +111,8 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"size past what an integer holds", "[storage]\nmin_free_bytes = \"8589934592GiB\"\n", `t.toml:2: storage.min_free_bytes: invalid size "8589934592GiB"`},
 		{"jitter not a number", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\njitter = nan\n", "t.toml:5: endpoints[0].jitter: must be between 0 and 1"},
 		{"rate limit infinite", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\nrate_limit = inf\n", "t.toml:5: endpoints[0].rate_limit: must be a number, 0 or more"},
+		{"space in the URL", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/a b\"\nevents = [\"*\"]\n", "t.toml:3: endpoints[0].url: \"http://127.0.0.1/a b\": must not contain spaces"},
+		{"signature in Content-Type", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  scheme = \"hmac-sha256\"\n  secret = \"k\"\n  header = \"Content-Type\"\n", `endpoints[0].signing: header "Content-Type": hookd sets this header itself`},
 		{"decimal address", "[[endpoints]]\nname = \"a\"\nurl = \"http://2130706433/\"\nevents = [\"*\"]\n", "t.toml:3: endpoints[0].url"},
 	}
 	for _, c := range cases {

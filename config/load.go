@@ -429,6 +429,11 @@ func checkURLForm(v string) error {
 	if err := checkURL(v); err != nil {
 		return err
 	}
+	if strings.ContainsFunc(v, unicode.IsSpace) {
+		// Sent as is, a space splits the request line: every attempt
+		// fails with the receiver's 400.
+		return fmt.Errorf("%q: must not contain spaces (write a space as %%20)", v)
+	}
 	u, _ := url.Parse(v)
 	if strings.HasSuffix(u.Host, ":") {
 		return fmt.Errorf("%q: a port after \":\" or no \":\"", v)

@@ -202,7 +202,13 @@ var reservedHeaders = map[string]bool{"host": true, "content-length": true, "tra
 func (e *Endpoint) CheckHeaders() error {
 	signs := map[string]bool{}
 	for _, h := range e.signer.Sign(nil, &Message{}) { // the names and prefixes hmac-sha256 is given
-		if err := checkHeader(h.Name, h.Value, signs); err != nil {
+		err := checkHeader(h.Name, h.Value, signs)
+		if n := strings.ToLower(h.Name); err == nil && (n == "content-type" || n == "user-agent") {
+			// An endpoint's own headers may replace these; a signature
+			// in their place would replace application/json.
+			err = errors.New("hookd sets this header itself")
+		}
+		if err != nil {
 			return &FieldError{"signing", fmt.Errorf("header %q: %w", h.Name, err)}
 		}
 		signs[strings.ToLower(h.Name)] = true
