@@ -126,6 +126,10 @@ func clashes(cfg *config.Config, t *delivery.Table, reserved map[string]string) 
 			return cfg.ErrAt(fmt.Sprintf("endpoints[%d].name", i), "%q is a managed endpoint's name (created through the admin API); rename one of them", e.Name)
 		}
 	}
+	if cfg.Notify.URL != "" && t.Managed(config.NotifyEndpoint) != nil {
+		// Created before the name was reserved.
+		return cfg.ErrAt("notify.url", "%q is a managed endpoint's name; delete it before turning [notify] on", config.NotifyEndpoint)
+	}
 	return nil
 }
 
@@ -200,6 +204,11 @@ func (d *Daemon) CreateEndpoint(ctx context.Context, sc api.Scope, body []byte) 
 	}
 	if s.Name == "" {
 		s.Name = "ep_" + strings.ToLower(ulid.Make().String())
+	}
+	if s.Name == config.NotifyEndpoint {
+		// Even without [notify] now: a reload adding it would hide this
+		// endpoint behind the internal one of the same name.
+		return nil, badRequest("name: %q is reserved for [notify]", s.Name)
 	}
 	secrets := config.SecretSet{}
 	if scheme := s.Scheme(); scheme != "none" {
