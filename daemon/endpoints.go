@@ -520,8 +520,15 @@ func mergePatch(doc, patch map[string]json.RawMessage) map[string]json.RawMessag
 			delete(out, k)
 			continue
 		}
-		var sub, cur map[string]json.RawMessage
-		if json.Unmarshal(v, &sub) == nil && sub != nil && json.Unmarshal(out[k], &cur) == nil && cur != nil {
+		var sub map[string]json.RawMessage
+		if json.Unmarshal(v, &sub) == nil && sub != nil {
+			// An object patches what is there, or {} when that is not an
+			// object (RFC 7396): its nulls are then dropped, never kept as
+			// values ({"headers":{"X-A":null}} set X-A to "").
+			var cur map[string]json.RawMessage
+			if json.Unmarshal(out[k], &cur) != nil || cur == nil {
+				cur = map[string]json.RawMessage{}
+			}
 			b, _ := json.Marshal(mergePatch(cur, sub))
 			out[k] = b
 			continue

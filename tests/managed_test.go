@@ -45,6 +45,10 @@ func TestManagedEndpointLifecycle(t *testing.T) {
 	if status, got := d.Admin("PATCH", "/v1/endpoints/"+name, `{"url":"`+rcv.URL+`/two","schedule":["1h"]}`); status != 200 || got["url"] != rcv.URL+"/two" {
 		t.Fatalf("patch: %d %v", status, got)
 	}
+	// A null inside an object that is not set yet drops the key (RFC 7396); it set X-A to "".
+	if status, got := d.Admin("PATCH", "/v1/endpoints/"+name, `{"headers":{"X-A":null,"X-B":"b"}}`); status != 200 || fmt.Sprint(got["settings"].(map[string]any)["headers"]) != "map[X-B:b]" {
+		t.Fatalf("patch headers: %d %v", status, got["settings"])
+	}
 	// What was set through the API reads back (never the secret).
 	if _, got := d.Admin("GET", "/v1/endpoints/"+name, ""); fmt.Sprint(got["settings"].(map[string]any)["schedule"]) != "[1h]" || strings.Contains(fmt.Sprint(got), secret) {
 		t.Fatalf("settings: %v", got["settings"])
