@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -113,6 +115,8 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"rate limit infinite", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\nrate_limit = inf\n", "t.toml:5: endpoints[0].rate_limit: must be a number, 0 or more"},
 		{"space in the URL", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/a b\"\nevents = [\"*\"]\n", "t.toml:3: endpoints[0].url: \"http://127.0.0.1/a b\": must not contain spaces"},
 		{"signature in Content-Type", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  scheme = \"hmac-sha256\"\n  secret = \"k\"\n  header = \"Content-Type\"\n", `endpoints[0].signing: header "Content-Type": hookd sets this header itself`},
+		{"failing_after without a URL", "[notify]\nfailing_after = 0\n", "t.toml:2: notify.failing_after: must be at least 1"},
+		{"notify signing without a URL", "[notify.signing]\nscheme = \"bogus\"\n", "t.toml:1: notify.signing: is set but notify.url is not"},
 		{"decimal address", "[[endpoints]]\nname = \"a\"\nurl = \"http://2130706433/\"\nevents = [\"*\"]\n", "t.toml:3: endpoints[0].url"},
 	}
 	for _, c := range cases {
@@ -304,5 +308,20 @@ events = ["*"]
 	}
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A deny list's IPv4-mapped prefix is kept unmapped, the form addresses are
+// compared in: it never matched (found by black-box testing).
+func TestMappedDenyPrefix(t *testing.T) {
+	c, err := Parse("t.toml", []byte("[tenants]\ndeny_networks = [\"::ffff:127.0.0.0/104\", \"fc00::/7\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(c.Tenants.Deny); got != "[127.0.0.0/8 fc00::/7]" {
+		t.Fatalf("deny list %s", got)
+	}
+	if !delivery.Denied(netip.MustParseAddr("::ffff:127.0.0.1"), c.Tenants.Deny) || !delivery.Denied(netip.MustParseAddr("127.0.0.1"), c.Tenants.Deny) {
+		t.Fatal("127.0.0.1 not denied")
 	}
 }

@@ -289,6 +289,12 @@ func (r *reporter) prefixes(key string, list []string) []netip.Prefix {
 			r.bad(key, "%q: want a CIDR such as 10.0.0.0/8", n)
 			continue
 		}
+		// Addresses are unmapped before they are compared (::ffff:127.0.0.1
+		// is 127.0.0.1): a mapped prefix is compared in the same form, or
+		// it would never match.
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
 		out = append(out, p)
 	}
 	return out
@@ -313,9 +319,12 @@ func (c *Config) validateDelivery(r *reporter) {
 		if err := checkURL(c.Notify.URL); err != nil {
 			r.bad("notify.url", "%v", err)
 		}
-		if c.Notify.FailingAfter < 1 {
-			r.bad("notify.failing_after", "must be at least 1")
-		}
+	} else if c.Notify.Signing != nil {
+		r.bad("notify.signing", "is set but notify.url is not: nothing would be sent")
+	}
+	// It also says when an endpoint is "failing", with or without a URL.
+	if c.Notify.FailingAfter < 1 {
+		r.bad("notify.failing_after", "must be at least 1")
 	}
 }
 
