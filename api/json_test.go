@@ -53,7 +53,8 @@ func TestDecodeNamesTheWrongElement(t *testing.T) {
 		`{"events":["a","b",{"x":[1]}]}`:                "events[2]: must be a string, not object",
 		`{"url":"u","headers":{"A":"1","X-Key":2}}`:     "headers.X-Key: must be a string, not number",
 		`{"events":[],"signing":{"scheme":true}}`:       "signing.scheme: must be a string, not bool",
-		`{"nested":[[1],[2,"x"]],"events":["a"]}`:       "nested[1][1]: must be a number, not string",
+		`{"nested":[[1],[2,"x"]],"events":["a"]}`:       "nested[1][1]: must be an integer, not string",
+		`{"nested":[[1.5]]}`:                            "nested[0][0]: must be an integer, not number 1.5",
 		`{"headers":{"a":"b"},"events":["x","y",null]}`: "",
 	} {
 		got := ""
