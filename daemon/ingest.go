@@ -232,6 +232,11 @@ func (d *Daemon) ingestOne(ctx *fasthttp.RequestCtx, cfg *config.Config) error {
 	if key != "" && !config.ValidID(key) {
 		return badRequest("Idempotency-Key: %s", config.IDRule)
 	}
+	if key != "" && len(ctx.Request.Header.PeekAll("Idempotency-Key")) > 1 {
+		// A proxy in front may take the other one: as with a query
+		// parameter given twice, neither is guessed.
+		return badRequest("Idempotency-Key: given twice")
+	}
 	t := d.sched.Table()
 	ne, own, err := parseEvent(body, key, t, time.Now().UTC())
 	if err != nil {

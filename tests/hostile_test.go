@@ -362,6 +362,19 @@ func TestIDGrammar(t *testing.T) {
 			t.Errorf("Idempotency-Key %q: %d %v", id, status, out)
 		}
 	}
+	// Two keys: a proxy in front may dedup on the other one (the first was taken).
+	req, _ := http.NewRequest("POST", "http://"+d.IngestAddr()+"/v1/events", strings.NewReader(`{"type":"t","data":1}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Add("Idempotency-Key", "k2")
+	req.Header.Add("Idempotency-Key", "k3")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 {
+		t.Errorf("two Idempotency-Keys: %d", resp.StatusCode)
+	}
 	for _, id := range []string{"evt_1", "a.b:c-d_e", "...", "x.", strings.Repeat("y", 128)} {
 		got := d.Event(fmt.Sprintf(`{"id":%q,"type":"t","data":1}`, id))
 		if status, ev := d.Admin("GET", "/v1/events/"+got, ""); status != 200 || ev["id"] != id {
