@@ -117,6 +117,7 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"signature in Content-Type", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  scheme = \"hmac-sha256\"\n  secret = \"k\"\n  header = \"Content-Type\"\n", `endpoints[0].signing: header "Content-Type": hookd sets this header itself`},
 		{"failing_after without a URL", "[notify]\nfailing_after = 0\n", "t.toml:2: notify.failing_after: must be at least 1"},
 		{"notify signing without a URL", "[notify.signing]\nscheme = \"bogus\"\n", "t.toml:1: notify.signing: is set but notify.url is not"},
+		{"date in static", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\nenvelope = { data = \"data\", static = { t = 07:32:00 } }\n", "t.toml:5: endpoints[0].envelope: envelope.static.t: a TOML date or time; write it as a string"},
 		{"decimal address", "[[endpoints]]\nname = \"a\"\nurl = \"http://2130706433/\"\nevents = [\"*\"]\n", "t.toml:3: endpoints[0].url"},
 	}
 	for _, c := range cases {

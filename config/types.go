@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -162,6 +163,11 @@ func (e *EnvelopeSetting) UnmarshalTOML(v any) error {
 				}
 				e.Static = map[string]json.RawMessage{}
 				for sk, sv := range m {
+					if hasDate(sv) {
+						// JSON has no dates: 07:32:00 would go out as
+						// "0000-01-01T07:32:00Z".
+						return fmt.Errorf("envelope.static.%s: a TOML date or time; write it as a string", sk)
+					}
 					b, err := json.Marshal(sv)
 					if err != nil {
 						return fmt.Errorf("envelope.static.%s: %v", sk, err)
@@ -175,6 +181,29 @@ func (e *EnvelopeSetting) UnmarshalTOML(v any) error {
 		return nil
 	}
 	return fmt.Errorf("envelope must be \"standard\" or a table, not %s", tomlKind(v))
+}
+
+// hasDate says whether a decoded TOML value is or holds a date or time.
+func hasDate(v any) bool {
+	switch x := v.(type) {
+	case time.Time:
+		return true
+	case []any:
+		return slices.ContainsFunc(x, hasDate)
+	case []map[string]any:
+		for _, m := range x {
+			if hasDate(m) {
+				return true
+			}
+		}
+	case map[string]any:
+		for _, e := range x {
+			if hasDate(e) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // UnmarshalJSON takes what the API sends for a size: a number of bytes or
