@@ -84,6 +84,9 @@ func CheckNested(b []byte) error {
 		switch c := b[i]; c {
 		case '"':
 			end := ValueEnd(b, i)
+			if bytes.IndexByte(b[i:end], '\\') >= 0 && loneSurrogate(b[i:end]) {
+				return errors.New(`a string escapes half of a UTF-16 surrogate pair (\ud800-\udfff without its other half): receivers' parsers disagree on what it is`)
+			}
 			if expectKey {
 				key := b[i+1 : end-1]
 				if bytes.IndexByte(key, '\\') >= 0 {
@@ -109,6 +112,51 @@ func CheckNested(b []byte) error {
 		}
 	}
 	return nil
+}
+
+// loneSurrogate says whether the JSON string literal s escapes half of a
+// UTF-16 surrogate pair without the other: encoding/json reads it as
+// U+FFFD, other parsers fail or keep it.
+func loneSurrogate(s []byte) bool {
+	for i := 0; i+5 < len(s); i++ {
+		if s[i] != '\\' {
+			continue
+		}
+		if s[i+1] != 'u' {
+			i++ // an escape such as \\: the next byte is not one
+			continue
+		}
+		switch r := hex4(s[i+2 : i+6]); {
+		case r >= 0xd800 && r < 0xdc00:
+			if i+11 < len(s) && s[i+6] == '\\' && s[i+7] == 'u' {
+				if lo := hex4(s[i+8 : i+12]); lo >= 0xdc00 && lo < 0xe000 {
+					i += 11
+					continue
+				}
+			}
+			return true
+		case r >= 0xdc00 && r < 0xe000:
+			return true
+		}
+		i += 5
+	}
+	return false
+}
+
+// hex4 is the value of four hex digits (valid JSON has them after \u).
+func hex4(h []byte) rune {
+	var r rune
+	for _, c := range h {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		}
+	}
+	return r
 }
 
 // CheckJSON is CheckNested for a body not known to be valid JSON (one

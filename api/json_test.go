@@ -66,3 +66,22 @@ func TestDecodeNamesTheWrongElement(t *testing.T) {
 		}
 	}
 }
+
+// Half of a surrogate pair is refused wherever it is escaped; a whole pair
+// and other escapes are not.
+func TestLoneSurrogate(t *testing.T) {
+	for in, bad := range map[string]bool{
+		`{"a":"\ud800"}`:                 true,
+		`{"a":"x\udc00y"}`:               true,
+		`{"\ud83d":1}`:                   true,
+		`{"a":"\ud83d\u0041"}`:           true,
+		`{"a":"\ud83d\ude00"}`:           false,
+		`{"a":"\\ud800"}`:                false, // a backslash, then text
+		`{"a":"\u00e9\n\"\ud83d\uDE00"}`: false,
+		`{"a":["\uD800"]}`:               true,
+	} {
+		if err := CheckJSON([]byte(in)); (err != nil) != bad {
+			t.Errorf("%s: %v", in, err)
+		}
+	}
+}

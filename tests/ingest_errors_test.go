@@ -38,6 +38,7 @@ func TestIngestErrors(t *testing.T) {
 		{"missing type", "POST", "/v1/events", "application/json", `{"data":1}`, auth, 400, "type"},
 		{"bad type", "POST", "/v1/events", "application/json", `{"type":"a b","data":1}`, auth, 400, "type"},
 		{"type not string", "POST", "/v1/events", "application/json", `{"type":5,"data":1}`, auth, 400, "type"},
+		{"half a surrogate pair", "POST", "/v1/events", "application/json", `{"type":"t","data":"\ud800"}`, auth, 400, "surrogate"},
 		{"missing data", "POST", "/v1/events", "application/json", `{"type":"t"}`, auth, 400, "data"},
 		{"bad id", "POST", "/v1/events", "application/json", `{"id":"has space","type":"t","data":1}`, auth, 400, "id"},
 		{"unknown field", "POST", "/v1/events", "application/json", `{"type":"t","data":1,"colour":1}`, auth, 400, "colour"},
