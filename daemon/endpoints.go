@@ -139,6 +139,22 @@ func (d *Daemon) putManaged(ep *delivery.Endpoint) {
 	d.sched.UpdateTable(func(t *delivery.Table) *delivery.Table { return t.WithManaged(ep) }, ep.ID)
 }
 
+// nullValues refuses a null among the values of the string maps keys of
+// a create's body: decoded, it is "" (an empty header would go out). A
+// patch's nulls remove keys instead (mergePatch).
+func nullValues(body []byte, keys ...string) error {
+	var doc map[string]map[string]json.RawMessage
+	json.Unmarshal(body, &doc) // decoded once already: only maps matter here
+	for _, k := range keys {
+		for _, name := range slices.Sorted(maps.Keys(doc[k])) {
+			if string(bytes.TrimSpace(doc[k][name])) == "null" {
+				return badRequest("%s.%s: must be a string, not null", k, name)
+			}
+		}
+	}
+	return nil
+}
+
 // decodeStrict decodes a JSON object into v, refusing unknown fields. An
 // error names the field when it can: a value's own check (a duration, a
 // size) does not know which field it is in, so each field is retried
@@ -191,6 +207,9 @@ func storedSettings(s config.APISettings) json.RawMessage {
 func (d *Daemon) CreateEndpoint(ctx context.Context, sc api.Scope, body []byte) (*client.CreatedEndpoint, error) {
 	var s config.APISettings
 	if err := decodeStrict(body, &s); err != nil {
+		return nil, err
+	}
+	if err := nullValues(body, "headers", "metadata"); err != nil {
 		return nil, err
 	}
 	if !sc.All() {

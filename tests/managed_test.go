@@ -199,6 +199,8 @@ func TestManagedEndpointErrors(t *testing.T) {
 		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"timeout":"forever"}`, 400, "timeout"},
 		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"timeout":"10m"}`, 400, "timeout"},
 		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"timeout":5}`, 400, "timeout: must be a string, not number"},
+		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"headers":{"X-B": null}}`, 400, "headers.X-B: must be a string, not null"},
+		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"metadata":{"a":null}}`, 400, "metadata.a: must be a string, not null"},
 		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"max_in_flight":1.5}`, 400, "max_in_flight: must be an integer, not number 1.5"},
 		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"colour":"red"}`, 400, "colour"},
 		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"signing":{"secret_file":"/etc/passwd"}}`, 400, "secret_file"},
