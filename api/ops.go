@@ -103,20 +103,26 @@ type Operations interface {
 	EventTypes() *client.EventTypeList
 }
 
-// RotateBody is a rotate-secret request's body as sent: a secret given
-// empty (a mistake, as in the file) is told apart from one left out (hookd
-// generates one).
+// RotateBody is a rotate-secret request's body as sent: a secret or an
+// overlap given empty (a mistake, as in the file) is told apart from one
+// left out (hookd generates the secret; the overlap is 24h).
 type RotateBody struct {
 	Secret  *string `json:"secret"`
-	Overlap string  `json:"overlap"`
+	Overlap *string `json:"overlap"`
 }
 
-// Request is b as the operations take it, or a 400 for an empty secret.
+// Request is b as the operations take it, or a 400 for an empty secret or
+// overlap.
 func (b RotateBody) Request() (client.RotateRequest, error) {
-	r := client.RotateRequest{Overlap: b.Overlap}
+	var r client.RotateRequest
 	if b.Secret != nil {
 		if r.Secret = *b.Secret; strings.TrimSpace(r.Secret) == "" {
 			return r, BadRequest("secret: is empty (omit it to have hookd generate one)")
+		}
+	}
+	if b.Overlap != nil {
+		if r.Overlap = *b.Overlap; strings.TrimSpace(r.Overlap) == "" {
+			return r, BadRequest(`overlap: is empty (a duration such as "24h" or "0s"; omit it for 24h)`)
 		}
 	}
 	return r, nil

@@ -29,13 +29,15 @@ func (s *Server) apiRotateSecret(r *request) error {
 		if in.Secret != nil {
 			return api.BadRequest("secret: hookd generates it; it cannot be set here")
 		}
-		if v, err := time.ParseDuration(in.Overlap); in.Overlap != "" && (err != nil || v > maxCustomerOverlap) {
-			return api.BadRequest("overlap: a duration of at most %s", maxCustomerOverlap)
-		}
 	}
 	req, err := in.Request()
 	if err != nil {
 		return err
+	}
+	if !r.sess.Scope.All() {
+		if v, err := time.ParseDuration(req.Overlap); req.Overlap != "" && (err != nil || v > maxCustomerOverlap) {
+			return api.BadRequest("overlap: a duration of at most %s", maxCustomerOverlap)
+		}
 	}
 	out, err := s.ops.RotateSecret(r.ctx, r.sess.Scope, r.args[0], req)
 	return api.Reply(r.ctx, 200, out, err)

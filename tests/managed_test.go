@@ -242,6 +242,7 @@ func TestManagedEndpointErrors(t *testing.T) {
 		{"POST", "/v1/endpoints/fromfile/rotate-secret", ``, 409, "config file"},
 		{"POST", "/v1/endpoints/mine/rotate-secret", `{"overlap":"soon"}`, 400, "overlap"},
 		{"POST", "/v1/endpoints/mine/rotate-secret", `{"secret":""}`, 400, "secret: is empty"},
+		{"POST", "/v1/endpoints/mine/rotate-secret", `{"overlap":""}`, 400, "overlap: is empty"},
 		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"signing":{"shceme":"none"}}`, 400, "signing.shceme: unknown field"},
 		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"signing":{"scheme":"none","secret":"x"}}`, 400, `signing.secret: is set but scheme is "none"`},
 		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"signing":{"scheme":"standard","header":"X-Sig"}}`, 400, `signing.header: is a setting of scheme "hmac-sha256"`},
