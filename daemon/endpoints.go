@@ -7,7 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -139,6 +142,36 @@ func (d *Daemon) putManaged(ep *delivery.Endpoint) {
 	d.sched.UpdateTable(func(t *delivery.Table) *delivery.Table { return t.WithManaged(ep) }, ep.ID)
 }
 
+// notSelf refuses a URL that names one of hookd's own listeners by a
+// literal address or localhost when it is written; a name is checked
+// after resolution, on each attempt (the sender refuses every connection
+// to a listener of its own).
+func (d *Daemon) notSelf(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil // BuildManaged checked it
+	}
+	port := map[string]uint64{"http": 80, "https": 443}[u.Scheme]
+	if p := u.Port(); p != "" {
+		if port, err = strconv.ParseUint(p, 10, 16); err != nil {
+			return nil
+		}
+	}
+	var addrs []netip.Addr
+	if host := strings.TrimSuffix(strings.ToLower(u.Hostname()), "."); host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		addrs = []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback()}
+	} else if a, err := netip.ParseAddr(host); err == nil {
+		addrs = []netip.Addr{a}
+	}
+	self := listenerAddrs(d.listeners()...)
+	for _, a := range addrs {
+		if delivery.IsSelf(a, uint16(port), self) {
+			return badRequest("url: %q is one of hookd's own listeners", raw)
+		}
+	}
+	return nil
+}
+
 // nullValues refuses a null among the values of the string maps keys of
 // a create's body: decoded, it is "" (an empty header would go out). A
 // patch's nulls remove keys instead (mergePatch).
@@ -247,6 +280,9 @@ func (d *Daemon) CreateEndpoint(ctx context.Context, sc api.Scope, body []byte) 
 	}
 	if err != nil {
 		return nil, fieldError(err)
+	}
+	if err := d.notSelf(ep.URL); err != nil {
+		return nil, err
 	}
 	now := time.Now().UTC()
 	secretJSON, _ := json.Marshal(secrets)
@@ -509,6 +545,11 @@ func (d *Daemon) PatchEndpoint(ctx context.Context, sc api.Scope, name string, b
 	}
 	if err != nil {
 		return nil, fieldError(err)
+	}
+	if _, ok := patch["url"]; ok {
+		if err := d.notSelf(ep.URL); err != nil {
+			return nil, err
+		}
 	}
 	rec.Settings, rec.Updated = storedSettings(s), time.Now().UTC()
 	rec.Secrets, _ = json.Marshal(secrets)

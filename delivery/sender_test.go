@@ -2,10 +2,12 @@ package delivery
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -133,4 +135,25 @@ func BenchmarkSendParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// An attempt never connects to one of hookd's own listeners (SetSelf),
+// whatever the URL calls it: a forged request into the admin API.
+func TestSendRefusesOwnListener(t *testing.T) {
+	var hit atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hit.Add(1) }))
+	t.Cleanup(srv.Close)
+	s := NewSender("test", nil)
+	t.Cleanup(s.Close)
+	addr := srv.Listener.Addr().(*net.TCPAddr).AddrPort()
+	s.SetSelf([]netip.AddrPort{addr})
+	for _, host := range []string{"127.0.0.1", "localhost", "0.0.0.0"} {
+		ep := testEndpoint(t, "self", fmt.Sprintf("http://%s:%d/", host, addr.Port()), 1, time.Second)
+		if r := s.Send(context.Background(), ep, "msg", "t", []byte(`{}`)); r.Attempt.Status != 0 || !strings.Contains(r.Attempt.Error, "own listener") {
+			t.Errorf("%s: status %d, error %q", host, r.Attempt.Status, r.Attempt.Error)
+		}
+	}
+	if n := hit.Load(); n != 0 {
+		t.Fatalf("the listener got %d requests", n)
+	}
 }

@@ -71,20 +71,21 @@ func TestTenantEndpointsAreUntrusted(t *testing.T) {
 }
 
 // No endpoint of any kind may target hookd's own listeners: a request
-// forged into the admin API from a webhook is refused at connect.
+// forged into the admin API from a webhook. A literal address or localhost
+// is refused when written (create or patch); a name is refused at connect
+// (TestSendRefusesOwnListener).
 func TestNoEndpointTargetsHookdItself(t *testing.T) {
 	d := MustOpenDaemon(t, "")
+	d.Admin("POST", "/v1/endpoints", `{"name":"elsewhere","url":"http://127.0.0.1:9/","events":["*"],"signing":{"scheme":"none"}}`)
 	for _, target := range []string{d.AdminAddr(), d.IngestAddr()} {
 		_, port, _ := net.SplitHostPort(target)
-		for _, host := range []string{"127.0.0.1", "localhost", "0.0.0.0"} {
-			url := "http://" + net.JoinHostPort(host, port) + "/v1/endpoints"
-			name := "self-" + strings.ReplaceAll(host, ".", "-") + "-" + port
-			if status, out := d.Admin("POST", "/v1/endpoints", `{"name":"`+name+`","url":"`+url+`","events":["*"],"signing":{"scheme":"none"}}`); status != 201 {
-				t.Fatalf("%s: %d %v", url, status, out)
+		for _, host := range []string{"127.0.0.1", "localhost", "0.0.0.0", "[::ffff:127.0.0.1]"} {
+			url := "http://" + host + ":" + port + "/v1/endpoints"
+			if status, out := d.Admin("POST", "/v1/endpoints", `{"url":"`+url+`","events":["*"],"signing":{"scheme":"none"}}`); status != 400 || !strings.Contains(fmt.Sprint(out), "url: \""+url+"\" is one of hookd's own listeners") {
+				t.Errorf("create at %s: %d %v", url, status, out)
 			}
-			status, out := d.Admin("POST", "/v1/endpoints/"+name+"/test", "")
-			if status != 200 || out["ok"] != false || !strings.Contains(out["attempt"].(map[string]any)["error"].(string), "own listener") {
-				t.Errorf("%s: %d %v", url, status, out)
+			if status, out := d.Admin("PATCH", "/v1/endpoints/elsewhere", `{"url":"`+url+`"}`); status != 400 || !strings.Contains(fmt.Sprint(out), "own listeners") {
+				t.Errorf("patch to %s: %d %v", url, status, out)
 			}
 		}
 	}
