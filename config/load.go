@@ -19,6 +19,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/BurntSushi/toml"
+
+	"hookd/delivery"
 )
 
 // ConfigError names the file, key and line of a configuration problem.
@@ -318,6 +320,8 @@ func (c *Config) validateDelivery(r *reporter) {
 	if c.Notify.URL != "" {
 		if err := checkURL(c.Notify.URL); err != nil {
 			r.bad("notify.url", "%v", err)
+		} else if TargetsSelf(c.Notify.URL, c.listenAddrs()) {
+			r.bad("notify.url", "%q is one of hookd's own listeners", c.Notify.URL)
 		}
 	} else if c.Notify.Signing != nil {
 		r.bad("notify.signing", "is set but notify.url is not: nothing would be sent")
@@ -350,6 +354,8 @@ func (c *Config) validateEndpoints(r *reporter) {
 		seen[e.Name] = true
 		if err := checkURLForm(e.URL); err != nil {
 			r.bad(p+".url", "%v", err)
+		} else if TargetsSelf(e.URL, c.listenAddrs()) {
+			r.bad(p+".url", "%q is one of hookd's own listeners", e.URL)
 		}
 		if e.Tenant != "" && !ValidID(e.Tenant) {
 			r.bad(p+".tenant", "%q: %s", e.Tenant, IDRule)
@@ -392,6 +398,51 @@ func checkListen(v string) error {
 		return fmt.Errorf("%q: want host:port or unix:/path", v)
 	}
 	return nil
+}
+
+// TargetsSelf says whether the endpoint URL raw names one of the
+// listeners in self by a literal address or localhost. A name is checked
+// after resolution, on each attempt (delivery.IsSelf).
+func TargetsSelf(raw string, self []netip.AddrPort) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	port := map[string]uint64{"http": 80, "https": 443}[u.Scheme]
+	if p := u.Port(); p != "" {
+		if port, err = strconv.ParseUint(p, 10, 16); err != nil {
+			return false
+		}
+	}
+	var addrs []netip.Addr
+	if host := strings.TrimSuffix(strings.ToLower(u.Hostname()), "."); host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		addrs = []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback()}
+	} else if a, err := netip.ParseAddr(host); err == nil {
+		addrs = []netip.Addr{a}
+	}
+	return slices.ContainsFunc(addrs, func(a netip.Addr) bool { return delivery.IsSelf(a, uint16(port), self) })
+}
+
+// listenAddrs are the file's TCP listen addresses with a fixed port, as
+// TargetsSelf takes them (localhost as 127.0.0.1 and ::1).
+func (c *Config) listenAddrs() []netip.AddrPort {
+	var out []netip.AddrPort
+	for _, v := range []string{c.Ingest.Listen, c.Admin.Listen, c.Portal.Listen} {
+		host, port, err := net.SplitHostPort(v)
+		p, perr := strconv.ParseUint(port, 10, 16)
+		if err != nil || perr != nil || p == 0 {
+			continue
+		}
+		if host == "localhost" {
+			out = append(out, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(p)), netip.AddrPortFrom(netip.IPv6Loopback(), uint16(p)))
+		} else if a, err := netip.ParseAddr(host); err == nil || host == "" {
+			if host == "" {
+				a = netip.IPv6Unspecified()
+			}
+			out = append(out, netip.AddrPortFrom(a, uint16(p)))
+		}
+	}
+	return out
 }
 
 // sameListener reports whether two listen addresses would collide: the

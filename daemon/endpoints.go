@@ -7,10 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net/netip"
-	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -147,27 +144,8 @@ func (d *Daemon) putManaged(ep *delivery.Endpoint) {
 // after resolution, on each attempt (the sender refuses every connection
 // to a listener of its own).
 func (d *Daemon) notSelf(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil // BuildManaged checked it
-	}
-	port := map[string]uint64{"http": 80, "https": 443}[u.Scheme]
-	if p := u.Port(); p != "" {
-		if port, err = strconv.ParseUint(p, 10, 16); err != nil {
-			return nil
-		}
-	}
-	var addrs []netip.Addr
-	if host := strings.TrimSuffix(strings.ToLower(u.Hostname()), "."); host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		addrs = []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback()}
-	} else if a, err := netip.ParseAddr(host); err == nil {
-		addrs = []netip.Addr{a}
-	}
-	self := listenerAddrs(d.listeners()...)
-	for _, a := range addrs {
-		if delivery.IsSelf(a, uint16(port), self) {
-			return badRequest("url: %q is one of hookd's own listeners", raw)
-		}
+	if config.TargetsSelf(raw, listenerAddrs(d.listeners()...)) {
+		return badRequest("url: %q is one of hookd's own listeners", raw)
 	}
 	return nil
 }
