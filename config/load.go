@@ -339,6 +339,7 @@ func (c *Config) validateEndpoints(r *reporter) {
 	if c.Defaults.Filter != "" {
 		r.bad("defaults.filter", "a filter belongs to [[endpoints]], not [defaults]")
 	}
+	self := c.listenAddrs()
 	seen := map[string]bool{}
 	for i := range c.Endpoints {
 		e := &c.Endpoints[i]
@@ -354,7 +355,7 @@ func (c *Config) validateEndpoints(r *reporter) {
 		seen[e.Name] = true
 		if err := checkURLForm(e.URL); err != nil {
 			r.bad(p+".url", "%v", err)
-		} else if TargetsSelf(e.URL, c.listenAddrs()) {
+		} else if TargetsSelf(e.URL, self) {
 			r.bad(p+".url", "%q is one of hookd's own listeners", e.URL)
 		}
 		if e.Tenant != "" && !ValidID(e.Tenant) {
