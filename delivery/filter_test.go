@@ -86,6 +86,7 @@ func TestFilterCompileErrors(t *testing.T) {
 		// Each piece a string of its own: split(s, "") of 250 KB is 250,000.
 		{`len(split(data.s, "")) > 0`, "unknown name split"},
 		{`len(splitAfter(data.s, "")) > 0`, "unknown name splitAfter"},
+		{`len(uniq(data.a)) > 0`, "unknown name uniq"},
 		{strings.Repeat(`upper(data.s) != "" && `, 9) + "true", "at most 8"},
 		{strings.Repeat(`len(trim(data.s)) > 0 && `, 9) + "true", "at most 8"},
 	} {
