@@ -107,6 +107,17 @@ func sessionHash(cookie []byte) []byte {
 	return h[:]
 }
 
+// tokenPrint is what an operator session keeps of the admin token it was
+// made under: enough to tell tokens apart, not to log in with ("" for
+// none).
+func tokenPrint(token string) string {
+	if token == "" {
+		return ""
+	}
+	h := sha256.Sum256([]byte("hookd ui session\x00" + token))
+	return hex.EncodeToString(h[:16])
+}
+
 func randomString() string {
 	b := make([]byte, 32)
 	rand.Read(b)
@@ -119,6 +130,9 @@ func (s *Server) startSession(r *request, rec store.PortalSession, login *token)
 	now := s.now()
 	ttl := s.conf().Portal.SessionTTL.D()
 	rec.CSRF, rec.Created, rec.LastSeen = randomString(), now, now
+	if rec.All {
+		rec.Token = tokenPrint(s.conf().AdminToken())
+	}
 	rec.Expires = now.Add(ttl)
 	rec.IdleExpires = now.Add(min(idleTimeout, ttl))
 	id := randomString()
@@ -168,6 +182,12 @@ func (s *Server) lookup(r *request) (*Session, error) {
 	}
 	now := s.now()
 	if !rec.Live(now) || rec.All != r.ui {
+		return nil, nil
+	}
+	// What a reload changed since the session began: a shorter session_ttl
+	// ends it sooner, and an operator's ends with the admin token it was
+	// made under (set, changed or removed).
+	if !now.Before(rec.Created.Add(s.conf().Portal.SessionTTL.D())) || rec.All && rec.Token != tokenPrint(s.conf().AdminToken()) {
 		return nil, nil
 	}
 	if now.Sub(rec.LastSeen) >= touchEvery {

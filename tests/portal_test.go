@@ -603,6 +603,56 @@ func TestUISessionOnlyForOwnNavigation(t *testing.T) {
 	}
 }
 
+// An operator's /ui/ session ends when a reload sets, changes or removes
+// the admin token it was made under, and when a reload shortens
+// session_ttl past its age (found by black-box testing: a session made
+// before a token was set still read every endpoint's secret).
+func TestUISessionEndsWithItsToken(t *testing.T) {
+	d := MustOpenDaemon(t, "")
+	ui := "http://" + d.AdminAddr() + "/ui"
+	open := func() *browser {
+		resp, _ := raw(t, "GET", ui+"/endpoints", "")
+		return sessionOf(t, d, resp, ui)
+	}
+	alive := func(b *browser) bool { status, _ := b.call("GET", "/api/endpoints", ""); return status == 200 }
+	login := func(token string) *browser {
+		resp, b := raw(t, "POST", ui+"/login", "token="+token, "Content-Type", "application/x-www-form-urlencoded", "Origin", "http://"+d.AdminAddr())
+		if resp.StatusCode != 303 {
+			t.Fatalf("login: %d %s", resp.StatusCode, b)
+		}
+		return sessionOf(t, d, resp, ui)
+	}
+	reload := func(admin, portal string) {
+		d.extra.Admin, d.extra.Portal = admin, portal
+		d.rewrite("")
+		if err := d.Reload(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open1 := open()
+	if !alive(open1) {
+		t.Fatal("a tokenless session does not work")
+	}
+	reload(`token = "first-token"`, "")
+	if alive(open1) {
+		t.Error("a session made without a token outlived the token's arrival")
+	}
+	first := login("first-token")
+	reload(`token = "second-token"`, "")
+	if alive(first) {
+		t.Error("a session outlived a change of the token it was made under")
+	}
+	second := login("second-token")
+	reload(`token = "second-token"`, `session_ttl = "1m"`)
+	if !alive(second) {
+		t.Error("a reload that changed neither the token nor the session's life ended it")
+	}
+	reload("", "")
+	if alive(second) {
+		t.Error("a session made with a token outlived its removal")
+	}
+}
+
 // A request the listener refuses before routing (here: a body over the
 // portal's 64 KiB) still carries the portal's security headers.
 func TestPortalServerErrorsCarryHeaders(t *testing.T) {
