@@ -118,6 +118,12 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"failing_after without a URL", "[notify]\nfailing_after = 0\n", "t.toml:2: notify.failing_after: must be at least 1"},
 		{"notify signing without a URL", "[notify.signing]\nscheme = \"bogus\"\n", "t.toml:1: notify.signing: is set but notify.url is not"},
 		{"date in static", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\nenvelope = { data = \"data\", static = { t = 07:32:00 } }\n", "t.toml:5: endpoints[0].envelope: envelope.static.t: a TOML date or time; write it as a string"},
+		{"secret in an inline table", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\nsigning = { scheme = \"standard\", secret = whsecTOPSECRET }\n", "t.toml:5: endpoints[0].signing: not a valid value (not shown"},
+		{"secret in a multi-line array", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  previous_secrets = [\n  \"a\",\n  TOPSECRET,\n]\n", "t.toml:8"},
+		{"a header's value unquoted", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\nheaders = { X-Api-Key = TOPSECRET }\n", "t.toml:5: endpoints[0].headers"},
+		{"empty token in an inline table", "ingest = { token = \"\" }\n", "ingest.token: is empty"},
+		{"duration as a number", "[defaults]\ntimeout = 0\n", `t.toml:2: defaults.timeout: must be a string such as "5s", not an integer`},
+		{"duration as a time", "[storage]\nretention = 00:00:05\n", `t.toml:2: storage.retention: must be a string such as "5s", not a date-time`},
 		{"decimal address", "[[endpoints]]\nname = \"a\"\nurl = \"http://2130706433/\"\nevents = [\"*\"]\n", "t.toml:3: endpoints[0].url"},
 	}
 	for _, c := range cases {

@@ -78,7 +78,8 @@ func Parse(name string, b []byte) (*Config, error) {
 	// A file that does not parse is reported by the decoder below, with
 	// the line of its syntax error.
 	var tree map[string]any
-	if _, err := toml.Decode(string(b), &tree); err == nil {
+	_, syntaxErr := toml.Decode(string(b), &tree)
+	if syntaxErr == nil {
 		if errs := c.checkTypes(tree); len(errs) > 0 {
 			return nil, fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))
 		}
@@ -102,10 +103,15 @@ func Parse(name string, b []byte) (*Config, error) {
 					key = pe.LastKey
 				}
 			}
+			// The parser quotes what it found, which may be a secret written
+			// without its quotes (in an inline table, a multi-line array, a
+			// header's value): never in the error and the reload's log.
 			msg := pe.Message
+			if syntaxErr != nil { // not one of our own types' messages, which quote nothing secret
+				msg = quotedRe.ReplaceAllString(msg, "…")
+			}
 			if secretLine(key, lineText(b, line)) {
-				// The parser quotes what it found: a secret written without
-				// its quotes, or a token, would be in the error and the log.
+				// An unquoted number too ("… is out of range for int64").
 				msg = "not a valid value (not shown: it may be a secret; write a string in quotes)"
 			}
 			return nil, fmt.Errorf("%w: %w", ErrConfig, &ConfigError{File: name, Line: line, Key: key, Msg: msg})
@@ -116,6 +122,12 @@ func Parse(name string, b []byte) (*Config, error) {
 	for _, k := range md.Undecoded() {
 		errs = append(errs, c.ErrAt(k.String(), "unknown key"))
 	}
+	// token = "" would turn the check off as if the key were not there.
+	for sec, v := range map[string]string{"ingest": c.Ingest.Token, "admin": c.Admin.Token} {
+		if md.IsDefined(sec, "token") && strings.TrimSpace(v) == "" {
+			errs = append(errs, c.ErrAt(sec+".token", "is empty: set a token, or remove the key for none"))
+		}
+	}
 	errs = append(errs, c.validate()...)
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))
@@ -123,21 +135,18 @@ func Parse(name string, b []byte) (*Config, error) {
 	return c, nil
 }
 
-// secretKeys are the keys whose values are secrets.
-var secretKeys = []string{"secret", "previous_secrets", "token"}
+var (
+	// quotedRe is a quoted string or character in the parser's message.
+	quotedRe = regexp.MustCompile(`"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)+'`)
+	// secretKeyRe finds a key whose value is a secret, in a dotted key or
+	// set on a line (an inline table's too).
+	secretKeyRe = regexp.MustCompile(`(?:^|[\s{,."])(?:secret|previous_secrets|token)"?\s*(?:=|$|\.)`)
+)
 
 // secretLine says whether a syntax error on a line setting key (if
-// known), whose text is text, may quote a secret.
+// known), whose text is text, may show a secret.
 func secretLine(key, text string) bool {
-	if k := keyRe.FindStringSubmatch(text); k != nil {
-		key += " " + strings.Trim(k[1], `"`)
-	}
-	for _, f := range strings.FieldsFunc(key, func(r rune) bool { return r == '.' || r == ' ' }) {
-		if slices.Contains(secretKeys, f) {
-			return true
-		}
-	}
-	return false
+	return secretKeyRe.MatchString(key) || secretKeyRe.MatchString(text)
 }
 
 // lineText is the text of line n (1-based) of b.
@@ -225,12 +234,6 @@ func (c *Config) validateListeners(r *reporter) {
 	}
 	if sameListener(c.Ingest.Listen, c.Admin.Listen) {
 		r.bad("admin.listen", "%q: ingest.listen uses the same address; the two APIs need their own listeners", c.Admin.Listen)
-	}
-	// token = "" would turn the check off as if the key were not there.
-	for key, v := range map[string]string{"ingest.token": c.Ingest.Token, "admin.token": c.Admin.Token} {
-		if _, set := c.lines.byKey[key]; set && strings.TrimSpace(v) == "" {
-			r.bad(key, "is empty: set a token, or remove the key for none")
-		}
 	}
 	if c.Ingest.Token != "" && c.Ingest.TokenFile != "" {
 		r.bad("ingest.token_file", "set token or token_file, not both")

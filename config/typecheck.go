@@ -35,11 +35,19 @@ func (c *Config) checkValue(key string, v any, t reflect.Type, errs *[]error) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if p := reflect.PointerTo(t); p.Implements(textType) || p.Implements(tomlType) {
-		return
-	}
 	bad := func(want string) {
 		*errs = append(*errs, c.ErrAt(key, "must be %s, not %s", want, tomlKind(v)))
+	}
+	if t == reflect.TypeFor[Duration]() {
+		// The decoder gives a text type any value's text: timeout = 0
+		// was taken, and 00:00:05 read as "0000-01-01T00:00:05Z".
+		if _, ok := v.(string); !ok {
+			bad(`a string such as "5s"`)
+		}
+		return
+	}
+	if p := reflect.PointerTo(t); p.Implements(textType) || p.Implements(tomlType) {
+		return
 	}
 	switch t.Kind() {
 	case reflect.Struct:
@@ -127,7 +135,7 @@ func tomlKind(v any) string {
 func fieldOf(t reflect.Type, k string) (reflect.StructField, bool) {
 	for i := range t.NumField() {
 		f := t.Field(i)
-		if name, _, _ := strings.Cut(f.Tag.Get("toml"), ","); name == k && f.IsExported() {
+		if name, _, _ := strings.Cut(f.Tag.Get("toml"), ","); name == k && name != "-" && f.IsExported() {
 			return f, true
 		}
 	}
