@@ -23,7 +23,7 @@ func (s *Server) login(r *request) error {
 		return err
 	}
 	rec := store.PortalSession{Tenant: t.tenant, Caps: uint8(t.caps)}
-	if err := s.startSession(r, rec, &t); err != nil {
+	if err := s.startSession(r, rec, &t, ""); err != nil {
 		return err
 	}
 	seeOther(r.ctx, r.base+"/endpoints")

@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -107,15 +108,17 @@ func sessionHash(cookie []byte) []byte {
 	return h[:]
 }
 
-// tokenPrint is what an operator session keeps of the admin token it was
-// made under: enough to tell tokens apart, not to log in with ("" for
-// none).
-func tokenPrint(token string) string {
+// adminPrint is what the operator session with cookie value cookie keeps
+// of the admin token it was made under ("" for none): enough to tell
+// tokens apart, nothing to log in with or to guess the token against
+// without the cookie.
+func adminPrint(cookie, token string) string {
 	if token == "" {
 		return ""
 	}
-	h := sha256.Sum256([]byte("hookd ui session\x00" + token))
-	return hex.EncodeToString(h[:16])
+	m := hmac.New(sha256.New, []byte(cookie))
+	m.Write([]byte(token))
+	return hex.EncodeToString(m.Sum(nil)[:16])
 }
 
 func randomString() string {
@@ -125,18 +128,19 @@ func randomString() string {
 }
 
 // startSession stores a new session for r's browser and sets its cookie.
-// login, when set, is the token it spends (in the same commit).
-func (s *Server) startSession(r *request, rec store.PortalSession, login *token) error {
+// login, when set, is the token it spends (in the same commit); admin is
+// the admin token an operator's session was checked against ("" for none).
+func (s *Server) startSession(r *request, rec store.PortalSession, login *token, admin string) error {
 	now := s.now()
 	ttl := s.conf().Portal.SessionTTL.D()
 	rec.CSRF, rec.Created, rec.LastSeen = randomString(), now, now
-	if rec.All {
-		rec.Token = tokenPrint(s.conf().AdminToken())
-	}
 	rec.Expires = now.Add(ttl)
 	rec.IdleExpires = now.Add(min(idleTimeout, ttl))
 	id := randomString()
 	hash := sessionHash([]byte(id))
+	if rec.All {
+		rec.AdminPrint = adminPrint(id, admin)
+	}
 	var err error
 	if login != nil {
 		err = s.store.PortalLogin(r.ctx, login.id[:], login.issued, login.expires, hash, rec)
@@ -187,7 +191,7 @@ func (s *Server) lookup(r *request) (*Session, error) {
 	// What a reload changed since the session began: a shorter session_ttl
 	// ends it sooner, and an operator's ends with the admin token it was
 	// made under (set, changed or removed).
-	if !now.Before(rec.Created.Add(s.conf().Portal.SessionTTL.D())) || rec.All && rec.Token != tokenPrint(s.conf().AdminToken()) {
+	if !now.Before(rec.Created.Add(s.conf().Portal.SessionTTL.D())) || rec.All && rec.AdminPrint != adminPrint(string(v), s.conf().AdminToken()) {
 		return nil, nil
 	}
 	if now.Sub(rec.LastSeen) >= touchEvery {
@@ -217,7 +221,7 @@ func (s *Server) authenticate(r *request, isAPI bool) bool {
 	method := string(r.ctx.Method())
 	switch {
 	case r.ui && s.conf().AdminToken() == "" && (method == "GET" || method == "HEAD") && !isAPI && ownNavigation(r):
-		if err := s.startSession(r, operatorSession(), nil); err != nil {
+		if err := s.startSession(r, operatorSession(), nil, ""); err != nil { // the token checked is none
 			s.fail(r, isAPI, err)
 			return false
 		}

@@ -39,7 +39,7 @@ func (s *Server) uiLogin(r *request) {
 		s.uiLoginFail(r, asJSON, 401, errNoUISession)
 		return
 	}
-	if err := s.startSession(r, operatorSession(), nil); err != nil {
+	if err := s.startSession(r, operatorSession(), nil, want); err != nil {
 		s.fail(r, asJSON, err)
 		return
 	}

@@ -52,10 +52,11 @@ type PortalSession struct {
 	// IdleExpires moves with LastSeen; Expires never moves.
 	IdleExpires time.Time `json:"idle_expires"`
 	Expires     time.Time `json:"expires"`
-	// Token: an operator session's fingerprint of the admin token it was
-	// made under ("" for none), so that setting or changing the token ends
-	// the sessions made before.
-	Token string `json:"token,omitempty"`
+	// AdminPrint: an operator session's fingerprint of the admin token it
+	// was made under ("" for none), keyed by its cookie, which the database
+	// does not hold: setting or changing the token ends the sessions made
+	// before, and the database gives nothing to guess the token against.
+	AdminPrint string `json:"admin_print,omitempty"`
 }
 
 // Live reports whether the session may still be used at now.
