@@ -453,3 +453,26 @@ func TestConfigEndpointTenantChange(t *testing.T) {
 		}
 	}
 }
+
+// A config endpoint's id was its name before name@tenant: its stored state
+// moves to the new id once, so a disabled endpoint stays disabled (here
+// through a platform endpoint given a tenant, which makes the same move).
+func TestConfigEndpointStateMovesToItsID(t *testing.T) {
+	rcv := NewReceiver(t)
+	d := MustOpenDaemon(t, endpoint("cfg", rcv.URL+"/a", `["*"]`, ""))
+	if status, out := d.Admin("POST", "/v1/endpoints/cfg/disable", ""); status != 200 {
+		t.Fatalf("disable: %d %v", status, out)
+	}
+	d = d.Restart(endpoint("cfg", rcv.URL+"/a", `["*"]`, `tenant = "A"`))
+	if _, ep := d.Admin("GET", "/v1/endpoints/cfg", ""); ep["state"] != "disabled" || ep["id"] != "cfg@A" {
+		t.Fatalf("after the move: %v", ep)
+	}
+	d.Event(`{"type":"t","tenant":"A","data":1}`)
+	d = d.Restart(endpoint("cfg", rcv.URL+"/a", `["*"]`, `tenant = "B"`))
+	if _, ep := d.Admin("GET", "/v1/endpoints/cfg", ""); ep["state"] == "disabled" {
+		t.Fatalf("another tenant's endpoint inherited the state: %v", ep)
+	}
+	if n := rcv.count("/a"); n != 0 {
+		t.Fatalf("the receiver got %d requests", n)
+	}
+}
