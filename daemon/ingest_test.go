@@ -46,3 +46,13 @@ func TestEventFieldsAreClientNewEvent(t *testing.T) {
 		t.Errorf("client.NewEvent has %q, the parser knows %q", fields, known)
 	}
 }
+
+// An endpoint no longer in the table keeps its own metrics label when it
+// was a config endpoint; a deleted managed one shares the managed label.
+func TestMetricLabelOfRemovedEndpoints(t *testing.T) {
+	for id, want := range map[string]string{"m:01jd4n7w3kq7zc6t5d0m2r8y4x": managedLabel, "cfg@A": "cfg@A", "crm": "crm"} {
+		if got := metricLabel(nil, id); got != want {
+			t.Errorf("%s: %q, want %q", id, got, want)
+		}
+	}
+}

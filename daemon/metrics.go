@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -64,9 +65,12 @@ func metricsFor(ep string) *endpointMetrics {
 // endpoint's name.
 const managedLabel = "(managed)"
 
-// metricLabel is the endpoint label for ep (nil: deleted, so managed).
+// metricLabel is the endpoint label for ep, or, when ep is nil (no longer
+// in the table), for the endpoint with internal id name: a deleted managed
+// one's is the shared label, a removed config endpoint's its id (its name,
+// or name@tenant).
 func metricLabel(ep *delivery.Endpoint, name string) string {
-	if ep == nil || ep.Managed {
+	if ep == nil && strings.HasPrefix(name, delivery.ManagedIDPrefix) || ep != nil && ep.Managed {
 		return managedLabel
 	}
 	return name

@@ -435,7 +435,7 @@ func TestConfigEndpointTenantChange(t *testing.T) {
 		parked = dls[0].(map[string]any)
 		return parked["state"] == "undeliverable"
 	})
-	if parked["reason"] != "endpoint removed" {
+	if parked["reason"] != "endpoint removed" || parked["endpoint"] != "cfg@A" {
 		t.Errorf("evA's delivery: %v", parked)
 	}
 	if status, out := d.Admin("POST", "/v1/undeliverable/redeliver", `{"endpoint":"cfg"}`); status != 202 || out["redelivered"] != 0.0 {
