@@ -65,10 +65,12 @@ func (d *Daemon) Deliveries(sc api.Scope, q client.DeliveryQuery) (*client.Deliv
 		switch {
 		case err == nil && (q.Tenant == "" || ep.Tenant == q.Tenant):
 			sq.Endpoint = ep.ID
-		case err != nil && sc.All() && q.Tenant == "":
+		case err != nil && sc.All():
 			// No such endpoint now: the log names a deleted one by its
-			// internal id (a removed config endpoint's is its name), and
-			// that id finds its deliveries. A tenant's view has none.
+			// internal id (a removed config endpoint's is its name, or
+			// name@tenant), and that id finds its deliveries, of the
+			// tenant asked for if one is (the store applies both). A
+			// tenant's view has none.
 			sq.Endpoint = q.Endpoint
 		default:
 			return empty, nil

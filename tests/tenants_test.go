@@ -438,6 +438,12 @@ func TestConfigEndpointTenantChange(t *testing.T) {
 	if parked["reason"] != "endpoint removed" || parked["endpoint"] != "cfg@A" {
 		t.Errorf("evA's delivery: %v", parked)
 	}
+	// The log finds it by the removed endpoint's id, with its tenant too.
+	for _, q := range []string{"endpoint=cfg@A", "endpoint=cfg@A&tenant=A"} {
+		if status, out := d.Admin("GET", "/v1/deliveries?"+q, ""); status != 200 || len(out["items"].([]any)) != 1 {
+			t.Errorf("deliveries?%s: %d %v", q, status, out)
+		}
+	}
 	if status, out := d.Admin("POST", "/v1/undeliverable/redeliver", `{"endpoint":"cfg"}`); status != 202 || out["redelivered"] != 0.0 {
 		t.Errorf("bulk redeliver of cfg: %d %v", status, out)
 	}
