@@ -350,7 +350,6 @@ func pathAt(body []byte, off int64) string {
 	}
 }
 
-// fieldProblem is what is wrong with a body, in one field.
 // EndpointNamed refuses "endpoint": "" or null in a redeliver body, which
 // decode as if the key were absent: an absent endpoint means every
 // endpoint, and a blank one must not widen the request to all of them.
@@ -367,6 +366,7 @@ func EndpointNamed(body []byte) error {
 	return nil
 }
 
+// fieldProblem is what is wrong with a body, in one field.
 type fieldProblem struct{ field, msg string }
 
 func (e *fieldProblem) Error() string { return e.field + ": " + e.msg }

@@ -114,8 +114,10 @@ type EndpointQuery struct {
 // Endpoint is an endpoint's configuration (never its secrets) and state.
 type Endpoint struct {
 	Name string `json:"name"`
-	// ID is the endpoint's internal id. Deliveries belong to it: those of a
-	// deleted managed endpoint show it in place of the name.
+	// ID is the endpoint's internal id (a config endpoint's name, or
+	// name@tenant for a tenant's; m:<ulid> for a managed one). Deliveries
+	// belong to it: those of an endpoint no longer there show it in place
+	// of the name.
 	ID          string            `json:"id"`
 	Source      string            `json:"source"` // config (the file) or api (managed)
 	Tenant      string            `json:"tenant,omitempty"`

@@ -128,7 +128,7 @@ func clashes(cfg *config.Config, t *delivery.Table, reserved map[string]string) 
 	}
 	if cfg.Notify.URL != "" && t.Managed(config.NotifyEndpoint) != nil {
 		// Created before the name was reserved.
-		return cfg.ErrAt("notify.url", "%q is a managed endpoint's name; delete it before turning [notify] on", config.NotifyEndpoint)
+		return cfg.ErrAt("notify.url", "%q is a managed endpoint's name; delete it before turning [notify] on (without [notify]: DELETE /v1/endpoints/%s)", config.NotifyEndpoint, config.NotifyEndpoint)
 	}
 	return nil
 }

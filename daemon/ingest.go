@@ -232,7 +232,7 @@ func (d *Daemon) ingestOne(ctx *fasthttp.RequestCtx, cfg *config.Config) error {
 	if key != "" && !config.ValidID(key) {
 		return badRequest("Idempotency-Key: %s", config.IDRule)
 	}
-	if key != "" && len(ctx.Request.Header.PeekAll("Idempotency-Key")) > 1 {
+	if len(ctx.Request.Header.PeekAll("Idempotency-Key")) > 1 { // an empty first one too
 		// A proxy in front may take the other one: as with a query
 		// parameter given twice, neither is guessed.
 		return badRequest("Idempotency-Key: given twice")

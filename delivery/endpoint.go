@@ -21,8 +21,9 @@ import (
 type EndpointConfig struct {
 	// ID is the endpoint's immutable internal id: deliveries, state and
 	// counters belong to it, not to the name. A config endpoint's id is its
-	// name (so removing and re-adding it keeps its parked deliveries); a
-	// managed endpoint's is generated and never reused.
+	// name, or name@tenant for a tenant's (config.ConfigID: removing and
+	// re-adding it keeps its parked deliveries, giving it another tenant
+	// does not); a managed endpoint's is generated and never reused.
 	ID          string
 	Name        string
 	Tenant      string // the platform's customer it belongs to; "" = a platform endpoint
@@ -68,7 +69,7 @@ type EndpointConfig struct {
 var noPolicy Policy
 
 // ManagedIDPrefix begins every managed endpoint's id; a config endpoint's
-// id is its name, which has no colon.
+// id begins with its name, which has no colon.
 const ManagedIDPrefix = "m:"
 
 // Reasons a delivery whose endpoint left the table is parked with: a
