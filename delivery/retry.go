@@ -1,7 +1,10 @@
 package delivery
 
 import (
+	"errors"
 	"fmt"
+	"math"
+	"net/http"
 	"strconv"
 	"time"
 )
@@ -52,18 +55,23 @@ func (p *Policy) Decide(n, status int, errText string, retryAfter time.Duration,
 	return Verdict{Retry: true, Delay: max(d, 0)}
 }
 
-// ParseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date.
+// ParseRetryAfter reads a Retry-After header: delay-seconds or an HTTP
+// date in any of its three forms (RFC 9110 §5.6.7). Max_retry_after caps
+// what it asks for; a number of seconds past what a Duration holds is
+// taken as the most it holds, not wrapped round to a negative one.
 func ParseRetryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}
-	if s, err := strconv.Atoi(v); err == nil {
-		if s < 0 {
-			return 0
-		}
-		return time.Duration(s) * time.Second
+	if s, err := strconv.ParseUint(v, 10, 64); err == nil {
+		return time.Duration(min(s, uint64(math.MaxInt64/time.Second))) * time.Second
+	} else if errors.Is(err, strconv.ErrRange) {
+		return time.Duration(math.MaxInt64)
 	}
-	if t, err := time.Parse(time.RFC1123, v); err == nil {
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0)
+	}
+	if t, err := time.Parse(time.RFC1123, v); err == nil { // a zone other than GMT
 		return max(t.Sub(now), 0)
 	}
 	return 0

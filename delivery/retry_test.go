@@ -70,4 +70,20 @@ func TestParseRetryAfter(t *testing.T) {
 	if d := ParseRetryAfter("soon", now); d != 0 {
 		t.Fatal(d)
 	}
+	// Past what a Duration holds: the most it holds, not a wrapped negative
+	// (found by black-box testing); and the other two date forms.
+	for _, v := range []string{"10000000000", "99999999999999999999999"} {
+		if d := ParseRetryAfter(v, now); d < 100*365*24*time.Hour {
+			t.Errorf("%s: %v", v, d)
+		}
+	}
+	for _, v := range []string{"Thu Jan  1 00:01:00 2026", "Thursday, 01-Jan-26 00:01:00 GMT", "-5"} {
+		want := time.Minute
+		if v == "-5" {
+			want = 0
+		}
+		if d := ParseRetryAfter(v, now); d != want {
+			t.Errorf("%s: %v", v, d)
+		}
+	}
 }
