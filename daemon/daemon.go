@@ -151,6 +151,9 @@ func (d *Daemon) Open() (err error) {
 	if err := clashes(cfg, table, nil); err != nil {
 		return err
 	}
+	if err := d.parkRemoved(table); err != nil {
+		return err
+	}
 	sender := delivery.NewSender(Version, cfg.Delivery.Deny)
 	d.sched, err = delivery.New(d.store, sender, table, delivery.Options{
 		Workers: cfg.Delivery.Workers, ShutdownTimeout: cfg.Delivery.ShutdownTimeout.D(), Log: d.log,
@@ -348,3 +351,24 @@ func (d *Daemon) Close() error {
 
 // The daemon is the one implementation of the scoped operations.
 var _ api.Operations = (*Daemon)(nil)
+
+// parkRemoved parks, as a reload does, the pending deliveries of config
+// endpoints the file no longer has (removed while hookd was stopped, or
+// between a reload's swap of the table and its parking, by a crash):
+// otherwise they wait for their next attempt, hours away, before they are
+// parked. A managed endpoint's (m:…) stay as they are: one missing from
+// the table is deleted (its deliveries were parked then) or did not build
+// with this config, which the next start may fix.
+func (d *Daemon) parkRemoved(t *delivery.Table) error {
+	for id, n := range d.store.PendingByEndpoint() {
+		if n == 0 || t.ByID(id) != nil || strings.HasPrefix(id, delivery.ManagedIDPrefix) {
+			continue
+		}
+		parked, err := d.store.ParkEndpoint(context.Background(), id, delivery.ReasonRemoved)
+		if err != nil {
+			return fmt.Errorf("park deliveries of removed endpoint %s: %w", id, err)
+		}
+		d.log.Warn().Str("endpoint", id).Int("parked", parked).Msg("endpoint removed while hookd was stopped; its pending deliveries are undeliverable")
+	}
+	return nil
+}

@@ -181,3 +181,20 @@ func TestReloadUnderIngest(t *testing.T) {
 	wg.Wait()
 	rcv.Wait(t, "/a", int(acked.Load()))
 }
+
+// An endpoint removed from the file while hookd was stopped has its pending
+// deliveries parked at the start, as a reload would, not at their next
+// attempt hours later (found by black-box testing).
+func TestRestartParksRemovedEndpoint(t *testing.T) {
+	rcv := NewReceiver(t)
+	rcv.Status("/gone", 500, 1000)
+	keep := endpoint("keep", rcv.URL+"/keep", `["*"]`, "")
+	d := MustOpenDaemon(t, keep+endpoint("gone", rcv.URL+"/gone", `["*"]`, `schedule = ["1h"]`))
+	id := d.Event(`{"type":"t","data":1}`)
+	rcv.Wait(t, "/gone", 1)
+	d.waitState(id, "gone", "pending")
+	d = d.Restart(keep)
+	if dl := d.waitState(id, "gone", "undeliverable"); dl["reason"] != "endpoint removed" {
+		t.Fatalf("after the restart: %v", dl)
+	}
+}
