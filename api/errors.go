@@ -20,6 +20,8 @@ func ErrorOf(err error) *Error {
 		return ae
 	case errors.Is(err, store.ErrNotFound):
 		return ErrNotFound
+	case errors.Is(err, store.ErrTenantTooManyPending):
+		return &Error{Status: 429, Code: "tenant_too_many_pending", Message: "this tenant's pending deliveries are over tenants.max_pending; retry later", RetryAfter: 10}
 	case errors.Is(err, store.ErrTooManyPending):
 		return &Error{Status: 429, Code: "too_many_pending", Message: "pending deliveries are over storage.max_pending; retry later", RetryAfter: 10}
 	case errors.Is(err, store.ErrClosed), errors.Is(err, context.Canceled):

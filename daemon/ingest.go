@@ -138,7 +138,7 @@ func (d *Daemon) handleIngest(ctx *fasthttp.RequestCtx) {
 
 // parseEvent validates one event and renders its deliveries. now is the
 // ingest time, which becomes the envelope's stable timestamp. own is the
-// event's tenant's own endpoints (for tenantFull).
+// event's tenant's own endpoints (for setQuota).
 func parseEvent(body []byte, key string, t *delivery.Table, now time.Time) (ne store.NewEvent, own []*delivery.Endpoint, err error) {
 	in, err := decodeEvent(body)
 	if err != nil {
@@ -201,22 +201,19 @@ func parseEvent(body []byte, key string, t *delivery.Table, now time.Time) (ne s
 	return ne, own, nil
 }
 
-// tenantFull refuses a tenant's event while that tenant's own endpoints
-// have [tenants] max_pending deliveries pending: one customer's dead
-// receivers fill its quota, not everyone's queue.
-func (d *Daemon) tenantFull(cfg *config.Config, own []*delivery.Endpoint) error {
+// setQuota bounds a tenant's event by [tenants] max_pending: the store
+// refuses it while that tenant's own endpoints have that many deliveries
+// pending, counting the events accepted before it (in its batch too), so
+// one customer's dead receivers fill its quota, not everyone's queue.
+func setQuota(cfg *config.Config, ne *store.NewEvent, own []*delivery.Endpoint) {
 	if len(own) == 0 || cfg.Tenants.MaxPending == 0 {
-		return nil
+		return
 	}
-	var buf [4]string // most tenants have one endpoint: no garbage per event
-	ids := buf[:0]
-	for _, ep := range own {
-		ids = append(ids, ep.ID)
+	q := &store.Quota{Endpoints: make([]string, len(own)), Max: cfg.Tenants.MaxPending}
+	for i, ep := range own {
+		q.Endpoints[i] = ep.ID
 	}
-	if d.store.PendingOf(ids) >= cfg.Tenants.MaxPending {
-		return &apiError{Status: 429, Code: "tenant_too_many_pending", Message: "this tenant's pending deliveries are over tenants.max_pending; retry later", RetryAfter: 10}
-	}
-	return nil
+	ne.Quota = q
 }
 
 func (d *Daemon) limits(cfg *config.Config) store.Limits {
@@ -242,9 +239,7 @@ func (d *Daemon) ingestOne(ctx *fasthttp.RequestCtx, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	if err := d.tenantFull(cfg, own); err != nil {
-		return err
-	}
+	setQuota(cfg, &ne, own)
 	res, err := d.store.Ingest(ctx, []store.NewEvent{ne}, d.limits(cfg))
 	if err != nil {
 		return err
@@ -310,13 +305,11 @@ func (d *Daemon) ingestBatch(ctx *fasthttp.RequestCtx, cfg *config.Config) error
 			continue
 		}
 		ne, own, err := parseEvent(raw, "", t, now)
-		if err == nil {
-			err = d.tenantFull(cfg, own)
-		}
 		if err != nil {
 			results[i] = itemError(i, err)
 			continue
 		}
+		setQuota(cfg, &ne, own)
 		valid = append(valid, ne)
 		index = append(index, i)
 	}

@@ -19,6 +19,9 @@ var (
 	ErrExists = errors.New("already exists")
 	// ErrTooManyPending: accepting the event would exceed max_pending.
 	ErrTooManyPending = errors.New("too many pending deliveries")
+	// ErrTenantTooManyPending: accepting the event would take its tenant's
+	// endpoints past their Quota.
+	ErrTenantTooManyPending = errors.New("too many pending deliveries for the tenant")
 )
 
 // Errors of Open about the secrets key (see sealing.go).

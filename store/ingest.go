@@ -17,6 +17,17 @@ type NewEvent struct {
 	// FreshID says the id was generated for this event (a ULID), so it
 	// cannot repeat a stored one and is not looked up.
 	FreshID bool
+	// Quota, when set, refuses the event (ErrTenantTooManyPending) if its
+	// pending deliveries to these endpoints (its tenant's own) would take
+	// theirs past Max. It is checked where max_pending is, against the
+	// events accepted before it, in its batch or another request.
+	Quota *Quota
+}
+
+// Quota bounds the pending deliveries of a set of endpoints.
+type Quota struct {
+	Endpoints []string // internal ids
+	Max       int64
 }
 
 // NewDelivery is one endpoint's rendered request body for a new event.

@@ -284,6 +284,7 @@ func (s *Store) walBatch(batch []*ingestReq) {
 func (s *Store) accept(batch []*ingestReq) (accepted []*preparedEvent, payloads [][]byte) {
 	seen := unapplied{ids: map[string]struct{}{}, keys: map[string]string{}}
 	pending := s.Pending()
+	var quotaAdded map[string]int64 // pending deliveries this batch adds, by endpoint, for quotas
 	for _, r := range batch {
 		for i := range r.prep {
 			p := &r.prep[i]
@@ -299,7 +300,21 @@ func (s *Store) accept(batch []*ingestReq) (accepted []*preparedEvent, payloads 
 				r.results[i] = IngestResult{ID: p.ne.Event.ID, Err: ErrTooManyPending}
 				continue
 			}
+			if q := p.ne.Quota; q != nil && n > 0 {
+				if quotaAdded == nil {
+					quotaAdded = map[string]int64{}
+				}
+				if s.overQuota(q, p, quotaAdded) {
+					r.results[i] = IngestResult{ID: p.ne.Event.ID, Err: ErrTenantTooManyPending}
+					continue
+				}
+			}
 			pending += n
+			for _, pd := range p.deliveries {
+				if quotaAdded != nil && pd.d.State == Pending {
+					quotaAdded[pd.d.Endpoint]++
+				}
+			}
 			seen.mark(p)
 			// Parked deliveries (disabled endpoints) count as created.
 			r.results[i] = IngestResult{ID: p.ne.Event.ID, Deliveries: len(p.deliveries)}
@@ -308,6 +323,22 @@ func (s *Store) accept(batch []*ingestReq) (accepted []*preparedEvent, payloads 
 		}
 	}
 	return accepted, payloads
+}
+
+// overQuota says whether p's pending deliveries to q's endpoints would
+// take theirs past q.Max: those committed, acknowledged and not applied,
+// and accepted earlier in this batch (added).
+func (s *Store) overQuota(q *Quota, p *preparedEvent, added map[string]int64) bool {
+	n := s.PendingOf(q.Endpoints)
+	for _, id := range q.Endpoints {
+		n += added[id]
+	}
+	for _, pd := range p.deliveries {
+		if pd.d.State == Pending && slices.Contains(q.Endpoints, pd.d.Endpoint) {
+			n++
+		}
+	}
+	return n > q.Max
 }
 
 // probeLog answers readiness after a failed log write: is there room for a
