@@ -121,12 +121,19 @@ func (l *capListener) Close() error {
 // applies its IdleTimeout only between requests and gives the first one
 // the whole read_timeout, so a client that connects and sends nothing
 // would hold a slot that long.
+//
+// Once they arrive, the deadline fasthttp asked for is put back: fasthttp
+// sets the first request's read deadline once, before its first byte, so
+// a clamp left in place would cut a slow first request off at idle_timeout
+// instead of read_timeout (found by black-box testing).
 type cappedConn struct {
 	net.Conn
 	once    sync.Once
 	release func()
+	mu      sync.Mutex // guards the fields below
 	firstBy time.Time  // zero once a byte was read
-	mu      sync.Mutex // guards firstBy
+	asked   time.Time  // the read deadline asked for, when firstBy clamped it
+	clamped bool
 }
 
 func (c *cappedConn) Read(p []byte) (int, error) {
@@ -134,6 +141,10 @@ func (c *cappedConn) Read(p []byte) (int, error) {
 	if n > 0 {
 		c.mu.Lock()
 		c.firstBy = time.Time{}
+		if c.clamped {
+			c.clamped = false
+			c.Conn.SetReadDeadline(c.asked)
+		}
 		c.mu.Unlock()
 	}
 	return n, err
@@ -141,10 +152,11 @@ func (c *cappedConn) Read(p []byte) (int, error) {
 
 func (c *cappedConn) SetReadDeadline(t time.Time) error {
 	c.mu.Lock()
-	if !c.firstBy.IsZero() && (t.IsZero() || t.After(c.firstBy)) {
-		t = c.firstBy
+	defer c.mu.Unlock()
+	c.clamped = !c.firstBy.IsZero() && (t.IsZero() || t.After(c.firstBy))
+	if c.clamped {
+		c.asked, t = t, c.firstBy
 	}
-	c.mu.Unlock()
 	return c.Conn.SetReadDeadline(t)
 }
 

@@ -566,3 +566,32 @@ func TestUnknownEndpointRedeliverAndDuplicateKeys(t *testing.T) {
 	// Equal keys in different objects are fine.
 	d.Event(`{"type":"t","data":{"a":{"a":1},"b":[{"a":1},{"a":2}]}}`)
 }
+
+// A first request that trickles in for longer than idle_timeout, but within
+// read_timeout, is answered: idle_timeout is for a connection that sends
+// nothing (it was cut off at idle_timeout: found by black-box testing).
+func TestSlowFirstRequestGetsReadTimeout(t *testing.T) {
+	d := MustOpenDaemonExtra(t, Extra{Ingest: "read_timeout = \"20s\"\nidle_timeout = \"300ms\""}, "", nil)
+	c, err := net.Dial("tcp", d.IngestAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	body := `{"type":"t","data":"` + strings.Repeat("x", 100) + `"}`
+	fmt.Fprintf(c, "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", len(body))
+	for i := 0; i < len(body); i += 10 { // ~1.2 s, four idle_timeouts
+		time.Sleep(100 * time.Millisecond)
+		if _, err := c.Write([]byte(body[i:min(i+10, len(body))])); err != nil {
+			t.Fatalf("cut off after %d bytes: %v", i, err)
+		}
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 202 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+}
