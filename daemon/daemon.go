@@ -120,22 +120,24 @@ func (d *Daemon) Open() (err error) {
 		d.log.Warn().Int("events", n).Msg("applied events from the write-ahead log (the last stop was not clean)")
 	}
 
+	states, err := d.store.EndpointStates()
+	if err != nil {
+		return fmt.Errorf("read endpoint states: %w", err)
+	}
 	// A tenant's config endpoint had its name as id before it was
 	// name@tenant (config.ConfigID): its state (disabled, first seen)
 	// moves to the new id once, so an upgrade re-enables nothing.
 	for _, ep := range cfg.Resolved {
-		if ep.ID == ep.Name {
+		old, has := states[ep.Name]
+		if _, done := states[ep.ID]; ep.ID == ep.Name || !has || done {
 			continue
 		}
-		if moved, err := d.store.MoveEndpointState(context.Background(), ep.Name, ep.ID); err != nil {
+		if _, err := d.store.MoveEndpointState(context.Background(), ep.Name, ep.ID); err != nil {
 			return fmt.Errorf("move endpoint %s's state to its id %s: %w", ep.Name, ep.ID, err)
-		} else if moved {
-			d.log.Info().Str("endpoint", ep.Name).Str("id", ep.ID).Msg("endpoint state moved to the id that binds it to its tenant")
 		}
-	}
-	states, err := d.store.EndpointStates()
-	if err != nil {
-		return fmt.Errorf("read endpoint states: %w", err)
+		states[ep.ID] = old
+		delete(states, ep.Name)
+		d.log.Info().Str("endpoint", ep.Name).Str("id", ep.ID).Msg("endpoint state moved to the id that binds it to its tenant")
 	}
 	disabled := map[string]bool{}
 	for name, s := range states {
