@@ -62,17 +62,15 @@ func (f *adminFlags) client() (*client.Admin, error) {
 			return nil, fmt.Errorf("read %s (or pass -admin URL): %v", f.config, err)
 		}
 		if err == nil {
-			cfg, err := config.Parse(f.config, b)
+			listen, fileToken, err := config.AdminAccess(f.config, b, token == "")
 			if err != nil {
 				return nil, err
 			}
 			if base == "" {
-				base = cfg.Admin.Listen
+				base = listen
 			}
 			if token == "" {
-				if token, err = cfg.ReadAdminToken(); err != nil {
-					return nil, err
-				}
+				token = fileToken
 			}
 		}
 	}

@@ -106,8 +106,10 @@ func TestAdminFromConfig(t *testing.T) {
 	tokenFile := filepath.Join(dir, "token")
 	os.WriteFile(tokenFile, []byte("t\n"), 0o600)
 	cfg := filepath.Join(dir, "hookd.toml")
-	// The endpoint's secret file does not exist: the CLI must not need it.
+	// The endpoint's secret file does not exist, and the rest of the file
+	// is invalid (a bad edit a reload refused): the CLI needs only [admin].
 	os.WriteFile(cfg, []byte("[admin]\nlisten = \""+strings.TrimPrefix(srv.URL, "http://")+"\"\ntoken_file = \""+tokenFile+"\"\n\n"+
+		"[log]\nlevel = \"verbose\"\n"+
 		"[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1:1/\"\nevents = [\"*\"]\n[endpoints.signing]\nsecret_file = \"/nonexistent\"\n"), 0o600)
 	var out, errb bytes.Buffer
 	if code := Run("endpoints", []string{"-config", cfg}, &out, &errb); code != 0 || !strings.Contains(out.String(), "crm") {

@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/BurntSushi/toml"
 	"net/netip"
 	"strings"
 	"time"
@@ -294,11 +295,28 @@ func (c *Config) Path() string { return c.path }
 func (c *Config) IngestToken() string { return c.ingestToken }
 func (c *Config) AdminToken() string  { return c.adminToken }
 
-// ReadAdminToken returns admin.token or the contents of admin.token_file.
-// Unlike Resolve it reads no endpoint secrets, which an operator running
-// the CLI may not be allowed to read.
-func (c *Config) ReadAdminToken() (string, error) {
-	return readToken(c.Admin.Token, c.Admin.TokenFile)
+// AdminAccess reads only what the CLI needs from the file at name (its
+// bytes b) to reach the daemon's admin API: [admin] listen and its token
+// (token, or token_file's contents). The rest of the file is neither
+// validated nor read (no endpoint secrets, which an operator running the
+// CLI may not be allowed to read): right after a bad edit, which a reload
+// refuses, the CLI still reaches the daemon running the old config.
+// The token is read only when needToken is set (no -token flag).
+func AdminAccess(name string, b []byte, needToken bool) (listen, token string, err error) {
+	var f struct {
+		Admin AdminConfig `toml:"admin"`
+	}
+	f.Admin = Default().Admin
+	if _, err := toml.Decode(string(b), &f); err != nil {
+		return "", "", fmt.Errorf("%w: %s: %v", ErrConfig, name, err)
+	}
+	if !needToken {
+		return f.Admin.Listen, "", nil
+	}
+	if token, err = readToken(f.Admin.Token, f.Admin.TokenFile); err != nil {
+		return "", "", fmt.Errorf("%w: %s: admin.token_file: %v", ErrConfig, name, err)
+	}
+	return f.Admin.Listen, token, nil
 }
 
 // AllEndpoints is every endpoint the scheduler serves: the configured
