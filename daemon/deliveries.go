@@ -186,20 +186,21 @@ func (d *Daemon) Redeliver(ctx context.Context, sc api.Scope, id string, in clie
 	var ids []string
 	switch {
 	case in.Endpoint != "":
-		ep, err := d.endpointIn(sc, in.Endpoint)
+		ep, err := d.resendTarget(sc, in.Endpoint)
 		if err != nil {
 			return nil, err // names it
 		}
-		if !ep.Reaches(ev.Tenant) {
+		if !ep.Internal && !ep.Reaches(ev.Tenant) {
 			// Routing holds for operators too: never another tenant's
 			// endpoint, nor a tenant's for an event without one.
 			return nil, badRequest("endpoint: %v", fmt.Errorf("%w: %q", delivery.ErrNotRoutable, in.Endpoint))
 		}
 		// Operators may send an event to an endpoint added after it (the
 		// redelivery creates that delivery); a tenant resends only what
-		// was routed to its endpoints.
+		// was routed to its endpoints, and a notification only goes again
+		// where it went.
 		var create *store.NewDelivery
-		if sc.All() {
+		if sc.All() && !ep.Internal {
 			create = &store.NewDelivery{Endpoint: ep.ID, Body: ep.Render(ev)}
 		}
 		if ids, err = d.store.Redeliver(ctx, id, func(e string) bool { return e == ep.ID }, create); err != nil {
@@ -227,7 +228,7 @@ func (d *Daemon) RedeliverUndeliverable(ctx context.Context, sc api.Scope, in cl
 	var keep func(string) bool
 	switch {
 	case in.Endpoint != "":
-		ep, err := d.endpointIn(sc, in.Endpoint)
+		ep, err := d.resendTarget(sc, in.Endpoint)
 		if err != nil {
 			return nil, err // names it
 		}

@@ -444,6 +444,16 @@ func (d *Daemon) endpointIn(sc api.Scope, name string) (*delivery.Endpoint, erro
 	return ep, nil
 }
 
+// resendTarget is endpointIn for a redelivery: operators may also name
+// the internal [notify] endpoint, whose parked notifications they see
+// listed under its name.
+func (d *Daemon) resendTarget(sc api.Scope, name string) (*delivery.Endpoint, error) {
+	if ep := d.sched.Table().Get(name); ep != nil && ep.Internal && sc.All() {
+		return ep, nil
+	}
+	return d.endpointIn(sc, name)
+}
+
 // managedIn returns the managed endpoint named name if sc may see it: 404
 // when there is none, 409 when it is a config endpoint. The caller holds
 // managed.mu.

@@ -482,3 +482,24 @@ func TestConfigEndpointStateMovesToItsID(t *testing.T) {
 		t.Fatalf("the receiver got %d requests", n)
 	}
 }
+
+// A parked notification is listed under hookd-notify, and an operator can
+// resend it by that name (found by black-box testing: it was "no such
+// endpoint").
+func TestParkedNotificationResentByName(t *testing.T) {
+	rcv := NewReceiver(t)
+	rcv.Status("/a", 500, 1000)
+	rcv.Status("/alerts", 500, 1)
+	d := MustOpenDaemon(t, "[defaults]\nschedule = []\n"+endpoint("a", rcv.URL+"/a", `["*"]`, "")+"\n[notify]\nurl = \""+rcv.URL+"/alerts\"\n")
+	d.Event(`{"type":"t","data":1}`)
+	rcv.Wait(t, "/alerts", 1)
+	eventually(t, "the notification parked", func() bool {
+		_, out := d.Admin("GET", "/v1/undeliverable?endpoint=hookd-notify", "")
+		items, _ := out["items"].([]any)
+		return len(items) == 1
+	})
+	if status, out := d.Admin("POST", "/v1/undeliverable/redeliver", `{"endpoint":"hookd-notify"}`); status != 202 || out["redelivered"] != 1.0 {
+		t.Fatalf("resend: %d %v", status, out)
+	}
+	rcv.Wait(t, "/alerts", 2)
+}
