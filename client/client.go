@@ -137,6 +137,10 @@ func (c *conn) send(ctx context.Context, method, path string, body []byte, out a
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.hc.Do(req)
+	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+		// The caller gave up: not a daemon that did not answer.
+		return fmt.Errorf("%s %s: %w", method, path, ctx.Err())
+	}
 	if err != nil {
 		// *url.Error repeats method and URL; the cause says what failed.
 		if cause := errors.Unwrap(err); cause != nil {

@@ -51,6 +51,12 @@ func TestErrors(t *testing.T) {
 		t.Errorf("502 from a proxy: %#v", err)
 	}
 
+	// The caller giving up is not a daemon out of reach.
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := a.Endpoints(cancelled, EndpointQuery{}); !errors.Is(err, context.Canceled) || errors.Is(err, ErrUnreachable) {
+		t.Errorf("cancelled: %v", err)
+	}
 	srv.Close()
 	if _, err := a.Endpoints(ctx, EndpointQuery{}); !errors.Is(err, ErrUnreachable) || errors.As(err, &ae) {
 		t.Errorf("closed: %v", err)
