@@ -190,8 +190,12 @@ func (s *Store) Counts() (map[string]int, error) {
 // daemon), runs bbolt's consistency check and counts each bucket's keys,
 // and ("wal_unapplied") the logged events the next Open will apply.
 func Inspect(path string) (map[string]int, error) {
-	if _, err := os.Stat(path); err != nil {
+	if fi, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("inspect %s: %w", path, err)
+	} else if fi.Size() == 0 {
+		// bbolt would set up a new database in it, and fail to on a
+		// read-only handle ("bad file descriptor").
+		return nil, fmt.Errorf("inspect %s: the file is empty: not a database", path)
 	}
 	if err := checkFileSize(path); err != nil {
 		return nil, fmt.Errorf("inspect %s: %w", path, err)

@@ -293,6 +293,19 @@ func TestSchemaUpgrade(t *testing.T) {
 	}
 }
 
+// An empty file is not a database to inspect (bbolt failed to set one up
+// on its read-only handle: "bad file descriptor"); it is left empty.
+func TestInspectEmptyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "empty.db")
+	os.WriteFile(path, nil, 0o600)
+	if _, err := Inspect(path); err == nil || !strings.Contains(err.Error(), "the file is empty") {
+		t.Fatalf("Inspect: %v", err)
+	}
+	if fi, _ := os.Stat(path); fi.Size() != 0 {
+		t.Fatalf("the file was written: %d bytes", fi.Size())
+	}
+}
+
 // A database file cut short (a copy interrupted, a disk that filled) is
 // refused with ErrTruncated by Open and Inspect, before bbolt reads a page
 // past its end (which faults and kills the process).
