@@ -20,6 +20,10 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
+	if fs.NArg() > 0 { // a file named without -config would be ignored
+		fmt.Fprintln(stderr, "usage: hookd check-config [-config FILE]")
+		return exitUsage
+	}
 	cfg, err := config.Load(*path)
 	if err != nil {
 		fmt.Fprintln(stderr, "hookd:", err)

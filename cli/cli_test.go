@@ -36,6 +36,10 @@ func TestCheckConfig(t *testing.T) {
 	if !strings.Contains(errb.String(), "broken.toml:2: delivery.workers") {
 		t.Fatalf("error %q does not name key and line", errb.String())
 	}
+	// A file named without -config is not checked: a usage error, not an OK for the default.
+	if code := Run("check-config", []string{"-config", "../config.example.toml", p}, &out, &errb); code != 2 {
+		t.Fatalf("an extra argument: exit %d", code)
+	}
 }
 
 func TestGenSecret(t *testing.T) {
