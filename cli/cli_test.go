@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"hookd/seal"
 )
@@ -147,5 +148,22 @@ func TestTablesEscapeControlCharacters(t *testing.T) {
 	got := out.String()
 	if strings.ContainsAny(got, "\x1b\x07\u202e\xff") || !strings.Contains(got, `\x1b]0;pwned\a\x1b[31mRED \u202eevil \xff ok é`) {
 		t.Fatalf("%q", got)
+	}
+}
+
+// -since and -until of undeliverable redeliver take a duration ago, as
+// hookd deliveries does, or an RFC 3339 time.
+func TestParseTimeTakesADurationAgo(t *testing.T) {
+	before := time.Now()
+	got, err := parseTime("2h")
+	after := time.Now()
+	if err != nil || got.Before(before.Add(-2*time.Hour)) || got.After(after.Add(-2*time.Hour)) {
+		t.Fatalf("2h: %v %v", got, err)
+	}
+	if got, err := parseTime("2026-11-25T08:00:00Z"); err != nil || !got.Equal(time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)) {
+		t.Fatalf("RFC 3339: %v %v", got, err)
+	}
+	if _, err := parseTime("yesterday"); err == nil {
+		t.Fatal("yesterday accepted")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hookd/config"
 	"io"
 	"strconv"
 	"time"
@@ -14,8 +15,8 @@ import (
 func undeliverable(args []string, stdout, stderr io.Writer) int {
 	f := newAdminFlags("undeliverable", stderr)
 	endpoint := f.fs.String("endpoint", "", "only this endpoint")
-	since := f.fs.String("since", "", "redeliver: parked at or after (RFC 3339)")
-	until := f.fs.String("until", "", "redeliver: parked at or before (RFC 3339)")
+	since := f.fs.String("since", "", "redeliver: parked at or after (RFC 3339, or a duration ago such as 1h)")
+	until := f.fs.String("until", "", "redeliver: parked at or before (RFC 3339, or a duration ago such as 1h)")
 	limit := f.fs.Int("limit", 100, "list: page size")
 	cursor := f.fs.String("cursor", "", "list: page cursor from the previous page")
 	pos, ok := f.parse(args)
@@ -73,14 +74,19 @@ func printParked(w io.Writer, page *client.UndeliverablePage) {
 	}
 }
 
-// parseTime reads an RFC 3339 time; "" is the zero time, no bound.
+// parseTime reads an RFC 3339 time, or a duration ago such as 1h or 2d
+// (as hookd deliveries -since takes); "" is the zero time, no bound.
 func parseTime(s string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
+	var ago config.Duration
+	if ago.UnmarshalText([]byte(s)) == nil {
+		return time.Now().Add(-ago.D()).UTC(), nil
+	}
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
-		return t, errors.New("want RFC 3339, e.g. 2026-11-25T08:00:00Z")
+		return t, errors.New("want RFC 3339, e.g. 2026-11-25T08:00:00Z, or a duration ago such as 1h")
 	}
 	return t, nil
 }
