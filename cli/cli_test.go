@@ -134,6 +134,11 @@ func TestUnreachable(t *testing.T) {
 	if code := Run("endpoints", []string{"-admin", srv.URL}, &out, &errb); code != 3 || !strings.Contains(errb.String(), "is hookd running") {
 		t.Fatalf("exit %d %s", code, errb.String())
 	}
+	// An address no request can go to is a usage error, not a daemon out of reach.
+	errb.Reset()
+	if code := Run("endpoints", []string{"-admin", "://bad"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "want host:port") {
+		t.Fatalf("-admin ://bad: exit %d %s", code, errb.String())
+	}
 }
 
 // Tables show what a tenant or a receiver wrote with its control
