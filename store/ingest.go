@@ -17,10 +17,10 @@ type NewEvent struct {
 	// FreshID says the id was generated for this event (a ULID), so it
 	// cannot repeat a stored one and is not looked up.
 	FreshID bool
-	// Quota, when set, refuses the event (ErrTenantTooManyPending) if its
-	// pending deliveries to these endpoints (its tenant's own) would take
-	// theirs past Max. It is checked where max_pending is, against the
-	// events accepted before it, in its batch or another request.
+	// Quota, when set, refuses the event (ErrTenantTooManyPending) while
+	// these endpoints (its tenant's own) have Max deliveries pending. It is
+	// checked where max_pending is, counting the events accepted before
+	// it, in its batch or another request.
 	Quota *Quota
 }
 

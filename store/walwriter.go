@@ -304,7 +304,7 @@ func (s *Store) accept(batch []*ingestReq) (accepted []*preparedEvent, payloads 
 				if quotaAdded == nil {
 					quotaAdded = map[string]int64{}
 				}
-				if s.overQuota(q, p, quotaAdded) {
+				if s.overQuota(q, quotaAdded) {
 					r.results[i] = IngestResult{ID: p.ne.Event.ID, Err: ErrTenantTooManyPending}
 					continue
 				}
@@ -325,20 +325,17 @@ func (s *Store) accept(batch []*ingestReq) (accepted []*preparedEvent, payloads 
 	return accepted, payloads
 }
 
-// overQuota says whether p's pending deliveries to q's endpoints would
-// take theirs past q.Max: those committed, acknowledged and not applied,
-// and accepted earlier in this batch (added).
-func (s *Store) overQuota(q *Quota, p *preparedEvent, added map[string]int64) bool {
+// overQuota says whether q's endpoints already have q.Max deliveries
+// pending: committed, acknowledged and not applied, and accepted earlier
+// in this batch (added). A soft limit, as before the event: an event
+// accepted just under it adds all its deliveries, so a tenant with more
+// endpoints than Max can still send one.
+func (s *Store) overQuota(q *Quota, added map[string]int64) bool {
 	n := s.PendingOf(q.Endpoints)
 	for _, id := range q.Endpoints {
 		n += added[id]
 	}
-	for _, pd := range p.deliveries {
-		if pd.d.State == Pending && slices.Contains(q.Endpoints, pd.d.Endpoint) {
-			n++
-		}
-	}
-	return n > q.Max
+	return n >= q.Max
 }
 
 // probeLog answers readiness after a failed log write: is there room for a

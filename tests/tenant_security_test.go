@@ -109,7 +109,19 @@ func headers(n int) string {
 func TestTenantQuotaHoldsInABatch(t *testing.T) {
 	d := MustOpenDaemonExtra(t, Extra{Tenants: "deny_networks = []\nmax_pending = 3"},
 		endpoint("t1", "http://127.0.0.1:9/", `["*"]`, "tenant = \"T1\"\nschedule = [\"1h\"]")+
-			endpoint("t2", "http://127.0.0.1:9/", `["*"]`, "tenant = \"T2\"\nschedule = [\"1h\"]"), nil)
+			endpoint("t2", "http://127.0.0.1:9/", `["*"]`, "tenant = \"T2\"\nschedule = [\"1h\"]")+
+			endpoint("t3a", "http://127.0.0.1:9/", `["*"]`, "tenant = \"T3\"\nschedule = [\"1h\"]")+
+			endpoint("t3b", "http://127.0.0.1:9/", `["*"]`, "tenant = \"T3\"\nschedule = [\"1h\"]")+
+			endpoint("t3c", "http://127.0.0.1:9/", `["*"]`, "tenant = \"T3\"\nschedule = [\"1h\"]")+
+			endpoint("t3d", "http://127.0.0.1:9/", `["*"]`, "tenant = \"T3\"\nschedule = [\"1h\"]"), nil)
+	// A soft limit: a tenant with more endpoints than max_pending can still
+	// send an event, which takes it over; the next one is refused.
+	if status, out, _ := d.Post("/v1/events", "application/json", `{"type":"q","tenant":"T3","data":0}`); status != 202 || out["deliveries"] != 4.0 {
+		t.Fatalf("T3's first event: %d %v", status, out)
+	}
+	if status, out, _ := d.Post("/v1/events", "application/json", `{"type":"q","tenant":"T3","data":1}`); status != 429 {
+		t.Fatalf("T3's second event: %d %v", status, out)
+	}
 	items := make([]string, 10)
 	for i := range items {
 		items[i] = fmt.Sprintf(`{"type":"q","tenant":"T1","data":%d}`, i)
