@@ -2,8 +2,10 @@ package config
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"github.com/BurntSushi/toml"
+	"net"
 	"net/netip"
 	"strings"
 	"time"
@@ -297,26 +299,70 @@ func (c *Config) AdminToken() string  { return c.adminToken }
 
 // AdminAccess reads only what the CLI needs from the file at name (its
 // bytes b) to reach the daemon's admin API: [admin] listen and its token
-// (token, or token_file's contents). The rest of the file is neither
-// validated nor read (no endpoint secrets, which an operator running the
-// CLI may not be allowed to read): right after a bad edit, which a reload
-// refuses, the CLI still reaches the daemon running the old config.
-// The token is read only when needToken is set (no -token flag).
+// (token, or token_file's contents, read only when needToken is set: no
+// -token flag). The rest of the file is neither validated nor read (no
+// endpoint secrets, which an operator running the CLI may not be allowed
+// to read): right after a bad edit, which a reload refuses, the CLI still
+// reaches the daemon running the old config. [admin] itself is checked as
+// Parse checks it, and errors never quote what the parser found.
 func AdminAccess(name string, b []byte, needToken bool) (listen, token string, err error) {
+	c := Default()
+	c.path, c.lines = name, indexKeys(b)
+	var tree map[string]any
+	if _, err := toml.Decode(string(b), &tree); err != nil {
+		return "", "", c.decodeError(b, err, true)
+	}
+	if admin, ok := tree["admin"]; ok {
+		if errs := c.checkTypes(map[string]any{"admin": admin}); len(errs) > 0 {
+			return "", "", fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))
+		}
+	}
 	var f struct {
-		Admin AdminConfig `toml:"admin"`
+		Admin *AdminConfig `toml:"admin"`
 	}
-	f.Admin = Default().Admin
-	if _, err := toml.Decode(string(b), &f); err != nil {
-		return "", "", fmt.Errorf("%w: %s: %v", ErrConfig, name, err)
+	f.Admin = &c.Admin
+	md, err := toml.Decode(string(b), &f)
+	if err != nil {
+		return "", "", c.decodeError(b, err, false)
 	}
-	if !needToken {
-		return f.Admin.Listen, "", nil
+	var errs []error
+	for _, k := range md.Undecoded() {
+		if strings.HasPrefix(k.String(), "admin.") {
+			errs = append(errs, c.ErrAt(k.String(), "unknown key"))
+		}
 	}
-	if token, err = readToken(f.Admin.Token, f.Admin.TokenFile); err != nil {
-		return "", "", fmt.Errorf("%w: %s: admin.token_file: %v", ErrConfig, name, err)
+	switch a := c.Admin; {
+	case md.IsDefined("admin", "token") && strings.TrimSpace(a.Token) == "":
+		errs = append(errs, c.ErrAt("admin.token", "is empty: set a token, or remove the key for none"))
+	case a.Token != "" && a.TokenFile != "":
+		errs = append(errs, c.ErrAt("admin.token_file", "set token or token_file, not both"))
 	}
-	return f.Admin.Listen, token, nil
+	if len(errs) > 0 {
+		return "", "", fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))
+	}
+	if needToken {
+		if token, err = readToken(c.Admin.Token, c.Admin.TokenFile); err != nil {
+			return "", "", c.ErrAt("admin.token_file", "%v", err)
+		}
+	}
+	return loopbackFor(c.Admin.Listen), token, nil
+}
+
+// loopbackFor is where a client on this host reaches a listener on addr:
+// a wildcard host (0.0.0.0, ::, none) as loopback, which the admin API's
+// Host check accepts.
+func loopbackFor(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr // unix:/path
+	}
+	switch host {
+	case "", "0.0.0.0":
+		return net.JoinHostPort("127.0.0.1", port)
+	case "::":
+		return net.JoinHostPort("::1", port)
+	}
+	return addr
 }
 
 // AllEndpoints is every endpoint the scheduler serves: the configured

@@ -332,3 +332,30 @@ func TestMappedDenyPrefix(t *testing.T) {
 		t.Fatal("127.0.0.1 not denied")
 	}
 }
+
+// The CLI's reading of a file: [admin] only, checked as Parse checks it,
+// a wildcard listen reached on loopback, and nothing quoted from a line
+// that does not parse.
+func TestAdminAccess(t *testing.T) {
+	for in, want := range map[string]string{
+		"[admin]\nlisten = \"0.0.0.0:9999\"\ntoken = \"t\"\n[log]\nlevel = 5\n": "127.0.0.1:9999 t",
+		"[admin]\nlisten = \"[::]:9999\"\n":                                     "[::1]:9999 ",
+		"[admin]\nlisten = \":9999\"\n":                                         "127.0.0.1:9999 ",
+		"[admin]\nlisten = \"unix:/run/h.sock\"\n":                              "unix:/run/h.sock ",
+		"[ingest]\nlisten = \"127.0.0.1:1\"\n":                                  "127.0.0.1:8526 ",
+		"[admin]\nlistne = \"x\"\n":                                             "t.toml:2: admin.listne: unknown key",
+		"[admin]\ntoken = \"\"\n":                                               "t.toml:2: admin.token: is empty",
+		"[admin]\ntoken = 5\n":                                                  "t.toml:2: admin.token: must be a string, not an integer",
+		"[admin]\ntoken = TOPSECRET\n":                                          "t.toml:2: admin.token: not a valid value (not shown",
+		"[[endpoints]]\nheaders = { X-Key = TOPSECRET }\n":                      "t.toml:2",
+	} {
+		listen, token, err := AdminAccess("t.toml", []byte(in), true)
+		got := listen + " " + token
+		if err != nil {
+			got = err.Error()
+		}
+		if !strings.Contains(got, want) || strings.Contains(got, "TOPSECRET") {
+			t.Errorf("%q: %q, want %q", in, got, want)
+		}
+	}
+}

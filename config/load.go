@@ -86,37 +86,7 @@ func Parse(name string, b []byte) (*Config, error) {
 	}
 	md, err := toml.NewDecoder(bytes.NewReader(b)).Decode(c)
 	if err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			line := pe.Position.Line
-			if at := pe.Position.Start; at > 0 && at < len(b) {
-				// The parser counts a line's closing newline as the next
-				// line's: a header missing its "]" was reported a line late.
-				line = 1 + bytes.Count(b[:at], []byte("\n"))
-			}
-			key := c.lines.byLine[line]
-			if key == "" && pe.LastKey != "" {
-				// The parser's last key, if it is set on this line (a value
-				// it refused below a line the index could not place).
-				last := pe.LastKey[strings.LastIndex(pe.LastKey, ".")+1:]
-				if k := keyRe.FindStringSubmatch(lineText(b, line)); k != nil && strings.Trim(k[1], `"`) == last {
-					key = pe.LastKey
-				}
-			}
-			// The parser quotes what it found, which may be a secret written
-			// without its quotes (in an inline table, a multi-line array, a
-			// header's value): never in the error and the reload's log.
-			msg := pe.Message
-			if syntaxErr != nil { // not one of our own types' messages, which quote nothing secret
-				msg = quotedRe.ReplaceAllString(msg, "…")
-			}
-			if secretLine(key, lineText(b, line)) {
-				// An unquoted number too ("… is out of range for int64").
-				msg = "not a valid value (not shown: it may be a secret; write a string in quotes)"
-			}
-			return nil, fmt.Errorf("%w: %w", ErrConfig, &ConfigError{File: name, Line: line, Key: key, Msg: msg})
-		}
-		return nil, fmt.Errorf("%w: %w", ErrConfig, &ConfigError{File: name, Msg: err.Error()})
+		return nil, c.decodeError(b, err, syntaxErr != nil)
 	}
 	var errs []error
 	for _, k := range md.Undecoded() {
@@ -133,6 +103,43 @@ func Parse(name string, b []byte) (*Config, error) {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))
 	}
 	return c, nil
+}
+
+// decodeError is the decoder's err for the file's bytes b as a
+// ConfigError naming its line and key. syntax says the file does not
+// parse: the parser's message then quotes what it found, which may be a
+// secret written without its quotes (in an inline table, a multi-line
+// array, a header's value), and is not shown; our own types' messages
+// quote nothing secret.
+func (c *Config) decodeError(b []byte, err error, syntax bool) error {
+	var pe toml.ParseError
+	if !errors.As(err, &pe) {
+		return fmt.Errorf("%w: %w", ErrConfig, &ConfigError{File: c.path, Msg: err.Error()})
+	}
+	line := pe.Position.Line
+	if at := pe.Position.Start; at > 0 && at < len(b) {
+		// The parser counts a line's closing newline as the next
+		// line's: a header missing its "]" was reported a line late.
+		line = 1 + bytes.Count(b[:at], []byte("\n"))
+	}
+	key := c.lines.byLine[line]
+	if key == "" && pe.LastKey != "" {
+		// The parser's last key, if it is set on this line (a value
+		// it refused below a line the index could not place).
+		last := pe.LastKey[strings.LastIndex(pe.LastKey, ".")+1:]
+		if k := keyRe.FindStringSubmatch(lineText(b, line)); k != nil && strings.Trim(k[1], `"`) == last {
+			key = pe.LastKey
+		}
+	}
+	msg := pe.Message
+	if syntax {
+		msg = quotedRe.ReplaceAllString(msg, "…")
+	}
+	if secretLine(key, lineText(b, line)) {
+		// An unquoted number too ("… is out of range for int64").
+		msg = "not a valid value (not shown: it may be a secret; write a string in quotes)"
+	}
+	return fmt.Errorf("%w: %w", ErrConfig, &ConfigError{File: c.path, Line: line, Key: key, Msg: msg})
 }
 
 var (
