@@ -47,6 +47,10 @@ func (a *Admin) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	hc := *a.c.hc
 	hc.Timeout = 0 // the watchdog stands in for it
 	resp, err := hc.Do(req)
+	if err != nil && errors.Is(parent.Err(), context.Canceled) {
+		// The caller gave up: not a daemon that did not answer (as in send).
+		return 0, fmt.Errorf("GET /v1/backup: %w", context.Cause(parent))
+	}
 	if err != nil {
 		if cause := errors.Unwrap(err); cause != nil {
 			err = cause

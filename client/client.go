@@ -139,7 +139,7 @@ func (c *conn) send(ctx context.Context, method, path string, body []byte, out a
 	resp, err := c.hc.Do(req)
 	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
 		// The caller gave up: not a daemon that did not answer.
-		return fmt.Errorf("%s %s: %w", method, path, ctx.Err())
+		return fmt.Errorf("%s %s: %w", method, path, context.Cause(ctx))
 	}
 	if err != nil {
 		// *url.Error repeats method and URL; the cause says what failed.

@@ -153,9 +153,7 @@ func (d *Daemon) Open() (err error) {
 	if err := clashes(cfg, table, nil); err != nil {
 		return err
 	}
-	if err := d.parkRemoved(table); err != nil {
-		return err
-	}
+	d.parkRemoved(table)
 	sender := delivery.NewSender(Version, cfg.Delivery.Deny)
 	d.sched, err = delivery.New(d.store, sender, table, delivery.Options{
 		Workers: cfg.Delivery.Workers, ShutdownTimeout: cfg.Delivery.ShutdownTimeout.D(), Log: d.log,
@@ -360,17 +358,18 @@ var _ api.Operations = (*Daemon)(nil)
 // otherwise they wait for their next attempt, hours away, before they are
 // parked. A managed endpoint's (m:…) stay as they are: one missing from
 // the table is deleted (its deliveries were parked then) or did not build
-// with this config, which the next start may fix.
-func (d *Daemon) parkRemoved(t *delivery.Table) error {
+// with this config, which the next start may fix. A failure is logged,
+// as at a reload: those deliveries are then parked when they come due.
+func (d *Daemon) parkRemoved(t *delivery.Table) {
 	for id, n := range d.store.PendingByEndpoint() {
 		if n == 0 || t.ByID(id) != nil || strings.HasPrefix(id, delivery.ManagedIDPrefix) {
 			continue
 		}
 		parked, err := d.store.ParkEndpoint(context.Background(), id, delivery.ReasonRemoved)
 		if err != nil {
-			return fmt.Errorf("park deliveries of removed endpoint %s: %w", id, err)
+			d.log.Error().Err(err).Str("endpoint", id).Msg("park deliveries of removed endpoint; they are parked when they come due")
+			continue
 		}
 		d.log.Warn().Str("endpoint", id).Int("parked", parked).Msg("endpoint removed while hookd was stopped; its pending deliveries are undeliverable")
 	}
-	return nil
 }
