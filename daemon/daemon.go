@@ -361,15 +361,21 @@ var _ api.Operations = (*Daemon)(nil)
 // with this config, which the next start may fix. A failure is logged,
 // as at a reload: those deliveries are then parked when they come due.
 func (d *Daemon) parkRemoved(t *delivery.Table) {
+	var removed []string
 	for id, n := range d.store.PendingByEndpoint() {
-		if n == 0 || t.ByID(id) != nil || strings.HasPrefix(id, delivery.ManagedIDPrefix) {
-			continue
+		if n > 0 && t.ByID(id) == nil && !strings.HasPrefix(id, delivery.ManagedIDPrefix) {
+			removed = append(removed, id)
 		}
-		parked, err := d.store.ParkEndpoint(context.Background(), id, delivery.ReasonRemoved)
-		if err != nil {
-			d.log.Error().Err(err).Str("endpoint", id).Msg("park deliveries of removed endpoint; they are parked when they come due")
-			continue
-		}
-		d.log.Warn().Str("endpoint", id).Int("parked", parked).Msg("endpoint removed while hookd was stopped; its pending deliveries are undeliverable")
 	}
+	if len(removed) == 0 {
+		return
+	}
+	// One scan of the queue for all of them: after the upgrade to
+	// name@tenant ids, every tenant config endpoint's old id is here.
+	parked, err := d.store.ParkEndpoints(context.Background(), removed, delivery.ReasonRemoved)
+	if err != nil {
+		d.log.Error().Err(err).Strs("endpoints", removed).Msg("park deliveries of removed endpoints; they are parked when they come due")
+		return
+	}
+	d.log.Warn().Strs("endpoints", removed).Int("parked", parked).Msg("endpoints removed while hookd was stopped; their pending deliveries are undeliverable")
 }

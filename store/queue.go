@@ -197,16 +197,28 @@ const chunk = 1000
 // parked too; their attempt is still recorded when it finishes, and a 2xx
 // still marks them delivered.
 func (s *Store) ParkEndpoint(ctx context.Context, endpoint, reason string) (int, error) {
+	return s.ParkEndpoints(ctx, []string{endpoint}, reason)
+}
+
+// ParkEndpoints is ParkEndpoint for several endpoints, in one scan of the
+// queue.
+func (s *Store) ParkEndpoints(ctx context.Context, endpoints []string, reason string) (int, error) {
 	s.barrier()
+	set := make(map[string]bool, len(endpoints))
+	for _, e := range endpoints {
+		set[e] = true
+	}
 	var keys []string
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bktQueue).Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
-			if _, key := splitTimeKey(k); endpointOf(key) == endpoint {
+			if _, key := splitTimeKey(k); set[endpointOf(key)] {
 				keys = append(keys, key)
 			}
 		}
-		keys = append(keys, orderedKeys(tx, endpoint)...)
+		for _, endpoint := range endpoints {
+			keys = append(keys, orderedKeys(tx, endpoint)...)
+		}
 		return nil
 	})
 	if err != nil {
