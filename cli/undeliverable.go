@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hookd/config"
 	"io"
 	"strconv"
 	"time"
 
 	"hookd/client"
+	"hookd/config"
 )
 
 func undeliverable(args []string, stdout, stderr io.Writer) int {

@@ -4,11 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/BurntSushi/toml"
 	"net"
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/BurntSushi/toml"
 
 	"hookd/delivery"
 	"hookd/seal"
@@ -331,12 +332,7 @@ func AdminAccess(name string, b []byte, needToken bool) (listen, token string, e
 			errs = append(errs, c.ErrAt(k.String(), "unknown key"))
 		}
 	}
-	switch a := c.Admin; {
-	case md.IsDefined("admin", "token") && strings.TrimSpace(a.Token) == "":
-		errs = append(errs, c.ErrAt("admin.token", "is empty: set a token, or remove the key for none"))
-	case a.Token != "" && a.TokenFile != "":
-		errs = append(errs, c.ErrAt("admin.token_file", "set token or token_file, not both"))
-	}
+	errs = append(errs, c.tokenErrors(md, "admin")...)
 	if len(errs) > 0 {
 		return "", "", fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))
 	}

@@ -121,6 +121,7 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"secret in an inline table", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\nsigning = { scheme = \"standard\", secret = whsecTOPSECRET }\n", "t.toml:5: endpoints[0].signing: not a valid value (not shown"},
 		{"secret in a multi-line array", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  previous_secrets = [\n  \"a\",\n  TOPSECRET,\n]\n", "t.toml:8"},
 		{"a header's value unquoted", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\nheaders = { X-Api-Key = TOPSECRET }\n", "t.toml:5: endpoints[0].headers"},
+		{"token and token_file", "[ingest]\ntoken = \"t\"\ntoken_file = \"/dev/null\"\n", "t.toml:3: ingest.token_file: set token or token_file, not both"},
 		{"empty token in an inline table", "ingest = { token = \"\" }\n", "ingest.token: is empty"},
 		{"duration as a number", "[defaults]\ntimeout = 0\n", `t.toml:2: defaults.timeout: must be a string such as "5s", not an integer`},
 		{"duration as a time", "[storage]\nretention = 00:00:05\n", `t.toml:2: storage.retention: must be a string such as "5s", not a date-time`},
@@ -346,6 +347,7 @@ func TestAdminAccess(t *testing.T) {
 		"[admin]\nlistne = \"x\"\n":                                             "t.toml:2: admin.listne: unknown key",
 		"[admin]\ntoken = \"\"\n":                                               "t.toml:2: admin.token: is empty",
 		"[admin]\ntoken = 5\n":                                                  "t.toml:2: admin.token: must be a string, not an integer",
+		"[admin]\ntoken = \"t\"\ntoken_file = \"/dev/null\"\n":                  "t.toml:3: admin.token_file: set token or token_file, not both",
 		"[admin]\ntoken = TOPSECRET\n":                                          "t.toml:2: admin.token: not a valid value (not shown",
 		"[[endpoints]]\nheaders = { X-Key = TOPSECRET }\n":                      "t.toml:2",
 	} {

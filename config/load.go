@@ -92,17 +92,32 @@ func Parse(name string, b []byte) (*Config, error) {
 	for _, k := range md.Undecoded() {
 		errs = append(errs, c.ErrAt(k.String(), "unknown key"))
 	}
-	// token = "" would turn the check off as if the key were not there.
-	for sec, v := range map[string]string{"ingest": c.Ingest.Token, "admin": c.Admin.Token} {
-		if md.IsDefined(sec, "token") && strings.TrimSpace(v) == "" {
-			errs = append(errs, c.ErrAt(sec+".token", "is empty: set a token, or remove the key for none"))
-		}
-	}
+	errs = append(errs, c.tokenErrors(md, "ingest", "admin")...)
 	errs = append(errs, c.validate()...)
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))
 	}
 	return c, nil
+}
+
+// tokenErrors refuses, in each of sections (ingest, admin), a token set
+// empty, which would turn the check off as if the key were not there (md
+// tells set from absent), and a token set next to token_file.
+func (c *Config) tokenErrors(md toml.MetaData, sections ...string) []error {
+	var errs []error
+	for _, sec := range sections {
+		token, file := c.Ingest.Token, c.Ingest.TokenFile
+		if sec == "admin" {
+			token, file = c.Admin.Token, c.Admin.TokenFile
+		}
+		switch {
+		case md.IsDefined(sec, "token") && strings.TrimSpace(token) == "":
+			errs = append(errs, c.ErrAt(sec+".token", "is empty: set a token, or remove the key for none"))
+		case token != "" && file != "":
+			errs = append(errs, c.ErrAt(sec+".token_file", "set token or token_file, not both"))
+		}
+	}
+	return errs
 }
 
 // decodeError is the decoder's err for the file's bytes b as a
@@ -241,12 +256,6 @@ func (c *Config) validateListeners(r *reporter) {
 	}
 	if sameListener(c.Ingest.Listen, c.Admin.Listen) {
 		r.bad("admin.listen", "%q: ingest.listen uses the same address; the two APIs need their own listeners", c.Admin.Listen)
-	}
-	if c.Ingest.Token != "" && c.Ingest.TokenFile != "" {
-		r.bad("ingest.token_file", "set token or token_file, not both")
-	}
-	if c.Admin.Token != "" && c.Admin.TokenFile != "" {
-		r.bad("admin.token_file", "set token or token_file, not both")
 	}
 	if c.Ingest.MaxEventBytes <= 0 || c.Ingest.MaxEventBytes > 64<<20 {
 		r.bad("ingest.max_event_bytes", "must be between 1 byte and 64MiB")
