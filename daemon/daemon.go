@@ -132,7 +132,7 @@ func (d *Daemon) Open() (err error) {
 		if _, done := states[ep.ID]; ep.ID == ep.Name || !has || done {
 			continue
 		}
-		if _, err := d.store.MoveEndpointState(context.Background(), ep.Name, ep.ID); err != nil {
+		if err := d.store.MoveEndpointState(context.Background(), ep.Name, ep.ID); err != nil {
 			return fmt.Errorf("move endpoint %s's state to its id %s: %w", ep.Name, ep.ID, err)
 		}
 		states[ep.ID] = old

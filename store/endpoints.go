@@ -80,10 +80,9 @@ func (s *Store) UpdateEndpointStates(ctx context.Context, names []string, fn fun
 }
 
 // MoveEndpointState gives the endpoint id to the state stored under from,
-// unless to has one already; from keeps none. It reports whether it moved.
-func (s *Store) MoveEndpointState(ctx context.Context, from, to string) (bool, error) {
-	moved := false
-	err := s.submit(ctx, func(tx *bolt.Tx, st *txState) error {
+// unless to has one already; from keeps none.
+func (s *Store) MoveEndpointState(ctx context.Context, from, to string) error {
+	return s.submit(ctx, func(tx *bolt.Tx, st *txState) error {
 		b := tx.Bucket(bktEndpoints)
 		v := b.Get([]byte(from))
 		if v == nil || b.Get([]byte(to)) != nil {
@@ -92,10 +91,8 @@ func (s *Store) MoveEndpointState(ctx context.Context, from, to string) (bool, e
 		if err := b.Put([]byte(to), bytes.Clone(v)); err != nil {
 			return err
 		}
-		moved = true
 		return b.Delete([]byte(from))
 	})
-	return moved, err
 }
 
 func encodeEndpointState(es EndpointState) []byte {

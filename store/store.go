@@ -332,13 +332,8 @@ func addCounts(counts, deltas map[string]int64) {
 // Open costs a walk of the pending keys (about 0.1 s a million).
 func countPending(tx *bolt.Tx) map[string]int64 {
 	out := map[string]int64{}
-	c := tx.Bucket(bktQueue).Cursor()
-	for k, _ := c.First(); k != nil; k, _ = c.Next() {
-		if i := bytes.LastIndexByte(k, 0); i >= 0 {
-			out[string(k[i+1:])]++
-		}
-	}
-	c = tx.Bucket(bktOrdered).Cursor()
+	countByEndpoint(out, tx.Bucket(bktQueue))
+	c := tx.Bucket(bktOrdered).Cursor()
 	for k, _ := c.First(); k != nil; k, _ = c.Next() {
 		if i := bytes.IndexByte(k, 0); i >= 0 {
 			out[string(k[:i])]++
@@ -352,12 +347,19 @@ func countPending(tx *bolt.Tx) map[string]int64 {
 // countPending: a walk of those keys at Open, no write per delivery.
 func countParked(tx *bolt.Tx) map[string]int64 {
 	out := map[string]int64{}
-	c := tx.Bucket(bktUndeliverable).Cursor()
-	for k, _ := c.First(); k != nil; k, _ = c.Next() {
-		_, key := splitTimeKey(k)
-		out[endpointOf(key)]++
-	}
+	countByEndpoint(out, tx.Bucket(bktUndeliverable))
 	return out
+}
+
+// countByEndpoint adds to out how many keys of b each endpoint has, for
+// the buckets keyed time|id\0endpoint (the due queue, undeliverable).
+func countByEndpoint(out map[string]int64, b *bolt.Bucket) {
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		if i := bytes.LastIndexByte(k, 0); i >= 0 {
+			out[string(k[i+1:])]++
+		}
+	}
 }
 
 func newDBID() ([]byte, error) {
