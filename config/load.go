@@ -436,12 +436,15 @@ func TargetsSelf(raw string, self []netip.AddrPort) bool {
 	}
 	var addrs []netip.Addr
 	if host := strings.TrimSuffix(strings.ToLower(u.Hostname()), "."); host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		addrs = []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback()}
+		addrs = localhostAddrs
 	} else if a, err := netip.ParseAddr(host); err == nil {
 		addrs = []netip.Addr{a}
 	}
 	return slices.ContainsFunc(addrs, func(a netip.Addr) bool { return delivery.IsSelf(a, uint16(port), self) })
 }
+
+// localhostAddrs are what localhost names, for TargetsSelf and listenAddrs.
+var localhostAddrs = []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback()}
 
 // listenAddrs are the file's TCP listen addresses with a fixed port, as
 // TargetsSelf takes them (localhost as 127.0.0.1 and ::1).
@@ -454,7 +457,9 @@ func (c *Config) listenAddrs() []netip.AddrPort {
 			continue
 		}
 		if host == "localhost" {
-			out = append(out, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(p)), netip.AddrPortFrom(netip.IPv6Loopback(), uint16(p)))
+			for _, a := range localhostAddrs {
+				out = append(out, netip.AddrPortFrom(a, uint16(p)))
+			}
 		} else if a, err := netip.ParseAddr(host); err == nil || host == "" {
 			if host == "" {
 				a = netip.IPv6Unspecified()
