@@ -7,11 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/url"
 	"os"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 	"unicode/utf8"
@@ -77,27 +74,10 @@ func (f *adminFlags) client() (*client.Admin, error) {
 			}
 		}
 	}
-	if err := checkBase(base); err != nil {
-		return nil, err
+	if err := client.CheckBase(base); err != nil {
+		return nil, fmt.Errorf("-admin %w", err)
 	}
 	return client.NewAdmin(base, client.Options{Token: token}), nil
-}
-
-// checkBase refuses an admin address that no request could be sent to
-// (a usage error, not a daemon out of reach): the forms NewAdmin takes are
-// host:port, unix:/path and an http(s):// URL.
-func checkBase(base string) error {
-	if p, ok := strings.CutPrefix(base, "unix:"); ok && p != "" {
-		return nil
-	}
-	if strings.Contains(base, "://") {
-		if u, err := url.Parse(base); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
-			return nil
-		}
-	} else if _, _, err := net.SplitHostPort(base); err == nil {
-		return nil
-	}
-	return fmt.Errorf("-admin %q: want host:port, unix:/path or an http(s):// URL", base)
 }
 
 // connect returns the admin client, or nil after reporting why not.

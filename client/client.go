@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -87,6 +88,22 @@ type conn struct {
 
 // newConn accepts the forms hookd's listen keys take: host:port,
 // unix:/path, or a full http(s):// URL.
+// CheckBase refuses a base address no request could be sent to: the
+// forms newConn takes are host:port, unix:/path and an http(s):// URL.
+func CheckBase(base string) error {
+	if p, ok := strings.CutPrefix(base, "unix:"); ok && p != "" {
+		return nil
+	}
+	if strings.Contains(base, "://") {
+		if u, err := url.Parse(base); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+			return nil
+		}
+	} else if _, _, err := net.SplitHostPort(base); err == nil {
+		return nil
+	}
+	return fmt.Errorf("%q: want host:port, unix:/path or an http(s):// URL", base)
+}
+
 func newConn(baseURL string, o Options) *conn {
 	if o.Timeout == 0 {
 		o.Timeout = 30 * time.Second

@@ -91,5 +91,13 @@ func TestBaseURL(t *testing.T) {
 		if want := "GET /v1/undeliverable?cursor=c%2Fd&endpoint=a+b&limit=5 Bearer tok"; len(got) != 1 || got[0] != want {
 			t.Errorf("%s: request %q, want %q", base, got, want)
 		}
+		if err := CheckBase(base); err != nil {
+			t.Errorf("CheckBase(%s): %v", base, err)
+		}
+	}
+	for _, bad := range []string{"://bad", "ftp://x", "http://", "no-port"} {
+		if CheckBase(bad) == nil {
+			t.Errorf("CheckBase(%s) accepted", bad)
+		}
 	}
 }
