@@ -108,7 +108,15 @@ type Endpoint struct {
 	// it instead of the patterns: with 100,000 tenant endpoints, those are
 	// two more cold objects to fetch for each event.
 	every bool
+	// sched is the scheduler's record of this endpoint once it has looked
+	// it up (Scheduler.stateOf), shared by the endpoint's copies (pack).
+	sched *schedRef
 }
+
+// schedRef holds an endpoint's scheduler record: a new delivery carries its
+// endpoint from ingest (Routed), and with 100,000 endpoints finding the
+// record through it instead of the map by id saves a cache miss or two.
+type schedRef struct{ st atomic.Pointer[epState] }
 
 type headerTemplate struct {
 	name string
@@ -131,7 +139,7 @@ func (e *FieldError) Unwrap() error { return e.Err }
 // NewEndpoint validates c. Errors are *FieldError and never contain a
 // secret's value.
 func NewEndpoint(c EndpointConfig) (*Endpoint, error) {
-	e := &Endpoint{EndpointConfig: c}
+	e := &Endpoint{EndpointConfig: c, sched: new(schedRef)}
 	if e.ID == "" {
 		e.ID = e.Name
 	}
@@ -703,10 +711,13 @@ func pack(eps []*Endpoint) []*Endpoint {
 	}
 	var strs stringBlocks
 	packed, out := make([]Endpoint, len(eps)), make([]*Endpoint, len(eps))
+	refs := make([]schedRef, len(eps))
 	ss, keys := make([]standardSigner, 0, signers), make([]byte, 0, keyBytes)
 	for i, e := range eps {
 		p := &packed[i]
 		*p = *e
+		refs[i].st.Store(e.sched.st.Load())
+		p.sched = &refs[i]
 		for _, f := range [...]*string{&p.ID, &p.Name, &p.Tenant, &p.Description, &p.URL, &p.TestEventType, &p.Filter} {
 			*f = strs.copy(*f)
 		}

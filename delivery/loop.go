@@ -154,8 +154,13 @@ func (s *Scheduler) track(e store.QueueEntry, now time.Time) {
 		return
 	}
 	_, ep := store.SplitKey(e.Key)
-	it := &item{key: e.Key, st: s.state(ep), due: e.Due}
-	if r, ok := e.Hint.(*Routed); ok && it.st.gen != r.table.gen && r.table == s.table.Load() {
+	r, _ := e.Hint.(*Routed)
+	var routed *Endpoint
+	if r != nil {
+		routed = r.ep
+	}
+	it := &item{key: e.Key, st: s.stateOf(ep, routed), due: e.Due}
+	if r != nil && it.st.gen != r.table.gen && r.table == s.table.Load() {
 		it.st.ep, it.st.gen = r.ep, r.table.gen // what endpoint(t) would look up
 	}
 	if e.Delivery != nil && s.carried+len(e.Delivery.Body) <= carryBytes {

@@ -201,6 +201,23 @@ func (s *Scheduler) state(id string) *epState {
 	return s.stat(id)
 }
 
+// stateOf is state for a delivery to the endpoint with id id, routed to e
+// (its Routed hint; nil without one): it finds the record through e when e
+// knows it. A forgotten record is not reused: the id was deleted.
+func (s *Scheduler) stateOf(id string, e *Endpoint) *epState {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	if e == nil {
+		return s.stat(id)
+	}
+	if st := e.sched.st.Load(); st != nil && !st.forgotten {
+		return st
+	}
+	st := s.stat(id)
+	e.sched.st.Store(st)
+	return st
+}
+
 // stat returns id's record, made if it has none; the caller holds statsMu.
 // Its id is its own copy: the endpoint's would keep the table's packed
 // strings alive after a reload, and a delivery key's substring the key.
