@@ -251,7 +251,8 @@ func (d *Daemon) CreateEndpoint(ctx context.Context, sc api.Scope, body []byte) 
 	if err := cfg.CheckPatterns(s.Events); err != nil {
 		return nil, badRequest("events: %v", err)
 	}
-	id := delivery.ManagedIDPrefix + strings.ToLower(ulid.Make().String())
+	number := d.store.NextNumber()
+	id := delivery.ManagedID(number)
 	ep, err := cfg.BuildManaged(id, &s, secrets, time.Now())
 	if err == nil {
 		err = config.CheckNewManaged(&s, ep, nil)
@@ -264,7 +265,7 @@ func (d *Daemon) CreateEndpoint(ctx context.Context, sc api.Scope, body []byte) 
 	}
 	now := time.Now().UTC()
 	secretJSON, _ := json.Marshal(secrets)
-	rec := store.Managed{ID: id, Name: s.Name, Tenant: s.Tenant, Settings: storedSettings(s), Created: now, Updated: now, Secrets: secretJSON}
+	rec := store.Managed{ID: id, Name: s.Name, Tenant: s.Tenant, Settings: storedSettings(s), Created: now, Updated: now, Secrets: secretJSON, Number: number}
 
 	if err := d.reserve(s.Name, s.Tenant, cfg.Tenants.MaxEndpoints); err != nil {
 		return nil, err

@@ -40,7 +40,16 @@ type Managed struct {
 	Created  time.Time       `json:"created_at"`
 	Updated  time.Time       `json:"updated_at"`
 	Secrets  []byte          `json:"-"`
+	// Number is the NextNumber a new endpoint's id was made from: its
+	// create records it as used, so no later one gets it again.
+	Number uint64 `json:"-"`
 }
+
+// NextNumber hands out a number never handed out before in this database,
+// from the sequence that numbers events: managed endpoints' ids are made
+// from them (a create records its number as used; one whose create failed
+// may come again, harmlessly). Numbers are increasing, not dense.
+func (s *Store) NextNumber() uint64 { return s.seq.Add(1) }
 
 // ManagedEndpoints reads every managed endpoint with its secrets opened.
 // The records are decoded on every CPU, inside the read transaction (the
@@ -124,11 +133,12 @@ func (s *Store) PutManaged(ctx context.Context, m Managed, create bool) error {
 		return err
 	}
 	blob := s.opts.SealKey.Seal([]byte(m.ID), m.Secrets)
-	return s.submit(ctx, func(tx *bolt.Tx, _ *txState) error {
+	return s.submit(ctx, func(tx *bolt.Tx, st *txState) error {
 		names := tx.Bucket(bktManagedNames)
-		// Ids are ULIDs: creates arrive nearly in key order, so pages are
-		// filled before they split, not left half empty (100,000 endpoints
-		// took twice the pages, all of which a start reads).
+		// Ids are made from increasing numbers (ULIDs before): creates
+		// arrive nearly in key order, so pages are filled before they
+		// split, not left half empty (100,000 endpoints took twice the
+		// pages, all of which a start reads).
 		byID, secrets, states := tx.Bucket(bktManaged), tx.Bucket(bktManagedSecrets), tx.Bucket(bktEndpoints)
 		byID.FillPercent, secrets.FillPercent, states.FillPercent = appendFill, appendFill, appendFill
 		if create {
@@ -138,6 +148,7 @@ func (s *Store) PutManaged(ctx context.Context, m Managed, create bool) error {
 			if err := names.Put([]byte(m.Name), []byte(m.ID)); err != nil {
 				return err
 			}
+			st.seq = max(st.seq, m.Number)
 			if err := states.Put([]byte(m.ID), encodeEndpointState(EndpointState{FirstSeen: m.Created})); err != nil {
 				return err
 			}

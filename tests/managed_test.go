@@ -105,6 +105,8 @@ func TestManagedEndpointLifecycle(t *testing.T) {
 }
 
 // Managed endpoints survive a restart, and a kill -9 right after the 201.
+// Their ids are short, increasing, and never handed out again: not after a
+// delete, a restart or a kill -9.
 func TestManagedEndpointsSurviveRestartAndKill(t *testing.T) {
 	rcv := NewReceiver(t)
 	d := MustOpenDaemon(t, "")
@@ -112,9 +114,19 @@ func TestManagedEndpointsSurviveRestartAndKill(t *testing.T) {
 	if status != 201 {
 		t.Fatalf("create: %d %v", status, ep)
 	}
+	_, gone := d.Admin("POST", "/v1/endpoints", `{"name":"gone","url":"`+rcv.URL+`/gone","events":["*"]}`)
+	if id := ep["id"].(string); !matchRe(`^m:[0-9a-z]{8}$`, id) || gone["id"].(string) <= id {
+		t.Fatalf("ids: %v then %v", id, gone["id"])
+	}
+	if status, _ := d.Admin("DELETE", "/v1/endpoints/gone", ""); status != 204 {
+		t.Fatalf("delete: %d", status)
+	}
 	d = d.Restart("")
 	if _, got := d.Admin("GET", "/v1/endpoints/kept/secret", ""); got["secret"] != ep["secret"] {
 		t.Fatalf("after restart: %v", got)
+	}
+	if _, later := d.Admin("POST", "/v1/endpoints", `{"name":"later","url":"`+rcv.URL+`/later","events":["*"]}`); later["id"].(string) <= gone["id"].(string) {
+		t.Fatalf("after a delete and a restart: id %v, the deleted one's %v", later["id"], gone["id"])
 	}
 	d.Event(`{"type":"t","data":1}`)
 	verifyAmong(t, rcv.Wait(t, "/kept", 1)[0], ep["secret"].(string))
@@ -129,6 +141,9 @@ func TestManagedEndpointsSurviveRestartAndKill(t *testing.T) {
 	p.Restart()
 	if status, got, _ := do(t, "GET", "http://"+p.admin+"/v1/endpoints/crashy/secret", "", ""); status != 200 || got["secret"] != out["secret"] {
 		t.Fatalf("after kill -9: %d %v", status, got)
+	}
+	if _, next, _ := do(t, "POST", "http://"+p.admin+"/v1/endpoints", "application/json", `{"name":"next","url":"`+rcv.URL+`/next","events":["*"]}`); next["id"].(string) <= out["id"].(string) {
+		t.Fatalf("after kill -9: id %v, the last one's %v", next["id"], out["id"])
 	}
 }
 
