@@ -730,7 +730,9 @@ func pack(eps []*Endpoint) []*Endpoint {
 	for i, e := range eps {
 		p := &packed[i]
 		*p = *e
-		refs[i].st.Store(e.sched.st.Load())
+		if e.sched != nil {
+			refs[i].st.Store(e.sched.st.Load())
+		}
 		p.sched = &refs[i]
 		for _, f := range [...]*string{&p.ID, &p.Name, &p.Tenant, &p.Description, &p.URL, &p.TestEventType, &p.Filter} {
 			*f = strs.copy(*f)

@@ -207,7 +207,7 @@ func (s *Scheduler) state(id string) *epState {
 func (s *Scheduler) stateOf(id string, e *Endpoint) *epState {
 	s.statsMu.Lock()
 	defer s.statsMu.Unlock()
-	if e == nil {
+	if e == nil || e.sched == nil { // no hint, or an endpoint not made by NewEndpoint
 		return s.stat(id)
 	}
 	if st := e.sched.st.Load(); st != nil && !st.forgotten {
