@@ -115,7 +115,8 @@ type EndpointQuery struct {
 type Endpoint struct {
 	Name string `json:"name"`
 	// ID is the endpoint's internal id (a config endpoint's name, or
-	// name@tenant for a tenant's; m:<ulid> for a managed one). Deliveries
+	// name@tenant for a tenant's; m: and a base-36 number, or m:<ulid> if
+	// made before 2026-11-26, for a managed one). Deliveries
 	// belong to it: those of an endpoint no longer there show it in place
 	// of the name.
 	ID          string            `json:"id"`
