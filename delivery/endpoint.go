@@ -706,6 +706,14 @@ type Routed struct {
 // Routed returns the hint for a delivery to e, routed in t.
 func (t *Table) Routed(e *Endpoint) *Routed { return &Routed{table: t, ep: e} }
 
+// endpoint is the endpoint r was routed to; nil for no hint.
+func (r *Routed) endpoint() *Endpoint {
+	if r == nil {
+		return nil
+	}
+	return r.ep
+}
+
 // pack returns copies of eps laid out for the garbage collector: the
 // endpoints in one array, their strings in blocks of 64 KB (a string kept
 // elsewhere, say as a map key, keeps only its block alive), their signers

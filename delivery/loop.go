@@ -155,11 +155,7 @@ func (s *Scheduler) track(e store.QueueEntry, now time.Time) {
 	}
 	_, ep := store.SplitKey(e.Key)
 	r, _ := e.Hint.(*Routed)
-	var routed *Endpoint
-	if r != nil {
-		routed = r.ep
-	}
-	it := &item{key: e.Key, st: s.stateOf(ep, routed), due: e.Due}
+	it := &item{key: e.Key, st: s.stateOf(ep, r.endpoint()), due: e.Due}
 	if r != nil && it.st.gen != r.table.gen && r.table == s.table.Load() {
 		it.st.ep, it.st.gen = r.ep, r.table.gen // what endpoint(t) would look up
 	}
