@@ -45,11 +45,24 @@ type Managed struct {
 	Number uint64 `json:"-"`
 }
 
-// NextNumber hands out a number never handed out before in this database,
-// from the sequence that numbers events: managed endpoints' ids are made
-// from them (a create records its number as used; one whose create failed
-// may come again, harmlessly). Numbers are increasing, not dense.
-func (s *Store) NextNumber() uint64 { return s.seq.Add(1) }
+// NextNumber hands out a number never handed out before, from the sequence
+// that numbers events: managed endpoints' ids are made from them (a create
+// records its number as used; one whose create failed may come again,
+// harmlessly). Numbers are increasing, not dense. Each is at least the
+// current time in microseconds, which the sequence outruns only past a
+// million events a second: a database restored from a backup does not give
+// again the numbers its original gave after the backup, to endpoints the
+// restore has dropped, whose ids a platform may still hold (as long as the
+// two machines' clocks agree).
+func (s *Store) NextNumber() uint64 {
+	floor := uint64(time.Now().UnixMicro())
+	for {
+		cur := s.seq.Load()
+		if next := max(cur+1, floor); s.seq.CompareAndSwap(cur, next) {
+			return next
+		}
+	}
+}
 
 // ManagedEndpoints reads every managed endpoint with its secrets opened.
 // The records are decoded on every CPU, inside the read transaction (the

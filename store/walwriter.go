@@ -283,7 +283,8 @@ func (s *Store) walBatch(batch []*ingestReq) {
 // matter) and within max_pending. It fills each request's results.
 func (s *Store) accept(batch []*ingestReq) (accepted []*preparedEvent, payloads [][]byte) {
 	seen := unapplied{ids: map[string]struct{}{}, keys: map[string]string{}}
-	pending := s.Pending()
+	start := s.Pending()
+	pending := start
 	var quotaAdded map[string]int64 // pending deliveries this batch adds, by endpoint, for quotas
 	for _, r := range batch {
 		for i := range r.prep {
@@ -303,8 +304,10 @@ func (s *Store) accept(batch []*ingestReq) (accepted []*preparedEvent, payloads 
 			// A tenant has no more pending than all endpoints together: only
 			// once those reach its quota are its own counted (in maps of
 			// every endpoint with deliveries pending, a cache miss or two
-			// each with 100,000 tenants).
-			if q := p.ne.Quota; q != nil && n > 0 && pending >= q.Max {
+			// each with 100,000 tenants). The total is read afresh, as the
+			// tenant's counts would be: a commit may have added some since
+			// the batch began (a redeliver, say).
+			if q := p.ne.Quota; q != nil && n > 0 && s.Pending()+pending-start >= q.Max {
 				if quotaAdded == nil {
 					quotaAdded = pendingAdded(accepted)
 				}

@@ -115,7 +115,7 @@ func TestManagedEndpointsSurviveRestartAndKill(t *testing.T) {
 		t.Fatalf("create: %d %v", status, ep)
 	}
 	_, gone := d.Admin("POST", "/v1/endpoints", `{"name":"gone","url":"`+rcv.URL+`/gone","events":["*"]}`)
-	if id := ep["id"].(string); !matchRe(`^m:[0-9a-z]{8}$`, id) || gone["id"].(string) <= id {
+	if id := ep["id"].(string); !matchRe(`^m:[0-9a-z]{10}$`, id) || gone["id"].(string) <= id {
 		t.Fatalf("ids: %v then %v", id, gone["id"])
 	}
 	if status, _ := d.Admin("DELETE", "/v1/endpoints/gone", ""); status != 204 {
