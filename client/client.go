@@ -86,8 +86,6 @@ type conn struct {
 	hc    *http.Client
 }
 
-// newConn accepts the forms hookd's listen keys take: host:port,
-// unix:/path, or a full http(s):// URL.
 // CheckBase refuses a base address no request could be sent to: the
 // forms newConn takes are host:port, unix:/path and an http(s):// URL.
 func CheckBase(base string) error {
@@ -104,6 +102,8 @@ func CheckBase(base string) error {
 	return fmt.Errorf("%q: want host:port, unix:/path or an http(s):// URL", base)
 }
 
+// newConn accepts the forms hookd's listen keys take: host:port,
+// unix:/path, or a full http(s):// URL.
 func newConn(baseURL string, o Options) *conn {
 	if o.Timeout == 0 {
 		o.Timeout = 30 * time.Second
