@@ -317,10 +317,8 @@ func (s *Store) accept(batch []*ingestReq) (accepted []*preparedEvent, payloads 
 				}
 			}
 			pending += n
-			for _, pd := range p.deliveries {
-				if quotaAdded != nil && pd.d.State == Pending {
-					quotaAdded[pd.d.Endpoint]++
-				}
+			if quotaAdded != nil {
+				addPending(quotaAdded, p)
 			}
 			seen.mark(p)
 			// Parked deliveries (disabled endpoints) count as created.
@@ -336,13 +334,18 @@ func (s *Store) accept(batch []*ingestReq) (accepted []*preparedEvent, payloads 
 func pendingAdded(events []*preparedEvent) map[string]int64 {
 	out := map[string]int64{}
 	for _, p := range events {
-		for _, pd := range p.deliveries {
-			if pd.d.State == Pending {
-				out[pd.d.Endpoint]++
-			}
-		}
+		addPending(out, p)
 	}
 	return out
+}
+
+// addPending adds p's pending deliveries to counts, by endpoint.
+func addPending(counts map[string]int64, p *preparedEvent) {
+	for _, pd := range p.deliveries {
+		if pd.d.State == Pending {
+			counts[pd.d.Endpoint]++
+		}
+	}
 }
 
 // overQuota says whether q's endpoints already have q.Max deliveries
