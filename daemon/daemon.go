@@ -363,7 +363,7 @@ var _ api.Operations = (*Daemon)(nil)
 func (d *Daemon) parkRemoved(t *delivery.Table) {
 	var removed []string
 	for id, n := range d.store.PendingByEndpoint() {
-		if n > 0 && t.ByID(id) == nil && !strings.HasPrefix(id, delivery.ManagedIDPrefix) {
+		if n > 0 && t.ByID(id) == nil && !delivery.IsManagedID(id) {
 			removed = append(removed, id)
 		}
 	}

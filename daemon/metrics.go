@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -70,7 +69,7 @@ const managedLabel = "(managed)"
 // one's is the shared label, a removed config endpoint's its id (its name,
 // or name@tenant).
 func metricLabel(ep *delivery.Endpoint, name string) string {
-	if ep == nil && strings.HasPrefix(name, delivery.ManagedIDPrefix) || ep != nil && ep.Managed {
+	if ep == nil && delivery.IsManagedID(name) || ep != nil && ep.Managed {
 		return managedLabel
 	}
 	return name

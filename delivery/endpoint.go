@@ -83,6 +83,9 @@ const ManagedIDPrefix = "m:"
 // the CPU per event off with one endpoint (README, Tenants → Scale).
 func ManagedID(n uint64) string { return ManagedIDPrefix + strconv.FormatUint(n, 36) }
 
+// IsManagedID says whether id is a managed endpoint's (a ULID one too).
+func IsManagedID(id string) bool { return strings.HasPrefix(id, ManagedIDPrefix) }
+
 // Reasons a delivery whose endpoint left the table is parked with: a
 // managed endpoint leaves it only by a delete through the API, a config
 // endpoint by a reload of a file without it.
@@ -94,7 +97,7 @@ const (
 // goneReason is why a delivery to the endpoint with internal id id, no
 // longer in the table, is parked.
 func goneReason(id string) string {
-	if strings.HasPrefix(id, ManagedIDPrefix) {
+	if IsManagedID(id) {
 		return ReasonDeleted
 	}
 	return ReasonRemoved
