@@ -17,9 +17,15 @@
 //
 // A delivery is tracked from when it is loaded until its attempt's outcome
 // is committed, so it is never dispatched twice at once. Ready deliveries
-// are dispatched round-robin across endpoints, within each endpoint's
-// max_in_flight and rate_limit, to a fixed pool of workers: a slow or dead
-// endpoint can hold at most its own share of the workers. A slow endpoint
+// are dispatched oldest first across endpoints (by due time), within each
+// endpoint's max_in_flight and rate_limit, to a fixed pool of workers; each
+// endpoint gets first its share of the workers (workers ÷ endpoints with
+// deliveries waiting), and only the workers still free go to those over
+// it, so neither a flood at one endpoint nor a slow or dead one holds the
+// others' share. Oldest first keeps a backlog over many endpoints draining
+// in the order it was stored, which the store writes in a few pages per
+// commit; round robin served each endpoint's queue by the same count, far
+// apart in the keys, and cost two to four times the page writes. A slow endpoint
 // (no prompt HTTP answer to its last attempt) has one attempt in flight,
 // and slow ones together hold at most half the workers, so many dead
 // endpoints cannot hold them all either; one not tried since start probes

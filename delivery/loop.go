@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"math"
 	"time"
 
 	"hookd/store"
@@ -20,6 +21,7 @@ type item struct {
 	gen uint64
 
 	seq     uint64 // an ordered head's sequence number
+	order   uint64 // when it became ready, among all items: ties of due time go by it
 	ordered bool   // an ordered endpoint's head (fifo.go)
 	sent    bool   // handed to a worker
 	dropped bool   // a head replaced before it was sent: skipped where it waits
@@ -82,7 +84,7 @@ func (s *Scheduler) step(now time.Time) (waiting bool) {
 		s.nearHeads(now) // after the wheel caught up with now: it places by its own position
 	}
 	s.dispatch(now)
-	return s.wheel.n > 0 || s.ring.len() > 0 || s.held.len() > 0
+	return s.wheel.n > 0 || s.ready.len() > 0 || s.held.len() > 0
 }
 
 func (s *Scheduler) drainInbox(now time.Time) {
@@ -102,6 +104,10 @@ func (s *Scheduler) drainInbox(now time.Time) {
 		}
 		q := it.st
 		q.inflight--
+		if q.waiting { // a slot of its own is free: it competes again
+			q.waiting = false
+			s.enqueue(q)
+		}
 		s.statsMu.Lock()
 		q.InFlight--
 		if it.ep == nil && q.inflight == 0 && len(q.ready) == 0 {
@@ -117,7 +123,7 @@ func (s *Scheduler) drainInbox(now time.Time) {
 			// It answered promptly: its waiting deliveries need no room in
 			// the slow endpoints' share (its entry in held is skipped).
 			q.held = false
-			s.ring.push(q)
+			s.ready.push(q)
 		}
 		if it.ordered {
 			s.headDone(it)
@@ -199,17 +205,28 @@ func (s *Scheduler) makeReady(it *item) {
 		return
 	}
 	q := it.st
-	if len(q.ready) == 0 {
-		if q.slow.Load() && s.held.len() > 0 {
-			// Behind those already waiting for the slow share: ahead of
-			// them in the ring, it would take each slot they wait for.
-			q.held = true
-			s.held.push(q)
-		} else {
-			s.ring.push(q)
-		}
-	}
+	it.order = s.readied
+	s.readied++
 	q.ready = append(q.ready, it)
+	if len(q.ready) == 1 { // else it waits already: queued, held, or at its limit
+		s.enqueue(q)
+	}
+}
+
+// enqueue puts q, which has deliveries ready, in line for a worker: a slow
+// one behind the slow endpoints held for their share, if there are any
+// (ahead of them in the ready queue, it would take each slot they wait
+// for), any other in the ready queue.
+func (s *Scheduler) enqueue(q *epState) {
+	if len(q.ready) == 0 {
+		return
+	}
+	if q.slow.Load() && s.held.len() > 0 {
+		q.held = true
+		s.held.push(q)
+		return
+	}
+	s.ready.push(q)
 }
 
 // removedInFlight is the in-flight limit of an endpoint no longer in the
@@ -240,79 +257,104 @@ const promptAnswer = time.Second
 // slowCap is how many workers slow endpoints may hold.
 func (s *Scheduler) slowCap() int { return max(1, s.opts.Workers/slowShare) }
 
-// dispatch hands ready items to workers round-robin across endpoints, one
-// per endpoint per round, within each endpoint's max_in_flight and rate
-// limit, so a slow endpoint holds at most its own share of the workers;
-// and slow endpoints together at most slowCap of them. A slow endpoint
-// over that waits in held, out of the ring, so that the ring's rounds do
-// not walk endpoints that cannot be served; held ones go back to the ring
-// as the share has room.
-// The ring is a queue: a round stops as soon as the workers are busy and
-// the next dispatch resumes where it stopped, so a step costs the
-// endpoints it serves, not every endpoint with something ready (with
-// 100,000 tenant endpoints, walking the whole ring on every step was a
-// tenth of the daemon's CPU).
+// dispatch hands ready items to workers, oldest first across endpoints
+// (by due time, then the order they became ready), within each endpoint's
+// max_in_flight and rate limit, and slow endpoints together within
+// slowCap. A slow endpoint over that waits in held, out of the ready queue;
+// held ones go back as the share has room. An endpoint at its in-flight
+// limit leaves the queue until one of its attempts ends (drainInbox), so a
+// step costs the endpoints it serves, not every endpoint with something
+// ready (with 100,000 tenant endpoints, walking them all on every step was
+// a tenth of the daemon's CPU).
+//
+// Oldest first keeps a backlog spread over many endpoints draining in the
+// order it was stored, so the outcomes committed together are neighbours
+// in the store's keys: served round robin, one per endpoint per turn, each
+// endpoint's queue advanced by the same count rather than the same age,
+// and each commit rewrote two to four times the pages. So that one
+// endpoint's flood of old deliveries cannot hold every worker while others
+// wait, a first pass gives each endpoint at most its share of the workers
+// (workers ÷ endpoints waiting, at least one); a second pass gives the
+// workers still free to those over their share, oldest first again.
 func (s *Scheduler) dispatch(now time.Time) {
 	t := s.table.Load()
 	for n := s.slowCap() - s.busySlow; n > 0 && s.held.len() > 0; {
-		if q := s.held.pop(); q.held { // else back in the ring already (answered meanwhile)
+		if q := s.held.pop(); q.held { // else back in the ready queue already (answered meanwhile)
 			q.held = false
-			s.ring.push(q)
+			s.ready.push(q)
 			n--
 		}
 	}
-	for s.busy < s.opts.Workers && s.ring.len() > 0 {
-		progress := false
-		for n := s.ring.len(); n > 0 && s.busy < s.opts.Workers; n-- {
-			q := s.ring.pop()
-			for len(q.ready) > 0 && q.ready[0].dropped {
-				q.take()
-			}
-			if len(q.ready) == 0 {
-				continue
-			}
-			ep := q.endpoint(t)
-			limit := removedInFlight
-			if ep != nil {
-				limit = ep.MaxInFlight // at least 1: the config checks
-			}
-			// A removed, disabled or internal endpoint's attempt is parked
-			// without a request, or is hookd's own alert.
-			slow := ep != nil && !ep.Internal && q.slow.Load() && !t.Disabled(ep.ID)
-			if slow {
-				if s.busySlow >= s.slowCap() {
-					q.held = true
-					s.held.push(q)
-					continue
-				}
-				limit = 1 // one attempt at a time until one is answered promptly
-			} else if ep != nil && !q.answered.Load() {
-				limit = 1 // a probe: one at a time until the first prompt answer
-			}
-			if q.inflight < limit && (ep == nil || ep.limiter == nil || ep.limiter.AllowN(now, 1)) {
-				it := q.take()
-				q.inflight++
-				s.busy++
-				if it.slow = slow; slow {
-					s.busySlow++
-				}
-				it.sent = true
-				it.ep, it.gen = ep, t.gen
-				if it.d != nil {
-					s.carried -= len(it.d.Body)
-				}
-				s.addInFlight(q, 1)
-				s.jobs <- it // never blocks: busy <= Workers == cap(jobs)
-				progress = true
-			}
-			if len(q.ready) > 0 {
-				s.ring.push(q)
+	if s.busy >= s.opts.Workers || s.ready.len() == 0 {
+		return
+	}
+	share := max(1, s.opts.Workers/s.ready.len())
+	for _, most := range [...]int{share, math.MaxInt} {
+		var aside []*epState
+		for s.busy < s.opts.Workers && s.ready.len() > 0 {
+			if q := s.ready.pop(); s.offer(t, q, now, most) {
+				aside = append(aside, q)
 			}
 		}
-		if !progress {
-			return
+		for _, q := range aside {
+			s.ready.push(q)
 		}
 	}
+}
+
+// offer hands q's first ready delivery to a worker if q may have one more
+// in flight. It reports whether q is to go back to the ready queue after
+// this pass (over its share of most in flight, or its rate limit); q goes
+// back at once after a delivery, to held when slow endpoints have their
+// share, or waits for one of its attempts to end at its in-flight limit.
+func (s *Scheduler) offer(t *Table, q *epState, now time.Time, most int) (aside bool) {
+	for len(q.ready) > 0 && q.ready[0].dropped {
+		q.take()
+	}
+	if len(q.ready) == 0 {
+		return false
+	}
+	ep := q.endpoint(t)
+	limit := removedInFlight
+	if ep != nil {
+		limit = ep.MaxInFlight // at least 1: the config checks
+	}
+	// A removed, disabled or internal endpoint's attempt is parked without
+	// a request, or is hookd's own alert.
+	slow := ep != nil && !ep.Internal && q.slow.Load() && !t.Disabled(ep.ID)
+	if slow || ep != nil && !q.answered.Load() {
+		// Slow: one attempt at a time until one is answered promptly. Not
+		// answered yet: a probe, one at a time until the first prompt answer.
+		limit = 1
+	}
+	switch {
+	case q.inflight >= limit:
+		q.waiting = true // it has an attempt in flight, whose end wakes it
+		return false
+	case slow && s.busySlow >= s.slowCap():
+		q.held = true
+		s.held.push(q)
+		return false
+	case q.inflight >= most:
+		return true
+	case ep != nil && ep.limiter != nil && !ep.limiter.AllowN(now, 1):
+		return true
+	}
+	it := q.take()
+	q.inflight++
+	s.busy++
+	if it.slow = slow; slow {
+		s.busySlow++
+	}
+	it.sent = true
+	it.ep, it.gen = ep, t.gen
+	if it.d != nil {
+		s.carried -= len(it.d.Body)
+	}
+	s.addInFlight(q, 1)
+	s.jobs <- it // never blocks: busy <= Workers == cap(jobs)
+	s.ready.push(q)
+	return false
 }
 
 // take removes and returns the first ready item. An emptied queue lets
@@ -329,9 +371,8 @@ func (q *epState) take() *item {
 	return it
 }
 
-// ring is a FIFO queue of endpoints with ready deliveries, each at most
-// once: dispatch takes from the front and puts back at the end those that
-// still have some.
+// ring is a FIFO queue of endpoints (the slow ones held for their share),
+// each at most once.
 type ring struct {
 	q    []*epState
 	head int
@@ -353,6 +394,69 @@ func (r *ring) pop() *epState {
 		n := copy(r.q, r.q[r.head:])
 		clear(r.q[n:])
 		r.q, r.head = r.q[:n], 0
+	}
+	return q
+}
+
+// readyQueue holds the endpoints with deliveries ready to send, each at
+// most once, as a binary heap ordered by their first ready delivery: due
+// time, then the order it became ready. Each entry keeps those two, so
+// that sifting through 100,000 endpoints reads the heap's own array, not
+// each endpoint's record and item.
+type readyQueue struct{ h []readyEntry }
+
+type readyEntry struct {
+	due   int64 // unix nanoseconds
+	order uint64
+	q     *epState
+}
+
+func (a readyEntry) before(b readyEntry) bool {
+	return a.due < b.due || a.due == b.due && a.order < b.order
+}
+
+func (r *readyQueue) len() int { return len(r.h) }
+
+// push adds q unless it has nothing ready or is queued already.
+func (r *readyQueue) push(q *epState) {
+	if len(q.ready) == 0 || q.queued {
+		return
+	}
+	q.queued = true
+	head := q.ready[0]
+	r.h = append(r.h, readyEntry{due: head.due.UnixNano(), order: head.order, q: q})
+	for i := len(r.h) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !r.h[i].before(r.h[p]) {
+			break
+		}
+		r.h[i], r.h[p] = r.h[p], r.h[i]
+		i = p
+	}
+}
+
+// pop removes and returns the endpoint whose first ready delivery is the
+// oldest.
+func (r *readyQueue) pop() *epState {
+	q := r.h[0].q
+	q.queued = false
+	n := len(r.h) - 1
+	r.h[0] = r.h[n]
+	r.h[n] = readyEntry{}
+	r.h = r.h[:n]
+	for i := 0; ; {
+		m, l := i, 2*i+1
+		if l < n && r.h[l].before(r.h[m]) {
+			m = l
+		}
+		if l+1 < n && r.h[l+1].before(r.h[m]) {
+			m = l + 1
+		}
+		if m == i {
+			break
+		}
+		r.h[i], r.h[m] = r.h[m], r.h[i]
+		i = m
 	}
 	return q
 }

@@ -136,8 +136,9 @@ type Scheduler struct {
 	// owned by the goroutine that runs step: the loop, or a test
 	items    map[string]*item
 	wheel    *wheel
-	ring     ring
-	held     ring // slow endpoints waiting for room in their share (dispatch)
+	ready    readyQueue
+	held     ring   // slow endpoints waiting for room in their share (dispatch)
+	readied  uint64 // items made ready so far: their order (makeReady)
 	busy     int
 	busySlow int  // workers attempting for slow endpoints
 	carried  int  // bytes of bodies held by tracked items (loop only)

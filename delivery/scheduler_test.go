@@ -25,9 +25,10 @@ func (h *harness) queue(endpoint string, n int, due time.Time, body []byte) []st
 	return out
 }
 
-// A busy endpoint does not starve the others: each round hands one ready
-// delivery per endpoint to a worker.
-func TestDispatchRoundRobin(t *testing.T) {
+// Ready deliveries go out oldest first across endpoints, each endpoint
+// first within its share of the workers (workers ÷ endpoints waiting), then
+// the workers still free to those over it.
+func TestDispatchOldestFirstWithinShares(t *testing.T) {
 	h := newHarness(t, Options{Workers: 8},
 		testEndpoint(t, "a", "", 100, time.Second), testEndpoint(t, "b", "", 100, time.Second), testEndpoint(t, "c", "", 100, time.Second))
 	h.prove("a", "b", "c")
@@ -37,7 +38,8 @@ func TestDispatchRoundRobin(t *testing.T) {
 	h.queue("c", 2, now, nil)
 	h.step()
 	got := h.dispatched()
-	if want := []string{"a0", "b0", "c0", "a1", "b1", "c1", "a2", "a3"}; !slices.Equal(ids(got), want) {
+	// Share 8/3 = 2: a's first two, b's, c's; then a's next two.
+	if want := []string{"a0", "a1", "b0", "b1", "c0", "c1", "a2", "a3"}; !slices.Equal(ids(got), want) {
 		t.Fatalf("dispatched %v, want %v", ids(got), want)
 	}
 	for _, it := range got {
@@ -46,6 +48,48 @@ func TestDispatchRoundRobin(t *testing.T) {
 	h.step()
 	if got, want := ids(h.dispatched()), []string{"a4", "a5"}; !slices.Equal(got, want) {
 		t.Fatalf("after the workers are free: %v, want %v", got, want)
+	}
+}
+
+// A backlog spread over endpoints drains in due order, not endpoint by
+// endpoint in turn: the outcomes committed together are then neighbours in
+// the store, which writes a few pages for them instead of one each.
+func TestDispatchDrainsBacklogInDueOrder(t *testing.T) {
+	var eps []*Endpoint
+	for _, name := range []string{"a", "b", "c"} {
+		eps = append(eps, testEndpoint(t, name, "", 16, time.Second))
+	}
+	h := newHarness(t, Options{Workers: 2}, eps...)
+	h.prove("a", "b", "c")
+	now := h.clock.Now()
+	h.queue("a", 2, now, nil)
+	h.queue("b", 2, now.Add(-3*time.Second), nil)
+	h.queue("c", 2, now.Add(-2*time.Second), nil)
+	for _, want := range [][]string{{"b0", "c0"}, {"b1", "c1"}, {"a0", "a1"}} {
+		h.step()
+		got := h.dispatched()
+		if !slices.Equal(ids(got), want) {
+			t.Fatalf("dispatched %v, want %v", ids(got), want)
+		}
+		for _, it := range got {
+			h.attempt(it)
+		}
+	}
+}
+
+// A flood of old deliveries at one endpoint does not hold every worker:
+// one that falls ready later gets a worker in the same step, within its
+// share, ahead of the flood's older deliveries.
+func TestFloodLeavesOthersTheirShare(t *testing.T) {
+	h := newHarness(t, Options{Workers: 4},
+		testEndpoint(t, "flood", "", 16, time.Second), testEndpoint(t, "other", "", 16, time.Second))
+	h.prove("flood", "other")
+	now := h.clock.Now()
+	h.queue("flood", 10, now.Add(-time.Minute), nil)
+	h.queue("other", 1, now, nil)
+	h.step()
+	if got, want := ids(h.dispatched()), []string{"flood0", "flood1", "other0", "flood2"}; !slices.Equal(got, want) {
+		t.Fatalf("dispatched %v, want %v", got, want)
 	}
 }
 
@@ -74,7 +118,9 @@ func TestSlowEndpointsShareHalfTheWorkers(t *testing.T) {
 	h.queue("ok", 3, now, nil)
 	h.queue("new", 2, now, nil)
 	h.step()
-	if got, want := ids(h.dispatched()), []string{"ok0", "new0", "ok1", "ok2"}; !slices.Equal(got, want) {
+	// Oldest first (ok's were ready first), the new one probing with one.
+	second := h.dispatched()
+	if got, want := ids(second), []string{"ok0", "ok1", "ok2", "new0"}; !slices.Equal(got, want) {
 		t.Fatalf("the healthy and the new endpoint got %v, want %v", got, want)
 	}
 	// An attempt that got no answer (a timeout) frees its slot for the
@@ -86,19 +132,31 @@ func TestSlowEndpointsShareHalfTheWorkers(t *testing.T) {
 		t.Fatalf("after one slow slot freed: %v, want %v", got, want)
 	}
 	// One that answers promptly, whatever the status, is slow no more: it
-	// leaves the queue of those waiting for the share at once.
+	// waits for a worker with the others, not in held. The slow share's
+	// slot it left goes to u, held for it, whose delivery is older.
 	h.send.status["v"] = 500
 	h.attempt(first[1])
 	h.step()
-	if got, want := ids(h.dispatched()), []string{"v1"}; !slices.Equal(got, want) || h.state("v").slow.Load() {
+	if got, want := ids(h.dispatched()), []string{"u1"}; !slices.Equal(got, want) || h.state("v").slow.Load() || h.state("v").held {
 		t.Fatalf("after v answered: %v, want %v", got, want)
 	}
-	// A slow endpoint that falls ready waits behind those in held, not
-	// ahead of them in the ring.
-	h.queue("z", 1, now, nil)
+	h.attempt(second[0])
 	h.step()
-	if !h.state("z").held {
-		t.Fatal("a slow endpoint went ahead of those waiting")
+	if got, want := ids(h.dispatched()), []string{"v1"}; !slices.Equal(got, want) {
+		t.Fatalf("the next worker free: %v, want %v", got, want)
+	}
+	// A slow endpoint that falls ready while the slow ones fill their share
+	// waits in held for it: the worker freed goes to a healthy one.
+	h.queue("z", 1, now, nil)
+	h.attempt(second[1])
+	h.step()
+	if got, want := ids(h.dispatched()), []string{"v2"}; !slices.Equal(got, want) {
+		t.Fatalf("with the slow share full: %v, want %v", got, want)
+	}
+	h.attempt(second[2])
+	h.step()
+	if got := h.dispatched(); len(got) != 0 || !h.state("z").held {
+		t.Fatalf("a slow endpoint went past the share: %v", ids(got))
 	}
 }
 
@@ -113,7 +171,7 @@ func TestDispatchMaxInFlight(t *testing.T) {
 	h.queue("fast", 5, now, nil)
 	h.step()
 	got := h.dispatched()
-	if want := []string{"slow0", "fast0", "slow1", "fast1", "fast2", "fast3", "fast4"}; !slices.Equal(ids(got), want) {
+	if want := []string{"slow0", "slow1", "fast0", "fast1", "fast2", "fast3", "fast4"}; !slices.Equal(ids(got), want) {
 		t.Fatalf("dispatched %v, want %v", ids(got), want)
 	}
 	if n := h.Stats()["slow"].InFlight; n != 2 {
@@ -373,34 +431,6 @@ func TestNewRequiresWorkersAndShutdownTimeout(t *testing.T) {
 		if _, err := New(newFakeStore(), &fakeSender{}, NewTable(nil, nil), o); err == nil {
 			t.Errorf("New(%+v) accepted", o)
 		}
-	}
-}
-
-// A round stops when the workers are busy, and the next dispatch resumes
-// with the endpoints it did not reach: the first endpoints of the ring do
-// not take every freed worker while the others wait.
-func TestDispatchResumesWhereItStopped(t *testing.T) {
-	var eps []*Endpoint
-	for _, name := range []string{"a", "b", "c", "d"} {
-		eps = append(eps, testEndpoint(t, name, "", 16, time.Second))
-	}
-	h := newHarness(t, Options{Workers: 2}, eps...)
-	h.prove("a", "b", "c", "d")
-	now := h.clock.Now()
-	for _, name := range []string{"a", "b", "c", "d"} {
-		h.queue(name, 2, now, nil)
-	}
-	h.step()
-	first := h.dispatched()
-	if want := []string{"a0", "b0"}; !slices.Equal(ids(first), want) {
-		t.Fatalf("dispatched %v, want %v", ids(first), want)
-	}
-	for _, it := range first {
-		h.attempt(it)
-	}
-	h.step()
-	if got, want := ids(h.dispatched()), []string{"c0", "d0"}; !slices.Equal(got, want) {
-		t.Fatalf("after the workers are free: %v, want %v", got, want)
 	}
 }
 

@@ -168,7 +168,9 @@ type epState struct {
 	inflight int
 	ep       *Endpoint
 	gen      uint64
-	held     bool // waiting in the scheduler's held queue, not in its ring
+	held     bool // waiting in the scheduler's held queue, not in its ready queue
+	queued   bool // in the ready queue
+	waiting  bool // at its in-flight limit with deliveries ready: out of the queue until an attempt ends
 
 	// answered: one of its attempts got an HTTP answer within
 	// promptAnswer; slow: its last one did not. Set as outcomes are
