@@ -104,10 +104,7 @@ func (s *Scheduler) drainInbox(now time.Time) {
 		}
 		q := it.st
 		q.inflight--
-		if q.waiting { // a slot of its own is free: it competes again
-			q.waiting = false
-			s.enqueue(q)
-		}
+		s.rejoin(q) // a slot of its own is free: it competes again
 		s.statsMu.Lock()
 		q.InFlight--
 		if it.ep == nil && q.inflight == 0 && len(q.ready) == 0 {
@@ -119,6 +116,9 @@ func (s *Scheduler) drainInbox(now time.Time) {
 		s.statsMu.Unlock()
 	}
 	for _, it := range done {
+		// Its outcome may have raised its limit (a probe's first prompt
+		// answer, a slow one's): offer looks again.
+		s.rejoin(it.st)
 		if q := it.st; q.held && !q.slow.Load() {
 			// It answered promptly: its waiting deliveries need no room in
 			// the slow endpoints' share (its entry in held is skipped).
@@ -213,6 +213,15 @@ func (s *Scheduler) makeReady(it *item) {
 	}
 }
 
+// rejoin puts q back in line if it was waiting at its in-flight limit.
+func (s *Scheduler) rejoin(q *epState) {
+	if q.waiting {
+		q.waiting = false
+		s.atLimit--
+		s.enqueue(q)
+	}
+}
+
 // enqueue puts q, which has deliveries ready, in line for a worker: a slow
 // one behind the slow endpoints held for their share, if there are any
 // (ahead of them in the ready queue, it would take each slot they wait
@@ -265,7 +274,8 @@ func (s *Scheduler) slowCap() int { return max(1, s.opts.Workers/slowShare) }
 // limit leaves the queue until one of its attempts ends (drainInbox), so a
 // step costs the endpoints it serves, not every endpoint with something
 // ready (with 100,000 tenant endpoints, walking them all on every step was
-// a tenth of the daemon's CPU).
+// a tenth of the daemon's CPU); one out of rate-limit tokens is asked once
+// a step.
 //
 // Oldest first keeps a backlog spread over many endpoints draining in the
 // order it was stored, so the outcomes committed together are neighbours
@@ -274,7 +284,8 @@ func (s *Scheduler) slowCap() int { return max(1, s.opts.Workers/slowShare) }
 // and each commit rewrote two to four times the pages. So that one
 // endpoint's flood of old deliveries cannot hold every worker while others
 // wait, a first pass gives each endpoint at most its share of the workers
-// (workers ÷ endpoints waiting, at least one); a second pass gives the
+// (workers ÷ endpoints with deliveries ready, those at their limit
+// included; at least one); a second pass gives the
 // workers still free to those over their share, oldest first again.
 func (s *Scheduler) dispatch(now time.Time) {
 	t := s.table.Load()
@@ -288,31 +299,47 @@ func (s *Scheduler) dispatch(now time.Time) {
 	if s.busy >= s.opts.Workers || s.ready.len() == 0 {
 		return
 	}
-	share := max(1, s.opts.Workers/s.ready.len())
+	// Those at their limit count: they are owed a share as their attempts
+	// end, and without them a few flooding endpoints seemed to be all.
+	share := max(1, s.opts.Workers/(s.ready.len()+s.atLimit))
+	var limited []*epState // out of tokens: back after both passes, asked once a step
 	for _, most := range [...]int{share, math.MaxInt} {
 		var aside []*epState
 		for s.busy < s.opts.Workers && s.ready.len() > 0 {
-			if q := s.ready.pop(); s.offer(t, q, now, most) {
+			switch q := s.ready.pop(); s.offer(t, q, now, most) {
+			case overShare:
 				aside = append(aside, q)
+			case rateLimited:
+				limited = append(limited, q)
 			}
 		}
 		for _, q := range aside {
 			s.ready.push(q)
 		}
 	}
+	for _, q := range limited {
+		s.ready.push(q)
+	}
 }
 
+// What offer did with an endpoint that it did not hand on to a queue.
+const (
+	handled     = iota // sent (and queued again), held, waiting, or nothing ready
+	overShare          // over its share of the workers: for the second pass
+	rateLimited        // its rate limit has no token: for the next step
+)
+
 // offer hands q's first ready delivery to a worker if q may have one more
-// in flight. It reports whether q is to go back to the ready queue after
-// this pass (over its share of most in flight, or its rate limit); q goes
-// back at once after a delivery, to held when slow endpoints have their
-// share, or waits for one of its attempts to end at its in-flight limit.
-func (s *Scheduler) offer(t *Table, q *epState, now time.Time, most int) (aside bool) {
+// in flight, and q back to the ready queue. Otherwise q goes to held when
+// slow endpoints have their share, waits at its in-flight limit for one of
+// its attempts to end, or is returned to the caller (overShare: over most
+// in flight; rateLimited).
+func (s *Scheduler) offer(t *Table, q *epState, now time.Time, most int) int {
 	for len(q.ready) > 0 && q.ready[0].dropped {
 		q.take()
 	}
 	if len(q.ready) == 0 {
-		return false
+		return handled
 	}
 	ep := q.endpoint(t)
 	limit := removedInFlight
@@ -330,15 +357,16 @@ func (s *Scheduler) offer(t *Table, q *epState, now time.Time, most int) (aside 
 	switch {
 	case q.inflight >= limit:
 		q.waiting = true // it has an attempt in flight, whose end wakes it
-		return false
+		s.atLimit++
+		return handled
 	case slow && s.busySlow >= s.slowCap():
 		q.held = true
 		s.held.push(q)
-		return false
+		return handled
 	case q.inflight >= most:
-		return true
+		return overShare
 	case ep != nil && ep.limiter != nil && !ep.limiter.AllowN(now, 1):
-		return true
+		return rateLimited
 	}
 	it := q.take()
 	q.inflight++
@@ -354,7 +382,7 @@ func (s *Scheduler) offer(t *Table, q *epState, now time.Time, most int) (aside 
 	s.addInFlight(q, 1)
 	s.jobs <- it // never blocks: busy <= Workers == cap(jobs)
 	s.ready.push(q)
-	return false
+	return handled
 }
 
 // take removes and returns the first ready item. An emptied queue lets

@@ -139,6 +139,7 @@ type Scheduler struct {
 	ready    readyQueue
 	held     ring   // slow endpoints waiting for room in their share (dispatch)
 	readied  uint64 // items made ready so far: their order (makeReady)
+	atLimit  int    // endpoints waiting at their in-flight limit with deliveries ready
 	busy     int
 	busySlow int  // workers attempting for slow endpoints
 	carried  int  // bytes of bodies held by tracked items (loop only)

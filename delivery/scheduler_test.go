@@ -93,6 +93,62 @@ func TestFloodLeavesOthersTheirShare(t *testing.T) {
 	}
 }
 
+// Endpoints that flood every worker with old deliveries, each at its
+// max_in_flight, leave the next worker freed to one that falls ready later:
+// those at their limit count among the endpoints sharing the workers, so
+// one coming back from its limit is over its share.
+func TestFloodersAtTheirLimitLeaveOthersAWorker(t *testing.T) {
+	for _, c := range []struct{ workers, flooders, inFlight int }{{8, 4, 2}, {64, 4, 16}, {64, 2, 32}} {
+		var eps []*Endpoint
+		var names []string
+		for i := range c.flooders {
+			names = append(names, fmt.Sprintf("f%d", i))
+			eps = append(eps, testEndpoint(t, names[i], "", c.inFlight, time.Second))
+		}
+		eps = append(eps, testEndpoint(t, "other", "", 16, time.Second))
+		h := newHarness(t, Options{Workers: c.workers}, eps...)
+		h.prove(append(names, "other")...)
+		now := h.clock.Now()
+		for _, n := range names {
+			h.queue(n, 200, now.Add(-time.Hour), nil)
+		}
+		h.step()
+		inflight := h.dispatched()
+		if len(inflight) != c.workers {
+			t.Fatalf("%+v: first step dispatched %d", c, len(inflight))
+		}
+		h.queue("other", 1, now, nil)
+		h.step()
+		h.attempt(inflight[0])
+		h.step()
+		if got := ids(h.dispatched()); !slices.Equal(got, []string{"other0"}) {
+			t.Fatalf("%+v: the first worker freed went to %v, want [other0]", c, got)
+		}
+	}
+}
+
+// An endpoint waiting at its limit is looked at again when an outcome of
+// its is recorded, not only when an attempt ends: a probe's first prompt
+// answer, committed after the next probe went out, lifts its limit from
+// one to its max_in_flight at once.
+func TestProvenWhileAtLimitGetsWorkers(t *testing.T) {
+	h := newHarness(t, Options{Workers: 8}, testEndpoint(t, "a", "", 16, time.Second))
+	h.st.hold = true
+	h.queue("a", 6, h.clock.Now(), nil)
+	h.step()
+	first := h.dispatched()
+	h.attempt(first[0]) // released; its outcome waits for the commit
+	h.step()
+	if got := ids(h.dispatched()); !slices.Equal(got, []string{"a1"}) {
+		t.Fatalf("second probe: %v", got)
+	}
+	h.st.commit() // a0's prompt 200 is recorded: a is proven
+	h.step()
+	if got, want := ids(h.dispatched()), []string{"a2", "a3", "a4", "a5"}; !slices.Equal(got, want) {
+		t.Fatalf("after the proof: %v, want %v", got, want)
+	}
+}
+
 // Endpoints whose last attempt got no prompt answer (hung ones) have one
 // attempt in flight each and hold at most half the workers together,
 // whatever their max_in_flight: they cannot take every worker from a
@@ -118,9 +174,11 @@ func TestSlowEndpointsShareHalfTheWorkers(t *testing.T) {
 	h.queue("ok", 3, now, nil)
 	h.queue("new", 2, now, nil)
 	h.step()
-	// Oldest first (ok's were ready first), the new one probing with one.
+	// Each first within its share (8 workers ÷ 6 endpoints, the slow ones at
+	// their limit included): ok's oldest, the new one's probe; then the rest
+	// to ok, oldest first.
 	second := h.dispatched()
-	if got, want := ids(second), []string{"ok0", "ok1", "ok2", "new0"}; !slices.Equal(got, want) {
+	if got, want := ids(second), []string{"ok0", "new0", "ok1", "ok2"}; !slices.Equal(got, want) {
 		t.Fatalf("the healthy and the new endpoint got %v, want %v", got, want)
 	}
 	// An attempt that got no answer (a timeout) frees its slot for the
@@ -146,14 +204,16 @@ func TestSlowEndpointsShareHalfTheWorkers(t *testing.T) {
 		t.Fatalf("the next worker free: %v, want %v", got, want)
 	}
 	// A slow endpoint that falls ready while the slow ones fill their share
-	// waits in held for it: the worker freed goes to a healthy one.
+	// waits in held for it: the workers freed go to healthy ones.
 	h.queue("z", 1, now, nil)
-	h.attempt(second[1])
-	h.step()
-	if got, want := ids(h.dispatched()), []string{"v2"}; !slices.Equal(got, want) {
-		t.Fatalf("with the slow share full: %v, want %v", got, want)
+	for i, want := range [][]string{{"new1"}, {"v2"}} {
+		h.attempt(second[1+i])
+		h.step()
+		if got := ids(h.dispatched()); !slices.Equal(got, want) {
+			t.Fatalf("with the slow share full: %v, want %v", got, want)
+		}
 	}
-	h.attempt(second[2])
+	h.attempt(second[3])
 	h.step()
 	if got := h.dispatched(); len(got) != 0 || !h.state("z").held {
 		t.Fatalf("a slow endpoint went past the share: %v", ids(got))
