@@ -51,9 +51,11 @@ func TestDispatchOldestFirstWithinShares(t *testing.T) {
 	}
 }
 
-// A backlog spread over endpoints drains in due order, not endpoint by
-// endpoint in turn: the outcomes committed together are then neighbours in
-// the store, which writes a few pages for them instead of one each.
+// A backlog spread over endpoints drains oldest first, each endpoint within
+// its share (here one of the two workers), not endpoint by endpoint in turn:
+// a, whose deliveries are the newest, goes last, though it was queued first.
+// The outcomes committed together are then neighbours in the store, which
+// writes a few pages for them instead of one each.
 func TestDispatchDrainsBacklogInDueOrder(t *testing.T) {
 	var eps []*Endpoint
 	for _, name := range []string{"a", "b", "c"} {
