@@ -285,8 +285,8 @@ func (s *Scheduler) slowCap() int { return max(1, s.opts.Workers/slowShare) }
 // endpoint's flood of old deliveries cannot hold every worker while others
 // wait, a first pass gives each endpoint at most its share of the workers
 // (workers ÷ endpoints with deliveries ready, those at their limit
-// included; at least one); a second pass gives the
-// workers still free to those over their share, oldest first again.
+// included; at least one); a second pass gives the workers still free to
+// those over their share, oldest first again.
 func (s *Scheduler) dispatch(now time.Time) {
 	t := s.table.Load()
 	for n := s.slowCap() - s.busySlow; n > 0 && s.held.len() > 0; {
@@ -322,7 +322,7 @@ func (s *Scheduler) dispatch(now time.Time) {
 	}
 }
 
-// What offer did with an endpoint that it did not hand on to a queue.
+// What offer did with an endpoint: handled it, or gave it back to dispatch.
 const (
 	handled     = iota // sent (and queued again), held, waiting, or nothing ready
 	overShare          // over its share of the workers: for the second pass
@@ -399,8 +399,8 @@ func (q *epState) take() *item {
 	return it
 }
 
-// ring is a FIFO queue of endpoints (the slow ones held for their share),
-// each at most once.
+// ring is a FIFO queue of endpoints: the slow ones held for their share
+// (an entry whose endpoint left held meanwhile is skipped).
 type ring struct {
 	q    []*epState
 	head int
