@@ -25,11 +25,11 @@
 // others' share. Oldest first keeps a backlog over many endpoints draining
 // in the order it was stored, which the store writes in a few pages per
 // commit; round robin served each endpoint's queue by the same count, far
-// apart in the keys, and cost two to four times the page writes. A slow endpoint
-// (no prompt HTTP answer to its last attempt) has one attempt in flight,
-// and slow ones together hold at most half the workers, so many dead
-// endpoints cannot hold them all either; one not tried since start probes
-// one attempt at a time outside that share (loop.go, slowShare).
+// apart in the keys, and cost two to four times the page writes. A slow
+// endpoint (no prompt HTTP answer to its last attempt) has one attempt in
+// flight, and slow ones together hold at most half the workers, so many
+// dead endpoints cannot hold them all either; one not tried since start
+// probes one attempt at a time outside that share (loop.go, slowShare).
 //
 // # Many endpoints
 //

@@ -36,7 +36,7 @@ fi
 # recent stop; the start is measured from the exec to the first 200 of /readyz. Every start here
 # (both modes) follows a sync: a copy leaves its 50-70 MB dirty in the page cache, which the
 # daemon's first commits then wrote out in their fdatasync (a daemon restarted after a stop has
-# synced its file itself), costing the tenant runs a tenth of their rate (-2% to +24% in five pairs).
+# synced its file itself), costing the tenant runs a tenth of their rate (-2% to +30% in five pairs).
 sync
 t0=$(date +%s%N)
 "$bin/hookd" run -config tests/loadgen/tenants.toml >/dev/null 2>&1 & pid=$!
@@ -57,7 +57,7 @@ stop
 # printed (a round whose run failed is reported and left out); the summary gives the medians.
 # The first one-endpoint run is the target's baseline, hookd.toml as it is: its endpoint's
 # max_in_flight of 16 lets its deliveries fall behind the ingest and leaves their CPU to it (it
-# ends with a fifth to a third of them still to send), where the tenant run's 100,000 endpoints
+# goes on delivering for 2-3 s after its last acknowledgement), where the tenant run's 100,000 endpoints
 # keep all 64 workers delivering as events arrive. The second, one-endpoint-64.toml, gives that
 # endpoint max_in_flight = 64, the tenant run's workers: both then deliver as they ingest, and
 # its ratio is the cost of the tenants alone.
