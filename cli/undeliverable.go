@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -80,13 +79,6 @@ func parseTime(s string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
-	var ago config.Duration
-	if ago.UnmarshalText([]byte(s)) == nil {
-		return time.Now().Add(-ago.D()).UTC(), nil
-	}
-	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		return t, errors.New("want RFC 3339, e.g. 2026-11-25T08:00:00Z, or a duration ago such as 1h")
-	}
-	return t, nil
+	t, err := config.TimeOrAgo(s, time.Now())
+	return t.UTC(), err
 }

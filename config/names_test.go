@@ -40,3 +40,25 @@ func TestShortDuration(t *testing.T) {
 		}
 	}
 }
+
+// since and until take what the config file takes for a duration (days
+// too), or an RFC 3339 time; nothing negative or unreadable.
+func TestTimeOrAgo(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Time{
+		"1h":                          now.Add(-time.Hour),
+		"7d":                          now.Add(-7 * 24 * time.Hour),
+		"1d12h":                       now.Add(-36 * time.Hour),
+		"2026-11-25T08:00:00Z":        time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC),
+		"2026-11-25T08:00:00.5+01:00": time.Date(2026, 11, 25, 7, 0, 0, 5e8, time.UTC),
+	} {
+		if got, err := TimeOrAgo(in, now); err != nil || !got.Equal(want) {
+			t.Errorf("%s: %v %v, want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1h", "yesterday", "1x", "2026-11-25"} {
+		if got, err := TimeOrAgo(in, now); err == nil {
+			t.Errorf("%q accepted: %v", in, got)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -49,6 +50,20 @@ func parseDuration(s string) (time.Duration, error) {
 		v += r
 	}
 	return v, nil
+}
+
+// TimeOrAgo reads an RFC 3339 time, or a Duration (days too: "7d")
+// meaning that long before now: the since and until of the API's and the
+// CLI's queries, which take the durations the config file does.
+func TimeOrAgo(s string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	var ago Duration
+	if err := ago.UnmarshalText([]byte(s)); err != nil {
+		return time.Time{}, errors.New(`want an RFC 3339 time such as 2026-11-25T08:00:00Z, or a duration ago such as "1h" or "7d"`)
+	}
+	return now.Add(-ago.D()), nil
 }
 
 // MarshalText writes the value as a config file would: "5m" and "2h",

@@ -88,9 +88,9 @@ func (d *Daemon) Deliveries(sc api.Scope, q client.DeliveryQuery) (*client.Deliv
 		dst     *time.Time
 	}{{"since", q.Since, &sq.Since}, {"until", q.Until, &sq.Until}} {
 		if p.v != "" {
-			at, err := timeOrAgo(p.v, now)
+			at, err := config.TimeOrAgo(p.v, now)
 			if err != nil {
-				return nil, badRequest("%s: an RFC 3339 time or a duration ago such as \"1h\"", p.name)
+				return nil, badRequest("%s: %v", p.name, err)
 			}
 			*p.dst = at
 		}
@@ -109,22 +109,6 @@ func (d *Daemon) Deliveries(sc api.Scope, q client.DeliveryQuery) (*client.Deliv
 		out.Items = append(out.Items, v)
 	}
 	return out, nil
-}
-
-// timeOrAgo reads an RFC 3339 time, or a duration meaning that long
-// before now.
-func timeOrAgo(v string, now time.Time) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-		return t, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		return time.Time{}, err
-	}
-	if d < 0 {
-		return time.Time{}, errors.New("negative duration")
-	}
-	return now.Add(-d), nil
 }
 
 // eventIn reads an event if sc may see it: a tenant sees only its own

@@ -377,7 +377,7 @@ func TestDeliveriesLog(t *testing.T) {
 	}
 	d.waitState(ids[5], "b", "undeliverable")
 	d.waitState(ids[4], "a", "delivered")
-	_, out := d.Admin("GET", "/v1/deliveries?since=1h", "")
+	_, out := d.Admin("GET", "/v1/deliveries?since=7d", "") // days, as the config file takes them
 	items := out["items"].([]any)
 	if len(items) != 6 || items[0].(map[string]any)["event_id"] != "log-5" || items[5].(map[string]any)["event_id"] != "log-0" {
 		t.Fatalf("all, newest first: %v", out)
