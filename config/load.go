@@ -40,10 +40,15 @@ func (e *ConfigError) Error() string {
 	if e.Line > 0 {
 		fmt.Fprintf(&b, ":%d", e.Line)
 	}
-	if e.Key != "" {
-		fmt.Fprintf(&b, ": %s", e.Key)
+	for _, s := range []string{e.Key, e.Msg} {
+		if s == "" {
+			continue
+		}
+		if b.Len() > 0 { // no file: a managed endpoint's field
+			b.WriteString(": ")
+		}
+		b.WriteString(s)
 	}
-	fmt.Fprintf(&b, ": %s", e.Msg)
 	return b.String()
 }
 

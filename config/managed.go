@@ -119,7 +119,7 @@ func (c *Config) BuildManaged(id string, s *APISettings, secrets SecretSet, now 
 		}
 	}
 	e.Signing = &signing
-	ec, err := c.resolveEndpoint("", id, &e, false)
+	ec, err := c.resolveEndpoint("", id, &e, managedEndpoint)
 	var ep *delivery.Endpoint
 	if err == nil {
 		// What only a managed endpoint has: resolveEndpoint knows the file's keys.

@@ -47,13 +47,13 @@ func (c *Config) Resolve() error {
 	if c.Notify.URL != "" {
 		e := EndpointSettings{Name: NotifyEndpoint, URL: c.Notify.URL, Events: []string{"hookd.*"}, Signing: c.Notify.Signing,
 			Ordering: ptr(delivery.OrderingNone)} // an alert must not wait behind another
-		if c.NotifyTo, err = c.buildEndpoint("notify", "", &e, true); err != nil {
+		if c.NotifyTo, err = c.buildEndpoint("notify", "", &e, notifyEndpoint); err != nil {
 			once(err)
 		}
 	}
 	c.Resolved = nil
 	for i := range c.Endpoints {
-		ep, err := c.buildEndpoint(fmt.Sprintf("endpoints[%d]", i), ConfigID(c.Endpoints[i].Name, c.Endpoints[i].Tenant), &c.Endpoints[i], false)
+		ep, err := c.buildEndpoint(fmt.Sprintf("endpoints[%d]", i), ConfigID(c.Endpoints[i].Name, c.Endpoints[i].Tenant), &c.Endpoints[i], fileEndpoint)
 		if err != nil {
 			once(err)
 			continue
@@ -80,11 +80,20 @@ func ConfigID(name, tenant string) string {
 	return name + "@" + tenant
 }
 
+// endpointKind is where an endpoint's settings come from.
+type endpointKind int
+
+const (
+	fileEndpoint    endpointKind = iota // an [[endpoints]] table
+	notifyEndpoint                      // [notify]: internal, hookd's own alerts
+	managedEndpoint                     // the admin API: its secrets are its own, never [defaults]'
+)
+
 // buildEndpoint merges e over [defaults] over the built-in defaults,
 // reads its secret and builds it. p is the key prefix errors name; id is
 // the internal id ("" = the name).
-func (c *Config) buildEndpoint(p, id string, e *EndpointSettings, internal bool) (*delivery.Endpoint, error) {
-	ec, err := c.resolveEndpoint(p, id, e, internal)
+func (c *Config) buildEndpoint(p, id string, e *EndpointSettings, kind endpointKind) (*delivery.Endpoint, error) {
+	ec, err := c.resolveEndpoint(p, id, e, kind)
 	if err != nil {
 		return nil, err
 	}
@@ -133,10 +142,10 @@ func (c *Config) fieldErr(p string, err error) error {
 
 // resolveEndpoint is buildEndpoint's merge and checks, up to the config
 // NewEndpoint takes.
-func (c *Config) resolveEndpoint(p, id string, e *EndpointSettings, internal bool) (delivery.EndpointConfig, error) {
+func (c *Config) resolveEndpoint(p, id string, e *EndpointSettings, kind endpointKind) (delivery.EndpointConfig, error) {
 	d, b := &c.Defaults, builtin()
 	ec := delivery.EndpointConfig{
-		ID: id, Name: e.Name, Tenant: e.Tenant, Description: e.Description, URL: e.URL, Events: e.Events, Headers: mergeHeaders(d.Headers, e.Headers), Internal: internal,
+		ID: id, Name: e.Name, Tenant: e.Tenant, Description: e.Description, URL: e.URL, Events: e.Events, Headers: mergeHeaders(d.Headers, e.Headers), Internal: kind == notifyEndpoint,
 		Timeout:          pick(e.Timeout, d.Timeout, b.Timeout).D(),
 		MaxInFlight:      pick(e.MaxInFlight, d.MaxInFlight, b.MaxInFlight),
 		RateLimit:        pick(e.RateLimit, d.RateLimit, b.RateLimit),
@@ -195,7 +204,16 @@ func (c *Config) resolveEndpoint(p, id string, e *EndpointSettings, internal boo
 		ec.Envelope = &table
 	}
 
-	sc, key, err := resolveSigning(e.Signing, d.Signing, b.Signing)
+	def := d.Signing
+	if kind == managedEndpoint && def != nil {
+		// The operator's secrets (and the old ones a rotation of them keeps
+		// signing) are for the file's endpoints: a tenant's endpoint signs
+		// with its own, which its owner can read and rotate.
+		noSecrets := *def
+		noSecrets.Secret, noSecrets.SecretFile, noSecrets.SecretEnv, noSecrets.PreviousSecrets = nil, nil, nil, nil
+		def = &noSecrets
+	}
+	sc, key, err := resolveSigning(e.Signing, def, b.Signing)
 	if err != nil {
 		return ec, c.ErrAt(p+".signing."+key, "%v", err)
 	}

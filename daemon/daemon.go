@@ -354,28 +354,40 @@ var _ api.Operations = (*Daemon)(nil)
 
 // parkRemoved parks, as a reload does, the pending deliveries of config
 // endpoints the file no longer has (removed while hookd was stopped, or
-// between a reload's swap of the table and its parking, by a crash):
-// otherwise they wait for their next attempt, hours away, before they are
-// parked. A managed endpoint's (m:…) stay as they are: one missing from
-// the table is deleted (its deliveries were parked then) or did not build
-// with this config, which the next start may fix. A failure is logged,
-// as at a reload: those deliveries are then parked when they come due.
+// between a reload's swap of the table and its parking, by a crash), and
+// of managed endpoints deleted without their parking (a crash between the
+// delete's commit and it; every stored one is in the table, or the start
+// failed): otherwise they wait for their next attempt, hours away, and
+// count against max_pending until then. A failure is logged, as at a
+// reload: those deliveries are then parked when they come due.
 func (d *Daemon) parkRemoved(t *delivery.Table) {
-	var removed []string
+	var removed, deleted []string
 	for id, n := range d.store.PendingByEndpoint() {
-		if n > 0 && t.ByID(id) == nil && !delivery.IsManagedID(id) {
+		switch {
+		case n == 0 || t.ByID(id) != nil:
+		case delivery.IsManagedID(id):
+			deleted = append(deleted, id)
+		default:
 			removed = append(removed, id)
 		}
 	}
-	if len(removed) == 0 {
-		return
-	}
-	// One scan of the queue for all of them: after the upgrade to
+	// One scan of the queue for each list: after the upgrade to
 	// name@tenant ids, every tenant config endpoint's old id is here.
-	parked, err := d.store.ParkEndpoints(context.Background(), removed, delivery.ReasonRemoved)
-	if err != nil {
-		d.log.Error().Err(err).Strs("endpoints", removed).Msg("park deliveries of removed endpoints; they are parked when they come due")
-		return
+	for _, gone := range []struct {
+		ids         []string
+		reason, msg string
+	}{
+		{removed, delivery.ReasonRemoved, "endpoints removed while hookd was stopped; their pending deliveries are undeliverable"},
+		{deleted, delivery.ReasonDeleted, "managed endpoints deleted before a crash parked their deliveries; they are undeliverable"},
+	} {
+		if len(gone.ids) == 0 {
+			continue
+		}
+		parked, err := d.store.ParkEndpoints(context.Background(), gone.ids, gone.reason)
+		if err != nil {
+			d.log.Error().Err(err).Strs("endpoints", gone.ids).Msg("park deliveries of removed endpoints; they are parked when they come due")
+			continue
+		}
+		d.log.Warn().Strs("endpoints", gone.ids).Int("parked", parked).Msg(gone.msg)
 	}
-	d.log.Warn().Strs("endpoints", removed).Int("parked", parked).Msg("endpoints removed while hookd was stopped; their pending deliveries are undeliverable")
 }

@@ -78,9 +78,12 @@ var (
 )
 
 // loadManaged reads and builds the managed endpoints at Open. One that no
-// longer builds (say, the catalogue changed) is logged and left out, not
-// lost. They are decoded and built on every CPU (with 100,000 of them,
-// building one after the other was most of the start).
+// longer builds is an error, as a bad config is: what changed under it
+// can only be the [defaults] it inherits (checks added to the API since it
+// was created apply to changes, not to stored endpoints). Left out, it
+// would not be served, not be found by the API, and have its deliveries
+// parked as deleted. They are decoded and built on every CPU (with 100,000
+// of them, building one after the other was most of the start).
 func (d *Daemon) loadManaged(cfg *config.Config) ([]*delivery.Endpoint, error) {
 	recs, err := d.store.ManagedEndpoints()
 	if err != nil {
@@ -110,12 +113,19 @@ func (d *Daemon) loadManaged(cfg *config.Config) ([]*delivery.Endpoint, error) {
 		case decodeErrs[i] != nil:
 			return nil, decodeErrs[i]
 		case buildErrs[i] != nil:
-			d.log.Error().Str("endpoint", recs[i].Name).Err(buildErrs[i]).Msg("managed endpoint does not build with this config; not served")
+			return nil, unbuildable(&recs[i], buildErrs[i])
 		default:
 			eps = append(eps, ep)
 		}
 	}
 	return eps, nil
+}
+
+// unbuildable is the error of a config under which the stored managed
+// endpoint rec does not build.
+func unbuildable(rec *store.Managed, err error) error {
+	return fmt.Errorf("%w: managed endpoint %q (tenant %q) does not build with this config: %v (it inherits [defaults]: change them back, or change the endpoint through the API under the config it runs with)",
+		config.ErrConfig, rec.Name, rec.Tenant, err)
 }
 
 // clashes refuses a config whose endpoints use the name of a managed
@@ -135,8 +145,26 @@ func clashes(cfg *config.Config, t *delivery.Table, reserved map[string]string) 
 
 // putManaged makes ep the managed endpoint of its name. The caller holds
 // managed.mu.
-func (d *Daemon) putManaged(ep *delivery.Endpoint) {
-	d.sched.UpdateTable(func(t *delivery.Table) *delivery.Table { return t.WithManaged(ep) }, ep.ID)
+func (d *Daemon) putManaged(ep *delivery.Endpoint) { d.putManagedState(ep, nil) }
+
+// putManagedState is putManaged that also sets the endpoint's disabled
+// flag when disabled is not nil, in the same swap: an endpoint created
+// disabled is never current enabled. The caller holds managed.mu.
+func (d *Daemon) putManagedState(ep *delivery.Endpoint, disabled *bool) {
+	d.sched.UpdateTable(func(t *delivery.Table) *delivery.Table {
+		t = t.WithManaged(ep)
+		if disabled != nil {
+			t = t.WithDisabled(ep.ID, *disabled)
+		}
+		return t
+	}, ep.ID)
+}
+
+// disabledState is the change of state a create or patch stores with its
+// record when its body says disabled.
+func disabledState(on bool, reason string) func(*store.EndpointState) {
+	now := time.Now().UTC()
+	return func(es *store.EndpointState) { es.Disabled, es.Reason, es.Since = on, reason, now }
 }
 
 // notSelf refuses a URL that names one of hookd's own listeners by a
@@ -266,6 +294,9 @@ func (d *Daemon) CreateEndpoint(ctx context.Context, sc api.Scope, body []byte) 
 	now := time.Now().UTC()
 	secretJSON, _ := json.Marshal(secrets)
 	rec := store.Managed{ID: id, Name: s.Name, Tenant: s.Tenant, Settings: storedSettings(s), Created: now, Updated: now, Secrets: secretJSON, Number: number}
+	if s.Disabled != nil && *s.Disabled {
+		rec.State = disabledState(true, disabledBy(sc))
+	}
 
 	if err := d.reserve(s.Name, s.Tenant, cfg.Tenants.MaxEndpoints); err != nil {
 		return nil, err
@@ -274,18 +305,13 @@ func (d *Daemon) CreateEndpoint(ctx context.Context, sc api.Scope, body []byte) 
 	d.managed.mu.Lock()
 	delete(d.managed.reserved, s.Name)
 	if err == nil {
-		d.putManaged(ep)
+		d.putManagedState(ep, s.Disabled) // nothing pending to park yet
 	}
 	d.managed.mu.Unlock()
 	if errors.Is(err, store.ErrExists) {
 		return nil, errEndpointExists
 	} else if err != nil {
 		return nil, err
-	}
-	if s.Disabled != nil && *s.Disabled {
-		if err := d.sched.SetDisabled(ctx, id, true, disabledBy(sc)); err != nil {
-			return nil, err
-		}
 	}
 	if ep.TestOnCreate {
 		d.out.put(generated(ep, ep.TestEventType, d.testData(ep, ep.TestEventType)))
@@ -542,13 +568,19 @@ func (d *Daemon) PatchEndpoint(ctx context.Context, sc api.Scope, name string, b
 	}
 	rec.Settings, rec.Updated = storedSettings(s), time.Now().UTC()
 	rec.Secrets, _ = json.Marshal(secrets)
+	if disabled != nil {
+		rec.State = disabledState(*disabled, disabledBy(sc))
+	}
 	if err := d.store.PutManaged(ctx, rec, false); err != nil {
 		return nil, err
 	}
-	d.putManaged(ep)
-	if disabled != nil {
-		if err := d.sched.SetDisabled(ctx, rec.ID, *disabled, disabledBy(sc)); err != nil {
-			return nil, err
+	d.putManagedState(ep, disabled)
+	if disabled != nil && *disabled {
+		// The change is committed and current: a failure to park is not
+		// the patch's, since the worker parks what comes due for a
+		// disabled endpoint ("endpoint disabled") anyway.
+		if err := d.sched.ParkDisabled(ctx, rec.ID, disabledBy(sc)); err != nil {
+			d.log.Warn().Err(err).Str("endpoint", rec.Name).Msg("parking a disabled endpoint's deliveries")
 		}
 	}
 	v := d.endpointView(ep)

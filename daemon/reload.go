@@ -44,8 +44,8 @@ func (d *Daemon) reload() error {
 	}
 
 	// Managed endpoints keep their settings; [defaults] may have changed
-	// under them, so they are rebuilt (one that no longer builds keeps
-	// running as it was, and is logged).
+	// under them, so they are rebuilt, and a config under which one no
+	// longer builds is refused, as it would be at the next start.
 	now := time.Now()
 	recs, err := d.store.ManagedEndpoints()
 	if err != nil {
@@ -55,7 +55,7 @@ func (d *Daemon) reload() error {
 	for i := range recs {
 		rec := &recs[i]
 		if m := cur.Managed(rec.Name); m == nil || m.ID != rec.ID {
-			continue // not served since the start (it did not build then)
+			continue // deleted since the read
 		}
 		settings, secrets, err := decodeManaged(rec)
 		if err != nil { // it decoded at start: not expected
@@ -65,11 +65,11 @@ func (d *Daemon) reload() error {
 		if err := cfg.CheckPatterns(settings.Events); err != nil {
 			d.log.Warn().Str("endpoint", rec.Name).Err(err).Msg("managed endpoint keeps working, though the new catalogue does not list its types")
 		}
-		if ep, err := cfg.BuildManaged(rec.ID, &settings, secrets, now); err != nil {
-			d.log.Error().Str("endpoint", rec.Name).Err(err).Msg("managed endpoint does not build with the new config; kept as it was")
-		} else {
-			rebuilt[rec.ID] = ep
+		ep, err := cfg.BuildManaged(rec.ID, &settings, secrets, now)
+		if err != nil {
+			return unbuildable(rec, err)
 		}
+		rebuilt[rec.ID] = ep
 	}
 	managed := cur.ManagedEndpoints()
 	for i, ep := range managed {

@@ -593,8 +593,8 @@ func (t *Table) appendManaged(out []*Endpoint) []*Endpoint {
 // (by a 410 or an operator).
 func (t *Table) Disabled(id string) bool { return t.disabled[id] }
 
-// withDisabled returns a copy of t with id's disabled flag set to on.
-func (t *Table) withDisabled(id string, on bool) *Table {
+// WithDisabled returns a copy of t with id's disabled flag set to on.
+func (t *Table) WithDisabled(id string, on bool) *Table {
 	d := make(map[string]bool, len(t.disabled)+1)
 	for k, v := range t.disabled {
 		d[k] = v

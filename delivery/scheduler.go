@@ -248,7 +248,7 @@ func (s *Scheduler) SetDisabled(ctx context.Context, id string, on bool, reason 
 	old := s.table.Load()
 	// Take effect before the state is written, so nothing more is
 	// dispatched to an endpoint being disabled; undo if the write fails.
-	s.table.Store(old.withDisabled(id, on))
+	s.table.Store(old.WithDisabled(id, on))
 	err := s.st.UpdateEndpointState(ctx, id, func(es *store.EndpointState) {
 		es.Disabled, es.Reason, es.Since = on, reason, s.clock.Now().UTC()
 	})
@@ -259,9 +259,16 @@ func (s *Scheduler) SetDisabled(ctx context.Context, id string, on bool, reason 
 	if err != nil || !on {
 		return err
 	}
+	return s.ParkDisabled(ctx, id, reason)
+}
+
+// ParkDisabled parks what the endpoint with internal id id has pending, as
+// undeliverable with reason, once the table has it disabled and its state
+// says so (SetDisabled, or a change committed with its state).
+func (s *Scheduler) ParkDisabled(ctx context.Context, id, reason string) error {
 	n, err := s.st.ParkEndpoint(ctx, id, reason)
 	s.Recheck(id)
-	s.log.Warn().Str("endpoint", old.Name(id)).Str("reason", reason).Int("parked", n).Msg("endpoint disabled")
+	s.log.Warn().Str("endpoint", s.table.Load().Name(id)).Str("reason", reason).Int("parked", n).Msg("endpoint disabled")
 	return err
 }
 

@@ -43,6 +43,11 @@ type Managed struct {
 	// Number is the NextNumber a new endpoint's id was made from: its
 	// create records it as used, so no later one gets it again.
 	Number uint64 `json:"-"`
+	// State, if set, changes the endpoint's state (a create's starts as
+	// first seen at Created) in the same transaction as the record, so a
+	// change and the disabled flag sent with it are stored together or not
+	// at all.
+	State func(*EndpointState) `json:"-"`
 }
 
 // NextNumber hands out a number never handed out before, from the sequence
@@ -162,11 +167,24 @@ func (s *Store) PutManaged(ctx context.Context, m Managed, create bool) error {
 				return err
 			}
 			st.seq = max(st.seq, m.Number)
-			if err := states.Put([]byte(m.ID), encodeEndpointState(EndpointState{FirstSeen: m.Created})); err != nil {
+			es := EndpointState{FirstSeen: m.Created}
+			if m.State != nil {
+				m.State(&es)
+			}
+			if err := states.Put([]byte(m.ID), encodeEndpointState(es)); err != nil {
 				return err
 			}
 		} else if byID.Get([]byte(m.ID)) == nil {
 			return ErrNotFound
+		} else if m.State != nil {
+			es, err := decodeEndpointState(states.Get([]byte(m.ID)))
+			if err != nil {
+				return err
+			}
+			m.State(&es)
+			if err := states.Put([]byte(m.ID), encodeEndpointState(es)); err != nil {
+				return err
+			}
 		}
 		if err := byID.Put([]byte(m.ID), rec); err != nil {
 			return err

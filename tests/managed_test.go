@@ -361,3 +361,35 @@ func TestManagedSecretsSealedAtRest(t *testing.T) {
 		t.Fatalf("after restart: %v", got)
 	}
 }
+
+// [defaults.signing] is the config file's: its secret and previous_secrets
+// sign the operator's own endpoints and never a managed one, whose secrets
+// are its own (created, rotated, revealed through the API).
+func TestManagedEndpointsInheritNoSecretsFromDefaults(t *testing.T) {
+	rcv := NewReceiver(t)
+	const operatorOld = "whsec_b3BlcmF0b3Igb2xkIHNlY3JldCBvZiAzMiBieXRlcy4uLi4="
+	d := MustOpenDaemon(t, "\n[defaults.signing]\nsecret = \""+testSecret+"\"\nprevious_secrets = [\""+operatorOld+"\"]\n")
+	status, ep := d.Admin("POST", "/v1/endpoints", `{"name":"m1","url":"`+rcv.URL+`/m1","events":["*"],"tenant":"t1"}`)
+	if status != 201 {
+		t.Fatalf("create: %d %v", status, ep)
+	}
+	if _, sec := d.Admin("GET", "/v1/endpoints/m1/secret", ""); len(sec["previous"].([]any)) != 0 {
+		t.Fatalf("previous: %v", sec)
+	}
+	d.Event(`{"type":"x","tenant":"t1","data":1}`)
+	if n := verifyAmong(t, rcv.Wait(t, "/m1", 1)[0], ep["secret"].(string)); n != 1 {
+		t.Fatalf("a never-rotated managed endpoint's request carries %d signatures", n)
+	}
+	for _, body := range []string{
+		`{"name":"h1","url":"` + rcv.URL + `/h1","events":["*"],"signing":{"scheme":"hmac-sha256"}}`,
+		`{"name":"n1","url":"` + rcv.URL + `/n1","events":["*"],"signing":{"scheme":"none"}}`,
+	} {
+		if status, out := d.Admin("POST", "/v1/endpoints", body); status != 201 {
+			t.Fatalf("%s: %d %v", body, status, out)
+		}
+	}
+	d.Event(`{"type":"y","data":2}`)
+	if r := rcv.Wait(t, "/n1", 1)[0]; r.Header.Get("webhook-signature") != "" {
+		t.Fatalf("scheme none signed with the defaults' secret: %v", r.Header)
+	}
+}

@@ -1,0 +1,118 @@
+package tests
+
+import (
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"hookd/config"
+	"hookd/daemon"
+)
+
+// failSecondCommit makes a daemon whose commits fail from the second one
+// after arm is called until disarm is.
+func failSecondCommit(t *testing.T) (d *Daemon, arm, disarm func()) {
+	var armed, n atomic.Int32
+	d = MustOpenDaemonExtra(t, Extra{}, "", func(d *daemon.Daemon) {
+		d.StoreHooks.BeforeCommit = func() error {
+			if armed.Load() == 1 && n.Add(1) > 1 {
+				return errors.New("injected: disk gone")
+			}
+			return nil
+		}
+	})
+	return d, func() { n.Store(0); armed.Store(1) }, func() { armed.Store(0) }
+}
+
+// A create's or patch's "disabled" is stored with the settings it came
+// with, in one commit, and the endpoint is never current without it: a
+// 201 or 200 means both, an error means neither.
+func TestCreateAndPatchWithDisabledAreAtomic(t *testing.T) {
+	rcv := NewReceiver(t)
+	d, arm, disarm := failSecondCommit(t)
+
+	arm()
+	status, out := d.Admin("POST", "/v1/endpoints", `{"name":"off","url":"`+rcv.URL+`/off","events":["*"],"tenant":"t1","disabled":true}`)
+	disarm()
+	if status != 201 {
+		t.Fatalf("create: %d %v", status, out)
+	}
+	if _, ep := d.Admin("GET", "/v1/endpoints/off", ""); ep["state"] != "disabled" {
+		t.Fatalf("created disabled: %v", ep)
+	}
+	id := d.Event(`{"type":"x","tenant":"t1","data":1}`)
+	d.waitState(id, "off", "undeliverable")
+	if n := len(rcv.Requests("/off")); n != 0 {
+		t.Fatalf("an endpoint created disabled received %d requests", n)
+	}
+
+	if st, out := d.Admin("POST", "/v1/endpoints", `{"name":"p","url":"`+rcv.URL+`/old","events":["*"],"tenant":"t2"}`); st != 201 {
+		t.Fatal(st, out)
+	}
+	arm()
+	status, _ = d.Admin("PATCH", "/v1/endpoints/p", `{"url":"`+rcv.URL+`/new","disabled":true}`)
+	disarm()
+	_, ep := d.Admin("GET", "/v1/endpoints/p", "")
+	switch {
+	case status == 200 && (ep["url"] != rcv.URL+"/new" || ep["state"] != "disabled"):
+		t.Fatalf("patch answered 200 but the endpoint is %v", ep)
+	case status != 200 && (ep["url"] != rcv.URL+"/old" || ep["state"] != "active"):
+		t.Fatalf("patch answered %d but the endpoint is %v", status, ep)
+	}
+	id = d.Event(`{"type":"x","tenant":"t2","data":2}`)
+	if status == 200 {
+		d.waitState(id, "p", "undeliverable")
+		if n := len(rcv.Requests("/new")); n != 0 {
+			t.Fatalf("the new URL of an endpoint patched disabled received %d requests", n)
+		}
+	} else {
+		rcv.Wait(t, "/old", 1)
+	}
+}
+
+// A config under which a stored managed endpoint no longer builds (here a
+// [defaults] header every endpoint inherits) is refused, as a bad config
+// is: at a reload the old one keeps running; at a start hookd does not
+// start, rather than leave the endpoint out (unserved, unknown to the API,
+// its name free for the file, its deliveries parked as deleted). With the
+// config it ran with it starts again with the endpoint and its deliveries.
+func TestConfigUnderWhichAManagedEndpointDoesNotBuildIsRefused(t *testing.T) {
+	rcv := NewReceiver(t)
+	rcv.Status("/h", 500, 1000)
+	const schedule = "\n[defaults]\nschedule = [\"1h\"]\n"
+	const bad = "\n[defaults]\nschedule = [\"1h\"]\nheaders = {\"X-Bad\" = \"{nope}\"}\n"
+	d := MustOpenDaemon(t, schedule)
+	if st, out := d.Admin("POST", "/v1/endpoints", `{"name":"h","url":"`+rcv.URL+`/h","events":["*"],"tenant":"t1"}`); st != 201 {
+		t.Fatal(st, out)
+	}
+	id := d.Event(`{"type":"x","tenant":"t1","data":1}`)
+	rcv.Wait(t, "/h", 1) // failed; the retry is an hour away
+
+	d.rewrite(bad)
+	err := d.Reload()
+	if err == nil || !strings.Contains(err.Error(), `managed endpoint "h"`) || !strings.Contains(err.Error(), "headers.X-Bad") {
+		t.Fatalf("reload: %v", err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	c, err := config.Load(d.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dd := daemon.New(c)
+	if err := dd.Open(); err == nil || !errors.Is(err, config.ErrConfig) || !strings.Contains(err.Error(), `managed endpoint "h" (tenant "t1")`) {
+		dd.Close()
+		t.Fatalf("start: %v", err)
+	}
+
+	d = mustOpenIn(t, d.dir, d.extra, schedule, nil)
+	if st, ep := d.Admin("GET", "/v1/endpoints/h", ""); st != 200 || ep["state"] != "active" {
+		t.Fatalf("after the refused start: %d %v", st, ep)
+	}
+	if st := d.deliveryState(id, "h")["state"]; st != "pending" {
+		t.Fatalf("its delivery: %v", st)
+	}
+}
