@@ -641,8 +641,14 @@ func (d *Daemon) deleteManaged(ctx context.Context, m *delivery.Endpoint) error 
 	d.sched.UpdateTable(func(t *delivery.Table) *delivery.Table { return t.WithoutManaged(m.Name) })
 	n, err := d.store.ParkEndpoint(ctx, m.ID, delivery.ReasonDeleted)
 	d.sched.Forget(m.ID)
+	if err != nil {
+		// The delete is committed and current, so it is not the caller's
+		// failure: the worker parks what comes due for an endpoint no
+		// longer there, and the next start parks the rest (parkRemoved).
+		d.log.Warn().Err(err).Str("endpoint", m.Name).Msg("parking a deleted endpoint's deliveries")
+	}
 	d.log.Info().Str("endpoint", m.Name).Int("parked", n).Msg("managed endpoint deleted")
-	return err
+	return nil
 }
 
 // EndpointSecret reads a managed endpoint's secret and the previous ones

@@ -10,11 +10,11 @@ import (
 	"hookd/daemon"
 )
 
-// failSecondCommit makes a daemon whose commits fail from the second one
-// after arm is called until disarm is.
-func failSecondCommit(t *testing.T) (d *Daemon, arm, disarm func()) {
+// failSecondCommit makes a daemon on cfg whose commits fail from the
+// second one after arm is called until disarm is.
+func failSecondCommit(t *testing.T, cfg string) (d *Daemon, arm, disarm func()) {
 	var armed, n atomic.Int32
-	d = MustOpenDaemonExtra(t, Extra{}, "", func(d *daemon.Daemon) {
+	d = MustOpenDaemonExtra(t, Extra{}, cfg, func(d *daemon.Daemon) {
 		d.StoreHooks.BeforeCommit = func() error {
 			if armed.Load() == 1 && n.Add(1) > 1 {
 				return errors.New("injected: disk gone")
@@ -30,7 +30,7 @@ func failSecondCommit(t *testing.T) (d *Daemon, arm, disarm func()) {
 // 201 or 200 means both, an error means neither.
 func TestCreateAndPatchWithDisabledAreAtomic(t *testing.T) {
 	rcv := NewReceiver(t)
-	d, arm, disarm := failSecondCommit(t)
+	d, arm, disarm := failSecondCommit(t, "")
 
 	arm()
 	status, out := d.Admin("POST", "/v1/endpoints", `{"name":"off","url":"`+rcv.URL+`/off","events":["*"],"tenant":"t1","disabled":true}`)
@@ -115,4 +115,52 @@ func TestConfigUnderWhichAManagedEndpointDoesNotBuildIsRefused(t *testing.T) {
 	if st := d.deliveryState(id, "h")["state"]; st != "pending" {
 		t.Fatalf("its delivery: %v", st)
 	}
+}
+
+// A delete is answered by its commit: if parking the endpoint's deliveries
+// then fails (or a crash comes first), the delete stands, and the next
+// start parks them as deleted rather than leave them pending until their
+// retry, an hour away here.
+func TestDeleteStandsWhenParkingFails(t *testing.T) {
+	rcv := NewReceiver(t)
+	rcv.Status("/h", 500, 1000)
+	const schedule = "\n[defaults]\nschedule = [\"1h\"]\n"
+	d, arm, disarm := failSecondCommit(t, schedule)
+	if st, out := d.Admin("POST", "/v1/endpoints", `{"name":"h","url":"`+rcv.URL+`/h","events":["*"],"tenant":"t1"}`); st != 201 {
+		t.Fatal(st, out)
+	}
+	id := d.Event(`{"type":"x","tenant":"t1","data":1}`)
+	rcv.Wait(t, "/h", 1)
+	eventually(t, "the failed attempt recorded", func() bool {
+		a, _ := d.deliveryState(id, "h")["attempts"].(float64)
+		return a == 1
+	})
+	arm()
+	status, out := d.Admin("DELETE", "/v1/endpoints/h", "")
+	disarm()
+	if status != 204 {
+		t.Fatalf("delete: %d %v", status, out)
+	}
+	if dl := onlyDelivery(t, d, id); dl["state"] != "pending" {
+		t.Fatalf("the parking did not fail: %v", dl)
+	}
+	d = d.Restart(schedule)
+	if st, _ := d.Admin("GET", "/v1/endpoints/h", ""); st != 404 {
+		t.Fatalf("deleted endpoint after restart: %d", st)
+	}
+	if dl := onlyDelivery(t, d, id); dl["state"] != "undeliverable" || dl["reason"] != "endpoint deleted" {
+		t.Fatalf("its delivery after the restart: %v", dl)
+	}
+}
+
+// onlyDelivery is the one delivery of event id (its endpoint deleted, it
+// has no name to find it by).
+func onlyDelivery(t *testing.T, d *Daemon, id string) map[string]any {
+	t.Helper()
+	_, ev := d.Admin("GET", "/v1/events/"+id, "")
+	ds, _ := ev["deliveries"].([]any)
+	if len(ds) != 1 {
+		t.Fatalf("event %s: %v", id, ev)
+	}
+	return ds[0].(map[string]any)
 }
