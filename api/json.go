@@ -350,17 +350,24 @@ func pathAt(body []byte, off int64) string {
 	}
 }
 
-// EndpointNamed refuses "endpoint": "" or null in a redeliver body, which
-// decode as if the key were absent: an absent endpoint means every
-// endpoint, and a blank one must not widen the request to all of them.
-func EndpointNamed(body []byte) error {
+// EndpointNamed refuses "endpoint": "" or null in a redeliver body: an
+// absent endpoint means every endpoint, and a blank one must not widen
+// the request to all of them.
+func EndpointNamed(body []byte) error { return NonEmpty(body, "endpoint", "every endpoint") }
+
+// NonEmpty refuses key given as "" or null in a JSON object body, which
+// decoding cannot tell from the key left out, when leaving it out means
+// something else (what means, in the message): a tenant sent from an
+// empty variable would make a platform endpoint, which every tenant's
+// events reach.
+func NonEmpty(body []byte, key, means string) error {
 	var m map[string]json.RawMessage
 	if json.Unmarshal(body, &m) != nil {
 		return nil // not an object: Decode said so
 	}
-	if v, ok := m["endpoint"]; ok {
+	if v, ok := m[key]; ok {
 		if s := string(bytes.TrimSpace(v)); s == "null" || s == `""` {
-			return &fieldProblem{"endpoint", "must name an endpoint (leave the key out for every endpoint)"}
+			return &fieldProblem{key, "must not be empty or null (leave the key out for " + means + ")"}
 		}
 	}
 	return nil

@@ -45,11 +45,22 @@ func (f *adminFlags) parse(args []string) ([]string, bool) {
 		}
 		args = f.fs.Args()
 		if len(args) == 0 {
-			return pos, true
+			break
 		}
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
+	ok := true
+	f.fs.Visit(func(fl *flag.Flag) {
+		// Left out, these mean every tenant or endpoint (a list) or none
+		// (a platform endpoint); given empty, from an unset variable
+		// (-tenant "$T"), they must not silently mean the same.
+		if (fl.Name == "tenant" || fl.Name == "endpoint") && fl.Value.String() == "" && ok {
+			fmt.Fprintf(f.fs.Output(), "hookd %s: -%s is empty; to mean none, leave the flag out\n", f.fs.Name(), fl.Name)
+			ok = false
+		}
+	})
+	return pos, ok
 }
 
 // client builds the admin client from -admin and -token, or from the

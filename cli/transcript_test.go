@@ -144,6 +144,8 @@ var transcriptCommands = [][]string{
 	{"test", "crm", "-data", "{"},
 
 	{"endpoints", "-tenant", "wgt_1"},
+	{"endpoints", "-tenant", ""},
+	{"endpoints", "create", "-url", "https://acme.example.com/hooks", "-tenant", ""},
 	{"endpoints", "create", "-url", "https://acme.example.com/hooks", "-tenant", "wgt_1", "-events", "conversation.ended, conversation.started", "-description", "Acme CRM", "-set", "metadata.crm=acme", "-set", "metadata.plan=pro"},
 	{"endpoints", "create", "-url", "https://acme.example.com/hooks", "-json"},
 	{"endpoints", "create", "-url", "https://x.example.com", "-name", "ep_x", "-scheme", "hmac-sha256", "-secret", "s3cr3t",

@@ -384,6 +384,10 @@ func (c *Config) validateEndpoints(r *reporter) {
 		}
 		if e.Tenant != "" && !ValidID(e.Tenant) {
 			r.bad(p+".tenant", "%q: %s", e.Tenant, IDRule)
+		} else if _, set := c.lines.byKey[p+".tenant"]; set && e.Tenant == "" {
+			// Written from an empty variable, it would make a platform
+			// endpoint, which every tenant's events reach.
+			r.bad(p+".tenant", "is empty (leave the key out for a platform endpoint)")
 		}
 		if err := checkDescription(e.Description); err != nil {
 			r.bad(p+".description", "%v", err)

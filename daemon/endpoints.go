@@ -251,6 +251,9 @@ func (d *Daemon) CreateEndpoint(ctx context.Context, sc api.Scope, body []byte) 
 	if err := nullValues(body, "headers", "metadata"); err != nil {
 		return nil, err
 	}
+	if err := api.NonEmpty(body, "tenant", "a platform endpoint"); err != nil {
+		return nil, badRequest("%v", err)
+	}
 	if !sc.All() {
 		if sc.Tenant() == "" {
 			return nil, errNotFound

@@ -2,6 +2,8 @@ package store
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -189,10 +191,6 @@ type LogEntry struct {
 // the end), and how many index keys it visited (tests check that this
 // follows the range, not the database).
 func (s *Store) DeliveryLog(q DeliveryQuery) ([]LogEntry, string, int, error) {
-	after, err := hex.DecodeString(q.Cursor)
-	if err != nil {
-		return nil, "", 0, fmt.Errorf("bad cursor: %w", err)
-	}
 	if q.Limit < 1 {
 		return nil, "", 0, errors.New("limit must be at least 1")
 	}
@@ -202,7 +200,7 @@ func (s *Store) DeliveryLog(q DeliveryQuery) ([]LogEntry, string, int, error) {
 		visited int
 	)
 	s.barrier() // a query after a 202 sees the event
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx *bolt.Tx) error {
 		bucket, w := bktLogTime, logWalk{}
 		switch {
 		case q.Endpoint != "":
@@ -210,9 +208,11 @@ func (s *Store) DeliveryLog(q DeliveryQuery) ([]LogEntry, string, int, error) {
 		case q.Tenant != "":
 			bucket, w.prefix, w.kind = bktLogTenant, append([]byte(q.Tenant), 0), runTenant
 		}
-		if len(after) > 0 && (len(after) < len(w.prefix)+8 || !bytes.HasPrefix(after, w.prefix)) {
-			// Another query's (another endpoint's, tenant's) or made up:
-			// an answer would be a wrong page, not an error.
+		scope := append([]byte{w.kind}, w.prefix...)
+		after, err := readCursor(q.Cursor, scope)
+		if err != nil || len(after) > 0 && (len(after) < len(w.prefix)+8 || !bytes.HasPrefix(after, w.prefix)) {
+			// Another query's (another endpoint's, tenant's, or all of
+			// them) or made up: an answer would be a wrong page.
 			return errors.New("bad cursor: not one this query returned")
 		}
 		until := q.Until
@@ -255,7 +255,7 @@ func (s *Store) DeliveryLog(q DeliveryQuery) ([]LogEntry, string, int, error) {
 			}
 			visited++
 			if len(out) == q.Limit {
-				next = hex.EncodeToString(prevLogKey(out[len(out)-1], bucket, w.prefix))
+				next = makeCursor(prevLogKey(out[len(out)-1], bucket, w.prefix), scope)
 				break
 			}
 			e, ok, err := s.logEntry(tx, bucket, w.prefix, cur, q)
@@ -269,6 +269,40 @@ func (s *Store) DeliveryLog(q DeliveryQuery) ([]LogEntry, string, int, error) {
 		return nil
 	})
 	return out, next, visited, err
+}
+
+// makeCursor is the cursor of the page after key for the query of scope
+// (which index, and the endpoint's or tenant's prefix): key and a check
+// of scope and key, in hex. The check is what tells a cursor of the
+// overall index, whose keys have no prefix, from another query's or one
+// made up; it is not a secret (a tenant's query checks its prefix too, so
+// a forged cursor only pages through what that query may read).
+func makeCursor(key, scope []byte) string {
+	return hex.EncodeToString(append(bytes.Clone(key), cursorCheck(key, scope)...))
+}
+
+// readCursor returns the key of a cursor makeCursor made for scope; ""
+// is no cursor, the first page.
+func readCursor(c string, scope []byte) ([]byte, error) {
+	b, err := hex.DecodeString(c)
+	if err != nil || len(b) == 0 {
+		return nil, err
+	}
+	n := len(b) - cursorCheckLen
+	if n < 0 || !hmac.Equal(b[n:], cursorCheck(b[:n], scope)) {
+		return nil, errors.New("bad cursor")
+	}
+	return b[:n], nil
+}
+
+const cursorCheckLen = 8
+
+func cursorCheck(key, scope []byte) []byte {
+	h := sha256.New()
+	h.Write(scope)
+	h.Write([]byte{0})
+	h.Write(key)
+	return h.Sum(nil)[:cursorCheckLen]
 }
 
 // logWalk merges, newest first, the keys one query reads from several

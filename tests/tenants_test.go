@@ -155,7 +155,7 @@ func TestRedeliveryFollowsTenants(t *testing.T) {
 	// A blank endpoint is not "every endpoint" (it was: found by black-box testing).
 	for _, path := range []string{"/v1/events/evB/redeliver", "/v1/undeliverable/redeliver"} {
 		for _, body := range []string{`{"endpoint":""}`, `{"endpoint":null}`} {
-			if status, out := d.Admin("POST", path, body); status != 400 || !strings.Contains(fmt.Sprint(out), "endpoint: must name an endpoint") {
+			if status, out := d.Admin("POST", path, body); status != 400 || !strings.Contains(fmt.Sprint(out), "endpoint: must not be empty or null") {
 				t.Errorf("%s %s: %d %v", path, body, status, out)
 			}
 		}
