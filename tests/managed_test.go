@@ -238,7 +238,7 @@ func TestManagedEndpointErrors(t *testing.T) {
 		{"GET", "/v1/deliveries?tenant=ten%00A", ``, 400, "tenant"},
 		{"GET", "/v1/deliveries?tenat=T", ``, 400, `"tenat": unknown query parameter`}, // not everyone's deliveries
 		{"GET", "/v1/endpoints?tenant=T&tenant=U", ``, 400, "tenant: given twice"},
-		{"GET", "/v1/deliveries?tenant=", ``, 400, "tenant: empty"}, // an empty variable: not everyone's
+		{"GET", "/v1/deliveries?tenant=", ``, 400, "tenant: empty"},                                                                     // an empty variable: not everyone's
 		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"tenant":""}`, 400, "tenant: must not be empty or null"}, // not a platform endpoint
 		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"tenant":null}`, 400, "tenant: must not be empty or null"},
 		{"PATCH", "/v1/endpoints/fromfile", `{"url":"http://127.0.0.1:9/"}`, 409, "config file"},
