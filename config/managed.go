@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"hookd/delivery"
 )
@@ -137,6 +138,33 @@ func (c *Config) BuildManaged(id string, s *APISettings, secrets SecretSet, now 
 	return ep, nil
 }
 
+// minSecretKey is the shortest key a secret sent through the API may
+// carry: 128 bits (hookd generates 256; Standard Webhooks asks for 24 to
+// 64 bytes).
+const minSecretKey = 16
+
+// CheckAPISecret refuses a secret sent through the API (create, patch,
+// rotate-secret) that makes a weak key, or an hmac-sha256 one that a
+// receiver could not type back: its key is the text itself. The file's
+// secrets are the operator's and are not held to it.
+func CheckAPISecret(scheme, secret string) error {
+	switch scheme {
+	case "standard":
+		key, err := delivery.DecodeStandardSecret(secret)
+		if err == nil && len(key) < minSecretKey {
+			return fmt.Errorf("its key is %d bytes; at least %d (leave it out to have a 32-byte one generated)", len(key), minSecretKey)
+		}
+	case "hmac-sha256":
+		if len(secret) < minSecretKey {
+			return fmt.Errorf("is %d characters; at least %d (leave it out to have one generated)", len(secret), minSecretKey)
+		}
+		if strings.TrimSpace(secret) != secret || strings.IndexFunc(secret, unicode.IsControl) >= 0 {
+			return errors.New("must not have control characters or surrounding spaces")
+		}
+	}
+	return nil
+}
+
 // CheckNewManaged refuses, in settings sent through the API that
 // BuildManaged built as ep, what BuildManaged lets through so that
 // endpoints stored before these checks still build at start: a
@@ -166,6 +194,11 @@ func CheckNewManaged(s *APISettings, ep *delivery.Endpoint, changed func(field s
 	if set("signing") {
 		if key, err := s.Signing.conflicts(ep.Signing.Scheme); err != nil {
 			return fieldErrorf("signing."+key, "%v", err)
+		}
+		if s.Signing != nil && s.Signing.Secret != nil {
+			if err := CheckAPISecret(ep.Signing.Scheme, *s.Signing.Secret); err != nil {
+				return fieldErrorf("signing.secret", "%v", err)
+			}
 		}
 	}
 	if set("headers") || set("signing") {

@@ -712,6 +712,8 @@ func (d *Daemon) RotateSecret(ctx context.Context, sc api.Scope, name string, in
 	secrets := config.SecretSet{Secret: in.Secret}
 	if secrets.Secret == "" {
 		secrets.Secret = config.GenerateSecret(scheme)
+	} else if err := config.CheckAPISecret(scheme, secrets.Secret); err != nil {
+		return nil, badRequest("secret: %v", err)
 	}
 	if scheme == "standard" {
 		for _, p := range current.Previous {

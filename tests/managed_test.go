@@ -241,6 +241,10 @@ func TestManagedEndpointErrors(t *testing.T) {
 		{"GET", "/v1/deliveries?tenant=", ``, 400, "tenant: empty"},                                                                     // an empty variable: not everyone's
 		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"tenant":""}`, 400, "tenant: must not be empty or null"}, // not a platform endpoint
 		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"tenant":null}`, 400, "tenant: must not be empty or null"},
+		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"signing":{"secret":"whsec_AA=="}}`, 400, "signing.secret: its key is 1 bytes; at least 16"},
+		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"signing":{"scheme":"hmac-sha256","secret":"s3cr3t"}}`, 400, "signing.secret: is 6 characters"},
+		{"PATCH", "/v1/endpoints/mine", `{"signing":{"secret":"whsec_AAAA"}}`, 400, "signing.secret: its key is 3 bytes"},
+		{"POST", "/v1/endpoints/mine/rotate-secret", `{"secret":"whsec_AAAA"}`, 400, "secret: its key is 3 bytes"},
 		{"PATCH", "/v1/endpoints/fromfile", `{"url":"http://127.0.0.1:9/"}`, 409, "config file"},
 		{"PATCH", "/v1/endpoints/nope", `{"url":"http://127.0.0.1:9/"}`, 404, ""},
 		{"PATCH", "/v1/endpoints/mine", `{"tenant":"other"}`, 400, "tenant"},
