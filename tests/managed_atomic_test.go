@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"hookd/config"
 	"hookd/daemon"
@@ -163,4 +164,40 @@ func onlyDelivery(t *testing.T, d *Daemon, id string) map[string]any {
 		t.Fatalf("event %s: %v", id, ev)
 	}
 	return ds[0].(map[string]any)
+}
+
+// A create whose commit a reload overtakes is built under the config the
+// reload put in place (the reload cannot rebuild what is not yet in the
+// table): here the reload's [defaults] header reaches the new endpoint.
+func TestCreateDuringReloadGetsTheNewConfig(t *testing.T) {
+	rcv := NewReceiver(t)
+	var d *Daemon
+	var armed atomic.Bool
+	reloaded := make(chan error, 1)
+	d = MustOpenDaemonExtra(t, Extra{}, "", func(dd *daemon.Daemon) {
+		dd.StoreHooks.BeforeCommit = func() error {
+			if armed.CompareAndSwap(true, false) {
+				old := dd.Config()
+				go func() { reloaded <- dd.Reload() }()
+				// Not eventually: this is the committer's goroutine, not the
+				// test's. The reload swaps the config before its own commit.
+				for deadline := time.Now().Add(10 * time.Second); dd.Config() == old && time.Now().Before(deadline); {
+					time.Sleep(time.Millisecond)
+				}
+			}
+			return nil
+		}
+	})
+	d.rewrite("\n[defaults]\nheaders = { X-Reloaded = \"yes\" }\n")
+	armed.Store(true)
+	if st, out := d.Admin("POST", "/v1/endpoints", `{"name":"c","url":"`+rcv.URL+`/c","events":["*"],"tenant":"t1"}`); st != 201 {
+		t.Fatal(st, out)
+	}
+	if err := <-reloaded; err != nil {
+		t.Fatal(err)
+	}
+	d.Event(`{"type":"x","tenant":"t1","data":1}`)
+	if r := rcv.Wait(t, "/c", 1)[0]; r.Header.Get("X-Reloaded") != "yes" {
+		t.Fatalf("the endpoint created during the reload runs under the old config: %v", r.Header)
+	}
 }
