@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -189,6 +190,17 @@ func CheckNewManaged(s *APISettings, ep *delivery.Endpoint, changed func(field s
 		}
 		if len(s.URL) > maxURL {
 			return fieldErrorf("url", "must be at most 2 KiB")
+		}
+	}
+	if set("metadata") {
+		// Shown in the portal and the CLI's tables, like the description.
+		for _, k := range slices.Sorted(maps.Keys(s.Metadata)) {
+			if strings.IndexFunc(k, Unprintable) >= 0 {
+				return fieldErrorf("metadata", "key %+q: must not contain control characters", k)
+			}
+			if strings.IndexFunc(s.Metadata[k], Unprintable) >= 0 {
+				return fieldErrorf("metadata."+k, "must not contain control characters")
+			}
 		}
 	}
 	if set("signing") {

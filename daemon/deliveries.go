@@ -95,6 +95,9 @@ func (d *Daemon) Deliveries(sc api.Scope, q client.DeliveryQuery) (*client.Deliv
 			*p.dst = at
 		}
 	}
+	if !sq.Since.IsZero() && !sq.Until.IsZero() && sq.Until.Before(sq.Since) {
+		return nil, badRequest("until: before since (an empty range is a mistake, not an answer)")
+	}
 	entries, next, _, err := d.store.DeliveryLog(sq)
 	if err != nil {
 		return nil, badRequest("cursor: %v", err)

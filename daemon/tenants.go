@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"fmt"
 	"slices"
 
 	"github.com/valyala/fasthttp"
@@ -66,7 +67,8 @@ func (d *Daemon) adminDeleteTenant(ctx *fasthttp.RequestCtx, args []string) erro
 	defer d.managed.mu.Unlock()
 	eps := d.sched.Table().TenantEndpoints(tenant)
 	if len(eps) == 0 && revoked == 0 {
-		return errNotFound
+		// Its portal links, if it had any, are revoked all the same.
+		return &apiError{Status: 404, Code: "not_found", Message: fmt.Sprintf("tenant %q: no endpoints and no portal sessions", tenant)}
 	}
 	out := client.DeletedTenant{Tenant: tenant, Deleted: []string{}, Kept: []string{}}
 	for _, ep := range slices.Clone(eps) {

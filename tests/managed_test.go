@@ -242,6 +242,9 @@ func TestManagedEndpointErrors(t *testing.T) {
 		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"tenant":""}`, 400, "tenant: must not be empty or null"}, // not a platform endpoint
 		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"tenant":null}`, 400, "tenant: must not be empty or null"},
 		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"signing":{"secret":"whsec_AA=="}}`, 400, "signing.secret: its key is 1 bytes; at least 16"},
+		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"metadata":{"crm":"a\u0000b"}}`, 400, "metadata.crm: must not contain control characters"},
+		{"PATCH", "/v1/endpoints/mine", `{"metadata":{"a\u001bb":"x"}}`, 400, `metadata: key "a\x1bb": must not contain control characters`},
+		{"GET", "/v1/deliveries?since=1h&until=2h", ``, 400, "until: before since"},
 		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"signing":{"scheme":"hmac-sha256","secret":"s3cr3t"}}`, 400, "signing.secret: is 6 characters"},
 		{"PATCH", "/v1/endpoints/mine", `{"signing":{"secret":"whsec_AAAA"}}`, 400, "signing.secret: its key is 3 bytes"},
 		{"POST", "/v1/endpoints/mine/rotate-secret", `{"secret":"whsec_AAAA"}`, 400, "secret: its key is 3 bytes"},

@@ -359,8 +359,8 @@ func TestTenantsListAndDelete(t *testing.T) {
 	if status, _ := d.Admin("GET", "/v1/endpoints/a1", ""); status != 404 {
 		t.Fatal("a1 survived its tenant's deletion")
 	}
-	if status, _ := d.Admin("DELETE", "/v1/tenants/nobody", ""); status != 404 {
-		t.Fatal("deleting an unknown tenant")
+	if status, out := d.Admin("DELETE", "/v1/tenants/nobody", ""); status != 404 || !strings.Contains(fmt.Sprint(out), `tenant "nobody": no endpoints and no portal sessions`) {
+		t.Fatalf("deleting an unknown tenant: %d %v", status, out)
 	}
 }
 
