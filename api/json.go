@@ -401,6 +401,34 @@ func JSONProblem(err error) (field, problem string) {
 	return "", strings.TrimPrefix(err.Error(), "json: ")
 }
 
+// DecodeObject is Decode for a JSON object body whose error names the
+// field when it can ("since: …", else "body: …"): a value's own check (a
+// time, a duration, a size) does not know which field it is in, so each
+// field is decoded alone to find the one that fails the same way.
+func DecodeObject(body []byte, v any) error {
+	err := Decode(body, v)
+	if err == nil {
+		return nil
+	}
+	field, problem := JSONProblem(err)
+	if field == "" {
+		var fields map[string]json.RawMessage
+		if json.Unmarshal(body, &fields) == nil {
+			for _, k := range slices.Sorted(maps.Keys(fields)) {
+				one, _ := json.Marshal(map[string]json.RawMessage{k: fields[k]})
+				if e := Decode(one, reflect.New(reflect.TypeOf(v).Elem()).Interface()); e != nil && e.Error() == err.Error() {
+					field = k
+					break
+				}
+			}
+		}
+	}
+	if field == "" {
+		field = "body"
+	}
+	return &fieldProblem{field, problem}
+}
+
 // BodyProblem is JSONProblem as one message: "field: problem", or
 // "body: problem" when no field is known.
 func BodyProblem(err error) string {

@@ -15,8 +15,8 @@ func decodeBody(r *request, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}
-	if err := api.Decode(body, v); err != nil {
-		return api.BadRequest("%s", api.BodyProblem(err))
+	if err := api.DecodeObject(body, v); err != nil {
+		return api.BadRequest("%v", err)
 	}
 	return nil
 }
