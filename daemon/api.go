@@ -66,13 +66,14 @@ func errorBody(ae *apiError) client.ErrorBody {
 }
 
 // checkToken compares the bearer token in constant time. An empty token
-// means none is required.
+// means none is required. The scheme's name is case-insensitive (RFC 9110
+// §11.1): "bearer" is Bearer too.
 func checkToken(ctx *fasthttp.RequestCtx, token string) bool {
 	if token == "" {
 		return true
 	}
-	got, ok := strings.CutPrefix(string(ctx.Request.Header.Peek("Authorization")), "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
+	scheme, got, ok := strings.Cut(string(ctx.Request.Header.Peek("Authorization")), " ")
+	return ok && strings.EqualFold(scheme, "Bearer") && subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
 }
 
 var writeJSON = api.WriteJSON

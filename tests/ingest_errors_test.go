@@ -34,6 +34,8 @@ func TestIngestErrors(t *testing.T) {
 	}{
 		{"no token", "POST", "/v1/events", "application/json", `{"type":"t","data":1}`, nil, 401, "token"},
 		{"wrong token", "POST", "/v1/events", "application/json", `{"type":"t","data":1}`, []string{"Authorization", "Bearer nope"}, 401, "token"},
+		{"another scheme", "POST", "/v1/events", "application/json", `{"type":"t","data":1}`, []string{"Authorization", "Basic ingest-token"}, 401, "token"},
+		{"the scheme in lower case", "POST", "/v1/events", "application/json", `{"type":"x"}`, []string{"Authorization", "bearer ingest-token"}, 400, "data"}, // past the token check
 		{"bad json", "POST", "/v1/events", "application/json", `{"type":`, auth, 400, "valid"},
 		{"missing type", "POST", "/v1/events", "application/json", `{"data":1}`, auth, 400, "type"},
 		{"bad type", "POST", "/v1/events", "application/json", `{"type":"a b","data":1}`, auth, 400, "type"},
