@@ -7,12 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"time"
-
-	"runtime"
 
 	"github.com/oklog/ulid/v2"
 
@@ -290,11 +289,11 @@ func (d *Daemon) CreateEndpoint(ctx context.Context, sc api.Scope, body []byte) 
 	d.managed.mu.Lock()
 	delete(d.managed.reserved, s.Name)
 	if err == nil {
-		if now := d.cfg.Load(); now != cfg {
+		if running := d.cfg.Load(); running != cfg {
 			// A reload ran during the commit and did not see this endpoint
 			// (reserved, not in the table): build it under the config now
 			// running, as the reload would have.
-			if rebuilt, err := now.BuildManaged(id, &s, secrets, time.Now()); err == nil {
+			if rebuilt, err := running.BuildManaged(id, &s, secrets, time.Now()); err == nil {
 				ep = rebuilt
 			} else {
 				d.log.Error().Str("endpoint", s.Name).Err(err).Msg("managed endpoint created during a reload does not build with the new config; it runs as created, and the next start refuses this config")

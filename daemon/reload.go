@@ -55,7 +55,7 @@ func (d *Daemon) reload() error {
 	for i := range recs {
 		rec := &recs[i]
 		if m := cur.Managed(rec.Name); m == nil || m.ID != rec.ID {
-			continue // deleted since the read
+			continue // a create under way, committed but not yet in the table: it builds under this config itself (CreateEndpoint)
 		}
 		settings, secrets, err := decodeManaged(rec)
 		if err != nil { // it decoded at start: not expected
