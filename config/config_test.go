@@ -70,6 +70,8 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"bad envelope", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\nenvelope = { id = \"x\", type = \"x\" }\n", "t.toml:5: endpoints[0].envelope"},
 		{"secret file", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  secret_file = \"/nonexistent/s\"\n", "t.toml:6: endpoints[0].signing.secret_file"},
 		{"bad secret", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  secret = \"whsec_%%%%TOPSECRET\"\n", "endpoints[0].signing"},
+		{"defaults no endpoint can take", "[defaults]\ntimeout = \"0s\"\n", `t.toml:2: defaults.timeout: must be between 1ms and 5m`}, // with no [[endpoints]] to find it
+		{"defaults header template", "[defaults]\nheaders = { X-A = \"{nope}\" }\n", `t.toml:2: defaults.headers.X-A: unknown placeholder {nope}`},
 		{"empty tenant", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\ntenant = \"\"\n", `t.toml:5: endpoints[0].tenant: is empty (leave the key out for a platform endpoint)`},
 		{"bad ordering", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\nordering = \"lifo\"\n", `t.toml:5: endpoints[0].ordering: "lifo": must be "none" or "fifo"`},
 		{"bad filter", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\nfilter = 'data.outcome = \"completed\"'\n", "t.toml:5: endpoints[0].filter: unexpected token Operator(\"=\") (column 14)"},

@@ -60,10 +60,34 @@ func (c *Config) Resolve() error {
 		}
 		c.Resolved = append(c.Resolved, ep)
 	}
+	if err := c.checkDefaults(); err != nil {
+		once(err)
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))
 	}
 	return nil
+}
+
+// probeSecret is a valid secret for checkDefaults' probe (32 zero bytes).
+const probeSecret = "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+
+// checkDefaults refuses a [defaults] that does not make an endpoint by
+// itself: a managed endpoint that sets nothing takes all of it, and with
+// no [[endpoints]] (a platform whose endpoints all come through the API)
+// nothing else would check it before every create failed on a field the
+// caller never sent, or, with managed endpoints stored, the start.
+func (c *Config) checkDefaults() error {
+	probe := APISettings{EndpointSettings: EndpointSettings{Name: "defaults", URL: "https://defaults.invalid/", Events: []string{"*"}}}
+	_, err := c.BuildManaged("m:defaults", &probe, SecretSet{Secret: probeSecret}, time.Now())
+	var ce *ConfigError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ce):
+		return c.ErrAt("defaults."+ce.Key, "%s", ce.Msg)
+	}
+	return c.ErrAt("defaults", "%v", err)
 }
 
 // ConfigID is the internal id of the [[endpoints]] table name of tenant:

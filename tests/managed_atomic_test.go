@@ -73,18 +73,21 @@ func TestCreateAndPatchWithDisabledAreAtomic(t *testing.T) {
 }
 
 // A config under which a stored managed endpoint no longer builds (here a
-// [defaults] header every endpoint inherits) is refused, as a bad config
-// is: at a reload the old one keeps running; at a start hookd does not
-// start, rather than leave the endpoint out (unserved, unknown to the API,
-// its name free for the file, its deliveries parked as deleted). With the
-// config it ran with it starts again with the endpoint and its deliveries.
+// [defaults.signing] encoding the endpoint's hmac-sha256 scheme cannot
+// use, which [defaults] alone, checked at load as a standard endpoint,
+// does not show) is
+// refused, as a bad config is: at a reload the old one keeps running; at
+// a start hookd does not start, rather than leave the endpoint out
+// (unserved, unknown to the API, its name free for the file, its
+// deliveries parked as deleted). With the config it ran with it starts
+// again with the endpoint and its deliveries.
 func TestConfigUnderWhichAManagedEndpointDoesNotBuildIsRefused(t *testing.T) {
 	rcv := NewReceiver(t)
 	rcv.Status("/h", 500, 1000)
 	const schedule = "\n[defaults]\nschedule = [\"1h\"]\n"
-	const bad = "\n[defaults]\nschedule = [\"1h\"]\nheaders = {\"X-Bad\" = \"{nope}\"}\n"
+	const bad = schedule + "[defaults.signing]\nencoding = \"base32\"\n"
 	d := MustOpenDaemon(t, schedule)
-	if st, out := d.Admin("POST", "/v1/endpoints", `{"name":"h","url":"`+rcv.URL+`/h","events":["*"],"tenant":"t1"}`); st != 201 {
+	if st, out := d.Admin("POST", "/v1/endpoints", `{"name":"h","url":"`+rcv.URL+`/h","events":["*"],"tenant":"t1","signing":{"scheme":"hmac-sha256"}}`); st != 201 {
 		t.Fatal(st, out)
 	}
 	id := d.Event(`{"type":"x","tenant":"t1","data":1}`)
@@ -92,7 +95,7 @@ func TestConfigUnderWhichAManagedEndpointDoesNotBuildIsRefused(t *testing.T) {
 
 	d.rewrite(bad)
 	err := d.Reload()
-	if err == nil || !strings.Contains(err.Error(), `managed endpoint "h"`) || !strings.Contains(err.Error(), "headers.X-Bad") {
+	if err == nil || !strings.Contains(err.Error(), `managed endpoint "h"`) || !strings.Contains(err.Error(), "signing") {
 		t.Fatalf("reload: %v", err)
 	}
 	if err := d.Close(); err != nil {
