@@ -288,9 +288,13 @@ type fakeSender struct {
 	mu     sync.Mutex
 	status map[string]int
 	sent   []string // event ids, in order
+	during func()   // runs in each Send, as if while the request was out
 }
 
 func (f *fakeSender) Send(_ context.Context, ep *Endpoint, id, _ string, _ []byte) Result {
+	if f.during != nil {
+		f.during()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.sent = append(f.sent, id)

@@ -246,6 +246,13 @@ func (s *Scheduler) UpdateTable(fn func(*Table) *Table, added ...string) {
 func (s *Scheduler) SetDisabled(ctx context.Context, id string, on bool, reason string) error {
 	s.tableMu.Lock()
 	old := s.table.Load()
+	if old.ByID(id) == nil {
+		// Deleted or removed meanwhile (a 410 answering an attempt that
+		// was in flight at the delete): a state written now would outlive
+		// it, and its deliveries are parked with the reason it went with.
+		s.tableMu.Unlock()
+		return nil
+	}
 	// Take effect before the state is written, so nothing more is
 	// dispatched to an endpoint being disabled; undo if the write fails.
 	s.table.Store(old.WithDisabled(id, on))

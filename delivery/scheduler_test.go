@@ -390,6 +390,22 @@ func TestCarryBytesBound(t *testing.T) {
 	}
 }
 
+// A 410 answering an attempt that was in flight when its endpoint was
+// deleted disables nothing: no state is written for an endpoint no longer
+// there (it would outlive it), and nothing of it is parked again.
+func TestGoneAfterDeleteWritesNoState(t *testing.T) {
+	h := newHarness(t, Options{Workers: 4}, testEndpoint(t, "gone", "", 1, time.Second))
+	h.send.status["gone"] = 410
+	h.step()
+	h.queue("gone", 1, h.clock.Now(), nil)
+	h.step()
+	h.send.during = func() { h.UpdateTable(func(*Table) *Table { return NewTable(nil, nil) }) }
+	h.attempt(h.dispatched()[0])
+	if _, ok := h.st.states["gone"]; ok || len(h.st.parked) != 0 {
+		t.Fatalf("state %+v, parked %v", h.st.states["gone"], h.st.parked)
+	}
+}
+
 // A 410 disables the endpoint before its worker slot is freed: its next
 // delivery is parked, not sent, and its pending deliveries are parked.
 func TestGoneDisablesEndpoint(t *testing.T) {
