@@ -25,9 +25,8 @@ func init() {
 }
 
 var (
-	ingested           = metrics.NewCounter("hookd_events_ingested_total")
-	duplicates         = metrics.NewCounter("hookd_events_duplicate_total")
-	undeliverableTotal = metrics.NewCounter("hookd_undeliverable_total")
+	ingested   = metrics.NewCounter("hookd_events_ingested_total")
+	duplicates = metrics.NewCounter("hookd_events_duplicate_total")
 )
 
 func rejected(status int) {
@@ -82,7 +81,6 @@ func countOutcome(endpoint string, o *store.Outcome) {
 		m.delivered.Inc()
 	case o.Reason != "":
 		m.undeliverable.Inc()
-		undeliverableTotal.Inc()
 	default:
 		m.retry.Inc()
 	}
@@ -162,9 +160,8 @@ var daemonHelp = map[string]string{
 	"hookd_events_ingested_total":          "Events accepted and acknowledged (202).",
 	"hookd_events_duplicate_total":         "Events answered as duplicates of an earlier id or Idempotency-Key (200, nothing stored).",
 	"hookd_ingest_rejected_total":          "Ingest requests and batch items refused, by HTTP status.",
-	"hookd_deliveries_total":               "Recorded delivery outcomes by endpoint: delivered, retry (failed, will be retried) or undeliverable (parked).",
+	"hookd_deliveries_total":               "Attempt outcomes by endpoint: delivered, retry (failed, will be retried) or undeliverable (parked by its attempt; hookd_undeliverable_total counts every parking).",
 	"hookd_attempt_duration_seconds":       "Duration of delivery attempts by endpoint, from connect to the end of the response.",
-	"hookd_undeliverable_total":            "Deliveries parked as undeliverable, all endpoints.",
 	"hookd_pending_deliveries":             "Deliveries acknowledged and not yet delivered or parked.",
 	"hookd_pending_deliveries_by_endpoint": "Pending deliveries by endpoint.",
 	"hookd_events_filtered_total":          "Events an endpoint's filter kept from it, by endpoint and result: rejected (false) or error (the evaluation failed).",

@@ -16,6 +16,11 @@ var (
 	commitSeconds   = metrics.NewPrometheusHistogramExt("hookd_commit_duration_seconds", durationBuckets)
 )
 
+// undeliverableTotal counts deliveries parked, counted where they are
+// parked (txState.park) so that no path to the undeliverable bucket is
+// missed.
+var undeliverableTotal = metrics.NewCounter("hookd_undeliverable_total")
+
 // The ingest path's group commit is the write-ahead log's sync.
 var (
 	walBatchSize   = metrics.NewPrometheusHistogramExt("hookd_wal_batch_size", batchBuckets)
@@ -25,6 +30,7 @@ var (
 // MetricsHelp is the HELP text of each family defined here, for the daemon's
 // GET /metrics (VictoriaMetrics/metrics writes none of its own).
 var MetricsHelp = map[string]string{
+	"hookd_undeliverable_total":       "Deliveries parked as undeliverable, all endpoints and reasons (failed attempts, disabled or deleted endpoints).",
 	"hookd_commit_batch_size":         "Requests (ingest applications, attempt outcomes, admin writes) per bbolt transaction.",
 	"hookd_commit_duration_seconds":   "Time to run and commit one bbolt transaction, fsyncs included.",
 	"hookd_wal_batch_size":            "Events per write-ahead log sync: the ingest path's group commit.",

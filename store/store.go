@@ -173,8 +173,12 @@ type txState struct {
 	delta  int64
 	eps    map[string]int64 // per-endpoint pending deltas
 	parked map[string]int64 // per-endpoint undeliverable deltas
-	queued []QueueEntry
-	seq    uint64 // highest sequence number written
+	// parkings counts deliveries parked (whatever the path: an attempt's
+	// outcome, a disable, a delete, routing to a disabled endpoint) for
+	// hookd_undeliverable_total; leaving the bucket does not lower it.
+	parkings int
+	queued   []QueueEntry
+	seq      uint64 // highest sequence number written
 	// unindexed is the change in deliveries waiting in log_unindexed.
 	unindexed int64
 	runs      *runBounds // read by the first purge that needs them
@@ -199,6 +203,9 @@ func (st *txState) park(endpoint string, n int64) {
 		st.parked = map[string]int64{}
 	}
 	st.parked[endpoint] += n
+	if n > 0 {
+		st.parkings += int(n)
+	}
 }
 
 // Open opens (creating if needed) the database at path and starts the
@@ -645,6 +652,7 @@ func (s *Store) commit(batch []*request) (*txState, error) {
 		}
 	}
 	s.umu.Unlock()
+	undeliverableTotal.Add(st.parkings)
 	commitBatchSize.Update(float64(len(batch)))
 	commitSeconds.UpdateDuration(start)
 	return st, nil

@@ -136,3 +136,45 @@ func TestMetricsPassPromlint(t *testing.T) {
 		}
 	}
 }
+
+// hookd_undeliverable_total counts every parking, not just the ones an
+// attempt decides: a disable parks what was pending, and an event routed
+// to a disabled endpoint is parked at ingest.
+func TestUndeliverableTotalCountsEveryParking(t *testing.T) {
+	rcv := NewReceiver(t)
+	rcv.Status("/park", 500, 1000)
+	rcv.Status("/later", 500, 1000)
+	d := MustOpenDaemon(t, endpoint("park", rcv.URL+"/park", `["*"]`, `schedule = []`)+
+		endpoint("later", rcv.URL+"/later", `["*"]`, `schedule = ["1h"]`))
+	before := undeliverableTotal(t, d)
+
+	first := d.Event(`{"type":"t","data":{}}`) // park: attempt; later: pending
+	d.waitState(first, "park", "undeliverable")
+	eventually(t, "the attempt to later recorded", func() bool { return d.deliveryState(first, "later")["attempts"] == 1.0 })
+	if status, out := d.Admin("POST", "/v1/endpoints/later/disable", ""); status != 200 {
+		t.Fatalf("disable: %d %v", status, out)
+	}
+	d.waitState(first, "later", "undeliverable")
+	second := d.Event(`{"type":"t","data":{}}`) // later: parked at ingest
+	d.waitState(second, "later", "undeliverable")
+	d.waitState(second, "park", "undeliverable")
+
+	if got := undeliverableTotal(t, d) - before; got != 4 {
+		t.Fatalf("hookd_undeliverable_total rose by %v for 4 parkings", got)
+	}
+}
+
+func undeliverableTotal(t *testing.T, d *Daemon) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + d.AdminAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return families["hookd_undeliverable_total"].GetMetric()[0].GetCounter().GetValue()
+}
