@@ -1,10 +1,13 @@
 package delivery
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"strconv"
 	"sync"
 
 	"github.com/expr-lang/expr"
@@ -244,31 +247,45 @@ func (v *growingVisitor) Visit(node *ast.Node) {
 }
 
 // ParseFilterData parses an event's data (or payload) for FilterInput.Data.
-// Numbers are float64, as encoding/json makes them, except whole ones
-// (up to 2^53, where float64 is exact), which become int: expr's % takes
-// integers, and comparisons mix both freely, so `data.n % 2 == 0` works
-// as written.
+// Numbers are read from their JSON text one by one, not through float64
+// for the whole document: an integer that fits int64 is an int, exact
+// beyond 2^53 (`data.id == 9007199254740993` must not match …992), and
+// one with a fraction, an exponent or beyond int64 is a float64, whole
+// ones up to 2^53 turned back into int. expr's % takes integers, and
+// comparisons mix both freely, so `data.n % 2 == 0` works as written. A
+// number beyond float64 (1e400) is ±Inf, as JavaScript reads it: one such
+// value must not make the whole event unreadable to every filter.
 func ParseFilterData(raw []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
 	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
+	if err := dec.Decode(&v); err != nil {
 		return nil, err
 	}
-	return wholeNumbers(v), nil
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("data: more than one JSON value")
+	}
+	return numbers(v), nil
 }
 
-func wholeNumbers(v any) any {
+func numbers(v any) any {
 	switch x := v.(type) {
-	case float64:
-		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
-			return int(x)
+	case json.Number:
+		if n, err := strconv.ParseInt(string(x), 10, 64); err == nil {
+			return int(n)
 		}
+		f, _ := strconv.ParseFloat(string(x), 64) // ±Inf when out of range
+		if f == math.Trunc(f) && math.Abs(f) < 1<<53 {
+			return int(f)
+		}
+		return f
 	case map[string]any:
 		for k, e := range x {
-			x[k] = wholeNumbers(e)
+			x[k] = numbers(e)
 		}
 	case []any:
 		for i, e := range x {
-			x[i] = wholeNumbers(e)
+			x[i] = numbers(e)
 		}
 	}
 	return v

@@ -32,6 +32,13 @@ func TestFilterMatch(t *testing.T) {
 		{`data.n % 2 == 1 && data.n / 2 == 3.5`, `{"n":7}`, true, false},
 		{`data.big > 1e19 && data.neg == -3 && data.neg % 2 == -1`, `{"big":12345678901234567890,"neg":-3}`, true, false},
 		{`data.whole == 2`, `{"whole":2.0}`, true, false},
+		// Integers beyond 2^53 stay exact; one number beyond float64 is
+		// ±Inf and leaves the rest of the data readable.
+		{`data.n == 9007199254740993`, `{"n":9007199254740992}`, false, false},
+		{`data.n == 9007199254740993 && data.n % 2 == 1`, `{"n":9007199254740993}`, true, false},
+		{`data.n == 9223372036854775807`, `{"n":9223372036854775807}`, true, false},
+		{`data.ok == true && data.huge > 1e300 && data.tiny < -1e300`, `{"huge":1e400,"tiny":-1e400,"ok":true}`, true, false},
+		{`data.z == 0`, `{"z":1e-400}`, true, false},
 		{`data.f % 2 == 1`, `{"f":7.5}`, false, true},
 		{`data.customer.plan in ["pro", "enterprise"]`, ended, true, false},
 		{`"vip" in data.customer.tags`, ended, true, false},
