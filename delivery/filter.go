@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"regexp/syntax"
 	"strconv"
 	"sync"
 
@@ -47,6 +48,9 @@ import (
 //     value as long as its operands together (strings, arrays), and a
 //     chain of them copies the growing value at every step, so k of them
 //     cost up to k²/2 times the event; 8 keep that a small multiple.
+//   - matches takes a string literal, and a filter's patterns together
+//     compile to at most maxRegexInsts instructions: RE2's cost per byte
+//     is its program's size, which counted repetition multiplies.
 //   - The VM's memory budget (vm.MemoryBudget, expr's default of 1e6
 //     elements) bounds the arrays and maps an evaluation builds and the
 //     elements it iterates over.
@@ -91,12 +95,48 @@ type Filter struct {
 // UsesRegex reports whether the filter uses the matches operator.
 func (f *Filter) UsesRegex() bool { return f.regex }
 
-// findMatches is an ast.Visitor noting a matches operator.
-type findMatches struct{ found bool }
+// maxRegexInsts bounds the compiled size of a filter's matches patterns,
+// together. RE2's time is linear in the string but grows with the program
+// it runs per byte, and counted repetition makes that program far larger
+// than the pattern's source: `.{1000}` is a thousand instructions. On a
+// 256 KiB string each instruction costs ~2.5 ms (`.{200}c` took 0.5 s),
+// so 256 of them keep the worst filter under a second per event at the
+// default max_event_bytes while leaving room for what filters match
+// (an email address is 13, a UUID about 40, `(?i)completed|abandoned|error`
+// 27).
+const maxRegexInsts = 256
 
-func (v *findMatches) Visit(n *ast.Node) {
-	if b, ok := (*n).(*ast.BinaryNode); ok && b.Operator == "matches" {
-		v.found = true
+// regexVisitor is an ast.Visitor checking a filter's matches operators:
+// each pattern a string literal (a pattern from the event would be
+// compiled per event, at any size), all of them together within
+// maxRegexInsts.
+type regexVisitor struct {
+	found bool
+	insts int
+	err   *file.Error
+}
+
+func (v *regexVisitor) Visit(n *ast.Node) {
+	b, ok := (*n).(*ast.BinaryNode)
+	if !ok || b.Operator != "matches" || v.err != nil {
+		return
+	}
+	v.found = true
+	lit, ok := b.Right.(*ast.StringNode)
+	if !ok {
+		v.err = refuse(b, "the pattern of matches must be a string literal")
+		return
+	}
+	re, err := syntax.Parse(lit.Value, syntax.Perl)
+	if err != nil {
+		return // expr's own compile reports it
+	}
+	prog, err := syntax.Compile(re.Simplify())
+	if err != nil {
+		return
+	}
+	if v.insts += len(prog.Inst); v.insts > maxRegexInsts {
+		v.err = refuse(b, "matches patterns compile to %d regexp instructions in all, over the %d a filter may have (a counted repeat like {100} repeats its operand)", v.insts, maxRegexInsts)
 	}
 }
 
@@ -138,9 +178,11 @@ func CompileFilter(src string) (*Filter, error) {
 	if fe := checkGrowing(prog.Node()); fe != nil {
 		return nil, filterError(fe.Bind(file.NewSource(src)))
 	}
-	var m findMatches
+	var m regexVisitor
 	root := prog.Node()
-	ast.Walk(&root, &m)
+	if ast.Walk(&root, &m); m.err != nil {
+		return nil, filterError(m.err.Bind(file.NewSource(src)))
+	}
 	if prog, err = expr.Compile(src, append(opts[:len(opts):len(opts)], expr.Optimize(true))...); err != nil {
 		return nil, filterError(err)
 	}
