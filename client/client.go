@@ -141,13 +141,20 @@ var errAnswerLost = errors.New("answer cut short")
 
 // send sends body (JSON, or nil for none) and decodes a 2xx answer into out.
 func (c *conn) send(ctx context.Context, method, path string, body []byte, out any) error {
+	_, err := c.sendH(ctx, method, path, body, out)
+	return err
+}
+
+// sendH is send that also returns a 2xx answer's Retry-After (a batch's
+// items refused for now), or 0.
+func (c *conn) sendH(ctx context.Context, method, path string, body []byte, out any) (time.Duration, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if c.token != "" {
@@ -156,35 +163,41 @@ func (c *conn) send(ctx context.Context, method, path string, body []byte, out a
 	resp, err := c.hc.Do(req)
 	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
 		// The caller gave up: not a daemon that did not answer.
-		return fmt.Errorf("%s %s: %w", method, path, context.Cause(ctx))
+		return 0, fmt.Errorf("%s %s: %w", method, path, context.Cause(ctx))
 	}
 	if err != nil {
 		// *url.Error repeats method and URL; the cause says what failed.
 		if cause := errors.Unwrap(err); cause != nil {
 			err = cause
 		}
-		return fmt.Errorf("%w: %s: %w", ErrUnreachable, c.base, err)
+		return 0, fmt.Errorf("%w: %s: %w", ErrUnreachable, c.base, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w: %w", method, path, errAnswerLost, err)
+		return 0, fmt.Errorf("%s %s: %w: %w", method, path, errAnswerLost, err)
 	}
 	if resp.StatusCode >= 300 {
 		// A body that is not ours (a proxy's page) still yields the status.
 		var eb ErrorBody
 		json.Unmarshal(b, &eb)
 		e := &Error{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message}
-		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
-			e.RetryAfter = time.Duration(s) * time.Second
-		}
-		return e
+		e.RetryAfter = retryAfter(resp.Header)
+		return 0, e
 	}
 	if out == nil { // an answer without a body (204)
-		return nil
+		return 0, nil
 	}
 	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
+		return 0, fmt.Errorf("%s %s: decode answer: %w", method, path, err)
 	}
-	return nil
+	return retryAfter(resp.Header), nil
+}
+
+// retryAfter is a Retry-After in seconds, or 0.
+func retryAfter(h http.Header) time.Duration {
+	if s, err := strconv.Atoi(h.Get("Retry-After")); err == nil && s > 0 {
+		return time.Duration(s) * time.Second
+	}
+	return 0
 }

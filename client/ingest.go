@@ -122,7 +122,8 @@ func (in *Ingest) SendBatch(ctx context.Context, events []NewEvent) ([]ItemResul
 			}
 			b, _ := json.Marshal(body) // raw messages of valid JSON
 			var page BatchResults
-			if err := in.c.send(ctx, "POST", "/v1/events/batch", b, &page); err != nil {
+			after, err := in.c.sendH(ctx, "POST", "/v1/events/batch", b, &page)
+			if err != nil {
 				if _, ok := retryable(err); !ok {
 					return results, err
 				}
@@ -137,7 +138,7 @@ func (in *Ingest) SendBatch(ctx context.Context, events []NewEvent) ([]ItemResul
 				res.Index, res.ID = i, results[i].ID
 				results[i] = res
 				if res.Status == 429 || res.Status == 503 {
-					again, why = append(again, i), itemRefusal{res}
+					again, why = append(again, i), itemRefusal{res, after}
 				}
 			}
 		}
@@ -152,19 +153,18 @@ func (in *Ingest) SendBatch(ctx context.Context, events []NewEvent) ([]ItemResul
 	return results, nil
 }
 
-// itemRefusal is a batch item hookd refused for now (429, 503).
-type itemRefusal struct{ r ItemResult }
+// itemRefusal is a batch item hookd refused for now (429, 503), and the
+// batch answer's Retry-After.
+type itemRefusal struct {
+	r     ItemResult
+	after time.Duration
+}
 
 func (e itemRefusal) Error() string {
 	if e.r.Error != nil {
 		return fmt.Sprintf("event %d: %s", e.r.Index, e.r.Error.Message)
 	}
 	return fmt.Sprintf("event %d: HTTP %d", e.r.Index, e.r.Status)
-}
-
-func isItemRefusal(err error) bool {
-	var ir itemRefusal
-	return errors.As(err, &ir)
 }
 
 // retryable reports whether a request that failed with err may succeed if
@@ -174,7 +174,11 @@ func retryable(err error) (time.Duration, bool) {
 	if errors.As(err, &e) {
 		return e.RetryAfter, e.Status == 429 || e.Status == 503
 	}
-	return 0, isItemRefusal(err) || errors.Is(err, ErrUnreachable) || errors.Is(err, errAnswerLost)
+	var ir itemRefusal
+	if errors.As(err, &ir) {
+		return ir.after, true
+	}
+	return 0, errors.Is(err, ErrUnreachable) || errors.Is(err, errAnswerLost)
 }
 
 // retrier spaces one call's tries: exponential backoff with jitter, so

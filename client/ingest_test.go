@@ -271,6 +271,7 @@ func TestSendBatchRetries(t *testing.T) {
 			w.WriteHeader(503)
 			io.WriteString(w, `{"error":{"code":"busy","message":"busy"}}`)
 		case 2: // items: ok, refused for good, over max_pending
+			w.Header().Set("Retry-After", "10")
 			fmt.Fprintf(w, `{"results":[{"index":0,"status":202,"id":%q,"duplicate":false,"deliveries":1},`+
 				`{"index":1,"status":400,"error":{"code":"invalid_request","message":"type: required"}},`+
 				`{"index":2,"status":429,"error":{"code":"too_many_pending","message":"later"}}]}`, evs[0].ID)
@@ -294,7 +295,8 @@ func TestSendBatchRetries(t *testing.T) {
 	if len(bodies) != 3 || bodies[0] != bodies[1] || !strings.Contains(bodies[2], res[2].ID) || strings.Contains(bodies[2], `"a"`) {
 		t.Fatalf("requests %q", bodies)
 	}
-	if len(*waits) != 2 || (*waits)[0] < 2*time.Second {
+	// The batch answer's Retry-After holds back the refused item's retry.
+	if len(*waits) != 2 || (*waits)[0] < 2*time.Second || (*waits)[1] < 10*time.Second {
 		t.Fatalf("waits %v", *waits)
 	}
 }

@@ -274,9 +274,12 @@ func writeAck(ctx *fasthttp.RequestCtx, status int, r store.IngestResult) {
 	ctx.SetBody(append(b, '\n'))
 }
 
-func itemError(i int, err error) client.ItemResult {
+// itemError is item i's refusal; retryAfter keeps the longest Retry-After
+// of the refusals, which the batch's answer carries.
+func itemError(i int, err error, retryAfter *int) client.ItemResult {
 	ae := toAPIError(err)
 	rejected(ae.Status)
+	*retryAfter = max(*retryAfter, ae.RetryAfter)
 	return client.ItemResult{Index: i, Status: ae.Status, Error: &client.ErrorDetail{Code: ae.Code, Message: ae.Message}}
 }
 
@@ -296,17 +299,18 @@ func (d *Daemon) ingestBatch(ctx *fasthttp.RequestCtx, cfg *config.Config) error
 	t, now := d.sched.Table(), time.Now().UTC()
 	results := make([]client.ItemResult, len(items))
 	var (
-		valid []store.NewEvent
-		index []int
+		valid      []store.NewEvent
+		index      []int
+		retryAfter int // seconds: an item refused for now (429, 503) says when to try again
 	)
 	for i, raw := range items {
 		if len(raw) > int(cfg.Ingest.MaxEventBytes) {
-			results[i] = itemError(i, errTooLarge)
+			results[i] = itemError(i, errTooLarge, &retryAfter)
 			continue
 		}
 		ne, own, err := parseEvent(raw, "", t, now)
 		if err != nil {
-			results[i] = itemError(i, err)
+			results[i] = itemError(i, err, &retryAfter)
 			continue
 		}
 		setQuota(cfg, &ne, own)
@@ -322,7 +326,7 @@ func (d *Daemon) ingestBatch(ctx *fasthttp.RequestCtx, cfg *config.Config) error
 			i := index[j]
 			switch {
 			case r.Err != nil:
-				results[i] = itemError(i, r.Err)
+				results[i] = itemError(i, r.Err, &retryAfter)
 			case r.Duplicate:
 				duplicates.Inc()
 				results[i] = client.ItemResult{Index: i, Status: 200, ID: r.ID, Duplicate: ptr(true)}
@@ -331,6 +335,9 @@ func (d *Daemon) ingestBatch(ctx *fasthttp.RequestCtx, cfg *config.Config) error
 				results[i] = client.ItemResult{Index: i, Status: 202, ID: r.ID, Duplicate: ptr(false), Deliveries: ptr(r.Deliveries)}
 			}
 		}
+	}
+	if retryAfter > 0 {
+		ctx.Response.Header.Set("Retry-After", strconv.Itoa(retryAfter))
 	}
 	writeJSON(ctx, 200, client.BatchResults{Results: results})
 	return nil

@@ -127,9 +127,9 @@ func TestTenantQuotaHoldsInABatch(t *testing.T) {
 		items[i] = fmt.Sprintf(`{"type":"q","tenant":"T1","data":%d}`, i)
 	}
 	items = append(items, `{"type":"q","tenant":"T2","data":0}`)
-	status, out, _ := d.Post("/v1/events/batch", "application/json", "["+strings.Join(items, ",")+"]")
-	if status != 200 {
-		t.Fatalf("batch: %d %v", status, out)
+	status, out, h := d.Post("/v1/events/batch", "application/json", "["+strings.Join(items, ",")+"]")
+	if status != 200 || h.Get("Retry-After") != "10" {
+		t.Fatalf("batch: %d, Retry-After %q, %v", status, h.Get("Retry-After"), out)
 	}
 	var accepted, refused int
 	for _, r := range out["results"].([]any) {
