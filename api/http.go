@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -42,10 +43,24 @@ func WriteJSON(ctx *fasthttp.RequestCtx, status int, v any) {
 }
 
 // IsJSON reports whether a Content-Type is JSON: application/json or an
-// application/*+json type, parameters aside.
+// application/*+json type, with no charset but UTF-8's (RFC 8259: JSON
+// exchanged between systems is UTF-8; a body declared UTF-16 would
+// otherwise be read as something it is not).
 func IsJSON(ct []byte) bool {
-	mt := strings.ToLower(strings.TrimSpace(strings.SplitN(string(ct), ";", 2)[0]))
-	return mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
+	mt, params, _ := bytes.Cut(ct, []byte(";"))
+	mt = bytes.TrimSpace(mt)
+	isJSON := bytes.EqualFold(mt, []byte("application/json")) ||
+		len(mt) > len("application/+json") && bytes.EqualFold(mt[:len("application/")], []byte("application/")) &&
+			bytes.EqualFold(mt[len(mt)-len("+json"):], []byte("+json"))
+	for isJSON && len(params) > 0 {
+		var p []byte
+		p, params, _ = bytes.Cut(params, []byte(";"))
+		if k, v, _ := bytes.Cut(p, []byte("=")); bytes.EqualFold(bytes.TrimSpace(k), []byte("charset")) {
+			v = bytes.Trim(bytes.TrimSpace(v), `"`)
+			isJSON = bytes.EqualFold(v, []byte("utf-8")) || bytes.EqualFold(v, []byte("utf8"))
+		}
+	}
+	return isJSON
 }
 
 // Reply writes v as JSON with status, or returns err for the layer's

@@ -85,3 +85,23 @@ func TestLoneSurrogate(t *testing.T) {
 		}
 	}
 }
+
+func TestIsJSON(t *testing.T) {
+	for ct, want := range map[string]bool{
+		"application/json":                         true,
+		"Application/JSON; charset=UTF-8":          true,
+		`application/json; charset="utf8"`:         true,
+		"application/cloudevents+json":             true,
+		"application/json; foo=bar; charset=utf-8": true,
+		"application/json; charset=utf-16":         false,
+		"application/json;charset=iso-8859-1":      false,
+		"application/+json":                        false,
+		"text/json":                                false,
+		"application/jsonx":                        false,
+		"":                                         false,
+	} {
+		if got := IsJSON([]byte(ct)); got != want {
+			t.Errorf("IsJSON(%q) = %v", ct, got)
+		}
+	}
+}

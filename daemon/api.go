@@ -22,7 +22,7 @@ var (
 	errUnauthorized = &apiError{Status: 401, Code: "unauthorized", Message: "missing or wrong bearer token"}
 	errNotFound     = api.ErrNotFound
 	errShutdown     = api.ErrShutdown
-	errUnsupported  = &apiError{Status: 415, Code: "unsupported_media_type", Message: "Content-Type must be application/json"}
+	errUnsupported  = &apiError{Status: 415, Code: "unsupported_media_type", Message: "Content-Type must be application/json or application/*+json, with no charset but utf-8"}
 	errDiskLow      = &apiError{Status: 503, Code: "storage_full", Message: "free disk space is under storage.min_free_bytes; nothing was stored", RetryAfter: 30}
 	errTooLarge     = &apiError{Status: 413, Code: "too_large", Message: "request body is over the listener's limit (ingest: ingest.max_event_bytes; admin: 1 MiB; portal: 64 KiB)"}
 	errBusy         = &apiError{Status: 503, Code: "busy", Message: "ingest is working on ingest.max_inflight_bytes of requests; nothing was stored, retry shortly", RetryAfter: 1}

@@ -24,7 +24,7 @@ func (s *Server) checkCSRF(r *request) bool {
 	case subtle.ConstantTimeCompare(h.Peek("X-CSRF-Token"), []byte(r.sess.CSRF)) != 1:
 		why = "X-CSRF-Token: missing or not this session's"
 	case !api.IsJSON(h.ContentType()):
-		why = "Content-Type: must be application/json"
+		why = "Content-Type: must be application/json, with no charset but utf-8"
 	case !s.sameOrigin(r):
 		why = "Origin: the request does not come from this site"
 	default:
