@@ -141,20 +141,20 @@ func clashes(cfg *config.Config, t *delivery.Table, reserved map[string]string) 
 	return nil
 }
 
-// putManaged makes ep the managed endpoint of its name. The caller holds
-// managed.mu.
-func (d *Daemon) putManaged(ep *delivery.Endpoint) { d.putManagedState(ep, nil) }
-
-// putManagedState is putManaged that also sets the endpoint's disabled
-// flag when disabled is not nil, in the same swap: an endpoint created
-// disabled is never current enabled. The caller holds managed.mu.
-func (d *Daemon) putManagedState(ep *delivery.Endpoint, disabled *bool) {
-	d.sched.UpdateTable(func(t *delivery.Table) *delivery.Table {
+// putManaged commits rec and makes ep the managed endpoint of its name,
+// setting its disabled flag when disabled is not nil, in the same swap:
+// an endpoint created or patched disabled is never current enabled. The
+// caller holds managed.mu.
+func (d *Daemon) putManaged(ctx context.Context, rec store.Managed, create bool, ep *delivery.Endpoint, disabled *bool) error {
+	return d.sched.CommitTable(func(t *delivery.Table) (*delivery.Table, error) {
+		if err := d.store.PutManaged(ctx, rec, create); err != nil {
+			return nil, err
+		}
 		t = t.WithManaged(ep)
 		if disabled != nil {
 			t = t.WithDisabled(ep.ID, *disabled)
 		}
-		return t
+		return t, nil
 	}, ep.ID)
 }
 
@@ -299,7 +299,14 @@ func (d *Daemon) CreateEndpoint(ctx context.Context, sc api.Scope, body []byte) 
 				d.log.Error().Str("endpoint", s.Name).Err(err).Msg("managed endpoint created during a reload does not build with the new config; it runs as created, and the next start refuses this config")
 			}
 		}
-		d.putManagedState(ep, s.Disabled) // nothing pending to park yet
+		// Nothing pending to park yet, and no attempt to disable it: the
+		// swap need not hold the table across the commit.
+		d.sched.UpdateTable(func(t *delivery.Table) *delivery.Table {
+			if t = t.WithManaged(ep); s.Disabled != nil {
+				t = t.WithDisabled(ep.ID, *s.Disabled)
+			}
+			return t
+		}, ep.ID)
 	}
 	d.managed.mu.Unlock()
 	if errors.Is(err, store.ErrExists) {
@@ -565,10 +572,9 @@ func (d *Daemon) PatchEndpoint(ctx context.Context, sc api.Scope, name string, b
 	if disabled != nil {
 		rec.State = disabledState(*disabled, disabledBy(sc))
 	}
-	if err := d.store.PutManaged(ctx, rec, false); err != nil {
+	if err := d.putManaged(ctx, rec, false, ep, disabled); err != nil {
 		return nil, err
 	}
-	d.putManagedState(ep, disabled)
 	if disabled != nil && *disabled {
 		// The change is committed and current: a failure to park is not
 		// the patch's, since the worker parks what comes due for a
@@ -629,10 +635,15 @@ func (d *Daemon) DeleteEndpoint(ctx context.Context, sc api.Scope, name string) 
 
 // deleteManaged removes m; the caller holds managed.mu.
 func (d *Daemon) deleteManaged(ctx context.Context, m *delivery.Endpoint) error {
-	if err := d.store.DeleteManaged(ctx, m.ID, m.Name); err != nil {
+	err := d.sched.CommitTable(func(t *delivery.Table) (*delivery.Table, error) {
+		if err := d.store.DeleteManaged(ctx, m.ID, m.Name); err != nil {
+			return nil, err
+		}
+		return t.WithoutManaged(m.Name), nil
+	})
+	if err != nil {
 		return err
 	}
-	d.sched.UpdateTable(func(t *delivery.Table) *delivery.Table { return t.WithoutManaged(m.Name) })
 	n, err := d.store.ParkEndpoint(ctx, m.ID, delivery.ReasonDeleted)
 	d.sched.Forget(m.ID)
 	if err != nil {
@@ -728,10 +739,9 @@ func (d *Daemon) RotateSecret(ctx context.Context, sc api.Scope, name string, in
 	}
 	rec.Updated = now.UTC()
 	rec.Secrets, _ = json.Marshal(secrets)
-	if err := d.store.PutManaged(ctx, rec, false); err != nil {
+	if err := d.putManaged(ctx, rec, false, ep, nil); err != nil {
 		return nil, err
 	}
-	d.putManaged(ep)
 	d.log.Info().Str("endpoint", rec.Name).Dur("overlap", overlap).Msg("secret rotated")
 	return &client.Rotated{Secret: secrets.Secret}, nil
 }

@@ -229,9 +229,22 @@ func (s *Scheduler) Table() *Table { return s.table.Load() }
 // writers so that no change is lost; disabled flags carry over. added are
 // the ids of endpoints the change adds (or adds again).
 func (s *Scheduler) UpdateTable(fn func(*Table) *Table, added ...string) {
+	s.CommitTable(func(t *Table) (*Table, error) { return fn(t), nil }, added...)
+}
+
+// CommitTable is UpdateTable for a change that is committed to the store
+// first: fn commits it and returns the new table, or an error, which
+// leaves the table as it was. A SetDisabled (a 410, disable_after) cannot
+// land between the commit and the swap, where it would write a state the
+// swap then contradicts or, for a delete, park with its own reason.
+func (s *Scheduler) CommitTable(fn func(*Table) (*Table, error), added ...string) error {
 	s.tableMu.Lock()
 	defer s.tableMu.Unlock()
-	s.table.Store(fn(s.table.Load()))
+	t, err := fn(s.table.Load())
+	if err != nil {
+		return err
+	}
+	s.table.Store(t)
 	// An endpoint added again may have an ordered head waiting for its
 	// retry that was parked meanwhile: look at the added ones again.
 	if len(added) > 0 {
@@ -239,6 +252,7 @@ func (s *Scheduler) UpdateTable(fn func(*Table) *Table, added ...string) {
 	} else {
 		s.poke()
 	}
+	return nil
 }
 
 // SetDisabled enables or disables the endpoint with internal id id. The state is persisted;

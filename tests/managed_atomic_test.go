@@ -1,12 +1,14 @@
 package tests
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"hookd/api"
 	"hookd/config"
 	"hookd/daemon"
 )
@@ -202,5 +204,48 @@ func TestCreateDuringReloadGetsTheNewConfig(t *testing.T) {
 	d.Event(`{"type":"x","tenant":"t1","data":1}`)
 	if r := rcv.Wait(t, "/c", 1)[0]; r.Header.Get("X-Reloaded") != "yes" {
 		t.Fatalf("the endpoint created during the reload runs under the old config: %v", r.Header)
+	}
+}
+
+// A disable (a 410, disable_after, an operator) that comes while a
+// managed endpoint's delete is committing waits for the delete to be
+// current, and then finds nothing to disable: the delete's deliveries are
+// parked as "endpoint deleted" and no state outlives the endpoint. (It
+// used to land between the commit and the table swap, parking them as
+// disabled and writing a state for the deleted id.)
+func TestDisableDuringDeleteWaitsForIt(t *testing.T) {
+	rcv := NewReceiver(t)
+	rcv.Status("/c", 500, 1000)
+	var armed atomic.Bool
+	disabled := make(chan error, 1)
+	d := MustOpenDaemonExtra(t, Extra{Tenants: "deny_networks = []"}, "", func(dd *daemon.Daemon) {
+		dd.StoreHooks.BeforeCommit = func() error {
+			if armed.CompareAndSwap(true, false) {
+				go func() {
+					_, err := dd.SetDisabled(context.Background(), api.AllTenants(), "c", true)
+					disabled <- err
+				}()
+				// Give the disable time to reach the table; with the table
+				// held across the commit it waits, and the delay changes
+				// nothing.
+				time.Sleep(100 * time.Millisecond)
+			}
+			return nil
+		}
+	})
+	if st, out := d.Admin("POST", "/v1/endpoints", `{"name":"c","url":"`+rcv.URL+`/c","events":["*"],"tenant":"t1","schedule":["1h"]}`); st != 201 {
+		t.Fatal(st, out)
+	}
+	id := d.Event(`{"type":"x","tenant":"t1","data":1}`)
+	eventually(t, "the first attempt recorded", func() bool { return d.deliveryState(id, "c")["attempts"] == 1.0 })
+	armed.Store(true)
+	if st, out := d.Admin("DELETE", "/v1/endpoints/c", ""); st != 204 {
+		t.Fatal(st, out)
+	}
+	if err := <-disabled; err != nil && !strings.Contains(err.Error(), "no such endpoint") {
+		t.Fatalf("disable: %v", err)
+	}
+	if dl := onlyDelivery(t, d, id); dl["state"] != "undeliverable" || dl["reason"] != "endpoint deleted" {
+		t.Fatalf("after the delete: %v", dl)
 	}
 }
