@@ -160,6 +160,12 @@ func parseEvent(body []byte, key string, t *delivery.Table, now time.Time) (ne s
 			return store.NewEvent{}, nil, badRequest("id: %s", config.IDRule)
 		}
 		id = *in.ID
+	} else if key != "" {
+		// SPEC §3: the key is treated as the id, so it is a duplicate of
+		// an event stored with that id, and a later event with that id
+		// is one of it. With an id in the body too, the key stays a key
+		// of its own (a per-request key alongside the emitter's ids).
+		id = key
 	} else {
 		id, fresh = "evt_"+ulid.Make().String(), true
 	}

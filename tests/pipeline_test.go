@@ -146,13 +146,26 @@ func TestDedup(t *testing.T) {
 	}
 	s1, o1, _ := d.Post("/v1/events", "application/json", `{"type":"t","data":1}`, "Idempotency-Key", "k-1")
 	s2, o2, _ := d.Post("/v1/events", "application/json", `{"type":"t","data":1}`, "Idempotency-Key", "k-1")
-	if s1 != 202 || s2 != 200 || o2["duplicate"] != true || o1["id"] != o2["id"] {
+	if s1 != 202 || s2 != 200 || o2["duplicate"] != true || o1["id"] != "k-1" || o2["id"] != "k-1" {
 		t.Fatalf("idempotency key: %d %v / %d %v", s1, o1, s2, o2)
 	}
-	rcv.Wait(t, "/a", 2)
+	// The key is treated as the id, both ways.
+	if status, out, _ := d.Post("/v1/events", "application/json", `{"type":"t","data":3}`, "Idempotency-Key", "same"); status != 200 || out["id"] != "same" {
+		t.Fatalf("key naming a stored event's id: %d %v", status, out)
+	}
+	if status, out, _ := d.Post("/v1/events", "application/json", `{"id":"k-1","type":"t","data":3}`); status != 200 || out["duplicate"] != true {
+		t.Fatalf("id naming a stored key: %d %v", status, out)
+	}
+	// With an id in the body, the key is a key of its own.
+	s3, o3, _ := d.Post("/v1/events", "application/json", `{"id":"own-1","type":"t","data":1}`, "Idempotency-Key", "k-2")
+	s4, o4, _ := d.Post("/v1/events", "application/json", `{"id":"own-2","type":"t","data":1}`, "Idempotency-Key", "k-2")
+	if s3 != 202 || s4 != 200 || o4["id"] != "own-1" {
+		t.Fatalf("key beside an id: %d %v / %d %v", s3, o3, s4, o4)
+	}
+	rcv.Wait(t, "/a", 3)
 	time.Sleep(200 * time.Millisecond)
-	if n := len(rcv.Requests("/a")); n != 2 {
-		t.Fatalf("receiver got %d requests, want 2", n)
+	if n := len(rcv.Requests("/a")); n != 3 {
+		t.Fatalf("receiver got %d requests, want 3", n)
 	}
 }
 
