@@ -68,6 +68,10 @@ type managedSet struct {
 	// commit: a create does not hold mu across it, so that creates commit
 	// together instead of one per commit interval.
 	reserved map[string]string // name → tenant
+	// doomed are reserved names whose tenant was deleted during their
+	// commit: the create takes its endpoint back instead of making it
+	// current, or the tenant's delete would leave it behind.
+	doomed map[string]bool
 }
 
 var (
@@ -288,6 +292,16 @@ func (d *Daemon) CreateEndpoint(ctx context.Context, sc api.Scope, body []byte) 
 	err = d.store.PutManaged(ctx, rec, true)
 	d.managed.mu.Lock()
 	delete(d.managed.reserved, s.Name)
+	doomed := d.managed.doomed[s.Name]
+	delete(d.managed.doomed, s.Name)
+	if err == nil && doomed {
+		if err = d.store.DeleteManaged(ctx, id, s.Name); err == nil {
+			d.managed.mu.Unlock()
+			return nil, &apiError{Status: 409, Code: "tenant_deleted", Message: fmt.Sprintf("tenant %q was deleted while this endpoint was being created; nothing was kept", s.Tenant)}
+		}
+		d.log.Error().Err(err).Str("endpoint", s.Name).Str("tenant", s.Tenant).Msg("taking back an endpoint created during its tenant's delete; it stays")
+		err = nil
+	}
 	if err == nil {
 		if running := d.cfg.Load(); running != cfg {
 			// A reload ran during the commit and did not see this endpoint

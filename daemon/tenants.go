@@ -65,8 +65,18 @@ func (d *Daemon) adminDeleteTenant(ctx *fasthttp.RequestCtx, args []string) erro
 	}
 	d.managed.mu.Lock()
 	defer d.managed.mu.Unlock()
+	inFlight := 0
+	for name, t := range d.managed.reserved {
+		if t == tenant { // a create committing: it takes its endpoint back
+			if d.managed.doomed == nil {
+				d.managed.doomed = map[string]bool{}
+			}
+			d.managed.doomed[name] = true
+			inFlight++
+		}
+	}
 	eps := d.sched.Table().TenantEndpoints(tenant)
-	if len(eps) == 0 && revoked == 0 {
+	if len(eps) == 0 && revoked == 0 && inFlight == 0 {
 		// Its portal links, if it had any, are revoked all the same.
 		return &apiError{Status: 404, Code: "not_found", Message: fmt.Sprintf("tenant %q: no endpoints and no portal sessions", tenant)}
 	}

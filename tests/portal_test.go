@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -677,5 +678,32 @@ func TestPortalServerErrorsCarryHeaders(t *testing.T) {
 	if resp.StatusCode != 413 || !strings.Contains(string(body), "portal: 64 KiB") ||
 		!strings.Contains(resp.Header.Get("Content-Security-Policy"), "default-src 'none'") || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
 		t.Fatalf("%d %v %s", resp.StatusCode, resp.Header, body)
+	}
+}
+
+// A tenant's delete takes with it the endpoints its customers were
+// creating at that moment: a create committing during the delete takes
+// its endpoint back (409 tenant_deleted) instead of leaving it behind,
+// receiving the deleted tenant's events.
+func TestTenantDeleteTakesCreatesUnderWay(t *testing.T) {
+	d, rcv := portalDaemon(t, Extra{Tenants: "deny_networks = []"})
+	for i := range 20 {
+		tenant := fmt.Sprintf("r%d", i)
+		b := login(t, d, tenant, nil)
+		var wg sync.WaitGroup
+		var created int
+		wg.Go(func() {
+			created, _ = b.call("POST", "/api/endpoints", `{"url":"`+rcv.URL+`/r","events":["*"]}`)
+		})
+		if status, out := d.Admin("DELETE", "/v1/tenants/"+tenant, ""); status != 200 && status != 404 {
+			t.Fatalf("delete %s: %d %v", tenant, status, out)
+		}
+		wg.Wait()
+		if created != 201 && created != 409 && created != 401 {
+			t.Fatalf("create during the delete: %d", created)
+		}
+		if _, out := d.Admin("GET", "/v1/endpoints?tenant="+tenant, ""); len(names(out)) != 0 {
+			t.Fatalf("round %d: %v outlived its tenant's delete (create answered %d)", i, names(out), created)
+		}
 	}
 }
