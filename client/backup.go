@@ -52,10 +52,7 @@ func (a *Admin) Backup(ctx context.Context, w io.Writer) (int64, error) {
 		return 0, fmt.Errorf("GET /v1/backup: %w", context.Cause(parent))
 	}
 	if err != nil {
-		if cause := errors.Unwrap(err); cause != nil {
-			err = cause
-		}
-		return 0, fmt.Errorf("%w: %s: %w", ErrUnreachable, a.c.base, stalled(err))
+		return 0, a.c.transportError(stalled(cause(err)))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {

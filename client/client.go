@@ -3,6 +3,8 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,7 +71,10 @@ func (e *Error) Is(target error) bool {
 
 var (
 	// ErrUnreachable is wrapped by the error of a request no daemon
-	// answered (refused, timed out, or the socket is missing).
+	// answered (refused, timed out, or the socket is missing); not by a
+	// certificate the client does not trust, a name that does not
+	// resolve or TLS spoken to a plain HTTP port, which retrying cannot
+	// mend. Errors show the base URL without its password.
 	ErrUnreachable = errors.New("cannot reach hookd (is hookd running?)")
 	// ErrNotFound matches an *Error with status 404.
 	ErrNotFound = errors.New("not found")
@@ -82,6 +87,7 @@ var (
 // client that reaches them.
 type conn struct {
 	base  string
+	shown string // base for error messages, without a password
 	token string
 	hc    *http.Client
 }
@@ -119,7 +125,40 @@ func newConn(baseURL string, o Options) *conn {
 	} else {
 		c.base = "http://" + baseURL
 	}
+	c.shown = c.base
+	if u, err := url.Parse(c.base); err == nil {
+		c.shown = u.Redacted()
+	}
 	return c
+}
+
+// transportError is the error of a request no answer came back to. It
+// wraps ErrUnreachable, which Ingest retries, unless trying again cannot
+// help: a certificate the client does not trust, a name that does not
+// resolve, TLS spoken to a plain HTTP port.
+func (c *conn) transportError(err error) error {
+	var (
+		verify   *tls.CertificateVerificationError
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+		invalid  x509.CertificateInvalidError
+		record   tls.RecordHeaderError
+		dns      *net.DNSError
+	)
+	if errors.As(err, &verify) || errors.As(err, &unknown) || errors.As(err, &hostname) || errors.As(err, &invalid) ||
+		errors.As(err, &record) || errors.As(err, &dns) && dns.IsNotFound {
+		return fmt.Errorf("%s: %w", c.shown, err)
+	}
+	return fmt.Errorf("%w: %s: %w", ErrUnreachable, c.shown, err)
+}
+
+// cause is what an http.Client's *url.Error wraps: it repeats method and
+// URL, and the cause says what failed.
+func cause(err error) error {
+	if c := errors.Unwrap(err); c != nil {
+		return c
+	}
+	return err
 }
 
 // do sends in (if not nil) as JSON and decodes a 2xx answer into out
@@ -166,11 +205,7 @@ func (c *conn) sendH(ctx context.Context, method, path string, body []byte, out 
 		return 0, fmt.Errorf("%s %s: %w", method, path, context.Cause(ctx))
 	}
 	if err != nil {
-		// *url.Error repeats method and URL; the cause says what failed.
-		if cause := errors.Unwrap(err); cause != nil {
-			err = cause
-		}
-		return 0, fmt.Errorf("%w: %s: %w", ErrUnreachable, c.base, err)
+		return 0, c.transportError(cause(err))
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)

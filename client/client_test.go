@@ -2,12 +2,14 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -99,5 +101,24 @@ func TestBaseURL(t *testing.T) {
 		if CheckBase(bad) == nil {
 			t.Errorf("CheckBase(%s) accepted", bad)
 		}
+	}
+}
+
+// An empty list is sent as one, not left out: left out, it would mean
+// the widest choice (every capability, every endpoint).
+func TestEmptyListsAreSent(t *testing.T) {
+	b, _ := json.Marshal(PortalLinkRequest{Capabilities: []string{}})
+	if string(b) != `{"capabilities":[]}` {
+		t.Errorf("portal link request %s", b)
+	}
+	if b, _ = json.Marshal(PortalLinkRequest{}); string(b) != `{}` {
+		t.Errorf("zero portal link request %s", b)
+	}
+	b, _ = json.Marshal(NewEvent{Type: "t", Data: 1, Endpoints: []string{}})
+	if !strings.Contains(string(b), `"endpoints":[]`) {
+		t.Errorf("event %s", b)
+	}
+	if b, _ = json.Marshal(NewEvent{Type: "t", Data: 1}); strings.Contains(string(b), "endpoints") {
+		t.Errorf("event without endpoints %s", b)
 	}
 }

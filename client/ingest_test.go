@@ -240,6 +240,23 @@ func TestSendRetriesUnreachable(t *testing.T) {
 	}
 }
 
+// What trying again cannot mend is returned at once: a certificate the
+// client does not trust. And no error shows the base URL's password.
+func TestSendDoesNotRetryUntrustedCertificate(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(202) }))
+	defer srv.Close()
+	base := strings.Replace(srv.URL, "https://", "https://user:s3cretpw@", 1)
+	in := NewIngest(base, Options{})
+	waits := sleeps(in, nil)
+	_, err := in.Send(context.Background(), NewEvent{Type: "t", Data: 1})
+	if err == nil || errors.Is(err, ErrUnreachable) || len(*waits) != 0 || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("%v after %d waits", err, len(*waits))
+	}
+	if strings.Contains(err.Error(), "s3cretpw") {
+		t.Fatalf("the password in an error: %v", err)
+	}
+}
+
 func TestSendDoesNotRetryRefusals(t *testing.T) {
 	f := newFakeIngest(t, func(int) *answer { return &answer{status: 400} })
 	in := NewIngest(f.URL, Options{})

@@ -23,8 +23,9 @@ type NewEvent struct {
 	// platform's (same grammar as Type); empty: platform endpoints only.
 	Tenant string `json:"tenant,omitempty"`
 	// Endpoints restricts fan-out to these endpoint names, among those the
-	// event's tenant reaches.
-	Endpoints []string `json:"endpoints,omitempty"`
+	// event's tenant reaches. nil: every matching endpoint; an empty list
+	// is sent as given, and refused (400), not widened to every endpoint.
+	Endpoints []string `json:"endpoints,omitzero"`
 }
 
 // MarshalJSON sends an event with neither Data nor Payload as "data":

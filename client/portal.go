@@ -13,8 +13,9 @@ type PortalLinkRequest struct {
 	TTL string `json:"ttl,omitempty"`
 	// Capabilities are what the session may do: view (always),
 	// manage_endpoints, resend, test, view_secret, rotate_secret. nil
-	// means all of them.
-	Capabilities []string `json:"capabilities,omitempty"`
+	// means all of them; an empty list, view alone (it is sent, where
+	// omitempty would leave it out and so widen it to all).
+	Capabilities []string `json:"capabilities,omitzero"`
 }
 
 // PortalLink answers POST /v1/tenants/{tenant}/portal: a single-use magic
