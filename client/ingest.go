@@ -80,7 +80,8 @@ func (in *Ingest) Send(ctx context.Context, ev NewEvent) (Ack, error) {
 }
 
 // SendBatch stores events in as few requests as it can (up to 1000 events
-// each), retrying whole requests and single items hookd refused for now,
+// each, halved while hookd answers 413 to a request's size: its limit is
+// 64 × max_event_bytes), retrying whole requests and single items hookd refused for now,
 // as Send does. It returns one result per event, in order (Index is the
 // position in events), each with its event's id, generated where the
 // event had none.
@@ -111,7 +112,10 @@ func (in *Ingest) SendBatch(ctx context.Context, events []NewEvent) ([]ItemResul
 			why   error // the reason to retry again
 			held  bool  // a whole request was refused for now: the rest waits with it
 		)
-		for chunk := range slices.Chunk(todo, maxBatch) {
+		chunks := slices.Collect(slices.Chunk(todo, maxBatch))
+		for len(chunks) > 0 {
+			chunk := chunks[0]
+			chunks = chunks[1:]
 			if held {
 				again = append(again, chunk...)
 				continue
@@ -123,6 +127,14 @@ func (in *Ingest) SendBatch(ctx context.Context, events []NewEvent) ([]ItemResul
 			b, _ := json.Marshal(body) // raw messages of valid JSON
 			var page BatchResults
 			after, err := in.c.sendH(ctx, "POST", "/v1/events/batch", b, &page)
+			var e *Error
+			if errors.As(err, &e) && e.Status == 413 && len(chunk) > 1 {
+				// Over the listener's body limit (64 × max_event_bytes,
+				// which the client does not know): send it in halves.
+				h := len(chunk) / 2
+				chunks = append([][]int{chunk[:h], chunk[h:]}, chunks...)
+				continue
+			}
 			if err != nil {
 				if _, ok := retryable(err); !ok {
 					return results, err

@@ -318,6 +318,50 @@ func TestSendBatchRetries(t *testing.T) {
 	}
 }
 
+// A batch over the listener's body limit is sent again in halves until
+// each request fits; every event is stored once.
+func TestSendBatchHalvesWhatIsTooLarge(t *testing.T) {
+	var mu sync.Mutex
+	var sizes []int
+	stored := map[string]bool{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		sizes = append(sizes, len(b))
+		if len(b) > 3000 {
+			w.WriteHeader(413)
+			io.WriteString(w, `{"error":{"code":"too_large","message":"too large"}}`)
+			return
+		}
+		var evs []NewEvent
+		json.Unmarshal(b, &evs)
+		var res []string
+		for i, ev := range evs {
+			stored[ev.ID] = true
+			res = append(res, fmt.Sprintf(`{"index":%d,"status":202,"id":%q,"duplicate":false,"deliveries":1}`, i, ev.ID))
+		}
+		fmt.Fprintf(w, `{"results":[%s]}`, strings.Join(res, ","))
+	}))
+	defer srv.Close()
+	events := make([]NewEvent, 100)
+	for i := range events {
+		events[i] = NewEvent{Type: "t", Data: strings.Repeat("x", 50)}
+	}
+	res, err := NewIngest(srv.URL, Options{}).SendBatch(context.Background(), events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if !r.Stored() || r.Index != i {
+			t.Fatalf("result %d: %+v", i, r)
+		}
+	}
+	if len(stored) != 100 || len(sizes) < 3 || sizes[0] <= 3000 {
+		t.Fatalf("%d stored, request sizes %v", len(stored), sizes)
+	}
+}
+
 // An event with neither data nor payload goes as "data": null, which the
 // daemon takes; left out, both would be a 400.
 func TestNewEventWithoutDataSendsNull(t *testing.T) {
