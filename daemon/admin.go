@@ -3,6 +3,7 @@ package daemon
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/url"
 	"slices"
 	"strings"
@@ -322,8 +323,10 @@ func (d *Daemon) adminUndeliverable(ctx *fasthttp.RequestCtx, _ []string) error 
 		endpoint = ep.ID
 	}
 	items, next, err := d.store.ListUndeliverable(endpoint, limit, string(q.Peek("cursor")))
-	if err != nil {
+	if errors.Is(err, store.ErrBadCursor) {
 		return badRequest("cursor: %v", err)
+	} else if err != nil {
+		return err
 	}
 	out := client.UndeliverablePage{Items: []client.ParkedDelivery{}, NextCursor: next}
 	for _, p := range items {

@@ -99,8 +99,10 @@ func (d *Daemon) Deliveries(sc api.Scope, q client.DeliveryQuery) (*client.Deliv
 		return nil, badRequest("until: before since (an empty range is a mistake, not an answer)")
 	}
 	entries, next, _, err := d.store.DeliveryLog(sq)
-	if err != nil {
+	if errors.Is(err, store.ErrBadCursor) {
 		return nil, badRequest("cursor: %v", err)
+	} else if err != nil {
+		return nil, err
 	}
 	out := &client.DeliveryList{Items: make([]client.LoggedDelivery, 0, len(entries)), NextCursor: next}
 	for _, e := range entries {

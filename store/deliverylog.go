@@ -213,7 +213,7 @@ func (s *Store) DeliveryLog(q DeliveryQuery) ([]LogEntry, string, int, error) {
 		if err != nil || len(after) > 0 && (len(after) < len(w.prefix)+8 || !bytes.HasPrefix(after, w.prefix)) {
 			// Another query's (another endpoint's, tenant's, or all of
 			// them) or made up: an answer would be a wrong page.
-			return errors.New("bad cursor: not one this query returned")
+			return ErrBadCursor
 		}
 		until := q.Until
 		if until.IsZero() {

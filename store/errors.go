@@ -15,6 +15,9 @@ var (
 	ErrStorage = errors.New("storage unwritable")
 	// ErrNotFound: no such event or delivery.
 	ErrNotFound = errors.New("not found")
+	// ErrBadCursor: a page cursor this query did not return (another
+	// query's, or made up).
+	ErrBadCursor = errors.New("bad cursor: not one this query returned")
 	// ErrExists: a managed endpoint with that name exists.
 	ErrExists = errors.New("already exists")
 	// ErrTooManyPending: accepting the event would exceed max_pending.

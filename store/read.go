@@ -130,7 +130,7 @@ type Parked struct {
 func (s *Store) ListUndeliverable(endpoint string, limit int, cursor string) ([]Parked, string, error) {
 	start, err := hex.DecodeString(cursor)
 	if err != nil {
-		return nil, "", fmt.Errorf("bad cursor: %w", err)
+		return nil, "", ErrBadCursor
 	}
 	var (
 		out  []Parked
