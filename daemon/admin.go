@@ -20,7 +20,7 @@ import (
 )
 
 func (d *Daemon) newAdminServer() *fasthttp.Server {
-	return d.browserFacingServer("hookd-admin", d.handleAdmin, d.handleServerError, 1<<20)
+	return d.browserFacingServer("hookd-admin", d.handleAdmin, d.serverErrors(false), 1<<20)
 }
 
 // browserFacingServer is the admin or the portal listener's server: people

@@ -28,7 +28,7 @@ func (d *Daemon) newIngestServer(cfg *config.Config) *fasthttp.Server {
 	return &fasthttp.Server{
 		Name:               "hookd",
 		Handler:            d.handleIngest,
-		ErrorHandler:       d.handleServerError,
+		ErrorHandler:       d.serverErrors(true),
 		Logger:             serverLogger{d.log},
 		MaxRequestBodySize: int(cfg.Ingest.MaxEventBytes) * batchBodyFactor,
 		ReadTimeout:        cfg.Ingest.ReadTimeout.D(), // a slow client cannot hold a connection forever
@@ -41,26 +41,33 @@ func (d *Daemon) newIngestServer(cfg *config.Config) *fasthttp.Server {
 	}
 }
 
-// handleServerError answers errors fasthttp detects before a handler runs
+// serverErrors answers errors fasthttp detects before a handler runs
 // (body too large, malformed request) in the API's JSON form. fasthttp's
 // error text quotes the raw request (an Authorization header, the body),
-// so none of it reaches the answer or the log.
-func (d *Daemon) handleServerError(ctx *fasthttp.RequestCtx, err error) {
-	var small *fasthttp.ErrSmallBuffer
-	var timeout net.Error
-	switch {
-	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		rejected(413)
-		d.writeError(ctx, errTooLarge)
-	case errors.As(err, &timeout) && timeout.Timeout():
-		rejected(408)
-		d.writeError(ctx, &apiError{Status: 408, Code: "request_timeout", Message: "no complete request in time (ingest.idle_timeout, ingest.read_timeout)"})
-	case errors.As(err, &small):
-		rejected(431)
-		d.writeError(ctx, &apiError{Status: 431, Code: "headers_too_large", Message: "request headers are too large"})
-	default:
-		rejected(400)
-		d.writeError(ctx, badRequest("malformed HTTP request"))
+// so none of it reaches the answer or the log. Only the ingest listener's
+// count in hookd_ingest_rejected_total.
+func (d *Daemon) serverErrors(ingest bool) func(*fasthttp.RequestCtx, error) {
+	count, timeouts := func(int) {}, "30 s for a request"
+	if ingest {
+		count, timeouts = rejected, "ingest.idle_timeout, ingest.read_timeout"
+	}
+	return func(ctx *fasthttp.RequestCtx, err error) {
+		var small *fasthttp.ErrSmallBuffer
+		var timeout net.Error
+		switch {
+		case errors.Is(err, fasthttp.ErrBodyTooLarge):
+			count(413)
+			d.writeError(ctx, errTooLarge)
+		case errors.As(err, &timeout) && timeout.Timeout():
+			count(408)
+			d.writeError(ctx, &apiError{Status: 408, Code: "request_timeout", Message: "no complete request in time (" + timeouts + ")"})
+		case errors.As(err, &small):
+			count(431)
+			d.writeError(ctx, &apiError{Status: 431, Code: "headers_too_large", Message: "request headers are too large"})
+		default:
+			count(400)
+			d.writeError(ctx, badRequest("malformed HTTP request"))
+		}
 	}
 }
 

@@ -51,7 +51,7 @@ func (d *Daemon) openPortal(cfg *config.Config, closers *[]func()) error {
 		return err
 	}
 	if d.portal.ln != nil {
-		d.portal.hs = d.browserFacingServer("hookd-portal", d.portal.srv.Handler, d.portal.srv.ErrorHandler(d.handleServerError), 64<<10)
+		d.portal.hs = d.browserFacingServer("hookd-portal", d.portal.srv.Handler, d.portal.srv.ErrorHandler(d.serverErrors(false)), 64<<10)
 	}
 	return nil
 }

@@ -146,7 +146,7 @@ func TestUndeliverableTotalCountsEveryParking(t *testing.T) {
 	rcv.Status("/later", 500, 1000)
 	d := MustOpenDaemon(t, endpoint("park", rcv.URL+"/park", `["*"]`, `schedule = []`)+
 		endpoint("later", rcv.URL+"/later", `["*"]`, `schedule = ["1h"]`))
-	before := undeliverableTotal(t, d)
+	before := counterValue(t, d, "hookd_undeliverable_total", "")
 
 	first := d.Event(`{"type":"t","data":{}}`) // park: attempt; later: pending
 	d.waitState(first, "park", "undeliverable")
@@ -159,12 +159,14 @@ func TestUndeliverableTotalCountsEveryParking(t *testing.T) {
 	d.waitState(second, "later", "undeliverable")
 	d.waitState(second, "park", "undeliverable")
 
-	if got := undeliverableTotal(t, d) - before; got != 4 {
+	if got := counterValue(t, d, "hookd_undeliverable_total", "") - before; got != 4 {
 		t.Fatalf("hookd_undeliverable_total rose by %v for 4 parkings", got)
 	}
 }
 
-func undeliverableTotal(t *testing.T, d *Daemon) float64 {
+// counterValue is a counter's value on d's /metrics: the family's first
+// series, or the one whose first label has value label; 0 when absent.
+func counterValue(t *testing.T, d *Daemon, family, label string) float64 {
 	t.Helper()
 	resp, err := http.Get("http://" + d.AdminAddr() + "/metrics")
 	if err != nil {
@@ -176,5 +178,10 @@ func undeliverableTotal(t *testing.T, d *Daemon) float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return families["hookd_undeliverable_total"].GetMetric()[0].GetCounter().GetValue()
+	for _, m := range families[family].GetMetric() {
+		if label == "" || len(m.GetLabel()) > 0 && m.GetLabel()[0].GetValue() == label {
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
 }

@@ -661,6 +661,7 @@ func TestUISessionEndsWithItsToken(t *testing.T) {
 // portal's 64 KiB) still carries the portal's security headers.
 func TestPortalServerErrorsCarryHeaders(t *testing.T) {
 	d, _ := portalDaemon(t, Extra{})
+	before := counterValue(t, d, "hookd_ingest_rejected_total", "413")
 	// The headers alone announce the body: the listener answers before
 	// reading it, and a client still writing it could meet a reset.
 	c, err := net.Dial("tcp", d.PortalAddr())
@@ -678,6 +679,10 @@ func TestPortalServerErrorsCarryHeaders(t *testing.T) {
 	if resp.StatusCode != 413 || !strings.Contains(string(body), "portal: 64 KiB") ||
 		!strings.Contains(resp.Header.Get("Content-Security-Policy"), "default-src 'none'") || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
 		t.Fatalf("%d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	// The ingest listener's refusals only are counted as ingest's.
+	if after := counterValue(t, d, "hookd_ingest_rejected_total", "413"); after != before {
+		t.Fatalf("a portal 413 counted as an ingest rejection: %v to %v", before, after)
 	}
 }
 
