@@ -294,6 +294,11 @@ func TestPortalIsolation(t *testing.T) {
 	if status, out := a.call("POST", "/api/endpoints/a1/test", ""); status != 200 || out["ok"] != true {
 		t.Fatalf("test: %d %v", status, out)
 	}
+	// A customer's test event carries the catalogued example, not data of
+	// its own: a test-only session cannot have a forged event signed.
+	if status, out := a.call("POST", "/api/endpoints/a1/test", `{"type":"invoice.paid","data":{"amount":1000000}}`); status != 400 || !strings.HasPrefix(errMessage(out), "data:") {
+		t.Fatalf("test with data: %d %v", status, out)
+	}
 	if status, out := a.call("GET", "/api/endpoints/a1/hours", ""); status != 200 {
 		t.Fatalf("hours: %d %v", status, out)
 	}
