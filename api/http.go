@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -12,8 +13,17 @@ import (
 // What the admin API and the portal's /api/ share on the wire: routes
 // are matched the same way and JSON is written the same way.
 
-// Match matches a path against a route pattern whose "{}" segments stand
-// for one non-empty segment each, and returns those segments.
+// Path is the request's path as the client sent it: fasthttp's Path
+// decodes %2F and resolves ".." first, so that an escaped name
+// ("..%2Ftenants%2Fx", a platform passing on its customer's input) would
+// reach another route. Routes are matched on this one, and Match decodes
+// each argument on its own.
+func Path(ctx *fasthttp.RequestCtx) string { return string(ctx.URI().PathOriginal()) }
+
+// Match matches a raw path (Path) against a route pattern whose "{}"
+// segments stand for one non-empty segment each, and returns those
+// segments, percent-decoded: an argument is always one segment's worth,
+// whatever it decodes to.
 func Match(pattern, path string) ([]string, bool) {
 	ps, xs := strings.Split(pattern, "/"), strings.Split(path, "/")
 	if len(ps) != len(xs) {
@@ -23,7 +33,11 @@ func Match(pattern, path string) ([]string, bool) {
 	for i := range ps {
 		switch {
 		case ps[i] == "{}" && xs[i] != "":
-			args = append(args, xs[i])
+			arg, err := url.PathUnescape(xs[i])
+			if err != nil || arg == "" {
+				return nil, false
+			}
+			args = append(args, arg)
 		case ps[i] != xs[i]:
 			return nil, false
 		}

@@ -88,7 +88,8 @@ func (d *Daemon) handleAdmin(ctx *fasthttp.RequestCtx) {
 		d.writeError(ctx, errMisdirected)
 		return
 	}
-	if p := ctx.Path(); string(p) == "/ui" || bytes.HasPrefix(p, []byte("/ui/")) {
+	path := api.Path(ctx)
+	if path == "/ui" || strings.HasPrefix(path, "/ui/") {
 		d.portal.srv.UIHandler(ctx) // its own login: a browser sends no bearer token
 		return
 	}
@@ -100,7 +101,6 @@ func (d *Daemon) handleAdmin(ctx *fasthttp.RequestCtx) {
 		d.writeError(ctx, errUnauthorized)
 		return
 	}
-	path := string(ctx.Path())
 	if strings.HasPrefix(path, "/debug/pprof/") && d.cfg.Load().Admin.Pprof {
 		pprofhandler.PprofHandler(ctx)
 		return

@@ -91,7 +91,7 @@ var ingestRoutes = []Route{
 
 func (d *Daemon) handleIngest(ctx *fasthttp.RequestCtx) {
 	cfg := d.cfg.Load()
-	path := string(ctx.Path())
+	path := api.Path(ctx)
 	switch path {
 	case pathHealthz:
 		writeJSON(ctx, 200, map[string]string{"status": "ok"})

@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"github.com/valyala/fasthttp"
+
+	"hookd/api"
 )
 
 // Handler serves the portal listener: the magic-link login, the pages and
@@ -19,7 +21,7 @@ func (s *Server) UIHandler(ctx *fasthttp.RequestCtx) { s.serve(ctx, true) }
 func (s *Server) serve(ctx *fasthttp.RequestCtx, ui bool) {
 	s.secure(ctx, ui)
 	r := &request{ctx: ctx, ui: ui}
-	path := string(ctx.Path())
+	path := api.Path(ctx)
 	if ui {
 		r.base = "/ui"
 		path = strings.TrimPrefix(path, "/ui")

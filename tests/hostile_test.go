@@ -595,3 +595,36 @@ func TestSlowFirstRequestGetsReadTimeout(t *testing.T) {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
 }
+
+// An escaped "/" or ".." in a name or id is part of that one segment: it
+// never reaches another route. (fasthttp's decoded path resolved
+// "..%2Ftenants%2Fvictim" to /v1/tenants/victim, so deleting an endpoint
+// so named deleted a tenant, and an event id read an endpoint's secret.)
+func TestEscapedSegmentsStayArguments(t *testing.T) {
+	d, _ := portalDaemon(t, Extra{})
+	for _, c := range []struct{ method, path string }{
+		{"DELETE", "/v1/endpoints/..%2Ftenants%2Fa"},
+		{"GET", "/v1/events/..%2Fendpoints%2Fa1%2Fsecret"},
+		{"POST", "/v1/endpoints/x%2F..%2F..%2Ftenants%2Fa%2Fportal"},
+		{"DELETE", "/v1/tenants/..%2Fendpoints%2Fb1"},
+		{"GET", "/v1/endpoints/a1%2F..%2Fb1"},
+	} {
+		status, out := d.Admin(c.method, c.path, "")
+		if status != 404 && status != 405 || strings.Contains(fmt.Sprint(out), "whsec_") || out["url"] != nil {
+			t.Errorf("%s %s: %d %v", c.method, c.path, status, out)
+		}
+	}
+	for _, name := range []string{"a1", "b1"} {
+		if status, _ := d.Admin("GET", "/v1/endpoints/"+name, ""); status != 200 {
+			t.Errorf("%s after the attempts: %d", name, status)
+		}
+	}
+	// The portal matches its routes the same way.
+	a := login(t, d, "a", nil)
+	if status, out := a.call("GET", "/api/endpoints/a1%2F..%2Fa1", ""); status != 404 {
+		t.Errorf("portal: %d %v", status, out)
+	}
+	if status, out := a.call("GET", "/api/endpoints/a%31", ""); status != 200 || out["name"] != "a1" {
+		t.Errorf("an escaped ordinary character: %d %v", status, out)
+	}
+}
