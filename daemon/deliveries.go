@@ -201,6 +201,13 @@ func (d *Daemon) Redeliver(ctx context.Context, sc api.Scope, id string, in clie
 		}
 	}
 	if len(ids) == 0 && !sc.All() {
+		if _, err := d.Event(sc, id); err != nil {
+			return nil, err // not the tenant's to see: as if it did not exist
+		}
+		if in.Endpoint != "" {
+			// The event is the tenant's, its endpoint too: name what is wrong.
+			return nil, badRequest("endpoint: %q has no delivery of this event (an endpoint added after it is not sent it from here)", in.Endpoint)
+		}
 		return nil, unknownEvent(id)
 	}
 	out := &client.Redelivered{ID: id, Endpoints: make([]string, len(ids))}

@@ -221,6 +221,13 @@ func TestPortalIsolation(t *testing.T) {
 	if status, out := a.call("POST", "/api/events/"+evA+"/redeliver", ""); status != 202 {
 		t.Fatalf("a resends its event: %d %v", status, out)
 	}
+	// Its own endpoint added after the event: the error names the endpoint,
+	// not the event a can see.
+	if status, out := a.call("POST", "/api/endpoints", `{"url":"`+rcv.URL+`/late","events":["*"]}`); status != 201 {
+		t.Fatalf("create: %d %v", status, out)
+	} else if status, out := a.call("POST", "/api/events/"+evA+"/redeliver", `{"endpoint":"`+out["name"].(string)+`"}`); status != 400 || !strings.HasPrefix(errMessage(out), "endpoint:") {
+		t.Fatalf("resend to an endpoint added after the event: %d %v", status, out)
+	}
 	rcv.Wait(t, "/a1", 2)
 	time.Sleep(100 * time.Millisecond)
 	if m := len(rcv.Requests("/p1")) + len(rcv.Requests("/b1")); m != n {
