@@ -86,6 +86,15 @@ func (d *Daemon) reload() error {
 	d.cfg.Store(cfg)
 	d.sched.UpdateTable(func(t *delivery.Table) *delivery.Table { return t.WithConfig(eps).WithAllManaged(managed) }, added...)
 	d.logOut.apply(cfg.Log)
+	if cfg.AdminToken() != old.AdminToken() {
+		// Operator sessions end with the token they were made under, and
+		// must not come back if it is changed back.
+		if n, err := d.store.DeleteOperatorSessions(context.Background()); err != nil {
+			d.log.Error().Err(err).Msg("delete the operator sessions of the old admin token")
+		} else if n > 0 {
+			d.log.Info().Int("sessions", n).Msg("admin token changed: operator sessions ended")
+		}
+	}
 	d.log.Info().Str("file", d.ConfigPath).Int("endpoints", len(eps)).Strs("removed", removed).Msg("config reloaded")
 
 	if err := d.greetNewEndpoints(context.Background()); err != nil {

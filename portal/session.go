@@ -191,7 +191,16 @@ func (s *Server) lookup(r *request) (*Session, error) {
 	// What a reload changed since the session began: a shorter session_ttl
 	// ends it sooner, and an operator's ends with the admin token it was
 	// made under (set, changed or removed).
-	if !now.Before(rec.Created.Add(s.conf().Portal.SessionTTL.D())) || rec.All && rec.AdminPrint != adminPrint(string(v), s.conf().AdminToken()) {
+	if !now.Before(rec.Created.Add(s.conf().Portal.SessionTTL.D())) {
+		return nil, nil
+	}
+	if rec.All && rec.AdminPrint != adminPrint(string(v), s.conf().AdminToken()) {
+		// Ended for good: the token changed back must not revive it (a
+		// reload that changes the token deletes them all; this is for one
+		// changed across a restart).
+		if err := s.store.DeletePortalSession(r.ctx, hash); err != nil {
+			s.log.Warn().Err(err).Msg("delete an operator session whose admin token changed")
+		}
 		return nil, nil
 	}
 	if now.Sub(rec.LastSeen) >= touchEvery {

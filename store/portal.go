@@ -214,6 +214,33 @@ func deletePortalSession(tx *bolt.Tx, hash []byte) error {
 	return b.Delete(hash)
 }
 
+// DeleteOperatorSessions deletes every operator session (the admin
+// token changed) and returns how many there were.
+func (s *Store) DeleteOperatorSessions(ctx context.Context) (int, error) {
+	n := 0
+	err := s.submit(ctx, func(tx *bolt.Tx, _ *txState) error {
+		var ops [][]byte
+		err := tx.Bucket(bktPortalSessions).ForEach(func(k, v []byte) error {
+			var sess PortalSession
+			if json.Unmarshal(v, &sess) == nil && sess.All {
+				ops = append(ops, bytes.Clone(k))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, h := range ops {
+			if err := deletePortalSession(tx, h); err != nil {
+				return err
+			}
+		}
+		n = len(ops)
+		return nil
+	})
+	return n, err
+}
+
 // DeleteTenantSessions deletes every session of tenant and returns how
 // many there were; links of the tenant issued up to at are refused from
 // then on (until linksUntil, when the last of them has expired anyway).

@@ -667,6 +667,18 @@ func TestUISessionEndsWithItsToken(t *testing.T) {
 	if alive(second) {
 		t.Error("a session made with a token outlived its removal")
 	}
+	// Ended is ended: changing the token back revives no session, whether
+	// the session was used in between or not.
+	reload(`token = "second-token"`, "")
+	if alive(second) || alive(first) {
+		t.Error("a session came back with its token")
+	}
+	third := login("second-token")
+	reload(`token = "third-token"`, "")
+	reload(`token = "second-token"`, "")
+	if alive(third) {
+		t.Error("a session came back with its token, unused in between")
+	}
 }
 
 // A request the listener refuses before routing (here: a body over the
