@@ -117,6 +117,8 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"jitter not a number", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\njitter = nan\n", "t.toml:5: endpoints[0].jitter: must be between 0 and 1"},
 		{"rate limit infinite", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\nrate_limit = inf\n", "t.toml:5: endpoints[0].rate_limit: must be a number, 0 or more"},
 		{"space in the URL", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/a b\"\nevents = [\"*\"]\n", "t.toml:3: endpoints[0].url: \"http://127.0.0.1/a b\": must not contain spaces"},
+		{"escape in the URL", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/a#\\u001b[31m\"\nevents = [\"*\"]\n", `t.toml:3: endpoints[0].url: "http://127.0.0.1/a#\x1b[31m": must not contain control characters`},
+		{"bidi mark in the URL", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\u202e\"\nevents = [\"*\"]\n", `t.toml:3: endpoints[0].url: "http://127.0.0.1/\u202e": must not contain control characters`},
 		{"signature in Content-Type", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  scheme = \"hmac-sha256\"\n  secret = \"k\"\n  header = \"Content-Type\"\n", `endpoints[0].signing: header "Content-Type": hookd sets this header itself`},
 		{"failing_after without a URL", "[notify]\nfailing_after = 0\n", "t.toml:2: notify.failing_after: must be at least 1"},
 		{"notify signing without a URL", "[notify.signing]\nscheme = \"bogus\"\n", "t.toml:1: notify.signing: is set but notify.url is not"},

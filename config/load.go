@@ -528,6 +528,12 @@ func checkURLForm(v string) error {
 		// fails with the receiver's 400.
 		return fmt.Errorf("%q: must not contain spaces (write a space as %%20)", v)
 	}
+	if i := strings.IndexFunc(v, Unprintable); i >= 0 || !utf8.ValidString(v) {
+		// Percent-encoded, a URL needs none of these; raw, they act on a
+		// terminal or a page that shows the URL (a fragment is not even
+		// sent).
+		return fmt.Errorf("%+q: must not contain control characters or bidirectional marks (percent-encode them)", v)
+	}
 	u, _ := url.Parse(v)
 	if strings.HasSuffix(u.Host, ":") {
 		return fmt.Errorf("%q: a port after \":\" or no \":\"", v)

@@ -53,7 +53,8 @@ func (s *Server) sameOrigin(r *request) bool {
 		return site == "same-origin"
 	}
 	u, err := url.Parse(origin)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" {
+	// A browser's Origin is scheme://host[:port], never with user info.
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.User != nil || u.RawQuery != "" {
 		return false
 	}
 	if strings.EqualFold(u.Host, string(r.ctx.Host())) {

@@ -209,6 +209,7 @@ func TestLoginAndCSRF(t *testing.T) {
 		"wrong token":  {"Cookie", cookie, "X-CSRF-Token", csrf + "x", "Content-Type", "application/json", "Origin", "http://" + host},
 		"form":         {"Cookie", cookie, "X-CSRF-Token", csrf, "Content-Type", "application/x-www-form-urlencoded", "Origin", "http://" + host},
 		"foreign":      {"Cookie", cookie, "X-CSRF-Token", csrf, "Content-Type", "application/json", "Origin", "https://evil.example"},
+		"user info":    {"Cookie", cookie, "X-CSRF-Token", csrf, "Content-Type", "application/json", "Origin", "http://user@" + host},
 		"cross-site":   {"Cookie", cookie, "X-CSRF-Token", csrf, "Content-Type", "application/json", "Sec-Fetch-Site", "cross-site"},
 		"no origin":    {"Cookie", cookie, "X-CSRF-Token", csrf, "Content-Type", "application/json"},
 		"null origin":  {"Cookie", cookie, "X-CSRF-Token", csrf, "Content-Type", "application/json", "Origin", "null"},
