@@ -145,13 +145,13 @@ func clashes(cfg *config.Config, t *delivery.Table, reserved map[string]string) 
 	return nil
 }
 
-// putManaged commits rec and makes ep the managed endpoint of its name,
-// setting its disabled flag when disabled is not nil, in the same swap:
-// an endpoint created or patched disabled is never current enabled. The
-// caller holds managed.mu.
-func (d *Daemon) putManaged(ctx context.Context, rec store.Managed, create bool, ep *delivery.Endpoint, disabled *bool) error {
+// putManaged commits the change rec of an existing managed endpoint and
+// makes ep current, setting its disabled flag when disabled is not nil,
+// in the same swap: an endpoint patched disabled is never current
+// enabled. The caller holds managed.mu.
+func (d *Daemon) putManaged(ctx context.Context, rec store.Managed, ep *delivery.Endpoint, disabled *bool) error {
 	return d.sched.CommitTable(func(t *delivery.Table) (*delivery.Table, error) {
-		if err := d.store.PutManaged(ctx, rec, create); err != nil {
+		if err := d.store.PutManaged(ctx, rec, false); err != nil {
 			return nil, err
 		}
 		t = t.WithManaged(ep)
@@ -586,7 +586,7 @@ func (d *Daemon) PatchEndpoint(ctx context.Context, sc api.Scope, name string, b
 	if disabled != nil {
 		rec.State = disabledState(*disabled, disabledBy(sc))
 	}
-	if err := d.putManaged(ctx, rec, false, ep, disabled); err != nil {
+	if err := d.putManaged(ctx, rec, ep, disabled); err != nil {
 		return nil, err
 	}
 	if disabled != nil && *disabled {
@@ -753,7 +753,7 @@ func (d *Daemon) RotateSecret(ctx context.Context, sc api.Scope, name string, in
 	}
 	rec.Updated = now.UTC()
 	rec.Secrets, _ = json.Marshal(secrets)
-	if err := d.putManaged(ctx, rec, false, ep, nil); err != nil {
+	if err := d.putManaged(ctx, rec, ep, nil); err != nil {
 		return nil, err
 	}
 	d.log.Info().Str("endpoint", rec.Name).Dur("overlap", overlap).Msg("secret rotated")
