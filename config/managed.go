@@ -219,6 +219,11 @@ func CheckNewManaged(s *APISettings, ep *delivery.Endpoint, changed func(field s
 			return fieldErrorf(fe.Field, "%v", fe.Err)
 		}
 	}
+	if set("filter") {
+		if err := ep.CheckFilterCost(); err != nil {
+			return fieldErrorf("filter", "%v", err)
+		}
+	}
 	if s.Tenant == "" {
 		return nil
 	}

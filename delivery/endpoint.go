@@ -274,6 +274,14 @@ func (e *Endpoint) Sign(m *Message) []Header { return e.signer.Sign(nil, m) }
 // in acknowledgement order.
 func (e *Endpoint) Ordered() bool { return e.Ordering == OrderingFIFO }
 
+// CheckFilterCost is the filter's CheckRegexCost, nil without a filter.
+func (e *Endpoint) CheckFilterCost() error {
+	if e.filter == nil {
+		return nil
+	}
+	return e.filter.CheckRegexCost()
+}
+
 // FilterUsesRegex reports whether the endpoint's filter uses matches.
 func (e *Endpoint) FilterUsesRegex() bool { return e.filter != nil && e.filter.UsesRegex() }
 

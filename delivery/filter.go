@@ -50,7 +50,8 @@ import (
 //     cost up to k²/2 times the event; 8 keep that a small multiple.
 //   - matches takes a string literal, and a filter's patterns together
 //     compile to at most maxRegexInsts instructions: RE2's cost per byte
-//     is its program's size, which counted repetition multiplies.
+//     is its program's size, which counted repetition multiplies. Checked
+//     where a filter is written (CheckRegexCost), not where it is built.
 //   - The VM's memory budget (vm.MemoryBudget, expr's default of 1e6
 //     elements) bounds the arrays and maps an evaluation builds and the
 //     elements it iterates over.
@@ -90,10 +91,21 @@ type Filter struct {
 	// took 11 ms, and a filter has room for a hundred of them, so
 	// untrusted filters may not (config.CheckNewManaged).
 	regex bool
+	// regexCost is what is wrong with its matches operators (a pattern
+	// not a literal, over maxRegexInsts), or nil. It is refused where a
+	// filter is written (the file, a create or patch), not where one is
+	// built: a stored endpoint's filter from before the rule keeps
+	// working rather than stopping the start.
+	regexCost error
 }
 
 // UsesRegex reports whether the filter uses the matches operator.
 func (f *Filter) UsesRegex() bool { return f.regex }
+
+// CheckRegexCost returns what is wrong with the filter's matches
+// operators: a pattern that is not a string literal, or patterns that
+// compile to more than maxRegexInsts instructions together.
+func (f *Filter) CheckRegexCost() error { return f.regexCost }
 
 // maxRegexInsts bounds the compiled size of a filter's matches patterns,
 // together. RE2's time is linear in the string but grows with the program
@@ -180,13 +192,15 @@ func CompileFilter(src string) (*Filter, error) {
 	}
 	var m regexVisitor
 	root := prog.Node()
-	if ast.Walk(&root, &m); m.err != nil {
-		return nil, filterError(m.err.Bind(file.NewSource(src)))
+	ast.Walk(&root, &m)
+	var costErr error
+	if m.err != nil {
+		costErr = filterError(m.err.Bind(file.NewSource(src)))
 	}
 	if prog, err = expr.Compile(src, append(opts[:len(opts):len(opts)], expr.Optimize(true))...); err != nil {
 		return nil, filterError(err)
 	}
-	return &Filter{src: src, prog: prog, regex: m.found}, nil
+	return &Filter{src: src, prog: prog, regex: m.found, regexCost: costErr}, nil
 }
 
 // filterError turns expr's error (a message, a position and a snippet

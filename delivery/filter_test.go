@@ -78,10 +78,6 @@ func TestFilterCompileErrors(t *testing.T) {
 		{`1 + 1`, "expected bool"},
 		{`let s = data.x; s + s == ""`, "let is not available"},
 		{`len(1..1000000) > 0`, "range operator"},
-		{`data.s matches data.pattern`, "the pattern of matches must be a string literal (column 8)"},
-		{`data.s matches ("a" + "b")`, "must be a string literal"},
-		{`data.s matches ".{1000}.{1000}.{1000}c"`, "matches patterns compile to 3003 regexp instructions in all, over the 256"},
-		{`data.a matches "[a-f]{100}" || data.b not matches "x{200}"`, "over the 256"},
 		{`any(data.xs, any(data.ys, # > 1))`, "may use only the element"},
 		{`any(data.xs, any(#.ys, # > 1))`, "may not be nested"},
 		{`any(data.xs, # == data.y)`, "data: a predicate may use only the element"},
@@ -159,4 +155,27 @@ func BenchmarkFilter(b *testing.B) {
 			f.Match(in)
 		}
 	})
+}
+
+// A matches pattern must be a literal and a filter's patterns small: the
+// filter compiles (a stored one keeps working), and CheckRegexCost says
+// what is wrong, for where filters are written to refuse it.
+func TestFilterRegexCost(t *testing.T) {
+	for _, c := range []struct{ filter, want string }{
+		{`data.s matches "^pr[a-z]+$"`, ""},
+		{`data.s matches data.pattern`, "the pattern of matches must be a string literal (column 8)"},
+		{`data.s matches ("a" + "b")`, "must be a string literal"},
+		{`data.s matches ".{1000}.{1000}.{1000}c"`, "matches patterns compile to 3003 regexp instructions in all, over the 256"},
+		{`data.a matches "[a-f]{100}" || data.b not matches "x{200}"`, "over the 256"},
+	} {
+		f, err := CompileFilter(c.filter)
+		if err != nil {
+			t.Errorf("%s: %v", c.filter, err)
+			continue
+		}
+		err = f.CheckRegexCost()
+		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("%s: %v, want %q", c.filter, err, c.want)
+		}
+	}
 }

@@ -289,6 +289,7 @@ func TestManagedEndpointErrors(t *testing.T) {
 		{"POST", "/v1/endpoints", `{"url":"http://203.0.113.9/","events":["*"],"tenant":"T","schedule":["1ms"]}`, 400, "schedule"},
 		{"POST", "/v1/endpoints", `{"url":"http://203.0.113.9/","events":["*"],"tenant":"T","filter":"any(data.l, # matches \"(x+x+)+y\")"}`, 400, "filter: a tenant endpoint's filter may not use matches"},
 		{"PATCH", "/v1/endpoints/mine", `{"filter":"data.s matches \"a\""}`, 400, "filter: a tenant endpoint's filter may not use matches"},
+		{"POST", "/v1/endpoints", `{"url":"http://203.0.113.9/","events":["*"],"filter":"data.s matches \".{300}c\""}`, 400, "filter: matches patterns compile to 303 regexp instructions"},
 		{"POST", "/v1/endpoints", `{"url":"http://203.0.113.9/","events":["*"],"tenant":"T","events":["a"]}`, 400, "duplicate key"},
 		{"POST", "/v1/endpoints", `{"url":"http://203.0.113.9/","tenant":"T","events":["e` + strings.Repeat(`","e`, 300) + `"]}`, 400, "events"},
 		{"PATCH", "/v1/endpoints/mine", `{"description":"a","description":"b"}`, 400, `duplicate key "description"`},
