@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 
@@ -18,7 +19,23 @@ import (
 // ("..%2Ftenants%2Fx", a platform passing on its customer's input) would
 // reach another route. Routes are matched on this one, and Match decodes
 // each argument on its own.
-func Path(ctx *fasthttp.RequestCtx) string { return string(ctx.URI().PathOriginal()) }
+//
+// Repeated slashes and dot segments are still cleaned up, on the raw path
+// (an emitter whose base URL ends in "/" sends //v1/events): an encoded
+// "." or "/" is not a segment's, so it stays in its argument.
+func Path(ctx *fasthttp.RequestCtx) string {
+	p := string(ctx.URI().PathOriginal())
+	if p == "" {
+		return "/"
+	}
+	if strings.Contains(p, "//") || strings.Contains(p, "/.") {
+		trailing := strings.HasSuffix(p, "/")
+		if p = path.Clean("/" + p); trailing && p != "/" {
+			p += "/"
+		}
+	}
+	return p
+}
 
 // Match matches a raw path (Path) against a route pattern whose "{}"
 // segments stand for one non-empty segment each, and returns those
