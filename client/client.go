@@ -108,6 +108,11 @@ func CheckBase(base string) error {
 	return fmt.Errorf("%q: want host:port, unix:/path or an http(s):// URL", base)
 }
 
+// expectAbove is the body size from which a request asks before sending
+// its body (Expect: 100-continue): ingest's smallest batch limit is 64 ×
+// a max_event_bytes that may be a few KiB.
+const expectAbove = 64 << 10
+
 // newConn accepts the forms hookd's listen keys take: host:port,
 // unix:/path, or a full http(s):// URL.
 func newConn(baseURL string, o Options) *conn {
@@ -119,7 +124,7 @@ func newConn(baseURL string, o Options) *conn {
 		c.base = "http://hookd"
 		c.hc.Transport = &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-		}}
+		}, ExpectContinueTimeout: time.Second} // as http.DefaultTransport's
 	} else if strings.Contains(baseURL, "://") {
 		c.base = strings.TrimRight(baseURL, "/")
 	} else {
@@ -196,6 +201,12 @@ func (c *conn) sendH(ctx context.Context, method, path string, body []byte, out 
 		return 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if len(body) > expectAbove {
+		// Ask first: a body over hookd's limit is refused (413) before it
+		// is sent; refused while it is being sent, the request would end
+		// in a reset that looks like hookd down.
+		req.Header.Set("Expect", "100-continue")
+	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}

@@ -25,14 +25,25 @@ const maxBatch = 1000
 const batchBodyFactor = 64
 
 func (d *Daemon) newIngestServer(cfg *config.Config) *fasthttp.Server {
+	maxBody := int(cfg.Ingest.MaxEventBytes) * batchBodyFactor
 	return &fasthttp.Server{
 		Name:               "hookd",
 		Handler:            d.handleIngest,
 		ErrorHandler:       d.serverErrors(true),
 		Logger:             serverLogger{d.log},
-		MaxRequestBodySize: int(cfg.Ingest.MaxEventBytes) * batchBodyFactor,
-		ReadTimeout:        cfg.Ingest.ReadTimeout.D(), // a slow client cannot hold a connection forever
-		WriteTimeout:       30 * time.Second,
+		MaxRequestBodySize: maxBody,
+		// A client that asks first (Expect: 100-continue, as the Go client
+		// does for a big batch) learns of a body over the limit before it
+		// sends it: refused mid-body, it would see a reset, not the 413.
+		ExpectHandler: func(ctx *fasthttp.RequestCtx) int {
+			if ctx.Request.Header.ContentLength() > maxBody {
+				rejected(fasthttp.StatusRequestEntityTooLarge)
+				return fasthttp.StatusRequestEntityTooLarge
+			}
+			return fasthttp.StatusContinue
+		},
+		ReadTimeout:  cfg.Ingest.ReadTimeout.D(), // a slow client cannot hold a connection forever
+		WriteTimeout: 30 * time.Second,
 		// Shorter than the read timeout: idle keep-alive connections must
 		// not hold ingest.max_connections' slots (capListener) for long.
 		IdleTimeout:           cfg.Ingest.IdleTimeout.D(),

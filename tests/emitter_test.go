@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -149,4 +150,32 @@ func TestEmitterRidesOutOutage(t *testing.T) {
 	if len(got) != acked {
 		t.Fatalf("receiver got %d distinct events, %d were acknowledged", len(got), acked)
 	}
+}
+
+// A batch over the ingest listener's body limit (64 × max_event_bytes) is
+// refused before its body is sent (the client asks first), and SendBatch
+// sends it again in halves: every event is stored, none twice. Refused
+// mid-body, the request used to end in a reset the client took for hookd
+// down, retrying the same batch.
+func TestSendBatchOverTheBodyLimitIsSplit(t *testing.T) {
+	rcv := NewReceiver(t)
+	d := MustOpenDaemonExtra(t, Extra{Ingest: `max_event_bytes = "2KiB"`}, endpoint("a", rcv.URL+"/a", `["*"]`, ""), nil)
+	events := make([]client.NewEvent, 1000)
+	for i := range events {
+		events[i] = client.NewEvent{Type: "t", Data: strings.Repeat("x", 200)}
+	}
+	before := counterValue(t, d, "hookd_ingest_rejected_total", "413")
+	res, err := client.NewIngest(d.IngestAddr(), client.Options{}).SendBatch(context.Background(), events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if !r.Stored() || r.Duplicate != nil && *r.Duplicate {
+			t.Fatalf("event %d: %+v", i, r)
+		}
+	}
+	if after := counterValue(t, d, "hookd_ingest_rejected_total", "413"); after == before {
+		t.Fatal("the batch was never over the limit: the test tests nothing")
+	}
+	rcv.Wait(t, "/a", 1000)
 }
