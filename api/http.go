@@ -88,7 +88,7 @@ func IsJSON(ct []byte) bool {
 		p, params, _ = bytes.Cut(params, []byte(";"))
 		if k, v, _ := bytes.Cut(p, []byte("=")); bytes.EqualFold(bytes.TrimSpace(k), []byte("charset")) {
 			v = bytes.Trim(bytes.TrimSpace(v), `"`)
-			isJSON = bytes.EqualFold(v, []byte("utf-8")) || bytes.EqualFold(v, []byte("utf8"))
+			isJSON = bytes.EqualFold(v, []byte("utf-8")) || bytes.EqualFold(v, []byte("utf8")) || bytes.EqualFold(v, []byte("us-ascii")) // a subset
 		}
 	}
 	return isJSON

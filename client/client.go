@@ -71,10 +71,9 @@ func (e *Error) Is(target error) bool {
 
 var (
 	// ErrUnreachable is wrapped by the error of a request no daemon
-	// answered (refused, timed out, or the socket is missing); not by a
-	// certificate the client does not trust, a name that does not
-	// resolve or TLS spoken to a plain HTTP port, which retrying cannot
-	// mend. Errors show the base URL without its password.
+	// answered (refused, timed out, a name that does not resolve, or the
+	// socket is missing); not by a certificate the client does not trust
+	// or TLS spoken to a plain HTTP port, which retrying cannot mend. Errors show the base URL without its password.
 	ErrUnreachable = errors.New("cannot reach hookd (is hookd running?)")
 	// ErrNotFound matches an *Error with status 404.
 	ErrNotFound = errors.New("not found")
@@ -139,8 +138,8 @@ func newConn(baseURL string, o Options) *conn {
 
 // transportError is the error of a request no answer came back to. It
 // wraps ErrUnreachable, which Ingest retries, unless trying again cannot
-// help: a certificate the client does not trust, a name that does not
-// resolve, TLS spoken to a plain HTTP port.
+// help: a certificate the client does not trust, TLS spoken to a plain
+// HTTP port.
 func (c *conn) transportError(err error) error {
 	var (
 		verify   *tls.CertificateVerificationError
@@ -148,10 +147,11 @@ func (c *conn) transportError(err error) error {
 		hostname x509.HostnameError
 		invalid  x509.CertificateInvalidError
 		record   tls.RecordHeaderError
-		dns      *net.DNSError
 	)
+	// A name that does not resolve yet may tomorrow (a container starting
+	// after its emitter): that one is retried.
 	if errors.As(err, &verify) || errors.As(err, &unknown) || errors.As(err, &hostname) || errors.As(err, &invalid) ||
-		errors.As(err, &record) || errors.As(err, &dns) && dns.IsNotFound {
+		errors.As(err, &record) {
 		return fmt.Errorf("%s: %w", c.shown, err)
 	}
 	return fmt.Errorf("%w: %s: %w", ErrUnreachable, c.shown, err)

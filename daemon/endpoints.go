@@ -798,6 +798,9 @@ func (d *Daemon) TestEndpoint(_ context.Context, sc api.Scope, name string, in c
 	if !config.IsID(in.Type) {
 		return nil, badRequest("type: %s", config.TypeRule)
 	}
+	if !sc.All() && string(in.Data) == "null" {
+		in.Data = nil // as if left out
+	}
 	if in.Data != nil && !sc.All() {
 		// Signed with the customer's secret, data of the caller's choice
 		// would forge any event its receiver trusts (an invoice paid), for

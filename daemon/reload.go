@@ -83,18 +83,21 @@ func (d *Daemon) reload() error {
 	eps := cfg.AllEndpoints()
 	removed := removedEndpoints(d.sched.Table().ConfigEndpoints(), eps)
 	added := removedEndpoints(eps, d.sched.Table().ConfigEndpoints())
-	d.cfg.Store(cfg)
-	d.sched.UpdateTable(func(t *delivery.Table) *delivery.Table { return t.WithConfig(eps).WithAllManaged(managed) }, added...)
-	d.logOut.apply(cfg.Log)
 	if cfg.AdminToken() != old.AdminToken() {
 		// Operator sessions end with the token they were made under, and
-		// must not come back if it is changed back.
+		// must not come back if it is changed back. Before the swap: one
+		// made with the new token after it must stay. (A failure is only
+		// logged: each old session is still refused, and deleted, at its
+		// next use.)
 		if n, err := d.store.DeleteOperatorSessions(context.Background()); err != nil {
 			d.log.Error().Err(err).Msg("delete the operator sessions of the old admin token")
 		} else if n > 0 {
 			d.log.Info().Int("sessions", n).Msg("admin token changed: operator sessions ended")
 		}
 	}
+	d.cfg.Store(cfg)
+	d.sched.UpdateTable(func(t *delivery.Table) *delivery.Table { return t.WithConfig(eps).WithAllManaged(managed) }, added...)
+	d.logOut.apply(cfg.Log)
 	d.log.Info().Str("file", d.ConfigPath).Int("endpoints", len(eps)).Strs("removed", removed).Msg("config reloaded")
 
 	if err := d.greetNewEndpoints(context.Background()); err != nil {
