@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"hookd/client"
+	"hookd/config"
 )
 
 // Scope is whose data an operation may read and write: every tenant's
@@ -126,4 +127,34 @@ func (b RotateBody) Request() (client.RotateRequest, error) {
 		}
 	}
 	return r, nil
+}
+
+// UndeliverableRedeliver is the body of POST …/undeliverable/redeliver as
+// sent: since and until are RFC 3339 times or a duration ago ("1h",
+// "7d"), as in the deliveries log's query. (The Go client's request has
+// times, which it sends in RFC 3339.)
+type UndeliverableRedeliver struct {
+	Endpoint string  `json:"endpoint,omitempty"`
+	Since    *string `json:"since,omitempty"`
+	Until    *string `json:"until,omitempty"`
+}
+
+// Request is b with its times read against now.
+func (b *UndeliverableRedeliver) Request(now time.Time) (client.RedeliverUndeliverableRequest, error) {
+	out := client.RedeliverUndeliverableRequest{Endpoint: b.Endpoint}
+	for _, f := range []struct {
+		name string
+		v    *string
+		dst  *time.Time
+	}{{"since", b.Since, &out.Since}, {"until", b.Until, &out.Until}} {
+		if f.v == nil {
+			continue
+		}
+		t, err := config.TimeOrAgo(*f.v, now)
+		if err != nil {
+			return out, BadRequest("%s: %v", f.name, err)
+		}
+		*f.dst = t
+	}
+	return out, nil
 }

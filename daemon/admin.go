@@ -201,12 +201,16 @@ func (d *Daemon) adminRedeliver(ctx *fasthttp.RequestCtx, args []string) error {
 }
 
 func (d *Daemon) adminRedeliverUndeliverable(ctx *fasthttp.RequestCtx, _ []string) error {
-	var in client.RedeliverUndeliverableRequest
-	if err := decodeBody(ctx, &in); err != nil {
+	var body api.UndeliverableRedeliver
+	if err := decodeBody(ctx, &body); err != nil {
 		return err
 	}
 	if err := api.EndpointNamed(ctx.PostBody()); err != nil {
 		return badRequest("%v", err)
+	}
+	in, err := body.Request(time.Now())
+	if err != nil {
+		return err
 	}
 	v, err := d.RedeliverUndeliverable(ctx, all, in)
 	return api.Reply(ctx, 202, v, err)

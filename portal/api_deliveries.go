@@ -36,12 +36,16 @@ func (s *Server) apiRedeliver(r *request) error {
 }
 
 func (s *Server) apiRedeliverUndeliverable(r *request) error {
-	var in client.RedeliverUndeliverableRequest
-	if err := decodeBody(r, &in); err != nil {
+	var body api.UndeliverableRedeliver
+	if err := decodeBody(r, &body); err != nil {
 		return err
 	}
 	if err := api.EndpointNamed(r.ctx.PostBody()); err != nil {
 		return api.BadRequest("%v", err)
+	}
+	in, err := body.Request(s.now())
+	if err != nil {
+		return err
 	}
 	out, err := s.ops.RedeliverUndeliverable(r.ctx, r.sess.Scope, in)
 	return api.Reply(r.ctx, 202, out, err)

@@ -55,6 +55,13 @@ func TestAPITour(t *testing.T) {
 	expect("deliveries", s, 200, out)
 	s, out = d.Admin("GET", "/v1/deliveries?status=lost", "")
 	expect("deliveries with a bad status", s, 400, out)
+	// Durations ago, as in the log's query: parked just now is not "until
+	// an hour ago".
+	s, out = d.Admin("POST", "/v1/undeliverable/redeliver", `{"endpoint":"b","until":"1h"}`)
+	expect("redeliver undeliverable until an hour ago", s, 202, out)
+	if out["redelivered"] != 0.0 {
+		t.Errorf("until an hour ago redelivered %v", out["redelivered"])
+	}
 	s, out = d.Admin("POST", "/v1/undeliverable/redeliver", `{"endpoint":"b","since":"2000-01-01T00:00:00Z"}`)
 	expect("redeliver undeliverable", s, 202, out)
 	s, out = d.Admin("POST", "/v1/events/t1/redeliver", `{"endpoint":"a"}`)

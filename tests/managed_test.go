@@ -256,7 +256,8 @@ func TestManagedEndpointErrors(t *testing.T) {
 		{"PATCH", "/v1/endpoints/mine", `{"colour":"red","flavour":"sour"}`, 400, `colour: unknown field`}, // not "flavour: … colour"
 		{"PATCH", "/v1/endpoints/mine", `{"stop_on_4xx":"yes"}`, 400, `stop_on_4xx: must be true or false, not string`},
 		{"POST", "/v1/endpoints", ``, 400, `body: empty: a JSON object is required`},
-		{"POST", "/v1/undeliverable/redeliver", `{"since":"1h"}`, 400, `since: "1h": must be an RFC 3339 time`},
+		{"POST", "/v1/undeliverable/redeliver", `{"since":"yesterday"}`, 400, `since: want an RFC 3339 time`},
+		{"POST", "/v1/undeliverable/redeliver", `{"until":5}`, 400, `until`},
 		{"GET", "/v1/endpoints/nope/secret", ``, 404, `endpoint "nope": no such endpoint`},
 		{"GET", "/v1/events/evt_nope", ``, 404, `event "evt_nope": no such event`},
 		{"PATCH", "/v1/endpoints/mine", `[1]`, 400, "merge patch"},
