@@ -73,7 +73,8 @@ var (
 	// ErrUnreachable is wrapped by the error of a request no daemon
 	// answered (refused, timed out, a name that does not resolve, or the
 	// socket is missing); not by a certificate the client does not trust
-	// or TLS spoken to a plain HTTP port, which retrying cannot mend. Errors show the base URL without its password.
+	// or TLS spoken to a plain HTTP port, which retrying cannot mend.
+	// Errors show the base URL without its password.
 	ErrUnreachable = errors.New("cannot reach hookd (is hookd running?)")
 	// ErrNotFound matches an *Error with status 404.
 	ErrNotFound = errors.New("not found")

@@ -81,8 +81,8 @@ func (in *Ingest) Send(ctx context.Context, ev NewEvent) (Ack, error) {
 
 // SendBatch stores events in as few requests as it can (up to 1000 events
 // each, halved while hookd answers 413 to a request's size: its limit is
-// 64 × max_event_bytes), retrying whole requests and single items hookd refused for now,
-// as Send does. It returns one result per event, in order (Index is the
+// 64 × max_event_bytes), retrying whole requests and single items hookd
+// refused for now, as Send does. It returns one result per event, in order (Index is the
 // position in events), each with its event's id, generated where the
 // event had none.
 //

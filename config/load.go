@@ -392,12 +392,6 @@ func (c *Config) validateEndpoints(r *reporter) {
 		if err := checkDescription(e.Description); err != nil {
 			r.bad(p+".description", "%v", err)
 		}
-		if e.Filter != "" {
-			// A filter that does not compile is the endpoint build's error.
-			if f, err := delivery.CompileFilter(e.Filter); err == nil && f.CheckRegexCost() != nil {
-				r.bad(p+".filter", "%v", f.CheckRegexCost())
-			}
-		}
 		if len(e.Events) == 0 {
 			r.bad(p+".events", "must list at least one event type or pattern (\"*\" for all)")
 		} else if err := c.CheckPatterns(e.Events); err != nil {

@@ -53,7 +53,15 @@ func (c *Config) Resolve() error {
 	}
 	c.Resolved = nil
 	for i := range c.Endpoints {
-		ep, err := c.buildEndpoint(fmt.Sprintf("endpoints[%d]", i), ConfigID(c.Endpoints[i].Name, c.Endpoints[i].Tenant), &c.Endpoints[i], fileEndpoint)
+		key := fmt.Sprintf("endpoints[%d]", i)
+		ep, err := c.buildEndpoint(key, ConfigID(c.Endpoints[i].Name, c.Endpoints[i].Tenant), &c.Endpoints[i], fileEndpoint)
+		if err == nil {
+			// Refused where a filter is written, as through the API;
+			// building lets it through for stored managed endpoints.
+			if cerr := ep.CheckFilterCost(); cerr != nil {
+				err = c.ErrAt(key+".filter", "%v", cerr)
+			}
+		}
 		if err != nil {
 			once(err)
 			continue

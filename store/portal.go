@@ -218,27 +218,37 @@ func deletePortalSession(tx *bolt.Tx, hash []byte) error {
 // token changed) and returns how many there were.
 func (s *Store) DeleteOperatorSessions(ctx context.Context) (int, error) {
 	n := 0
-	err := s.submit(ctx, func(tx *bolt.Tx, _ *txState) error {
-		var ops [][]byte
-		err := tx.Bucket(bktPortalSessions).ForEach(func(k, v []byte) error {
-			var sess PortalSession
-			if json.Unmarshal(v, &sess) == nil && sess.All {
-				ops = append(ops, bytes.Clone(k))
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		for _, h := range ops {
-			if err := deletePortalSession(tx, h); err != nil {
-				return err
-			}
-		}
-		n = len(ops)
-		return nil
+	err := s.submit(ctx, func(tx *bolt.Tx, _ *txState) (err error) {
+		n, err = deleteSessions(tx, func(sess *PortalSession) bool { return sess != nil && sess.All })
+		return err
 	})
 	return n, err
+}
+
+// deleteSessions deletes the sessions gone says to (given nil for a
+// record that does not decode) and returns how many.
+func deleteSessions(tx *bolt.Tx, gone func(*PortalSession) bool) (int, error) {
+	var dead [][]byte
+	err := tx.Bucket(bktPortalSessions).ForEach(func(k, v []byte) error {
+		var sess PortalSession
+		p := &sess
+		if json.Unmarshal(v, p) != nil {
+			p = nil
+		}
+		if gone(p) {
+			dead = append(dead, bytes.Clone(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, h := range dead {
+		if err := deletePortalSession(tx, h); err != nil {
+			return 0, err
+		}
+	}
+	return len(dead), nil
 }
 
 // DeleteTenantSessions deletes every session of tenant and returns how
@@ -278,24 +288,10 @@ func (s *Store) DeleteTenantSessions(ctx context.Context, tenant string, at, lin
 func (s *Store) PurgePortal(ctx context.Context, now time.Time) (int, error) {
 	n := 0
 	err := s.submit(ctx, func(tx *bolt.Tx, _ *txState) error {
-		n = 0
-		var dead [][]byte
-		err := tx.Bucket(bktPortalSessions).ForEach(func(k, v []byte) error {
-			var sess PortalSession
-			if json.Unmarshal(v, &sess) != nil || !sess.Live(now) {
-				dead = append(dead, bytes.Clone(k))
-			}
-			return nil
-		})
-		if err != nil {
+		var err error
+		if n, err = deleteSessions(tx, func(sess *PortalSession) bool { return sess == nil || !sess.Live(now) }); err != nil {
 			return err
 		}
-		for _, h := range dead {
-			if err := deletePortalSession(tx, h); err != nil {
-				return err
-			}
-		}
-		n = len(dead)
 		used, err := purgeExpired(tx.Bucket(bktPortalTokens), func(v []byte) bool {
 			return len(v) != 8 || int64(binary.BigEndian.Uint64(v)) <= now.Unix()
 		})
