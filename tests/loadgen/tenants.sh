@@ -108,6 +108,40 @@ median() { printf '%s\n' "$@" | sort -n | awk 'NF { v[++n] = $1 } END { print (n
 list() { local IFS=,; echo "$*"; }
 echo "{\"mode\":\"summary\",\"rounds\":${#ratios[@]},\"ratios\":[$(list "${ratios[@]}")],\"median_ratio\":$(median "${ratios[@]}"),\"e2e_ratios\":[$(list "${e2e_ratios[@]}")],\"median_e2e_ratio\":$(median "${e2e_ratios[@]}"),\"ratios_64\":[$(list "${equal_ratios[@]}")],\"median_ratio_64\":$(median "${equal_ratios[@]}")}"
 
+# Side by side (SIDE rounds, default 3; 0 = none): the tenant daemon and a one-endpoint daemon
+# (one-endpoint-side.toml: one-endpoint-64.toml on other ports) loaded at once by two loadgens,
+# so that the machine's drift falls on both alike. Each daemon's CPU time (user + system, from
+# /proc) over the same window, divided by the events it acknowledged in it, is its CPU per event;
+# the ratio of the two is what the tenants cost, without the drift that spreads the rounds above.
+# The rates side by side are not the figure: the kernel gives the costlier daemon more of the CPU.
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+acked() { curl -s "127.0.0.1:$1/metrics" | awk '$1 == "hookd_events_ingested_total" { print $2 }'; }
+hz=$(getconf CLK_TCK)
+costs=()
+for round in $(seq "${SIDE:-3}"); do
+	rm -rf /tmp/hookd-side
+	start_tenants
+	"$bin/hookd" run -config tests/loadgen/one-endpoint-side.toml >/dev/null 2>&1 & opid=$!
+	until curl -sf 127.0.0.1:8535/readyz >/dev/null; do sleep 0.01; done
+	"$bin/loadgen" -tenants "$N" -c 64 -n 1000000 -timeout 30s >/dev/null 2>&1 & tl=$!
+	"$bin/loadgen" -target 127.0.0.1:8535 -receiver 127.0.0.1:9101 -c 64 -n 1000000 -timeout 30s >/dev/null 2>&1 & ol=$!
+	sleep 3
+	a0=$(acked 8526) b0=$(acked 8536) ta0=$(ticks "$pid") tb0=$(ticks "$opid")
+	sleep 12
+	a1=$(acked 8526) b1=$(acked 8536) ta1=$(ticks "$pid") tb1=$(ticks "$opid")
+	kill "$tl" "$ol"; wait "$tl" "$ol" || true
+	kill -TERM "$opid"; wait "$opid" || true
+	stop
+	c=$(awk -v a=$((a1 - a0)) -v b=$((b1 - b0)) -v ca=$((ta1 - ta0)) -v cb=$((tb1 - tb0)) -v hz="$hz" 'BEGIN {
+		t = ca * 1e6 / hz / a; o = cb * 1e6 / hz / b
+		printf "{\"mode\":\"side\",\"round\":%d,\"tenant_events\":%d,\"one_endpoint_events\":%d,\"tenant_cpu_us_per_event\":%.1f,\"one_endpoint_cpu_us_per_event\":%.1f,\"cost_ratio\":%.3f}", '"$round"', a, b, t, o, o / t }')
+	echo "$c"
+	costs+=("$(sed -n 's/.*"cost_ratio":\([0-9.]*\).*/\1/p' <<<"$c")")
+done
+if (( ${#costs[@]} > 0 )); then
+	echo "{\"mode\":\"side_summary\",\"cost_ratios\":[$(list "${costs[@]}")],\"median_cost_ratio\":$(median "${costs[@]}")}"
+fi
+
 # Endpoint changes under ingest: 10 creates and patches a second, on a fresh copy.
 start_tenants
 "$bin/loadgen" -tenants "$N" -c 64 -n 150000 -churn 10 -pid "$pid" || true
@@ -126,4 +160,4 @@ if (( GROW > 0 )); then
 	done
 	stop
 fi
-rm -rf /tmp/hookd-tenants /tmp/hookd-load
+rm -rf /tmp/hookd-tenants /tmp/hookd-load /tmp/hookd-side
