@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/url"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -115,4 +116,37 @@ func Limit(v []byte) (int, error) {
 		return 0, BadRequest("limit: must be between 1 and 1000")
 	}
 	return n, nil
+}
+
+// The query parameters of the endpoint and delivery lists, which the admin
+// API and the portal's /api/ both serve.
+var (
+	EndpointsQuery  = []string{"tenant", "limit", "cursor"}
+	DeliveriesQuery = []string{"tenant", "endpoint", "status", "type", "since", "until", "limit", "cursor"}
+)
+
+// CheckQuery refuses a query parameter not in known, given twice, or
+// empty: a misspelt filter (?tenat=) would otherwise answer with every
+// record as if they were the ones asked for. With known nil, any query is
+// let through unread.
+func CheckQuery(q *fasthttp.Args, known []string) error {
+	if known == nil {
+		return nil
+	}
+	var err error
+	seen := map[string]bool{}
+	q.VisitAll(func(k, v []byte) {
+		switch {
+		case err != nil:
+		case !slices.Contains(known, string(k)):
+			err = BadRequest("%.64q: unknown query parameter (known: %s)", k, strings.Join(known, ", "))
+		case seen[string(k)]:
+			err = BadRequest("%s: given twice", k)
+		case len(v) == 0:
+			// ?tenant= from an empty variable would mean no filter at all.
+			err = BadRequest("%s: empty (leave it out for no filter)", k)
+		}
+		seen[string(k)] = true
+	})
+	return err
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 	"unicode/utf8"
@@ -38,6 +39,10 @@ func newAdminFlags(name string, stderr io.Writer) *adminFlags {
 // parse accepts flags before and after positional arguments and returns
 // the positional ones; the flag package has already reported an error.
 func (f *adminFlags) parse(args []string) ([]string, bool) {
+	if name := repeated(f.fs, args); name != "" {
+		fmt.Fprintf(f.fs.Output(), "hookd %s: -%s is given twice\n", f.fs.Name(), name)
+		return nil, false
+	}
 	var pos []string
 	for {
 		if err := f.fs.Parse(args); err != nil {
@@ -61,6 +66,28 @@ func (f *adminFlags) parse(args []string) ([]string, bool) {
 		}
 	})
 	return pos, ok
+}
+
+// repeated names a flag given twice in args, or "". The flag package keeps
+// the last, so a command line that a script appends to (-tenant a …
+// -tenant b) would act on b alone; only -set, a list, may repeat.
+func repeated(fs *flag.FlagSet, args []string) string {
+	seen := map[string]bool{}
+	for i := 0; i < len(args) && args[i] != "--"; i++ {
+		name, _, hasValue := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
+		fl := fs.Lookup(name)
+		if !strings.HasPrefix(args[i], "-") || fl == nil {
+			continue // a positional argument, or a flag the flag package reports
+		}
+		if _, list := fl.Value.(*setFlags); seen[name] && !list {
+			return name
+		}
+		seen[name] = true
+		if b, isBool := fl.Value.(interface{ IsBoolFlag() bool }); !hasValue && !(isBool && b.IsBoolFlag()) {
+			i++ // its value is the next argument
+		}
+	}
+	return ""
 }
 
 // client builds the admin client from -admin and -token, or from the

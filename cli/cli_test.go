@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"flag"
 	"io"
 	"os"
 	"path/filepath"
@@ -170,5 +171,34 @@ func TestParseTimeTakesADurationAgo(t *testing.T) {
 	}
 	if _, err := parseTime("yesterday"); err == nil {
 		t.Fatal("yesterday accepted")
+	}
+}
+
+// The flag package keeps the last of a flag given twice; the CLI refuses
+// it, but for -set, a list.
+func TestRepeatedFlagIsRefused(t *testing.T) {
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	var sets setFlags
+	fs.Var(&sets, "set", "")
+	fs.Bool("json", false, "")
+	fs.String("tenant", "", "")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-set", "a=1", "-set", "b=2", "pos"}, ""},
+		{[]string{"-tenant", "-json", "-json"}, ""}, // -json is -tenant's value the first time
+		{[]string{"-json", "name", "-json=false"}, "json"},
+		{[]string{"-tenant=a", "name", "--tenant", "b"}, "tenant"},
+		{[]string{"-tenant", "a", "--", "-tenant", "b"}, ""},
+		{[]string{"-unknown", "-unknown"}, ""}, // the flag package names it
+	} {
+		if got := repeated(fs, c.args); got != c.want {
+			t.Errorf("%q: %q, want %q", c.args, got, c.want)
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := Run("endpoints", []string{"-admin", "http://127.0.0.1:1", "-tenant", "a", "-tenant", "b"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "-tenant is given twice") {
+		t.Fatalf("exit %d %s", code, errb.String())
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -53,9 +52,9 @@ type route struct {
 
 var (
 	listQuery       = []string{"limit", "cursor"}
-	endpointsQuery  = []string{"tenant", "limit", "cursor"}
+	endpointsQuery  = api.EndpointsQuery
 	parkedQuery     = []string{"endpoint", "limit", "cursor"}
-	deliveriesQuery = []string{"tenant", "endpoint", "status", "type", "since", "until", "limit", "cursor"}
+	deliveriesQuery = api.DeliveriesQuery
 )
 
 var adminRoutes = []route{
@@ -115,7 +114,7 @@ func (d *Daemon) handleAdmin(ctx *fasthttp.RequestCtx) {
 			allowed = append(allowed, r.method)
 			continue
 		}
-		err := checkQuery(ctx.QueryArgs(), r.query)
+		err := api.CheckQuery(ctx.QueryArgs(), r.query)
 		if err == nil && len(bytes.TrimSpace(ctx.PostBody())) > 0 && !api.IsJSON(ctx.Request.Header.ContentType()) {
 			err = errUnsupported // as at ingest and in the portal: a body is JSON, and says so
 		}
@@ -370,28 +369,4 @@ func fromOtherSite(ctx *fasthttp.RequestCtx) bool {
 	}
 	u, err := url.Parse(string(origin))
 	return err != nil || u.Host == "" || !strings.EqualFold(u.Host, string(ctx.Host()))
-}
-
-// checkQuery refuses a query parameter not in known, given twice, or
-// empty; with known nil, any query is let through unread.
-func checkQuery(q *fasthttp.Args, known []string) error {
-	if known == nil {
-		return nil
-	}
-	var err error
-	seen := map[string]bool{}
-	q.VisitAll(func(k, v []byte) {
-		switch {
-		case err != nil:
-		case !slices.Contains(known, string(k)):
-			err = badRequest("%.64q: unknown query parameter (known: %s)", k, strings.Join(known, ", "))
-		case seen[string(k)]:
-			err = badRequest("%s: given twice", k)
-		case len(v) == 0:
-			// ?tenant= from an empty variable would mean no filter at all.
-			err = badRequest("%s: empty (leave it out for no filter)", k)
-		}
-		seen[string(k)] = true
-	})
-	return err
 }

@@ -1,5 +1,7 @@
 package portal
 
+import "hookd/api"
+
 // apiRoutes are the portal's JSON API (SPEC §12), the admin routes with
 // the scope implied: /api/ on the portal listener, /ui/api/ on the admin
 // listener. Each needs the capability that its change or read takes.
@@ -20,6 +22,15 @@ var apiRoutes = []route{
 	{"POST", "/api/events/{}/redeliver", CapResend, (*Server).apiRedeliver},
 	{"POST", "/api/undeliverable/redeliver", CapResend, (*Server).apiRedeliverUndeliverable},
 	{"GET", "/api/event-types", CapView, (*Server).apiEventTypes},
+}
+
+// listQueries name the query parameters of the /api/ lists, as the admin
+// API's routes do (api.CheckQuery); other routes let any through unread
+// (the pages keep their state in the query, and a link is not refused
+// for it).
+var listQueries = map[string][]string{
+	"GET /api/endpoints":  api.EndpointsQuery,
+	"GET /api/deliveries": api.DeliveriesQuery,
 }
 
 // Route is one route of the portal listener that api/openapi.yaml

@@ -94,7 +94,11 @@ func (s *Server) dispatch(r *request, routes []route, path string, isAPI bool) {
 		if method != "GET" && method != "HEAD" && !s.checkCSRF(r) {
 			return
 		}
-		if err := rt.h(s, r); err != nil {
+		err := api.CheckQuery(r.ctx.QueryArgs(), listQueries[rt.method+" "+rt.pattern])
+		if err == nil {
+			err = rt.h(s, r)
+		}
+		if err != nil {
 			s.fail(r, isAPI, err)
 		}
 		return

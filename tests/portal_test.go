@@ -218,6 +218,18 @@ func TestPortalIsolation(t *testing.T) {
 			t.Errorf("a's deliveries%s: %d %v", q, status, out)
 		}
 	}
+	// A misspelt or repeated filter is named, as on the admin API, not
+	// answered with every delivery as if they were the ones asked for.
+	for q, want := range map[string]string{
+		"/api/deliveries?endpont=a1":             `"endpont": unknown query parameter`,
+		"/api/deliveries?status=failed&status=x": "status: given twice",
+		"/api/deliveries?type=":                  "type: empty",
+		"/api/endpoints?limit=1&limit=2":         "limit: given twice",
+	} {
+		if status, out := a.call("GET", q, ""); status != 400 || !strings.HasPrefix(errMessage(out), want) {
+			t.Errorf("GET %s: %d %v, want 400 %s", q, status, out, want)
+		}
+	}
 	if status, out := a.call("POST", "/api/events/"+evA+"/redeliver", ""); status != 202 {
 		t.Fatalf("a resends its event: %d %v", status, out)
 	}
