@@ -48,12 +48,16 @@ func (f *adminFlags) parse(args []string) ([]string, bool) {
 		if err := f.fs.Parse(args); err != nil {
 			return nil, false
 		}
-		args = f.fs.Args()
-		if len(args) == 0 {
+		rest := f.fs.Args()
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			pos = append(pos, rest...) // -- ends the flags, as in the flag package
 			break
 		}
-		pos = append(pos, args[0])
-		args = args[1:]
+		if len(rest) == 0 {
+			break
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
 	}
 	ok := true
 	f.fs.Visit(func(fl *flag.Flag) {

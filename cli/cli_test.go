@@ -201,4 +201,10 @@ func TestRepeatedFlagIsRefused(t *testing.T) {
 	if code := Run("endpoints", []string{"-admin", "http://127.0.0.1:1", "-tenant", "a", "-tenant", "b"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "-tenant is given twice") {
 		t.Fatalf("exit %d %s", code, errb.String())
 	}
+	// After --, everything is an argument, not a flag to take the last of.
+	f := newAdminFlags("x", io.Discard)
+	tenant := f.fs.String("tenant", "", "")
+	if pos, ok := f.parse([]string{"-tenant", "a", "p1", "--", "p2", "-tenant", "b"}); !ok || *tenant != "a" || strings.Join(pos, " ") != "p1 p2 -tenant b" {
+		t.Fatalf("--: %v %q %q", ok, *tenant, pos)
+	}
 }

@@ -13,11 +13,12 @@ cd "$(dirname "$0")/../.."
 N=${1:-100000}
 seed=/tmp/hookd-tenants-seed-$N
 bin=$(mktemp -d)
-trap 'rm -rf "$bin"' EXIT
+# Whatever is still running when the script ends, by a failure too, is stopped by its PID.
+trap 'for p in ${pid:-} ${opid:-} ${tl:-} ${ol:-}; do kill "$p" 2>/dev/null || true; done; rm -rf "$bin"' EXIT
 go build -o "$bin/hookd" .
 go build -o "$bin/loadgen" ./tests/loadgen
 ready() { until curl -sf 127.0.0.1:8525/readyz >/dev/null; do sleep 0.01; done; }
-stop() { kill -TERM "$pid"; wait "$pid" || true; }
+stop() { kill -TERM "$pid"; wait "$pid" || true; pid=; }
 rss() { awk -v k="$2:" '$1 == k {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 
 rm -rf /tmp/hookd-tenants
@@ -129,9 +130,13 @@ for round in $(seq "${SIDE:-3}"); do
 	a0=$(acked 8526) b0=$(acked 8536) ta0=$(ticks "$pid") tb0=$(ticks "$opid")
 	sleep 12
 	a1=$(acked 8526) b1=$(acked 8536) ta1=$(ticks "$pid") tb1=$(ticks "$opid")
-	kill "$tl" "$ol"; wait "$tl" "$ol" || true
-	kill -TERM "$opid"; wait "$opid" || true
+	kill "$tl" "$ol" 2>/dev/null || true; wait "$tl" "$ol" || true; tl= ol=
+	kill -TERM "$opid" 2>/dev/null || true; wait "$opid" || true; opid=
 	stop
+	if ! (( ${a1:-0} > ${a0:-0} && ${b1:-0} > ${b0:-0} )); then
+		echo "{\"mode\":\"side\",\"round\":$round,\"error\":\"a daemon acknowledged nothing; left out\"}"
+		continue
+	fi
 	c=$(awk -v a=$((a1 - a0)) -v b=$((b1 - b0)) -v ca=$((ta1 - ta0)) -v cb=$((tb1 - tb0)) -v hz="$hz" 'BEGIN {
 		t = ca * 1e6 / hz / a; o = cb * 1e6 / hz / b
 		printf "{\"mode\":\"side\",\"round\":%d,\"tenant_events\":%d,\"one_endpoint_events\":%d,\"tenant_cpu_us_per_event\":%.1f,\"one_endpoint_cpu_us_per_event\":%.1f,\"cost_ratio\":%.3f}", '"$round"', a, b, t, o, o / t }')
