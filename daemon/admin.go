@@ -243,7 +243,14 @@ func (d *Daemon) adminEndpoint(ctx *fasthttp.RequestCtx, args []string) error {
 }
 
 func (d *Daemon) adminCreateEndpoint(ctx *fasthttp.RequestCtx, _ []string) error {
-	v, err := d.CreateEndpoint(ctx, all, ctx.PostBody())
+	key, err := idempotencyKey(ctx)
+	if err != nil {
+		return err
+	}
+	v, replayed, err := d.createEndpoint(ctx, all, ctx.PostBody(), key)
+	if replayed {
+		ctx.Response.Header.Set("Idempotent-Replayed", "true")
+	}
 	return api.Reply(ctx, 201, v, err)
 }
 

@@ -3,6 +3,8 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -229,24 +231,42 @@ func storedSettings(s config.APISettings) json.RawMessage {
 // CreateEndpoint creates a managed endpoint. In a tenant scope it is the
 // tenant's whatever the body says: another tenant there is refused.
 func (d *Daemon) CreateEndpoint(ctx context.Context, sc api.Scope, body []byte) (*client.CreatedEndpoint, error) {
+	out, _, err := d.createEndpoint(ctx, sc, body, "")
+	return out, err
+}
+
+// createEndpoint is CreateEndpoint under an Idempotency-Key (the admin
+// API's; "" for none). A create that recorded the key within
+// store.IdempotencyWindow answers again for the endpoint it made, as it is
+// now, secret included (replayed true), so a caller whose answer was lost
+// can retry without making a second endpoint; the same key with another
+// request is a 409.
+func (d *Daemon) createEndpoint(ctx context.Context, sc api.Scope, body []byte, key string) (out *client.CreatedEndpoint, replayed bool, err error) {
 	var s config.APISettings
 	if err := decodeStrict(body, &s); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if err := nullValues(body, "headers", "metadata"); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if err := api.NonEmpty(body, "tenant", "a platform endpoint"); err != nil {
-		return nil, badRequest("%v", err)
+		return nil, false, badRequest("%v", err)
 	}
 	if !sc.All() {
 		if sc.Tenant() == "" {
-			return nil, errNotFound
+			return nil, false, errNotFound
 		}
 		if s.Tenant != "" && s.Tenant != sc.Tenant() {
-			return nil, badRequest("tenant: cannot be set to another tenant")
+			return nil, false, badRequest("tenant: cannot be set to another tenant")
 		}
 		s.Tenant = sc.Tenant()
+	}
+	var hash string
+	if key != "" {
+		hash = requestHash(s)
+		if out, err := d.replayCreate(key, hash); out != nil || err != nil {
+			return out, out != nil, err
+		}
 	}
 	if s.Name == "" {
 		s.Name = "ep_" + strings.ToLower(ulid.Make().String())
@@ -254,7 +274,7 @@ func (d *Daemon) CreateEndpoint(ctx context.Context, sc api.Scope, body []byte) 
 	if s.Name == config.NotifyEndpoint {
 		// Even without [notify] now: a reload adding it would hide this
 		// endpoint behind the internal one of the same name.
-		return nil, badRequest("name: %q is reserved for [notify]", s.Name)
+		return nil, false, badRequest("name: %q is reserved for [notify]", s.Name)
 	}
 	secrets := config.SecretSet{}
 	if scheme := s.Scheme(); scheme != "none" {
@@ -265,7 +285,7 @@ func (d *Daemon) CreateEndpoint(ctx context.Context, sc api.Scope, body []byte) 
 	}
 	cfg := d.cfg.Load()
 	if err := cfg.CheckPatterns(s.Events); err != nil {
-		return nil, badRequest("events: %v", err)
+		return nil, false, badRequest("events: %v", err)
 	}
 	number := d.store.NextNumber()
 	id := delivery.ManagedID(number)
@@ -274,20 +294,21 @@ func (d *Daemon) CreateEndpoint(ctx context.Context, sc api.Scope, body []byte) 
 		err = config.CheckNewManaged(&s, ep, nil)
 	}
 	if err != nil {
-		return nil, fieldError(err)
+		return nil, false, fieldError(err)
 	}
 	if err := d.notSelf(ep.URL); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	now := time.Now().UTC()
 	secretJSON, _ := json.Marshal(secrets)
-	rec := store.Managed{ID: id, Name: s.Name, Tenant: s.Tenant, Settings: storedSettings(s), Created: now, Updated: now, Secrets: secretJSON, Number: number}
+	rec := store.Managed{ID: id, Name: s.Name, Tenant: s.Tenant, Settings: storedSettings(s), Created: now, Updated: now, Secrets: secretJSON, Number: number,
+		IdempotencyKey: key, RequestHash: hash}
 	if s.Disabled != nil && *s.Disabled {
 		rec.State = disabledState(true, disabledBy(sc))
 	}
 
 	if err := d.reserve(s.Name, s.Tenant, cfg.Tenants.MaxEndpoints); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	err = d.store.PutManaged(ctx, rec, true)
 	d.managed.mu.Lock()
@@ -297,7 +318,7 @@ func (d *Daemon) CreateEndpoint(ctx context.Context, sc api.Scope, body []byte) 
 	if err == nil && doomed {
 		if err = d.store.DeleteManaged(ctx, id, s.Name); err == nil {
 			d.managed.mu.Unlock()
-			return nil, &apiError{Status: 409, Code: "tenant_deleted", Message: fmt.Sprintf("tenant %q was deleted while this endpoint was being created; nothing was kept", s.Tenant)}
+			return nil, false, &apiError{Status: 409, Code: "tenant_deleted", Message: fmt.Sprintf("tenant %q was deleted while this endpoint was being created; nothing was kept", s.Tenant)}
 		}
 		d.log.Error().Err(err).Str("endpoint", s.Name).Str("tenant", s.Tenant).Msg("taking back an endpoint created during its tenant's delete; it stays")
 		err = nil
@@ -323,19 +344,68 @@ func (d *Daemon) CreateEndpoint(ctx context.Context, sc api.Scope, body []byte) 
 		}, ep.ID)
 	}
 	d.managed.mu.Unlock()
+	if errors.Is(err, store.ErrKeyUsed) {
+		// Another create with the key committed first.
+		out, err := d.replayCreate(key, hash)
+		if out == nil && err == nil {
+			err = errCreateInProgress // and then deleted, within the same moment
+		}
+		return out, out != nil, err
+	}
 	if errors.Is(err, store.ErrExists) {
-		return nil, errEndpointExists
+		return nil, false, errEndpointExists
 	} else if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if ep.TestOnCreate {
 		d.out.put(generated(ep, ep.TestEventType, d.testData(ep, ep.TestEventType)))
 	}
 	d.log.Info().Str("endpoint", s.Name).Str("tenant", s.Tenant).Msg("managed endpoint created")
-	out := &client.CreatedEndpoint{Endpoint: d.endpointView(ep), Secret: secrets.Secret}
+	out = &client.CreatedEndpoint{Endpoint: d.endpointView(ep), Secret: secrets.Secret}
 	if sc.All() {
 		out.Settings = rec.Settings
 	}
+	return out, false, nil
+}
+
+// errCreateInProgress answers a retry whose first create has committed
+// but is not in the table yet.
+var errCreateInProgress = &apiError{Status: 409, Code: "idempotency_in_progress", Message: "Idempotency-Key: the create it names is still being made; retry"}
+
+// requestHash is what a create under an Idempotency-Key asked for,
+// compared with a retry's: the settings as given (the name too, when it
+// was), without the secret, which is not kept anywhere but sealed.
+func requestHash(s config.APISettings) string {
+	b := storedSettings(s)
+	if s.Disabled != nil {
+		b = fmt.Appendf(b, " disabled=%t", *s.Disabled)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
+}
+
+// replayCreate answers for the endpoint that a create under key made
+// within store.IdempotencyWindow, or nil when none did.
+func (d *Daemon) replayCreate(key, hash string) (*client.CreatedEndpoint, error) {
+	e, ok, err := d.store.IdempotencyKey(key, time.Now().UTC())
+	if err != nil || !ok {
+		return nil, err
+	}
+	if e.Hash != hash {
+		return nil, &apiError{Status: 409, Code: "idempotency_key_reused", Message: fmt.Sprintf("Idempotency-Key %q was used by another create in the last %s", key, store.IdempotencyWindow)}
+	}
+	d.managed.mu.Lock()
+	defer d.managed.mu.Unlock() // after the first create's swap, as a read of its secret is
+	ep := d.sched.Table().ByID(e.ID)
+	if ep == nil {
+		return nil, errCreateInProgress
+	}
+	rec, _, secrets, err := d.managedRecord(e.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := &client.CreatedEndpoint{Endpoint: d.endpointView(ep), Secret: secrets.Secret}
+	out.Settings = rec.Settings
 	return out, nil
 }
 

@@ -244,19 +244,28 @@ func (d *Daemon) limits(cfg *config.Config) store.Limits {
 	return store.Limits{DedupWindow: cfg.Storage.DedupWindow.D(), MaxPending: cfg.Storage.MaxPending}
 }
 
+// idempotencyKey is the request's Idempotency-Key header, or "".
+func idempotencyKey(ctx *fasthttp.RequestCtx) (string, error) {
+	key := string(ctx.Request.Header.Peek("Idempotency-Key"))
+	if key != "" && !config.ValidID(key) {
+		return "", badRequest("Idempotency-Key: %s", config.IDRule)
+	}
+	if len(ctx.Request.Header.PeekAll("Idempotency-Key")) > 1 { // an empty first one too
+		// A proxy in front may take the other one: as with a query
+		// parameter given twice, neither is guessed.
+		return "", badRequest("Idempotency-Key: given twice")
+	}
+	return key, nil
+}
+
 func (d *Daemon) ingestOne(ctx *fasthttp.RequestCtx, cfg *config.Config) error {
 	body := ctx.PostBody()
 	if len(body) > int(cfg.Ingest.MaxEventBytes) {
 		return errTooLarge
 	}
-	key := string(ctx.Request.Header.Peek("Idempotency-Key"))
-	if key != "" && !config.ValidID(key) {
-		return badRequest("Idempotency-Key: %s", config.IDRule)
-	}
-	if len(ctx.Request.Header.PeekAll("Idempotency-Key")) > 1 { // an empty first one too
-		// A proxy in front may take the other one: as with a query
-		// parameter given twice, neither is guessed.
-		return badRequest("Idempotency-Key: given twice")
+	key, err := idempotencyKey(ctx)
+	if err != nil {
+		return err
 	}
 	t := d.sched.Table()
 	ne, own, err := parseEvent(body, key, t, time.Now().UTC())

@@ -20,6 +20,9 @@ var (
 	ErrBadCursor = errors.New("bad cursor: not one this query returned")
 	// ErrExists: a managed endpoint with that name exists.
 	ErrExists = errors.New("already exists")
+	// ErrKeyUsed: a create within IdempotencyWindow recorded that
+	// Idempotency-Key.
+	ErrKeyUsed = errors.New("idempotency key already used")
 	// ErrTooManyPending: accepting the event would exceed max_pending.
 	ErrTooManyPending = errors.New("too many pending deliveries")
 	// ErrTenantTooManyPending: accepting the event would take its tenant's

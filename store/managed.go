@@ -22,10 +22,19 @@ var (
 	bktManaged        = []byte("managed_endpoints")
 	bktManagedNames   = []byte("managed_names")
 	bktManagedSecrets = []byte("managed_secrets")
+	// bktManagedKeys: a create's Idempotency-Key → its endpoint's id,
+	// request hash and creation time (encodeKeyEntry), for as long as the
+	// endpoint exists.
+	bktManagedKeys = []byte("managed_idempotency_keys")
 )
 
+// IdempotencyWindow is how long a create's Idempotency-Key answers for
+// the endpoint it created, as Stripe's and Svix's do; past it the key is
+// free for a new create.
+const IdempotencyWindow = 24 * time.Hour
+
 func init() {
-	allBuckets = append(allBuckets, bktManaged, bktManagedNames, bktManagedSecrets)
+	allBuckets = append(allBuckets, bktManaged, bktManagedNames, bktManagedSecrets, bktManagedKeys)
 	sealedPlaces = append(sealedPlaces, sealedPlace{bucket: bktManagedSecrets, ad: func(k []byte) []byte { return k }})
 }
 
@@ -43,6 +52,11 @@ type Managed struct {
 	// Number is the NextNumber a new endpoint's id was made from: its
 	// create records it as used, so no later one gets it again.
 	Number uint64 `json:"-"`
+	// IdempotencyKey, if set on a create, is recorded with RequestHash
+	// (what the request asked for, to tell a retry from another request
+	// under the same key) in the same transaction as the endpoint.
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	RequestHash    string `json:"-"`
 	// State, if set, changes the endpoint's state (a create's starts as
 	// first seen at Created) in the same transaction as the record, so a
 	// change and the disabled flag sent with it are stored together or not
@@ -167,6 +181,15 @@ func (s *Store) PutManaged(ctx context.Context, m Managed, create bool) error {
 				return err
 			}
 			st.seq = max(st.seq, m.Number)
+			if m.IdempotencyKey != "" {
+				keys := tx.Bucket(bktManagedKeys)
+				if e, ok := decodeKeyEntry(keys.Get([]byte(m.IdempotencyKey))); ok && m.Created.Sub(e.Created) < IdempotencyWindow {
+					return ErrKeyUsed
+				}
+				if err := keys.Put([]byte(m.IdempotencyKey), encodeKeyEntry(KeyEntry{ID: m.ID, Hash: m.RequestHash, Created: m.Created})); err != nil {
+					return err
+				}
+			}
 			es := EndpointState{FirstSeen: m.Created}
 			if m.State != nil {
 				m.State(&es)
@@ -198,8 +221,22 @@ func (s *Store) PutManaged(ctx context.Context, m Managed, create bool) error {
 // them, and their history, under the id no other endpoint will get.
 func (s *Store) DeleteManaged(ctx context.Context, id, name string) error {
 	return s.submit(ctx, func(tx *bolt.Tx, _ *txState) error {
-		if tx.Bucket(bktManaged).Get([]byte(id)) == nil {
+		rec := tx.Bucket(bktManaged).Get([]byte(id))
+		if rec == nil {
 			return ErrNotFound
+		}
+		// Its create's key goes with it: a retry after the delete creates
+		// anew rather than answering for an endpoint that is gone.
+		var m struct {
+			Key string `json:"idempotency_key"`
+		}
+		if json.Unmarshal(rec, &m) == nil && m.Key != "" {
+			keys := tx.Bucket(bktManagedKeys)
+			if e, ok := decodeKeyEntry(keys.Get([]byte(m.Key))); ok && e.ID == id {
+				if err := keys.Delete([]byte(m.Key)); err != nil {
+					return err
+				}
+			}
 		}
 		for _, del := range []struct {
 			bkt []byte
@@ -211,4 +248,41 @@ func (s *Store) DeleteManaged(ctx context.Context, id, name string) error {
 		}
 		return nil
 	})
+}
+
+// KeyEntry is what a create's Idempotency-Key recorded.
+type KeyEntry struct {
+	ID      string // the endpoint it created
+	Hash    string // of the request, as the daemon computed it
+	Created time.Time
+}
+
+// IdempotencyKey reads what key recorded, if a create within
+// IdempotencyWindow of now recorded it and its endpoint still exists.
+func (s *Store) IdempotencyKey(key string, now time.Time) (KeyEntry, bool, error) {
+	var e KeyEntry
+	var ok bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		e, ok = decodeKeyEntry(tx.Bucket(bktManagedKeys).Get([]byte(key)))
+		ok = ok && now.Sub(e.Created) < IdempotencyWindow
+		return nil
+	})
+	return e, ok, err
+}
+
+func encodeKeyEntry(e KeyEntry) []byte {
+	var enc encoder
+	enc.str(e.ID)
+	enc.str(e.Hash)
+	enc.i64(e.Created.UnixNano())
+	return enc.b
+}
+
+func decodeKeyEntry(b []byte) (KeyEntry, bool) {
+	if b == nil {
+		return KeyEntry{}, false
+	}
+	d := decoder{b: b}
+	e := KeyEntry{ID: d.str(), Hash: d.str(), Created: time.Unix(0, d.i64()).UTC()}
+	return e, d.err == nil
 }

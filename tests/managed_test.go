@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -144,6 +145,85 @@ func TestManagedEndpointsSurviveRestartAndKill(t *testing.T) {
 	}
 	if _, next, _ := do(t, "POST", "http://"+p.admin+"/v1/endpoints", "application/json", `{"name":"next","url":"`+rcv.URL+`/next","events":["*"]}`); next["id"].(string) <= out["id"].(string) {
 		t.Fatalf("after kill -9: id %v, the last one's %v", next["id"], out["id"])
+	}
+}
+
+// A create under an Idempotency-Key is safe to retry: the retry answers
+// for the endpoint the first made, secret included, across a restart and
+// when the retries race; another request under the key is refused; a
+// delete frees the key.
+func TestCreateIdempotencyKey(t *testing.T) {
+	rcv := NewReceiver(t)
+	d := MustOpenDaemon(t, "")
+	create := func(key, body string) (int, map[string]any, http.Header) {
+		t.Helper()
+		h := []string{"Idempotency-Key", key}
+		if tok := d.Config().AdminToken(); tok != "" {
+			h = append(h, "Authorization", "Bearer "+tok)
+		}
+		return do(t, "POST", "http://"+d.AdminAddr()+"/v1/endpoints", "application/json", body, h...)
+	}
+	body := `{"tenant":"acme","url":"` + rcv.URL + `/a","events":["*"]}`
+	status, first, h := create("crm-sync-41", body)
+	if status != 201 || h.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("create: %d %v %v", status, first, h)
+	}
+	count := func() int {
+		_, list := d.Admin("GET", "/v1/endpoints?tenant=acme", "")
+		return len(list["items"].([]any))
+	}
+	for _, restart := range []bool{false, true} {
+		if restart {
+			d = d.Restart("")
+		}
+		status, again, h := create("crm-sync-41", body)
+		if status != 201 || h.Get("Idempotent-Replayed") != "true" || again["name"] != first["name"] || again["secret"] != first["secret"] || again["id"] != first["id"] {
+			t.Fatalf("retry (restart %v): %d %v %v, want %v", restart, status, again, h, first)
+		}
+	}
+	if status, out, _ := create("crm-sync-41", `{"tenant":"acme","url":"`+rcv.URL+`/b","events":["*"]}`); status != 409 || out["error"].(map[string]any)["code"] != "idempotency_key_reused" {
+		t.Fatalf("another request under the key: %d %v", status, out)
+	}
+	if status, out, _ := create("not a key", body); status != 400 || !strings.HasPrefix(errMessage(out), "Idempotency-Key:") {
+		t.Fatalf("bad key: %d %v", status, out)
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("%d endpoints, want 1", n)
+	}
+
+	// Racing retries make one endpoint; each answer is it or "in progress".
+	var wg sync.WaitGroup
+	names := make([]any, 8)
+	for i := range names {
+		wg.Go(func() {
+			status, out, _ := create("race-7", `{"tenant":"acme","url":"`+rcv.URL+`/r","events":["*"]}`)
+			switch {
+			case status == 201:
+				names[i] = out["name"]
+			case status != 409 || out["error"].(map[string]any)["code"] != "idempotency_in_progress":
+				t.Errorf("racing create: %d %v", status, out)
+			}
+		})
+	}
+	wg.Wait()
+	var made any
+	for _, n := range names {
+		if n != nil && made != nil && n != made {
+			t.Fatalf("racing creates made %v and %v", made, n)
+		} else if n != nil {
+			made = n
+		}
+	}
+	if n := count(); made == nil || n != 2 {
+		t.Fatalf("%d endpoints after the race (made %v), want 2", n, made)
+	}
+
+	// A delete takes the key with it: the next create under it is new.
+	if status, _ := d.Admin("DELETE", "/v1/endpoints/"+first["name"].(string), ""); status != 204 {
+		t.Fatalf("delete: %d", status)
+	}
+	if status, out, h := create("crm-sync-41", body); status != 201 || h.Get("Idempotent-Replayed") != "" || out["id"] == first["id"] {
+		t.Fatalf("after the delete: %d %v %v", status, out, h)
 	}
 }
 
