@@ -654,6 +654,9 @@ func (d *Daemon) PatchEndpoint(ctx context.Context, sc api.Scope, name string, b
 	rec.Settings, rec.Updated = storedSettings(s), time.Now().UTC()
 	rec.Secrets, _ = json.Marshal(secrets)
 	if disabled != nil {
+		if err := d.operatorHold(sc, rec.ID); err != nil {
+			return nil, err
+		}
 		rec.State = disabledState(*disabled, disabledBy(sc))
 	}
 	if err := d.putManaged(ctx, rec, ep, disabled); err != nil {
@@ -897,6 +900,9 @@ func (d *Daemon) SetDisabled(ctx context.Context, sc api.Scope, name string, on 
 	if err != nil {
 		return nil, err
 	}
+	if err := d.operatorHold(sc, ep.ID); err != nil {
+		return nil, err
+	}
 	if err := d.sched.SetDisabled(ctx, ep.ID, on, disabledBy(sc)); err != nil {
 		return nil, err
 	}
@@ -911,7 +917,33 @@ func (d *Daemon) SetDisabled(ctx context.Context, sc api.Scope, name string, on 
 // who did it, for the operator reading the endpoint later.
 func disabledBy(sc api.Scope) string {
 	if sc.All() {
-		return "disabled by operator"
+		return reasonOperator
 	}
 	return "disabled by the tenant in the portal"
+}
+
+const reasonOperator = "disabled by operator"
+
+// errOperatorHold answers a tenant that would change the disabled state
+// of an endpoint the operator disabled.
+var errOperatorHold = &apiError{Status: 403, Code: "forbidden", Message: "disabled: this endpoint was disabled by the platform; only the platform can enable it"}
+
+// operatorHold refuses a tenant scope's change to an endpoint's disabled
+// state while an operator's disable holds it: a platform that turns a
+// customer's endpoint off (abuse, an unpaid plan) must not see the
+// customer turn it back on, nor make the disable its own by disabling it
+// again. Disables by a 410, disable_after or the tenant itself stay the
+// tenant's to undo.
+func (d *Daemon) operatorHold(sc api.Scope, id string) error {
+	if sc.All() {
+		return nil
+	}
+	states, err := d.store.EndpointStatesOf([]string{id})
+	if err != nil {
+		return err
+	}
+	if st := states[id]; st.Disabled && st.Reason == reasonOperator {
+		return errOperatorHold
+	}
+	return nil
 }

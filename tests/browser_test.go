@@ -368,6 +368,15 @@ func TestBrowserPortal(t *testing.T) {
 			b.run(chromedp.EmulateViewport(360, 780))
 			b.screenshot("mobile")
 			b.run(chromedp.EmulateViewport(1280, 900))
+			// The operator disabled it: its customer may not enable it.
+			b.run(chromedp.Navigate(portalURL+"/endpoints/"+old), chromedp.WaitVisible(chromedp.CSS(`.notice.off`)))
+			if got := b.text(`.notice.off`); !strings.Contains(got, "only the platform can enable") {
+				t.Errorf("the disabled endpoint's notice: %q", got)
+			}
+			if n := get(b, chromedp.Evaluate[int](`document.querySelectorAll('[data-action$="/enable"]').length`)); n != 0 {
+				t.Errorf("%d Enable buttons on an endpoint the operator disabled", n)
+			}
+			b.screenshot("endpoint-disabled")
 		}},
 		{"event types", func(t *testing.T) {
 			b.run(chromedp.Navigate(portalURL+"/event-types"), chromedp.WaitVisible(chromedp.CSS(`.types-list`)))

@@ -519,6 +519,46 @@ func TestPortalUI(t *testing.T) {
 	}
 }
 
+// An endpoint the operator disabled stays disabled for its tenant: the
+// customer can neither enable it nor make the disable its own; its own
+// disable it can undo.
+func TestOperatorDisableHolds(t *testing.T) {
+	d, _ := portalDaemon(t, Extra{})
+	a := login(t, d, "a", nil)
+	if status, out := d.Admin("POST", "/v1/endpoints/a1/disable", ""); status != 200 {
+		t.Fatalf("operator disables a1: %d %v", status, out)
+	}
+	for _, c := range []struct{ method, path, body string }{
+		{"POST", "/api/endpoints/a1/enable", ""},
+		{"POST", "/api/endpoints/a1/disable", ""},
+		{"PATCH", "/api/endpoints/a1", `{"disabled":false}`},
+		{"PATCH", "/api/endpoints/a1", `{"description":"x","disabled":true}`},
+	} {
+		if status, out := a.call(c.method, c.path, c.body); status != 403 || !strings.HasPrefix(errMessage(out), "disabled: ") {
+			t.Errorf("a: %s %s %s: %d %v, want 403", c.method, c.path, c.body, status, out)
+		}
+	}
+	if _, ep := d.Admin("GET", "/v1/endpoints/a1", ""); ep["state"] != "disabled" || ep["disabled_reason"] != "disabled by operator" || ep["description"] == "x" {
+		t.Fatalf("a1 after the customer's tries: %v", ep)
+	}
+	// Its page offers no Enable button, and says who can.
+	if _, page := raw(t, "GET", a.base+"/endpoints/a1", "", "Cookie", a.cookie); strings.Contains(string(page), "/enable") || !strings.Contains(string(page), "only the platform can enable") {
+		t.Errorf("a1's page for its customer:\n%s", page)
+	}
+	// Other changes are the customer's still.
+	if status, out := a.call("PATCH", "/api/endpoints/a1", `{"description":"ours"}`); status != 200 {
+		t.Fatalf("a patches its description: %d %v", status, out)
+	}
+	if status, out := d.Admin("POST", "/v1/endpoints/a1/enable", ""); status != 200 {
+		t.Fatalf("operator enables a1: %d %v", status, out)
+	}
+	for _, path := range []string{"/api/endpoints/a1/disable", "/api/endpoints/a1/enable"} {
+		if status, out := a.call("POST", path, ""); status != 200 {
+			t.Fatalf("a: %s: %d %v", path, status, out)
+		}
+	}
+}
+
 func errMessage(out map[string]any) string {
 	e, _ := out["error"].(map[string]any)
 	msg, _ := e["message"].(string)
