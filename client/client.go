@@ -191,8 +191,8 @@ func (c *conn) send(ctx context.Context, method, path string, body []byte, out a
 }
 
 // sendH is send that also returns a 2xx answer's Retry-After (a batch's
-// items refused for now), or 0.
-func (c *conn) sendH(ctx context.Context, method, path string, body []byte, out any) (time.Duration, error) {
+// items refused for now), or 0; header is name, value pairs to send.
+func (c *conn) sendH(ctx context.Context, method, path string, body []byte, out any, header ...string) (time.Duration, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -202,6 +202,9 @@ func (c *conn) sendH(ctx context.Context, method, path string, body []byte, out 
 		return 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
 	if len(body) > expectAbove {
 		// Ask first: a body over hookd's limit is refused (413) before it
 		// is sent; refused while it is being sent, the request would end

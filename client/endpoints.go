@@ -44,6 +44,10 @@ type EndpointRequest struct {
 	// Disabled true creates the endpoint disabled: its events are parked
 	// as undeliverable until it is enabled.
 	Disabled *bool `json:"disabled,omitempty"`
+	// IdempotencyKey, sent as the Idempotency-Key header, makes the create
+	// safe to retry: for 24 hours the same request under it answers for the
+	// endpoint the first made, secret included, and creates nothing.
+	IdempotencyKey string `json:"-"`
 }
 
 // SigningRequest is an endpoint's signing: the keys of [endpoints.signing]
@@ -63,7 +67,19 @@ type SigningRequest struct {
 // CreateEndpoint creates a managed endpoint. The answer carries its secret,
 // which no later read of the endpoint does (EndpointSecret does).
 func (a *Admin) CreateEndpoint(ctx context.Context, r EndpointRequest) (*CreatedEndpoint, error) {
-	return call[CreatedEndpoint](ctx, a.c, "POST", "/v1/endpoints", r)
+	body, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	var header []string
+	if r.IdempotencyKey != "" {
+		header = []string{"Idempotency-Key", r.IdempotencyKey}
+	}
+	var out CreatedEndpoint
+	if _, err := a.c.sendH(ctx, "POST", "/v1/endpoints", body, &out, header...); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 // Endpoint returns one endpoint, config or managed, with its state.

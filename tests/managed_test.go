@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 
+	"hookd/client"
 	"hookd/seal"
 )
 
@@ -216,6 +217,17 @@ func TestCreateIdempotencyKey(t *testing.T) {
 	}
 	if n := count(); made == nil || n != 2 {
 		t.Fatalf("%d endpoints after the race (made %v), want 2", n, made)
+	}
+
+	// The Go client sends it.
+	a := client.NewAdmin("http://"+d.AdminAddr(), client.Options{Token: d.Config().AdminToken()})
+	req := client.EndpointRequest{Tenant: "acme", URL: rcv.URL + "/go", Events: []string{"*"}, IdempotencyKey: "go-client-1"}
+	one, err := a.CreateEndpoint(t.Context(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if two, err := a.CreateEndpoint(t.Context(), req); err != nil || two.Name != one.Name || two.Secret != one.Secret {
+		t.Fatalf("the client's retry: %v %+v, want %+v", err, two, one)
 	}
 
 	// A delete takes the key with it: the next create under it is new.
