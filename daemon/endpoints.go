@@ -871,6 +871,9 @@ func (d *Daemon) TestEndpoint(_ context.Context, sc api.Scope, name string, in c
 	if !config.IsID(in.Type) {
 		return nil, badRequest("type: %s", config.TypeRule)
 	}
+	if err := d.operatorHold(sc, ep.ID); err != nil {
+		return nil, err // the platform turned it off: its customer may not send to it either
+	}
 	if !sc.All() {
 		// Signed with the customer's secret, data of the caller's choice
 		// would forge any event its receiver trusts (an invoice paid), for

@@ -76,7 +76,10 @@ func (s *Scheduler) attempt(it *item) {
 			} else {
 				o.Reason = v.Reason
 			}
-			if v.Disable {
+			// An endpoint disabled meanwhile (the operator's disable landing
+			// during this attempt) keeps that reason: a 410 must not make
+			// the disable the 410's, which its tenant may undo.
+			if v.Disable && !s.Table().Disabled(ep.ID) {
 				// Before this worker's slot is released: the endpoint's
 				// next delivery must already see it disabled. Parking a
 				// long queue stops at the shutdown deadline too; what is

@@ -533,6 +533,7 @@ func TestOperatorDisableHolds(t *testing.T) {
 		{"POST", "/api/endpoints/a1/disable", ""},
 		{"PATCH", "/api/endpoints/a1", `{"disabled":false}`},
 		{"PATCH", "/api/endpoints/a1", `{"description":"x","disabled":true}`},
+		{"POST", "/api/endpoints/a1/test", ""}, // nor have hookd send to it
 	} {
 		if status, out := a.call(c.method, c.path, c.body); status != 403 || !strings.HasPrefix(errMessage(out), "disabled: ") {
 			t.Errorf("a: %s %s %s: %d %v, want 403", c.method, c.path, c.body, status, out)
@@ -542,7 +543,7 @@ func TestOperatorDisableHolds(t *testing.T) {
 		t.Fatalf("a1 after the customer's tries: %v", ep)
 	}
 	// Its page offers no Enable button, and says who can.
-	if _, page := raw(t, "GET", a.base+"/endpoints/a1", "", "Cookie", a.cookie); strings.Contains(string(page), "/enable") || !strings.Contains(string(page), "only the platform can enable") {
+	if _, page := raw(t, "GET", a.base+"/endpoints/a1", "", "Cookie", a.cookie); strings.Contains(string(page), "/enable") || strings.Contains(string(page), "/test") || !strings.Contains(string(page), "only the platform can enable") {
 		t.Errorf("a1's page for its customer:\n%s", page)
 	}
 	// Other changes are the customer's still.
