@@ -208,3 +208,22 @@ func TestRepeatedFlagIsRefused(t *testing.T) {
 		t.Fatalf("--: %v %q %q", ok, *tenant, pos)
 	}
 }
+
+// A -set key that a named flag, or another -set, also sets is refused:
+// the last would win unseen.
+func TestSetClashIsRefused(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"create", "-url", "http://x/", "-tenant", "a", "-set", "tenant=b"}, "-set tenant: tenant is set by its own flag"},
+		{[]string{"create", "-url", "http://x/", "-secret", "s", "-set", `signing={"scheme":"none"}`}, "-set signing: signing.secret is set by its own flag"},
+		{[]string{"create", "-url", "http://x/", "-set", "timeout=1s", "-set", "timeout=2s"}, "-set timeout: given twice"},
+		{[]string{"update", "-disabled", "true", "-set", "disabled=false", "ep1"}, "-set disabled: disabled is set by its own flag"},
+	} {
+		var out, errb bytes.Buffer
+		if code := Run("endpoints", append(c.args, "-admin", "http://127.0.0.1:1"), &out, &errb); code != 2 || !strings.Contains(errb.String(), c.want) {
+			t.Errorf("%q: exit %d %s, want %q", c.args, code, errb.String(), c.want)
+		}
+	}
+}

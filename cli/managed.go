@@ -76,6 +76,33 @@ func applySets(doc map[string]any, sets []string) error {
 	return nil
 }
 
+// setClash names a -set key that another -set or a named flag also sets
+// (the last would silently win, as with a flag given twice), or "". A key
+// clashes with itself, and with a key above or below it (signing and
+// signing.secret). fieldOf maps a named flag to its JSON key.
+func setClash(fs *flag.FlagSet, sets []string, fieldOf map[string]string) string {
+	var keys []string
+	fs.Visit(func(fl *flag.Flag) {
+		if k, ok := fieldOf[fl.Name]; ok {
+			keys = append(keys, k)
+		}
+	})
+	named := len(keys)
+	for _, kv := range sets {
+		key, _, _ := strings.Cut(kv, "=")
+		for i, k := range keys {
+			if key == k || strings.HasPrefix(key, k+".") || strings.HasPrefix(k, key+".") {
+				if i < named {
+					return fmt.Sprintf("-set %s: %s is set by its own flag", key, k)
+				}
+				return fmt.Sprintf("-set %s: given twice", key)
+			}
+		}
+		keys = append(keys, key)
+	}
+	return ""
+}
+
 // splitList reads "a,b" as a list; "" is the empty list.
 func splitList(s string) []string {
 	out := []string{}
@@ -120,6 +147,10 @@ func endpointCreate(args []string, stdout, stderr io.Writer) int {
 	}
 	if len(pos) != 0 || req.URL == "" {
 		return usageError(stderr, cmd, createUsage)
+	}
+	if clash := setClash(f.fs, sets, map[string]string{"url": "url", "tenant": "tenant", "events": "events", "name": "name",
+		"scheme": "signing.scheme", "secret": "signing.secret", "description": "description"}); clash != "" {
+		return usageError(stderr, cmd, clash)
 	}
 	req.Events = splitList(*events)
 	if *scheme != "" || *secret != "" {
@@ -225,6 +256,9 @@ func endpointUpdate(args []string, stdout, stderr io.Writer) int {
 	name, ok := endpointName(f, args, cmd, updateUsage, stderr)
 	if !ok {
 		return exitUsage
+	}
+	if clash := setClash(f.fs, sets, map[string]string{"url": "url", "events": "events", "description": "description", "disabled": "disabled"}); clash != "" {
+		return usageError(stderr, cmd, clash)
 	}
 	patch := map[string]any{}
 	if *patchJSON != "" {
