@@ -51,10 +51,8 @@ type route struct {
 }
 
 var (
-	listQuery       = []string{"limit", "cursor"}
-	endpointsQuery  = api.EndpointsQuery
-	parkedQuery     = []string{"endpoint", "limit", "cursor"}
-	deliveriesQuery = api.DeliveriesQuery
+	listQuery   = []string{"limit", "cursor"}
+	parkedQuery = []string{"endpoint", "limit", "cursor"}
 )
 
 var adminRoutes = []route{
@@ -62,11 +60,11 @@ var adminRoutes = []route{
 	{"POST", "/v1/events/{}/redeliver", (*Daemon).adminRedeliver, nil},
 	{"GET", "/v1/undeliverable", (*Daemon).adminUndeliverable, parkedQuery},
 	{"POST", "/v1/undeliverable/redeliver", (*Daemon).adminRedeliverUndeliverable, nil},
-	{"GET", "/v1/endpoints", (*Daemon).adminEndpoints, endpointsQuery},
+	{"GET", "/v1/endpoints", (*Daemon).adminEndpoints, api.EndpointsQuery},
 	{"POST", "/v1/endpoints", (*Daemon).adminCreateEndpoint, nil},
 	{"GET", "/v1/event-types", (*Daemon).adminEventTypes, nil},
 	{"GET", "/v1/tenants", (*Daemon).adminTenants, listQuery},
-	{"GET", "/v1/deliveries", (*Daemon).adminDeliveries, deliveriesQuery},
+	{"GET", "/v1/deliveries", (*Daemon).adminDeliveries, api.DeliveriesQuery},
 	{"DELETE", "/v1/tenants/{}", (*Daemon).adminDeleteTenant, nil},
 	{"GET", "/v1/endpoints/{}", (*Daemon).adminEndpoint, nil},
 	{"PATCH", "/v1/endpoints/{}", (*Daemon).adminPatchEndpoint, nil},

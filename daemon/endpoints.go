@@ -361,11 +361,11 @@ func (d *Daemon) createEndpoint(ctx context.Context, sc api.Scope, body []byte, 
 		d.out.put(generated(ep, ep.TestEventType, d.testData(ep, ep.TestEventType)))
 	}
 	d.log.Info().Str("endpoint", s.Name).Str("tenant", s.Tenant).Msg("managed endpoint created")
-	out = &client.CreatedEndpoint{Endpoint: d.endpointView(ep), Secret: secrets.Secret}
+	var settings json.RawMessage
 	if sc.All() {
-		out.Settings = rec.Settings
+		settings = rec.Settings
 	}
-	return out, false, nil
+	return d.created(ep, secrets.Secret, settings), false, nil
 }
 
 // errCreateInProgress answers a retry whose first create has committed
@@ -404,9 +404,15 @@ func (d *Daemon) replayCreate(key, hash string) (*client.CreatedEndpoint, error)
 	if err != nil {
 		return nil, err
 	}
-	out := &client.CreatedEndpoint{Endpoint: d.endpointView(ep), Secret: secrets.Secret}
-	out.Settings = rec.Settings
-	return out, nil
+	return d.created(ep, secrets.Secret, rec.Settings), nil
+}
+
+// created is a create's answer: the endpoint, its secret, and for
+// operators what was set through the API.
+func (d *Daemon) created(ep *delivery.Endpoint, secret string, settings json.RawMessage) *client.CreatedEndpoint {
+	out := &client.CreatedEndpoint{Endpoint: d.endpointView(ep), Secret: secret}
+	out.Settings = settings
+	return out
 }
 
 // reserve claims name for a create: free among config, managed and other

@@ -183,7 +183,7 @@ func (s *Store) PutManaged(ctx context.Context, m Managed, create bool) error {
 			st.seq = max(st.seq, m.Number)
 			if m.IdempotencyKey != "" {
 				keys := tx.Bucket(bktManagedKeys)
-				if e, ok := decodeKeyEntry(keys.Get([]byte(m.IdempotencyKey))); ok && m.Created.Sub(e.Created) < IdempotencyWindow {
+				if e, ok := decodeKeyEntry(keys.Get([]byte(m.IdempotencyKey))); ok && e.live(m.Created) {
 					return ErrKeyUsed
 				}
 				if err := keys.Put([]byte(m.IdempotencyKey), encodeKeyEntry(KeyEntry{ID: m.ID, Hash: m.RequestHash, Created: m.Created})); err != nil {
@@ -264,11 +264,14 @@ func (s *Store) IdempotencyKey(key string, now time.Time) (KeyEntry, bool, error
 	var ok bool
 	err := s.db.View(func(tx *bolt.Tx) error {
 		e, ok = decodeKeyEntry(tx.Bucket(bktManagedKeys).Get([]byte(key)))
-		ok = ok && now.Sub(e.Created) < IdempotencyWindow
+		ok = ok && e.live(now)
 		return nil
 	})
 	return e, ok, err
 }
+
+// live says whether the key still answers for its endpoint at now.
+func (e KeyEntry) live(now time.Time) bool { return now.Sub(e.Created) < IdempotencyWindow }
 
 func encodeKeyEntry(e KeyEntry) []byte {
 	var enc encoder
