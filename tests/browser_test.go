@@ -373,8 +373,11 @@ func TestBrowserPortal(t *testing.T) {
 			if got := b.text(`.notice.off`); !strings.Contains(got, "only the platform can enable") {
 				t.Errorf("the disabled endpoint's notice: %q", got)
 			}
-			if n := get(b, chromedp.Evaluate[int](`document.querySelectorAll('[data-action$="/enable"]').length`)); n != 0 {
-				t.Errorf("%d Enable buttons on an endpoint the operator disabled", n)
+			if n := get(b, chromedp.Evaluate[int](`document.querySelectorAll('[data-action$="/enable"], [data-action$="/test"]').length`)); n != 0 {
+				t.Errorf("%d Enable or test buttons on an endpoint the operator disabled", n)
+			}
+			if got := b.text(`main`); strings.Contains(got, "Send a test event") {
+				t.Errorf("the page suggests a test event it does not offer: %q", got)
 			}
 			b.screenshot("endpoint-disabled")
 		}},
