@@ -128,8 +128,12 @@ type Endpoint struct {
 	Events      []string          `json:"events"`
 	// State is active, failing (failing_after consecutive failed
 	// attempts) or disabled (410 Gone or an operator).
-	State               string     `json:"state"`
-	DisabledReason      string     `json:"disabled_reason,omitempty"`
+	State          string `json:"state"`
+	DisabledReason string `json:"disabled_reason,omitempty"`
+	// DisabledBy is who disabled it: "operator" (the platform: its
+	// customer cannot enable it), "tenant" or "hookd" (a 410 Gone or
+	// disable_after); absent for a disable stored before hookd recorded who.
+	DisabledBy          string     `json:"disabled_by,omitempty"`
 	Scheme              string     `json:"signing_scheme"`
 	Pending             int64      `json:"pending"`
 	InFlight            int        `json:"in_flight"`

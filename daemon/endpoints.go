@@ -165,10 +165,9 @@ func (d *Daemon) putManaged(ctx context.Context, rec store.Managed, ep *delivery
 }
 
 // disabledState is the change of state a create or patch stores with its
-// record when its body says disabled.
-func disabledState(on bool, reason string) func(*store.EndpointState) {
-	now := time.Now().UTC()
-	return func(es *store.EndpointState) { es.Disabled, es.Reason, es.Since = on, reason, now }
+// record when its body says disabled: sc's, with its holds.
+func disabledState(on bool, sc api.Scope) func(*store.EndpointState) error {
+	return delivery.DisableChange(on, disabledBy(sc), disabler(sc), time.Now().UTC())
 }
 
 // notSelf refuses a URL that names one of hookd's own listeners by a
@@ -304,7 +303,7 @@ func (d *Daemon) createEndpoint(ctx context.Context, sc api.Scope, body []byte, 
 	rec := store.Managed{ID: id, Name: s.Name, Tenant: s.Tenant, Settings: storedSettings(s), Created: now, Updated: now, Secrets: secretJSON, Number: number,
 		IdempotencyKey: key, RequestHash: hash}
 	if s.Disabled != nil && *s.Disabled {
-		rec.State = disabledState(true, disabledBy(sc))
+		rec.State = disabledState(true, sc)
 	}
 
 	if err := d.reserve(s.Name, s.Tenant, cfg.Tenants.MaxEndpoints); err != nil {
@@ -469,7 +468,7 @@ func (d *Daemon) endpointViews(eps []*delivery.Endpoint) ([]client.Endpoint, err
 		}
 		switch {
 		case t.Disabled(ep.ID):
-			v.State, v.DisabledReason = "disabled", states[ep.ID].Reason
+			v.State, v.DisabledReason, v.DisabledBy = "disabled", states[ep.ID].Reason, states[ep.ID].By
 		case st.Failures >= after:
 			v.State = "failing"
 		}
@@ -660,13 +659,10 @@ func (d *Daemon) PatchEndpoint(ctx context.Context, sc api.Scope, name string, b
 	rec.Settings, rec.Updated = storedSettings(s), time.Now().UTC()
 	rec.Secrets, _ = json.Marshal(secrets)
 	if disabled != nil {
-		if err := d.operatorHold(sc, rec.ID); err != nil {
-			return nil, err
-		}
-		rec.State = disabledState(*disabled, disabledBy(sc))
+		rec.State = disabledState(*disabled, sc)
 	}
 	if err := d.putManaged(ctx, rec, ep, disabled); err != nil {
-		return nil, err
+		return nil, holdError(err)
 	}
 	if disabled != nil && *disabled {
 		// The change is committed and current: a failure to park is not
@@ -909,11 +905,8 @@ func (d *Daemon) SetDisabled(ctx context.Context, sc api.Scope, name string, on 
 	if err != nil {
 		return nil, err
 	}
-	if err := d.operatorHold(sc, ep.ID); err != nil {
-		return nil, err
-	}
-	if err := d.sched.SetDisabled(ctx, ep.ID, on, disabledBy(sc)); err != nil {
-		return nil, err
+	if err := d.sched.SetDisabled(ctx, ep.ID, on, disabledBy(sc), disabler(sc)); err != nil {
+		return nil, holdError(err)
 	}
 	state := "active"
 	if on {
@@ -933,16 +926,29 @@ func disabledBy(sc api.Scope) string {
 
 const reasonOperator = "disabled by operator"
 
+// disabler is who sc is to an endpoint's disabled state.
+func disabler(sc api.Scope) string {
+	if sc.All() {
+		return store.ByOperator
+	}
+	return store.ByTenant
+}
+
 // errOperatorHold answers a tenant that would change the disabled state
-// of an endpoint the operator disabled.
+// of an endpoint the operator disabled (delivery.DisableChange).
 var errOperatorHold = &apiError{Status: 403, Code: "forbidden", Message: "disabled: this endpoint was disabled by the platform; only the platform can enable it"}
 
-// operatorHold refuses a tenant scope's change to an endpoint's disabled
-// state while an operator's disable holds it: a platform that turns a
-// customer's endpoint off (abuse, an unpaid plan) must not see the
-// customer turn it back on, nor make the disable its own by disabling it
-// again. Disables by a 410, disable_after or the tenant itself stay the
-// tenant's to undo.
+// holdError is err, or errOperatorHold for the hold's refusal.
+func holdError(err error) error {
+	if errors.Is(err, delivery.ErrOperatorHold) {
+		return errOperatorHold
+	}
+	return err
+}
+
+// operatorHold refuses a tenant scope's test send to an endpoint an
+// operator's disable holds. (Changes of its state are refused in their
+// write: delivery.DisableChange.)
 func (d *Daemon) operatorHold(sc api.Scope, id string) error {
 	if sc.All() {
 		return nil
@@ -951,7 +957,7 @@ func (d *Daemon) operatorHold(sc api.Scope, id string) error {
 	if err != nil {
 		return err
 	}
-	if st := states[id]; st.Disabled && st.Reason == reasonOperator {
+	if delivery.Held(states[id]) {
 		return errOperatorHold
 	}
 	return nil

@@ -137,7 +137,7 @@ func (d *Daemon) greetNewEndpoints(ctx context.Context) error {
 		return nil
 	}
 	now := time.Now().UTC()
-	if err := d.store.UpdateEndpointStates(ctx, ids, func(es *store.EndpointState) { es.FirstSeen = now }); err != nil {
+	if err := d.store.UpdateEndpointStates(ctx, ids, func(es *store.EndpointState) error { es.FirstSeen = now; return nil }); err != nil {
 		return err
 	}
 	for _, ep := range fresh {
@@ -173,7 +173,7 @@ func (d *Daemon) disableFailing(ctx context.Context) {
 			continue
 		}
 		reason := fmt.Sprintf("failed every attempt since %s (disable_after %s)", since.UTC().Format(time.RFC3339), ep.DisableAfter)
-		if err := d.sched.SetDisabled(ctx, ep.ID, true, reason); err != nil {
+		if err := d.sched.SetDisabled(ctx, ep.ID, true, reason, store.ByHookd); err != nil {
 			d.log.Error().Err(err).Str("endpoint", ep.Name).Msg("disable failing endpoint")
 			continue
 		}

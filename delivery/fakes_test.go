@@ -254,11 +254,13 @@ func (f *fakeStore) Complete(o store.Outcome, done func(error)) {
 	done(nil)
 }
 
-func (f *fakeStore) UpdateEndpointState(_ context.Context, name string, fn func(*store.EndpointState)) error {
+func (f *fakeStore) UpdateEndpointState(_ context.Context, name string, fn func(*store.EndpointState) error) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	es := f.states[name]
-	fn(&es)
+	if err := fn(&es); err != nil {
+		return err
+	}
 	f.states[name] = es
 	return nil
 }

@@ -195,7 +195,7 @@ func TestFIFODisabledDropsWaitingHead(t *testing.T) {
 	h.step()
 	h.attempt(h.dispatched()[0])
 	h.step()
-	if err := h.SetDisabled(t.Context(), "f", true, "disabled by operator"); err != nil {
+	if err := h.SetDisabled(t.Context(), "f", true, "disabled by operator", store.ByOperator); err != nil {
 		t.Fatal(err)
 	}
 	h.step()

@@ -23,7 +23,7 @@ type Store interface {
 	Delivery(key string) (*store.Delivery, error)
 	// Complete records an outcome; done runs after its commit.
 	Complete(o store.Outcome, done func(error))
-	UpdateEndpointState(ctx context.Context, name string, fn func(*store.EndpointState)) error
+	UpdateEndpointState(ctx context.Context, name string, fn func(*store.EndpointState) error) error
 	ParkEndpoint(ctx context.Context, endpoint, reason string) (int, error)
 	// OrderedHead returns an ordered endpoint's first pending delivery.
 	OrderedHead(endpoint string) (store.Head, bool, error)
@@ -255,9 +255,11 @@ func (s *Scheduler) CommitTable(fn func(*Table) (*Table, error), added ...string
 	return nil
 }
 
-// SetDisabled enables or disables the endpoint with internal id id. The state is persisted;
-// disabling parks its pending deliveries as undeliverable with reason.
-func (s *Scheduler) SetDisabled(ctx context.Context, id string, on bool, reason string) error {
+// SetDisabled enables or disables the endpoint with internal id id, by
+// who (store.ByOperator, ByTenant or ByHookd: see DisableChange). The
+// state is persisted; disabling parks its pending deliveries as
+// undeliverable with reason.
+func (s *Scheduler) SetDisabled(ctx context.Context, id string, on bool, reason, by string) error {
 	s.tableMu.Lock()
 	old := s.table.Load()
 	if old.ByID(id) == nil {
@@ -267,21 +269,64 @@ func (s *Scheduler) SetDisabled(ctx context.Context, id string, on bool, reason 
 		s.tableMu.Unlock()
 		return nil
 	}
-	// Take effect before the state is written, so nothing more is
-	// dispatched to an endpoint being disabled; undo if the write fails.
-	s.table.Store(old.WithDisabled(id, on))
-	err := s.st.UpdateEndpointState(ctx, id, func(es *store.EndpointState) {
-		es.Disabled, es.Reason, es.Since = on, reason, s.clock.Now().UTC()
-	})
-	if err != nil {
+	// A disable takes effect before the state is written, so nothing more
+	// is dispatched to the endpoint; an enable after, so that one the
+	// state refuses (an operator's hold) is never dispatched to. Either is
+	// undone if the write fails.
+	if on {
+		s.table.Store(old.WithDisabled(id, on))
+	}
+	err := s.st.UpdateEndpointState(ctx, id, DisableChange(on, reason, by, s.clock.Now().UTC()))
+	switch {
+	case err != nil:
 		s.table.Store(old)
+	case !on:
+		s.table.Store(old.WithDisabled(id, on))
 	}
 	s.tableMu.Unlock()
+	if errors.Is(err, errUnchanged) {
+		return nil // disabled already, by another: parked with its reason
+	}
 	if err != nil || !on {
 		return err
 	}
 	return s.ParkDisabled(ctx, id, reason)
 }
+
+// ErrOperatorHold refuses a tenant's change to the disabled state of an
+// endpoint the operator disabled.
+var ErrOperatorHold = errors.New("disabled by the operator")
+
+// errUnchanged aborts a state write that would change nothing.
+var errUnchanged = errors.New("unchanged")
+
+// DisableChange is the state update that sets an endpoint's disabled
+// state to on with reason, by who, at now. The holds between who may
+// change it are checked in the transaction that writes the state, so that
+// nothing landing between a read and a write is overruled:
+//   - an operator's disable holds against the tenant (ErrOperatorHold)
+//     until the operator enables it. A platform that turns a customer's
+//     endpoint off (abuse, an unpaid plan) must not see the customer turn it
+//     back on, nor make the disable its own by disabling it again. Disables
+//     by hookd or the tenant stay the tenant's to undo;
+//   - hookd's own disable (a 410, disable_after) changes only an enabled
+//     endpoint: one disabled by another keeps its reason, and its hold.
+func DisableChange(on bool, reason, by string, now time.Time) func(*store.EndpointState) error {
+	return func(es *store.EndpointState) error {
+		switch {
+		case by == store.ByTenant && Held(*es):
+			return ErrOperatorHold
+		case by == store.ByHookd && es.Disabled:
+			return errUnchanged
+		}
+		es.Disabled, es.Reason, es.Since, es.By = on, reason, now, by
+		return nil
+	}
+}
+
+// Held says whether an operator's disable holds the endpoint with state
+// es against its tenant (DisableChange).
+func Held(es store.EndpointState) bool { return es.Disabled && es.By == store.ByOperator }
 
 // ParkDisabled parks what the endpoint with internal id id has pending, as
 // undeliverable with reason, once the table has it disabled and its state

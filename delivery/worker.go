@@ -78,13 +78,14 @@ func (s *Scheduler) attempt(it *item) {
 			}
 			// An endpoint disabled meanwhile (the operator's disable landing
 			// during this attempt) keeps that reason: a 410 must not make
-			// the disable the 410's, which its tenant may undo.
+			// the disable the 410's, which its tenant may undo. The table
+			// says so without a commit; DisableChange, in the write.
 			if v.Disable && !s.Table().Disabled(ep.ID) {
 				// Before this worker's slot is released: the endpoint's
 				// next delivery must already see it disabled. Parking a
 				// long queue stops at the shutdown deadline too; what is
 				// left is parked by attempt after the restart.
-				if err := s.SetDisabled(s.attempts, ep.ID, true, v.Reason); err != nil {
+				if err := s.SetDisabled(s.attempts, ep.ID, true, v.Reason, store.ByHookd); err != nil {
 					s.log.Error().Err(err).Str("endpoint", ep.Name).Msg("disable endpoint after 410")
 				}
 			}

@@ -10,11 +10,21 @@ import (
 
 // EndpointState is what hookd remembers about an endpoint beyond its config.
 type EndpointState struct {
-	Disabled  bool
-	Reason    string    // why it was disabled
-	Since     time.Time // when it was disabled
+	Disabled bool
+	Reason   string    // why it was disabled
+	Since    time.Time // when it was disabled
+	// By is who disabled it: ByOperator, ByTenant or ByHookd; "" for a
+	// disable stored before hookd recorded it (treated as nobody's hold).
+	By        string
 	FirstSeen time.Time // when it first appeared in the config
 }
+
+// Who disables an endpoint (EndpointState.By).
+const (
+	ByOperator = "operator" // the admin API, CLI or /ui/
+	ByTenant   = "tenant"   // the customer, in the portal
+	ByHookd    = "hookd"    // a 410 Gone or disable_after
+)
 
 // EndpointStates reads every stored endpoint state.
 func (s *Store) EndpointStates() (map[string]EndpointState, error) {
@@ -55,14 +65,16 @@ func (s *Store) EndpointStatesOf(ids []string) (map[string]EndpointState, error)
 // UpdateEndpointState changes an endpoint's persisted state (disabled by a
 // 410 or an operator, first seen) in one read-modify-write transaction;
 // state is not config, so it survives reloads and restarts.
-func (s *Store) UpdateEndpointState(ctx context.Context, name string, fn func(*EndpointState)) error {
+// An error from fn aborts the change and is returned (a rule the state
+// must meet is checked in the transaction that writes it).
+func (s *Store) UpdateEndpointState(ctx context.Context, name string, fn func(*EndpointState) error) error {
 	return s.UpdateEndpointStates(ctx, []string{name}, fn)
 }
 
 // UpdateEndpointStates applies fn to several endpoints' states in one
 // transaction: a start with many new endpoints waits for one commit, not
 // one per endpoint.
-func (s *Store) UpdateEndpointStates(ctx context.Context, names []string, fn func(*EndpointState)) error {
+func (s *Store) UpdateEndpointStates(ctx context.Context, names []string, fn func(*EndpointState) error) error {
 	return s.submit(ctx, func(tx *bolt.Tx, st *txState) error {
 		b := tx.Bucket(bktEndpoints)
 		for _, name := range names {
@@ -70,7 +82,9 @@ func (s *Store) UpdateEndpointStates(ctx context.Context, names []string, fn fun
 			if err != nil {
 				return err
 			}
-			fn(&es)
+			if err := fn(&es); err != nil {
+				return err
+			}
 			if err := b.Put([]byte(name), encodeEndpointState(es)); err != nil {
 				return err
 			}
@@ -97,11 +111,12 @@ func (s *Store) MoveEndpointState(ctx context.Context, from, to string) error {
 
 func encodeEndpointState(es EndpointState) []byte {
 	enc := encoder{}
-	enc.byte1(1)
+	enc.byte1(2)
 	enc.boolean(es.Disabled)
 	enc.str(es.Reason)
 	enc.i64(nanos(es.Since))
 	enc.i64(nanos(es.FirstSeen))
+	enc.str(es.By) // version 2
 	return enc.b
 }
 
@@ -110,7 +125,10 @@ func decodeEndpointState(v []byte) (EndpointState, error) {
 		return EndpointState{}, nil
 	}
 	d := decoder{b: v}
-	d.byte1()
+	version := d.byte1()
 	es := EndpointState{Disabled: d.boolean(), Reason: d.str(), Since: fromNanos(d.i64()), FirstSeen: fromNanos(d.i64())}
+	if version >= 2 {
+		es.By = d.str()
+	}
 	return es, d.err
 }

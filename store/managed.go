@@ -60,8 +60,8 @@ type Managed struct {
 	// State, if set, changes the endpoint's state (a create's starts as
 	// first seen at Created) in the same transaction as the record, so a
 	// change and the disabled flag sent with it are stored together or not
-	// at all.
-	State func(*EndpointState) `json:"-"`
+	// at all. Its error aborts the write.
+	State func(*EndpointState) error `json:"-"`
 }
 
 // NextNumber hands out a number never handed out before, from the sequence
@@ -192,7 +192,9 @@ func (s *Store) PutManaged(ctx context.Context, m Managed, create bool) error {
 			}
 			es := EndpointState{FirstSeen: m.Created}
 			if m.State != nil {
-				m.State(&es)
+				if err := m.State(&es); err != nil {
+					return err
+				}
 			}
 			if err := states.Put([]byte(m.ID), encodeEndpointState(es)); err != nil {
 				return err
@@ -204,7 +206,9 @@ func (s *Store) PutManaged(ctx context.Context, m Managed, create bool) error {
 			if err != nil {
 				return err
 			}
-			m.State(&es)
+			if err := m.State(&es); err != nil {
+				return err
+			}
 			if err := states.Put([]byte(m.ID), encodeEndpointState(es)); err != nil {
 				return err
 			}

@@ -408,3 +408,41 @@ func TestUndeliverableCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// An endpoint's state keeps who disabled it; a state stored before it
+// did (version 1) reads as nobody's. An update whose rule refuses the
+// change writes nothing.
+func TestEndpointStateBy(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpen(t, Options{})
+	since := time.Unix(1700000000, 0).UTC()
+	if err := s.UpdateEndpointState(ctx, "e", func(es *EndpointState) error {
+		es.Disabled, es.Reason, es.Since, es.By = true, "disabled by operator", since, ByOperator
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	refused := errors.New("held")
+	if err := s.UpdateEndpointState(ctx, "e", func(es *EndpointState) error {
+		es.Disabled = false
+		return refused
+	}); !errors.Is(err, refused) {
+		t.Fatalf("refused update: %v", err)
+	}
+	states, err := s.EndpointStatesOf([]string{"e"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (EndpointState{Disabled: true, Reason: "disabled by operator", Since: since, By: ByOperator}); states["e"] != want {
+		t.Fatalf("state %+v, want %+v", states["e"], want)
+	}
+	v1 := encoder{}
+	v1.byte1(1)
+	v1.boolean(true)
+	v1.str("disabled by operator")
+	v1.i64(nanos(since))
+	v1.i64(0)
+	if es, err := decodeEndpointState(v1.b); err != nil || es.By != "" || !es.Disabled || es.Reason != "disabled by operator" {
+		t.Fatalf("version 1: %+v %v", es, err)
+	}
+}

@@ -539,7 +539,7 @@ func TestOperatorDisableHolds(t *testing.T) {
 			t.Errorf("a: %s %s %s: %d %v, want 403", c.method, c.path, c.body, status, out)
 		}
 	}
-	if _, ep := d.Admin("GET", "/v1/endpoints/a1", ""); ep["state"] != "disabled" || ep["disabled_reason"] != "disabled by operator" || ep["description"] == "x" {
+	if _, ep := d.Admin("GET", "/v1/endpoints/a1", ""); ep["state"] != "disabled" || ep["disabled_reason"] != "disabled by operator" || ep["disabled_by"] != "operator" || ep["description"] == "x" {
 		t.Fatalf("a1 after the customer's tries: %v", ep)
 	}
 	// Its page offers no Enable button, and says who can.
@@ -556,6 +556,29 @@ func TestOperatorDisableHolds(t *testing.T) {
 	for _, path := range []string{"/api/endpoints/a1/disable", "/api/endpoints/a1/enable"} {
 		if status, out := a.call("POST", path, ""); status != 200 {
 			t.Fatalf("a: %s: %d %v", path, status, out)
+		}
+	}
+
+	// The hold is checked where the state is written: an operator's
+	// disable landing while the customer's enable is under way is never
+	// overruled by it. Whichever is committed first, a1 ends disabled by
+	// the operator (a check before the write let the enable win).
+	for i := range 30 {
+		if status, out := a.call("POST", "/api/endpoints/a1/disable", ""); status != 200 {
+			t.Fatalf("round %d: a disables a1: %d %v", i, status, out)
+		}
+		if _, ep := d.Admin("GET", "/v1/endpoints/a1", ""); ep["disabled_by"] != "tenant" {
+			t.Fatalf("round %d: a1 disabled by its customer: %v", i, ep)
+		}
+		var wg sync.WaitGroup
+		wg.Go(func() { a.call("POST", "/api/endpoints/a1/enable", "") })
+		wg.Go(func() { d.Admin("POST", "/v1/endpoints/a1/disable", "") })
+		wg.Wait()
+		if _, ep := d.Admin("GET", "/v1/endpoints/a1", ""); ep["state"] != "disabled" || ep["disabled_by"] != "operator" {
+			t.Fatalf("round %d: the operator's disable was overruled: %v", i, ep)
+		}
+		if status, out := d.Admin("POST", "/v1/endpoints/a1/enable", ""); status != 200 {
+			t.Fatalf("round %d: operator enables a1: %d %v", i, status, out)
 		}
 	}
 }

@@ -296,7 +296,7 @@ func TestDisableAfter(t *testing.T) {
 	eventually(t, "the endpoint disabled", func() bool {
 		_, out := d.Admin("GET", "/v1/endpoints/down", "")
 		reason, _ := out["disabled_reason"].(string) // written just after the state flips
-		return out["state"] == "disabled" && strings.Contains(reason, "disable_after")
+		return out["state"] == "disabled" && strings.Contains(reason, "disable_after") && out["disabled_by"] == "hookd"
 	})
 	eventually(t, "the notification", func() bool {
 		for _, r := range rcv.Requests("/alerts") {
