@@ -57,13 +57,13 @@ func (s *Server) sameOrigin(r *request) bool {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.User != nil || u.RawQuery != "" {
 		return false
 	}
-	if strings.EqualFold(u.Host, string(r.ctx.Host())) {
-		return true
-	}
 	if pub := s.conf().Portal.PublicURL; !r.ui && pub != "" {
-		if p, err := url.Parse(pub); err == nil && strings.EqualFold(u.Scheme+"://"+u.Host, p.Scheme+"://"+p.Host) {
-			return true
+		// The public address is the site with its scheme: a page on
+		// http://host is another origin than https://host, even where the
+		// proxy passes that Host on.
+		if p, err := url.Parse(pub); err == nil && strings.EqualFold(u.Host, p.Host) {
+			return strings.EqualFold(u.Scheme, p.Scheme)
 		}
 	}
-	return false
+	return strings.EqualFold(u.Host, string(r.ctx.Host()))
 }

@@ -34,6 +34,9 @@ func raw(tb testing.TB, method, u, body string, headers ...string) (*http.Respon
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
+	if h := req.Header.Get("Host"); h != "" {
+		req.Host = h // as a reverse proxy passes it on
+	}
 	resp, err := noRedirect.Do(req)
 	if err != nil {
 		tb.Fatal(err)
@@ -332,6 +335,42 @@ func TestPortalIsolation(t *testing.T) {
 	}
 	if status, out := a.call("GET", "/api/endpoints", ""); status != 401 {
 		t.Fatalf("after logout: %d %v", status, out)
+	}
+}
+
+// Behind a proxy on https (public_url), a page of the same host on plain
+// http is another origin: its changes are refused, though the proxy
+// passes the same Host on.
+func TestPortalOriginScheme(t *testing.T) {
+	d, _ := portalDaemon(t, Extra{Portal: `public_url = "https://hooks.example.com"` + "\n"})
+	status, out := d.Admin("POST", "/v1/tenants/a/portal", "")
+	if status != 201 {
+		t.Fatalf("mint: %d %v", status, out)
+	}
+	link, _ := url.Parse(out["url"].(string))
+	base, host := "http://"+d.PortalAddr(), []string{"Host", "hooks.example.com"}
+	resp, b := raw(t, "GET", base+link.RequestURI(), "", host...)
+	if resp.StatusCode != 303 {
+		t.Fatalf("login through the proxy: %d %s", resp.StatusCode, b)
+	}
+	a := sessionOf(t, d, resp, base)
+	for _, c := range []struct {
+		origin string
+		want   int
+	}{
+		{"http://hooks.example.com", 403},
+		{"https://hooks.example.com:8443", 403},
+		{"http://" + d.PortalAddr(), 403}, // not the Host this request came with
+		{"https://HOOKS.example.com", 200},
+	} {
+		resp, b := raw(t, "PATCH", base+"/api/endpoints/a1", `{"description":"from `+c.origin+`"}`,
+			append(host, "Cookie", a.cookie, "X-CSRF-Token", a.csrf, "Content-Type", "application/json", "Origin", c.origin)...)
+		if resp.StatusCode != c.want {
+			t.Errorf("Origin %s: %d %s, want %d", c.origin, resp.StatusCode, b, c.want)
+		}
+	}
+	if _, ep := d.Admin("GET", "/v1/endpoints/a1", ""); ep["description"] != "from https://HOOKS.example.com" {
+		t.Fatalf("a1 after the changes: %v", ep)
 	}
 }
 
