@@ -15,6 +15,7 @@ import (
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
+	"github.com/expr-lang/expr/vm/runtime"
 )
 
 // An endpoint's filter is a github.com/expr-lang/expr expression over the
@@ -197,10 +198,88 @@ func CompileFilter(src string) (*Filter, error) {
 	if m.err != nil {
 		costErr = filterError(m.err.Bind(file.NewSource(src)))
 	}
-	if prog, err = expr.Compile(src, append(opts[:len(opts):len(opts)], expr.Optimize(true))...); err != nil {
+	if prog, err = expr.Compile(src, append(opts[:len(opts):len(opts)], append(exactArith, expr.Optimize(true))...)...); err != nil {
 		return nil, filterError(err)
 	}
 	return &Filter{src: src, prog: prog, regex: m.found, regexCost: costErr}, nil
+}
+
+// exactArith makes + - * and unary minus on integers exact, or on
+// overflow float64, as JavaScript computes them (the filters of Svix and
+// Convoy run on JavaScript's numbers): expr's own wrap around, and with
+// integers read exactly up to int64 (ParseFilterData), `data.n + 1 > 0`
+// was false for n = 9223372036854775807. Other operands keep expr's
+// meaning. The compile that checks a filter runs without it: its rules
+// see the operators as written, and the names it calls by are none a
+// filter could write.
+var exactArith = []expr.Option{
+	expr.Patch(arithVisitor{}),
+	expr.Function("+int", func(p ...any) (any, error) { return exactAdd(p[0], p[1], false), nil }, new(func(any, any) any)),
+	expr.Function("-int", func(p ...any) (any, error) { return exactAdd(p[0], p[1], true), nil }, new(func(any, any) any)),
+	expr.Function("*int", func(p ...any) (any, error) { return exactMul(p[0], p[1]), nil }, new(func(any, any) any)),
+	expr.Function("neg", func(p ...any) (any, error) { return exactNeg(p[0]), nil }, new(func(any) any)),
+}
+
+// arithVisitor turns the operators exactArith covers into calls.
+type arithVisitor struct{}
+
+func (arithVisitor) Visit(n *ast.Node) {
+	var name string
+	var args []ast.Node
+	switch x := (*n).(type) {
+	case *ast.BinaryNode:
+		switch x.Operator {
+		case "+", "-", "*":
+			name, args = x.Operator+"int", []ast.Node{x.Left, x.Right}
+		}
+	case *ast.UnaryNode:
+		if x.Operator == "-" {
+			name, args = "neg", []ast.Node{x.Node}
+		}
+	}
+	if name != "" {
+		ast.Patch(n, &ast.CallNode{Callee: &ast.IdentifierNode{Value: name}, Arguments: args})
+	}
+}
+
+func exactAdd(a, b any, minus bool) any {
+	x, ok1 := a.(int)
+	y, ok2 := b.(int)
+	switch {
+	case !ok1 || !ok2:
+		if minus {
+			return runtime.Subtract(a, b)
+		}
+		return runtime.Add(a, b)
+	case minus:
+		if d := x - y; (d < x) == (y > 0) {
+			return d
+		}
+		return float64(x) - float64(y)
+	}
+	if s := x + y; (s > x) == (y > 0) {
+		return s
+	}
+	return float64(x) + float64(y)
+}
+
+func exactMul(a, b any) any {
+	x, ok1 := a.(int)
+	y, ok2 := b.(int)
+	if !ok1 || !ok2 {
+		return runtime.Multiply(a, b)
+	}
+	if p := x * y; x == 0 || (p/x == y && !(x == -1 && y == math.MinInt)) {
+		return p
+	}
+	return float64(x) * float64(y)
+}
+
+func exactNeg(a any) any {
+	if x, ok := a.(int); ok && x == math.MinInt {
+		return -float64(x)
+	}
+	return runtime.Negate(a)
 }
 
 // filterError turns expr's error (a message, a position and a snippet

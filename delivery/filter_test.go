@@ -38,6 +38,12 @@ func TestFilterMatch(t *testing.T) {
 		{`data.n == 9007199254740993 && data.n % 2 == 1`, `{"n":9007199254740993}`, true, false},
 		{`data.n == 9223372036854775807`, `{"n":9223372036854775807}`, true, false},
 		{`data.ok == true && data.huge > 1e300 && data.tiny < -1e300`, `{"huge":1e400,"tiny":-1e400,"ok":true}`, true, false},
+		// Integer arithmetic is exact, and on overflow float64, as
+		// JavaScript's numbers: never wrapped around.
+		{`data.n + 1 > 0 && data.n - -1 > 0 && data.n * 2 > 1e19 && -data.m > 0`, `{"n":9223372036854775807,"m":-9223372036854775808}`, true, false},
+		{`data.n - 1 < 0 && data.n * data.n > 1e37`, `{"n":-9223372036854775808}`, true, false},
+		{`data.n + 1 == 9007199254740994 && data.n * 3 == 27021597764222979 && -data.n == -9007199254740993`, `{"n":9007199254740993}`, true, false},
+		{`data.s + "x" == "ax" && data.f * 2 == 3.0 && -data.f == -1.5 && 2 - 3 == -1`, `{"s":"a","f":1.5}`, true, false},
 		{`data.z == 0`, `{"z":1e-400}`, true, false},
 		{`data.f % 2 == 1`, `{"f":7.5}`, false, true},
 		{`data.customer.plan in ["pro", "enterprise"]`, ended, true, false},
