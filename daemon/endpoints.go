@@ -315,7 +315,7 @@ func (d *Daemon) createEndpoint(ctx context.Context, sc api.Scope, body []byte, 
 	doomed := d.managed.doomed[s.Name]
 	delete(d.managed.doomed, s.Name)
 	if err == nil && doomed {
-		if err = d.store.DeleteManaged(ctx, id, s.Name); err == nil {
+		if err = d.store.DeleteManaged(ctx, id, s.Name, nil); err == nil {
 			d.managed.mu.Unlock()
 			return nil, false, &apiError{Status: 409, Code: "tenant_deleted", Message: fmt.Sprintf("tenant %q was deleted while this endpoint was being created; nothing was kept", s.Tenant)}
 		}
@@ -719,13 +719,24 @@ func (d *Daemon) DeleteEndpoint(ctx context.Context, sc api.Scope, name string) 
 	if err != nil {
 		return err
 	}
-	return d.deleteManaged(ctx, m)
+	var check func(store.EndpointState) error
+	if !sc.All() {
+		// Deleting it and adding it again would undo the operator's disable.
+		check = func(es store.EndpointState) error {
+			if delivery.Held(es) {
+				return delivery.ErrOperatorHold
+			}
+			return nil
+		}
+	}
+	return holdError(d.deleteManaged(ctx, m, check))
 }
 
-// deleteManaged removes m; the caller holds managed.mu.
-func (d *Daemon) deleteManaged(ctx context.Context, m *delivery.Endpoint) error {
+// deleteManaged removes m, unless check refuses; the caller holds
+// managed.mu.
+func (d *Daemon) deleteManaged(ctx context.Context, m *delivery.Endpoint, check func(store.EndpointState) error) error {
 	err := d.sched.CommitTable(func(t *delivery.Table) (*delivery.Table, error) {
-		if err := d.store.DeleteManaged(ctx, m.ID, m.Name); err != nil {
+		if err := d.store.DeleteManaged(ctx, m.ID, m.Name, check); err != nil {
 			return nil, err
 		}
 		return t.WithoutManaged(m.Name), nil
@@ -936,7 +947,7 @@ func disabler(sc api.Scope) string {
 
 // errOperatorHold answers a tenant that would change the disabled state
 // of an endpoint the operator disabled (delivery.DisableChange).
-var errOperatorHold = &apiError{Status: 403, Code: "forbidden", Message: "disabled: this endpoint was disabled by the platform; only the platform can enable it"}
+var errOperatorHold = &apiError{Status: 403, Code: "forbidden", Message: "disabled: this endpoint was disabled by the platform; only the platform can enable or delete it"}
 
 // holdError is err, or errOperatorHold for the hold's refusal.
 func holdError(err error) error {

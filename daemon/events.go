@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -173,7 +174,9 @@ func (d *Daemon) disableFailing(ctx context.Context) {
 			continue
 		}
 		reason := fmt.Sprintf("failed every attempt since %s (disable_after %s)", since.UTC().Format(time.RFC3339), ep.DisableAfter)
-		if err := d.sched.SetDisabled(ctx, ep.ID, true, reason, store.ByHookd); err != nil {
+		if err := d.sched.SetDisabled(ctx, ep.ID, true, reason, store.ByHookd); errors.Is(err, delivery.ErrUnchanged) {
+			continue // disabled meanwhile, by another: not ours to notify
+		} else if err != nil {
 			d.log.Error().Err(err).Str("endpoint", ep.Name).Msg("disable failing endpoint")
 			continue
 		}

@@ -87,7 +87,7 @@ func (d *Daemon) adminDeleteTenant(ctx *fasthttp.RequestCtx, args []string) erro
 			out.Kept = append(out.Kept, ep.Name)
 			continue
 		}
-		if err := d.deleteManaged(ctx, m); err != nil {
+		if err := d.deleteManaged(ctx, m, nil); err != nil {
 			return err
 		}
 		out.Deleted = append(out.Deleted, ep.Name)

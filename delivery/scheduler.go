@@ -258,7 +258,7 @@ func (s *Scheduler) CommitTable(fn func(*Table) (*Table, error), added ...string
 // SetDisabled enables or disables the endpoint with internal id id, by
 // who (store.ByOperator, ByTenant or ByHookd: see DisableChange). The
 // state is persisted; disabling parks its pending deliveries as
-// undeliverable with reason.
+// undeliverable with reason. DisableChange's refusals are its errors.
 func (s *Scheduler) SetDisabled(ctx context.Context, id string, on bool, reason, by string) error {
 	s.tableMu.Lock()
 	old := s.table.Load()
@@ -284,9 +284,6 @@ func (s *Scheduler) SetDisabled(ctx context.Context, id string, on bool, reason,
 		s.table.Store(old.WithDisabled(id, on))
 	}
 	s.tableMu.Unlock()
-	if errors.Is(err, errUnchanged) {
-		return nil // disabled already, by another: parked with its reason
-	}
 	if err != nil || !on {
 		return err
 	}
@@ -297,8 +294,9 @@ func (s *Scheduler) SetDisabled(ctx context.Context, id string, on bool, reason,
 // endpoint the operator disabled.
 var ErrOperatorHold = errors.New("disabled by the operator")
 
-// errUnchanged aborts a state write that would change nothing.
-var errUnchanged = errors.New("unchanged")
+// ErrUnchanged is hookd's own disable of an endpoint disabled already,
+// by another: it keeps that reason, and its deliveries were parked with it.
+var ErrUnchanged = errors.New("disabled already")
 
 // DisableChange is the state update that sets an endpoint's disabled
 // state to on with reason, by who, at now. The holds between who may
@@ -317,7 +315,7 @@ func DisableChange(on bool, reason, by string, now time.Time) func(*store.Endpoi
 		case by == store.ByTenant && Held(*es):
 			return ErrOperatorHold
 		case by == store.ByHookd && es.Disabled:
-			return errUnchanged
+			return ErrUnchanged
 		}
 		es.Disabled, es.Reason, es.Since, es.By = on, reason, now, by
 		return nil

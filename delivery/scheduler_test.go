@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -542,5 +543,48 @@ func TestFailingStats(t *testing.T) {
 	h.attempt(retried[0])
 	if f := h.Failing(); len(f) != 0 {
 		t.Fatalf("after a success: failing %+v", f)
+	}
+}
+
+// Who may change an endpoint's disabled state over whom: the operator
+// over anyone; the tenant over anyone but the operator's disable; hookd's
+// own disable only over an enabled endpoint.
+func TestDisableChange(t *testing.T) {
+	now := time.Unix(1700000000, 0).UTC()
+	enabled := store.EndpointState{}
+	by := func(who string) store.EndpointState {
+		return store.EndpointState{Disabled: true, Reason: "r", By: who}
+	}
+	for _, c := range []struct {
+		state   store.EndpointState
+		on      bool
+		who     string
+		wantErr error
+	}{
+		{by(store.ByOperator), false, store.ByTenant, ErrOperatorHold},
+		{by(store.ByOperator), true, store.ByTenant, ErrOperatorHold},
+		{by(store.ByOperator), true, store.ByHookd, ErrUnchanged},
+		{by(store.ByOperator), false, store.ByOperator, nil},
+		{by(store.ByTenant), true, store.ByHookd, ErrUnchanged},
+		{by(store.ByTenant), true, store.ByOperator, nil},
+		{by(store.ByTenant), false, store.ByTenant, nil},
+		{by(store.ByHookd), false, store.ByTenant, nil},
+		{by(""), false, store.ByTenant, nil},
+		{enabled, true, store.ByHookd, nil},
+		{enabled, true, store.ByTenant, nil},
+	} {
+		es := c.state
+		err := DisableChange(c.on, "why", c.who, now)(&es)
+		if !errors.Is(err, c.wantErr) {
+			t.Errorf("%+v, on=%v by %s: %v, want %v", c.state, c.on, c.who, err, c.wantErr)
+			continue
+		}
+		want := store.EndpointState{Disabled: c.on, Reason: "why", Since: now, By: c.who}
+		if err != nil {
+			want = c.state // refused: unchanged
+		}
+		if es != want {
+			t.Errorf("%+v, on=%v by %s: state %+v, want %+v", c.state, c.on, c.who, es, want)
+		}
 	}
 }

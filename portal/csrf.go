@@ -2,8 +2,11 @@ package portal
 
 import (
 	"crypto/subtle"
+	"net"
 	"net/url"
 	"strings"
+
+	"golang.org/x/net/idna"
 
 	"hookd/api"
 )
@@ -61,9 +64,29 @@ func (s *Server) sameOrigin(r *request) bool {
 		// The public address is the site with its scheme: a page on
 		// http://host is another origin than https://host, even where the
 		// proxy passes that Host on.
-		if p, err := url.Parse(pub); err == nil && strings.EqualFold(u.Host, p.Host) {
-			return strings.EqualFold(u.Scheme, p.Scheme)
+		if p, err := url.Parse(pub); err == nil && hostname(u) == hostname(p) {
+			return originOf(u) == originOf(p)
 		}
 	}
 	return strings.EqualFold(u.Host, string(r.ctx.Host()))
+}
+
+// hostname is u's host name as a browser writes it in an Origin: lower
+// case, without the root's dot, a name in Unicode in its ASCII form.
+func hostname(u *url.URL) string {
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	if a, err := idna.Lookup.ToASCII(host); err == nil {
+		host = a
+	}
+	return host
+}
+
+// originOf is u's scheme, host name and port, the port its scheme leaves
+// out included (https://hooks.example.com:443 for https://Hooks.Example.com.).
+func originOf(u *url.URL) string {
+	scheme, port := strings.ToLower(u.Scheme), u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[scheme]
+	}
+	return scheme + "://" + net.JoinHostPort(hostname(u), port)
 }

@@ -13,8 +13,8 @@ type EndpointState struct {
 	Disabled bool
 	Reason   string    // why it was disabled
 	Since    time.Time // when it was disabled
-	// By is who disabled it: ByOperator, ByTenant or ByHookd; "" for a
-	// disable stored before hookd recorded it (treated as nobody's hold).
+	// By is who disabled it: ByOperator, ByTenant or ByHookd (read from
+	// the reason for a state stored before hookd recorded it).
 	By        string
 	FirstSeen time.Time // when it first appeared in the config
 }
@@ -77,15 +77,19 @@ func (s *Store) UpdateEndpointState(ctx context.Context, name string, fn func(*E
 func (s *Store) UpdateEndpointStates(ctx context.Context, names []string, fn func(*EndpointState) error) error {
 	return s.submit(ctx, func(tx *bolt.Tx, st *txState) error {
 		b := tx.Bucket(bktEndpoints)
-		for _, name := range names {
+		states := make([]EndpointState, len(names))
+		for i, name := range names {
 			es, err := decodeEndpointState(b.Get([]byte(name)))
 			if err != nil {
 				return err
 			}
 			if err := fn(&es); err != nil {
-				return err
+				return refuse(err) // before any write
 			}
-			if err := b.Put([]byte(name), encodeEndpointState(es)); err != nil {
+			states[i] = es
+		}
+		for i, name := range names {
+			if err := b.Put([]byte(name), encodeEndpointState(states[i])); err != nil {
 				return err
 			}
 		}
@@ -127,8 +131,19 @@ func decodeEndpointState(v []byte) (EndpointState, error) {
 	d := decoder{b: v}
 	version := d.byte1()
 	es := EndpointState{Disabled: d.boolean(), Reason: d.str(), Since: fromNanos(d.i64()), FirstSeen: fromNanos(d.i64())}
-	if version >= 2 {
+	switch {
+	case version >= 2:
 		es.By = d.str()
+	case !es.Disabled:
+	case es.Reason == "disabled by operator":
+		// The operator's reason, held since before hookd recorded who; a
+		// customer's portal disable before 2026-11-25 was stored with
+		// it too, and is taken for the operator's.
+		es.By = ByOperator
+	case es.Reason == "disabled by the tenant in the portal":
+		es.By = ByTenant
+	default:
+		es.By = ByHookd // a 410 or disable_after
 	}
 	return es, d.err
 }

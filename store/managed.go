@@ -173,42 +173,44 @@ func (s *Store) PutManaged(ctx context.Context, m Managed, create bool) error {
 		// pages, all of which a start reads).
 		byID, secrets, states := tx.Bucket(bktManaged), tx.Bucket(bktManagedSecrets), tx.Bucket(bktEndpoints)
 		byID.FillPercent, secrets.FillPercent, states.FillPercent = appendFill, appendFill, appendFill
+		// Every refusal before the first write (see refuse).
+		keys := tx.Bucket(bktManagedKeys)
+		var es EndpointState
 		if create {
 			if names.Get([]byte(m.Name)) != nil {
-				return ErrExists
+				return refuse(ErrExists)
 			}
+			if m.IdempotencyKey != "" {
+				if e, ok := decodeKeyEntry(keys.Get([]byte(m.IdempotencyKey))); ok && e.live(m.Created) {
+					return refuse(ErrKeyUsed)
+				}
+			}
+			es.FirstSeen = m.Created
+		} else if byID.Get([]byte(m.ID)) == nil {
+			return refuse(ErrNotFound)
+		} else if m.State != nil {
+			var err error
+			if es, err = decodeEndpointState(states.Get([]byte(m.ID))); err != nil {
+				return err
+			}
+		}
+		if m.State != nil {
+			if err := m.State(&es); err != nil {
+				return refuse(err)
+			}
+		}
+		if create {
 			if err := names.Put([]byte(m.Name), []byte(m.ID)); err != nil {
 				return err
 			}
 			st.seq = max(st.seq, m.Number)
 			if m.IdempotencyKey != "" {
-				keys := tx.Bucket(bktManagedKeys)
-				if e, ok := decodeKeyEntry(keys.Get([]byte(m.IdempotencyKey))); ok && e.live(m.Created) {
-					return ErrKeyUsed
-				}
 				if err := keys.Put([]byte(m.IdempotencyKey), encodeKeyEntry(KeyEntry{ID: m.ID, Hash: m.RequestHash, Created: m.Created})); err != nil {
 					return err
 				}
 			}
-			es := EndpointState{FirstSeen: m.Created}
-			if m.State != nil {
-				if err := m.State(&es); err != nil {
-					return err
-				}
-			}
-			if err := states.Put([]byte(m.ID), encodeEndpointState(es)); err != nil {
-				return err
-			}
-		} else if byID.Get([]byte(m.ID)) == nil {
-			return ErrNotFound
-		} else if m.State != nil {
-			es, err := decodeEndpointState(states.Get([]byte(m.ID)))
-			if err != nil {
-				return err
-			}
-			if err := m.State(&es); err != nil {
-				return err
-			}
+		}
+		if create || m.State != nil {
 			if err := states.Put([]byte(m.ID), encodeEndpointState(es)); err != nil {
 				return err
 			}
@@ -223,11 +225,21 @@ func (s *Store) PutManaged(ctx context.Context, m Managed, create bool) error {
 // DeleteManaged removes a managed endpoint's records and state. Its
 // pending deliveries are parked by the caller (ParkEndpoint), which keeps
 // them, and their history, under the id no other endpoint will get.
-func (s *Store) DeleteManaged(ctx context.Context, id, name string) error {
+// check, if set, is given its state and may refuse the delete.
+func (s *Store) DeleteManaged(ctx context.Context, id, name string, check func(EndpointState) error) error {
 	return s.submit(ctx, func(tx *bolt.Tx, _ *txState) error {
 		rec := tx.Bucket(bktManaged).Get([]byte(id))
 		if rec == nil {
-			return ErrNotFound
+			return refuse(ErrNotFound)
+		}
+		if check != nil {
+			es, err := decodeEndpointState(tx.Bucket(bktEndpoints).Get([]byte(id)))
+			if err != nil {
+				return err
+			}
+			if err := check(es); err != nil {
+				return refuse(err)
+			}
 		}
 		// Its create's key goes with it: a retry after the delete creates
 		// anew rather than answering for an endpoint that is gone.

@@ -118,11 +118,11 @@ func (s *Store) PortalLogin(ctx context.Context, tokenID []byte, issued, tokenEx
 	id, h := bytes.Clone(tokenID), bytes.Clone(hash)
 	return s.submit(ctx, func(tx *bolt.Tx, _ *txState) error {
 		if v := tx.Bucket(bktPortalRevoked).Get([]byte(sess.Tenant)); len(v) == 16 && issued.UnixNano() <= int64(binary.BigEndian.Uint64(v)) {
-			return ErrTokenRevoked
+			return refuse(ErrTokenRevoked)
 		}
 		used := tx.Bucket(bktPortalTokens)
 		if used.Get(id) != nil {
-			return ErrTokenUsed
+			return refuse(ErrTokenUsed)
 		}
 		if err := used.Put(id, binary.BigEndian.AppendUint64(nil, uint64(tokenExpires.Unix()))); err != nil {
 			return err

@@ -161,8 +161,24 @@ type request struct {
 	// that readers never see a delivery counted both as committed and as
 	// unapplied.
 	committed func()
-	events    int // logged events it applies
+	events    int   // logged events it applies
+	refused   error // fn's refusal (refuse) in the last commit tried
 }
+
+// refusal is an operation's answer that it changes nothing: its fn
+// returned it before writing anything, so the batch it is in commits
+// without it, and it alone is answered with err. Any other error rolls
+// the batch back and retries each operation alone, each with its own
+// sync: a refusal repeated in a loop (a customer re-enabling an endpoint
+// the operator holds, a magic link used again) would make every batch it
+// landed in commit one operation at a time, for everyone.
+type refusal struct{ err error }
+
+func (r *refusal) Error() string { return r.err.Error() }
+func (r *refusal) Unwrap() error { return r.err }
+
+// refuse is err as a refusal; fn must not have written anything.
+func refuse(err error) error { return &refusal{err} }
 
 func (r *request) weight() int { return max(r.events, 1) }
 
@@ -599,6 +615,10 @@ func (s *Store) apply(batch []*request) {
 		}
 	}
 	for _, r := range batch {
+		if err == nil && r.refused != nil {
+			r.done(r.refused)
+			continue
+		}
 		r.done(err)
 	}
 }
@@ -616,10 +636,15 @@ func (s *Store) commit(batch []*request) (*txState, error) {
 	}
 	st := &txState{base: s.pending.Load()}
 	for _, r := range batch {
+		r.refused = nil
 		if r.fn == nil {
 			continue
 		}
 		if err := r.fn(tx, st); err != nil {
+			if ref, ok := errors.AsType[*refusal](err); ok {
+				r.refused = ref.err
+				continue
+			}
 			tx.Rollback()
 			return nil, err
 		}
@@ -647,7 +672,7 @@ func (s *Store) commit(batch []*request) (*txState, error) {
 		s.epMu.Unlock()
 	}
 	for _, r := range batch {
-		if r.committed != nil {
+		if r.committed != nil && r.refused == nil {
 			r.committed()
 		}
 	}

@@ -410,8 +410,8 @@ func TestUndeliverableCounts(t *testing.T) {
 }
 
 // An endpoint's state keeps who disabled it; a state stored before it
-// did (version 1) reads as nobody's. An update whose rule refuses the
-// change writes nothing.
+// did (version 1) reads it from the reason. An update whose rule refuses
+// the change writes nothing.
 func TestEndpointStateBy(t *testing.T) {
 	ctx := context.Background()
 	s := mustOpen(t, Options{})
@@ -436,13 +436,52 @@ func TestEndpointStateBy(t *testing.T) {
 	if want := (EndpointState{Disabled: true, Reason: "disabled by operator", Since: since, By: ByOperator}); states["e"] != want {
 		t.Fatalf("state %+v, want %+v", states["e"], want)
 	}
-	v1 := encoder{}
-	v1.byte1(1)
-	v1.boolean(true)
-	v1.str("disabled by operator")
-	v1.i64(nanos(since))
-	v1.i64(0)
-	if es, err := decodeEndpointState(v1.b); err != nil || es.By != "" || !es.Disabled || es.Reason != "disabled by operator" {
-		t.Fatalf("version 1: %+v %v", es, err)
+	for _, c := range []struct {
+		disabled     bool
+		reason, want string
+	}{
+		{true, "disabled by operator", ByOperator},
+		{true, "disabled by the tenant in the portal", ByTenant},
+		{true, "the receiver answered 410 Gone", ByHookd},
+		{false, "disabled by operator", ""},
+	} {
+		v1 := encoder{}
+		v1.byte1(1)
+		v1.boolean(c.disabled)
+		v1.str(c.reason)
+		v1.i64(nanos(since))
+		v1.i64(0)
+		if es, err := decodeEndpointState(v1.b); err != nil || es.By != c.want || es.Disabled != c.disabled || es.Reason != c.reason {
+			t.Fatalf("version 1 %+v: %+v %v", c, es, err)
+		}
+	}
+}
+
+// A refused operation (its fn refused before writing) leaves its batch
+// to commit without it, in one transaction: it does not make every
+// operation of the batch commit alone, each with its own sync.
+func TestRefusalCommitsTheRestOfItsBatch(t *testing.T) {
+	var commits int
+	s := mustOpen(t, Options{BeforeCommit: func() error { commits++; return nil }})
+	set := func(name string, refused error) (*request, *error) {
+		var got error
+		return &request{fn: func(tx *bolt.Tx, _ *txState) error {
+			if refused != nil {
+				return refuse(refused)
+			}
+			return tx.Bucket(bktEndpoints).Put([]byte(name), encodeEndpointState(EndpointState{Disabled: true}))
+		}, done: func(err error) { got = err }}, &got
+	}
+	a, aErr := set("a", nil)
+	r, rErr := set("r", ErrExists)
+	b, bErr := set("b", nil)
+	before := commits
+	s.apply([]*request{a, r, b})
+	if commits-before != 1 || *aErr != nil || *bErr != nil || !errors.Is(*rErr, ErrExists) {
+		t.Fatalf("commits %d, answers %v %v %v", commits-before, *aErr, *rErr, *bErr)
+	}
+	states, err := s.EndpointStatesOf([]string{"a", "r", "b"})
+	if err != nil || !states["a"].Disabled || !states["b"].Disabled || states["r"].Disabled {
+		t.Fatalf("states %v %v", states, err)
 	}
 }

@@ -342,7 +342,9 @@ func TestPortalIsolation(t *testing.T) {
 // http is another origin: its changes are refused, though the proxy
 // passes the same Host on.
 func TestPortalOriginScheme(t *testing.T) {
-	d, _ := portalDaemon(t, Extra{Portal: `public_url = "https://hooks.example.com"` + "\n"})
+	// Written as browsers do not write an Origin: with its default port,
+	// in capitals, with the root's dot.
+	d, _ := portalDaemon(t, Extra{Portal: `public_url = "https://Hooks.Example.com.:443"` + "\n"})
 	status, out := d.Admin("POST", "/v1/tenants/a/portal", "")
 	if status != 201 {
 		t.Fatalf("mint: %d %v", status, out)
@@ -360,6 +362,7 @@ func TestPortalOriginScheme(t *testing.T) {
 	}{
 		{"http://hooks.example.com", 403},
 		{"https://hooks.example.com:8443", 403},
+		{"http://hooks.example.com:443", 403},
 		{"http://" + d.PortalAddr(), 403}, // not the Host this request came with
 		{"https://HOOKS.example.com", 200},
 	} {
@@ -573,6 +576,7 @@ func TestOperatorDisableHolds(t *testing.T) {
 		{"PATCH", "/api/endpoints/a1", `{"disabled":false}`},
 		{"PATCH", "/api/endpoints/a1", `{"description":"x","disabled":true}`},
 		{"POST", "/api/endpoints/a1/test", ""}, // nor have hookd send to it
+		{"DELETE", "/api/endpoints/a1", ""},    // nor delete it, to add it again
 	} {
 		if status, out := a.call(c.method, c.path, c.body); status != 403 || !strings.HasPrefix(errMessage(out), "disabled: ") {
 			t.Errorf("a: %s %s %s: %d %v, want 403", c.method, c.path, c.body, status, out)
@@ -582,7 +586,7 @@ func TestOperatorDisableHolds(t *testing.T) {
 		t.Fatalf("a1 after the customer's tries: %v", ep)
 	}
 	// Its page offers no Enable button, and says who can.
-	if _, page := raw(t, "GET", a.base+"/endpoints/a1", "", "Cookie", a.cookie); strings.Contains(string(page), "/enable") || strings.Contains(string(page), "/test") || !strings.Contains(string(page), "only the platform can enable") {
+	if _, page := raw(t, "GET", a.base+"/endpoints/a1", "", "Cookie", a.cookie); strings.Contains(string(page), "/enable") || strings.Contains(string(page), "/test") || strings.Contains(string(page), "DELETE ") || !strings.Contains(string(page), "only the platform can enable or delete") {
 		t.Errorf("a1's page for its customer:\n%s", page)
 	}
 	// Other changes are the customer's still.
