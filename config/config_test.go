@@ -118,6 +118,7 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"rate limit infinite", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\nrate_limit = inf\n", "t.toml:5: endpoints[0].rate_limit: must be a number, 0 or more"},
 		{"space in the URL", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/a b\"\nevents = [\"*\"]\n", "t.toml:3: endpoints[0].url: \"http://127.0.0.1/a b\": must not contain spaces"},
 		{"costly matches", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\nfilter = 'data.s matches \".{300}c\"'\n", "t.toml:5: endpoints[0].filter: matches patterns compile to 303 regexp instructions"},
+		{"reduce", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\nfilter = 'reduce(data.a, #acc + #acc, \"ab\") != \"\"'\n", "t.toml:5: endpoints[0].filter: reduce is not available in filters (column 1)"},
 		{"escape in the URL", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/a#\\u001b[31m\"\nevents = [\"*\"]\n", `t.toml:3: endpoints[0].url: "http://127.0.0.1/a#\x1b[31m": must not contain control characters`},
 		{"bidi mark in the URL", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\u202e\"\nevents = [\"*\"]\n", `t.toml:3: endpoints[0].url: "http://127.0.0.1/\u202e": must not contain control characters`},
 		{"signature in Content-Type", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  scheme = \"hmac-sha256\"\n  secret = \"k\"\n  header = \"Content-Type\"\n", `endpoints[0].signing: header "Content-Type": hookd sets this header itself`},
@@ -297,8 +298,10 @@ filter = 'data.outcome == "completed"'
 	}
 }
 
-// A managed endpoint stored before the matches rules builds (a start does
-// not stop for it); a create or patch that writes such a filter is refused.
+// A managed endpoint stored before the matches rules, or before reduce
+// was refused, builds (a start does not stop for it); a create or patch
+// that writes such a filter is refused. A stored filter with reduce never
+// runs: it accepts nothing.
 func TestCostlyMatchesRefusedWhereWrittenOnly(t *testing.T) {
 	c, err := Parse("t.toml", []byte("\n"))
 	if err != nil {
@@ -307,17 +310,19 @@ func TestCostlyMatchesRefusedWhereWrittenOnly(t *testing.T) {
 	if err := c.Resolve(); err != nil {
 		t.Fatal(err)
 	}
-	var s APISettings
-	s.Name, s.URL, s.Events, s.Filter = "p", "http://203.0.113.9/", []string{"*"}, `data.s matches ".{300}c"`
-	ep, err := c.BuildManaged("m:p", &s, SecretSet{Secret: GenerateSecret("standard")}, time.Now())
-	if err != nil {
-		t.Fatalf("a stored endpoint with a costly matches does not build: %v", err)
-	}
-	if err := CheckNewManaged(&s, ep, nil); err == nil || !strings.Contains(err.Error(), "filter") {
-		t.Fatalf("a create with a costly matches: %v", err)
-	}
-	if err := CheckNewManaged(&s, ep, func(f string) bool { return f == "url" }); err != nil {
-		t.Fatalf("a patch of the URL alone: %v", err)
+	for _, filter := range []string{`data.s matches ".{300}c"`, `len(reduce(data.a, #acc + #acc, "ab")) > 0`} {
+		var s APISettings
+		s.Name, s.URL, s.Events, s.Filter = "p", "http://203.0.113.9/", []string{"*"}, filter
+		ep, err := c.BuildManaged("m:p", &s, SecretSet{Secret: GenerateSecret("standard")}, time.Now())
+		if err != nil {
+			t.Fatalf("a stored endpoint with %s does not build: %v", filter, err)
+		}
+		if err := CheckNewManaged(&s, ep, nil); err == nil || !strings.Contains(err.Error(), "filter") {
+			t.Fatalf("a create with %s: %v", filter, err)
+		}
+		if err := CheckNewManaged(&s, ep, func(f string) bool { return f == "url" }); err != nil {
+			t.Fatalf("a patch of the URL alone: %v", err)
+		}
 	}
 }
 

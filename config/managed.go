@@ -220,7 +220,7 @@ func CheckNewManaged(s *APISettings, ep *delivery.Endpoint, changed func(field s
 		}
 	}
 	if set("filter") {
-		if err := ep.CheckFilterCost(); err != nil {
+		if err := ep.CheckFilterWritten(); err != nil {
 			return fieldErrorf("filter", "%v", err)
 		}
 	}

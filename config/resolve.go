@@ -58,7 +58,7 @@ func (c *Config) Resolve() error {
 		if err == nil {
 			// Refused where a filter is written, as through the API;
 			// building lets it through for stored managed endpoints.
-			if cerr := ep.CheckFilterCost(); cerr != nil {
+			if cerr := ep.CheckFilterWritten(); cerr != nil {
 				err = c.ErrAt(key+".filter", "%v", cerr)
 			}
 		}

@@ -274,12 +274,12 @@ func (e *Endpoint) Sign(m *Message) []Header { return e.signer.Sign(nil, m) }
 // in acknowledgement order.
 func (e *Endpoint) Ordered() bool { return e.Ordering == OrderingFIFO }
 
-// CheckFilterCost is the filter's CheckRegexCost, nil without a filter.
-func (e *Endpoint) CheckFilterCost() error {
+// CheckFilterWritten is the filter's CheckWritten, nil without a filter.
+func (e *Endpoint) CheckFilterWritten() error {
 	if e.filter == nil {
 		return nil
 	}
-	return e.filter.CheckRegexCost()
+	return e.filter.CheckWritten()
 }
 
 // FilterUsesRegex reports whether the endpoint's filter uses matches.

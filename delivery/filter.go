@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"regexp/syntax"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -92,21 +93,24 @@ type Filter struct {
 	// took 11 ms, and a filter has room for a hundred of them, so
 	// untrusted filters may not (config.CheckNewManaged).
 	regex bool
-	// regexCost is what is wrong with its matches operators (a pattern
-	// not a literal, over maxRegexInsts), or nil. It is refused where a
-	// filter is written (the file, a create or patch), not where one is
-	// built: a stored endpoint's filter from before the rule keeps
-	// working rather than stopping the start.
-	regexCost error
+	// written is what a filter may not have where it is written (the
+	// file, a create or patch): matches patterns that are not literals or
+	// over maxRegexInsts, a builtin that is not available. It is not
+	// refused where a filter is built, so that a stored endpoint's filter
+	// from before the rule does not stop the start: one with costly
+	// patterns keeps working, and one with an unavailable builtin never
+	// runs (broken: Match returns it).
+	written, broken error
 }
 
 // UsesRegex reports whether the filter uses the matches operator.
 func (f *Filter) UsesRegex() bool { return f.regex }
 
-// CheckRegexCost returns what is wrong with the filter's matches
-// operators: a pattern that is not a string literal, or patterns that
-// compile to more than maxRegexInsts instructions together.
-func (f *Filter) CheckRegexCost() error { return f.regexCost }
+// CheckWritten returns what is wrong with the filter where it is
+// written: an unavailable builtin, a matches pattern that is not a string
+// literal, or patterns that compile to more than maxRegexInsts
+// instructions together.
+func (f *Filter) CheckWritten() error { return f.written }
 
 // maxRegexInsts bounds the compiled size of a filter's matches patterns,
 // together. RE2's time is linear in the string but grows with the program
@@ -191,17 +195,21 @@ func CompileFilter(src string) (*Filter, error) {
 	if fe := checkGrowing(prog.Node()); fe != nil {
 		return nil, filterError(fe.Bind(file.NewSource(src)))
 	}
+	if fe := checkUnavailable(prog.Node()); fe != nil {
+		err := filterError(fe.Bind(file.NewSource(src)))
+		return &Filter{src: src, written: err, broken: err}, nil
+	}
 	var m regexVisitor
 	root := prog.Node()
 	ast.Walk(&root, &m)
-	var costErr error
+	var written error
 	if m.err != nil {
-		costErr = filterError(m.err.Bind(file.NewSource(src)))
+		written = filterError(m.err.Bind(file.NewSource(src)))
 	}
 	if prog, err = expr.Compile(src, append(opts[:len(opts):len(opts)], append(exactArith, expr.Optimize(true))...)...); err != nil {
 		return nil, filterError(err)
 	}
-	return &Filter{src: src, prog: prog, regex: m.found, regexCost: costErr}, nil
+	return &Filter{src: src, prog: prog, regex: m.found, written: written}, nil
 }
 
 // exactArith makes + - * and unary minus on integers exact, or on
@@ -353,6 +361,24 @@ func checkFilter(n ast.Node, inPredicate bool) *file.Error {
 	return nil
 }
 
+// checkUnavailable refuses the builtins of filterBuiltinsOff that
+// expr.DisableBuiltin leaves available: those the parser makes itself
+// (reduce, whose accumulator doubles a string at each element with
+// `#acc + #acc`: 40 elements would be a terabyte).
+func checkUnavailable(root ast.Node) *file.Error {
+	var v unavailableVisitor
+	ast.Walk(&root, &v)
+	return v.err
+}
+
+type unavailableVisitor struct{ err *file.Error }
+
+func (v *unavailableVisitor) Visit(node *ast.Node) {
+	if b, ok := (*node).(*ast.BuiltinNode); ok && v.err == nil && slices.Contains(filterBuiltinsOff, b.Name) {
+		v.err = refuse(b, "%s is not available in filters", b.Name)
+	}
+}
+
 // checkGrowing refuses more than maxGrowing `+` operators and concat
 // calls, naming the first one over.
 func checkGrowing(root ast.Node) *file.Error {
@@ -435,6 +461,9 @@ var vms = sync.Pool{New: func() any { return &vm.VM{} }}
 // Match evaluates the filter. An error (a missing field dereferenced, a
 // type mismatch, the memory budget) means the event is not delivered.
 func (f *Filter) Match(in *FilterInput) (bool, error) {
+	if f.broken != nil {
+		return false, f.broken
+	}
 	m := vms.Get().(*vm.VM)
 	out, err := m.Run(f.prog, in)
 	vms.Put(m)

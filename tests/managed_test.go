@@ -383,6 +383,8 @@ func TestManagedEndpointErrors(t *testing.T) {
 		{"POST", "/v1/endpoints", `{"url":"http://203.0.113.9/","events":["*"],"tenant":"T","filter":"any(data.l, # matches \"(x+x+)+y\")"}`, 400, "filter: a tenant endpoint's filter may not use matches"},
 		{"PATCH", "/v1/endpoints/mine", `{"filter":"data.s matches \"a\""}`, 400, "filter: a tenant endpoint's filter may not use matches"},
 		{"POST", "/v1/endpoints", `{"url":"http://203.0.113.9/","events":["*"],"filter":"data.s matches \".{300}c\""}`, 400, "filter: matches patterns compile to 303 regexp instructions"},
+		{"POST", "/v1/endpoints", `{"url":"http://203.0.113.9/","events":["*"],"tenant":"T","filter":"len(reduce(data.a, #acc + #acc, \"ab\")) > 0"}`, 400, "filter: reduce is not available in filters (column 5)"},
+		{"PATCH", "/v1/endpoints/mine", `{"filter":"data.a | reduce(#acc + 1, 0) > 2"}`, 400, "filter: reduce is not available in filters"},
 		{"POST", "/v1/endpoints", `{"url":"http://203.0.113.9/","events":["*"],"tenant":"T","events":["a"]}`, 400, "duplicate key"},
 		{"POST", "/v1/endpoints", `{"url":"http://203.0.113.9/","tenant":"T","events":["e` + strings.Repeat(`","e`, 300) + `"]}`, 400, "events"},
 		{"PATCH", "/v1/endpoints/mine", `{"description":"a","description":"b"}`, 400, `duplicate key "description"`},
