@@ -87,6 +87,8 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"signature prefix with CRLF", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  scheme = \"hmac-sha256\"\n  secret = \"k\"\n  header = \"X-Sig\"\n  prefix = \"a\\r\\nX-B: c\"\n", "control characters"},
 		{"timestamp header twice", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  scheme = \"hmac-sha256\"\n  secret = \"k\"\n  header = \"X-Sig\"\n  timestamp_header = \"x-sig\"\n", "signing sets"},
 		{"portal under a path", "[portal]\nlisten = \"127.0.0.1:8527\"\npublic_url = \"https://example.com/webhooks\"\n", "t.toml:3: portal.public_url"},
+		{"portal with user info", "[portal]\nlisten = \"127.0.0.1:8527\"\npublic_url = \"https://u:pw@example.com\"\n", "t.toml:3: portal.public_url: \"https://u:pw@example.com\": must not hold a user name or password"},
+		{"portal port", "[portal]\nlisten = \"127.0.0.1:8527\"\npublic_url = \"https://example.com:99999\"\n", "t.toml:3: portal.public_url: \"https://example.com:99999\": port must be between 1 and 65535"},
 		{"secret without signing", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  scheme = \"none\"\n  secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n", `t.toml:7: endpoints[0].signing.secret: is set but scheme is "none"`},
 		{"secret under a none default", "[defaults.signing]\nscheme = \"none\"\n[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n", `endpoints[0].signing.secret: is set but scheme is "none"`},
 		{"hmac key under standard", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n  header = \"X-Sig\"\n", `t.toml:7: endpoints[0].signing.header: is a setting of scheme "hmac-sha256", not of "standard"`},
@@ -394,5 +396,17 @@ func TestAdminAccess(t *testing.T) {
 		if !strings.Contains(got, want) || strings.Contains(got, "TOPSECRET") {
 			t.Errorf("%q: %q, want %q", in, got, want)
 		}
+	}
+}
+
+// public_url is kept as browsers write an origin: the session cookie's
+// Secure and the minted links follow its scheme, whatever its case.
+func TestPublicURLIsNormalized(t *testing.T) {
+	c, err := Parse("t.toml", []byte("[portal]\nlisten = \"127.0.0.1:8527\"\npublic_url = \"HTTPS://Hooks.Example.com/\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Portal.PublicURL != "https://hooks.example.com" {
+		t.Fatalf("public_url %q", c.Portal.PublicURL)
 	}
 }

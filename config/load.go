@@ -231,8 +231,20 @@ func (c *Config) validatePortal(r *reporter) {
 		// No path: the portal's pages link from the root of their host, and
 		// its __Host- cookie must have Path=/ (a proxy serving it under
 		// /portal would send customers to the platform's own /endpoints).
-		if u, err := url.Parse(p.PublicURL); err != nil || checkURL(p.PublicURL) != nil || u.RawQuery != "" || u.Fragment != "" || strings.Trim(u.Path, "/") != "" {
+		u, err := url.Parse(p.PublicURL)
+		switch {
+		case err != nil || checkURL(p.PublicURL) != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery || strings.Trim(u.Path, "/") != "":
 			r.bad("portal.public_url", "%q: must be an absolute http:// or https:// URL of a host's root, without path, query or fragment (the portal is served at the root of its host)", p.PublicURL)
+		case u.User != nil:
+			// Every link minted would carry them.
+			r.bad("portal.public_url", "%q: must not hold a user name or password", p.PublicURL)
+		default:
+			if err := checkURLForm(p.PublicURL); err != nil {
+				r.bad("portal.public_url", "%v", err)
+			}
+			// As browsers write an origin: the cookie's rule and the links
+			// read the scheme from it (HTTPS:// lost the Secure cookie).
+			p.PublicURL = u.Scheme + "://" + strings.ToLower(u.Host)
 		}
 	}
 	if p.SessionTTL < Duration(time.Minute) {

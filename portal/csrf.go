@@ -38,8 +38,9 @@ func (s *Server) checkCSRF(r *request) bool {
 }
 
 // sameOrigin reports whether the browser says the request comes from
-// this site: Origin is the address the request was sent to (its Host) or
-// the portal's public_url; without Origin, Sec-Fetch-Site is same-origin.
+// this site: Origin is the portal's public_url, or without one the
+// address the request was sent to (its Host); without Origin,
+// Sec-Fetch-Site is same-origin.
 // A request with neither is refused: every browser that runs the page's
 // script sends one of them.
 func (s *Server) sameOrigin(r *request) bool {
@@ -47,6 +48,9 @@ func (s *Server) sameOrigin(r *request) bool {
 	site := string(h.Peek("Sec-Fetch-Site"))
 	if site != "" && site != "same-origin" {
 		return false
+	}
+	if len(h.PeekAll("Origin")) > 1 {
+		return false // no browser sends two
 	}
 	origin := string(h.Peek("Origin"))
 	// A form posted from a page served with Referrer-Policy: no-referrer
@@ -57,18 +61,22 @@ func (s *Server) sameOrigin(r *request) bool {
 	}
 	u, err := url.Parse(origin)
 	// A browser's Origin is scheme://host[:port], never with user info.
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.User != nil || u.RawQuery != "" {
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.HasSuffix(u.Host, ":") ||
+		u.Path != "" || u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(origin, "#") {
 		return false
 	}
+	host := string(r.ctx.Host())
 	if pub := s.conf().Portal.PublicURL; !r.ui && pub != "" {
 		// The public address is the site with its scheme: a page on
 		// http://host is another origin than https://host, even where the
-		// proxy passes that Host on.
-		if p, err := url.Parse(pub); err == nil && hostname(u) == hostname(p) {
-			return originOf(u) == originOf(p)
+		// proxy passes that Host on. Past it, only the listener's own
+		// address reached directly (an operator's check behind the proxy).
+		if p, err := url.Parse(pub); err == nil && originOf(u) == originOf(p) {
+			return true
 		}
+		return strings.EqualFold(u.Scheme, "http") && strings.EqualFold(u.Host, s.addr) && strings.EqualFold(u.Host, host)
 	}
-	return strings.EqualFold(u.Host, string(r.ctx.Host()))
+	return strings.EqualFold(u.Host, host)
 }
 
 // hostname is u's host name as a browser writes it in an Origin: lower

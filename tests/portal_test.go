@@ -364,6 +364,8 @@ func TestPortalOriginScheme(t *testing.T) {
 		{"https://hooks.example.com:8443", 403},
 		{"http://hooks.example.com:443", 403},
 		{"http://" + d.PortalAddr(), 403}, // not the Host this request came with
+		{"https://hooks.example.com#x", 403},
+		{"https://hooks.example.com:", 403},
 		{"https://HOOKS.example.com", 200},
 	} {
 		resp, b := raw(t, "PATCH", base+"/api/endpoints/a1", `{"description":"from `+c.origin+`"}`,
@@ -374,6 +376,36 @@ func TestPortalOriginScheme(t *testing.T) {
 	}
 	if _, ep := d.Admin("GET", "/v1/endpoints/a1", ""); ep["description"] != "from https://HOOKS.example.com" {
 		t.Fatalf("a1 after the changes: %v", ep)
+	}
+	// Past public_url, only the listener's own address reached directly:
+	// not a Host of the request's choosing (a name pointed at hookd), in
+	// either scheme; two Origins are none.
+	for _, h := range [][]string{
+		{"Host", "evil.example", "Origin", "https://evil.example"},
+		{"Host", "evil.example", "Origin", "http://evil.example"},
+		{"Origin", "https://hooks.example.com", "Origin", "https://hooks.example.com"},
+	} {
+		req, _ := http.NewRequest("PATCH", base+"/api/endpoints/a1", strings.NewReader(`{"description":"other"}`))
+		for i := 0; i < len(h); i += 2 {
+			req.Header.Add(h[i], h[i+1])
+		}
+		if hh := req.Header.Get("Host"); hh != "" {
+			req.Host = hh
+		}
+		req.Header.Set("Cookie", a.cookie)
+		req.Header.Set("X-CSRF-Token", a.csrf)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 403 {
+			t.Errorf("%v: %d, want 403", h, resp.StatusCode)
+		}
+	}
+	if resp, b := raw(t, "PATCH", base+"/api/endpoints/a1", `{"description":"direct"}`, "Cookie", a.cookie, "X-CSRF-Token", a.csrf, "Content-Type", "application/json", "Origin", base); resp.StatusCode != 200 {
+		t.Errorf("the listener reached directly: %d %s", resp.StatusCode, b)
 	}
 }
 
