@@ -166,6 +166,11 @@ func CheckJSON(b []byte) error {
 		return errors.New("must be UTF-8") // the decoder would replace what is not
 	}
 	if !json.Valid(b) {
+		var v json.RawMessage
+		err := json.Unmarshal(b, &v)
+		if se, ok := errors.AsType[*json.SyntaxError](err); ok {
+			return fmt.Errorf("must be one JSON value with nothing after it: %s (at byte %d)", se, se.Offset)
+		}
 		return errors.New("must be one JSON value with nothing after it")
 	}
 	return CheckNested(b)

@@ -588,12 +588,12 @@ func (d *Daemon) managedIn(sc api.Scope, name string) (*delivery.Endpoint, error
 // adminPatchEndpoint applies a JSON merge patch (RFC 7396) to a managed
 // endpoint's settings: a key present replaces, null resets to the default.
 func (d *Daemon) PatchEndpoint(ctx context.Context, sc api.Scope, name string, body []byte) (*client.Endpoint, error) {
+	if err := api.CheckJSON(body); err != nil {
+		return nil, badRequest("body: %v", err)
+	}
 	var patch map[string]json.RawMessage
 	if err := json.Unmarshal(body, &patch); err != nil || patch == nil {
 		return nil, badRequest("body: must be a JSON object (a merge patch)")
-	}
-	if err := api.CheckJSON(body); err != nil {
-		return nil, badRequest("body: %v", err)
 	}
 	d.managed.mu.Lock()
 	defer d.managed.mu.Unlock()

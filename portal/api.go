@@ -33,6 +33,9 @@ func checkEndpointBody(r *request, body []byte) error {
 	if r.sess.Scope.All() {
 		return nil
 	}
+	if err := api.CheckJSON(body); err != nil {
+		return api.BadRequest("body: %v", err)
+	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
 		return api.BadRequest("body: must be a JSON object")

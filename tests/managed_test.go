@@ -388,6 +388,8 @@ func TestManagedEndpointErrors(t *testing.T) {
 		{"POST", "/v1/endpoints", `{"url":"http://203.0.113.9/","events":["*"],"tenant":"T","events":["a"]}`, 400, "duplicate key"},
 		{"POST", "/v1/endpoints", `{"url":"http://203.0.113.9/","tenant":"T","events":["e` + strings.Repeat(`","e`, 300) + `"]}`, 400, "events"},
 		{"PATCH", "/v1/endpoints/mine", `{"description":"a","description":"b"}`, 400, `duplicate key "description"`},
+		{"PATCH", "/v1/endpoints/mine", `{"description":"a"} x`, 400, "body: must be one JSON value with nothing after it: invalid character 'x' after top-level value (at byte 21)"},
+		{"PATCH", "/v1/endpoints/mine", `{`, 400, "body: must be one JSON value with nothing after it: unexpected end of JSON input"},
 		// encoding/json matches keys whatever their case: the last of two wins.
 		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"tenant":"A","Tenant":"B"}`, 400, "Tenant: unknown field (names are case-sensitive: tenant)"},
 		{"POST", "/v1/endpoints", `{"url":"http://127.0.0.1:9/","events":["*"],"signing":{"Scheme":"none"}}`, 400, "signing.Scheme: unknown field"},
