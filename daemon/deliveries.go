@@ -40,6 +40,11 @@ func resendable(sc api.Scope, t *delivery.Table) func(id string) bool {
 	return func(id string) bool { return t.ByID(id) != nil }
 }
 
+// errResendDisabled answers a resend to a disabled endpoint by name.
+func errResendDisabled(name string) error {
+	return &apiError{Status: 409, Code: "endpoint_disabled", Message: fmt.Sprintf("endpoint: %q is disabled, and what is resent to it is parked again; enable it first", name)}
+}
+
 // Deliveries is the deliveries log: newest first by the event's ingest
 // time, filtered by tenant, endpoint, status, type and time range.
 func (d *Daemon) Deliveries(sc api.Scope, q client.DeliveryQuery) (*client.DeliveryList, error) {
@@ -179,6 +184,9 @@ func (d *Daemon) Redeliver(ctx context.Context, sc api.Scope, id string, in clie
 		if err != nil {
 			return nil, err // names it
 		}
+		if t.Disabled(ep.ID) {
+			return nil, errResendDisabled(ep.Name)
+		}
 		if !ep.Internal && !ep.Reaches(ev.Tenant) {
 			// Routing holds for operators too: never another tenant's
 			// endpoint, nor a tenant's for an event without one.
@@ -228,9 +236,15 @@ func (d *Daemon) RedeliverUndeliverable(ctx context.Context, sc api.Scope, in cl
 		if err != nil {
 			return nil, err // names it
 		}
+		if t.Disabled(ep.ID) {
+			return nil, errResendDisabled(ep.Name)
+		}
 		keep = func(id string) bool { return id == ep.ID }
 	default:
-		keep = resendable(sc, t)
+		// Nor a disabled endpoint's: parked again at once, they would be
+		// counted as resent (those are resent once it is enabled).
+		all := resendable(sc, t)
+		keep = func(id string) bool { return all(id) && !t.Disabled(id) }
 	}
 	n, err := d.store.RedeliverUndeliverable(ctx, keep, in.Since, in.Until)
 	if err != nil {

@@ -621,6 +621,26 @@ func TestOperatorDisableHolds(t *testing.T) {
 	if _, page := raw(t, "GET", a.base+"/endpoints/a1", "", "Cookie", a.cookie); strings.Contains(string(page), "/enable") || strings.Contains(string(page), "/test") || strings.Contains(string(page), "DELETE ") || !strings.Contains(string(page), "only the platform can enable or delete") {
 		t.Errorf("a1's page for its customer:\n%s", page)
 	}
+	// What it missed is kept, and resent once it is enabled, not before:
+	// resent now, it would only be parked again.
+	ev := d.Event(`{"type":"t.x","tenant":"a","data":{}}`)
+	d.waitState(ev, "a1", "undeliverable")
+	for _, c := range []struct {
+		call       func(method, path, body string) (int, map[string]any)
+		path, body string
+		want       int
+	}{
+		{a.call, "/api/undeliverable/redeliver", `{"endpoint":"a1"}`, 409},
+		{a.call, "/api/events/" + ev + "/redeliver", `{"endpoint":"a1"}`, 409},
+		{a.call, "/api/undeliverable/redeliver", `{}`, 202},
+		{d.Admin, "/v1/undeliverable/redeliver", `{"endpoint":"a1"}`, 409},
+		{d.Admin, "/v1/undeliverable/redeliver", `{}`, 202},
+	} {
+		status, out := c.call("POST", c.path, c.body)
+		if status != c.want || (status == 409 && errCode(out) != "endpoint_disabled") || (status == 202 && out["redelivered"] != 0.0) {
+			t.Errorf("POST %s %s: %d %v, want %d", c.path, c.body, status, out, c.want)
+		}
+	}
 	// Other changes are the customer's still.
 	if status, out := a.call("PATCH", "/api/endpoints/a1", `{"description":"ours"}`); status != 200 {
 		t.Fatalf("a patches its description: %d %v", status, out)
@@ -656,6 +676,12 @@ func TestOperatorDisableHolds(t *testing.T) {
 			t.Fatalf("round %d: operator enables a1: %d %v", i, status, out)
 		}
 	}
+}
+
+func errCode(out map[string]any) string {
+	e, _ := out["error"].(map[string]any)
+	code, _ := e["code"].(string)
+	return code
 }
 
 func errMessage(out map[string]any) string {
