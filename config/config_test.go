@@ -402,11 +402,19 @@ func TestAdminAccess(t *testing.T) {
 // public_url is kept as browsers write an origin: the session cookie's
 // Secure and the minted links follow its scheme, whatever its case.
 func TestPublicURLIsNormalized(t *testing.T) {
-	c, err := Parse("t.toml", []byte("[portal]\nlisten = \"127.0.0.1:8527\"\npublic_url = \"HTTPS://Hooks.Example.com/\"\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.Portal.PublicURL != "https://hooks.example.com" {
-		t.Fatalf("public_url %q", c.Portal.PublicURL)
+	for in, want := range map[string]string{
+		"HTTPS://Hooks.Example.com/":     "https://hooks.example.com",
+		"https://hooks.example.com.:443": "https://hooks.example.com",
+		"http://Bücher.example:8080":     "http://xn--bcher-kva.example:8080",
+		"http://[fe80::1%25eth0]:8080":   "http://[fe80::1%25eth0]:8080",
+		"http://[::1]:80":                "http://[::1]",
+	} {
+		c, err := Parse("t.toml", []byte("[portal]\nlisten = \"127.0.0.1:8527\"\npublic_url = \""+in+"\"\n"))
+		if err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		if c.Portal.PublicURL != want {
+			t.Errorf("public_url %q is kept as %q, want %q", in, c.Portal.PublicURL, want)
+		}
 	}
 }

@@ -21,6 +21,8 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"hookd/delivery"
+
+	"golang.org/x/net/idna"
 )
 
 // ConfigError names the file, key and line of a configuration problem.
@@ -242,9 +244,10 @@ func (c *Config) validatePortal(r *reporter) {
 			if err := checkURLForm(p.PublicURL); err != nil {
 				r.bad("portal.public_url", "%v", err)
 			}
-			// As browsers write an origin: the cookie's rule and the links
-			// read the scheme from it (HTTPS:// lost the Secure cookie).
-			p.PublicURL = u.Scheme + "://" + strings.ToLower(u.Host)
+			// As browsers write an origin: the cookie's rule, the links and
+			// the Origin check read it (HTTPS:// lost the Secure cookie; a
+			// root dot made the framing parent another site).
+			p.PublicURL = origin(u)
 		}
 	}
 	if p.SessionTTL < Duration(time.Minute) {
@@ -518,6 +521,30 @@ func sameListener(a, b string) bool {
 	}
 	ha, hb = canon(ha), canon(hb)
 	return ha == hb || ha == "" || hb == ""
+}
+
+// origin is u's scheme and host as a browser writes them in an Origin:
+// lower case, the host without the root's dot, a name in Unicode in its
+// ASCII form, no port the scheme implies (an IP address with a zone keeps
+// it as written).
+func origin(u *url.URL) string {
+	host, port := u.Hostname(), u.Port()
+	if !strings.Contains(host, ":") {
+		host = strings.TrimSuffix(strings.ToLower(host), ".")
+		if a, err := idna.Lookup.ToASCII(host); err == nil {
+			host = a
+		}
+	}
+	if (u.Scheme == "http" && port == "80") || (u.Scheme == "https" && port == "443") {
+		port = ""
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	return (&url.URL{Scheme: u.Scheme, Host: host}).String()
 }
 
 func checkURL(v string) error {

@@ -119,6 +119,12 @@ func (d *Daemon) loadManaged(cfg *config.Config) ([]*delivery.Endpoint, error) {
 		case buildErrs[i] != nil:
 			return nil, unbuildable(&recs[i], buildErrs[i])
 		default:
+			if err := ep.CheckFilterWritten(); err != nil {
+				// Stored before the rule: it loads, and a create or patch
+				// would be refused it (one with an unavailable builtin
+				// accepts no event until it is changed).
+				d.log.Warn().Str("endpoint", ep.Name).Str("tenant", ep.Tenant).Str("problem", err.Error()).Msg("managed endpoint's filter breaks a rule it was stored before")
+			}
 			eps = append(eps, ep)
 		}
 	}

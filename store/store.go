@@ -615,8 +615,8 @@ func (s *Store) apply(batch []*request) {
 		}
 	}
 	for _, r := range batch {
-		if err == nil && r.refused != nil {
-			r.done(r.refused)
+		if r.refused != nil {
+			r.done(r.refused) // whatever became of the rest: it wrote nothing
 			continue
 		}
 		r.done(err)
@@ -635,6 +635,7 @@ func (s *Store) commit(batch []*request) (*txState, error) {
 		return nil, fmt.Errorf("%w: begin: %v", ErrStorage, err)
 	}
 	st := &txState{base: s.pending.Load()}
+	wrote := false
 	for _, r := range batch {
 		r.refused = nil
 		if r.fn == nil {
@@ -648,6 +649,12 @@ func (s *Store) commit(batch []*request) (*txState, error) {
 			tx.Rollback()
 			return nil, err
 		}
+		wrote = true
+	}
+	if !wrote {
+		// Every operation refused: nothing to commit, and no sync for it.
+		tx.Rollback()
+		return &txState{}, nil
 	}
 	if err := s.putCounts(tx, st); err != nil {
 		tx.Rollback()

@@ -459,7 +459,8 @@ func TestEndpointStateBy(t *testing.T) {
 
 // A refused operation (its fn refused before writing) leaves its batch
 // to commit without it, in one transaction: it does not make every
-// operation of the batch commit alone, each with its own sync.
+// operation of the batch commit alone, each with its own sync. (The test
+// calls apply itself; nothing else is submitted meanwhile.)
 func TestRefusalCommitsTheRestOfItsBatch(t *testing.T) {
 	var commits int
 	s := mustOpen(t, Options{BeforeCommit: func() error { commits++; return nil }})
@@ -483,5 +484,13 @@ func TestRefusalCommitsTheRestOfItsBatch(t *testing.T) {
 	states, err := s.EndpointStatesOf([]string{"a", "r", "b"})
 	if err != nil || !states["a"].Disabled || !states["b"].Disabled || states["r"].Disabled {
 		t.Fatalf("states %v %v", states, err)
+	}
+	// A batch of refusals alone commits nothing: no sync for nothing.
+	r1, r1Err := set("r1", ErrExists)
+	r2, r2Err := set("r2", ErrKeyUsed)
+	before = commits
+	s.apply([]*request{r1, r2})
+	if commits != before || !errors.Is(*r1Err, ErrExists) || !errors.Is(*r2Err, ErrKeyUsed) {
+		t.Fatalf("refusals alone: %d commits, answers %v %v", commits-before, *r1Err, *r2Err)
 	}
 }
