@@ -247,7 +247,7 @@ func (c *Config) validatePortal(r *reporter) {
 			// As browsers write an origin: the cookie's rule, the links and
 			// the Origin check read it (HTTPS:// lost the Secure cookie; a
 			// root dot made the framing parent another site).
-			p.PublicURL = origin(u)
+			p.PublicURL = Origin(u)
 		}
 	}
 	if p.SessionTTL < Duration(time.Minute) {
@@ -523,11 +523,11 @@ func sameListener(a, b string) bool {
 	return ha == hb || ha == "" || hb == ""
 }
 
-// origin is u's scheme and host as a browser writes them in an Origin:
+// Origin is u's scheme and host as a browser writes them in an Origin:
 // lower case, the host without the root's dot, a name in Unicode in its
 // ASCII form, no port the scheme implies (an IP address with a zone keeps
 // it as written).
-func origin(u *url.URL) string {
+func Origin(u *url.URL) string {
 	host, port := u.Hostname(), u.Port()
 	if !strings.Contains(host, ":") {
 		host = strings.TrimSuffix(strings.ToLower(host), ".")

@@ -2,13 +2,11 @@ package portal
 
 import (
 	"crypto/subtle"
-	"net"
 	"net/url"
 	"strings"
 
-	"golang.org/x/net/idna"
-
 	"hookd/api"
+	"hookd/config"
 )
 
 // checkCSRF refuses (403) a state change that a page of this site did
@@ -71,30 +69,10 @@ func (s *Server) sameOrigin(r *request) bool {
 		// http://host is another origin than https://host, even where the
 		// proxy passes that Host on. Past it, only the listener's own
 		// address reached directly (an operator's check behind the proxy).
-		if p, err := url.Parse(pub); err == nil && originOf(u) == originOf(p) {
+		if config.Origin(u) == pub { // the config keeps it in that form
 			return true
 		}
 		return strings.EqualFold(u.Scheme, "http") && strings.EqualFold(u.Host, s.addr) && strings.EqualFold(u.Host, host)
 	}
 	return strings.EqualFold(u.Host, host)
-}
-
-// hostname is u's host name as a browser writes it in an Origin: lower
-// case, without the root's dot, a name in Unicode in its ASCII form.
-func hostname(u *url.URL) string {
-	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
-	if a, err := idna.Lookup.ToASCII(host); err == nil {
-		host = a
-	}
-	return host
-}
-
-// originOf is u's scheme, host name and port, the port its scheme leaves
-// out included (https://hooks.example.com:443 for https://Hooks.Example.com.).
-func originOf(u *url.URL) string {
-	scheme, port := strings.ToLower(u.Scheme), u.Port()
-	if port == "" {
-		port = map[string]string{"http": "80", "https": "443"}[scheme]
-	}
-	return scheme + "://" + net.JoinHostPort(hostname(u), port)
 }
