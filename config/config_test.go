@@ -88,6 +88,11 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"timestamp header twice", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  scheme = \"hmac-sha256\"\n  secret = \"k\"\n  header = \"X-Sig\"\n  timestamp_header = \"x-sig\"\n", "signing sets"},
 		{"portal under a path", "[portal]\nlisten = \"127.0.0.1:8527\"\npublic_url = \"https://example.com/webhooks\"\n", "t.toml:3: portal.public_url"},
 		{"portal with user info", "[portal]\nlisten = \"127.0.0.1:8527\"\npublic_url = \"https://u:pw@example.com\"\n", "t.toml:3: portal.public_url: \"https://u:pw@example.com\": must not hold a user name or password"},
+		{"portal zone", "[portal]\nlisten = \"127.0.0.1:8527\"\npublic_url = \"http://[fe80::1%25eth0]:8080\"\n", "t.toml:3: portal.public_url: \"http://[fe80::1%25eth0]:8080\": an IPv6 zone is not for browsers"},
+		{"portal mapped", "[portal]\nlisten = \"127.0.0.1:8527\"\npublic_url = \"https://[::ffff:127.0.0.1]\"\n", "write the IPv4 address 127.0.0.1"},
+		{"portal root", "[portal]\nlisten = \"127.0.0.1:8527\"\npublic_url = \"https://.\"\n", "the host name has an empty label"},
+		{"portal dots", "[portal]\nlisten = \"127.0.0.1:8527\"\npublic_url = \"https://hooks.example.com..\"\n", "the host name has an empty label"},
+		{"portal fragment", "[portal]\nlisten = \"127.0.0.1:8527\"\npublic_url = \"https://hooks.example.com#\"\n", "without path, query or fragment"},
 		{"portal port", "[portal]\nlisten = \"127.0.0.1:8527\"\npublic_url = \"https://example.com:99999\"\n", "t.toml:3: portal.public_url: \"https://example.com:99999\": port must be between 1 and 65535"},
 		{"secret without signing", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  scheme = \"none\"\n  secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n", `t.toml:7: endpoints[0].signing.secret: is set but scheme is "none"`},
 		{"secret under a none default", "[defaults.signing]\nscheme = \"none\"\n[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n", `endpoints[0].signing.secret: is set but scheme is "none"`},
@@ -406,8 +411,8 @@ func TestPublicURLIsNormalized(t *testing.T) {
 		"HTTPS://Hooks.Example.com/":     "https://hooks.example.com",
 		"https://hooks.example.com.:443": "https://hooks.example.com",
 		"http://Bücher.example:8080":     "http://xn--bcher-kva.example:8080",
-		"http://[fe80::1%25eth0]:8080":   "http://[fe80::1%25eth0]:8080",
 		"http://[::1]:80":                "http://[::1]",
+		"https://[2001:DB8:0::1]:8443":   "https://[2001:db8::1]:8443",
 	} {
 		c, err := Parse("t.toml", []byte("[portal]\nlisten = \"127.0.0.1:8527\"\npublic_url = \""+in+"\"\n"))
 		if err != nil {

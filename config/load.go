@@ -235,7 +235,7 @@ func (c *Config) validatePortal(r *reporter) {
 		// /portal would send customers to the platform's own /endpoints).
 		u, err := url.Parse(p.PublicURL)
 		switch {
-		case err != nil || checkURL(p.PublicURL) != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery || strings.Trim(u.Path, "/") != "":
+		case err != nil || checkURL(p.PublicURL) != nil || u.RawQuery != "" || strings.Contains(p.PublicURL, "#") || u.ForceQuery || strings.Trim(u.Path, "/") != "":
 			r.bad("portal.public_url", "%q: must be an absolute http:// or https:// URL of a host's root, without path, query or fragment (the portal is served at the root of its host)", p.PublicURL)
 		case u.User != nil:
 			// Every link minted would carry them.
@@ -243,6 +243,8 @@ func (c *Config) validatePortal(r *reporter) {
 		default:
 			if err := checkURLForm(p.PublicURL); err != nil {
 				r.bad("portal.public_url", "%v", err)
+			} else if err := checkPublicHost(u.Hostname()); err != nil {
+				r.bad("portal.public_url", "%q: %v", p.PublicURL, err)
 			}
 			// As browsers write an origin: the cookie's rule, the links and
 			// the Origin check read it (HTTPS:// lost the Secure cookie; a
@@ -523,13 +525,37 @@ func sameListener(a, b string) bool {
 	return ha == hb || ha == "" || hb == ""
 }
 
-// Origin is u's scheme and host as a browser writes them in an Origin:
-// lower case, the host without the root's dot, a name in Unicode in its
-// ASCII form, no port the scheme implies (an IP address with a zone keeps
-// it as written).
+// checkPublicHost refuses a public_url host a browser cannot open or
+// writes otherwise in an Origin than Origin would.
+func checkPublicHost(host string) error {
+	if a, err := netip.ParseAddr(host); err == nil {
+		switch {
+		case a.Zone() != "":
+			return errors.New("an IPv6 zone is not for browsers")
+		case a.Is4In6():
+			return fmt.Errorf("write the IPv4 address %s", a.Unmap())
+		}
+		return nil
+	}
+	name := strings.TrimSuffix(host, ".")
+	if name == "" || strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".") || strings.Contains(name, "..") {
+		return errors.New("the host name has an empty label")
+	}
+	if _, err := idna.Lookup.ToASCII(name); err != nil {
+		return fmt.Errorf("host name: %v", err)
+	}
+	return nil
+}
+
+// Origin is u's scheme and host as a browser writes them in an Origin
+// (for a host checkPublicHost accepts): lower case, the host without the
+// root's dot, a name in Unicode in its ASCII form, an IPv6 address in its
+// shortest form, no port the scheme implies.
 func Origin(u *url.URL) string {
 	host, port := u.Hostname(), u.Port()
-	if !strings.Contains(host, ":") {
+	if a, err := netip.ParseAddr(host); err == nil {
+		host = a.String()
+	} else {
 		host = strings.TrimSuffix(strings.ToLower(host), ".")
 		if a, err := idna.Lookup.ToASCII(host); err == nil {
 			host = a

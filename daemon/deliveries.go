@@ -204,8 +204,21 @@ func (d *Daemon) Redeliver(ctx context.Context, sc api.Scope, id string, in clie
 			return nil, err
 		}
 	default:
-		if ids, err = d.store.Redeliver(ctx, id, resendable(sc, t), nil); err != nil {
+		// Not to a disabled endpoint: parked again at once, it would be
+		// counted as resent (and parked anew).
+		all, disabled := resendable(sc, t), ""
+		keep := func(e string) bool {
+			if all(e) && t.Disabled(e) {
+				disabled = e
+				return false
+			}
+			return all(e)
+		}
+		if ids, err = d.store.Redeliver(ctx, id, keep, nil); err != nil {
 			return nil, err
+		}
+		if len(ids) == 0 && disabled != "" {
+			return nil, errResendDisabled(t.Name(disabled))
 		}
 	}
 	if len(ids) == 0 && !sc.All() {

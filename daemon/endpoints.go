@@ -665,6 +665,9 @@ func (d *Daemon) PatchEndpoint(ctx context.Context, sc api.Scope, name string, b
 	rec.Settings, rec.Updated = storedSettings(s), time.Now().UTC()
 	rec.Secrets, _ = json.Marshal(secrets)
 	if disabled != nil {
+		if err := d.operatorHold(sc, rec.ID); err != nil {
+			return nil, err // at once (see SetDisabled); disabledState checks it in the write
+		}
 		rec.State = disabledState(*disabled, sc)
 	}
 	if err := d.putManaged(ctx, rec, ep, disabled); err != nil {
@@ -724,6 +727,9 @@ func (d *Daemon) DeleteEndpoint(ctx context.Context, sc api.Scope, name string) 
 	m, err := d.managedIn(sc, name)
 	if err != nil {
 		return err
+	}
+	if err := d.operatorHold(sc, m.ID); err != nil {
+		return err // at once (see SetDisabled); check holds it in the write
 	}
 	var check func(store.EndpointState) error
 	if !sc.All() {
@@ -922,6 +928,12 @@ func (d *Daemon) SetDisabled(ctx context.Context, sc api.Scope, name string, on 
 	if err != nil {
 		return nil, err
 	}
+	// The hold is checked where the state is written (DisableChange); this
+	// read answers a repeated refusal at once, without waiting for a
+	// commit under the table's lock, which every state change shares.
+	if err := d.operatorHold(sc, ep.ID); err != nil {
+		return nil, err
+	}
 	if err := d.sched.SetDisabled(ctx, ep.ID, on, disabledBy(sc), disabler(sc)); err != nil {
 		return nil, holdError(err)
 	}
@@ -964,8 +976,8 @@ func holdError(err error) error {
 }
 
 // operatorHold refuses a tenant scope's test send to an endpoint an
-// operator's disable holds. (Changes of its state are refused in their
-// write: delivery.DisableChange.)
+// operator's disable holds, and a change of its state before that waits
+// for the write that refuses it too (delivery.DisableChange).
 func (d *Daemon) operatorHold(sc api.Scope, id string) error {
 	if sc.All() {
 		return nil

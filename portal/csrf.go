@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"hookd/api"
-	"hookd/config"
 )
 
 // checkCSRF refuses (403) a state change that a page of this site did
@@ -69,7 +68,7 @@ func (s *Server) sameOrigin(r *request) bool {
 		// http://host is another origin than https://host, even where the
 		// proxy passes that Host on. Past it, only the listener's own
 		// address reached directly (an operator's check behind the proxy).
-		if config.Origin(u) == pub { // the config keeps it in that form
+		if origin == pub { // the config keeps it as browsers write an origin
 			return true
 		}
 		return strings.EqualFold(u.Scheme, "http") && strings.EqualFold(u.Host, s.addr) && strings.EqualFold(u.Host, host)

@@ -366,7 +366,10 @@ func TestPortalOriginScheme(t *testing.T) {
 		{"http://" + d.PortalAddr(), 403}, // not the Host this request came with
 		{"https://hooks.example.com#x", 403},
 		{"https://hooks.example.com:", 403},
-		{"https://HOOKS.example.com", 200},
+		{"https://hooks.example.com.", 403}, // another origin to a browser
+		{"https://HOOKS.example.com", 403},  // no browser writes these two:
+		{"https://hooks.example.com:443", 403},
+		{"https://hooks.example.com", 200},
 	} {
 		resp, b := raw(t, "PATCH", base+"/api/endpoints/a1", `{"description":"from `+c.origin+`"}`,
 			append(host, "Cookie", a.cookie, "X-CSRF-Token", a.csrf, "Content-Type", "application/json", "Origin", c.origin)...)
@@ -374,7 +377,7 @@ func TestPortalOriginScheme(t *testing.T) {
 			t.Errorf("Origin %s: %d %s, want %d", c.origin, resp.StatusCode, b, c.want)
 		}
 	}
-	if _, ep := d.Admin("GET", "/v1/endpoints/a1", ""); ep["description"] != "from https://HOOKS.example.com" {
+	if _, ep := d.Admin("GET", "/v1/endpoints/a1", ""); ep["description"] != "from https://hooks.example.com" {
 		t.Fatalf("a1 after the changes: %v", ep)
 	}
 	// Past public_url, only the listener's own address reached directly:
@@ -633,13 +636,25 @@ func TestOperatorDisableHolds(t *testing.T) {
 		{a.call, "/api/undeliverable/redeliver", `{"endpoint":"a1"}`, 409},
 		{a.call, "/api/events/" + ev + "/redeliver", `{"endpoint":"a1"}`, 409},
 		{a.call, "/api/undeliverable/redeliver", `{}`, 202},
+		{a.call, "/api/events/" + ev + "/redeliver", `{}`, 409}, // a1 is all it has of it
 		{d.Admin, "/v1/undeliverable/redeliver", `{"endpoint":"a1"}`, 409},
 		{d.Admin, "/v1/undeliverable/redeliver", `{}`, 202},
+		{d.Admin, "/v1/events/" + ev + "/redeliver", `{}`, 202}, // p1's, not a1's
 	} {
 		status, out := c.call("POST", c.path, c.body)
-		if status != c.want || (status == 409 && errCode(out) != "endpoint_disabled") || (status == 202 && out["redelivered"] != 0.0) {
+		bad := status != c.want || (status == 409 && errCode(out) != "endpoint_disabled")
+		if n, counted := out["redelivered"]; status == 202 && counted && n != 0.0 {
+			bad = true
+		}
+		if eps, listed := out["endpoints"].([]any); status == 202 && listed && (len(eps) != 1 || eps[0] != "p1") {
+			bad = true
+		}
+		if bad {
 			t.Errorf("POST %s %s: %d %v, want %d", c.path, c.body, status, out, c.want)
 		}
+	}
+	if dl := d.waitState(ev, "a1", "undeliverable"); dl["reason"] != "endpoint disabled" {
+		t.Errorf("a1's delivery after the resends: %v", dl)
 	}
 	// Other changes are the customer's still.
 	if status, out := a.call("PATCH", "/api/endpoints/a1", `{"description":"ours"}`); status != 200 {
