@@ -100,8 +100,8 @@ func (d *Daemon) Deliveries(sc api.Scope, q client.DeliveryQuery) (*client.Deliv
 			*p.dst = at
 		}
 	}
-	if !sq.Since.IsZero() && !sq.Until.IsZero() && sq.Until.Before(sq.Since) {
-		return nil, badRequest("until: before since (an empty range is a mistake, not an answer)")
+	if err := checkRange(sq.Since, sq.Until); err != nil {
+		return nil, err
 	}
 	entries, next, _, err := d.store.DeliveryLog(sq)
 	if errors.Is(err, store.ErrBadCursor) {
@@ -241,6 +241,9 @@ func (d *Daemon) Redeliver(ctx context.Context, sc api.Scope, id string, in clie
 // RedeliverUndeliverable requeues parked deliveries: one endpoint's, or
 // every endpoint's of the scope that is still in the table (resendable).
 func (d *Daemon) RedeliverUndeliverable(ctx context.Context, sc api.Scope, in client.RedeliverUndeliverableRequest) (*client.RedeliveredUndeliverable, error) {
+	if err := checkRange(in.Since, in.Until); err != nil {
+		return nil, err
+	}
 	t := d.sched.Table()
 	var keep func(string) bool
 	switch {
@@ -264,4 +267,12 @@ func (d *Daemon) RedeliverUndeliverable(ctx context.Context, sc api.Scope, in cl
 		return nil, err
 	}
 	return &client.RedeliveredUndeliverable{Redelivered: n}, nil
+}
+
+// checkRange refuses a time range that ends before it starts.
+func checkRange(since, until time.Time) error {
+	if !since.IsZero() && !until.IsZero() && until.Before(since) {
+		return badRequest("until: before since (an empty range is a mistake, not an answer)")
+	}
+	return nil
 }

@@ -639,7 +639,8 @@ func TestOperatorDisableHolds(t *testing.T) {
 		{a.call, "/api/events/" + ev + "/redeliver", `{}`, 409}, // a1 is all it has of it
 		{d.Admin, "/v1/undeliverable/redeliver", `{"endpoint":"a1"}`, 409},
 		{d.Admin, "/v1/undeliverable/redeliver", `{}`, 202},
-		{d.Admin, "/v1/events/" + ev + "/redeliver", `{}`, 202}, // p1's, not a1's
+		{d.Admin, "/v1/undeliverable/redeliver", `{"since":"1h","until":"2h"}`, 400}, // empty: a mistake
+		{d.Admin, "/v1/events/" + ev + "/redeliver", `{}`, 202},                      // p1's, not a1's
 	} {
 		status, out := c.call("POST", c.path, c.body)
 		bad := status != c.want || (status == 409 && errCode(out) != "endpoint_disabled")
