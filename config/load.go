@@ -249,7 +249,7 @@ func (c *Config) validatePortal(r *reporter) {
 			// As browsers write an origin: the cookie's rule, the links and
 			// the Origin check read it (HTTPS:// lost the Secure cookie; a
 			// root dot made the framing parent another site).
-			p.PublicURL = Origin(u)
+			p.PublicURL = origin(u)
 		}
 	}
 	if p.SessionTTL < Duration(time.Minute) {
@@ -526,7 +526,7 @@ func sameListener(a, b string) bool {
 }
 
 // checkPublicHost refuses a public_url host a browser cannot open or
-// writes otherwise in an Origin than Origin would.
+// writes otherwise in an Origin than origin would.
 func checkPublicHost(host string) error {
 	if a, err := netip.ParseAddr(host); err == nil {
 		switch {
@@ -547,11 +547,11 @@ func checkPublicHost(host string) error {
 	return nil
 }
 
-// Origin is u's scheme and host as a browser writes them in an Origin
+// origin is u's scheme and host as a browser writes them in an Origin
 // (for a host checkPublicHost accepts): lower case, the host without the
 // root's dot, a name in Unicode in its ASCII form, an IPv6 address in its
 // shortest form, no port the scheme implies.
-func Origin(u *url.URL) string {
+func origin(u *url.URL) string {
 	host, port := u.Hostname(), u.Port()
 	if a, err := netip.ParseAddr(host); err == nil {
 		host = a.String()
