@@ -91,6 +91,7 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"portal zone", "[portal]\nlisten = \"127.0.0.1:8527\"\npublic_url = \"http://[fe80::1%25eth0]:8080\"\n", "t.toml:3: portal.public_url: \"http://[fe80::1%25eth0]:8080\": an IPv6 zone is not for browsers"},
 		{"portal mapped", "[portal]\nlisten = \"127.0.0.1:8527\"\npublic_url = \"https://[::ffff:127.0.0.1]\"\n", "write the IPv4 address 127.0.0.1"},
 		{"portal root", "[portal]\nlisten = \"127.0.0.1:8527\"\npublic_url = \"https://.\"\n", "the host name has an empty label"},
+		{"portal wide dots", "[portal]\nlisten = \"127.0.0.1:8527\"\npublic_url = \"https://hooks。。example.com\"\n", "the host name has an empty label"},
 		{"portal dots", "[portal]\nlisten = \"127.0.0.1:8527\"\npublic_url = \"https://hooks.example.com..\"\n", "the host name has an empty label"},
 		{"portal fragment", "[portal]\nlisten = \"127.0.0.1:8527\"\npublic_url = \"https://hooks.example.com#\"\n", "without path, query or fragment"},
 		{"portal port", "[portal]\nlisten = \"127.0.0.1:8527\"\npublic_url = \"https://example.com:99999\"\n", "t.toml:3: portal.public_url: \"https://example.com:99999\": port must be between 1 and 65535"},
@@ -408,11 +409,13 @@ func TestAdminAccess(t *testing.T) {
 // Secure and the minted links follow its scheme, whatever its case.
 func TestPublicURLIsNormalized(t *testing.T) {
 	for in, want := range map[string]string{
-		"HTTPS://Hooks.Example.com/":     "https://hooks.example.com",
-		"https://hooks.example.com.:443": "https://hooks.example.com",
-		"http://Bücher.example:8080":     "http://xn--bcher-kva.example:8080",
-		"http://[::1]:80":                "http://[::1]",
-		"https://[2001:DB8:0::1]:8443":   "https://[2001:db8::1]:8443",
+		"HTTPS://Hooks.Example.com/":       "https://hooks.example.com",
+		"https://hooks.example.com.:443":   "https://hooks.example.com",
+		"http://Bücher.example:8080":       "http://xn--bcher-kva.example:8080",
+		"http://[::1]:80":                  "http://[::1]",
+		"https://[2001:DB8:0::1]:8443":     "https://[2001:db8::1]:8443",
+		"https://Hooks.Example.COM。:443":   "https://hooks.example.com",
+		"https://hooks_dev.ab--cd.example": "https://hooks_dev.ab--cd.example",
 	} {
 		c, err := Parse("t.toml", []byte("[portal]\nlisten = \"127.0.0.1:8527\"\npublic_url = \""+in+"\"\n"))
 		if err != nil {

@@ -537,15 +537,22 @@ func checkPublicHost(host string) error {
 		}
 		return nil
 	}
-	name := strings.TrimSuffix(host, ".")
-	if name == "" || strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".") || strings.Contains(name, "..") {
-		return errors.New("the host name has an empty label")
-	}
-	if _, err := idna.Lookup.ToASCII(name); err != nil {
+	a, err := browserIDNA.ToASCII(host)
+	if err != nil {
 		return fmt.Errorf("host name: %v", err)
+	}
+	// After the mapping: 。 and ． are dots too.
+	if name := strings.TrimSuffix(a, "."); name == "" || strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".") || strings.Contains(name, "..") {
+		return errors.New("the host name has an empty label")
 	}
 	return nil
 }
+
+// browserIDNA maps a host name as the URL standard has browsers do
+// (UTS #46 without its hyphen and STD3 checks: hooks_dev and ab--cd are
+// names browsers open).
+var browserIDNA = idna.New(idna.MapForLookup(), idna.BidiRule(), idna.Transitional(false),
+	idna.CheckHyphens(false), idna.StrictDomainName(false), idna.VerifyDNSLength(false))
 
 // origin is u's scheme and host as a browser writes them in an Origin
 // (for a host checkPublicHost accepts): lower case, the host without the
@@ -556,10 +563,10 @@ func origin(u *url.URL) string {
 	if a, err := netip.ParseAddr(host); err == nil {
 		host = a.String()
 	} else {
-		host = strings.TrimSuffix(strings.ToLower(host), ".")
-		if a, err := idna.Lookup.ToASCII(host); err == nil {
+		if a, err := browserIDNA.ToASCII(host); err == nil {
 			host = a
 		}
+		host = strings.TrimSuffix(strings.ToLower(host), ".")
 	}
 	if (u.Scheme == "http" && port == "80") || (u.Scheme == "https" && port == "443") {
 		port = ""
