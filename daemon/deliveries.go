@@ -31,13 +31,27 @@ func inScope(sc api.Scope, t *delivery.Table) func(id string) bool {
 }
 
 // resendable accepts the endpoints of the scope that are still in the
-// table: a deleted endpoint's deliveries stay parked, since requeued they
-// would only be parked again (and be counted as resent).
-func resendable(sc api.Scope, t *delivery.Table) func(id string) bool {
-	if keep := inScope(sc, t); keep != nil {
-		return keep // a tenant's endpoints, looked up in the table
+// table and enabled: a deleted or disabled endpoint's deliveries stay
+// parked, since requeued they would only be parked again (and be counted
+// as resent; a disabled one's are resent once it is enabled). skipped, if
+// set, is told of each disabled endpoint of the scope it refuses.
+func resendable(sc api.Scope, t *delivery.Table, skipped func(id string)) func(id string) bool {
+	scope := inScope(sc, t) // a tenant's endpoints, looked up in the table
+	if scope == nil {
+		scope = func(id string) bool { return t.ByID(id) != nil }
 	}
-	return func(id string) bool { return t.ByID(id) != nil }
+	return func(id string) bool {
+		if !scope(id) {
+			return false
+		}
+		if t.Disabled(id) {
+			if skipped != nil {
+				skipped(id)
+			}
+			return false
+		}
+		return true
+	}
 }
 
 // errResendDisabled answers a resend to a disabled endpoint by name.
@@ -204,16 +218,8 @@ func (d *Daemon) Redeliver(ctx context.Context, sc api.Scope, id string, in clie
 			return nil, err
 		}
 	default:
-		// Not to a disabled endpoint: parked again at once, it would be
-		// counted as resent (and parked anew).
-		all, disabled := resendable(sc, t), ""
-		keep := func(e string) bool {
-			if all(e) && t.Disabled(e) {
-				disabled = e
-				return false
-			}
-			return all(e)
-		}
+		disabled := ""
+		keep := resendable(sc, t, func(e string) { disabled = e })
 		if ids, err = d.store.Redeliver(ctx, id, keep, nil); err != nil {
 			return nil, err
 		}
@@ -257,10 +263,7 @@ func (d *Daemon) RedeliverUndeliverable(ctx context.Context, sc api.Scope, in cl
 		}
 		keep = func(id string) bool { return id == ep.ID }
 	default:
-		// Nor a disabled endpoint's: parked again at once, they would be
-		// counted as resent (those are resent once it is enabled).
-		all := resendable(sc, t)
-		keep = func(id string) bool { return all(id) && !t.Disabled(id) }
+		keep = resendable(sc, t, nil)
 	}
 	n, err := d.store.RedeliverUndeliverable(ctx, keep, in.Since, in.Until)
 	if err != nil {

@@ -733,13 +733,7 @@ func (d *Daemon) DeleteEndpoint(ctx context.Context, sc api.Scope, name string) 
 	}
 	var check func(store.EndpointState) error
 	if !sc.All() {
-		// Deleting it and adding it again would undo the operator's disable.
-		check = func(es store.EndpointState) error {
-			if delivery.Held(es) {
-				return delivery.ErrOperatorHold
-			}
-			return nil
-		}
+		check = delivery.CheckHold // deleting it and adding it again would undo the hold
 	}
 	return holdError(d.deleteManaged(ctx, m, check))
 }
@@ -948,12 +942,10 @@ func (d *Daemon) SetDisabled(ctx context.Context, sc api.Scope, name string, on 
 // who did it, for the operator reading the endpoint later.
 func disabledBy(sc api.Scope) string {
 	if sc.All() {
-		return reasonOperator
+		return store.ReasonOperator
 	}
-	return "disabled by the tenant in the portal"
+	return store.ReasonTenant
 }
-
-const reasonOperator = "disabled by operator"
 
 // disabler is who sc is to an endpoint's disabled state.
 func disabler(sc api.Scope) string {

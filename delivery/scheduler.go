@@ -312,8 +312,10 @@ var ErrUnchanged = errors.New("disabled already")
 func DisableChange(on bool, reason, by string, now time.Time) func(*store.EndpointState) error {
 	return func(es *store.EndpointState) error {
 		switch {
-		case by == store.ByTenant && Held(*es):
-			return ErrOperatorHold
+		case by == store.ByTenant:
+			if err := CheckHold(*es); err != nil {
+				return err
+			}
 		case by == store.ByHookd && es.Disabled:
 			return ErrUnchanged
 		}
@@ -325,6 +327,15 @@ func DisableChange(on bool, reason, by string, now time.Time) func(*store.Endpoi
 // Held says whether an operator's disable holds the endpoint with state
 // es against its tenant (DisableChange).
 func Held(es store.EndpointState) bool { return es.Disabled && es.By == store.ByOperator }
+
+// CheckHold is ErrOperatorHold for a tenant's change to an endpoint
+// with state es that the operator's disable holds, or nil.
+func CheckHold(es store.EndpointState) error {
+	if Held(es) {
+		return ErrOperatorHold
+	}
+	return nil
+}
 
 // ParkDisabled parks what the endpoint with internal id id has pending, as
 // undeliverable with reason, once the table has it disabled and its state

@@ -26,6 +26,13 @@ const (
 	ByHookd    = "hookd"    // a 410 Gone or disable_after
 )
 
+// The reasons a disable through the API stores; a state stored before By
+// was (version 1) is read by them.
+const (
+	ReasonOperator = "disabled by operator"
+	ReasonTenant   = "disabled by the tenant in the portal"
+)
+
 // EndpointStates reads every stored endpoint state.
 func (s *Store) EndpointStates() (map[string]EndpointState, error) {
 	out := map[string]EndpointState{}
@@ -135,12 +142,12 @@ func decodeEndpointState(v []byte) (EndpointState, error) {
 	case version >= 2:
 		es.By = d.str()
 	case !es.Disabled:
-	case es.Reason == "disabled by operator":
+	case es.Reason == ReasonOperator:
 		// The operator's reason, held since before hookd recorded who; a
 		// customer's portal disable before 2026-11-25 was stored with
 		// it too, and is taken for the operator's.
 		es.By = ByOperator
-	case es.Reason == "disabled by the tenant in the portal":
+	case es.Reason == ReasonTenant:
 		es.By = ByTenant
 	default:
 		es.By = ByHookd // a 410 or disable_after
