@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"maps"
 	"runtime"
 	"slices"
@@ -59,21 +60,40 @@ func decodeManaged(rec *store.Managed) (config.APISettings, config.SecretSet, er
 }
 
 // managedSet guards the managed endpoints, which are the scheduler's
-// table's (Table.Managed, Table.ManagedEndpoints): its mutex serialises
-// every change to them (API changes and reloads), so a change is never
-// lost to a concurrent one, and under it the table's are the set. (The
-// scheduler's SetDisabled swaps the table without it, but changes only
-// disabled flags.)
+// table's (Table.Managed, Table.ManagedEndpoints), so that no change is
+// lost to a concurrent one. What reads or changes the set as a whole (a
+// reload, a tenant's delete) holds mu; a change of one endpoint holds it
+// shared and its name's lock (lockManaged) over its read, commit and swap,
+// so that changes of different endpoints commit together instead of one
+// per commit. (The scheduler's SetDisabled swaps the table without them,
+// but changes only disabled flags.)
 type managedSet struct {
-	mu sync.Mutex
+	mu    sync.RWMutex
+	names [nameLocks]sync.Mutex // by hash of the name
+	// resMu guards reserved and doomed where mu is held shared.
+	resMu sync.Mutex
 	// reserved are names (and tenants' counts) of creates waiting for their
-	// commit: a create does not hold mu across it, so that creates commit
-	// together instead of one per commit interval.
+	// commit: a create holds no name's lock across it.
 	reserved map[string]string // name → tenant
 	// doomed are reserved names whose tenant was deleted during their
 	// commit: the create takes its endpoint back instead of making it
 	// current, or the tenant's delete would leave it behind.
 	doomed map[string]bool
+}
+
+// nameLocks is how many locks managed endpoints' names share.
+const nameLocks = 64
+
+var nameSeed = maphash.MakeSeed()
+
+// lockManaged holds the managed set shared and the lock of name, for a
+// change (or a read that must not fall between a change's commit and its
+// swap) of the managed endpoint named name; it returns the unlock.
+func (d *Daemon) lockManaged(name string) func() {
+	d.managed.mu.RLock()
+	mu := &d.managed.names[maphash.String(nameSeed, name)%nameLocks]
+	mu.Lock()
+	return func() { mu.Unlock(); d.managed.mu.RUnlock() }
 }
 
 var (
@@ -156,17 +176,14 @@ func clashes(cfg *config.Config, t *delivery.Table, reserved map[string]string) 
 // putManaged commits the change rec of an existing managed endpoint and
 // makes ep current, setting its disabled flag when disabled is not nil,
 // in the same swap: an endpoint patched disabled is never current
-// enabled. The caller holds managed.mu.
+// enabled. The caller holds its name's lock (lockManaged).
 func (d *Daemon) putManaged(ctx context.Context, rec store.Managed, ep *delivery.Endpoint, disabled *bool) error {
-	return d.sched.CommitTable(func(t *delivery.Table) (*delivery.Table, error) {
-		if err := d.store.PutManaged(ctx, rec, false); err != nil {
-			return nil, err
-		}
+	return d.sched.CommitEndpoint(ep.ID, func() error { return d.store.PutManaged(ctx, rec, false) }, func(t *delivery.Table) *delivery.Table {
 		t = t.WithManaged(ep)
 		if disabled != nil {
 			t = t.WithDisabled(ep.ID, *disabled)
 		}
-		return t, nil
+		return t
 	}, ep.ID)
 }
 
@@ -316,13 +333,22 @@ func (d *Daemon) createEndpoint(ctx context.Context, sc api.Scope, body []byte, 
 		return nil, false, err
 	}
 	err = d.store.PutManaged(ctx, rec, true)
-	d.managed.mu.Lock()
-	delete(d.managed.reserved, s.Name)
+	unlock := d.lockManaged(s.Name) // a tenant's delete or a reload runs before or after, not during
+	d.managed.resMu.Lock()
 	doomed := d.managed.doomed[s.Name]
 	delete(d.managed.doomed, s.Name)
+	d.managed.resMu.Unlock()
+	// The name stays reserved until the endpoint is current: meanwhile it
+	// counts for its tenant's max_endpoints and its name is taken.
+	release := func() {
+		d.managed.resMu.Lock()
+		delete(d.managed.reserved, s.Name)
+		d.managed.resMu.Unlock()
+		unlock()
+	}
 	if err == nil && doomed {
 		if err = d.store.DeleteManaged(ctx, id, s.Name, nil); err == nil {
-			d.managed.mu.Unlock()
+			release()
 			return nil, false, &apiError{Status: 409, Code: "tenant_deleted", Message: fmt.Sprintf("tenant %q was deleted while this endpoint was being created; nothing was kept", s.Tenant)}
 		}
 		d.log.Error().Err(err).Str("endpoint", s.Name).Str("tenant", s.Tenant).Msg("taking back an endpoint created during its tenant's delete; it stays")
@@ -348,7 +374,7 @@ func (d *Daemon) createEndpoint(ctx context.Context, sc api.Scope, body []byte, 
 			return t
 		}, ep.ID)
 	}
-	d.managed.mu.Unlock()
+	release()
 	if errors.Is(err, store.ErrKeyUsed) {
 		// Another create with the key committed first.
 		out, err := d.replayCreate(key, hash)
@@ -400,7 +426,7 @@ func (d *Daemon) replayCreate(key, hash string) (*client.CreatedEndpoint, error)
 		return nil, &apiError{Status: 409, Code: "idempotency_key_reused", Message: fmt.Sprintf("Idempotency-Key %q was used by another create in the last %s", key, store.IdempotencyWindow)}
 	}
 	d.managed.mu.Lock()
-	defer d.managed.mu.Unlock() // after the first create's swap, as a read of its secret is
+	defer d.managed.mu.Unlock() // after the first create's swap (it holds mu shared over it), as a read of its secret is
 	ep := d.sched.Table().ByID(e.ID)
 	if ep == nil {
 		return nil, errCreateInProgress
@@ -423,15 +449,18 @@ func (d *Daemon) created(ep *delivery.Endpoint, secret string, settings json.Raw
 // reserve claims name for a create: free among config, managed and other
 // creates in progress, and within the tenant's max_endpoints.
 func (d *Daemon) reserve(name, tenant string, maxEndpoints int) error {
-	d.managed.mu.Lock()
-	defer d.managed.mu.Unlock()
-	if _, taken := d.managed.reserved[name]; taken || d.sched.Table().Get(name) != nil {
+	d.managed.mu.RLock() // a reload checks the names reserved and the config's for clashes
+	defer d.managed.mu.RUnlock()
+	d.managed.resMu.Lock()
+	defer d.managed.resMu.Unlock()
+	table := d.sched.Table()
+	if _, taken := d.managed.reserved[name]; taken || table.Get(name) != nil {
 		return errEndpointExists
 	}
 	if tenant != "" {
-		n := len(d.sched.Table().TenantEndpoints(tenant))
-		for _, t := range d.managed.reserved {
-			if t == tenant {
+		n := len(table.TenantEndpoints(tenant))
+		for name, t := range d.managed.reserved {
+			if t == tenant && table.Get(name) == nil { // a create stays reserved until just after its swap
 				n++
 			}
 		}
@@ -579,7 +608,7 @@ func (d *Daemon) resendTarget(sc api.Scope, name string) (*delivery.Endpoint, er
 
 // managedIn returns the managed endpoint named name if sc may see it: 404
 // when there is none, 409 when it is a config endpoint. The caller holds
-// managed.mu.
+// its name's lock (lockManaged).
 func (d *Daemon) managedIn(sc api.Scope, name string) (*delivery.Endpoint, error) {
 	ep, err := d.endpointIn(sc, name)
 	if err != nil {
@@ -601,8 +630,7 @@ func (d *Daemon) PatchEndpoint(ctx context.Context, sc api.Scope, name string, b
 	if err := json.Unmarshal(body, &patch); err != nil || patch == nil {
 		return nil, badRequest("body: must be a JSON object (a merge patch)")
 	}
-	d.managed.mu.Lock()
-	defer d.managed.mu.Unlock()
+	defer d.lockManaged(name)()
 	m, err := d.managedIn(sc, name)
 	if err != nil {
 		return nil, err
@@ -722,8 +750,7 @@ func mergePatch(doc, patch map[string]json.RawMessage) map[string]json.RawMessag
 // id, which no later endpoint gets, so a new endpoint that reuses the name
 // inherits nothing.
 func (d *Daemon) DeleteEndpoint(ctx context.Context, sc api.Scope, name string) error {
-	d.managed.mu.Lock()
-	defer d.managed.mu.Unlock()
+	defer d.lockManaged(name)()
 	m, err := d.managedIn(sc, name)
 	if err != nil {
 		return err
@@ -738,14 +765,11 @@ func (d *Daemon) DeleteEndpoint(ctx context.Context, sc api.Scope, name string) 
 	return holdError(d.deleteManaged(ctx, m, check))
 }
 
-// deleteManaged removes m, unless check refuses; the caller holds
-// managed.mu.
+// deleteManaged removes m, unless check refuses; the caller holds its
+// name's lock (lockManaged) or the managed set.
 func (d *Daemon) deleteManaged(ctx context.Context, m *delivery.Endpoint, check func(store.EndpointState) error) error {
-	err := d.sched.CommitTable(func(t *delivery.Table) (*delivery.Table, error) {
-		if err := d.store.DeleteManaged(ctx, m.ID, m.Name, check); err != nil {
-			return nil, err
-		}
-		return t.WithoutManaged(m.Name), nil
+	err := d.sched.CommitEndpoint(m.ID, func() error { return d.store.DeleteManaged(ctx, m.ID, m.Name, check) }, func(t *delivery.Table) *delivery.Table {
+		return t.WithoutManaged(m.Name)
 	})
 	if err != nil {
 		return err
@@ -765,8 +789,7 @@ func (d *Daemon) deleteManaged(ctx context.Context, m *delivery.Endpoint, check 
 // EndpointSecret reads a managed endpoint's secret and the previous ones
 // still signing.
 func (d *Daemon) EndpointSecret(sc api.Scope, name string) (*client.Secrets, error) {
-	d.managed.mu.Lock()
-	defer d.managed.mu.Unlock() // a read between a rotation's commit and its swap would see the new secret early
+	defer d.lockManaged(name)() // a read between a rotation's commit and its swap would see the new secret early
 	m, err := d.managedIn(sc, name)
 	if err != nil {
 		return nil, err
@@ -802,8 +825,7 @@ func (d *Daemon) RotateSecret(ctx context.Context, sc api.Scope, name string, in
 		}
 		overlap = v
 	}
-	d.managed.mu.Lock()
-	defer d.managed.mu.Unlock()
+	defer d.lockManaged(name)()
 	m, err := d.managedIn(sc, name)
 	if err != nil {
 		return nil, err

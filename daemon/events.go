@@ -167,23 +167,41 @@ func (d *Daemon) disableFailing(ctx context.Context) {
 	// not every endpoint, each second.
 	t := d.sched.Table()
 	now := time.Now()
+	// The disables run together, so that they share commits: a receiver
+	// many tenants use, down for disable_after, makes them all qualify at
+	// once, and one after the other they took a commit each.
+	var wg sync.WaitGroup
+	room := make(chan struct{}, disablesAtOnce)
 	for id, st := range d.sched.Failing() {
 		since := st.FailingSince
 		ep := t.ByID(id)
 		if since.IsZero() || ep == nil || ep.DisableAfter <= 0 || t.Disabled(id) || now.Sub(since) < ep.DisableAfter {
 			continue
 		}
-		reason := fmt.Sprintf("failed every attempt since %s (disable_after %s)", since.UTC().Format(time.RFC3339), ep.DisableAfter)
-		if err := d.sched.SetDisabled(ctx, ep.ID, true, reason, store.ByHookd); errors.Is(err, delivery.ErrUnchanged) {
-			continue // disabled meanwhile, by another: not ours to notify
-		} else if err != nil {
-			d.log.Error().Err(err).Str("endpoint", ep.Name).Msg("disable failing endpoint")
-			continue
-		}
-		if target := t.Get(config.NotifyEndpoint); target != nil && !ep.Internal {
-			d.out.put(generated(target, "hookd.endpoint.disabled", map[string]any{
-				"endpoint": ep.Name, "tenant": ep.Tenant, "reason": reason, "failing_since": since.UTC(),
-			}))
-		}
+		room <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-room }()
+			d.disableFailed(ctx, t, ep, since)
+		})
+	}
+	wg.Wait()
+}
+
+// disablesAtOnce bounds disableFailing's disables in flight.
+const disablesAtOnce = 64
+
+// disableFailed disables ep, failing every attempt since since.
+func (d *Daemon) disableFailed(ctx context.Context, t *delivery.Table, ep *delivery.Endpoint, since time.Time) {
+	reason := fmt.Sprintf("failed every attempt since %s (disable_after %s)", since.UTC().Format(time.RFC3339), ep.DisableAfter)
+	if err := d.sched.SetDisabled(ctx, ep.ID, true, reason, store.ByHookd); errors.Is(err, delivery.ErrUnchanged) {
+		return // disabled meanwhile, by another: not ours to notify
+	} else if err != nil {
+		d.log.Error().Err(err).Str("endpoint", ep.Name).Msg("disable failing endpoint")
+		return
+	}
+	if target := t.Get(config.NotifyEndpoint); target != nil && !ep.Internal {
+		d.out.put(generated(target, "hookd.endpoint.disabled", map[string]any{
+			"endpoint": ep.Name, "tenant": ep.Tenant, "reason": reason, "failing_since": since.UTC(),
+		}))
 	}
 }

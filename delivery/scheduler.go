@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -105,7 +106,8 @@ type Scheduler struct {
 	log    zerolog.Logger
 
 	table   atomic.Pointer[Table]
-	tableMu sync.Mutex // serialises table writers
+	tableMu sync.Mutex                // serialises the table's swaps; never held across a commit
+	epMu    [endpointLocks]sync.Mutex // orders one endpoint's changes, each a commit and a swap (lockEndpoint)
 
 	// inbox: written by the committer (via OnQueued and completion
 	// callbacks), drained by the loop. A mutex and a wake channel rather than
@@ -225,26 +227,11 @@ func (s *Scheduler) SendTest(ep *Endpoint, id, eventType string, body []byte) Re
 func (s *Scheduler) Table() *Table { return s.table.Load() }
 
 // UpdateTable swaps in fn of the table in force (a reload, a managed
-// endpoint created, changed or deleted), serialised with the other table
-// writers so that no change is lost; disabled flags carry over. added are
-// the ids of endpoints the change adds (or adds again).
+// endpoint created), serialised with the other swaps so that no change is
+// lost; disabled flags carry over. added are the ids of endpoints the
+// change adds (or adds again).
 func (s *Scheduler) UpdateTable(fn func(*Table) *Table, added ...string) {
-	s.CommitTable(func(t *Table) (*Table, error) { return fn(t), nil }, added...)
-}
-
-// CommitTable is UpdateTable for a change that is committed to the store
-// first: fn commits it and returns the new table, or an error, which
-// leaves the table as it was. A SetDisabled (a 410, disable_after) cannot
-// land between the commit and the swap, where it would write a state the
-// swap then contradicts or, for a delete, park with its own reason.
-func (s *Scheduler) CommitTable(fn func(*Table) (*Table, error), added ...string) error {
-	s.tableMu.Lock()
-	defer s.tableMu.Unlock()
-	t, err := fn(s.table.Load())
-	if err != nil {
-		return err
-	}
-	s.table.Store(t)
+	s.swap(fn)
 	// An endpoint added again may have an ordered head waiting for its
 	// retry that was parked meanwhile: look at the added ones again.
 	if len(added) > 0 {
@@ -252,6 +239,50 @@ func (s *Scheduler) CommitTable(fn func(*Table) (*Table, error), added ...string
 	} else {
 		s.poke()
 	}
+}
+
+// swap replaces the table in force by fn of it.
+func (s *Scheduler) swap(fn func(*Table) *Table) {
+	s.tableMu.Lock()
+	s.table.Store(fn(s.table.Load()))
+	s.tableMu.Unlock()
+}
+
+// endpointLocks is how many locks the endpoints' changes share (by hash
+// of their id): changes of two endpoints wait for each other only when
+// their ids share one.
+const endpointLocks = 64
+
+var endpointSeed = maphash.MakeSeed()
+
+func endpointLock(id string) uint64 { return maphash.String(endpointSeed, id) % endpointLocks }
+
+// lockEndpoint serialises the changes of the endpoint with internal id
+// id (SetDisabled, CommitEndpoint), so that none lands between another's
+// commit and its swap, and returns its unlock. The table's own lock is
+// held only for each swap: changes of different endpoints commit together
+// instead of one per commit (a storm of 410s from many endpoints, each
+// disabling its own, once ran at one commit each, with the workers that
+// got them waiting in line).
+func (s *Scheduler) lockEndpoint(id string) func() {
+	mu := &s.epMu[endpointLock(id)]
+	mu.Lock()
+	return mu.Unlock
+}
+
+// CommitEndpoint makes a change of the endpoint with internal id id that
+// is committed to the store first: commit commits it, then apply makes it
+// current, unless commit failed (its error is returned, and the table
+// stays as it was). A SetDisabled (a 410, disable_after) of the endpoint
+// cannot land between the commit and the swap, where it would write a
+// state the swap then contradicts or, for a delete, park with its own
+// reason. added is as UpdateTable's.
+func (s *Scheduler) CommitEndpoint(id string, commit func() error, apply func(*Table) *Table, added ...string) error {
+	defer s.lockEndpoint(id)()
+	if err := commit(); err != nil {
+		return err
+	}
+	s.UpdateTable(apply, added...)
 	return nil
 }
 
@@ -260,30 +291,31 @@ func (s *Scheduler) CommitTable(fn func(*Table) (*Table, error), added ...string
 // state is persisted; disabling parks its pending deliveries as
 // undeliverable with reason. DisableChange's refusals are its errors.
 func (s *Scheduler) SetDisabled(ctx context.Context, id string, on bool, reason, by string) error {
-	s.tableMu.Lock()
-	old := s.table.Load()
-	if old.ByID(id) == nil {
+	unlock := s.lockEndpoint(id)
+	t := s.table.Load()
+	if t.ByID(id) == nil {
 		// Deleted or removed meanwhile (a 410 answering an attempt that
 		// was in flight at the delete): a state written now would outlive
 		// it, and its deliveries are parked with the reason it went with.
-		s.tableMu.Unlock()
+		unlock()
 		return nil
 	}
 	// A disable takes effect before the state is written, so nothing more
 	// is dispatched to the endpoint; an enable after, so that one the
-	// state refuses (an operator's hold) is never dispatched to. Either is
-	// undone if the write fails.
+	// state refuses (an operator's hold) is never dispatched to. A disable
+	// is undone if the write fails.
+	was := t.Disabled(id)
 	if on {
-		s.table.Store(old.WithDisabled(id, on))
+		s.swap(func(t *Table) *Table { return t.WithDisabled(id, true) })
 	}
 	err := s.st.UpdateEndpointState(ctx, id, DisableChange(on, reason, by, s.clock.Now().UTC()))
 	switch {
-	case err != nil:
-		s.table.Store(old)
-	case !on:
-		s.table.Store(old.WithDisabled(id, on))
+	case err != nil && on && !was:
+		s.swap(func(t *Table) *Table { return t.WithDisabled(id, false) })
+	case err == nil && !on:
+		s.swap(func(t *Table) *Table { return t.WithDisabled(id, false) })
 	}
-	s.tableMu.Unlock()
+	unlock()
 	if err != nil || !on {
 		return err
 	}

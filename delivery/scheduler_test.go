@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -586,5 +587,76 @@ func TestDisableChange(t *testing.T) {
 		if es != want {
 			t.Errorf("%+v, on=%v by %s: state %+v, want %+v", c.state, c.on, c.who, es, want)
 		}
+	}
+}
+
+// gatedStates holds the state writes of one endpoint until released, and
+// fails the test if two of that endpoint's changes commit at once.
+type gatedStates struct {
+	*fakeStore
+	id      string
+	entered chan struct{}
+	release chan struct{}
+	writing atomic.Int32
+	t       *testing.T
+}
+
+func (g *gatedStates) UpdateEndpointState(ctx context.Context, name string, fn func(*store.EndpointState) error) error {
+	if name == g.id {
+		if g.writing.Add(1) > 1 {
+			g.t.Errorf("two changes of %s committing at once", name)
+		}
+		defer g.writing.Add(-1)
+		g.entered <- struct{}{}
+		<-g.release
+	}
+	return g.fakeStore.UpdateEndpointState(ctx, name, fn)
+}
+
+// A state change waits for the commit of its own endpoint's change in
+// progress, not for other endpoints' (a storm of 410s once disabled its
+// endpoints one commit at a time, with every worker that got one waiting
+// in line); a disable is in force before its commit.
+func TestStateChangesWaitOnlyForTheirEndpoint(t *testing.T) {
+	// Two ids with locks of their own (the locks are shared by hash).
+	other := "b"
+	for i := 0; endpointLock(other) == endpointLock("a"); i++ {
+		other = fmt.Sprintf("b%d", i)
+	}
+	a, b := testEndpoint(t, "a", "http://127.0.0.1:1/", 1, time.Second), testEndpoint(t, other, "http://127.0.0.1:1/", 1, time.Second)
+	st := &gatedStates{fakeStore: newFakeStore(), id: "a", entered: make(chan struct{}), release: make(chan struct{}), t: t}
+	s, err := New(st, &fakeSender{}, NewTable([]*Endpoint{a, b}, nil), Options{Workers: 1, ShutdownTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 2)
+	go func() { errs <- s.SetDisabled(t.Context(), "a", true, "disabled by operator", store.ByOperator) }()
+	<-st.entered
+	if !s.Table().Disabled("a") {
+		t.Fatal("a disable is not in force while it commits")
+	}
+	// The same endpoint's next change waits for the first's commit.
+	go func() { errs <- s.SetDisabled(t.Context(), "a", false, "", store.ByOperator) }()
+	done := make(chan error)
+	go func() { done <- s.SetDisabled(t.Context(), other, true, "disabled by operator", store.ByOperator) }()
+	select {
+	case err := <-done:
+		if err != nil || !s.Table().Disabled(other) {
+			t.Fatalf("%s: %v, disabled %v", other, err, s.Table().Disabled(other))
+		}
+	case <-time.After(30 * time.Second): // a deadlock's detector, not a timing
+		close(st.release)
+		t.Fatalf("%s's disable waited for a's commit", other)
+	}
+	st.release <- struct{}{}
+	<-st.entered
+	st.release <- struct{}{}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.Table().Disabled("a") || st.states["a"].Disabled {
+		t.Fatalf("a: disabled in table %v, in store %+v; want enabled (the later change)", s.Table().Disabled("a"), st.states["a"])
 	}
 }

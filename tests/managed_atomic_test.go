@@ -249,3 +249,88 @@ func TestDisableDuringDeleteWaitsForIt(t *testing.T) {
 		t.Fatalf("after the delete: %v", dl)
 	}
 }
+
+// A change of one managed endpoint holds that endpoint only while it
+// commits: reading another's secret, patching a third and disabling a
+// fourth do not wait for it (every change once waited for the last one's
+// commit, about 20 a second for all tenants together), and the changes
+// then land together. The endpoint's own secret is read after its change.
+func TestEndpointChangeHoldsOnlyItsEndpoint(t *testing.T) {
+	rcv := NewReceiver(t)
+	var armed atomic.Int32
+	entered, release := make(chan struct{}), make(chan struct{})
+	d := MustOpenDaemonExtra(t, Extra{}, "", func(d *daemon.Daemon) {
+		d.StoreHooks.BeforeCommit = func() error {
+			if armed.CompareAndSwap(1, 0) {
+				entered <- struct{}{}
+				<-release
+			}
+			return nil
+		}
+	})
+	for _, name := range []string{"a", "b", "c", "e"} {
+		if st, out := d.Admin("POST", "/v1/endpoints", `{"name":"`+name+`","url":"`+rcv.URL+`/`+name+`","events":["*"],"tenant":"t_`+name+`"}`); st != 201 {
+			t.Fatal(st, out)
+		}
+	}
+	_, before := d.Admin("GET", "/v1/endpoints/a/secret", "")
+
+	armed.Store(1)
+	rotated := make(chan map[string]any)
+	go func() {
+		st, out := d.Admin("POST", "/v1/endpoints/a/rotate-secret", `{"overlap":"0s"}`)
+		if st != 200 {
+			t.Errorf("rotate: %d %v", st, out)
+		}
+		rotated <- out
+	}()
+	<-entered // the rotation of a is in its commit, holding a
+	others := make(chan string, 4)
+	go func() {
+		if st, out := d.Admin("GET", "/v1/endpoints/b/secret", ""); st != 200 {
+			t.Errorf("secret of b: %d %v", st, out)
+		}
+		others <- "read b's secret"
+	}()
+	go func() {
+		if st, out := d.Admin("PATCH", "/v1/endpoints/c", `{"description":"patched"}`); st != 200 {
+			t.Errorf("patch c: %d %v", st, out)
+		}
+		others <- "patched c"
+	}()
+	go func() {
+		if st, out := d.Admin("POST", "/v1/endpoints/e/disable", ""); st != 200 {
+			t.Errorf("disable e: %d %v", st, out)
+		}
+		others <- "disabled e"
+	}()
+	ownRead := make(chan map[string]any)
+	go func() {
+		_, out := d.Admin("GET", "/v1/endpoints/a/secret", "")
+		ownRead <- out
+	}()
+	// b's read answers while a's commit is held. (c's patch and e's disable
+	// commit after it, in the next commit: their answers come once it is released.)
+	select {
+	case what := <-others:
+		if what != "read b's secret" {
+			t.Fatalf("%s while a's commit was held", what)
+		}
+	case <-time.After(30 * time.Second): // a deadlock's detector, not a timing
+		close(release)
+		t.Fatal("reading b's secret waited for a's change")
+	}
+	close(release)
+	out := <-rotated
+	<-others
+	<-others
+	if got := <-ownRead; got["secret"] != out["secret"] || got["secret"] == before["secret"] {
+		t.Fatalf("a's secret read during its rotation: %v; before %v, rotated to %v", got["secret"], before["secret"], out["secret"])
+	}
+	if _, ep := d.Admin("GET", "/v1/endpoints/c", ""); ep["description"] != "patched" {
+		t.Fatalf("c: %v", ep)
+	}
+	if _, ep := d.Admin("GET", "/v1/endpoints/e", ""); ep["state"] != "disabled" {
+		t.Fatalf("e: %v", ep)
+	}
+}
