@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"regexp"
 	"regexp/syntax"
 	"slices"
 	"strconv"
@@ -295,9 +296,25 @@ func exactNeg(a any) any {
 func filterError(err error) *FilterError {
 	var fe *file.Error
 	if errors.As(err, &fe) {
-		return &FilterError{Line: fe.Line, Column: fe.Column + 1, Msg: fe.Message}
+		return &FilterError{Line: fe.Line, Column: fe.Column + 1, Msg: literalMessage(fe.Message)}
 	}
 	return &FilterError{Msg: err.Error()}
+}
+
+// outOfRange is expr's message for a number literal its Go parse refused.
+var outOfRange = regexp.MustCompile(`^invalid (integer|float) literal: strconv\.Parse(?:Int|Float): parsing "([^"]*)": value out of range$`)
+
+// literalMessage says what is wrong with an out-of-range number literal in
+// the filter's terms rather than Go's.
+func literalMessage(msg string) string {
+	m := outOfRange.FindStringSubmatch(msg)
+	switch {
+	case m == nil:
+		return msg
+	case m[1] == "integer":
+		return fmt.Sprintf("integer %.40s is out of range (at most 9223372036854775807; write %.40s.0 for a float)", m[2], m[2])
+	}
+	return fmt.Sprintf("number %.40s is out of range (at most about 1.8e308)", m[2])
 }
 
 // refuse is an error at node n; CompileFilter binds it to the source for

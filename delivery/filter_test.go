@@ -102,6 +102,9 @@ func TestFilterCompileErrors(t *testing.T) {
 		{`len(uniq(data.a)) > 0`, "unknown name uniq"},
 		{strings.Repeat(`upper(data.s) != "" && `, 9) + "true", "at most 8"},
 		{strings.Repeat(`len(trim(data.s)) > 0 && `, 9) + "true", "at most 8"},
+		// In the filter's terms, not Go's strconv.
+		{`data.n > 99999999999999999999`, "integer 99999999999999999999 is out of range (at most 9223372036854775807; write 99999999999999999999.0 for a float) (column"},
+		{`data.n > 1e999`, "number 1e999 is out of range"},
 	} {
 		_, err := CompileFilter(c.filter)
 		var fe *FilterError
