@@ -425,3 +425,35 @@ func TestGoneParksPending(t *testing.T) {
 		d.waitState(id, "gone", "delivered")
 	}
 }
+
+// A storm of 410s, one from each of many endpoints at once, disables each
+// of them by hookd with its own reason and parks its delivery, while a
+// healthy endpoint of the same events keeps receiving. (The disables no
+// longer wait for each other's commits: TestStateChangesWaitOnlyForTheirEndpoint.)
+func TestGoneStormDisablesEachEndpoint(t *testing.T) {
+	const n = 40
+	rcv := NewReceiver(t)
+	cfg := endpoint("healthy", rcv.URL+"/ok", `["*"]`, "")
+	for i := range n {
+		path := fmt.Sprintf("/gone%d", i)
+		rcv.Status(path, 410, 100)
+		cfg += endpoint(fmt.Sprintf("gone%d", i), rcv.URL+path, `["*"]`, fmt.Sprintf(`tenant = "t%d"`, i))
+	}
+	d := MustOpenDaemonExtra(t, Extra{Tenants: "deny_networks = []"}, cfg, nil)
+	ids := make([]string, n)
+	for i := range n {
+		ids[i] = d.Event(fmt.Sprintf(`{"type":"t","tenant":"t%d","data":%d}`, i, i))
+	}
+	for i, id := range ids {
+		if dl := d.waitState(id, fmt.Sprintf("gone%d", i), "undeliverable"); !strings.Contains(fmt.Sprint(dl["reason"]), "410") {
+			t.Fatalf("gone%d parked with %v", i, dl["reason"])
+		}
+	}
+	for i := range n {
+		_, ep := d.Admin("GET", fmt.Sprintf("/v1/endpoints/gone%d", i), "")
+		if ep["state"] != "disabled" || ep["disabled_by"] != "hookd" || !strings.Contains(fmt.Sprint(ep["disabled_reason"]), "410") {
+			t.Fatalf("gone%d: %v", i, ep)
+		}
+	}
+	rcv.Wait(t, "/ok", n)
+}
