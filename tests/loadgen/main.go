@@ -81,14 +81,19 @@ func main() {
 	during := flag.String("during", "", "shell command to run once while the load runs (e.g. a backup); reports the ack latency while it ran")
 	duringAfter := flag.Duration("during-after", 5*time.Second, "when to start -during")
 	tenants := flag.Int("tenants", 0, "each event carries a random tenant t0..tN-1 (0 = none)")
-	admin := flag.String("admin", "127.0.0.1:8526", "admin address, for -create-endpoints and -churn (loopback only)")
+	admin := flag.String("admin", "127.0.0.1:8526", "admin address, for -create-endpoints, -patch-endpoints and -churn (loopback only)")
 	create := flag.Int("create-endpoints", 0, "create this many managed endpoints (tenant t<i>, delivering to -receiver) through the admin API with -c connections, report, and exit")
+	patch := flag.Int("patch-endpoints", 0, "PATCH the first this many endpoints of -create-endpoints, each once, with -c connections, report, and exit")
 	churn := flag.Float64("churn", 0, "PATCH this many managed endpoints (ep-t<i>, from -create-endpoints) per second while the load runs")
 	noWait := flag.Bool("no-wait", false, "do not wait for the deliveries after the ingest (e2e then counts those made by its end)")
 	latency := flag.Duration("latency", 0, "how long loadgen's receiver takes to answer (e.g. 1ms: ordered endpoints wait for each answer)")
 	flag.Parse()
 	if *create > 0 {
 		createEndpoints(*admin, *recv, *create, *c)
+		return
+	}
+	if *patch > 0 {
+		patchEndpoints(*admin, *patch, *c)
 		return
 	}
 
@@ -258,11 +263,33 @@ func tenantBody(dst, body []byte, i int) []byte {
 // createEndpoints creates n managed endpoints ep-t<i> of tenant t<i>
 // through the admin API over c connections and prints how long it took.
 func createEndpoints(admin, recv string, n, c int) {
+	adminOps("create-endpoints", admin, n, c, 201, func(i int, req *fasthttp.Request) {
+		req.SetRequestURI("http://" + admin + "/v1/endpoints")
+		req.Header.SetMethod("POST")
+		req.SetBodyString(fmt.Sprintf(`{"name":"ep-t%d","tenant":"t%d","url":"http://%s/hook","events":["*"]}`, i, i, recv))
+	})
+}
+
+// patchEndpoints PATCHes the endpoints -create-endpoints made, each once:
+// how many changes of different endpoints the daemon makes a second.
+func patchEndpoints(admin string, n, c int) {
+	adminOps("patch-endpoints", admin, n, c, 200, func(i int, req *fasthttp.Request) {
+		req.SetRequestURI(fmt.Sprintf("http://%s/v1/endpoints/ep-t%d", admin, i))
+		req.Header.SetMethod("PATCH")
+		req.SetBodyString(fmt.Sprintf(`{"description":"patched %d"}`, i))
+	})
+}
+
+// adminOps sends n admin requests, the i-th made by set, over c
+// connections, and reports their rate and latency; an answer other than
+// want is an error.
+func adminOps(mode, admin string, n, c, want int, set func(i int, req *fasthttp.Request)) {
 	if !loopback(admin) {
 		fatal("refusing non-loopback admin %s", admin)
 	}
 	client := &fasthttp.HostClient{Addr: admin, MaxConns: c}
 	var next, errs atomic.Int64
+	lat := make([]time.Duration, n)
 	var wg sync.WaitGroup
 	start := time.Now()
 	for range c {
@@ -270,21 +297,22 @@ func createEndpoints(admin, recv string, n, c int) {
 			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 			defer fasthttp.ReleaseRequest(req)
 			defer fasthttp.ReleaseResponse(resp)
-			req.SetRequestURI("http://" + admin + "/v1/endpoints")
-			req.Header.SetMethod("POST")
 			req.Header.SetContentType("application/json")
 			for i := next.Add(1) - 1; i < int64(n); i = next.Add(1) - 1 {
-				req.SetBodyString(fmt.Sprintf(`{"name":"ep-t%d","tenant":"t%d","url":"http://%s/hook","events":["*"]}`, i, i, recv))
-				if err := client.Do(req, resp); err != nil || resp.StatusCode() != 201 {
+				set(int(i), req)
+				t0 := time.Now()
+				if err := client.Do(req, resp); err != nil || resp.StatusCode() != want {
 					errs.Add(1)
 				}
+				lat[i] = time.Since(t0)
 			}
 		})
 	}
 	wg.Wait()
 	el := time.Since(start)
-	out, _ := json.Marshal(map[string]any{"mode": "create-endpoints", "endpoints": n, "conns": c, "errors": errs.Load(),
-		"secs": el.Seconds(), "per_sec": float64(n) / el.Seconds()})
+	slices.Sort(lat)
+	out, _ := json.Marshal(map[string]any{"mode": mode, "endpoints": n, "conns": c, "errors": errs.Load(),
+		"secs": el.Seconds(), "per_sec": float64(n) / el.Seconds(), "p50_ms": ms(lat[n/2]), "p99_ms": ms(lat[n*99/100])})
 	fmt.Println(string(out))
 }
 
