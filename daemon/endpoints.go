@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"maps"
 	"runtime"
 	"slices"
@@ -69,11 +68,11 @@ func decodeManaged(rec *store.Managed) (config.APISettings, config.SecretSet, er
 // but changes only disabled flags.)
 type managedSet struct {
 	mu    sync.RWMutex
-	names [nameLocks]sync.Mutex // by hash of the name
+	names delivery.KeyLocks // by name
 	// resMu guards reserved and doomed where mu is held shared.
 	resMu sync.Mutex
-	// reserved are names (and tenants' counts) of creates waiting for their
-	// commit: a create holds no name's lock across it.
+	// reserved are names (and tenants' counts) of creates under way, from
+	// reserve until just after their swap.
 	reserved map[string]string // name → tenant
 	// doomed are reserved names whose tenant was deleted during their
 	// commit: the create takes its endpoint back instead of making it
@@ -81,20 +80,31 @@ type managedSet struct {
 	doomed map[string]bool
 }
 
-// nameLocks is how many locks managed endpoints' names share.
-const nameLocks = 64
-
-var nameSeed = maphash.MakeSeed()
-
 // lockManaged holds the managed set shared and the lock of name, for a
 // change (or a read that must not fall between a change's commit and its
 // swap) of the managed endpoint named name; it returns the unlock.
 func (d *Daemon) lockManaged(name string) func() {
 	d.managed.mu.RLock()
-	mu := &d.managed.names[maphash.String(nameSeed, name)%nameLocks]
-	mu.Lock()
-	return func() { mu.Unlock(); d.managed.mu.RUnlock() }
+	unlock := d.managed.names.Lock(name)
+	return func() { unlock(); d.managed.mu.RUnlock() }
 }
+
+// together runs fn(0) … fn(n-1), at most changesAtOnce at a time, and
+// waits for them: changes that each wait for a commit then share commits.
+func together(n int, fn func(i int)) {
+	var wg sync.WaitGroup
+	room := make(chan struct{}, changesAtOnce)
+	for i := range n {
+		room <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-room }()
+			fn(i)
+		})
+	}
+	wg.Wait()
+}
+
+const changesAtOnce = 64
 
 var (
 	errEndpointInConfig = &apiError{Status: 409, Code: "endpoint_in_config", Message: "this endpoint is defined in the config file; change it there"}
@@ -945,8 +955,8 @@ func (d *Daemon) SetDisabled(ctx context.Context, sc api.Scope, name string, on 
 		return nil, err
 	}
 	// The hold is checked where the state is written (DisableChange); this
-	// read answers a repeated refusal at once, without waiting for a
-	// commit under the table's lock, which every state change shares.
+	// read answers a repeated refusal at once, without a commit under the
+	// endpoint's lock, which the endpoint's other changes wait for.
 	if err := d.operatorHold(sc, ep.ID); err != nil {
 		return nil, err
 	}

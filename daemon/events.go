@@ -167,28 +167,23 @@ func (d *Daemon) disableFailing(ctx context.Context) {
 	// not every endpoint, each second.
 	t := d.sched.Table()
 	now := time.Now()
-	// The disables run together, so that they share commits: a receiver
-	// many tenants use, down for disable_after, makes them all qualify at
-	// once, and one after the other they took a commit each.
-	var wg sync.WaitGroup
-	room := make(chan struct{}, disablesAtOnce)
+	type failed struct {
+		ep    *delivery.Endpoint
+		since time.Time
+	}
+	var due []failed
 	for id, st := range d.sched.Failing() {
-		since := st.FailingSince
 		ep := t.ByID(id)
-		if since.IsZero() || ep == nil || ep.DisableAfter <= 0 || t.Disabled(id) || now.Sub(since) < ep.DisableAfter {
+		if st.FailingSince.IsZero() || ep == nil || ep.DisableAfter <= 0 || t.Disabled(id) || now.Sub(st.FailingSince) < ep.DisableAfter {
 			continue
 		}
-		room <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-room }()
-			d.disableFailed(ctx, t, ep, since)
-		})
+		due = append(due, failed{ep, st.FailingSince})
 	}
-	wg.Wait()
+	// Together, so that they share commits: a receiver many tenants use,
+	// down for disable_after, makes them all qualify at once, and one
+	// after the other they took a commit each.
+	together(len(due), func(i int) { d.disableFailed(ctx, t, due[i].ep, due[i].since) })
 }
-
-// disablesAtOnce bounds disableFailing's disables in flight.
-const disablesAtOnce = 64
 
 // disableFailed disables ep, failing every attempt since since.
 func (d *Daemon) disableFailed(ctx context.Context, t *delivery.Table, ep *delivery.Endpoint, since time.Time) {

@@ -2,8 +2,6 @@ package daemon
 
 import (
 	"fmt"
-	"slices"
-	"sync"
 
 	"github.com/valyala/fasthttp"
 
@@ -82,21 +80,20 @@ func (d *Daemon) adminDeleteTenant(ctx *fasthttp.RequestCtx, args []string) erro
 		return &apiError{Status: 404, Code: "not_found", Message: fmt.Sprintf("tenant %q: no endpoints and no portal sessions", tenant)}
 	}
 	out := client.DeletedTenant{Tenant: tenant, Deleted: []string{}, Kept: []string{}}
-	// The deletes run together, so that they share commits: one after the
-	// other, a tenant's hundred endpoints took a hundred, with every change
-	// of a managed endpoint waiting for the last.
-	var wg sync.WaitGroup
-	errs := make([]error, len(eps))
-	for i, ep := range slices.Clone(eps) {
-		m := d.sched.Table().Managed(ep.Name)
-		if m == nil {
+	var managed []*delivery.Endpoint
+	for _, ep := range eps {
+		if m := d.sched.Table().Managed(ep.Name); m != nil {
+			managed = append(managed, m)
+			out.Deleted = append(out.Deleted, ep.Name)
+		} else {
 			out.Kept = append(out.Kept, ep.Name)
-			continue
 		}
-		out.Deleted = append(out.Deleted, ep.Name)
-		wg.Go(func() { errs[i] = d.deleteManaged(ctx, m, nil) })
 	}
-	wg.Wait()
+	// Together, so that they share commits: one after the other, a
+	// tenant's hundred endpoints took a hundred, holding every managed
+	// endpoint's change meanwhile.
+	errs := make([]error, len(managed))
+	together(len(managed), func(i int) { errs[i] = d.deleteManaged(ctx, managed[i], nil) })
 	for _, err := range errs {
 		if err != nil {
 			return err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -106,8 +105,8 @@ type Scheduler struct {
 	log    zerolog.Logger
 
 	table   atomic.Pointer[Table]
-	tableMu sync.Mutex                // serialises the table's swaps; never held across a commit
-	epMu    [endpointLocks]sync.Mutex // orders one endpoint's changes, each a commit and a swap (lockEndpoint)
+	tableMu sync.Mutex // serialises the table's swaps; never held across a commit
+	epLocks KeyLocks   // by id: orders one endpoint's changes, each a commit and a swap (lockEndpoint)
 
 	// inbox: written by the committer (via OnQueued and completion
 	// callbacks), drained by the loop. A mutex and a wake channel rather than
@@ -248,15 +247,6 @@ func (s *Scheduler) swap(fn func(*Table) *Table) {
 	s.tableMu.Unlock()
 }
 
-// endpointLocks is how many locks the endpoints' changes share (by hash
-// of their id): changes of two endpoints wait for each other only when
-// their ids share one.
-const endpointLocks = 64
-
-var endpointSeed = maphash.MakeSeed()
-
-func endpointLock(id string) uint64 { return maphash.String(endpointSeed, id) % endpointLocks }
-
 // lockEndpoint serialises the changes of the endpoint with internal id
 // id (SetDisabled, CommitEndpoint), so that none lands between another's
 // commit and its swap, and returns its unlock. The table's own lock is
@@ -265,9 +255,7 @@ func endpointLock(id string) uint64 { return maphash.String(endpointSeed, id) % 
 // disabling its own, once ran at one commit each, with the workers that
 // got them waiting in line).
 func (s *Scheduler) lockEndpoint(id string) func() {
-	mu := &s.epMu[endpointLock(id)]
-	mu.Lock()
-	return mu.Unlock
+	return s.epLocks.Lock(id)
 }
 
 // CommitEndpoint makes a change of the endpoint with internal id id that
@@ -297,6 +285,10 @@ func (s *Scheduler) SetDisabled(ctx context.Context, id string, on bool, reason,
 		// Deleted or removed meanwhile (a 410 answering an attempt that
 		// was in flight at the delete): a state written now would outlive
 		// it, and its deliveries are parked with the reason it went with.
+		// A managed endpoint's delete holds its lock, so it is wholly
+		// before or after this; a reload does not, and a config endpoint
+		// it removes during the write keeps the state, as a config
+		// endpoint's state outlives its removal anyway.
 		unlock()
 		return nil
 	}

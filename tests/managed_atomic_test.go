@@ -276,7 +276,7 @@ func TestEndpointChangeHoldsOnlyItsEndpoint(t *testing.T) {
 	_, before := d.Admin("GET", "/v1/endpoints/a/secret", "")
 
 	armed.Store(1)
-	rotated := make(chan map[string]any)
+	rotated := make(chan map[string]any, 1)
 	go func() {
 		st, out := d.Admin("POST", "/v1/endpoints/a/rotate-secret", `{"overlap":"0s"}`)
 		if st != 200 {
@@ -304,7 +304,7 @@ func TestEndpointChangeHoldsOnlyItsEndpoint(t *testing.T) {
 		}
 		others <- "disabled e"
 	}()
-	ownRead := make(chan map[string]any)
+	ownRead := make(chan map[string]any, 1)
 	go func() {
 		_, out := d.Admin("GET", "/v1/endpoints/a/secret", "")
 		ownRead <- out
