@@ -35,6 +35,7 @@ type Daemon struct {
 	ConfigPath string
 	LogOutput  io.Writer             // default os.Stdout
 	StoreHooks store.Options         // tests: fault injection
+	PortalNow  func() time.Time      // tests: the portal's clock (nil: time.Now)
 	Notify     func(state ...string) // sd_notify; nil outside systemd
 	// BackupWriteTimeout is how long a GET /v1/backup client may take to
 	// read each MiB before the backup is abandoned; 0 means 30s.

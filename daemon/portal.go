@@ -46,7 +46,7 @@ func (d *Daemon) openPortal(cfg *config.Config, closers *[]func()) error {
 	defer cancel()
 	var err error
 	d.portal.srv, err = portal.New(ctx, portal.Options{Ops: d, Store: d.store, Config: d.Config, Log: d.log.With().Str("component", "portal").Logger(),
-		Addr: d.PortalAddr()})
+		Addr: d.PortalAddr(), Now: d.PortalNow})
 	if err != nil {
 		return err
 	}

@@ -69,6 +69,8 @@ type Server struct {
 	now   func() time.Time
 	// key signs magic-link tokens; nil when the portal listener is off.
 	key []byte
+	// writes limits each tenant's changes (limits.go).
+	writes writeLimits
 }
 
 // New returns a portal server. With a portal listener it loads the

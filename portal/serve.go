@@ -91,8 +91,16 @@ func (s *Server) dispatch(r *request, routes []route, path string, isAPI bool) {
 			s.fail(r, isAPI, errForbidden("this link does not allow "+capNames(rt.need&^r.sess.Caps)))
 			return
 		}
-		if method != "GET" && method != "HEAD" && !s.checkCSRF(r) {
-			return
+		if method != "GET" && method != "HEAD" {
+			if !s.checkCSRF(r) {
+				return
+			}
+			if rt.need != 0 && !r.sess.Scope.All() {
+				if err := s.writes.allow(r.sess.Scope.Tenant(), s.now()); err != nil {
+					s.fail(r, isAPI, err)
+					return
+				}
+			}
 		}
 		err := api.CheckQuery(r.ctx.QueryArgs(), listQueries[rt.method+" "+rt.pattern])
 		if err == nil {

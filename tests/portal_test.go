@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"hookd/daemon"
 )
 
 // browser is one browser's session with a daemon's portal (or /ui/): its
@@ -927,5 +929,69 @@ func TestTenantDeleteTakesCreatesUnderWay(t *testing.T) {
 		if _, out := d.Admin("GET", "/v1/endpoints?tenant="+tenant, ""); len(names(out)) != 0 {
 			t.Fatalf("round %d: %v outlived its tenant's delete (create answered %d)", i, names(out), created)
 		}
+	}
+}
+
+// A customer's changes through the portal are limited per tenant (100 at
+// once, then 20 a second): beyond, a 429 rate_limited with Retry-After
+// that changes nothing; another tenant, reads and the operators' /ui/ are
+// not held to it, and the customer may go on once time has passed. (Every
+// change is a commit, and most rebuild the routing table.)
+func TestPortalLimitsEachCustomersChanges(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	rcv := NewReceiver(t)
+	d := MustOpenDaemonExtra(t, Extra{Portal: `listen = "127.0.0.1:0"`, Admin: `token = "s3cret-admin"`, Tenants: "deny_networks = []"}, "", func(d *daemon.Daemon) { d.PortalNow = clock })
+	for _, ep := range []string{
+		`{"name":"a1","tenant":"a","url":"` + rcv.URL + `/a1","events":["*"]}`,
+		`{"name":"b1","tenant":"b","url":"` + rcv.URL + `/b1","events":["*"]}`,
+	} {
+		if status, out := d.Admin("POST", "/v1/endpoints", ep); status != 201 {
+			t.Fatalf("create: %d %v", status, out)
+		}
+	}
+	a, b := login(t, d, "a", nil), login(t, d, "b", nil)
+	if status, out := a.call("PATCH", "/api/endpoints/a1", `{"description":"kept"}`); status != 200 {
+		t.Fatalf("change: %d %v", status, out)
+	}
+	// A refused change counts as a change: a loop of bad ones is a loop.
+	for i := range 99 {
+		if status, out := a.call("PATCH", "/api/endpoints/a1", `{"timeout":"soon"}`); status != 400 {
+			t.Fatalf("bad change %d: %d %v", i, status, out)
+		}
+	}
+	h := []string{"Cookie", a.cookie, "X-CSRF-Token", a.csrf, "Content-Type", "application/json", "Origin", "http://" + d.PortalAddr()}
+	resp, body := raw(t, "PATCH", "http://"+d.PortalAddr()+"/api/endpoints/a1", `{"description":"one too many"}`, h...)
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "1" || !strings.Contains(string(body), `"rate_limited"`) {
+		t.Fatalf("the 101st change at once: %d %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	if status, out := a.call("POST", "/api/endpoints", `{"url":"`+rcv.URL+`/a2","events":["*"]}`); status != 429 {
+		t.Fatalf("a create over the limit: %d %v", status, out)
+	}
+	if _, out := a.call("GET", "/api/endpoints/a1", ""); out["description"] != "kept" {
+		t.Fatalf("a read over the limit: %v (the refused change must change nothing)", out)
+	}
+	if status, out := b.call("PATCH", "/api/endpoints/b1", `{"description":"b's own"}`); status != 200 {
+		t.Fatalf("another tenant's change: %d %v", status, out)
+	}
+	form := []string{"Content-Type", "application/x-www-form-urlencoded", "Origin", "http://" + d.AdminAddr()}
+	resp, _ = raw(t, "POST", "http://"+d.AdminAddr()+"/ui/login", "token=s3cret-admin", form...)
+	op := sessionOf(t, d, resp, "http://"+d.AdminAddr()+"/ui")
+	for i := range 110 {
+		if status, out := op.call("PATCH", "/api/endpoints/a1", `{"timeout":"soon"}`); status != 400 {
+			t.Fatalf("operator's change %d: %d %v", i, status, out)
+		}
+	}
+	mu.Lock()
+	now = now.Add(100 * time.Millisecond) // two changes' worth
+	mu.Unlock()
+	for i := range 2 {
+		if status, out := a.call("PATCH", "/api/endpoints/a1", `{"description":"later"}`); status != 200 {
+			t.Fatalf("change %d after 100 ms: %d %v", i, status, out)
+		}
+	}
+	if status, _ := a.call("PATCH", "/api/endpoints/a1", `{"description":"later still"}`); status != 429 {
+		t.Fatalf("a third change after 100 ms: %d", status)
 	}
 }
