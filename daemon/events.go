@@ -188,8 +188,8 @@ func (d *Daemon) disableFailing(ctx context.Context) {
 // disableFailed disables ep, failing every attempt since since.
 func (d *Daemon) disableFailed(ctx context.Context, t *delivery.Table, ep *delivery.Endpoint, since time.Time) {
 	reason := fmt.Sprintf("failed every attempt since %s (disable_after %s)", since.UTC().Format(time.RFC3339), ep.DisableAfter)
-	if err := d.sched.SetDisabled(ctx, ep.ID, true, reason, store.ByHookd); errors.Is(err, delivery.ErrUnchanged) {
-		return // disabled meanwhile, by another: not ours to notify
+	if err := d.sched.SetDisabled(ctx, ep.ID, true, reason, store.ByHookd); errors.Is(err, delivery.ErrUnchanged) || errors.Is(err, delivery.ErrGone) {
+		return // disabled meanwhile by another, or gone: not ours to notify
 	} else if err != nil {
 		d.log.Error().Err(err).Str("endpoint", ep.Name).Msg("disable failing endpoint")
 		return

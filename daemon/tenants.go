@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/valyala/fasthttp"
@@ -62,6 +63,21 @@ func (d *Daemon) adminDeleteTenant(ctx *fasthttp.RequestCtx, args []string) erro
 	if err != nil {
 		return err
 	}
+	out, removed, err := d.removeTenant(ctx, tenant, revoked)
+	if len(removed) > 0 {
+		d.parkDeleted(ctx, removed...)
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(ctx, 200, out)
+	return nil
+}
+
+// removeTenant is adminDeleteTenant's part under the managed set: the
+// tenant's managed endpoints removed (those it could), their deliveries
+// not yet parked.
+func (d *Daemon) removeTenant(ctx context.Context, tenant string, revoked int) (*client.DeletedTenant, []*delivery.Endpoint, error) {
 	d.managed.mu.Lock()
 	defer d.managed.mu.Unlock()
 	inFlight := 0
@@ -77,7 +93,7 @@ func (d *Daemon) adminDeleteTenant(ctx *fasthttp.RequestCtx, args []string) erro
 	eps := d.sched.Table().TenantEndpoints(tenant)
 	if len(eps) == 0 && revoked == 0 && inFlight == 0 {
 		// Its portal links, if it had any, are revoked all the same.
-		return &apiError{Status: 404, Code: "not_found", Message: fmt.Sprintf("tenant %q: no endpoints and no portal sessions", tenant)}
+		return nil, nil, &apiError{Status: 404, Code: "not_found", Message: fmt.Sprintf("tenant %q: no endpoints and no portal sessions", tenant)}
 	}
 	out := client.DeletedTenant{Tenant: tenant, Deleted: []string{}, Kept: []string{}}
 	var managed []*delivery.Endpoint
@@ -93,12 +109,18 @@ func (d *Daemon) adminDeleteTenant(ctx *fasthttp.RequestCtx, args []string) erro
 	// tenant's hundred endpoints took a hundred, holding every managed
 	// endpoint's change meanwhile.
 	errs := make([]error, len(managed))
-	together(len(managed), func(i int) { errs[i] = d.deleteManaged(ctx, managed[i], nil) })
-	for _, err := range errs {
-		if err != nil {
-			return err
+	together(len(managed), func(i int) { errs[i] = d.removeManaged(ctx, managed[i], nil) })
+	var removed []*delivery.Endpoint
+	var failed error
+	for i, err := range errs {
+		if err == nil {
+			removed = append(removed, managed[i])
+		} else if failed == nil {
+			failed = err
 		}
 	}
-	writeJSON(ctx, 200, out)
-	return nil
+	if failed != nil {
+		return nil, removed, failed
+	}
+	return &out, removed, nil
 }

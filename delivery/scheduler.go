@@ -283,14 +283,15 @@ func (s *Scheduler) SetDisabled(ctx context.Context, id string, on bool, reason,
 	t := s.table.Load()
 	if t.ByID(id) == nil {
 		// Deleted or removed meanwhile (a 410 answering an attempt that
-		// was in flight at the delete): a state written now would outlive
-		// it, and its deliveries are parked with the reason it went with.
-		// A managed endpoint's delete holds its lock, so it is wholly
-		// before or after this; a reload does not, and a config endpoint
-		// it removes during the write keeps the state, as a config
-		// endpoint's state outlives its removal anyway.
+		// was in flight at the delete, an operator's disable racing the
+		// tenant's delete): a state written now would outlive it, and its
+		// deliveries are parked with the reason it went with. A managed
+		// endpoint's delete holds its lock, so it is wholly before or
+		// after this; a reload does not, and a config endpoint it removes
+		// during the write keeps the state, as a config endpoint's state
+		// outlives its removal anyway.
 		unlock()
-		return nil
+		return ErrGone
 	}
 	// A disable takes effect before the state is written, so nothing more
 	// is dispatched to the endpoint; an enable after, so that one the
@@ -317,6 +318,12 @@ func (s *Scheduler) SetDisabled(ctx context.Context, id string, on bool, reason,
 // ErrOperatorHold refuses a tenant's change to the disabled state of an
 // endpoint the operator disabled.
 var ErrOperatorHold = errors.New("disabled by the operator")
+
+// ErrGone is a state change of an endpoint no longer there: deleted or
+// removed since it was looked up. The change is the delete's to answer
+// (its deliveries are parked with its reason); an API caller gets a 404,
+// as if it had come after.
+var ErrGone = errors.New("no such endpoint")
 
 // ErrUnchanged is hookd's own disable of an endpoint disabled already,
 // by another: it keeps that reason, and its deliveries were parked with it.

@@ -86,7 +86,7 @@ func (s *Scheduler) attempt(it *item) {
 				// next delivery must already see it disabled. Parking a
 				// long queue stops at the shutdown deadline too; what is
 				// left is parked by attempt after the restart.
-				if err := s.SetDisabled(s.attempts, ep.ID, true, v.Reason, store.ByHookd); err != nil && !errors.Is(err, ErrUnchanged) {
+				if err := s.SetDisabled(s.attempts, ep.ID, true, v.Reason, store.ByHookd); err != nil && !errors.Is(err, ErrUnchanged) && !errors.Is(err, ErrGone) {
 					s.log.Error().Err(err).Str("endpoint", ep.Name).Msg("disable endpoint after 410")
 				}
 			}

@@ -442,8 +442,16 @@ func (s *Store) Close() error {
 	return err
 }
 
-// submit hands fn to the committer and waits for its commit.
+// submit hands fn to the committer and waits for its commit. A ctx done
+// before then refuses it; once handed over it is committed or failed by
+// the committer, which runs until the store closes, and submit answers
+// that, whatever ctx does meanwhile: an answer never says "not stored" of a
+// write that was. (Returning at ctx's end, an API change cut short by the
+// shutdown answered 503, "nothing was stored", and was kept.)
 func (s *Store) submit(ctx context.Context, fn func(*bolt.Tx, *txState) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	ch := make(chan error, 1)
 	if err := s.toCommitter(&request{fn: fn, done: func(err error) { ch <- err }}); err != nil {
 		return err
@@ -458,10 +466,6 @@ func (s *Store) submit(ctx context.Context, fn func(*bolt.Tx, *txState) error) e
 		default:
 			return ErrClosed
 		}
-	case <-ctx.Done():
-		// The write may still commit; callers treat this like any other
-		// unacknowledged write.
-		return ctx.Err()
 	}
 }
 

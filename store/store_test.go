@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -492,5 +493,43 @@ func TestRefusalCommitsTheRestOfItsBatch(t *testing.T) {
 	s.apply([]*request{r1, r2})
 	if commits != before || !errors.Is(*r1Err, ErrExists) || !errors.Is(*r2Err, ErrKeyUsed) {
 		t.Fatalf("refusals alone: %d commits, answers %v %v", commits-before, *r1Err, *r2Err)
+	}
+}
+
+// A write handed to the committer is answered with its commit's result,
+// even if its caller's context ends meanwhile (the API's request context
+// ends at shutdown): "not stored" is never said of a write that was. A
+// context done before is refused, and nothing is written.
+func TestSubmitAnswersTheCommitNotTheContext(t *testing.T) {
+	var hold atomic.Bool
+	entered, release := make(chan struct{}), make(chan struct{})
+	s := mustOpen(t, Options{BeforeCommit: func() error {
+		if hold.CompareAndSwap(true, false) {
+			entered <- struct{}{}
+			<-release
+		}
+		return nil
+	}})
+	put := func(name string) func(*bolt.Tx, *txState) error {
+		return func(tx *bolt.Tx, _ *txState) error {
+			return tx.Bucket(bktEndpoints).Put([]byte(name), encodeEndpointState(EndpointState{Disabled: true}))
+		}
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	hold.Store(true)
+	answer := make(chan error, 1)
+	go func() { answer <- s.submit(ctx, put("kept")) }()
+	<-entered
+	cancel() // as a shutdown ends the request's context during the commit
+	close(release)
+	if err := <-answer; err != nil {
+		t.Fatalf("answered %v for a write that committed", err)
+	}
+	if err := s.submit(ctx, put("refused")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a write with its context done: %v", err)
+	}
+	states, err := s.EndpointStatesOf([]string{"kept", "refused"})
+	if err != nil || !states["kept"].Disabled || states["refused"].Disabled {
+		t.Fatalf("states %v %v", states, err)
 	}
 }
