@@ -818,7 +818,14 @@ func (d *Daemon) parkDeleted(ctx context.Context, eps ...*delivery.Endpoint) {
 		// longer there, and the next start parks the rest (parkRemoved).
 		d.log.Warn().Err(err).Strs("endpoints", names).Msg("parking deleted endpoints' deliveries")
 	}
-	d.log.Info().Strs("endpoints", names).Int("parked", n).Msg("managed endpoints deleted")
+	if len(eps) == 1 {
+		d.log.Info().Str("endpoint", names[0]).Int("parked", n).Msg("managed endpoint deleted")
+		return
+	}
+	for _, name := range names {
+		d.log.Info().Str("endpoint", name).Msg("managed endpoint deleted")
+	}
+	d.log.Info().Int("endpoints", len(eps)).Int("parked", n).Msg("their deliveries parked")
 }
 
 // EndpointSecret reads a managed endpoint's secret and the previous ones
@@ -985,7 +992,9 @@ func (d *Daemon) SetDisabled(ctx context.Context, sc api.Scope, name string, on 
 	if err := d.operatorHold(sc, ep.ID); err != nil {
 		return nil, err
 	}
-	if err := d.sched.SetDisabled(ctx, ep.ID, on, disabledBy(sc), disabler(sc)); err != nil {
+	if err := d.sched.SetDisabled(ctx, ep.ID, on, disabledBy(sc), disabler(sc)); errors.Is(err, delivery.ErrGone) {
+		return nil, unknownEndpoint(name) // deleted while this waited for it: as if it came after
+	} else if err != nil {
 		return nil, holdError(err)
 	}
 	state := "active"
@@ -1018,11 +1027,8 @@ var errOperatorHold = &apiError{Status: 403, Code: "forbidden", Message: "disabl
 
 // holdError is err, or errOperatorHold for the hold's refusal.
 func holdError(err error) error {
-	switch {
-	case errors.Is(err, delivery.ErrOperatorHold):
+	if errors.Is(err, delivery.ErrOperatorHold) {
 		return errOperatorHold
-	case errors.Is(err, delivery.ErrGone):
-		return errNotFound // deleted while this waited for it: as if it came after
 	}
 	return err
 }

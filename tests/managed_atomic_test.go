@@ -247,7 +247,7 @@ func TestDisableDuringDeleteWaitsForIt(t *testing.T) {
 	// "disabled" for an endpoint that is gone (black-box testing: an
 	// operator's disable racing a tenant's delete answered 200, the hold
 	// the operator was told of on nothing).
-	if err := <-disabled; !errors.Is(err, api.ErrNotFound) {
+	if err := <-disabled; api.ErrorOf(err).Status != 404 {
 		t.Fatalf("disable: %v", err)
 	}
 	if dl := onlyDelivery(t, d, id); dl["state"] != "undeliverable" || dl["reason"] != "endpoint deleted" {
