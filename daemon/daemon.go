@@ -37,6 +37,9 @@ type Daemon struct {
 	StoreHooks store.Options         // tests: fault injection
 	PortalNow  func() time.Time      // tests: the portal's clock (nil: time.Now)
 	Notify     func(state ...string) // sd_notify; nil outside systemd
+	// ReloadBuilt (tests) runs when a reload has built the managed
+	// endpoints, before it holds them.
+	ReloadBuilt func()
 	// BackupWriteTimeout is how long a GET /v1/backup client may take to
 	// read each MiB before the backup is abandoned; 0 means 30s.
 	BackupWriteTimeout time.Duration

@@ -121,49 +121,65 @@ var (
 // can only be the [defaults] it inherits (checks added to the API since it
 // was created apply to changes, not to stored endpoints). Left out, it
 // would not be served, not be found by the API, and have its deliveries
-// parked as deleted. They are decoded and built on every CPU (with 100,000
-// of them, building one after the other was most of the start).
+// parked as deleted.
 func (d *Daemon) loadManaged(cfg *config.Config) ([]*delivery.Endpoint, error) {
 	recs, err := d.store.ManagedEndpoints()
 	if err != nil {
 		return nil, fmt.Errorf("read managed endpoints: %w", err)
 	}
-	now := time.Now()
-	built := make([]*delivery.Endpoint, len(recs))
-	decodeErrs, buildErrs := make([]error, len(recs)), make([]error, len(recs))
+	all := buildManaged(cfg, recs, time.Now())
+	eps := make([]*delivery.Endpoint, 0, len(all))
+	for _, b := range all {
+		if b.err != nil {
+			return nil, b.err
+		}
+		if err := b.ep.CheckFilterWritten(); err != nil {
+			// Stored before the rule: it loads, and a create or patch
+			// would be refused it (one with an unavailable builtin
+			// accepts no event until it is changed).
+			d.log.Warn().Str("endpoint", b.ep.Name).Str("tenant", b.ep.Tenant).Str("problem", err.Error()).Msg("managed endpoint's filter breaks a rule it was stored before")
+		}
+		eps = append(eps, b.ep)
+	}
+	return eps, nil
+}
+
+// built is a managed endpoint's record built under a config: the
+// endpoint, or why not (undecodable: its record does not decode).
+type built struct {
+	ep          *delivery.Endpoint
+	err         error
+	undecodable bool
+}
+
+// buildManaged decodes and builds recs under cfg, on every CPU (with
+// 100,000 of them, building one after the other was most of the start).
+func buildManaged(cfg *config.Config, recs []store.Managed, now time.Time) []built {
+	out := make([]built, len(recs))
 	var wg sync.WaitGroup
 	workers := min(runtime.GOMAXPROCS(0), len(recs)/256+1)
 	for w := range workers {
 		wg.Go(func() {
 			for i := w; i < len(recs); i += workers {
-				settings, secrets, err := decodeManaged(&recs[i])
-				if err != nil {
-					decodeErrs[i] = err
-					continue
-				}
-				built[i], buildErrs[i] = cfg.BuildManaged(recs[i].ID, &settings, secrets, now)
+				out[i] = buildRecord(cfg, &recs[i], now)
 			}
 		})
 	}
 	wg.Wait()
-	eps := built[:0]
-	for i, ep := range built {
-		switch {
-		case decodeErrs[i] != nil:
-			return nil, decodeErrs[i]
-		case buildErrs[i] != nil:
-			return nil, unbuildable(&recs[i], buildErrs[i])
-		default:
-			if err := ep.CheckFilterWritten(); err != nil {
-				// Stored before the rule: it loads, and a create or patch
-				// would be refused it (one with an unavailable builtin
-				// accepts no event until it is changed).
-				d.log.Warn().Str("endpoint", ep.Name).Str("tenant", ep.Tenant).Str("problem", err.Error()).Msg("managed endpoint's filter breaks a rule it was stored before")
-			}
-			eps = append(eps, ep)
-		}
+	return out
+}
+
+// buildRecord decodes and builds the managed endpoint rec under cfg.
+func buildRecord(cfg *config.Config, rec *store.Managed, now time.Time) built {
+	settings, secrets, err := decodeManaged(rec)
+	if err != nil {
+		return built{err: err, undecodable: true}
 	}
-	return eps, nil
+	ep, err := cfg.BuildManaged(rec.ID, &settings, secrets, now)
+	if err != nil {
+		return built{err: unbuildable(rec, err)}
+	}
+	return built{ep: ep}
 }
 
 // unbuildable is the error of a config under which the stored managed

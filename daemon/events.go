@@ -123,13 +123,17 @@ func (d *Daemon) onOutcome(ev delivery.OutcomeEvent) {
 // greetNewEndpoints records endpoints seen for the first time and sends a
 // test event to those with test_on_create.
 func (d *Daemon) greetNewEndpoints(ctx context.Context) error {
+	// The table before the states: a managed endpoint in it has committed
+	// its create, and with it its FirstSeen (a reload greets without
+	// holding the managed set, while creates go on).
+	t := d.sched.Table()
 	states, err := d.store.EndpointStates()
 	if err != nil {
 		return err
 	}
 	var fresh []*delivery.Endpoint
 	var ids []string
-	for _, ep := range d.sched.Table().All() {
+	for _, ep := range t.All() {
 		if !ep.Internal && states[ep.ID].FirstSeen.IsZero() {
 			fresh, ids = append(fresh, ep), append(ids, ep.ID)
 		}

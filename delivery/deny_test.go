@@ -1,7 +1,9 @@
 package delivery
 
 import (
+	"fmt"
 	"net/netip"
+	"slices"
 	"testing"
 )
 
@@ -74,4 +76,43 @@ func TestTableManagedChanges(t *testing.T) {
 	if t4.WithManaged(ep("m:3", "fifo", "A")).AnyOrdered() || !t3.WithAllManaged([]*Endpoint{fifo}).AnyOrdered() {
 		t.Fatal("AnyOrdered after a patch or a reload")
 	}
+}
+
+// ManagedChanges finds what changed between two tables, through the
+// shards a change copied: a replaced endpoint, a new one, a deleted one
+// (a name deleted and made again is both), and nothing between a table
+// and itself or a table with only its config or disabled flags changed.
+func TestTableManagedChangesSince(t *testing.T) {
+	ep := func(id, name string) *Endpoint {
+		e, err := NewEndpoint(EndpointConfig{ID: id, Name: name, Tenant: "T" + name, Events: []string{"*"}, Envelope: &StandardEnvelope, Signing: &SigningConfig{Scheme: "none"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	var eps []*Endpoint
+	for i := range 1000 {
+		eps = append(eps, ep(fmt.Sprintf("m:%d", i), fmt.Sprintf("e%d", i)))
+	}
+	before := NewTable(nil, nil).WithAllManaged(eps)
+	ids := func(eps []*Endpoint) []string {
+		var out []string
+		for _, e := range eps {
+			out = append(out, e.ID)
+		}
+		slices.Sort(out)
+		return out
+	}
+	check := func(what string, after *Table, changed, deleted []string) {
+		t.Helper()
+		c, d := after.ManagedChanges(before)
+		if !slices.Equal(ids(c), changed) || !slices.Equal(ids(d), deleted) {
+			t.Fatalf("%s: changed %d %.80v deleted %v, want %d %.80v and %v", what, len(c), ids(c), ids(d), len(changed), changed, deleted)
+		}
+	}
+	check("itself", before, nil, nil)
+	check("config and flags", before.WithConfig([]*Endpoint{ep("", "cfg")}).WithDisabled("m:3", true), nil, nil)
+	after := before.WithManaged(ep("m:7", "e7")).WithManaged(ep("m:2000", "new")).WithoutManaged("e9").WithoutManaged("e11").WithManaged(ep("m:2001", "e11"))
+	check("changes", after, []string{"m:2000", "m:2001", "m:7"}, []string{"m:11", "m:9"})
+	check("a reload's", before.WithAllManaged(before.ManagedEndpoints()), ids(eps), nil) // every endpoint anew
 }
