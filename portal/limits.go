@@ -30,6 +30,10 @@ const (
 type writeLimits struct {
 	mu sync.Mutex
 	m  map[string]*rate.Limiter
+	// pruned is when the full limiters were last dropped: at most once in
+	// the time a limiter takes to fill, so that with more tenants active
+	// than keptLimits each new one does not scan them all.
+	pruned time.Time
 }
 
 // allow takes one change of tenant's at now, or answers the 429 to give.
@@ -41,12 +45,13 @@ func (w *writeLimits) allow(tenant string, now time.Time) error {
 		if w.m == nil {
 			w.m = map[string]*rate.Limiter{}
 		}
-		if len(w.m) >= keptLimits {
+		if len(w.m) >= keptLimits && now.Sub(w.pruned) >= writesBurst/writesPerSecond*time.Second {
 			for t, l := range w.m {
 				if l.TokensAt(now) >= writesBurst {
 					delete(w.m, t)
 				}
 			}
+			w.pruned = now
 		}
 		l = rate.NewLimiter(writesPerSecond, writesBurst)
 		w.m[tenant] = l

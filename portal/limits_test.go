@@ -34,4 +34,14 @@ func TestWriteLimits(t *testing.T) {
 	if len(w.m) != 1 {
 		t.Fatalf("%d limiters kept; want only the new one's", len(w.m))
 	}
+
+	// With more tenants active than keptLimits, the limiters are scanned
+	// once in the time one takes to fill, not at each new tenant.
+	var busy writeLimits
+	for i := range keptLimits + 10 {
+		busy.allow(fmt.Sprint("t", i), now.Add(time.Duration(i)*time.Microsecond))
+	}
+	if len(busy.m) != keptLimits+10 || !busy.pruned.Equal(now.Add(keptLimits*time.Microsecond)) {
+		t.Fatalf("%d limiters, last scan at %v", len(busy.m), busy.pruned.Sub(now))
+	}
 }
