@@ -573,13 +573,7 @@ func (d *Daemon) Endpoints(sc api.Scope, q client.EndpointQuery) (*client.Endpoi
 	if q.Tenant != "" {
 		all = t.TenantEndpoints(q.Tenant)
 	}
-	var eps []*delivery.Endpoint
-	for _, ep := range all {
-		if !ep.Internal && sc.Owns(ep.Tenant) && ep.Name > q.Cursor {
-			eps = append(eps, ep)
-		}
-	}
-	slices.SortFunc(eps, func(a, b *delivery.Endpoint) int { return strings.Compare(a.Name, b.Name) })
+	eps := firstByName(all, q.Cursor, limit+1, func(ep *delivery.Endpoint) bool { return !ep.Internal && sc.Owns(ep.Tenant) })
 	if len(eps) > limit {
 		eps, out.NextCursor = eps[:limit], eps[limit-1].Name
 	}
@@ -587,6 +581,31 @@ func (d *Daemon) Endpoints(sc api.Scope, q client.EndpointQuery) (*client.Endpoi
 		return nil, err
 	}
 	return out, nil
+}
+
+// firstByName returns, by name, the first n endpoints of eps named after
+// after that keep accepts. It sorts batches of 2n, each cut back to the
+// first n, not every endpoint: sorting 100,000 for each page of 100 took
+// most of the page's 60 ms.
+func firstByName(eps []*delivery.Endpoint, after string, n int, keep func(*delivery.Endpoint) bool) []*delivery.Endpoint {
+	byName := func(a, b *delivery.Endpoint) int { return strings.Compare(a.Name, b.Name) }
+	out := make([]*delivery.Endpoint, 0, 2*n)
+	bound := "" // once out was cut: its last name, beyond which none can be among the first n
+	for _, e := range eps {
+		if e.Name <= after || (bound != "" && e.Name >= bound) || !keep(e) {
+			continue
+		}
+		if len(out) == cap(out) {
+			slices.SortFunc(out, byName)
+			out, bound = out[:n], out[n-1].Name
+			if e.Name >= bound {
+				continue
+			}
+		}
+		out = append(out, e)
+	}
+	slices.SortFunc(out, byName)
+	return out[:min(n, len(out))]
 }
 
 // checkLimit is a list's limit: 0 means the default, 100; at most 1000.
