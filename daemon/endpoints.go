@@ -60,8 +60,8 @@ func decodeManaged(rec *store.Managed) (config.APISettings, config.SecretSet, er
 
 // managedSet guards the managed endpoints, which are the scheduler's
 // table's (Table.Managed, Table.ManagedEndpoints), so that no change is
-// lost to a concurrent one. What reads or changes the set as a whole (a
-// reload, a tenant's delete) holds mu; a change of one endpoint holds its
+// lost to a concurrent one. What changes the set as a whole (a reload's
+// swap, a tenant's delete) holds mu; a change of one endpoint holds its
 // name's lock and mu shared (lockManaged) over its read, commit and swap,
 // so that changes of different endpoints commit together instead of one
 // per commit. (The scheduler's SetDisabled swaps the table without them,

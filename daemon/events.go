@@ -123,17 +123,16 @@ func (d *Daemon) onOutcome(ev delivery.OutcomeEvent) {
 // greetNewEndpoints records endpoints seen for the first time and sends a
 // test event to those with test_on_create.
 func (d *Daemon) greetNewEndpoints(ctx context.Context) error {
-	// The table before the states: a managed endpoint in it has committed
-	// its create, and with it its FirstSeen (a reload greets without
-	// holding the managed set, while creates go on).
-	t := d.sched.Table()
 	states, err := d.store.EndpointStates()
 	if err != nil {
 		return err
 	}
 	var fresh []*delivery.Endpoint
 	var ids []string
-	for _, ep := range t.All() {
+	// The config's only: a managed endpoint's create stores its FirstSeen
+	// and sends its test event itself, and one deleted while a reload
+	// greets would otherwise look new (a state written for a deleted id).
+	for _, ep := range d.sched.Table().ConfigEndpoints() {
 		if !ep.Internal && states[ep.ID].FirstSeen.IsZero() {
 			fresh, ids = append(fresh, ep), append(ids, ep.ID)
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -400,12 +401,7 @@ type shardedIndex struct {
 	platform []*Endpoint
 	n        int
 	ordered  int // how many have ordering = "fifo"
-	// idVer numbers each byID shard, a copy anew (shardVer): shards of
-	// two tables with the same number are the same map (ManagedChanges).
-	idVer [shards]uint64
 }
-
-var shardVer atomic.Uint64
 
 func shardOf(key string) int {
 	h := uint32(2166136261) // FNV-1a
@@ -437,7 +433,6 @@ func (t *Table) WithAllManaged(eps []*Endpoint) *Table {
 	per := len(eps)/shards + len(eps)/shards/8 + 1
 	for i := range shards {
 		m.byName[i], m.byID[i], m.byTenant[i] = make(map[string]*Endpoint, per), make(map[string]*Endpoint, per), make(map[string][]*Endpoint, per)
-		m.idVer[i] = shardVer.Add(1)
 	}
 	// A tenant's endpoints are carved out of one array (most tenants have
 	// one: a slice each was 100,000 objects for the collector); each
@@ -493,12 +488,13 @@ func (t *Table) WithManagedOf(o *Table) *Table {
 // ManagedChanges returns the managed endpoints of t that since does not
 // have as they are (created, or changed: a change puts in a new
 // endpoint), and those of since that t does not have (deleted). It looks
-// only in the shards a change copied, so it costs what changed, not every
-// endpoint.
+// only in the shards a change copied (a shard is never changed once
+// published: the same map is the same endpoints), so it costs what
+// changed, not every endpoint.
 func (t *Table) ManagedChanges(since *Table) (changed, deleted []*Endpoint) {
 	now, then := t.managed, since.managed
 	for i := range shards {
-		if now.idVer[i] == then.idVer[i] {
+		if reflect.ValueOf(now.byID[i]).UnsafePointer() == reflect.ValueOf(then.byID[i]).UnsafePointer() {
 			continue
 		}
 		for id, e := range now.byID[i] {
@@ -544,7 +540,7 @@ func (x *shardedIndex) without(name string) *shardedIndex {
 	ns, is := shardOf(name), shardOf(old.ID)
 	c.byName[ns] = copyShard(x.byName[ns])
 	delete(c.byName[ns], name)
-	c.byID[is], c.idVer[is] = copyShard(x.byID[is]), shardVer.Add(1)
+	c.byID[is] = copyShard(x.byID[is])
 	delete(c.byID[is], old.ID)
 	if old.Tenant == "" {
 		c.platform = slices.DeleteFunc(slices.Clone(x.platform), func(e *Endpoint) bool { return e == old })
@@ -569,7 +565,7 @@ func (x *shardedIndex) put(e *Endpoint) {
 	ns, is := shardOf(e.Name), shardOf(e.ID)
 	x.byName[ns] = copyShard(x.byName[ns])
 	x.byName[ns][e.Name] = e
-	x.byID[is], x.idVer[is] = copyShard(x.byID[is]), shardVer.Add(1)
+	x.byID[is] = copyShard(x.byID[is])
 	x.byID[is][e.ID] = e
 	if e.Tenant == "" {
 		x.platform = append(slices.Clip(x.platform), e)
