@@ -389,11 +389,20 @@ func (d *Daemon) createEndpoint(ctx context.Context, sc api.Scope, body []byte, 
 		if running := d.cfg.Load(); running != cfg {
 			// A reload ran during the commit and did not see this endpoint
 			// (reserved, not in the table): build it under the config now
-			// running, as the reload would have.
-			if rebuilt, err := running.BuildManaged(id, &s, secrets, time.Now()); err == nil {
+			// running, as the reload would have. One that does not build
+			// under it is taken back, as the reload would have been refused
+			// with it in the table: kept, it would make the next start
+			// refuse the config (black-box testing: 24 creates racing a
+			// SIGHUP all answered 201, and the daemon could not restart).
+			rebuilt, berr := running.BuildManaged(id, &s, secrets, time.Now())
+			switch {
+			case berr == nil:
 				ep = rebuilt
-			} else {
-				d.log.Error().Str("endpoint", s.Name).Err(err).Msg("managed endpoint created during a reload does not build with the new config; it runs as created, and the next start refuses this config")
+			case d.store.DeleteManaged(ctx, id, s.Name, nil) == nil:
+				release()
+				return nil, false, badRequest("%s (under the config reloaded while this endpoint was being created; nothing was kept)", fieldError(berr).Error())
+			default:
+				d.log.Error().Str("endpoint", s.Name).Err(berr).Msg("managed endpoint created during a reload does not build with the new config, and taking it back failed; it runs as created, and the next start refuses this config")
 			}
 		}
 		// Nothing pending to park yet, and no attempt to disable it: the

@@ -208,6 +208,50 @@ func TestCreateDuringReloadGetsTheNewConfig(t *testing.T) {
 	}
 }
 
+// A create whose commit a reload overtakes, and which does not build under
+// the reloaded config, is taken back and refused naming the field: kept,
+// it ran under the old config and the next start refused the config
+// (black-box testing: 24 creates racing a SIGHUP that set a [defaults]
+// timeout beyond a tenant endpoint's cap all answered 201, and the daemon
+// could not restart).
+func TestCreateThatTheReloadBreaksIsTakenBack(t *testing.T) {
+	rcv := NewReceiver(t)
+	var armed atomic.Bool
+	reloaded := make(chan error, 1)
+	d := MustOpenDaemonExtra(t, Extra{}, "", func(dd *daemon.Daemon) {
+		dd.StoreHooks.BeforeCommit = func() error {
+			if armed.CompareAndSwap(true, false) {
+				old := dd.Config()
+				go func() { reloaded <- dd.Reload() }()
+				for deadline := time.Now().Add(10 * time.Second); dd.Config() == old && time.Now().Before(deadline); {
+					time.Sleep(time.Millisecond)
+				}
+			}
+			return nil
+		}
+	})
+	breaking := "\n[defaults]\ntimeout = \"60s\"\n"
+	d.rewrite(breaking)
+	armed.Store(true)
+	st, out := d.Admin("POST", "/v1/endpoints", `{"name":"c","url":"`+rcv.URL+`/c","events":["*"],"tenant":"t1"}`)
+	if err := <-reloaded; err != nil {
+		t.Fatal(err)
+	}
+	if msg := errMessage(out); st != 400 || !strings.HasPrefix(msg, "timeout: ") || !strings.Contains(msg, "nothing was kept") {
+		t.Fatalf("create: %d %v", st, out)
+	}
+	if st, out := d.Admin("GET", "/v1/endpoints/c", ""); st != 404 {
+		t.Fatalf("the refused create was kept: %d %v", st, out)
+	}
+	if err := d.Reload(); err != nil {
+		t.Fatalf("the config it was refused under: %v", err)
+	}
+	d = d.Restart(breaking)
+	if st, out := d.Admin("POST", "/v1/endpoints", `{"name":"c","url":"`+rcv.URL+`/c","events":["*"],"tenant":"t1"}`); st != 400 || !strings.HasPrefix(errMessage(out), "timeout: ") {
+		t.Fatalf("a create under that config: %d %v", st, out)
+	}
+}
+
 // A reload builds the managed endpoints before it holds them (built under
 // the set, 100,000 held every change of every tenant for 1.6 s): changes
 // made meanwhile are answered at once, and the reload then builds again
