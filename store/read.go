@@ -136,6 +136,7 @@ func (s *Store) ListUndeliverable(endpoint string, limit int, cursor string) ([]
 		out  []Parked
 		next string
 	)
+	s.barrier() // a list after a 202 sees what the event parked (a disabled endpoint's)
 	err = s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bktUndeliverable).Cursor()
 		k, _ := c.Seek(start)
