@@ -932,13 +932,21 @@ func (d *Daemon) RotateSecret(ctx context.Context, sc api.Scope, name string, in
 		return nil, badRequest("secret: %v", err)
 	}
 	if scheme == "standard" {
+		// overlap is how long every secret it replaces may still sign: the
+		// current one, and earlier ones still in their own overlap, which
+		// it shortens. "0s" stops them all (a rotation for a leak must not
+		// leave an older secret signing for another day).
+		until := now.Add(overlap).UTC()
 		for _, p := range current.Previous {
+			if p.ExpiresAt.After(until) {
+				p.ExpiresAt = until
+			}
 			if p.ExpiresAt.After(now) {
 				secrets.Previous = append(secrets.Previous, p)
 			}
 		}
 		if overlap > 0 {
-			secrets.Previous = append(secrets.Previous, config.PreviousSecret{Secret: current.Secret, ExpiresAt: now.Add(overlap).UTC()})
+			secrets.Previous = append(secrets.Previous, config.PreviousSecret{Secret: current.Secret, ExpiresAt: until})
 		}
 		// Every previous secret signs every request until it expires:
 		// rotations in a loop must not pile up signatures.

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"hookd/client"
 	"hookd/seal"
@@ -261,16 +262,33 @@ func TestManagedSecretRotation(t *testing.T) {
 	if _, got := d.Admin("GET", "/v1/endpoints/rot/secret", ""); len(got["previous"].([]any)) != 1 {
 		t.Fatalf("secret with previous: %v", got)
 	}
-	// A rotation without overlap drops the old secret at once (and the
-	// one still overlapping stays until it expires).
+	// A rotation's overlap bounds every secret it replaces: an earlier
+	// one still in a longer overlap is cut to it, and "0s" stops them all
+	// at once (black-box testing: after rotations with 99999h, 24h and 0s
+	// overlaps, four secrets signed).
+	d.Admin("POST", "/v1/endpoints/rot/rotate-secret", `{"overlap":"99999h"}`)
+	d.Admin("POST", "/v1/endpoints/rot/rotate-secret", `{"overlap":"24h"}`)
+	_, got := d.Admin("GET", "/v1/endpoints/rot/secret", "")
+	prev := got["previous"].([]any)
+	if len(prev) != 3 {
+		t.Fatalf("after three rotations: %v", got)
+	}
+	for _, p := range prev {
+		if exp, _ := time.Parse(time.RFC3339, p.(map[string]any)["expires_at"].(string)); exp.After(time.Now().Add(25 * time.Hour)) {
+			t.Fatalf("a previous secret signs beyond the last rotation's overlap: %v", got)
+		}
+	}
 	status, rot2 := d.Admin("POST", "/v1/endpoints/rot/rotate-secret", `{"overlap":"0s","secret":"whsec_`+base64.StdEncoding.EncodeToString([]byte("a chosen secret of 32 bytes....."))+`"}`)
 	if status != 200 {
 		t.Fatalf("rotate with a chosen secret: %d %v", status, rot2)
 	}
+	if _, got := d.Admin("GET", "/v1/endpoints/rot/secret", ""); len(got["previous"].([]any)) != 0 {
+		t.Fatalf("after a rotation without overlap: %v", got)
+	}
 	d.Event(`{"type":"t","data":2}`)
 	r = rcv.Wait(t, "/rot", 2)[1]
-	if n := verifyAmong(t, r, rot2["secret"].(string)); n != 2 {
-		t.Fatalf("%d signatures: the first rotation's overlap should still hold", n)
+	if n := verifyAmong(t, r, rot2["secret"].(string)); n != 1 {
+		t.Fatalf("%d signatures after a rotation without overlap", n)
 	}
 	// Expiry: an overlap that has ended signs no more.
 	d.Admin("POST", "/v1/endpoints/rot/rotate-secret", `{"overlap":"1ms"}`)
