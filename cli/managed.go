@@ -329,7 +329,7 @@ func endpointDelete(args []string, stdout, stderr io.Writer) int {
 func endpointRotate(args []string, stdout, stderr io.Writer) int {
 	const cmd = "endpoints rotate-secret"
 	f := newAdminFlags(cmd, stderr)
-	overlap := f.fs.String("overlap", "", "how long the old secret keeps signing alongside (standard scheme; default 24h, 0s: stop at once)")
+	overlap := f.fs.String("overlap", "", "how long the old secrets keep signing alongside (standard scheme; default 24h, 0s: every old one stops at once)")
 	secret := f.fs.String("secret", "", "the new secret (default: generated)")
 	name, ok := endpointName(f, args, cmd, rotateUsage, stderr)
 	if !ok {
