@@ -91,7 +91,7 @@ Managed endpoints (created through the admin API, kept by the daemon) and tenant
                                               change only what the flags name
   endpoints delete NAME                       delete; its pending deliveries become undeliverable
   endpoints rotate-secret NAME [-overlap 24h] [-secret S]
-                                              new secret; the old one signs alongside until -overlap ends
+                                              new secret; the old ones sign alongside until -overlap ends
   endpoints secret NAME                       read the secret back, and the old ones still signing
   tenants                                     tenants with endpoints, pending, undeliverable, failing
   tenants delete TENANT                       delete a tenant's managed endpoints (config ones stay)

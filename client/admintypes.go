@@ -194,7 +194,8 @@ type PreviousSecret struct {
 
 // RotateRequest is the body of POST /v1/endpoints/{name}/rotate-secret.
 // An empty Secret has one generated; Overlap (default "24h", "0s" = at
-// once) is how long the old standard secret keeps signing.
+// once) is how long the old standard secrets keep signing (every one
+// the rotation replaces: an earlier longer overlap is cut to it).
 type RotateRequest struct {
 	Secret  string `json:"secret,omitempty"`
 	Overlap string `json:"overlap,omitempty"`

@@ -377,8 +377,10 @@ func (d *Daemon) createEndpoint(ctx context.Context, sc api.Scope, body []byte, 
 		d.managed.resMu.Unlock()
 		unlock()
 	}
+	// The take-backs below run to the end even if a shutdown ends the
+	// request meanwhile: a kept endpoint is answered 201.
 	if err == nil && doomed {
-		if err = d.store.DeleteManaged(ctx, id, s.Name, nil); err == nil {
+		if err = d.store.DeleteManaged(context.Background(), id, s.Name, nil); err == nil {
 			release()
 			return nil, false, &apiError{Status: 409, Code: "tenant_deleted", Message: fmt.Sprintf("tenant %q was deleted while this endpoint was being created; nothing was kept", s.Tenant)}
 		}
@@ -398,7 +400,7 @@ func (d *Daemon) createEndpoint(ctx context.Context, sc api.Scope, body []byte, 
 			switch {
 			case berr == nil:
 				ep = rebuilt
-			case d.store.DeleteManaged(ctx, id, s.Name, nil) == nil:
+			case d.store.DeleteManaged(context.Background(), id, s.Name, nil) == nil:
 				release()
 				return nil, false, badRequest("%s (under the config reloaded while this endpoint was being created; nothing was kept)", fieldError(berr).Error())
 			default:

@@ -358,6 +358,7 @@ func (s *Store) Redeliver(ctx context.Context, eventID string, keep func(endpoin
 func (s *Store) RedeliverUndeliverable(ctx context.Context, keep func(endpoint string) bool, since, until time.Time) (int, error) {
 	var keys []string
 	seqs := map[string]uint64{}
+	s.barrier() // what an event acknowledged before parked (a disabled endpoint's) is resent too
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bktUndeliverable).Cursor()
 		deliveries := tx.Bucket(bktDeliveries)
