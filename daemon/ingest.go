@@ -35,9 +35,13 @@ func (d *Daemon) newIngestServer(cfg *config.Config) *fasthttp.Server {
 		// A client that asks first (Expect: 100-continue, as the Go client
 		// does for a big batch) learns of a body over the limit before it
 		// sends it: refused mid-body, it would see a reset, not the 413.
+		// The answer is the JSON error a body read over the limit gets
+		// (fasthttp writes the response as the handler left it; without
+		// it, the 413 had no body).
 		ExpectHandler: func(ctx *fasthttp.RequestCtx) int {
 			if ctx.Request.Header.ContentLength() > maxBody {
 				rejected(fasthttp.StatusRequestEntityTooLarge)
+				d.writeError(ctx, errTooLarge)
 				return fasthttp.StatusRequestEntityTooLarge
 			}
 			return fasthttp.StatusContinue

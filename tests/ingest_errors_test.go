@@ -1,7 +1,11 @@
 package tests
 
 import (
+	"bufio"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -86,6 +90,23 @@ func TestIngestErrors(t *testing.T) {
 	}
 	if status, _ := d.Admin("GET", "/v1/events/tenmb", ""); status != 404 {
 		t.Fatal("10 MB event was stored")
+	}
+	// A client that asks first (Expect: 100-continue: curl for a body
+	// over 1 MiB, the Go client over 64 KiB) gets the same JSON 413
+	// before it sends the body (it had an empty body).
+	conn, err := net.Dial("tcp", d.IngestAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer ingest-token\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n", 10<<20)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tooLarge map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&tooLarge); err != nil || resp.StatusCode != 413 || !strings.Contains(errMessage(tooLarge), "max_event_bytes") {
+		t.Fatalf("10 MB body announced with Expect: %d %v %v", resp.StatusCode, tooLarge, err)
 	}
 
 	// Nothing above was stored.
