@@ -1048,7 +1048,7 @@ func (d *Daemon) SetDisabled(ctx context.Context, sc api.Scope, name string, on 
 	}
 	if err := d.sched.SetDisabled(ctx, ep.ID, on, disabledBy(sc), disabler(sc)); errors.Is(err, delivery.ErrGone) {
 		return nil, unknownEndpoint(name) // deleted while this waited for it: as if it came after
-	} else if err != nil {
+	} else if err != nil && !errors.Is(err, delivery.ErrUnchanged) { // a repeat: so it is
 		return nil, holdError(err)
 	}
 	state := "active"

@@ -301,9 +301,18 @@ func (s *Scheduler) SetDisabled(ctx context.Context, id string, on bool, reason,
 	if on {
 		s.swap(func(t *Table) *Table { return t.WithDisabled(id, true) })
 	}
-	err := s.st.UpdateEndpointState(ctx, id, DisableChange(on, reason, by, s.clock.Now().UTC()))
+	change := DisableChange(on, reason, by, s.clock.Now().UTC())
+	err := s.st.UpdateEndpointState(ctx, id, func(es *store.EndpointState) error {
+		if es.Disabled == on && (!on || es.By == by) {
+			// A repeat by the same party writes nothing and parks nothing
+			// again (a customer's loop of disables committed and logged
+			// each one).
+			return ErrUnchanged
+		}
+		return change(es)
+	})
 	switch {
-	case err != nil && on && !was:
+	case err != nil && on && !was && !errors.Is(err, ErrUnchanged): // disabled already where it is stored
 		s.swap(func(t *Table) *Table { return t.WithDisabled(id, false) })
 	case err == nil && !on:
 		s.swap(func(t *Table) *Table { return t.WithDisabled(id, false) })
@@ -325,8 +334,10 @@ var ErrOperatorHold = errors.New("disabled by the operator")
 // as if it had come after.
 var ErrGone = errors.New("no such endpoint")
 
-// ErrUnchanged is hookd's own disable of an endpoint disabled already,
-// by another: it keeps that reason, and its deliveries were parked with it.
+// ErrUnchanged is a change of an endpoint's disabled state that finds it
+// so already: hookd's own disable of one disabled by anyone, which keeps
+// that reason, or a repeat of the API's disable or enable by the same
+// party. Nothing is written, and no deliveries are parked again.
 var ErrUnchanged = errors.New("disabled already")
 
 // DisableChange is the state update that sets an endpoint's disabled

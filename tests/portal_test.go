@@ -598,6 +598,45 @@ func TestPortalUI(t *testing.T) {
 	}
 }
 
+// A repeated disable or enable by the same party changes nothing: it
+// answers as the first did, and writes, parks and logs nothing again
+// (black-box testing: a customer's loop of disables committed and logged
+// a warning each time, 20 a second). Another party's disable is not a
+// repeat: the operator's takes the endpoint over, and holds it.
+func TestRepeatedDisableChangesNothing(t *testing.T) {
+	d, _ := portalDaemon(t, Extra{})
+	a := login(t, d, "a", nil)
+	disables := func() int { return strings.Count(d.logs.String(), `"message":"endpoint disabled"`) }
+	state := func() map[string]any { _, ep := d.Admin("GET", "/v1/endpoints/a1", ""); return ep }
+	for range 3 {
+		if st, out := a.call("POST", "/api/endpoints/a1/disable", ""); st != 200 || out["state"] != "disabled" {
+			t.Fatalf("the customer's disable: %d %v", st, out)
+		}
+	}
+	if n, ep := disables(), state(); n != 1 || ep["disabled_by"] != "tenant" {
+		t.Fatalf("after three disables by the customer: %d logged, %v", n, ep)
+	}
+	for range 2 {
+		if st, out := d.Admin("POST", "/v1/endpoints/a1/disable", ""); st != 200 {
+			t.Fatalf("the operator's disable: %d %v", st, out)
+		}
+	}
+	if n, ep := disables(), state(); n != 2 || ep["disabled_by"] != "operator" {
+		t.Fatalf("after the operator's disables: %d logged, %v", n, ep)
+	}
+	if st, out := a.call("POST", "/api/endpoints/a1/disable", ""); st != 403 {
+		t.Fatalf("the customer's disable of a held endpoint: %d %v", st, out)
+	}
+	for range 2 {
+		if st, out := d.Admin("POST", "/v1/endpoints/a1/enable", ""); st != 200 || out["state"] != "active" {
+			t.Fatalf("the operator's enable: %d %v", st, out)
+		}
+	}
+	if st, out := a.call("POST", "/api/endpoints/a1/enable", ""); st != 200 || out["state"] != "active" || state()["state"] != "active" {
+		t.Fatalf("the customer's enable of an enabled endpoint: %d %v", st, out)
+	}
+}
+
 // An endpoint the operator disabled stays disabled for its tenant: the
 // customer can neither enable it nor make the disable its own; its own
 // disable it can undo.
