@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -143,6 +144,12 @@ func (c *Config) CheckPatterns(patterns []string) error {
 		}
 	}
 	return nil
+}
+
+// Catalogued reports whether typ is in the [[event_types]] catalogue, or
+// there is none.
+func (c *Config) Catalogued(typ string) bool {
+	return len(c.EventTypes) == 0 || slices.ContainsFunc(c.EventTypes, func(et EventType) bool { return et.Name == typ })
 }
 
 // Example is the catalogued example data of an event type, or nil.

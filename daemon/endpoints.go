@@ -1020,6 +1020,11 @@ func (d *Daemon) TestEndpoint(_ context.Context, sc api.Scope, name string, in c
 			return nil, badRequest("data: a customer's test event carries its type's catalogued example; leave data out")
 		}
 		in.Data = nil
+		// Nor a type the endpoint would never receive, or hookd's own
+		// notices' (hookd.endpoint.disabled), signed as if they were real.
+		if in.Type != ep.TestEventType && (!ep.Matches(in.Type) || strings.HasPrefix(in.Type, "hookd.") || !d.cfg.Load().Catalogued(in.Type)) {
+			return nil, badRequest("type: a customer's test event is of %q or of a type the endpoint receives (its events, in the catalogue of GET /api/event-types when there is one)", ep.TestEventType)
+		}
 	}
 	if in.Data == nil {
 		in.Data, _ = json.Marshal(d.testData(ep, in.Type))

@@ -323,6 +323,21 @@ func TestPortalIsolation(t *testing.T) {
 	if status, out := a.call("POST", "/api/endpoints/a1/test", `{"type":"invoice.paid","data":{"amount":1000000}}`); status != 400 || !strings.HasPrefix(errMessage(out), "data:") {
 		t.Fatalf("test with data: %d %v", status, out)
 	}
+	// Nor of hookd's own notices' types, nor one its endpoint would never
+	// receive (black-box testing: hookd.endpoint.disabled was signed and
+	// sent as a test); the endpoint's test type and the types it receives
+	// are.
+	if status, out := a.call("POST", "/api/endpoints/a1/test", `{"type":"hookd.endpoint.disabled"}`); status != 400 || !strings.HasPrefix(errMessage(out), "type:") {
+		t.Fatalf("test of hookd's own type: %d %v", status, out)
+	}
+	if status, out := a.call("POST", "/api/endpoints/"+name+"/test", `{"type":"other.type"}`); status != 400 || !strings.HasPrefix(errMessage(out), "type:") {
+		t.Fatalf("test of a type the endpoint does not receive: %d %v", status, out)
+	}
+	for _, typ := range []string{"hookd.test", "invoice.paid"} {
+		if status, out := a.call("POST", "/api/endpoints/a1/test", `{"type":"`+typ+`"}`); status != 200 {
+			t.Fatalf("test of %s: %d %v", typ, status, out)
+		}
+	}
 	if status, out := a.call("GET", "/api/endpoints/a1/hours", ""); status != 200 {
 		t.Fatalf("hours: %d %v", status, out)
 	}
