@@ -219,9 +219,16 @@ func (d *Daemon) putManaged(ctx context.Context, rec store.Managed, ep *delivery
 }
 
 // disabledState is the change of state a create or patch stores with its
-// record when its body says disabled: sc's, with its holds.
-func disabledState(on bool, sc api.Scope) func(*store.EndpointState) error {
-	return delivery.DisableChange(on, disabledBy(sc), disabler(sc), time.Now().UTC())
+// record when its body says disabled: sc's, with its holds. A repeat
+// leaves the state as it is (its since too) and sets *repeat.
+func disabledState(on bool, sc api.Scope, repeat *bool) func(*store.EndpointState) error {
+	change := delivery.DisableChange(on, disabledBy(sc), disabler(sc), time.Now().UTC())
+	return func(es *store.EndpointState) error {
+		if *repeat = delivery.Repeat(*es, on, disabler(sc)); *repeat {
+			return nil
+		}
+		return change(es)
+	}
 }
 
 // notSelf refuses a URL that names one of hookd's own listeners by a
@@ -357,7 +364,7 @@ func (d *Daemon) createEndpoint(ctx context.Context, sc api.Scope, body []byte, 
 	rec := store.Managed{ID: id, Name: s.Name, Tenant: s.Tenant, Settings: storedSettings(s), Created: now, Updated: now, Secrets: secretJSON, Number: number,
 		IdempotencyKey: key, RequestHash: hash}
 	if s.Disabled != nil && *s.Disabled {
-		rec.State = disabledState(true, sc)
+		rec.State = disabledState(true, sc, new(bool))
 	}
 
 	if err := d.reserve(s.Name, s.Tenant, cfg.Tenants.MaxEndpoints); err != nil {
@@ -753,16 +760,17 @@ func (d *Daemon) PatchEndpoint(ctx context.Context, sc api.Scope, name string, b
 	}
 	rec.Settings, rec.Updated = storedSettings(s), time.Now().UTC()
 	rec.Secrets, _ = json.Marshal(secrets)
+	var repeat bool // the state said so already: nothing to park
 	if disabled != nil {
 		if err := d.operatorHold(sc, rec.ID); err != nil {
 			return nil, err // at once (see SetDisabled); disabledState checks it in the write
 		}
-		rec.State = disabledState(*disabled, sc)
+		rec.State = disabledState(*disabled, sc, &repeat)
 	}
 	if err := d.putManaged(ctx, rec, ep, disabled); err != nil {
 		return nil, holdError(err)
 	}
-	if disabled != nil && *disabled {
+	if disabled != nil && *disabled && !repeat {
 		// The change is committed and current: a failure to park is not
 		// the patch's, since the worker parks what comes due for a
 		// disabled endpoint ("endpoint disabled") anyway.

@@ -303,10 +303,7 @@ func (s *Scheduler) SetDisabled(ctx context.Context, id string, on bool, reason,
 	}
 	change := DisableChange(on, reason, by, s.clock.Now().UTC())
 	err := s.st.UpdateEndpointState(ctx, id, func(es *store.EndpointState) error {
-		if es.Disabled == on && (!on || es.By == by) {
-			// A repeat by the same party writes nothing and parks nothing
-			// again (a customer's loop of disables committed and logged
-			// each one).
+		if Repeat(*es, on, by) {
 			return ErrUnchanged
 		}
 		return change(es)
@@ -314,7 +311,7 @@ func (s *Scheduler) SetDisabled(ctx context.Context, id string, on bool, reason,
 	switch {
 	case err != nil && on && !was && !errors.Is(err, ErrUnchanged): // disabled already where it is stored
 		s.swap(func(t *Table) *Table { return t.WithDisabled(id, false) })
-	case err == nil && !on:
+	case !on && (err == nil || errors.Is(err, ErrUnchanged)): // enabled where it is stored
 		s.swap(func(t *Table) *Table { return t.WithDisabled(id, false) })
 	}
 	unlock()
@@ -364,6 +361,14 @@ func DisableChange(on bool, reason, by string, now time.Time) func(*store.Endpoi
 		es.Disabled, es.Reason, es.Since, es.By = on, reason, now, by
 		return nil
 	}
+}
+
+// Repeat reports whether setting the disabled state es to on, by who, is
+// a repeat of what es says already: nothing to write, park or log again (a
+// customer's loop of disables committed and logged each one). Another
+// party's disable is not one: the operator's takes a tenant's over.
+func Repeat(es store.EndpointState, on bool, by string) bool {
+	return es.Disabled == on && (!on || es.By == by)
 }
 
 // Held says whether an operator's disable holds the endpoint with state

@@ -628,8 +628,13 @@ func TestRepeatedDisableChangesNothing(t *testing.T) {
 			t.Fatalf("the customer's disable: %d %v", st, out)
 		}
 	}
-	if n, ep := disables(), state(); n != 1 || ep["disabled_by"] != "tenant" {
-		t.Fatalf("after three disables by the customer: %d logged, %v", n, ep)
+	for range 2 { // a patch saying disabled again: its other changes apply, the disable is a repeat
+		if st, out := a.call("PATCH", "/api/endpoints/a1", `{"description":"again","disabled":true}`); st != 200 || out["state"] != "disabled" {
+			t.Fatalf("the customer's patch: %d %v", st, out)
+		}
+	}
+	if n, ep := disables(), state(); n != 1 || ep["disabled_by"] != "tenant" || ep["description"] != "again" {
+		t.Fatalf("after three disables and two patches by the customer: %d logged, %v", n, ep)
 	}
 	for range 2 {
 		if st, out := d.Admin("POST", "/v1/endpoints/a1/disable", ""); st != 200 {
