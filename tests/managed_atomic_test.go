@@ -172,14 +172,12 @@ func onlyDelivery(t *testing.T, d *Daemon, id string) map[string]any {
 	return ds[0].(map[string]any)
 }
 
-// A create whose commit a reload overtakes is built under the config the
-// reload put in place (the reload cannot rebuild what is not yet in the
-// table): here the reload's [defaults] header reaches the new endpoint.
-func TestCreateDuringReloadGetsTheNewConfig(t *testing.T) {
-	rcv := NewReceiver(t)
-	var d *Daemon
+// reloadInNextCommit opens a daemon whose next commit after arm waits for
+// a reload (its answer on reloaded) to put its config in place: a change
+// committing then is overtaken by it.
+func reloadInNextCommit(t *testing.T) (d *Daemon, arm func(), reloaded chan error) {
 	var armed atomic.Bool
-	reloaded := make(chan error, 1)
+	reloaded = make(chan error, 1)
 	d = MustOpenDaemonExtra(t, Extra{}, "", func(dd *daemon.Daemon) {
 		dd.StoreHooks.BeforeCommit = func() error {
 			if armed.CompareAndSwap(true, false) {
@@ -194,8 +192,17 @@ func TestCreateDuringReloadGetsTheNewConfig(t *testing.T) {
 			return nil
 		}
 	})
+	return d, func() { armed.Store(true) }, reloaded
+}
+
+// A create whose commit a reload overtakes is built under the config the
+// reload put in place (the reload cannot rebuild what is not yet in the
+// table): here the reload's [defaults] header reaches the new endpoint.
+func TestCreateDuringReloadGetsTheNewConfig(t *testing.T) {
+	rcv := NewReceiver(t)
+	d, arm, reloaded := reloadInNextCommit(t)
 	d.rewrite("\n[defaults]\nheaders = { X-Reloaded = \"yes\" }\n")
-	armed.Store(true)
+	arm()
 	if st, out := d.Admin("POST", "/v1/endpoints", `{"name":"c","url":"`+rcv.URL+`/c","events":["*"],"tenant":"t1"}`); st != 201 {
 		t.Fatal(st, out)
 	}
@@ -216,23 +223,10 @@ func TestCreateDuringReloadGetsTheNewConfig(t *testing.T) {
 // could not restart).
 func TestCreateThatTheReloadBreaksIsTakenBack(t *testing.T) {
 	rcv := NewReceiver(t)
-	var armed atomic.Bool
-	reloaded := make(chan error, 1)
-	d := MustOpenDaemonExtra(t, Extra{}, "", func(dd *daemon.Daemon) {
-		dd.StoreHooks.BeforeCommit = func() error {
-			if armed.CompareAndSwap(true, false) {
-				old := dd.Config()
-				go func() { reloaded <- dd.Reload() }()
-				for deadline := time.Now().Add(10 * time.Second); dd.Config() == old && time.Now().Before(deadline); {
-					time.Sleep(time.Millisecond)
-				}
-			}
-			return nil
-		}
-	})
+	d, arm, reloaded := reloadInNextCommit(t)
 	breaking := "\n[defaults]\ntimeout = \"60s\"\n"
 	d.rewrite(breaking)
-	armed.Store(true)
+	arm()
 	st, out := d.Admin("POST", "/v1/endpoints", `{"name":"c","url":"`+rcv.URL+`/c","events":["*"],"tenant":"t1"}`)
 	if err := <-reloaded; err != nil {
 		t.Fatal(err)
