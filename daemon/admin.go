@@ -288,6 +288,9 @@ func (d *Daemon) adminTest(ctx *fasthttp.RequestCtx, args []string) error {
 	if err := decodeBody(ctx, &in); err != nil {
 		return err
 	}
+	if err := api.NonEmpty(ctx.PostBody(), "type", "the endpoint's test type"); err != nil {
+		return badRequest("%v", err)
+	}
 	v, err := d.TestEndpoint(ctx, all, args[0], in)
 	return api.Reply(ctx, 200, v, err)
 }

@@ -415,6 +415,8 @@ func TestManagedEndpointErrors(t *testing.T) {
 		{"PATCH", "/v1/endpoints/mine", `{"URL":"http://127.0.0.1:9/"}`, 400, "URL: unknown field"},
 		{"POST", "/v1/events/x/redeliver", `{"endpoint":"a","ENDPOINT":"b"}`, 400, "ENDPOINT: unknown field"},
 		{"POST", "/v1/endpoints/mine/test", `{"data":{"amount":1,"amount":1000000}}`, 400, `duplicate key "amount"`},
+		{"POST", "/v1/endpoints/mine/test", `{"type":""}`, 400, "type: must not be empty or null"},
+		{"POST", "/v1/endpoints/mine/test", `{"type":null}`, 400, "type: must not be empty or null"},
 		{"POST", "/v1/endpoints/mine/test", `{"data":` + strings.Repeat("[", 200) + strings.Repeat("]", 200) + `}`, 400, "nested"},
 		{"POST", "/v1/events/x/redeliver", `{"endpoint":"a","endpoint":"b"}`, 400, "duplicate key"},
 	}

@@ -333,6 +333,11 @@ func TestPortalIsolation(t *testing.T) {
 	if status, out := a.call("POST", "/api/endpoints/"+name+"/test", `{"type":"other.type"}`); status != 400 || !strings.HasPrefix(errMessage(out), "type:") {
 		t.Fatalf("test of a type the endpoint does not receive: %d %v", status, out)
 	}
+	for _, body := range []string{`{"type":""}`, `{"type":null}`} { // as the schema says: leave it out
+		if status, out := a.call("POST", "/api/endpoints/a1/test", body); status != 400 || !strings.HasPrefix(errMessage(out), "type: must not be empty") {
+			t.Fatalf("test %s: %d %v", body, status, out)
+		}
+	}
 	for _, typ := range []string{"hookd.test", "invoice.paid"} {
 		if status, out := a.call("POST", "/api/endpoints/a1/test", `{"type":"`+typ+`"}`); status != 200 {
 			t.Fatalf("test of %s: %d %v", typ, status, out)
