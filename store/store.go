@@ -133,7 +133,7 @@ type Store struct {
 	stuck        []*request   // committer only: log applications whose commit failed
 	applyFailing atomic.Bool  // stuck is not empty
 	committing   atomic.Int64 // unix nanoseconds when the transaction in progress began; 0 between them
-	walFailing   atomic.Bool  // the last write-ahead log write or sync failed
+	walFailing   atomic.Bool  // the last write-ahead log write or sync failed, or the database recovered since: probe before saying ready
 	appliedSeg   atomic.Uint64
 
 	umu sync.Mutex
