@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -157,7 +158,7 @@ func (d *Daemon) Open() (err error) {
 	if err := clashes(cfg, table, nil); err != nil {
 		return err
 	}
-	d.parkRemoved(table)
+	d.parkRemoved(table, states)
 	sender := delivery.NewSender(Version, cfg.Delivery.Deny)
 	d.sched, err = delivery.New(d.store, sender, table, delivery.Options{
 		Workers: cfg.Delivery.Workers, ShutdownTimeout: cfg.Delivery.ShutdownTimeout.D(), Log: d.log,
@@ -362,28 +363,42 @@ var _ api.Operations = (*Daemon)(nil)
 // of managed endpoints deleted without their parking (a crash between the
 // delete's commit and it; every stored one is in the table, or the start
 // failed): otherwise they wait for their next attempt, hours away, and
-// count against max_pending until then. A failure is logged, as at a
-// reload: those deliveries are then parked when they come due.
-func (d *Daemon) parkRemoved(t *delivery.Table) {
-	var removed, deleted []string
+// count against max_pending until then. Likewise the pending deliveries
+// of disabled endpoints, whose disable's parking a stop cut short (states
+// gives its reason): left pending, an enable without a redeliver sent
+// them all. A failure is logged, as at a reload: those deliveries are
+// then parked when they come due.
+func (d *Daemon) parkRemoved(t *delivery.Table, states map[string]store.EndpointState) {
+	type group struct {
+		ids         []string
+		reason, msg string
+	}
+	removed := &group{reason: delivery.ReasonRemoved, msg: "endpoints removed while hookd was stopped; their pending deliveries are undeliverable"}
+	deleted := &group{reason: delivery.ReasonDeleted, msg: "managed endpoints deleted before a crash parked their deliveries; they are undeliverable"}
+	groups := []*group{removed, deleted}
+	disabled := map[string]*group{} // by reason
 	for id, n := range d.store.PendingByEndpoint() {
 		switch {
-		case n == 0 || t.ByID(id) != nil:
+		case n == 0:
+		case t.ByID(id) != nil && t.Disabled(id):
+			reason := cmp.Or(states[id].Reason, reasonDisabled)
+			g := disabled[reason]
+			if g == nil {
+				g = &group{reason: reason, msg: "disabled endpoints whose parking a stop cut short; their pending deliveries are undeliverable"}
+				disabled[reason] = g
+				groups = append(groups, g)
+			}
+			g.ids = append(g.ids, id)
+		case t.ByID(id) != nil:
 		case delivery.IsManagedID(id):
-			deleted = append(deleted, id)
+			deleted.ids = append(deleted.ids, id)
 		default:
-			removed = append(removed, id)
+			removed.ids = append(removed.ids, id)
 		}
 	}
 	// One scan of the queue for each list: after the upgrade to
 	// name@tenant ids, every tenant config endpoint's old id is here.
-	for _, gone := range []struct {
-		ids         []string
-		reason, msg string
-	}{
-		{removed, delivery.ReasonRemoved, "endpoints removed while hookd was stopped; their pending deliveries are undeliverable"},
-		{deleted, delivery.ReasonDeleted, "managed endpoints deleted before a crash parked their deliveries; they are undeliverable"},
-	} {
+	for _, gone := range groups {
 		if len(gone.ids) == 0 {
 			continue
 		}

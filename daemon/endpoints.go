@@ -771,12 +771,7 @@ func (d *Daemon) PatchEndpoint(ctx context.Context, sc api.Scope, name string, b
 		return nil, holdError(err)
 	}
 	if disabled != nil && *disabled && !repeat {
-		// The change is committed and current: a failure to park is not
-		// the patch's, since the worker parks what comes due for a
-		// disabled endpoint ("endpoint disabled") anyway.
-		if err := d.sched.ParkDisabled(ctx, rec.ID, disabledBy(sc)); err != nil {
-			d.log.Warn().Err(err).Str("endpoint", rec.Name).Msg("parking a disabled endpoint's deliveries")
-		}
+		d.sched.ParkDisabled(ctx, rec.ID, disabledBy(sc))
 	}
 	v := d.endpointView(ep)
 	if sc.All() {

@@ -318,7 +318,8 @@ func (s *Scheduler) SetDisabled(ctx context.Context, id string, on bool, reason,
 	if err != nil || !on {
 		return err
 	}
-	return s.ParkDisabled(ctx, id, reason)
+	s.ParkDisabled(ctx, id, reason)
+	return nil
 }
 
 // ErrOperatorHold refuses a tenant's change to the disabled state of an
@@ -386,12 +387,18 @@ func CheckHold(es store.EndpointState) error {
 
 // ParkDisabled parks what the endpoint with internal id id has pending, as
 // undeliverable with reason, once the table has it disabled and its state
-// says so (SetDisabled, or a change committed with its state).
-func (s *Scheduler) ParkDisabled(ctx context.Context, id, reason string) error {
+// says so (SetDisabled, or a change committed with its state). A failure
+// (the stop ending ctx midway) is logged, not returned: the disable is
+// made and current, the worker parks what comes due meanwhile, and the
+// next start parks the rest.
+func (s *Scheduler) ParkDisabled(ctx context.Context, id, reason string) {
 	n, err := s.st.ParkEndpoint(ctx, id, reason)
 	s.Recheck(id)
-	s.log.Warn().Str("endpoint", s.table.Load().Name(id)).Str("reason", reason).Int("parked", n).Msg("endpoint disabled")
-	return err
+	name := s.table.Load().Name(id)
+	if err != nil {
+		s.log.Warn().Err(err).Str("endpoint", name).Int("parked", n).Msg("parking a disabled endpoint's deliveries stopped; the next start parks the rest")
+	}
+	s.log.Warn().Str("endpoint", name).Str("reason", reason).Int("parked", n).Msg("endpoint disabled")
 }
 
 // Ping reports whether the loop answers within timeout; the systemd

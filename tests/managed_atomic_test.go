@@ -12,6 +12,7 @@ import (
 	"hookd/api"
 	"hookd/config"
 	"hookd/daemon"
+	"hookd/store"
 )
 
 // failSecondCommit makes a daemon on cfg whose commits fail from the
@@ -515,4 +516,50 @@ func TestQueuedChangesDoNotHoldAReload(t *testing.T) {
 			t.Fatalf("a patch of a: %d", st)
 		}
 	}
+}
+
+// A disable whose parking is cut short (here its chunk's commit fails; in
+// the field, the stop ending the request) is made: it answers 200, and
+// the next start parks what it left pending, so an enable without a
+// redeliver sends none of them (black-box testing: SIGTERM during a
+// disable answered 503, kept the disable, and the enable sent 19,000).
+func TestDisableCutShortParksAtTheNextStart(t *testing.T) {
+	rcv := NewReceiver(t)
+	rcv.Status("/a", 500, 1<<30)
+	cfg := endpoint("a", rcv.URL+"/a", `["*"]`, `schedule = ["1h"]`)
+	d, arm, disarm := failSecondCommit(t, cfg)
+	var ids []string
+	for i := range 5 {
+		ids = append(ids, d.Event(fmt.Sprintf(`{"type":"t","data":%d}`, i)))
+	}
+	eventually(t, "every first attempt recorded", func() bool {
+		_, ep := d.Admin("GET", "/v1/endpoints/a", "")
+		return ep["consecutive_failures"] == 5.0
+	})
+	arm() // the state's commit passes, the parking's fails
+	status, out := d.Admin("POST", "/v1/endpoints/a/disable", "")
+	disarm()
+	if status != 200 {
+		t.Fatalf("a disable whose parking failed: %d %v", status, out)
+	}
+	if _, ep := d.Admin("GET", "/v1/endpoints/a", ""); ep["state"] != "disabled" || ep["pending"] != 5.0 {
+		t.Fatalf("before the restart: %v", ep)
+	}
+	d = d.Restart(cfg)
+	if _, ep := d.Admin("GET", "/v1/endpoints/a", ""); ep["pending"] != 0.0 {
+		t.Fatalf("after the restart: %v", ep)
+	}
+	for _, id := range ids {
+		if dl := d.waitState(id, "a", "undeliverable"); dl["reason"] != store.ReasonOperator {
+			t.Fatalf("reason %v", dl)
+		}
+	}
+	rcv.Status("/a", 200, 1<<30)
+	if status, _ := d.Admin("POST", "/v1/endpoints/a/enable", ""); status != 200 {
+		t.Fatal("enable")
+	}
+	if status, out := d.Admin("POST", "/v1/undeliverable/redeliver", `{"endpoint":"a"}`); status != 202 || out["redelivered"] != 5.0 {
+		t.Fatalf("redeliver: %d %v", status, out)
+	}
+	rcv.Wait(t, "/a", 10) // five first attempts, five redelivered
 }
