@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -118,8 +119,16 @@ func backup(args []string, stdout, stderr io.Writer) int {
 // refuseLive refuses to replace a database that a running hookd has open
 // (it holds bbolt's lock on it): the rename would leave that daemon writing
 // to a deleted file, and everything it commits after the copy would be
-// lost at its next start.
+// lost at its next start. Likewise a file in a database's write-ahead log
+// directory (a segment replaced so lost the events acknowledged after the
+// copy), and anything but a regular file: the rename replaces what is
+// there, and -out /dev/null as root replaced the system's /dev/null.
 func refuseLive(path string) error {
+	if dir := filepath.Dir(path); strings.HasSuffix(dir, ".wal") {
+		if fi, err := os.Stat(strings.TrimSuffix(dir, ".wal")); err == nil && fi.Mode().IsRegular() {
+			return fmt.Errorf("%s is in the write-ahead log directory of the database %s: write the copy elsewhere", path, strings.TrimSuffix(dir, ".wal"))
+		}
+	}
 	fi, err := os.Stat(path) // a link to the live database is refused too
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -129,7 +138,7 @@ func refuseLive(path string) error {
 	case fi.IsDir():
 		return fmt.Errorf("%s is a directory: -out names the file to write", path)
 	case !fi.Mode().IsRegular():
-		return nil // not a database (opening a FIFO would block)
+		return fmt.Errorf("%s is not a regular file (%s): -out names the file to write, which it replaces", path, fi.Mode().Type())
 	}
 	f, err := os.Open(path)
 	if err != nil {

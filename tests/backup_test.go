@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -308,6 +309,26 @@ func TestCLIBackup(t *testing.T) {
 	live := filepath.Join(d.dir, "hookd.db")
 	if code, _, errs := runCLI(t, "backup", "-token", "adm", "-admin", "http://"+d.AdminAddr(), "-out", live); code != 1 || !strings.Contains(errs, "running hookd") {
 		t.Fatalf("backup onto the live database: exit %d %s", code, errs)
+	}
+	// Nor into its write-ahead log (a segment replaced lost the events
+	// acknowledged after the copy), nor onto anything but a regular file:
+	// the rename replaces it, and -out /dev/null as root replaced the
+	// system's /dev/null (black-box testing).
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for target, want := range map[string]string{
+		filepath.Join(live+".wal", "0000000000000001.log"): "write-ahead log directory",
+		filepath.Join(live+".wal", "new"):                  "write-ahead log directory",
+		fifo:                                               "not a regular file",
+	} {
+		if code, _, errs := runCLI(t, "backup", "-token", "adm", "-admin", "http://"+d.AdminAddr(), "-out", target); code != 1 || !strings.Contains(errs, want) {
+			t.Fatalf("backup onto %s: exit %d %s", target, code, errs)
+		}
+	}
+	if fi, err := os.Lstat(fifo); err != nil || fi.Mode().Type() != fs.ModeNamedPipe {
+		t.Fatalf("the FIFO was replaced: %v %v", fi, err)
 	}
 	if ents, _ := os.ReadDir(d.dir); slices.ContainsFunc(ents, func(e os.DirEntry) bool { return strings.Contains(e.Name(), ".tmp-") }) {
 		t.Fatalf("a refused backup left a temp file: %v", ents)
