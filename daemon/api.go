@@ -25,7 +25,9 @@ var (
 	errUnsupported  = &apiError{Status: 415, Code: "unsupported_media_type", Message: "Content-Type must be application/json or application/*+json, with no charset but utf-8"}
 	errDiskLow      = &apiError{Status: 503, Code: "storage_full", Message: "free disk space is under storage.min_free_bytes; nothing was stored", RetryAfter: 30}
 	errTooLarge     = &apiError{Status: 413, Code: "too_large", Message: "request body is over the listener's limit (ingest: ingest.max_event_bytes; admin: 1 MiB; portal: 64 KiB)"}
-	errBusy         = &apiError{Status: 503, Code: "busy", Message: "ingest is working on ingest.max_inflight_bytes of requests; nothing was stored, retry shortly", RetryAfter: 1}
+	// Readiness at max_pending, where ingest answers 429 too_many_pending.
+	errPendingFull = &apiError{Status: 503, Code: "too_many_pending", Message: "pending deliveries are at storage.max_pending: events are refused until deliveries drain", RetryAfter: 10}
+	errBusy        = &apiError{Status: 503, Code: "busy", Message: "ingest is working on ingest.max_inflight_bytes of requests; nothing was stored, retry shortly", RetryAfter: 1}
 )
 
 // reasonDisabled is why a delivery to a disabled endpoint is undeliverable.

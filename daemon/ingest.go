@@ -121,6 +121,8 @@ func (d *Daemon) handleIngest(ctx *fasthttp.RequestCtx) {
 			d.writeError(ctx, errDiskLow)
 		case err != nil:
 			d.writeError(ctx, err)
+		case cfg.Storage.MaxPending > 0 && d.store.Pending() >= cfg.Storage.MaxPending:
+			d.writeError(ctx, errPendingFull)
 		default:
 			writeJSON(ctx, 200, map[string]any{"status": "ready", "pending": d.store.Pending()})
 		}

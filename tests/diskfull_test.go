@@ -134,3 +134,36 @@ func TestMinFreeBytes(t *testing.T) {
 		return status == 202
 	})
 }
+
+// At storage.max_pending, where ingest answers 429, readiness says 503
+// too_many_pending (black-box testing: it said ready), and ready again once
+// the limit is raised.
+func TestReadyzAtMaxPending(t *testing.T) {
+	rcv := NewReceiver(t)
+	rcv.Status("/a", 500, 1<<30)
+	cfg := endpoint("a", rcv.URL+"/a", `["*"]`, `schedule = ["1h"]`)
+	d := MustOpenDaemonExtra(t, Extra{Storage: "max_pending = 2"}, cfg, nil)
+	ready := func() (int, map[string]any) {
+		status, out, _ := do(t, "GET", "http://"+d.IngestAddr()+"/readyz", "", "")
+		return status, out
+	}
+	d.Event(`{"type":"t","data":1}`)
+	if status, out := ready(); status != 200 {
+		t.Fatalf("under max_pending: %d %v", status, out)
+	}
+	d.Event(`{"type":"t","data":2}`)
+	if status, _, _ := d.Post("/v1/events", "application/json", `{"type":"t","data":3}`); status != 429 {
+		t.Fatalf("ingest at max_pending: %d", status)
+	}
+	if status, out := ready(); status != 503 || out["error"].(map[string]any)["code"] != "too_many_pending" {
+		t.Fatalf("readiness at max_pending: %d %v", status, out)
+	}
+	d.extra = Extra{Storage: "max_pending = 3"}
+	d.rewrite(cfg)
+	if err := d.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if status, out := ready(); status != 200 {
+		t.Fatalf("after raising max_pending: %d %v", status, out)
+	}
+}
