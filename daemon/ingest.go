@@ -252,16 +252,18 @@ func (d *Daemon) limits(cfg *config.Config) store.Limits {
 
 // idempotencyKey is the request's Idempotency-Key header, or "".
 func idempotencyKey(ctx *fasthttp.RequestCtx) (string, error) {
-	key := string(ctx.Request.Header.Peek("Idempotency-Key"))
-	if key != "" && !config.ValidID(key) {
-		return "", badRequest("Idempotency-Key: %s", config.IDRule)
-	}
-	if len(ctx.Request.Header.PeekAll("Idempotency-Key")) > 1 { // an empty first one too
+	all := ctx.Request.Header.PeekAll("Idempotency-Key")
+	switch {
+	case len(all) == 0:
+		return "", nil
+	case len(all) > 1: // an empty first one too
 		// A proxy in front may take the other one: as with a query
 		// parameter given twice, neither is guessed.
 		return "", badRequest("Idempotency-Key: given twice")
+	case !config.ValidID(string(all[0])): // empty too: not taken for no key
+		return "", badRequest("Idempotency-Key: %s", config.IDRule)
 	}
-	return key, nil
+	return string(all[0]), nil
 }
 
 func (d *Daemon) ingestOne(ctx *fasthttp.RequestCtx, cfg *config.Config) error {

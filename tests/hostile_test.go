@@ -351,7 +351,7 @@ func TestEmptySecretIsAConfigError(t *testing.T) {
 func TestIDGrammar(t *testing.T) {
 	rcv := NewReceiver(t)
 	d := MustOpenDaemon(t, endpoint("a", rcv.URL+"/a", `["*"]`, ""))
-	for _, id := range []string{"x/y", ".", "..", "../../etc/passwd", "a b", "é", strings.Repeat("x", 129), "a%2Fb", "a?b"} {
+	for _, id := range []string{"", "x/y", ".", "..", "../../etc/passwd", "a b", "é", strings.Repeat("x", 129), "a%2Fb", "a?b"} {
 		body, _ := json.Marshal(map[string]any{"id": id, "type": "t", "data": 1})
 		status, out, _ := d.Post("/v1/events", "application/json", string(body))
 		if status != 400 || !strings.Contains(fmt.Sprint(out), "id:") {

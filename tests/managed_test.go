@@ -186,8 +186,10 @@ func TestCreateIdempotencyKey(t *testing.T) {
 	if status, out, _ := create("crm-sync-41", `{"tenant":"acme","url":"`+rcv.URL+`/b","events":["*"]}`); status != 409 || out["error"].(map[string]any)["code"] != "idempotency_key_reused" {
 		t.Fatalf("another request under the key: %d %v", status, out)
 	}
-	if status, out, _ := create("not a key", body); status != 400 || !strings.HasPrefix(errMessage(out), "Idempotency-Key:") {
-		t.Fatalf("bad key: %d %v", status, out)
+	for _, key := range []string{"not a key", ""} { // empty is not "no key": two such creates made two
+		if status, out, _ := create(key, body); status != 400 || !strings.HasPrefix(errMessage(out), "Idempotency-Key:") {
+			t.Fatalf("bad key %q: %d %v", key, status, out)
+		}
 	}
 	if n := count(); n != 1 {
 		t.Fatalf("%d endpoints, want 1", n)
