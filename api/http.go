@@ -95,6 +95,20 @@ func IsJSON(ct []byte) bool {
 	return isJSON
 }
 
+// Identity reports whether a request's body is sent as it is: no
+// Content-Encoding, or identity. hookd decodes none; a gzip body was read
+// as invalid UTF-8, and a plain one labelled br taken as it was.
+func Identity(h *fasthttp.RequestHeader) bool {
+	for _, v := range h.PeekAll(fasthttp.HeaderContentEncoding) {
+		for c := range bytes.SplitSeq(v, []byte(",")) {
+			if c = bytes.TrimSpace(c); len(c) > 0 && !bytes.EqualFold(c, []byte("identity")) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // Reply writes v as JSON with status, or returns err for the layer's
 // error writer: an operation's answer in one line.
 func Reply[T any](ctx *fasthttp.RequestCtx, status int, v T, err error) error {

@@ -113,8 +113,15 @@ func (d *Daemon) handleAdmin(ctx *fasthttp.RequestCtx) {
 			continue
 		}
 		err := api.CheckQuery(ctx.QueryArgs(), r.query)
-		if err == nil && len(bytes.TrimSpace(ctx.PostBody())) > 0 && !api.IsJSON(ctx.Request.Header.ContentType()) {
-			err = errUnsupported // as at ingest and in the portal: a body is JSON, and says so
+		if err == nil && len(bytes.TrimSpace(ctx.PostBody())) > 0 {
+			// As at ingest and in the portal: a body is JSON, says so, and
+			// is sent as it is.
+			switch {
+			case !api.Identity(&ctx.Request.Header):
+				err = errEncoding
+			case !api.IsJSON(ctx.Request.Header.ContentType()):
+				err = errUnsupported
+			}
 		}
 		if err == nil {
 			err = r.h(d, ctx, args)

@@ -23,6 +23,7 @@ var (
 	errNotFound     = api.ErrNotFound
 	errShutdown     = api.ErrShutdown
 	errUnsupported  = &apiError{Status: 415, Code: "unsupported_media_type", Message: "Content-Type must be application/json or application/*+json, with no charset but utf-8"}
+	errEncoding     = &apiError{Status: 415, Code: "unsupported_media_type", Message: "Content-Encoding: not supported; send the body uncompressed"}
 	errDiskLow      = &apiError{Status: 503, Code: "storage_full", Message: "free disk space is under storage.min_free_bytes; nothing was stored", RetryAfter: 30}
 	errTooLarge     = &apiError{Status: 413, Code: "too_large", Message: "request body is over the listener's limit (ingest: ingest.max_event_bytes; admin: 1 MiB; portal: 64 KiB)"}
 	// Readiness at max_pending, where ingest answers 429 too_many_pending.

@@ -143,6 +143,8 @@ func (d *Daemon) handleIngest(ctx *fasthttp.RequestCtx) {
 		err = errShutdown
 	case d.lowDisk.Load():
 		err = errDiskLow
+	case !api.Identity(&ctx.Request.Header):
+		err = errEncoding
 	case !api.IsJSON(ctx.Request.Header.ContentType()):
 		err = errUnsupported
 	default:

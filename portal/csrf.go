@@ -25,6 +25,8 @@ func (s *Server) checkCSRF(r *request) bool {
 		why = "X-CSRF-Token: missing or not this session's"
 	case !api.IsJSON(h.ContentType()):
 		why = "Content-Type: must be application/json, with no charset but utf-8"
+	case !api.Identity(h):
+		why = "Content-Encoding: not supported; send the body uncompressed"
 	case !s.sameOrigin(r):
 		why = "Origin: the request does not come from this site"
 	default:

@@ -53,6 +53,8 @@ func TestIngestErrors(t *testing.T) {
 		{"too large", "POST", "/v1/events", "application/json", `{"type":"t","data":"` + strings.Repeat("x", 2000) + `"}`, auth, 413, "max_event_bytes"},
 		{"form content", "POST", "/v1/events", "application/x-www-form-urlencoded", `type=t`, auth, 415, "Content-Type"},
 		{"utf-16 declared", "POST", "/v1/events", "application/json; charset=utf-16", `{"type":"t","data":{}}`, auth, 415, "charset"},
+		{"gzip", "POST", "/v1/events", "application/json", "\x1f\x8b\x08\x00", append([]string{"Content-Encoding", "gzip"}, auth...), 415, "Content-Encoding"},
+		{"br on a plain body", "POST", "/v1/events", "application/json", `{"type":"t","data":{}}`, append([]string{"Content-Encoding", "identity, br"}, auth...), 415, "Content-Encoding"},
 		{"unknown path", "POST", "/v1/nope", "application/json", `{}`, auth, 404, ""},
 		{"invalid UTF-8", "POST", "/v1/events", "application/json", "{\"type\":\"t\",\"data\":\"\xff\xfe\"}", auth, 400, "UTF-8"},
 		{"duplicate key", "POST", "/v1/events", "application/json", `{"type":"a","type":"b","data":1}`, auth, 400, "type: given twice"},

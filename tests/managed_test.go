@@ -425,6 +425,9 @@ func TestManagedEndpointErrors(t *testing.T) {
 	if status, out, _ := do(t, "POST", "http://"+d.AdminAddr()+"/v1/endpoints", "text/plain", `{"url":"http://127.0.0.1:9/","events":["*"]}`); status != 415 {
 		t.Errorf("a text/plain body: %d %v", status, out)
 	}
+	if status, out, _ := do(t, "POST", "http://"+d.AdminAddr()+"/v1/endpoints", "application/json", `{"url":"http://127.0.0.1:9/","events":["*"]}`, "Content-Encoding", "gzip"); status != 415 || !strings.HasPrefix(errMessage(out), "Content-Encoding") {
+		t.Errorf("a body said to be gzip: %d %v", status, out)
+	}
 	for _, c := range cases {
 		status, out := d.Admin(c.method, c.path, c.body)
 		if status != c.status {
