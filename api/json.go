@@ -355,10 +355,18 @@ func pathAt(body []byte, off int64) string {
 	}
 }
 
-// EndpointNamed refuses "endpoint": "" or null in a redeliver body: an
-// absent endpoint means every endpoint, and a blank one must not widen
-// the request to all of them.
-func EndpointNamed(body []byte) error { return NonEmpty(body, "endpoint", "every endpoint") }
+// RedeliverNamed refuses "endpoint", "since" or "until" given as "" or
+// null in a redeliver body: left out, each means no filter (every
+// endpoint, no bound), and a blank one must not widen the request to
+// everything parked.
+func RedeliverNamed(body []byte) error {
+	for _, f := range [...]struct{ key, means string }{{"endpoint", "every endpoint"}, {"since", "no lower bound"}, {"until", "no upper bound"}} {
+		if err := NonEmpty(body, f.key, f.means); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // NonEmpty refuses key given as "" or null in a JSON object body, which
 // decoding cannot tell from the key left out, when leaving it out means

@@ -61,16 +61,20 @@ func (f *adminFlags) parse(args []string) ([]string, bool) {
 	}
 	ok := true
 	f.fs.Visit(func(fl *flag.Flag) {
-		// Left out, these mean every tenant or endpoint (a list) or none
-		// (a platform endpoint); given empty, from an unset variable
-		// (-tenant "$T"), they must not silently mean the same.
-		if (fl.Name == "tenant" || fl.Name == "endpoint") && fl.Value.String() == "" && ok {
-			fmt.Fprintf(f.fs.Output(), "hookd %s: -%s is empty; to mean none, leave the flag out\n", f.fs.Name(), fl.Name)
+		// Left out, these mean no filter (every tenant, endpoint, type or
+		// time), none (a platform endpoint) or all (capabilities); given
+		// empty, from an unset variable (-tenant "$T"), they must not
+		// silently mean the same.
+		if blankRefused[fl.Name] && fl.Value.String() == "" && ok {
+			fmt.Fprintf(f.fs.Output(), "hookd %s: -%s is empty (an unset variable?); leave the flag out for its default\n", f.fs.Name(), fl.Name)
 			ok = false
 		}
 	})
 	return pos, ok
 }
+
+// blankRefused are the flags that may not be given empty (parse).
+var blankRefused = map[string]bool{"tenant": true, "endpoint": true, "status": true, "type": true, "since": true, "until": true, "caps": true}
 
 // repeated names a flag given twice in args, or "". The flag package keeps
 // the last, so a command line that a script appends to (-tenant a …

@@ -141,6 +141,9 @@ var transcriptCommands = [][]string{
 	{"test", "nope"},
 	{"events"},
 	{"undeliverable", "redeliver", "-until", "yesterday"},
+	{"undeliverable", "redeliver", "-since", ""},
+	{"deliveries", "-status", ""},
+	{"tenants", "portal-link", "wgt_1", "-caps", ""},
 	{"test", "crm", "-data", "{"},
 
 	{"endpoints", "-tenant", "wgt_1"},

@@ -197,7 +197,7 @@ func (d *Daemon) adminRedeliver(ctx *fasthttp.RequestCtx, args []string) error {
 	if err := decodeBody(ctx, &in); err != nil {
 		return err
 	}
-	if err := api.EndpointNamed(ctx.PostBody()); err != nil {
+	if err := api.RedeliverNamed(ctx.PostBody()); err != nil {
 		return badRequest("%v", err)
 	}
 	v, err := d.Redeliver(ctx, all, args[0], in)
@@ -209,7 +209,7 @@ func (d *Daemon) adminRedeliverUndeliverable(ctx *fasthttp.RequestCtx, _ []strin
 	if err := decodeBody(ctx, &body); err != nil {
 		return err
 	}
-	if err := api.EndpointNamed(ctx.PostBody()); err != nil {
+	if err := api.RedeliverNamed(ctx.PostBody()); err != nil {
 		return badRequest("%v", err)
 	}
 	in, err := body.Request(time.Now())

@@ -9,6 +9,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"hookd/api"
 	"hookd/client"
 	"hookd/config"
 	"hookd/portal"
@@ -121,6 +122,9 @@ func (d *Daemon) adminPortalLink(ctx *fasthttp.RequestCtx, args []string) error 
 		if ttl, err = time.ParseDuration(in.TTL); err != nil || ttl < time.Second || ttl > portal.MaxLinkTTL {
 			return badRequest("ttl: %q: must be a duration between 1s and 24h, such as \"15m\"", in.TTL)
 		}
+	}
+	if err := api.NonEmpty(ctx.PostBody(), "capabilities", "all of them"); err != nil {
+		return badRequest("%v", err)
 	}
 	caps, err := portal.ParseCaps(in.Capabilities)
 	if err != nil {

@@ -28,7 +28,7 @@ func (s *Server) apiRedeliver(r *request) error {
 	if err := decodeBody(r, &in); err != nil {
 		return err
 	}
-	if err := api.EndpointNamed(r.ctx.PostBody()); err != nil {
+	if err := api.RedeliverNamed(r.ctx.PostBody()); err != nil {
 		return api.BadRequest("%v", err)
 	}
 	out, err := s.ops.Redeliver(r.ctx, r.sess.Scope, r.args[0], in)
@@ -40,7 +40,7 @@ func (s *Server) apiRedeliverUndeliverable(r *request) error {
 	if err := decodeBody(r, &body); err != nil {
 		return err
 	}
-	if err := api.EndpointNamed(r.ctx.PostBody()); err != nil {
+	if err := api.RedeliverNamed(r.ctx.PostBody()); err != nil {
 		return api.BadRequest("%v", err)
 	}
 	in, err := body.Request(s.now())

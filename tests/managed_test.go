@@ -421,6 +421,10 @@ func TestManagedEndpointErrors(t *testing.T) {
 		{"POST", "/v1/endpoints/mine/test", `{"type":null}`, 400, "type: must not be empty or null"},
 		{"POST", "/v1/endpoints/mine/test", `{"data":` + strings.Repeat("[", 200) + strings.Repeat("]", 200) + `}`, 400, "nested"},
 		{"POST", "/v1/events/x/redeliver", `{"endpoint":"a","endpoint":"b"}`, 400, "duplicate key"},
+		// Blank where leaving the key out widens: every parked delivery, all capabilities.
+		{"POST", "/v1/undeliverable/redeliver", `{"since":null}`, 400, "since: must not be empty or null"},
+		{"POST", "/v1/undeliverable/redeliver", `{"until":""}`, 400, "until: must not be empty or null"},
+		{"POST", "/v1/tenants/T/portal", `{"capabilities":null}`, 400, "capabilities: must not be empty or null"},
 	}
 	if status, out, _ := do(t, "POST", "http://"+d.AdminAddr()+"/v1/endpoints", "text/plain", `{"url":"http://127.0.0.1:9/","events":["*"]}`); status != 415 {
 		t.Errorf("a text/plain body: %d %v", status, out)
