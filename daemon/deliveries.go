@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"hookd/api"
@@ -266,6 +267,16 @@ func (d *Daemon) RedeliverUndeliverable(ctx context.Context, sc api.Scope, in cl
 		keep = resendable(sc, t, nil)
 	}
 	n, err := d.store.RedeliverUndeliverable(ctx, keep, in.Since, in.Until)
+	if err != nil && n > 0 {
+		// Requeued in chunks, each its own commit: the chunks before the
+		// failure (the stop, a full disk) are made. Say so, rather than
+		// an error that reads as nothing done; the same request again
+		// requeues the rest, and only those.
+		e := *api.ErrorOf(err)
+		e.Message = fmt.Sprintf("%s: %d deliveries were requeued before the redelivery stopped, the rest are still undeliverable; send the same request again to requeue them",
+			strings.TrimSuffix(e.Message, "; nothing was stored"), n)
+		return nil, &e
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -563,3 +563,50 @@ func TestDisableCutShortParksAtTheNextStart(t *testing.T) {
 	}
 	rcv.Wait(t, "/a", 10) // five first attempts, five redelivered
 }
+
+// A bulk redeliver requeues in chunks, a commit each: cut short (here a
+// failed commit; in the field, the stop), its error says how many it
+// requeued, and the same request again requeues the rest and only those
+// (black-box testing: a SIGTERM's 503 read as nothing done while 2,000 of
+// 30,000 had been requeued).
+func TestBulkRedeliverCutShortSaysWhatItDid(t *testing.T) {
+	rcv := NewReceiver(t)
+	var armed, n atomic.Int32
+	fail := int32(2)
+	d := MustOpenDaemonExtra(t, Extra{}, endpoint("a", rcv.URL+"/a", `["*"]`, ""), func(d *daemon.Daemon) {
+		d.StoreHooks.BeforeCommit = func() error {
+			if armed.Load() == 1 && n.Add(1) == fail {
+				return errors.New("injected: disk gone")
+			}
+			return nil
+		}
+	})
+	if status, _ := d.Admin("POST", "/v1/endpoints/a/disable", ""); status != 200 {
+		t.Fatal("disable")
+	}
+	const events = 2500
+	for i := 0; i < events; i += 500 {
+		items := make([]string, 500)
+		for j := range items {
+			items[j] = fmt.Sprintf(`{"type":"t","data":%d}`, i+j)
+		}
+		if status, _, _ := d.Post("/v1/events/batch", "application/json", "["+strings.Join(items, ",")+"]"); status != 200 {
+			t.Fatalf("batch: %d", status)
+		}
+	}
+	if status, _ := d.Admin("POST", "/v1/endpoints/a/enable", ""); status != 200 {
+		t.Fatal("enable")
+	}
+	armed.Store(1)
+	status, out := d.Admin("POST", "/v1/undeliverable/redeliver", `{"endpoint":"a"}`)
+	armed.Store(0)
+	var first int
+	if _, err := fmt.Sscanf(errMessage(out)[strings.Index(errMessage(out), ": ")+2:], "%d deliveries were requeued", &first); status != 503 || err != nil || first == 0 || first >= events {
+		t.Fatalf("a redeliver cut short: %d %v", status, out)
+	}
+	status, out = d.Admin("POST", "/v1/undeliverable/redeliver", `{"endpoint":"a"}`)
+	if status != 202 || int(out["redelivered"].(float64)) != events-first {
+		t.Fatalf("the same request again after %d: %d %v", first, status, out)
+	}
+	rcv.Wait(t, "/a", events)
+}
