@@ -51,7 +51,8 @@
 // Records carry their own due time, so an outcome computed for an older
 // due time (the delivery was redelivered or parked meanwhile) is recorded
 // as an attempt but does not move the delivery ("stale" outcome), except
-// that a 2xx always marks it delivered.
+// that a 2xx marks a parked one delivered. A redelivered one stays pending:
+// its resend was asked for after the attempt began.
 //
 // # Ordered endpoints
 //

@@ -79,7 +79,8 @@ type Outcome struct {
 // Complete records an attempt and moves the delivery on, asynchronously;
 // done runs after the commit. If the delivery changed while the attempt was
 // in flight (redelivered, parked), the attempt is still recorded but only a
-// success changes its state: a 2xx always counts.
+// success changes its state, and only a parked one's: a redelivered one is
+// sent again, as asked.
 func (s *Store) Complete(o Outcome, done func(error)) {
 	s.submitAsync(func(tx *bolt.Tx, st *txState) error { return complete(tx, st, &o) }, done)
 	if o.Ordered {
@@ -119,6 +120,10 @@ func complete(tx *bolt.Tx, st *txState, o *Outcome) error {
 	}
 	current := d.State == Pending && d.Due.Equal(o.Due) && (!d.Ordered || d.Seq == o.Seq)
 	switch {
+	case o.Delivered && !current && d.State == Pending:
+		// Redelivered while this attempt ran (nothing else moves a pending
+		// delivery but its own outcomes): the resend was asked for after
+		// this send began, so it stays pending for it, as after a failure.
 	case o.Delivered:
 		if err := leave(tx, st, d); err != nil {
 			return err

@@ -124,9 +124,15 @@ func TestCompleteRetryParkRedeliver(t *testing.T) {
 	if d2, _ := s.Delivery(key); d2.State != Pending || d2.Attempts != 2 {
 		t.Fatalf("stale outcome changed state %+v", d2)
 	}
+	// A 2xx begun before a redeliver (another due) leaves it pending for
+	// the resend asked for meanwhile.
+	complete(Outcome{Key: key, Due: time.Unix(1, 0), Attempt: &Attempt{At: time.Now(), Status: 200}, Delivered: true})
+	if d2, _ := s.Delivery(key); d2.State != Pending || d2.Attempts != 3 || s.Pending() != 1 {
+		t.Fatalf("a 2xx from before a redeliver: %+v", d2)
+	}
 	complete(Outcome{Key: key, Due: next, Attempt: &Attempt{At: time.Now(), Status: 500}, Reason: "exhausted"})
 	items, _, err := s.ListUndeliverable("", 10, "")
-	if err != nil || len(items) != 1 || items[0].Reason != "exhausted" || items[0].LastAttempt.N != 3 {
+	if err != nil || len(items) != 1 || items[0].Reason != "exhausted" || items[0].LastAttempt.N != 4 {
 		t.Fatalf("undeliverable %+v %v", items, err)
 	}
 	if s.Pending() != 0 {
@@ -137,7 +143,7 @@ func TestCompleteRetryParkRedeliver(t *testing.T) {
 		t.Fatalf("redeliver %d %v pending %d", n, err, s.Pending())
 	}
 	d, _ = s.Delivery(key)
-	if d.State != Pending || d.Cycle != 3 {
+	if d.State != Pending || d.Cycle != 4 {
 		t.Fatalf("after redeliver %+v", d)
 	}
 	var due []QueueEntry

@@ -457,3 +457,26 @@ func TestGoneStormDisablesEachEndpoint(t *testing.T) {
 	}
 	rcv.Wait(t, "/ok", n)
 }
+
+// A redeliver while an attempt is in flight is sent after it, even when
+// that attempt succeeds: the resend was asked for once the first send had
+// begun (black-box testing: the 2xx marked it delivered and the redeliver,
+// answered 202, sent nothing).
+func TestRedeliverDuringAnAttemptSendsAgain(t *testing.T) {
+	rcv := NewReceiver(t)
+	release := make(chan struct{})
+	rcv.Handle("/a", func(n int, _ *http.Request, w http.ResponseWriter) {
+		if n == 1 {
+			<-release
+		}
+	})
+	d := MustOpenDaemon(t, endpoint("a", rcv.URL+"/a", `["*"]`, ""))
+	id := d.Event(`{"type":"t","data":1}`)
+	rcv.Wait(t, "/a", 1) // the first attempt is in flight
+	if status, out := d.Admin("POST", "/v1/events/"+id+"/redeliver", `{"endpoint":"a"}`); status != 202 {
+		t.Fatalf("redeliver: %d %v", status, out)
+	}
+	close(release)
+	rcv.Wait(t, "/a", 2)
+	d.waitState(id, "a", "delivered")
+}
