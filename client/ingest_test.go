@@ -180,7 +180,10 @@ func TestSendHonoursRetryAfter(t *testing.T) {
 func TestSendStopsAtDeadline(t *testing.T) {
 	f := newFakeIngest(t, func(int) *answer { return &answer{status: 503, retryAfter: "3600"} })
 	in := NewIngest(f.URL, Options{}) // the real sleep
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	// Long enough for the first round trip on a loaded machine (a deadline
+	// before its answer leaves no refusal to report); the Retry-After of an
+	// hour still ends the call at the deadline.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	ack, err := in.Send(ctx, NewEvent{ID: "e1", Type: "t", Data: 1})
 	var e *Error

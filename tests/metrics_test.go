@@ -25,7 +25,12 @@ func TestMetricsAndTestOnCreateAfterReload(t *testing.T) {
 	d.Post("/v1/events", "application/json", `{"id":"dup","type":"t","data":{}}`)
 	d.Post("/v1/events", "text/plain", `x`)
 	d.waitState(id, "a", "delivered")
-	d.waitState(id, "b", "pending")
+	// Its failed attempt recorded, so that its retry series exists (pending
+	// alone is true before any attempt).
+	eventually(t, "b's failed attempt recorded", func() bool {
+		dl := d.deliveryState(id, "b")
+		return dl["state"] == "pending" && dl["attempts"] == 1.0
+	})
 
 	// An endpoint added by a reload with test_on_create gets a test event.
 	d.rewrite(cfg + endpoint("c", rcv.URL+"/c", `["nothing"]`, "test_on_create = true\ntest_event_type = \"ping.test\""))
