@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"hookd/api"
+	"hookd/client"
 	"hookd/config"
 	"hookd/daemon"
 	"hookd/store"
@@ -518,16 +521,44 @@ func TestQueuedChangesDoNotHoldAReload(t *testing.T) {
 	}
 }
 
-// A disable whose parking is cut short (here its chunk's commit fails; in
-// the field, the stop ending the request) is made: it answers 200, and
-// the next start parks what it left pending, so an enable without a
-// redeliver sends none of them (black-box testing: SIGTERM during a
-// disable answered 503, kept the disable, and the enable sent 19,000).
+// commitCutter ends a context at the daemon's next commit after next()
+// (the commit itself goes through), as the stop ends a request's context
+// between an operation's commits.
+type commitCutter struct {
+	cancel atomic.Pointer[context.CancelFunc]
+}
+
+func (c *commitCutter) hook(d *daemon.Daemon) {
+	d.StoreHooks.BeforeCommit = func() error {
+		if f := c.cancel.Swap(nil); f != nil {
+			(*f)()
+		}
+		return nil
+	}
+}
+
+func (c *commitCutter) next() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	c.cancel.Store(&cancel)
+	return ctx, func() { c.cancel.Store(nil); cancel() }
+}
+
+// cutTries bounds the tries of a test whose cut may land on another
+// commit (the deliveries log's indexing, an outcome): that try changes
+// nothing, and the next is made.
+const cutTries = 5
+
+// A disable whose parking is cut short by the stop is made: it answers as
+// made, and the next start parks what it left pending, so an enable
+// without a redeliver sends none of them (black-box testing: SIGTERM
+// during a disable answered 503, kept the disable, and the enable sent
+// 19,000).
 func TestDisableCutShortParksAtTheNextStart(t *testing.T) {
 	rcv := NewReceiver(t)
 	rcv.Status("/a", 500, 1<<30)
 	cfg := endpoint("a", rcv.URL+"/a", `["*"]`, `schedule = ["1h"]`)
-	d, arm, disarm := failSecondCommit(t, cfg)
+	var cut commitCutter
+	d := MustOpenDaemonExtra(t, Extra{}, cfg, cut.hook)
 	var ids []string
 	for i := range 5 {
 		ids = append(ids, d.Event(fmt.Sprintf(`{"type":"t","data":%d}`, i)))
@@ -536,11 +567,16 @@ func TestDisableCutShortParksAtTheNextStart(t *testing.T) {
 		_, ep := d.Admin("GET", "/v1/endpoints/a", "")
 		return ep["consecutive_failures"] == 5.0
 	})
-	arm() // the state's commit passes, the parking's fails
-	status, out := d.Admin("POST", "/v1/endpoints/a/disable", "")
-	disarm()
-	if status != 200 {
-		t.Fatalf("a disable whose parking failed: %d %v", status, out)
+	for try := 1; ; try++ {
+		ctx, cancel := cut.next() // the state's commit ends it: the parking is refused
+		_, err := d.SetDisabled(ctx, api.AllTenants(), "a", true)
+		cancel()
+		if err == nil {
+			break
+		}
+		if try == cutTries { // another commit took the cut each time: nothing was made
+			t.Fatalf("disable: %v", err)
+		}
 	}
 	if _, ep := d.Admin("GET", "/v1/endpoints/a", ""); ep["state"] != "disabled" || ep["pending"] != 5.0 {
 		t.Fatalf("before the restart: %v", ep)
@@ -564,27 +600,18 @@ func TestDisableCutShortParksAtTheNextStart(t *testing.T) {
 	rcv.Wait(t, "/a", 10) // five first attempts, five redelivered
 }
 
-// A bulk redeliver requeues in chunks, a commit each: cut short (here a
-// failed commit; in the field, the stop), its error says how many it
-// requeued, and the same request again requeues the rest and only those
-// (black-box testing: a SIGTERM's 503 read as nothing done while 2,000 of
-// 30,000 had been requeued).
+// A bulk redeliver requeues in chunks, a commit each: cut short by the
+// stop, its error says how many it requeued, and the same request again
+// requeues the rest (black-box testing: a SIGTERM's 503 read as nothing
+// done while 2,000 of 30,000 had been requeued).
 func TestBulkRedeliverCutShortSaysWhatItDid(t *testing.T) {
 	rcv := NewReceiver(t)
-	var armed, n atomic.Int32
-	fail := int32(2)
-	d := MustOpenDaemonExtra(t, Extra{}, endpoint("a", rcv.URL+"/a", `["*"]`, ""), func(d *daemon.Daemon) {
-		d.StoreHooks.BeforeCommit = func() error {
-			if armed.Load() == 1 && n.Add(1) == fail {
-				return errors.New("injected: disk gone")
-			}
-			return nil
-		}
-	})
+	var cut commitCutter
+	d := MustOpenDaemonExtra(t, Extra{}, endpoint("a", rcv.URL+"/a", `["*"]`, ""), cut.hook)
 	if status, _ := d.Admin("POST", "/v1/endpoints/a/disable", ""); status != 200 {
 		t.Fatal("disable")
 	}
-	const events = 2500
+	const events = 2500 // three chunks of at most 1,000
 	for i := 0; i < events; i += 500 {
 		items := make([]string, 500)
 		for j := range items {
@@ -597,14 +624,26 @@ func TestBulkRedeliverCutShortSaysWhatItDid(t *testing.T) {
 	if status, _ := d.Admin("POST", "/v1/endpoints/a/enable", ""); status != 200 {
 		t.Fatal("enable")
 	}
-	armed.Store(1)
-	status, out := d.Admin("POST", "/v1/undeliverable/redeliver", `{"endpoint":"a"}`)
-	armed.Store(0)
-	var first int
-	if _, err := fmt.Sscanf(errMessage(out)[strings.Index(errMessage(out), ": ")+2:], "%d deliveries were requeued", &first); status != 503 || err != nil || first == 0 || first >= events {
-		t.Fatalf("a redeliver cut short: %d %v", status, out)
+	requeued := regexp.MustCompile(`: (\d+) deliveries were requeued before the redelivery stopped`)
+	first := 0
+	for try := 1; first == 0; try++ {
+		ctx, cancel := cut.next() // the first chunk's commit ends it
+		_, err := d.RedeliverUndeliverable(ctx, api.AllTenants(), client.RedeliverUndeliverableRequest{Endpoint: "a"})
+		cancel()
+		var e *api.Error
+		if !errors.As(err, &e) || e.Status != 503 {
+			t.Fatalf("a redeliver cut short: %v", err)
+		}
+		if m := requeued.FindStringSubmatch(e.Message); m != nil {
+			first, _ = strconv.Atoi(m[1])
+		} else if try == cutTries { // another commit took the cut each time: nothing was requeued
+			t.Fatalf("a redeliver cut short: %v", err)
+		}
 	}
-	status, out = d.Admin("POST", "/v1/undeliverable/redeliver", `{"endpoint":"a"}`)
+	if first >= events {
+		t.Fatalf("%d requeued of %d", first, events)
+	}
+	status, out := d.Admin("POST", "/v1/undeliverable/redeliver", `{"endpoint":"a"}`)
 	if status != 202 || int(out["redelivered"].(float64)) != events-first {
 		t.Fatalf("the same request again after %d: %d %v", first, status, out)
 	}
