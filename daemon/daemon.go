@@ -369,44 +369,44 @@ var _ api.Operations = (*Daemon)(nil)
 // them all. A failure is logged, as at a reload: those deliveries are
 // then parked when they come due.
 func (d *Daemon) parkRemoved(t *delivery.Table, states map[string]store.EndpointState) {
-	type group struct {
-		ids         []string
-		reason, msg string
-	}
-	removed := &group{reason: delivery.ReasonRemoved, msg: "endpoints removed while hookd was stopped; their pending deliveries are undeliverable"}
-	deleted := &group{reason: delivery.ReasonDeleted, msg: "managed endpoints deleted before a crash parked their deliveries; they are undeliverable"}
-	groups := []*group{removed, deleted}
-	disabled := map[string]*group{} // by reason
+	reasons := map[string]string{} // by id, for one scan of the queue
+	var removed, deleted, disabled []string
 	for id, n := range d.store.PendingByEndpoint() {
 		switch {
 		case n == 0:
 		case t.ByID(id) != nil && t.Disabled(id):
-			reason := cmp.Or(states[id].Reason, reasonDisabled)
-			g := disabled[reason]
-			if g == nil {
-				g = &group{reason: reason, msg: "disabled endpoints whose parking a stop cut short; their pending deliveries are undeliverable"}
-				disabled[reason] = g
-				groups = append(groups, g)
-			}
-			g.ids = append(g.ids, id)
+			disabled = append(disabled, id)
+			reasons[id] = cmp.Or(states[id].Reason, reasonDisabled)
 		case t.ByID(id) != nil:
 		case delivery.IsManagedID(id):
-			deleted.ids = append(deleted.ids, id)
+			deleted = append(deleted, id)
+			reasons[id] = delivery.ReasonDeleted
 		default:
-			removed.ids = append(removed.ids, id)
+			// After the upgrade to name@tenant ids, every tenant config
+			// endpoint's old id is here.
+			removed = append(removed, id)
+			reasons[id] = delivery.ReasonRemoved
 		}
 	}
-	// One scan of the queue for each list: after the upgrade to
-	// name@tenant ids, every tenant config endpoint's old id is here.
-	for _, gone := range groups {
-		if len(gone.ids) == 0 {
-			continue
-		}
-		parked, err := d.store.ParkEndpoints(context.Background(), gone.ids, gone.reason)
-		if err != nil {
-			d.log.Error().Err(err).Strs("endpoints", gone.ids).Msg("park deliveries of removed endpoints; they are parked when they come due")
-			continue
-		}
-		d.log.Warn().Strs("endpoints", gone.ids).Int("parked", parked).Msg(gone.msg)
+	if len(reasons) == 0 {
+		return
 	}
+	parked, err := d.store.ParkEndpointsFor(context.Background(), reasons)
+	if err != nil {
+		d.log.Error().Err(err).Int("parked", parked).Msg("park deliveries of removed, deleted or disabled endpoints; the rest are parked when they come due")
+		return
+	}
+	for _, gone := range []struct {
+		ids []string
+		msg string
+	}{
+		{removed, "endpoints removed while hookd was stopped; their pending deliveries are undeliverable"},
+		{deleted, "managed endpoints deleted before a crash parked their deliveries; they are undeliverable"},
+		{disabled, "disabled endpoints whose parking a stop cut short; their pending deliveries are undeliverable"},
+	} {
+		if len(gone.ids) > 0 {
+			d.log.Warn().Strs("endpoints", gone.ids).Msg(gone.msg)
+		}
+	}
+	d.log.Warn().Int("parked", parked).Msg("pending deliveries of removed, deleted or disabled endpoints parked at start")
 }

@@ -208,20 +208,26 @@ func (s *Store) ParkEndpoint(ctx context.Context, endpoint, reason string) (int,
 // ParkEndpoints is ParkEndpoint for several endpoints, in one scan of the
 // queue.
 func (s *Store) ParkEndpoints(ctx context.Context, endpoints []string, reason string) (int, error) {
-	s.barrier()
-	set := make(map[string]bool, len(endpoints))
+	reasons := make(map[string]string, len(endpoints))
 	for _, e := range endpoints {
-		set[e] = true
+		reasons[e] = reason
 	}
+	return s.ParkEndpointsFor(ctx, reasons)
+}
+
+// ParkEndpointsFor is ParkEndpoints with a reason for each endpoint (by
+// id), still in one scan of the queue.
+func (s *Store) ParkEndpointsFor(ctx context.Context, reasons map[string]string) (int, error) {
+	s.barrier()
 	var keys []string
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bktQueue).Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
-			if _, key := splitTimeKey(k); set[endpointOf(key)] {
+			if _, key := splitTimeKey(k); reasons[endpointOf(key)] != "" {
 				keys = append(keys, key)
 			}
 		}
-		for _, endpoint := range endpoints {
+		for endpoint := range reasons {
 			keys = append(keys, orderedKeys(tx, endpoint)...)
 		}
 		return nil
@@ -234,7 +240,7 @@ func (s *Store) ParkEndpoints(ctx context.Context, endpoints []string, reason st
 		if d.State != Pending {
 			return false, nil
 		}
-		return true, parkRecord(tx, st, d, reason, now)
+		return true, parkRecord(tx, st, d, reasons[d.Endpoint], now)
 	})
 }
 
