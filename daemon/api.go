@@ -31,9 +31,6 @@ var (
 	errBusy        = &apiError{Status: 503, Code: "busy", Message: "ingest is working on ingest.max_inflight_bytes of requests; nothing was stored, retry shortly", RetryAfter: 1}
 )
 
-// reasonDisabled is why a delivery to a disabled endpoint is undeliverable.
-const reasonDisabled = "endpoint disabled"
-
 // unknownEndpoint is a 404 that names the endpoint, so a typo is not
 // mistaken for an event that does not exist.
 func unknownEndpoint(name string) *apiError {

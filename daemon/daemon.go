@@ -376,7 +376,7 @@ func (d *Daemon) parkRemoved(t *delivery.Table, states map[string]store.Endpoint
 		case n == 0:
 		case t.ByID(id) != nil && t.Disabled(id):
 			disabled = append(disabled, id)
-			reasons[id] = cmp.Or(states[id].Reason, reasonDisabled)
+			reasons[id] = cmp.Or(states[id].Reason, delivery.ReasonDisabled)
 		case t.ByID(id) != nil:
 		case delivery.IsManagedID(id):
 			deleted = append(deleted, id)

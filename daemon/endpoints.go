@@ -766,6 +766,11 @@ func (d *Daemon) PatchEndpoint(ctx context.Context, sc api.Scope, name string, b
 			return nil, err // at once (see SetDisabled); disabledState checks it in the write
 		}
 		rec.State = disabledState(*disabled, sc, &repeat)
+		if !*disabled {
+			if err := d.sched.ParkLeftovers(ctx, rec.ID); err != nil { // as SetDisabled's enable
+				return nil, err
+			}
+		}
 	}
 	if err := d.putManaged(ctx, rec, ep, disabled); err != nil {
 		return nil, holdError(err)

@@ -226,7 +226,7 @@ func parseEvent(body []byte, key string, t *delivery.Table, now time.Time) (ne s
 		}
 		nd := store.NewDelivery{Endpoint: ep.ID, Body: ep.Render(&ev), Hint: t.Routed(ep)}
 		if t.Disabled(ep.ID) {
-			nd.Parked = reasonDisabled // kept for enable + redeliver, not sent
+			nd.Parked = delivery.ReasonDisabled // kept for enable + redeliver, not sent
 		}
 		ne.Deliveries = append(ne.Deliveries, nd)
 	}

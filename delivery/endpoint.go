@@ -95,6 +95,11 @@ const (
 	ReasonRemoved = "endpoint removed"
 )
 
+// ReasonDisabled is why a delivery to a disabled endpoint is undeliverable
+// when it is not parked by the disable itself (which gives who did it):
+// routed to it while disabled, or come due before its parking.
+const ReasonDisabled = "endpoint disabled"
+
 // goneReason is why a delivery to the endpoint with internal id id, no
 // longer in the table, is parked.
 func goneReason(id string) string {

@@ -265,6 +265,18 @@ func (f *fakeStore) UpdateEndpointState(_ context.Context, name string, fn func(
 	return nil
 }
 
+func (f *fakeStore) PendingOf(endpoints []string) int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var n int64
+	for _, d := range f.recs {
+		if d.State == store.Pending && slices.Contains(endpoints, d.Endpoint) {
+			n++
+		}
+	}
+	return n
+}
+
 func (f *fakeStore) ParkEndpoint(_ context.Context, endpoint, reason string) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -25,6 +25,8 @@ type Store interface {
 	Complete(o store.Outcome, done func(error))
 	UpdateEndpointState(ctx context.Context, name string, fn func(*store.EndpointState) error) error
 	ParkEndpoint(ctx context.Context, endpoint, reason string) (int, error)
+	// PendingOf counts the pending deliveries of the endpoints (by id).
+	PendingOf(endpoints []string) int64
 	// OrderedHead returns an ordered endpoint's first pending delivery.
 	OrderedHead(endpoint string) (store.Head, bool, error)
 	// OrderedEndpoints lists the endpoints with ordered deliveries pending.
@@ -298,6 +300,12 @@ func (s *Scheduler) SetDisabled(ctx context.Context, id string, on bool, reason,
 	// state refuses (an operator's hold) is never dispatched to. A disable
 	// is undone if the write fails.
 	was := t.Disabled(id)
+	if !on {
+		if err := s.ParkLeftovers(ctx, id); err != nil {
+			unlock()
+			return err
+		}
+	}
 	if on {
 		s.swap(func(t *Table) *Table { return t.WithDisabled(id, true) })
 	}
@@ -399,6 +407,23 @@ func (s *Scheduler) ParkDisabled(ctx context.Context, id, reason string) {
 		s.log.Warn().Err(err).Str("endpoint", name).Int("parked", n).Msg("parking a disabled endpoint's deliveries stopped; the next start parks the rest")
 	}
 	s.log.Warn().Str("endpoint", name).Str("reason", reason).Int("parked", n).Msg("endpoint disabled")
+}
+
+// ParkLeftovers parks what a disabled endpoint still has pending before
+// it is enabled: what its disable's parking left (a failed commit; the
+// stop's leftovers the next start parks), which an enable would otherwise
+// send without the redeliver that parked deliveries wait for. Nothing is
+// pending for a disabled endpoint otherwise (ingest records its deliveries
+// as undeliverable), so this is a count in memory, not a scan. An error
+// leaves the endpoint disabled.
+func (s *Scheduler) ParkLeftovers(ctx context.Context, id string) error {
+	if !s.table.Load().Disabled(id) || s.st.PendingOf([]string{id}) == 0 {
+		return nil
+	}
+	n, err := s.st.ParkEndpoint(ctx, id, ReasonDisabled)
+	s.Recheck(id)
+	s.log.Warn().Err(err).Str("endpoint", s.table.Load().Name(id)).Int("parked", n).Msg("parked what a disable had left pending, before enabling")
+	return err
 }
 
 // Ping reports whether the loop answers within timeout; the systemd

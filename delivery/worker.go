@@ -57,7 +57,7 @@ func (s *Scheduler) attempt(it *item) {
 		// deliveries (or a crash between them): the same reason.
 		o.Reason = goneReason(it.st.id)
 	case t.Disabled(ep.ID):
-		o.Reason = "endpoint disabled"
+		o.Reason = ReasonDisabled
 	default:
 		res := s.sender.Send(s.attempts, ep, d.EventID, d.EventType, d.Body)
 		if s.attempts.Err() != nil {

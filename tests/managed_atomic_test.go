@@ -600,6 +600,54 @@ func TestDisableCutShortParksAtTheNextStart(t *testing.T) {
 	rcv.Wait(t, "/a", 10) // five first attempts, five redelivered
 }
 
+// An enable first parks what a disable's parking left pending (a failed
+// commit, or the stop before the next start parks it), so it sends none
+// of it without a redeliver, as after a disable that parked everything.
+func TestEnableParksWhatADisableLeft(t *testing.T) {
+	rcv := NewReceiver(t)
+	rcv.Status("/a", 500, 1<<30)
+	var cut commitCutter
+	d := MustOpenDaemonExtra(t, Extra{}, endpoint("a", rcv.URL+"/a", `["*"]`, `schedule = ["1h"]`), cut.hook)
+	var ids []string
+	for i := range 3 {
+		ids = append(ids, d.Event(fmt.Sprintf(`{"type":"t","data":%d}`, i)))
+	}
+	eventually(t, "every first attempt recorded", func() bool {
+		_, ep := d.Admin("GET", "/v1/endpoints/a", "")
+		return ep["consecutive_failures"] == 3.0
+	})
+	for try := 1; ; try++ {
+		ctx, cancel := cut.next()
+		_, err := d.SetDisabled(ctx, api.AllTenants(), "a", true)
+		cancel()
+		if err == nil {
+			break
+		}
+		if try == cutTries {
+			t.Fatalf("disable: %v", err)
+		}
+	}
+	if _, ep := d.Admin("GET", "/v1/endpoints/a", ""); ep["pending"] != 3.0 {
+		t.Fatalf("after the cut disable: %v", ep)
+	}
+	rcv.Status("/a", 200, 1<<30)
+	if status, out := d.Admin("POST", "/v1/endpoints/a/enable", ""); status != 200 || out["state"] != "active" {
+		t.Fatalf("enable: %d %v", status, out)
+	}
+	if _, ep := d.Admin("GET", "/v1/endpoints/a", ""); ep["pending"] != 0.0 {
+		t.Fatalf("after the enable: %v", ep)
+	}
+	for _, id := range ids {
+		if dl := d.waitState(id, "a", "undeliverable"); dl["reason"] != "endpoint disabled" {
+			t.Fatalf("reason %v", dl)
+		}
+	}
+	if status, out := d.Admin("POST", "/v1/undeliverable/redeliver", `{"endpoint":"a"}`); status != 202 || out["redelivered"] != 3.0 {
+		t.Fatalf("redeliver: %d %v", status, out)
+	}
+	rcv.Wait(t, "/a", 6)
+}
+
 // A bulk redeliver requeues in chunks, a commit each: cut short by the
 // stop, its error says how many it requeued, and the same request again
 // requeues the rest (black-box testing: a SIGTERM's 503 read as nothing
