@@ -396,15 +396,16 @@ func CheckHold(es store.EndpointState) error {
 // ParkDisabled parks what the endpoint with internal id id has pending, as
 // undeliverable with reason, once the table has it disabled and its state
 // says so (SetDisabled, or a change committed with its state). A failure
-// (the stop ending ctx midway) is logged, not returned: the disable is
-// made and current, the worker parks what comes due meanwhile, and the
-// next start parks the rest.
+// (the stop ending ctx midway, a failed commit) is logged, not returned:
+// the disable is made and current, the worker parks what comes due
+// meanwhile, and an enable (ParkLeftovers) or the next start parks the
+// rest.
 func (s *Scheduler) ParkDisabled(ctx context.Context, id, reason string) {
 	n, err := s.st.ParkEndpoint(ctx, id, reason)
 	s.Recheck(id)
 	name := s.table.Load().Name(id)
 	if err != nil {
-		s.log.Warn().Err(err).Str("endpoint", name).Int("parked", n).Msg("parking a disabled endpoint's deliveries stopped; the next start parks the rest")
+		s.log.Warn().Err(err).Str("endpoint", name).Int("parked", n).Msg("parking a disabled endpoint's deliveries stopped; the rest are parked as they come due, at an enable or at the next start")
 	}
 	s.log.Warn().Str("endpoint", name).Str("reason", reason).Int("parked", n).Msg("endpoint disabled")
 }
