@@ -124,9 +124,18 @@ func backup(args []string, stdout, stderr io.Writer) int {
 // copy), and anything but a regular file: the rename replaces what is
 // there, and -out /dev/null as root replaced the system's /dev/null.
 func refuseLive(path string) error {
-	if dir := filepath.Dir(path); strings.HasSuffix(dir, ".wal") {
-		if fi, err := os.Stat(strings.TrimSuffix(dir, ".wal")); err == nil && fi.Mode().IsRegular() {
-			return fmt.Errorf("%s is in the write-ahead log directory of the database %s: write the copy elsewhere", path, strings.TrimSuffix(dir, ".wal"))
+	// The directory as it really is: relative (-out seg from inside it)
+	// or through a link, its name would not say .wal.
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real
+	}
+	if db := strings.TrimSuffix(dir, ".wal"); db != dir {
+		if fi, err := os.Stat(db); err == nil && fi.Mode().IsRegular() {
+			return fmt.Errorf("%s is in the write-ahead log directory of the database %s: write the copy elsewhere", path, db)
 		}
 	}
 	fi, err := os.Stat(path) // a link to the live database is refused too

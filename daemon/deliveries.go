@@ -271,7 +271,8 @@ func (d *Daemon) RedeliverUndeliverable(ctx context.Context, sc api.Scope, in cl
 		// Requeued in chunks, each its own commit: the chunks before the
 		// failure (the stop, a full disk) are made. Say so, rather than
 		// an error that reads as nothing done; the same request again
-		// requeues the rest, and only those.
+		// requeues the rest. The cause stays in the log, as any error's.
+		d.log.Error().Err(err).Int("requeued", n).Msg("bulk redeliver stopped")
 		e := *api.ErrorOf(err)
 		e.Message = fmt.Sprintf("%s: %d deliveries were requeued before the redelivery stopped, the rest are still undeliverable; send the same request again to requeue them",
 			strings.TrimSuffix(e.Message, "; nothing was stored"), n)

@@ -119,11 +119,14 @@ func complete(tx *bolt.Tx, st *txState, o *Outcome) error {
 		}
 	}
 	current := d.State == Pending && d.Due.Equal(o.Due) && (!d.Ordered || d.Seq == o.Seq)
+	redelivered := !current && d.State == Pending // nothing else moves a pending delivery but its own outcomes
+	if redelivered && o.Attempt != nil {
+		d.Cycle++ // the attempt is the old cycle's, not the resend's first
+	}
 	switch {
-	case o.Delivered && !current && d.State == Pending:
-		// Redelivered while this attempt ran (nothing else moves a pending
-		// delivery but its own outcomes): the resend was asked for after
-		// this send began, so it stays pending for it, as after a failure.
+	case o.Delivered && redelivered:
+		// The resend was asked for after this send began: it stays
+		// pending for it, as after a failure.
 	case o.Delivered:
 		if err := leave(tx, st, d); err != nil {
 			return err

@@ -318,8 +318,13 @@ func TestCLIBackup(t *testing.T) {
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	link := filepath.Join(t.TempDir(), "wal-link") // a path that does not say .wal
+	if err := os.Symlink(live+".wal", link); err != nil {
+		t.Fatal(err)
+	}
 	for target, want := range map[string]string{
 		filepath.Join(live+".wal", "0000000000000001.log"): "write-ahead log directory",
+		filepath.Join(link, "0000000000000001.log"):        "write-ahead log directory",
 		filepath.Join(live+".wal", "new"):                  "write-ahead log directory",
 		fifo:                                               "not a regular file",
 	} {

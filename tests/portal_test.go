@@ -445,6 +445,7 @@ func TestPortalCSRF(t *testing.T) {
 		"wrong token":   {"X-CSRF-Token", a.csrf + "x", "Content-Type", "application/json", "Origin", origin},
 		"form":          {"X-CSRF-Token", a.csrf, "Content-Type", "application/x-www-form-urlencoded", "Origin", origin},
 		"text":          {"X-CSRF-Token", a.csrf, "Content-Type", "text/plain", "Origin", origin},
+		"gzip":          {"X-CSRF-Token", a.csrf, "Content-Type", "application/json", "Content-Encoding", "gzip", "Origin", origin},
 		"foreign":       {"X-CSRF-Token", a.csrf, "Content-Type", "application/json", "Origin", "https://evil.example"},
 		"cross-site":    {"X-CSRF-Token", a.csrf, "Content-Type", "application/json", "Sec-Fetch-Site", "cross-site"},
 		"no origin":     {"X-CSRF-Token", a.csrf, "Content-Type", "application/json"},
