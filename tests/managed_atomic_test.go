@@ -548,6 +548,35 @@ func (c *commitCutter) next() (context.Context, context.CancelFunc) {
 // nothing, and the next is made.
 const cutTries = 5
 
+// disableCutShort opens a daemon on cfg (an endpoint a whose receiver
+// fails, retried in an hour), posts n events, waits for their first
+// attempts and disables a with the context ended at the state's commit:
+// its parking is refused, as the stop refuses it.
+func disableCutShort(t *testing.T, cfg string, n int) (*Daemon, []string) {
+	t.Helper()
+	var cut commitCutter
+	d := MustOpenDaemonExtra(t, Extra{}, cfg, cut.hook)
+	var ids []string
+	for i := range n {
+		ids = append(ids, d.Event(fmt.Sprintf(`{"type":"t","data":%d}`, i)))
+	}
+	eventually(t, "every first attempt recorded", func() bool {
+		_, ep := d.Admin("GET", "/v1/endpoints/a", "")
+		return ep["consecutive_failures"] == float64(n)
+	})
+	for try := 1; ; try++ {
+		ctx, cancel := cut.next()
+		_, err := d.SetDisabled(ctx, api.AllTenants(), "a", true)
+		cancel()
+		if err == nil {
+			return d, ids
+		}
+		if try == cutTries { // another commit took the cut each time: nothing was made
+			t.Fatalf("disable: %v", err)
+		}
+	}
+}
+
 // A disable whose parking is cut short by the stop is made: it answers as
 // made, and the next start parks what it left pending, so an enable
 // without a redeliver sends none of them (black-box testing: SIGTERM
@@ -557,27 +586,7 @@ func TestDisableCutShortParksAtTheNextStart(t *testing.T) {
 	rcv := NewReceiver(t)
 	rcv.Status("/a", 500, 1<<30)
 	cfg := endpoint("a", rcv.URL+"/a", `["*"]`, `schedule = ["1h"]`)
-	var cut commitCutter
-	d := MustOpenDaemonExtra(t, Extra{}, cfg, cut.hook)
-	var ids []string
-	for i := range 5 {
-		ids = append(ids, d.Event(fmt.Sprintf(`{"type":"t","data":%d}`, i)))
-	}
-	eventually(t, "every first attempt recorded", func() bool {
-		_, ep := d.Admin("GET", "/v1/endpoints/a", "")
-		return ep["consecutive_failures"] == 5.0
-	})
-	for try := 1; ; try++ {
-		ctx, cancel := cut.next() // the state's commit ends it: the parking is refused
-		_, err := d.SetDisabled(ctx, api.AllTenants(), "a", true)
-		cancel()
-		if err == nil {
-			break
-		}
-		if try == cutTries { // another commit took the cut each time: nothing was made
-			t.Fatalf("disable: %v", err)
-		}
-	}
+	d, ids := disableCutShort(t, cfg, 5)
 	if _, ep := d.Admin("GET", "/v1/endpoints/a", ""); ep["state"] != "disabled" || ep["pending"] != 5.0 {
 		t.Fatalf("before the restart: %v", ep)
 	}
@@ -606,27 +615,7 @@ func TestDisableCutShortParksAtTheNextStart(t *testing.T) {
 func TestEnableParksWhatADisableLeft(t *testing.T) {
 	rcv := NewReceiver(t)
 	rcv.Status("/a", 500, 1<<30)
-	var cut commitCutter
-	d := MustOpenDaemonExtra(t, Extra{}, endpoint("a", rcv.URL+"/a", `["*"]`, `schedule = ["1h"]`), cut.hook)
-	var ids []string
-	for i := range 3 {
-		ids = append(ids, d.Event(fmt.Sprintf(`{"type":"t","data":%d}`, i)))
-	}
-	eventually(t, "every first attempt recorded", func() bool {
-		_, ep := d.Admin("GET", "/v1/endpoints/a", "")
-		return ep["consecutive_failures"] == 3.0
-	})
-	for try := 1; ; try++ {
-		ctx, cancel := cut.next()
-		_, err := d.SetDisabled(ctx, api.AllTenants(), "a", true)
-		cancel()
-		if err == nil {
-			break
-		}
-		if try == cutTries {
-			t.Fatalf("disable: %v", err)
-		}
-	}
+	d, ids := disableCutShort(t, endpoint("a", rcv.URL+"/a", `["*"]`, `schedule = ["1h"]`), 3)
 	if _, ep := d.Admin("GET", "/v1/endpoints/a", ""); ep["pending"] != 3.0 {
 		t.Fatalf("after the cut disable: %v", ep)
 	}
