@@ -412,11 +412,12 @@ func (s *Scheduler) ParkDisabled(ctx context.Context, id, reason string) {
 
 // ParkLeftovers parks what a disabled endpoint still has pending before
 // it is enabled: what its disable's parking left (a failed commit; the
-// stop's leftovers the next start parks), which an enable would otherwise
-// send without the redeliver that parked deliveries wait for. Nothing is
-// pending for a disabled endpoint otherwise (ingest records its deliveries
-// as undeliverable), so this is a count in memory, not a scan. An error
-// leaves the endpoint disabled.
+// stop's leftovers the next start parks) or an attempt in flight at the
+// disable rescheduled, which an enable would otherwise send without the
+// redeliver that parked deliveries wait for. Nothing else is pending for
+// a disabled endpoint (ingest records its deliveries as undeliverable),
+// so usually this is a count in memory, not a scan. An error leaves the
+// endpoint disabled.
 func (s *Scheduler) ParkLeftovers(ctx context.Context, id string) error {
 	if !s.table.Load().Disabled(id) || s.st.PendingOf([]string{id}) == 0 {
 		return nil
