@@ -129,6 +129,16 @@ func TestStuckApplyRecovers(t *testing.T) {
 		t.Fatalf("logged delivery not readable: %v", err)
 	}
 	broken.Store(false)
+	// Once the database takes the event, readiness probes the log before
+	// it says ready: pages bbolt freed in its own file say nothing of room
+	// for the log on a disk still full (CI's TestDiskFullTmpfs).
+	waitFor(t, "the stuck event applied", func() bool { return !s.applyFailing.Load() })
+	if !s.walFailing.Load() {
+		t.Fatal("recovered without marking the log to be probed")
+	}
+	if err := s.Writable(ctx); err != nil || s.walFailing.Load() {
+		t.Fatalf("readiness after the probe: %v (still marked: %v)", err, s.walFailing.Load())
+	}
 	waitFor(t, "ingest accepted again", func() bool {
 		_, err := s.Ingest(ctx, []NewEvent{newEvent("c", "x")}, lim)
 		return err == nil

@@ -412,12 +412,14 @@ func (s *Store) submitApply(evs []*preparedEvent, pos walPos) {
 			return
 		}
 		s.appliedSeg.Store(pos.seg)
-		if len(s.stuck) == 0 && s.applyFailing.Swap(false) {
+		if len(s.stuck) == 0 && s.applyFailing.Load() {
 			// The database took them, perhaps into pages it had freed
 			// itself, which says nothing of room for the log on a disk
 			// still full: readiness probes the log before it says ready
 			// again, rather than flap to ready until the next event fails.
+			// Marked first, so no reader sees neither flag set.
 			s.walFailing.Store(true)
+			s.applyFailing.Store(false)
 		}
 	}
 	// ErrClosed only while closing, and then the log replays these events
