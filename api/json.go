@@ -360,12 +360,7 @@ func pathAt(body []byte, off int64) string {
 // endpoint, no bound), and a blank one must not widen the request to
 // everything parked.
 func RedeliverNamed(body []byte) error {
-	for _, f := range [...]struct{ key, means string }{{"endpoint", "every endpoint"}, {"since", "no lower bound"}, {"until", "no upper bound"}} {
-		if err := NonEmpty(body, f.key, f.means); err != nil {
-			return err
-		}
-	}
-	return nil
+	return nonEmpty(body, blank{"endpoint", "every endpoint"}, blank{"since", "no lower bound"}, blank{"until", "no upper bound"})
 }
 
 // NonEmpty refuses key given as "" or null in a JSON object body, which
@@ -373,14 +368,22 @@ func RedeliverNamed(body []byte) error {
 // something else (what means, in the message): a tenant sent from an
 // empty variable would make a platform endpoint, which every tenant's
 // events reach.
-func NonEmpty(body []byte, key, means string) error {
+func NonEmpty(body []byte, key, means string) error { return nonEmpty(body, blank{key, means}) }
+
+// blank is a key that must not be blank, and what leaving it out means.
+type blank struct{ key, means string }
+
+// nonEmpty is NonEmpty for several keys, reading the body once.
+func nonEmpty(body []byte, keys ...blank) error {
 	var m map[string]json.RawMessage
 	if json.Unmarshal(body, &m) != nil {
 		return nil // not an object: Decode said so
 	}
-	if v, ok := m[key]; ok {
-		if s := string(bytes.TrimSpace(v)); s == "null" || s == `""` {
-			return &fieldProblem{key, "must not be empty or null (leave the key out for " + means + ")"}
+	for _, k := range keys {
+		if v, ok := m[k.key]; ok {
+			if s := string(bytes.TrimSpace(v)); s == "null" || s == `""` {
+				return &fieldProblem{k.key, "must not be empty or null (leave the key out for " + k.means + ")"}
+			}
 		}
 	}
 	return nil
