@@ -403,11 +403,11 @@ func CheckHold(es store.EndpointState) error {
 func (s *Scheduler) ParkDisabled(ctx context.Context, id, reason string) {
 	n, err := s.st.ParkEndpoint(ctx, id, reason)
 	s.Recheck(id)
-	name := s.table.Load().Name(id)
+	msg := "endpoint disabled"
 	if err != nil {
-		s.log.Warn().Err(err).Str("endpoint", name).Int("parked", n).Msg("parking a disabled endpoint's deliveries stopped; the rest are parked as they come due, at an enable or at the next start")
+		msg = "endpoint disabled; parking its deliveries stopped, the rest are parked as they come due, at an enable or at the next start"
 	}
-	s.log.Warn().Str("endpoint", name).Str("reason", reason).Int("parked", n).Msg("endpoint disabled")
+	s.log.Warn().Err(err).Str("endpoint", s.table.Load().Name(id)).Str("reason", reason).Int("parked", n).Msg(msg)
 }
 
 // ParkLeftovers parks what a disabled endpoint still has pending before
