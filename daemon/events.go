@@ -99,7 +99,7 @@ func (d *Daemon) onOutcome(ev delivery.OutcomeEvent) {
 	if a := o.Attempt; a != nil {
 		last = map[string]any{"n": a.N, "at": a.At, "status": a.Status, "error": a.Error}
 	}
-	if o.Reason != "" && o.Reason != delivery.ReasonDisabled { // SPEC §11: not for a disabled endpoint
+	if o.Reason != "" && o.Reason != delivery.ReasonDisabled && !o.Superseded { // SPEC §11: not for a disabled endpoint
 		d.out.put(generated(target, "hookd.delivery.undeliverable", map[string]any{
 			"event_id": dl.EventID, "event_type": dl.EventType, "endpoint": name,
 			"reason": o.Reason, "last_attempt": last,

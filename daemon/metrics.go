@@ -36,8 +36,8 @@ func rejected(status int) {
 // endpointMetrics are one endpoint's series, looked up once: outcomes are
 // counted on the committer goroutine, which should not format names.
 type endpointMetrics struct {
-	delivered, retry, undeliverable *metrics.Counter
-	latency                         *metrics.PrometheusHistogram
+	delivered, retry, undeliverable, superseded *metrics.Counter
+	latency                                     *metrics.PrometheusHistogram
 }
 
 var endpointSeries sync.Map // endpoint name → *endpointMetrics
@@ -49,7 +49,7 @@ func metricsFor(ep string) *endpointMetrics {
 	counter := func(outcome string) *metrics.Counter {
 		return metrics.GetOrCreateCounter(fmt.Sprintf(`hookd_deliveries_total{endpoint=%q,outcome=%q}`, ep, outcome))
 	}
-	m := &endpointMetrics{delivered: counter("delivered"), retry: counter("retry"), undeliverable: counter("undeliverable"),
+	m := &endpointMetrics{delivered: counter("delivered"), retry: counter("retry"), undeliverable: counter("undeliverable"), superseded: counter("superseded"),
 		latency: metrics.GetOrCreatePrometheusHistogram(fmt.Sprintf(`hookd_attempt_duration_seconds{endpoint=%q}`, ep))}
 	v, _ := endpointSeries.LoadOrStore(ep, m)
 	return v.(*endpointMetrics)
@@ -77,6 +77,8 @@ func metricLabel(ep *delivery.Endpoint, name string) string {
 func countOutcome(endpoint string, o *store.Outcome) {
 	m := metricsFor(endpoint)
 	switch {
+	case o.Superseded:
+		m.superseded.Inc()
 	case o.Delivered:
 		m.delivered.Inc()
 	case o.Reason != "":
@@ -160,7 +162,7 @@ var daemonHelp = map[string]string{
 	"hookd_events_ingested_total":          "Events accepted and acknowledged (202).",
 	"hookd_events_duplicate_total":         "Events answered as duplicates of an earlier id or Idempotency-Key (200, nothing stored).",
 	"hookd_ingest_rejected_total":          "Ingest requests and batch items refused, by HTTP status.",
-	"hookd_deliveries_total":               "Attempt outcomes by endpoint: delivered, retry (failed, will be retried) or undeliverable (parked by its attempt; hookd_undeliverable_total counts every parking).",
+	"hookd_deliveries_total":               "Attempt outcomes by endpoint: delivered, retry (failed, will be retried), undeliverable (parked by its attempt; hookd_undeliverable_total counts every parking) or superseded (the delivery was redelivered, parked or purged while the attempt ran).",
 	"hookd_attempt_duration_seconds":       "Duration of delivery attempts by endpoint, from connect to the end of the response.",
 	"hookd_pending_deliveries":             "Deliveries acknowledged and not yet delivered or parked.",
 	"hookd_pending_deliveries_by_endpoint": "Pending deliveries by endpoint.",

@@ -222,14 +222,15 @@ func (f *fakeStore) Delivery(key string) (*store.Delivery, error) {
 	return &c, nil
 }
 
-func (f *fakeStore) Complete(o store.Outcome, done func(error)) {
+func (f *fakeStore) Complete(o *store.Outcome, done func(error)) {
 	f.mu.Lock()
 	if f.hold {
 		f.held = append(f.held, func() { f.Complete(o, done) })
 		f.mu.Unlock()
 		return
 	}
-	f.outcomes = append(f.outcomes, o)
+	f.outcomes = append(f.outcomes, *o)
+	o.Superseded = true
 	if d := f.recs[o.Key]; d != nil {
 		if o.Attempt != nil {
 			d.Attempts++
@@ -240,10 +241,11 @@ func (f *fakeStore) Complete(o store.Outcome, done func(error)) {
 				f.failing[o.Key] = o.Attempt.At
 			}
 		}
+		o.Superseded = !current && !(o.Delivered && d.State != store.Pending)
 		switch {
+		case o.Superseded:
 		case o.Delivered:
 			d.State = store.Delivered
-		case !current:
 		case !o.Next.IsZero():
 			d.Due = o.Next
 		default:

@@ -22,7 +22,7 @@ type Store interface {
 	// Delivery reads a delivery's record when it was not carried.
 	Delivery(key string) (*store.Delivery, error)
 	// Complete records an outcome; done runs after its commit.
-	Complete(o store.Outcome, done func(error))
+	Complete(o *store.Outcome, done func(error))
 	UpdateEndpointState(ctx context.Context, name string, fn func(*store.EndpointState) error) error
 	ParkEndpoint(ctx context.Context, endpoint, reason string) (int, error)
 	// PendingOf counts the pending deliveries of the endpoints (by id).

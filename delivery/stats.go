@@ -275,7 +275,7 @@ func (s *Scheduler) recorded(st *epState, ep *Endpoint, d *store.Delivery, o *st
 		ev.Failures = st.Failures
 		s.statsMu.Unlock()
 	}
-	if o.Ordered {
+	if o.Ordered && !o.Superseded { // a superseded attempt was not its endpoint's head's
 		s.statsMu.Lock()
 		switch {
 		case o.Delivered || o.Reason != "":
@@ -296,6 +296,8 @@ func (s *Scheduler) logOutcome(d *store.Delivery, o *store.Outcome, err error) {
 	case err != nil:
 		s.log.Error().Err(err).Str("event_id", d.EventID).Str("endpoint", d.Endpoint).Msg("record attempt failed; delivery stays pending")
 		return
+	case o.Superseded:
+		ev = s.log.Info()
 	case o.Delivered:
 		ev = s.log.Debug()
 	case o.Reason != "":
@@ -311,6 +313,8 @@ func (s *Scheduler) logOutcome(d *store.Delivery, o *store.Outcome, err error) {
 		}
 	}
 	switch {
+	case o.Superseded:
+		ev.Msg("attempt recorded; the delivery had been redelivered, parked or purged meanwhile and keeps that state")
 	case o.Delivered:
 		ev.Msg("delivered")
 	case o.Reason != "":

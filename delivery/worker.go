@@ -93,7 +93,7 @@ func (s *Scheduler) attempt(it *item) {
 		}
 	}
 	s.release(it)
-	s.st.Complete(o, func(err error) {
+	s.st.Complete(&o, func(err error) {
 		s.recorded(it.st, ep, d, &o, err)
 		s.finish(it)
 	})

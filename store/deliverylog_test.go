@@ -262,7 +262,7 @@ func TestPurgeEmptiesLogRuns(t *testing.T) {
 			for _, ep := range []string{"a", "b"} {
 				key := DeliveryKey(fmt.Sprintf("e%03d", i), ep)
 				d, _ := s.Delivery(key)
-				s.Complete(Outcome{Key: key, Due: d.Due, Attempt: &Attempt{At: time.Now(), Status: 200}, Delivered: true}, func(err error) { done <- err })
+				s.Complete(&Outcome{Key: key, Due: d.Due, Attempt: &Attempt{At: time.Now(), Status: 200}, Delivered: true}, func(err error) { done <- err })
 			}
 		}
 		for range 2 * (to - from) {

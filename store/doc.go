@@ -50,9 +50,10 @@
 // a cursor walk from the first key; nothing scans the whole backlog.
 // Records carry their own due time, so an outcome computed for an older
 // due time (the delivery was redelivered or parked meanwhile) is recorded
-// as an attempt but does not move the delivery ("stale" outcome), except
-// that a 2xx marks a parked one delivered. A redelivered one stays pending:
-// its resend was asked for after the attempt began.
+// as an attempt but does not move the delivery ("stale" outcome, reported
+// back as Outcome.Superseded), except that a 2xx marks a parked one
+// delivered. A redelivered one stays pending: its resend was asked for
+// after the attempt began.
 //
 // # Ordered endpoints
 //

@@ -36,7 +36,7 @@ func headIDs(t *testing.T, s *Store) []string {
 func mustComplete(t *testing.T, s *Store, o Outcome) {
 	t.Helper()
 	done := make(chan error)
-	s.Complete(o, func(err error) { done <- err })
+	s.Complete(&o, func(err error) { done <- err })
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}

@@ -74,15 +74,22 @@ type Outcome struct {
 	// Ordered: its endpoint sends nothing more until this is committed, so
 	// the commit is not held back for the usual interval.
 	Ordered bool
+	// Superseded is set by the commit when the delivery had moved on while
+	// the attempt was in flight (redelivered, parked, rescheduled or
+	// purged) and kept its state: the attempt is recorded, but it neither
+	// delivered nor parked nor rescheduled anything, and logs, metrics and
+	// notifications must not say it did.
+	Superseded bool
 }
 
 // Complete records an attempt and moves the delivery on, asynchronously;
 // done runs after the commit. If the delivery changed while the attempt was
 // in flight (redelivered, parked), the attempt is still recorded but only a
 // success changes its state, and only a parked one's: a redelivered one is
-// sent again, as asked.
-func (s *Store) Complete(o Outcome, done func(error)) {
-	s.submitAsync(func(tx *bolt.Tx, st *txState) error { return complete(tx, st, &o) }, done)
+// sent again, as asked. The commit sets o.Superseded before done runs; o is
+// the caller's to read again only then.
+func (s *Store) Complete(o *Outcome, done func(error)) {
+	s.submitAsync(func(tx *bolt.Tx, st *txState) error { return complete(tx, st, o) }, done)
 	if o.Ordered {
 		select {
 		case s.hurry <- struct{}{}:
@@ -97,9 +104,11 @@ func (s *Store) Complete(o Outcome, done func(error)) {
 func (s *Store) Flush() { s.submit(context.Background(), nil) }
 
 func complete(tx *bolt.Tx, st *txState, o *Outcome) error {
+	o.Superseded = false // a retried transaction runs again from the start
 	v := tx.Bucket(bktDeliveries).Get([]byte(o.Key))
 	if v == nil {
-		return nil // purged meanwhile
+		o.Superseded = true // purged meanwhile
+		return nil
 	}
 	// The body stays a view of bbolt's page: the record is rewritten in
 	// this transaction, which copies it.
@@ -127,6 +136,7 @@ func complete(tx *bolt.Tx, st *txState, o *Outcome) error {
 	case o.Delivered && redelivered:
 		// The resend was asked for after this send began: it stays
 		// pending for it, as after a failure.
+		o.Superseded = true
 	case o.Delivered:
 		if err := leave(tx, st, d); err != nil {
 			return err
@@ -134,6 +144,7 @@ func complete(tx *bolt.Tx, st *txState, o *Outcome) error {
 		d.State, d.Done, d.Reason = Delivered, now, ""
 	case !current:
 		// stale: keep the state the delivery has now
+		o.Superseded = true
 	case !o.Next.IsZero() && d.Ordered:
 		// Still its endpoint's head: the ordered index keeps its place, and
 		// the scheduler reads the new due time from the record.

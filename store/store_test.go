@@ -108,7 +108,7 @@ func TestCompleteRetryParkRedeliver(t *testing.T) {
 	d, _ := s.Delivery(key)
 	complete := func(o Outcome) {
 		done := make(chan error)
-		s.Complete(o, func(err error) { done <- err })
+		s.Complete(&o, func(err error) { done <- err })
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
@@ -220,7 +220,7 @@ func TestPurge(t *testing.T) {
 	key := DeliveryKey("done", "x")
 	d, _ := s.Delivery(key)
 	done := make(chan error)
-	s.Complete(Outcome{Key: key, Due: d.Due, Attempt: &Attempt{At: time.Now(), Status: 200}, Delivered: true}, func(err error) { done <- err })
+	s.Complete(&Outcome{Key: key, Due: d.Due, Attempt: &Attempt{At: time.Now(), Status: 200}, Delivered: true}, func(err error) { done <- err })
 	<-done
 	n, err := s.Purge(ctx, time.Now().Add(2*time.Hour), Retention{Delivered: time.Hour, Undeliverable: time.Hour})
 	if err != nil || n != 2 {

@@ -190,3 +190,22 @@ func counterValue(t *testing.T, d *Daemon, family, label string) float64 {
 	}
 	return 0
 }
+
+// outcomeCounts reads hookd_deliveries_total as "endpoint outcome" → value.
+func outcomeCounts(t *testing.T, d *Daemon) map[string]float64 {
+	t.Helper()
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	families, err := parser.TextToMetricFamilies(strings.NewReader(metricsText(t, d)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, m := range families["hookd_deliveries_total"].GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		out[labels["endpoint"]+" "+labels["outcome"]] = m.GetCounter().GetValue()
+	}
+	return out
+}

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"hookd/config"
 )
 
 // verifyStandard checks a request the way a Standard Webhooks receiver
@@ -461,22 +463,72 @@ func TestGoneStormDisablesEachEndpoint(t *testing.T) {
 // A redeliver while an attempt is in flight is sent after it, even when
 // that attempt succeeds: the resend was asked for once the first send had
 // begun (black-box testing: the 2xx marked it delivered and the redeliver,
-// answered 202, sent nothing).
+// answered 202, sent nothing). Such an attempt is recorded but superseded:
+// its 2xx is not counted delivered, and a failure that would have parked
+// the delivery neither counts as undeliverable nor raises the notification
+// (they did, while the delivery stayed pending for the resend).
 func TestRedeliverDuringAnAttemptSendsAgain(t *testing.T) {
 	rcv := NewReceiver(t)
 	release := make(chan struct{})
-	rcv.Handle("/a", func(n int, _ *http.Request, w http.ResponseWriter) {
-		if n == 1 {
-			<-release
+	hold := func(status int) func(int, *http.Request, http.ResponseWriter) {
+		return func(n int, _ *http.Request, w http.ResponseWriter) {
+			if n == 1 {
+				<-release
+				w.WriteHeader(status)
+			}
 		}
-	})
-	d := MustOpenDaemon(t, endpoint("a", rcv.URL+"/a", `["*"]`, ""))
+	}
+	rcv.Handle("/ok", hold(200))
+	rcv.Handle("/park", hold(500)) // schedule = []: its first failure parks
+	rcv.Status("/marker", 500, 1)
+	d := MustOpenDaemon(t, fmt.Sprintf("[notify]\nurl = %q\n", rcv.URL+"/notify")+
+		endpoint("ok", rcv.URL+"/ok", `["t"]`, "")+
+		endpoint("park", rcv.URL+"/park", `["t"]`, "schedule = []")+
+		endpoint("marker", rcv.URL+"/marker", `["m"]`, "schedule = []"))
+	want := map[string]float64{"ok delivered": 1, "ok superseded": 1, "park delivered": 1, "park superseded": 1, "park undeliverable": 0}
+	before := outcomeCounts(t, d)
 	id := d.Event(`{"type":"t","data":1}`)
-	rcv.Wait(t, "/a", 1) // the first attempt is in flight
-	if status, out := d.Admin("POST", "/v1/events/"+id+"/redeliver", `{"endpoint":"a"}`); status != 202 {
-		t.Fatalf("redeliver: %d %v", status, out)
+	rcv.Wait(t, "/ok", 1) // the first attempts are in flight
+	rcv.Wait(t, "/park", 1)
+	for _, ep := range []string{"ok", "park"} {
+		if status, out := d.Admin("POST", "/v1/events/"+id+"/redeliver", `{"endpoint":"`+ep+`"}`); status != 202 {
+			t.Fatalf("redeliver to %s: %d %v", ep, status, out)
+		}
 	}
 	close(release)
-	rcv.Wait(t, "/a", 2)
-	d.waitState(id, "a", "delivered")
+	rcv.Wait(t, "/ok", 2)
+	rcv.Wait(t, "/park", 2)
+	d.waitState(id, "ok", "delivered")
+	d.waitState(id, "park", "delivered")
+
+	// Outcomes are counted once committed: the state may be read first.
+	// The series are the test binary's: other tests count too.
+	eventually(t, "the outcomes counted", func() bool {
+		got := outcomeCounts(t, d)
+		for k, v := range want {
+			if got[k]-before[k] != v {
+				return false
+			}
+		}
+		return true
+	})
+	// Notifications are stored in the order they are raised: once the
+	// marker's has arrived, one raised by the superseded failure would be
+	// in the notification endpoint's deliveries too.
+	marker := d.Event(`{"type":"m","data":1}`)
+	eventually(t, "the marker's notification", func() bool {
+		for _, r := range rcv.Requests("/notify") {
+			if strings.Contains(string(r.Body), marker) {
+				return true
+			}
+		}
+		return false
+	})
+	status, out := d.Admin("GET", "/v1/deliveries?endpoint="+config.NotifyEndpoint+"&type=hookd.delivery.undeliverable", "")
+	if status != 200 || len(out["items"].([]any)) != 1 {
+		t.Fatalf("undeliverable notifications: %d %v", status, out)
+	}
+	if !strings.Contains(d.logs.String(), "attempt recorded; the delivery had been redelivered") {
+		t.Errorf("no log of the superseded attempts:\n%s", d.logs.String())
+	}
 }
