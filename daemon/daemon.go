@@ -124,6 +124,10 @@ func (d *Daemon) Open() (err error) {
 	if n := d.store.Replayed(); n > 0 {
 		d.log.Warn().Int("events", n).Msg("applied events from the write-ahead log (the last stop was not clean)")
 	}
+	for _, path := range d.store.UnreadableSegments() {
+		d.log.Warn().Str("segment", path).Msg("write-ahead log segment without a valid header; nothing replayed from it " +
+			"(a first write torn by a crash, never acknowledged; or the file was written over, and what it held is lost)")
+	}
 
 	states, err := d.store.EndpointStates()
 	if err != nil {

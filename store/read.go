@@ -229,7 +229,7 @@ func Inspect(path string) (map[string]int, error) {
 		return nil
 	})
 	n := 0
-	if _, err := replayWAL(path+".wal", id, applied, func([]byte, walPos) error { n++; return nil }); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if _, _, err := replayWAL(path+".wal", id, applied, func([]byte, walPos) error { n++; return nil }); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("inspect %s: write-ahead log: %w", path, err)
 	}
 	counts["wal_unapplied"] = n

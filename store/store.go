@@ -122,6 +122,7 @@ type Store struct {
 	walStopped chan struct{}
 	walWG      sync.WaitGroup
 	replayed   int
+	unreadable []string // UnreadableSegments
 	resealed   int
 
 	reqs    chan *request

@@ -74,9 +74,10 @@ func segmentHeader(seq uint64, id []byte) []byte {
 type segmentKind int
 
 const (
-	segEmpty  segmentKind = iota // nothing readable: a new file, or its first write never completed
-	segOwned                     // a header: see the id (its sequence number may be a recycled file's old one)
-	segLegacy                    // records from offset 0, written by a build before segment headers
+	segEmpty   segmentKind = iota // nothing readable: a new file, or its first write never completed
+	segOwned                      // a header: see the id (its sequence number may be a recycled file's old one)
+	segLegacy                     // records from offset 0, written by a build before segment headers
+	segUnknown                    // bytes that are neither: a torn first write, or a file written over
 )
 
 // readSegmentStart classifies the segment at path, numbered seq, and
@@ -105,7 +106,10 @@ func readSegmentStart(path string, seq uint64) (segmentKind, []byte, uint64, err
 			}
 		}
 	}
-	return segEmpty, nil, 0, nil
+	if slices.ContainsFunc(h[:n], func(b byte) bool { return b != 0 }) {
+		return segUnknown, nil, 0, nil
+	}
+	return segEmpty, nil, 0, nil // nothing written, or zeros preallocated
 }
 
 // walPos is a position in the log: the end of the last record of segment
@@ -163,17 +167,22 @@ func segments(dir string) ([]uint64, error) {
 // replayWAL calls fn with every intact record after applied, segment by
 // segment. A segment ends at its first torn or corrupt record: the tail of
 // a write that never completed, whose request was never acknowledged.
-// It returns the highest sequence number seen.
+// It returns the highest sequence number seen, and the paths of segments
+// it might have replayed whose start is unreadable (segUnknown): nothing
+// acknowledged can be lost there if the cause is a torn first write, but a
+// file written over would have lost acknowledged events, and the operator
+// should hear of either.
 //
 // id is the database's id; nil for a database from a build before ids,
 // whose log has no headers and is replayed as it is. Any segment that
 // names another database, or a log without headers next to a database
 // with an id, fails with ErrForeignWAL before a record is applied.
-func replayWAL(dir string, id []byte, applied walPos, fn func(payload []byte, end walPos) error) (uint64, error) {
+func replayWAL(dir string, id []byte, applied walPos, fn func(payload []byte, end walPos) error) (uint64, []string, error) {
 	seqs, err := segments(dir)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
+	var unknown []string
 	last := applied.seg
 	starts := make([]int64, len(seqs)) // where each segment's records begin; -1: none to replay
 	for i, seq := range seqs {
@@ -181,24 +190,27 @@ func replayWAL(dir string, id []byte, applied walPos, fn func(payload []byte, en
 		path := segmentPath(dir, seq)
 		kind, owner, hseq, err := readSegmentStart(path, seq)
 		if err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 		switch {
 		case kind == segOwned && (id == nil || !bytes.Equal(owner, id)):
-			return 0, foreignWAL(dir, path, id, owner)
+			return 0, nil, foreignWAL(dir, path, id, owner)
 		case kind == segLegacy && id != nil && seq >= applied.seg:
 			// Before ids, Open marks the whole log applied when it assigns
 			// one; unapplied records without a header are not this
 			// database's.
-			return 0, foreignWAL(dir, path, id, nil)
+			return 0, nil, foreignWAL(dir, path, id, nil)
 		case seq < applied.seg:
 			starts[i] = -1
 		case kind == segLegacy:
 			starts[i] = 0
 		case kind == segOwned && hseq == seq:
 			starts[i] = walHeaderBytes
-		default: // empty, or recycled and never written again
+		default: // empty, unreadable, or recycled and never written again
 			starts[i] = -1
+			if kind == segUnknown {
+				unknown = append(unknown, path)
+			}
 		}
 	}
 	for i, seq := range seqs {
@@ -210,10 +222,10 @@ func replayWAL(dir string, id []byte, applied walPos, fn func(payload []byte, en
 			from = max(from, applied.off)
 		}
 		if err := replaySegment(segmentPath(dir, seq), seq, from, fn); err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 	}
-	return last, nil
+	return last, unknown, nil
 }
 
 func foreignWAL(dir, path string, id, owner []byte) error {

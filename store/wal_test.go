@@ -76,6 +76,40 @@ func TestWALReplay(t *testing.T) {
 	}
 }
 
+// A segment whose start is neither a header nor empty (here written over,
+// as a backup's -out into the log directory did before it was refused) is
+// reported by Open, not skipped in silence; an empty one is not reported.
+func TestUnreadableSegmentReported(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := s.wal.id
+	s.Close()
+	w := &wal{dir: path + ".wal", id: id}
+	ne := newEvent("a", "x")
+	if _, err := w.write([][]byte{prepare(&ne, lim).wal}, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	seg := w.pos.seg
+	w.close()
+	if err := os.WriteFile(segmentPath(path+".wal", seg), []byte("SQLite format 3\x00 and so on, not a log"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(segmentPath(path+".wal", seg+1), make([]byte, 4096), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := s.UnreadableSegments(); s.Replayed() != 0 || len(got) != 1 || got[0] != segmentPath(path+".wal", seg) {
+		t.Fatalf("replayed %d, unreadable %q", s.Replayed(), got)
+	}
+}
+
 // A recycled segment still holds the records of its previous life beyond
 // the new ones; the sequence number in their CRC ends replay there.
 func TestWALRecycledSegment(t *testing.T) {
@@ -95,7 +129,7 @@ func TestWALRecycledSegment(t *testing.T) {
 		t.Fatal("segment 1 was not recycled")
 	}
 	var got []string
-	last, err := replayWAL(dir, id, walPos{}, func(p []byte, _ walPos) error {
+	last, _, err := replayWAL(dir, id, walPos{}, func(p []byte, _ walPos) error {
 		got = append(got, string(p))
 		return nil
 	})

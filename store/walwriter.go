@@ -456,7 +456,7 @@ func (s *Store) replay() error {
 		}}})
 		return err
 	}
-	last, err := replayWAL(s.wal.dir, s.wal.id, applied, func(payload []byte, pos walPos) error {
+	last, unknown, err := replayWAL(s.wal.dir, s.wal.id, applied, func(payload []byte, pos walPos) error {
 		p, err := decodeWALRecord(payload)
 		if err != nil {
 			return err
@@ -477,12 +477,19 @@ func (s *Store) replay() error {
 	// recycles or deletes those segments.
 	s.wal.pos = walPos{seg: last}
 	s.appliedSeg.Store(last + 1)
+	s.unreadable = unknown
 	return nil
 }
 
 // Replayed is how many logged events Open found missing from the database
 // (after a crash) and applied.
 func (s *Store) Replayed() int { return s.replayed }
+
+// UnreadableSegments are the write-ahead log segments Open could have
+// replayed but whose start is neither a segment header nor empty: a first
+// write torn by a crash (never acknowledged), or a file written over by
+// something else (whatever it held is lost). Nothing was replayed from them.
+func (s *Store) UnreadableSegments() []string { return s.unreadable }
 
 // Writable reports whether ingest can store events now: nil, or an error
 // wrapping ErrStorage when the write-ahead log or the database cannot be
