@@ -137,14 +137,7 @@ func TestOrderedParkAndRedeliver(t *testing.T) {
 // sequence numbers they were acknowledged with, and the counter goes on
 // above them.
 func TestOrderedReplay(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "hookd.db")
-	s, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := s.wal.id
-	s.Close()
-	w := &wal{dir: path + ".wal", id: id}
+	path, w := closedDatabase(t)
 	var payloads [][]byte
 	for i, id := range []string{"n", "m"} {
 		ne := newEvent(id, "f", "u")
@@ -160,7 +153,7 @@ func TestOrderedReplay(t *testing.T) {
 
 	// No Options.Ordered: the log, not the configuration, says where a
 	// logged delivery belongs.
-	s, err = Open(path, Options{})
+	s, err := Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,15 +20,7 @@ import (
 // never got, followed by a torn record. Open applies exactly the intact
 // ones, once.
 func TestWALReplay(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "hookd.db")
-	s, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := s.wal.id
-	s.Close()
-
-	w := &wal{dir: path + ".wal", id: id}
+	path, w := closedDatabase(t)
 	keyed := newEvent("c", "x")
 	keyed.DedupKey = "idem-1"
 	var payloads [][]byte
@@ -80,14 +72,7 @@ func TestWALReplay(t *testing.T) {
 // as a backup's -out into the log directory did before it was refused) is
 // reported by Open, not skipped in silence; an empty one is not reported.
 func TestUnreadableSegmentReported(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "hookd.db")
-	s, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := s.wal.id
-	s.Close()
-	w := &wal{dir: path + ".wal", id: id}
+	path, w := closedDatabase(t)
 	ne := newEvent("a", "x")
 	if _, err := w.write([][]byte{prepare(&ne, lim).wal}, nil, 0); err != nil {
 		t.Fatal(err)
@@ -100,7 +85,7 @@ func TestUnreadableSegmentReported(t *testing.T) {
 	if err := os.WriteFile(segmentPath(path+".wal", seg+1), make([]byte, 4096), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, err = Open(path, Options{})
+	s, err := Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,4 +306,19 @@ func writeLegacySegment(t *testing.T, dir string, seq uint64, evs ...NewEvent) {
 	if err := os.WriteFile(segmentPath(dir, seq), b, 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// closedDatabase makes a database and closes it, and returns its path and
+// a writer of its log, to write records the database has not applied (as a
+// crash leaves them).
+func closedDatabase(t *testing.T) (string, *wal) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := s.wal.id
+	s.Close()
+	return path, &wal{dir: path + ".wal", id: id}
 }
