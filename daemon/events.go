@@ -99,7 +99,10 @@ func (d *Daemon) onOutcome(ev delivery.OutcomeEvent) {
 	if a := o.Attempt; a != nil {
 		last = map[string]any{"n": a.N, "at": a.At, "status": a.Status, "error": a.Error}
 	}
-	if o.Reason != "" && o.Reason != delivery.ReasonDisabled && !o.Superseded { // SPEC §11: not for a disabled endpoint
+	// Only for a delivery its attempt parked: not for one parked unsent
+	// because its endpoint is disabled (SPEC §11), deleted or removed, as
+	// none is raised when a disable or a delete parks a whole queue.
+	if o.Attempt != nil && o.Reason != "" && !o.Superseded {
 		d.out.put(generated(target, "hookd.delivery.undeliverable", map[string]any{
 			"event_id": dl.EventID, "event_type": dl.EventType, "endpoint": name,
 			"reason": o.Reason, "last_attempt": last,

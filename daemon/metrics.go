@@ -75,6 +75,9 @@ func metricLabel(ep *delivery.Endpoint, name string) string {
 }
 
 func countOutcome(endpoint string, o *store.Outcome) {
+	if o.Attempt == nil {
+		return // parked unsent (its endpoint disabled or gone): no attempt to count; hookd_undeliverable_total counts the parking
+	}
 	m := metricsFor(endpoint)
 	switch {
 	case o.Superseded:
@@ -86,9 +89,7 @@ func countOutcome(endpoint string, o *store.Outcome) {
 	default:
 		m.retry.Inc()
 	}
-	if o.Attempt != nil {
-		m.latency.Update(o.Attempt.Latency.Seconds())
-	}
+	m.latency.Update(o.Attempt.Latency.Seconds())
 }
 
 func (d *Daemon) adminMetrics(ctx *fasthttp.RequestCtx, _ []string) error {

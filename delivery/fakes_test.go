@@ -98,6 +98,7 @@ type fakeStore struct {
 	lookups  int                  // OrderedHead calls
 	hold     bool                 // Complete waits for commit
 	held     []func()
+	moved    uint64 // redelivers and parkings, as the store's Moved
 }
 
 // commit applies the outcomes Complete held and runs their callbacks, as
@@ -138,7 +139,14 @@ func (f *fakeStore) redeliver(key string, seq uint64, now time.Time) store.Queue
 	d := f.recs[key]
 	d.State, d.Due, d.Seq, d.Cycle, d.Reason = store.Pending, now, seq, d.Attempts, ""
 	delete(f.failing, key)
+	f.moved++
 	return store.QueueEntry{Key: key, Due: now, Seq: seq, Ordered: d.Ordered}
+}
+
+func (f *fakeStore) Moved() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.moved
 }
 
 func (f *fakeStore) OrderedHead(endpoint string) (store.Head, bool, error) {
@@ -179,9 +187,10 @@ func (f *fakeStore) put(id, endpoint string, due time.Time, body []byte) store.Q
 	d := &store.Delivery{EventID: id, Endpoint: endpoint, EventType: "test.event", Body: body, State: store.Pending, Due: due}
 	f.mu.Lock()
 	f.recs[d.Key()] = d
+	moved := f.moved
 	f.mu.Unlock()
 	c := *d
-	return store.QueueEntry{Key: d.Key(), Due: due, Delivery: &c}
+	return store.QueueEntry{Key: d.Key(), Due: due, Delivery: &c, Moved: moved}
 }
 
 func (f *fakeStore) ScanDue(until time.Time, limit int, skip func([]byte) bool, fn func(store.QueueEntry)) error {
@@ -229,7 +238,6 @@ func (f *fakeStore) Complete(o *store.Outcome, done func(error)) {
 		f.mu.Unlock()
 		return
 	}
-	f.outcomes = append(f.outcomes, *o)
 	o.Superseded = true
 	if d := f.recs[o.Key]; d != nil {
 		if o.Attempt != nil {
@@ -241,8 +249,10 @@ func (f *fakeStore) Complete(o *store.Outcome, done func(error)) {
 				f.failing[o.Key] = o.Attempt.At
 			}
 		}
-		o.Superseded = !current && !(o.Delivered && d.State != store.Pending)
+		parkedByIt := o.Disabled && d.State == store.Undeliverable && d.Reason == o.Reason
+		o.Superseded = !current && !(o.Delivered && d.State != store.Pending) && !parkedByIt
 		switch {
+		case parkedByIt:
 		case o.Superseded:
 		case o.Delivered:
 			d.State = store.Delivered
@@ -252,6 +262,7 @@ func (f *fakeStore) Complete(o *store.Outcome, done func(error)) {
 			d.State, d.Reason = store.Undeliverable, o.Reason
 		}
 	}
+	f.outcomes = append(f.outcomes, *o)
 	f.mu.Unlock()
 	done(nil)
 }
@@ -283,6 +294,7 @@ func (f *fakeStore) ParkEndpoint(_ context.Context, endpoint, reason string) (in
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.parked = append(f.parked, endpoint)
+	f.moved++
 	n := 0
 	for _, d := range f.recs {
 		if d.Endpoint == endpoint && d.State == store.Pending {

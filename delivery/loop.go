@@ -15,6 +15,10 @@ type item struct {
 	st  *epState // its endpoint's record
 	due time.Time
 	d   *store.Delivery // the new event's record, if carried (see carryBytes)
+	// moved is the store's Moved count when d was read: once it changed,
+	// d may be out of date (redelivered, parked) and the attempt reads the
+	// record instead.
+	moved uint64
 	// ep is its endpoint as dispatch found it in the table of generation
 	// gen: the attempt looks it up again only if the table changed since.
 	ep  *Endpoint
@@ -166,7 +170,7 @@ func (s *Scheduler) track(e store.QueueEntry, now time.Time) {
 		it.st.ep, it.st.gen = r.ep, r.table.gen // what endpoint(t) would look up
 	}
 	if e.Delivery != nil && s.carried+len(e.Delivery.Body) <= carryBytes {
-		it.d = e.Delivery // before makeReady: dispatch gives the bytes back
+		it.d, it.moved = e.Delivery, e.Moved // before makeReady: dispatch gives the bytes back
 		s.carried += len(it.d.Body)
 	}
 	switch s.wheel.add(it) {

@@ -19,8 +19,10 @@ type Store interface {
 	// ScanDue walks the due index in time order up to until.
 	// skip is given the key's bytes, valid during the call only.
 	ScanDue(until time.Time, limit int, skip func(key []byte) bool, fn func(store.QueueEntry)) error
-	// Delivery reads a delivery's record when it was not carried.
+	// Delivery reads a delivery's record when it was not carried, or
+	// Moved says the carried copy may be out of date.
 	Delivery(key string) (*store.Delivery, error)
+	Moved() uint64
 	// Complete records an outcome; done runs after its commit.
 	Complete(o *store.Outcome, done func(error))
 	UpdateEndpointState(ctx context.Context, name string, fn func(*store.EndpointState) error) error

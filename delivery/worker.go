@@ -37,7 +37,7 @@ func (s *Scheduler) finish(it *item) {
 func (s *Scheduler) attempt(it *item) {
 	d, err := it.d, error(nil)
 	it.d = nil
-	if d == nil {
+	if d == nil || s.st.Moved() != it.moved {
 		d, err = s.st.Delivery(it.key)
 	}
 	if err != nil || d.State != store.Pending || !d.Due.Equal(it.due) || (it.ordered && d.Seq != it.seq) {
@@ -86,7 +86,9 @@ func (s *Scheduler) attempt(it *item) {
 				// next delivery must already see it disabled. Parking a
 				// long queue stops at the shutdown deadline too; what is
 				// left is parked by attempt after the restart.
-				if err := s.SetDisabled(s.attempts, ep.ID, true, v.Reason, store.ByHookd); err != nil && !errors.Is(err, ErrUnchanged) && !errors.Is(err, ErrGone) {
+				err := s.SetDisabled(s.attempts, ep.ID, true, v.Reason, store.ByHookd)
+				o.Disabled = err == nil // its parking took this delivery too
+				if err != nil && !errors.Is(err, ErrUnchanged) && !errors.Is(err, ErrGone) {
 					s.log.Error().Err(err).Str("endpoint", ep.Name).Msg("disable endpoint after 410")
 				}
 			}

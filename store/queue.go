@@ -74,6 +74,10 @@ type Outcome struct {
 	// Ordered: its endpoint sends nothing more until this is committed, so
 	// the commit is not held back for the usual interval.
 	Ordered bool
+	// Disabled: the attempt's answer (a 410) disabled its endpoint, whose
+	// parking took this delivery too, with Reason, before this commit:
+	// that parking is this outcome's, not a change that overtook it.
+	Disabled bool
 	// Superseded is set by the commit when the delivery had moved on while
 	// the attempt was in flight (redelivered, parked, rescheduled or
 	// purged) and kept its state: the attempt is recorded, but it neither
@@ -142,6 +146,8 @@ func complete(tx *bolt.Tx, st *txState, o *Outcome) error {
 			return err
 		}
 		d.State, d.Done, d.Reason = Delivered, now, ""
+	case o.Disabled && d.State == Undeliverable && d.Reason == o.Reason:
+		// Parked as this outcome says, by the disable its answer made.
 	case !current:
 		// stale: keep the state the delivery has now
 		o.Superseded = true
@@ -258,6 +264,14 @@ func (s *Store) ParkEndpointsFor(ctx context.Context, reasons map[string]string)
 	})
 }
 
+// Moved counts the write transactions that moved deliveries other than by
+// their own outcomes: redelivers, and parkings of whole endpoints. A copy
+// of a delivery's record taken when it returned less (QueueEntry.Delivery)
+// may be out of date: a parked delivery sent from it after its endpoint
+// was enabled again, or a pending one sent twice after a redeliver, once
+// for the old due time and once for the new (black-box testing).
+func (s *Store) Moved() uint64 { return s.moved.Load() }
+
 // eachChunk applies fn to the records of keys, chunk by chunk, and counts
 // how many fn reported as changed.
 func (s *Store) eachChunk(ctx context.Context, keys []string, fn func(*bolt.Tx, *txState, *Delivery) (bool, error)) (int, error) {
@@ -267,6 +281,7 @@ func (s *Store) eachChunk(ctx context.Context, keys []string, fn func(*bolt.Tx, 
 		keys = keys[len(part):]
 		n := 0
 		err := s.submit(ctx, func(tx *bolt.Tx, st *txState) error {
+			s.moved.Add(1)
 			n = 0
 			for _, key := range part {
 				d, err := getDelivery(tx, key)
@@ -324,6 +339,7 @@ func (s *Store) requeue(tx *bolt.Tx, st *txState, d *Delivery, now time.Time) er
 func (s *Store) Redeliver(ctx context.Context, eventID string, keep func(endpoint string) bool, create *NewDelivery) ([]string, error) {
 	var queued []string
 	err := s.submit(ctx, func(tx *bolt.Tx, st *txState) error {
+		s.moved.Add(1)
 		queued = queued[:0]
 		evb := tx.Bucket(bktEvents).Get([]byte(eventID))
 		if evb == nil {

@@ -102,8 +102,10 @@ type QueueEntry struct {
 	Seq     uint64 // acknowledgement order; 0 from ScanDue
 	Ordered bool   // in its endpoint's ordered index, not the due queue
 	// Delivery is the record when the entry is a new event's: the worker
-	// may use it instead of reading it back. Shared: do not modify it.
+	// may use it instead of reading it back while Moved() still returns
+	// Moved. Shared: do not modify it.
 	Delivery *Delivery
+	Moved    uint64
 	Hint     any // the NewDelivery's, when the entry is a new event's
 }
 
@@ -136,6 +138,7 @@ type Store struct {
 	committing   atomic.Int64 // unix nanoseconds when the transaction in progress began; 0 between them
 	walFailing   atomic.Bool  // the last write-ahead log write or sync failed, or the database recovered since: probe before saying ready
 	appliedSeg   atomic.Uint64
+	moved        atomic.Uint64 // see Moved
 
 	umu sync.Mutex
 	u   unapplied

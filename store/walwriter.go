@@ -265,12 +265,15 @@ func (s *Store) walBatch(batch []*ingestReq) {
 	s.submitApply(accepted, pos)
 	if s.opts.OnQueued != nil {
 		var queued []QueueEntry
+		// Before the 202: nothing that moves these deliveries (a redeliver
+		// of one of these events, say) can have run yet.
+		moved := s.moved.Load()
 		for _, p := range accepted {
 			for _, pd := range p.deliveries {
 				if pd.d.State != Pending {
 					continue
 				}
-				queued = append(queued, QueueEntry{Key: string(pd.key), Due: pd.d.Due, Seq: pd.d.Seq, Ordered: pd.d.Ordered, Delivery: pd.d, Hint: pd.hint})
+				queued = append(queued, QueueEntry{Key: string(pd.key), Due: pd.d.Due, Seq: pd.d.Seq, Ordered: pd.d.Ordered, Delivery: pd.d, Moved: moved, Hint: pd.hint})
 			}
 		}
 		s.opts.OnQueued(queued)

@@ -1,0 +1,131 @@
+package tests
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// The scheduler takes a new event's delivery record from ingest and sends
+// from it without reading it back. A redeliver or a parking changes the
+// stored record meanwhile: these tests change it while the delivery waits
+// behind another that is in flight (max_in_flight = 1), as the black-box
+// test that found the bugs did.
+
+// heldReceiver answers path's first request only once release is closed.
+func heldReceiver(t *testing.T, path string) (*Receiver, chan struct{}) {
+	rcv := NewReceiver(t)
+	release := make(chan struct{})
+	rcv.Handle(path, func(n int, _ *http.Request, _ http.ResponseWriter) {
+		if n == 1 {
+			<-release
+		}
+	})
+	return rcv, release
+}
+
+// sentPerEvent counts path's requests by the event id in their body.
+func sentPerEvent(rcv *Receiver, path string) map[string]int {
+	n := map[string]int{}
+	for _, r := range rcv.Requests(path) {
+		var env struct{ ID string }
+		json.Unmarshal(r.Body, &env)
+		n[env.ID]++
+	}
+	return n
+}
+
+// A disable and an enable while the endpoint's deliveries wait: the ones
+// the disable parked stay parked until they are redelivered (they were
+// sent at once after the enable, from the records carried from ingest),
+// and no outcome is counted for them (each was counted as an attempt
+// outcome although none was made).
+func TestDisableEnableKeepsWhatItParked(t *testing.T) {
+	rcv, release := heldReceiver(t, "/slow")
+	d := MustOpenDaemon(t, endpoint("slow", rcv.URL+"/slow", `["*"]`, "max_in_flight = 1"))
+	before := outcomeCounts(t, d)
+	var ids []string
+	for i := range 5 {
+		ids = append(ids, d.Event(fmt.Sprintf(`{"type":"t","data":%d}`, i)))
+	}
+	var env struct{ ID string }
+	json.Unmarshal(rcv.Wait(t, "/slow", 1)[0].Body, &env)
+	first := env.ID
+	for _, op := range []string{"disable", "enable"} {
+		if status, out := d.Admin("POST", "/v1/endpoints/slow/"+op, ""); status != 200 {
+			t.Fatalf("%s: %d %v", op, status, out)
+		}
+	}
+	close(release)
+	d.waitState(first, "slow", "delivered") // a 2xx marks a parked delivery delivered
+	status, out := d.Admin("POST", "/v1/undeliverable/redeliver", `{"endpoint":"slow"}`)
+	if status != 202 || out["redelivered"] != 4.0 {
+		t.Fatalf("redeliver what the disable parked: %d %v (sent: %v)", status, out, sentPerEvent(rcv, "/slow"))
+	}
+	for _, id := range ids {
+		d.waitState(id, "slow", "delivered")
+	}
+	for _, id := range ids {
+		if n := sentPerEvent(rcv, "/slow")[id]; n != 1 {
+			t.Errorf("%s sent %d times", id, n)
+		}
+	}
+	eventually(t, "the five deliveries counted", func() bool {
+		return outcomeCounts(t, d)["slow delivered"]-before["slow delivered"] == 5
+	})
+	after := outcomeCounts(t, d)
+	for _, outcome := range []string{"superseded", "undeliverable", "retry"} {
+		if n := after["slow "+outcome] - before["slow "+outcome]; n != 0 {
+			t.Errorf("%v counted %s", n, outcome)
+		}
+	}
+}
+
+// A redeliver of a pending delivery never attempted yet sends it once (it
+// was sent from the carried record for its old due time, that 2xx counted
+// superseded, and then again for the redeliver).
+func TestRedeliverBeforeTheFirstAttemptSendsOnce(t *testing.T) {
+	rcv, release := heldReceiver(t, "/slow")
+	d := MustOpenDaemon(t, endpoint("slow", rcv.URL+"/slow", `["*"]`, "max_in_flight = 1"))
+	first := d.Event(`{"type":"t","data":1}`)
+	second := d.Event(`{"type":"t","data":2}`)
+	rcv.Wait(t, "/slow", 1)
+	if status, out := d.Admin("POST", "/v1/events/"+second+"/redeliver", ""); status != 202 {
+		t.Fatalf("redeliver: %d %v", status, out)
+	}
+	close(release)
+	d.waitState(first, "slow", "delivered")
+	d.waitState(second, "slow", "delivered") // a superseded 2xx would leave it pending for one more send
+	if n := sentPerEvent(rcv, "/slow")[second]; n != 1 {
+		t.Fatalf("sent %d times", n)
+	}
+}
+
+// A 410 disables the endpoint, and the disable parks its deliveries,
+// this one among them, before the attempt's outcome is committed: that
+// parking is the attempt's own. It counts undeliverable and raises the
+// notification (it counted superseded, without one).
+func TestGoneParksItsOwnDelivery(t *testing.T) {
+	rcv := NewReceiver(t)
+	rcv.Status("/gone", 410, 1)
+	d := MustOpenDaemon(t, fmt.Sprintf("[notify]\nurl = %q\n", rcv.URL+"/notify")+endpoint("gone", rcv.URL+"/gone", `["*"]`, ""))
+	before := outcomeCounts(t, d)
+	id := d.Event(`{"type":"t","data":1}`)
+	if dl := d.waitState(id, "gone", "undeliverable"); !strings.Contains(fmt.Sprint(dl["reason"]), "410") {
+		t.Fatalf("parked with %v", dl["reason"])
+	}
+	eventually(t, "the undeliverable notification", func() bool {
+		for _, r := range rcv.Requests("/notify") {
+			if strings.Contains(string(r.Body), `"hookd.delivery.undeliverable"`) && strings.Contains(string(r.Body), id) {
+				return true
+			}
+		}
+		return false
+	})
+	after := outcomeCounts(t, d)
+	if after["gone undeliverable"]-before["gone undeliverable"] != 1 || after["gone superseded"] != before["gone superseded"] {
+		t.Fatalf("counted %v, before %v", after, before)
+	}
+}
