@@ -456,6 +456,29 @@ func TestGoneDisablesEndpoint(t *testing.T) {
 	}
 }
 
+// Two deliveries answered 410 at once: the first disable parks the other
+// while its request is out. That parking, with the reason its own answer
+// gives, is its outcome too, not a change that overtook it (it counted
+// superseded and raised no notification).
+func TestGoneWhileAnotherGoneDisables(t *testing.T) {
+	h := newHarness(t, Options{Workers: 4}, testEndpoint(t, "gone", "", 1, time.Second))
+	h.send.status["gone"] = 410
+	h.step()
+	h.queue("gone", 1, h.clock.Now(), nil)
+	h.step()
+	got := h.dispatched()
+	h.send.during = func() { // another attempt's 410, disabling first
+		h.send.during = nil
+		if err := h.SetDisabled(context.Background(), "gone", true, "HTTP 410 Gone: endpoint disabled", store.ByHookd); err != nil {
+			t.Error(err)
+		}
+	}
+	h.attempt(got[0])
+	if o := h.st.outcomes[0]; o.Reason != "HTTP 410 Gone: endpoint disabled" || !o.Disabled || o.Superseded {
+		t.Fatalf("outcome %+v", o)
+	}
+}
+
 // spySender passes on what the real sender returned.
 type spySender struct {
 	Attempter

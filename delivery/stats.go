@@ -296,6 +296,12 @@ func (s *Scheduler) logOutcome(d *store.Delivery, o *store.Outcome, err error) {
 	case err != nil:
 		s.log.Error().Err(err).Str("event_id", d.EventID).Str("endpoint", d.Endpoint).Msg("record attempt failed; delivery stays pending")
 		return
+	case o.Attempt == nil && o.Superseded:
+		return // to be parked unsent, and the disable or delete had parked it already
+	case o.Attempt == nil:
+		// Parked unsent, its endpoint disabled or gone: a disable or a
+		// delete does this to a whole queue, which is no error.
+		ev = s.log.Debug().Str("reason", o.Reason)
 	case o.Superseded:
 		ev = s.log.Info()
 	case o.Delivered:
@@ -313,6 +319,8 @@ func (s *Scheduler) logOutcome(d *store.Delivery, o *store.Outcome, err error) {
 		}
 	}
 	switch {
+	case o.Attempt == nil:
+		ev.Msg("parked unsent")
 	case o.Superseded:
 		ev.Msg("attempt recorded; the delivery had been redelivered, parked or purged meanwhile and keeps that state")
 	case o.Delivered:

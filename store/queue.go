@@ -74,9 +74,10 @@ type Outcome struct {
 	// Ordered: its endpoint sends nothing more until this is committed, so
 	// the commit is not held back for the usual interval.
 	Ordered bool
-	// Disabled: the attempt's answer (a 410) disabled its endpoint, whose
-	// parking took this delivery too, with Reason, before this commit:
-	// that parking is this outcome's, not a change that overtook it.
+	// Disabled: the attempt's answer (a 410) disables its endpoint. If a
+	// disable for such an answer (this one's, or another attempt's) parked
+	// this delivery with Reason before this commit, that parking is this
+	// outcome's, not a change that overtook it.
 	Disabled bool
 	// Superseded is set by the commit when the delivery had moved on while
 	// the attempt was in flight (redelivered, parked, rescheduled or

@@ -257,6 +257,11 @@ func (s *Store) walBatch(batch []*ingestReq) {
 	walBatchSize.Update(float64(len(accepted)))
 	walSyncSeconds.UpdateDuration(start)
 
+	// Before the events can be read or moved: a redeliver needs their ids
+	// (after the 202), and a parking of their endpoint waits for their
+	// apply, submitted below (a review found this read after the submit,
+	// where a park could slip in between).
+	moved := s.moved.Load()
 	s.umu.Lock()
 	for _, p := range accepted {
 		s.u.add(p)
@@ -265,9 +270,6 @@ func (s *Store) walBatch(batch []*ingestReq) {
 	s.submitApply(accepted, pos)
 	if s.opts.OnQueued != nil {
 		var queued []QueueEntry
-		// Before the 202: nothing that moves these deliveries (a redeliver
-		// of one of these events, say) can have run yet.
-		moved := s.moved.Load()
 		for _, p := range accepted {
 			for _, pd := range p.deliveries {
 				if pd.d.State != Pending {

@@ -81,6 +81,12 @@ func TestDisableEnableKeepsWhatItParked(t *testing.T) {
 			t.Errorf("%v counted %s", n, outcome)
 		}
 	}
+	// Nor logged as attempts (they were, at error level).
+	for _, line := range strings.Split(d.logs.String(), "\n") {
+		if strings.Contains(line, `"message":"undeliverable"`) || strings.Contains(line, `"message":"attempt recorded`) {
+			t.Errorf("logged %s", line)
+		}
+	}
 }
 
 // A redeliver of a pending delivery never attempted yet sends it once (it
