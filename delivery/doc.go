@@ -11,7 +11,8 @@
 // far-future retries costs disk, not memory, and startup reads only the
 // first keys of the index. New deliveries reach the scheduler right after
 // the write-ahead log's sync (store.Options.OnQueued), with their record,
-// so the worker need not read it back (up to carryBytes of bodies); a
+// so the worker need not read it back (up to carryBytes of bodies) unless
+// a redeliver or a parking moved deliveries since (store.Moved); a
 // periodic scan (every second) loads what came within the horizon and
 // anything the fast path skipped.
 //
