@@ -125,7 +125,10 @@ func complete(tx *bolt.Tx, st *txState, o *Outcome) error {
 	if o.Attempt != nil {
 		d.Attempts++
 		o.Attempt.N = d.Attempts
-		now = o.Attempt.At
+		// Delivered or parked when its answer came, not when it began: a
+		// slow answer parked at its start counted its retention early and
+		// sorted behind lists already walked past it (black-box testing).
+		now = o.Attempt.At.Add(o.Attempt.Latency)
 		ab := tx.Bucket(bktAttempts)
 		ab.FillPercent = appendFill
 		if err := ab.Put(attemptKey(o.Key, d.Attempts), encodeAttempt(o.Attempt)); err != nil {

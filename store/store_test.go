@@ -130,10 +130,14 @@ func TestCompleteRetryParkRedeliver(t *testing.T) {
 	if d2, _ := s.Delivery(key); d2.State != Pending || d2.Attempts != 3 || s.Pending() != 1 {
 		t.Fatalf("a 2xx from before a redeliver: %+v", d2)
 	}
-	complete(Outcome{Key: key, Due: next, Attempt: &Attempt{At: time.Now(), Status: 500}, Reason: "exhausted"})
+	began := time.Now().UTC()
+	complete(Outcome{Key: key, Due: next, Attempt: &Attempt{At: began, Latency: 3 * time.Second, Status: 500}, Reason: "exhausted"})
 	items, _, err := s.ListUndeliverable("", 10, "")
 	if err != nil || len(items) != 1 || items[0].Reason != "exhausted" || items[0].LastAttempt.N != 4 {
 		t.Fatalf("undeliverable %+v %v", items, err)
+	}
+	if d, _ := s.Delivery(key); !d.Parked.Equal(began.Add(3 * time.Second)) {
+		t.Fatalf("parked at %v, the attempt began at %v and took 3s", d.Parked, began)
 	}
 	if s.Pending() != 0 {
 		t.Fatalf("pending %d", s.Pending())
