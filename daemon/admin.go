@@ -265,6 +265,9 @@ func (d *Daemon) adminPatchEndpoint(ctx *fasthttp.RequestCtx, args []string) err
 }
 
 func (d *Daemon) adminDeleteEndpoint(ctx *fasthttp.RequestCtx, args []string) error {
+	if err := noBody(ctx); err != nil {
+		return err
+	}
 	if err := d.DeleteEndpoint(ctx, all, args[0]); err != nil {
 		return err
 	}
@@ -303,11 +306,17 @@ func (d *Daemon) adminTest(ctx *fasthttp.RequestCtx, args []string) error {
 }
 
 func (d *Daemon) adminEnable(ctx *fasthttp.RequestCtx, args []string) error {
+	if err := noBody(ctx); err != nil {
+		return err
+	}
 	v, err := d.SetDisabled(ctx, all, args[0], false)
 	return api.Reply(ctx, 200, v, err)
 }
 
 func (d *Daemon) adminDisable(ctx *fasthttp.RequestCtx, args []string) error {
+	if err := noBody(ctx); err != nil {
+		return err
+	}
 	v, err := d.SetDisabled(ctx, all, args[0], true)
 	return api.Reply(ctx, 200, v, err)
 }
@@ -325,6 +334,12 @@ func decodeBody(ctx *fasthttp.RequestCtx, v any) error {
 	}
 	return decodeStrict(body, v)
 }
+
+// noBody refuses a body on a route that takes none but an empty object:
+// malformed JSON or an option the route does not have (`{"until":"1h"}`
+// on a disable) is a 400 that changes nothing, not ignored while the
+// change is made.
+func noBody(ctx *fasthttp.RequestCtx) error { return decodeBody(ctx, &struct{}{}) }
 
 // adminUndeliverable lists parked deliveries, oldest first (operators
 // only; the portal reads the deliveries log).

@@ -58,6 +58,9 @@ func (d *Daemon) adminTenants(ctx *fasthttp.RequestCtx, _ []string) error {
 // go; its config endpoints stay, and the answer lists them. A tenant with
 // neither endpoints nor sessions is a 404.
 func (d *Daemon) adminDeleteTenant(ctx *fasthttp.RequestCtx, args []string) error {
+	if err := noBody(ctx); err != nil {
+		return err
+	}
 	tenant := args[0]
 	revoked, err := d.portal.srv.RevokeTenant(ctx, tenant)
 	if err != nil {

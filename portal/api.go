@@ -21,6 +21,10 @@ func decodeBody(r *request, v any) error {
 	return nil
 }
 
+// noBody refuses a body on a route that takes none but an empty object
+// (the admin API's noBody).
+func noBody(r *request) error { return decodeBody(r, &struct{}{}) }
+
 // customerFields are what a customer sets on an endpoint in the portal
 // (SPEC §12); the rest comes from [defaults] and the platform's admin API.
 var customerFields = map[string]bool{"url": true, "events": true, "description": true, "filter": true, "disabled": true}

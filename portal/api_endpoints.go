@@ -38,6 +38,9 @@ func (s *Server) apiPatchEndpoint(r *request) error {
 }
 
 func (s *Server) apiDeleteEndpoint(r *request) error {
+	if err := noBody(r); err != nil {
+		return err
+	}
 	if err := s.ops.DeleteEndpoint(r.ctx, r.sess.Scope, r.args[0]); err != nil {
 		return err
 	}

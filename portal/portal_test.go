@@ -338,6 +338,10 @@ func TestHeadersAndFraming(t *testing.T) {
 	// The proxy's origin is this site's too.
 	cookie := "__Host-hookd_session=" + string(c.Value())
 	rec, _ := f.s.store.PortalSession(sessionHash(c.Value()))
+	// A route without a body refuses a bad one (it was ignored).
+	if a := f.do("POST", "/api/endpoints/a-ep/enable", `{"until":"1h"}`, "Cookie", cookie, "X-CSRF-Token", rec.CSRF, "Content-Type", "application/json", "Origin", "https://hooks.example.com"); a.status != 400 || !strings.Contains(a.body, "until") {
+		t.Fatalf("enable with an option it does not have: %d %s", a.status, a.body)
+	}
 	if a := f.do("POST", "/api/endpoints/a-ep/enable", "", "Cookie", cookie, "X-CSRF-Token", rec.CSRF, "Content-Type", "application/json", "Origin", "https://hooks.example.com"); a.status != 200 {
 		t.Fatalf("enable from the public origin: %d %s", a.status, a.body)
 	}

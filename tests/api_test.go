@@ -72,7 +72,16 @@ func TestAPITour(t *testing.T) {
 	expect("endpoints", s, 200, out)
 	s, out = d.Admin("POST", "/v1/endpoints/a/test", `{"type":"tour.test","data":{"x":1}}`)
 	expect("test", s, 200, out)
-	s, out = d.Admin("POST", "/v1/endpoints/a/disable", "")
+	// A route without a body takes an empty one or {}, and refuses a bad
+	// one without making the change (it ignored `{` and `{"until":"1h"}`).
+	for _, body := range []string{"{", `{"until":"1h"}`} {
+		s, out = d.Admin("POST", "/v1/endpoints/a/disable", body)
+		expect("disable with "+body, s, 400, out)
+	}
+	if _, ep := d.Admin("GET", "/v1/endpoints/a", ""); ep["state"] == "disabled" {
+		t.Fatal("a refused disable disabled the endpoint")
+	}
+	s, out = d.Admin("POST", "/v1/endpoints/a/disable", "{}")
 	expect("disable", s, 200, out)
 	s, out = d.Admin("POST", "/v1/endpoints/a/enable", "")
 	expect("enable", s, 200, out)
