@@ -129,7 +129,7 @@ type Parked struct {
 // the returned cursor is "" after the last page.
 func (s *Store) ListUndeliverable(endpoint string, limit int, cursor string) ([]Parked, string, error) {
 	start, err := hex.DecodeString(cursor)
-	if err != nil {
+	if err != nil || !parkedCursor(start, endpoint) {
 		return nil, "", ErrBadCursor
 	}
 	var (
@@ -172,6 +172,20 @@ func (s *Store) ListUndeliverable(endpoint string, limit int, cursor string) ([]
 }
 
 func prevKey(d *Delivery) []byte { return timeKey(d.Parked, d.Key()) }
+
+// parkedCursor reports whether start (a decoded cursor; empty for the
+// first page) can be one ListUndeliverable returned for endpoint: a parked
+// time and a delivery key, of that endpoint when the list is filtered by
+// one. Another filter's cursor, or a made-up one, gave a page starting
+// somewhere else, with a 200 (black-box testing).
+func parkedCursor(start []byte, endpoint string) bool {
+	if len(start) == 0 {
+		return true
+	}
+	_, key := splitTimeKey(start)
+	id, ep := SplitKey(key)
+	return id != "" && ep != "" && (endpoint == "" || ep == endpoint)
+}
 
 // Counts reports how many records each bucket holds, for check-db.
 func (s *Store) Counts() (map[string]int, error) {

@@ -186,6 +186,17 @@ func TestUndeliverablePaging(t *testing.T) {
 	if len(all) != 5 {
 		t.Fatalf("paged %v", all)
 	}
+	// A cursor is good for the query that returned it: not for another
+	// endpoint's list, nor made up.
+	_, next, _ := s.ListUndeliverable("x", 2, "")
+	for _, c := range []struct{ endpoint, cursor string }{{"y", next}, {"", "aaaa"}, {"x", "zz"}} {
+		if _, _, err := s.ListUndeliverable(c.endpoint, 2, c.cursor); !errors.Is(err, ErrBadCursor) {
+			t.Errorf("list of %q from cursor %q: %v", c.endpoint, c.cursor, err)
+		}
+	}
+	if items, _, err := s.ListUndeliverable("", 10, next); err != nil || len(items) != 3 {
+		t.Errorf("the whole list from x's cursor: %d %v", len(items), err)
+	}
 	if s.Pending() != 5 {
 		t.Fatalf("pending %d", s.Pending())
 	}
