@@ -13,8 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"hookd/store"
 )
 
@@ -122,8 +120,7 @@ type Endpoint struct {
 	envelope *Envelope
 	signer   Signer
 	headers  []headerTemplate
-	limiter  *rate.Limiter // nil when unlimited
-	filter   *Filter       // nil without one
+	filter   *Filter // nil without one
 	// every: Events has "*" (almost every tenant endpoint). Routing reads
 	// it instead of the patterns: with 100,000 tenant endpoints, those are
 	// two more cold objects to fetch for each event.
@@ -197,9 +194,6 @@ func NewEndpoint(c EndpointConfig) (*Endpoint, error) {
 			return nil, &FieldError{"events", fmt.Errorf("pattern %q: use an exact name, prefix.* or *", p)}
 		}
 		e.every = e.every || p == "*"
-	}
-	if c.RateLimit > 0 {
-		e.limiter = rate.NewLimiter(rate.Limit(c.RateLimit), max(1, int(c.RateLimit)))
 	}
 	switch c.Ordering {
 	case "":

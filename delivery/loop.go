@@ -4,6 +4,8 @@ import (
 	"math"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"hookd/store"
 )
 
@@ -218,6 +220,21 @@ func (s *Scheduler) makeReady(it *item) {
 }
 
 // rejoin puts q back in line if it was waiting at its in-flight limit.
+// allow takes a token from q's rate_limit bucket (perSecond, a burst of
+// as many). A changed rate applies from now with the tokens the bucket
+// holds, so a reload that changes it lets no extra burst through either.
+func (q *epState) allow(perSecond float64, now time.Time) bool {
+	limit, burst := rate.Limit(perSecond), max(1, int(perSecond))
+	switch {
+	case q.limiter == nil:
+		q.limiter = rate.NewLimiter(limit, burst)
+	case q.limiter.Limit() != limit || q.limiter.Burst() != burst:
+		q.limiter.SetLimitAt(now, limit)
+		q.limiter.SetBurstAt(now, burst)
+	}
+	return q.limiter.AllowN(now, 1)
+}
+
 func (s *Scheduler) rejoin(q *epState) {
 	if q.waiting {
 		q.waiting = false
@@ -369,7 +386,7 @@ func (s *Scheduler) offer(t *Table, q *epState, now time.Time, most int) int {
 		return handled
 	case q.inflight >= most:
 		return overShare
-	case ep != nil && ep.limiter != nil && !ep.limiter.AllowN(now, 1):
+	case ep != nil && ep.RateLimit > 0 && !q.allow(ep.RateLimit, now):
 		return rateLimited
 	}
 	it := q.take()

@@ -684,3 +684,41 @@ func TestStateChangesWaitOnlyForTheirEndpoint(t *testing.T) {
 		t.Fatalf("a: disabled in table %v, in store %+v; want enabled (the later change)", s.Table().Disabled("a"), st.states["a"])
 	}
 }
+
+// A reload builds every endpoint anew; its rate_limit bucket is the
+// scheduler's and keeps its tokens (each SIGHUP let a burst through), and
+// a changed rate applies with the tokens left, not a full bucket.
+func TestRateLimitKeptAcrossReload(t *testing.T) {
+	limited := func(perSecond float64) *Endpoint {
+		ep, err := NewEndpoint(EndpointConfig{Name: "r", Events: []string{"*"}, Envelope: &StandardEnvelope,
+			Signing: &SigningConfig{Scheme: "none"}, Policy: &Policy{Schedule: []time.Duration{time.Minute}},
+			Timeout: time.Second, MaxInFlight: 100, MaxResponseBytes: 4096, RateLimit: perSecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ep
+	}
+	h := newHarness(t, Options{Workers: 100}, limited(2))
+	h.send.status["r"] = 200
+	h.step()
+	h.queue("r", 40, h.clock.Now(), nil)
+	h.step()
+	// A probe first: one at a time until an answer; then the burst.
+	for got := h.dispatched(); len(got) > 0; got = h.dispatched() {
+		for _, it := range got {
+			h.attempt(it)
+		}
+		h.step()
+	}
+	sent := len(h.send.sent)
+	if sent != 2 {
+		t.Fatalf("sent %d before the first refill, want the burst of 2", sent)
+	}
+	for _, perSecond := range []float64{2, 10} {
+		h.UpdateTable(func(*Table) *Table { return NewTable([]*Endpoint{limited(perSecond)}, nil) })
+		h.step()
+		if got := h.dispatched(); len(got) != 0 {
+			t.Fatalf("a reload to rate_limit = %v let %d more through at once", perSecond, len(got))
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
 
 	"hookd/store"
 )
@@ -171,6 +172,10 @@ type epState struct {
 	held     bool // waiting in the scheduler's held queue, not in its ready queue
 	queued   bool // in the ready queue
 	waiting  bool // at its in-flight limit with deliveries ready: out of the queue until an attempt ends
+	// limiter is rate_limit's token bucket. It lives here, not in the
+	// Endpoint, so that a reload, which builds every endpoint anew, does
+	// not refill it: each SIGHUP let a burst through (black-box testing).
+	limiter *rate.Limiter
 
 	// answered: one of its attempts got an HTTP answer within
 	// promptAnswer; slow: its last one did not. Set as outcomes are
