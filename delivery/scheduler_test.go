@@ -392,17 +392,24 @@ func TestCarryBytesBound(t *testing.T) {
 	}
 }
 
-// A 410 answering an attempt that was in flight when its endpoint was
-// deleted disables nothing: no state is written for an endpoint no longer
-// there (it would outlive it), and nothing of it is parked again.
-func TestGoneAfterDeleteWritesNoState(t *testing.T) {
+// oneGone is a harness whose endpoint "gone" answers 410, with one
+// delivery to it dispatched.
+func oneGone(t *testing.T) (*harness, *item) {
 	h := newHarness(t, Options{Workers: 4}, testEndpoint(t, "gone", "", 1, time.Second))
 	h.send.status["gone"] = 410
 	h.step()
 	h.queue("gone", 1, h.clock.Now(), nil)
 	h.step()
+	return h, h.dispatched()[0]
+}
+
+// A 410 answering an attempt that was in flight when its endpoint was
+// deleted disables nothing: no state is written for an endpoint no longer
+// there (it would outlive it), and nothing of it is parked again.
+func TestGoneAfterDeleteWritesNoState(t *testing.T) {
+	h, it := oneGone(t)
 	h.send.during = func() { h.UpdateTable(func(*Table) *Table { return NewTable(nil, nil) }) }
-	h.attempt(h.dispatched()[0])
+	h.attempt(it)
 	if _, ok := h.st.states["gone"]; ok || len(h.st.parked) != 0 {
 		t.Fatalf("state %+v, parked %v", h.st.states["gone"], h.st.parked)
 	}
@@ -461,19 +468,14 @@ func TestGoneDisablesEndpoint(t *testing.T) {
 // gives, is its outcome too, not a change that overtook it (it counted
 // superseded and raised no notification).
 func TestGoneWhileAnotherGoneDisables(t *testing.T) {
-	h := newHarness(t, Options{Workers: 4}, testEndpoint(t, "gone", "", 1, time.Second))
-	h.send.status["gone"] = 410
-	h.step()
-	h.queue("gone", 1, h.clock.Now(), nil)
-	h.step()
-	got := h.dispatched()
+	h, it := oneGone(t)
 	h.send.during = func() { // another attempt's 410, disabling first
 		h.send.during = nil
 		if err := h.SetDisabled(context.Background(), "gone", true, "HTTP 410 Gone: endpoint disabled", store.ByHookd); err != nil {
 			t.Error(err)
 		}
 	}
-	h.attempt(got[0])
+	h.attempt(it)
 	if o := h.st.outcomes[0]; o.Reason != "HTTP 410 Gone: endpoint disabled" || !o.Disabled || o.Superseded {
 		t.Fatalf("outcome %+v", o)
 	}
