@@ -286,6 +286,11 @@ func Decode(body []byte, v any) error {
 		// Not dec.More(), which is false before a stray ']' or '}'.
 		return errors.New("trailing data after the JSON object")
 	}
+	if !bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) {
+		// null decodes into a struct as if it were {}: a disable or a
+		// rotation sent null was made as if asked with no options.
+		return errors.New("a JSON object is required")
+	}
 	if err := CheckJSON(body); err != nil {
 		return err
 	}

@@ -24,6 +24,7 @@ func TestDecodeNamesKeysWithTheirPath(t *testing.T) {
 		`{"signing":{"Scheme":"none"}}`:                "signing.Scheme: unknown field (names are case-sensitive: scheme)",
 		`{"Timeout":"5s"}`:                             "Timeout: unknown field (names are case-sensitive: timeout)",
 		`{"timeout":"5s","timeout":"6s"}`:              `body: duplicate key "timeout"`,
+		" null ":                                       "body: a JSON object is required", // decoded as {} before
 	} {
 		got := ""
 		if err := Decode([]byte(in), &body{}); err != nil {

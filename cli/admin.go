@@ -69,12 +69,22 @@ func (f *adminFlags) parse(args []string) ([]string, bool) {
 			fmt.Fprintf(f.fs.Output(), "hookd %s: -%s is empty (an unset variable?); leave the flag out for its default\n", f.fs.Name(), fl.Name)
 			ok = false
 		}
+		// The API refuses a page of 0; the client would send none and get
+		// the default page instead.
+		if fl.Name == "limit" && fl.Value.String() == "0" && ok {
+			fmt.Fprintf(f.fs.Output(), "hookd %s: -limit must be between 1 and 1000; leave it out for 100\n", f.fs.Name())
+			ok = false
+		}
 	})
 	return pos, ok
 }
 
-// blankRefused are the flags that may not be given empty (parse).
-var blankRefused = map[string]bool{"tenant": true, "endpoint": true, "status": true, "type": true, "since": true, "until": true, "caps": true}
+// blankRefused are the flags that may not be given empty (parse). Given
+// empty, -name made a create that a retry repeats (a new generated name
+// each time, not a 409), and -overlap "" a rotation with the default 24 h
+// when 0s was meant (black-box testing).
+var blankRefused = map[string]bool{"tenant": true, "endpoint": true, "status": true, "type": true, "since": true, "until": true, "caps": true,
+	"name": true, "scheme": true, "secret": true, "overlap": true, "ttl": true, "data": true}
 
 // repeated names a flag given twice in args, or "". The flag package keeps
 // the last, so a command line that a script appends to (-tenant a …

@@ -74,7 +74,7 @@ func TestAPITour(t *testing.T) {
 	expect("test", s, 200, out)
 	// A route without a body takes an empty one or {}, and refuses a bad
 	// one without making the change (it ignored `{` and `{"until":"1h"}`).
-	for _, body := range []string{"{", `{"until":"1h"}`} {
+	for _, body := range []string{"{", `{"until":"1h"}`, "null"} {
 		s, out = d.Admin("POST", "/v1/endpoints/a/disable", body)
 		expect("disable with "+body, s, 400, out)
 	}
