@@ -219,7 +219,6 @@ func (s *Scheduler) makeReady(it *item) {
 	}
 }
 
-// rejoin puts q back in line if it was waiting at its in-flight limit.
 // allow takes a token from q's rate_limit bucket (perSecond, a burst of
 // as many). A changed rate applies from now with the tokens the bucket
 // holds, so a reload that changes it lets no extra burst through either.
@@ -235,6 +234,7 @@ func (q *epState) allow(perSecond float64, now time.Time) bool {
 	return q.limiter.AllowN(now, 1)
 }
 
+// rejoin puts q back in line if it was waiting at its in-flight limit.
 func (s *Scheduler) rejoin(q *epState) {
 	if q.waiting {
 		q.waiting = false

@@ -77,21 +77,20 @@ func (s *Scheduler) attempt(it *item) {
 			} else {
 				o.Reason = v.Reason
 			}
-			// An endpoint disabled meanwhile (the operator's disable landing
-			// during this attempt) keeps that reason: a 410 must not make
-			// the disable the 410's, which its tenant may undo. The table
-			// says so without a commit; DisableChange, in the write.
 			// The parking of a disable for a 410, this one's or another
 			// attempt's, takes this delivery too, with this reason: then
 			// that parking is this outcome's (store.Outcome.Disabled).
 			o.Disabled = v.Disable
+			// An endpoint disabled meanwhile (the operator's disable landing
+			// during this attempt) keeps that reason: a 410 must not make
+			// the disable the 410's, which its tenant may undo. The table
+			// says so without a commit; DisableChange, in the write.
 			if v.Disable && !s.Table().Disabled(ep.ID) {
 				// Before this worker's slot is released: the endpoint's
 				// next delivery must already see it disabled. Parking a
 				// long queue stops at the shutdown deadline too; what is
 				// left is parked by attempt after the restart.
-				err := s.SetDisabled(s.attempts, ep.ID, true, v.Reason, store.ByHookd)
-				if err != nil && !errors.Is(err, ErrUnchanged) && !errors.Is(err, ErrGone) {
+				if err := s.SetDisabled(s.attempts, ep.ID, true, v.Reason, store.ByHookd); err != nil && !errors.Is(err, ErrUnchanged) && !errors.Is(err, ErrGone) {
 					s.log.Error().Err(err).Str("endpoint", ep.Name).Msg("disable endpoint after 410")
 				}
 			}
