@@ -40,6 +40,12 @@ func backup(args []string, stdout, stderr io.Writer) int {
 	if len(pos) != 0 || *out == "" {
 		return usageError(stderr, "backup", "usage: hookd backup -out FILE")
 	}
+	// The copy is checked before it lands, and a retry starts it over:
+	// neither can be done on a stream, so "-" is not standard output here
+	// (it was a file named "-"). Streaming is GET /v1/backup.
+	if *out == "-" {
+		return usageError(stderr, "backup", "-out -: the copy is written to a file, checked and renamed, so it cannot go to standard output; name a file, or stream it with curl from GET /v1/backup")
+	}
 	if err := refuseLive(*out); err != nil {
 		fmt.Fprintln(stderr, "hookd:", err)
 		return exitFailed

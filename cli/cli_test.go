@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"hookd/seal"
 )
@@ -225,5 +226,18 @@ func TestSetClashIsRefused(t *testing.T) {
 		if code := Run("endpoints", append(c.args, "-admin", "http://127.0.0.1:1"), &out, &errb); code != 2 || !strings.Contains(errb.String(), c.want) {
 			t.Errorf("%q: exit %d %s, want %q", c.args, code, errb.String(), c.want)
 		}
+	}
+}
+
+// The table shows an event's data on one line, cut where it would fill the
+// screen, and never in the middle of a character.
+func TestShortJSON(t *testing.T) {
+	if got := shortJSON([]byte("{\n  \"a\": 1\n}")); got != `{"a":1}` {
+		t.Fatalf("compact: %q", got)
+	}
+	long := []byte(`"` + strings.Repeat("é", 150) + `"`) // 302 bytes
+	got := shortJSON(long)
+	if !utf8.ValidString(got) || !strings.HasSuffix(got, "… (302 bytes; -json shows all)") || len(got) > shownJSON+len("… (302 bytes; -json shows all)") {
+		t.Fatalf("cut: %q", got)
 	}
 }

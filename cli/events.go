@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -32,7 +34,17 @@ func events(args []string, stdout, stderr io.Writer) int {
 }
 
 func printEvent(w io.Writer, ev *client.Event) {
-	fmt.Fprintf(w, "event\t%s\ntype\t%s\ncreated\t%s\n\n", dash(ev.ID), dash(ev.Type), stamp(ev.CreatedAt))
+	fmt.Fprintf(w, "event\t%s\ntype\t%s\ncreated\t%s\n", dash(ev.ID), dash(ev.Type), stamp(ev.CreatedAt))
+	if ev.Tenant != "" {
+		fmt.Fprintf(w, "tenant\t%s\n", ev.Tenant)
+	}
+	if len(ev.Data) > 0 {
+		fmt.Fprintf(w, "data\t%s\n", shortJSON(ev.Data))
+	}
+	if len(ev.Payload) > 0 {
+		fmt.Fprintf(w, "payload\t%s\n", shortJSON(ev.Payload))
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintln(w, "ENDPOINT\tSTATE\tATTEMPT\tAT\tSTATUS\tLATENCY\tERROR / REASON")
 	for _, d := range ev.Deliveries {
 		at := cmp.Or(d.NextAttempt, d.DeliveredAt, d.ParkedAt) // the one its state sets
@@ -42,6 +54,22 @@ func printEvent(w io.Writer, ev *client.Event) {
 		}
 	}
 }
+
+// shortJSON is a value on one line for the table, cut to its first
+// shownJSON bytes: the whole of it is for -json.
+func shortJSON(raw json.RawMessage) string {
+	var b bytes.Buffer
+	if json.Compact(&b, raw) != nil {
+		b.Reset()
+		b.Write(raw)
+	}
+	if b.Len() <= shownJSON {
+		return b.String()
+	}
+	return fmt.Sprintf("%s… (%d bytes; -json shows all)", strings.ToValidUTF8(string(b.Bytes()[:shownJSON]), ""), b.Len())
+}
+
+const shownJSON = 200
 
 func redeliver(args []string, stdout, stderr io.Writer) int {
 	f := newAdminFlags("redeliver", stderr)

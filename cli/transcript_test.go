@@ -18,7 +18,7 @@ var adminAnswers = map[string]struct {
 	status int
 	body   string
 }{
-	"GET /v1/events/evt_1": {200, `{"id":"evt_1","type":"lead.created","created_at":"2026-11-25T09:00:00.5Z","data":{"name":"Ada"},"deliveries":[
+	"GET /v1/events/evt_1": {200, `{"id":"evt_1","type":"lead.created","created_at":"2026-11-25T09:00:00.5Z","tenant":"wgt_abc123","data":{"name":"Ada"},"deliveries":[
 		{"endpoint":"crm","state":"delivered","attempts":2,"delivered_at":"2026-11-25T09:00:07.25+01:00","history":[
 			{"n":1,"at":"2026-11-25T09:00:01Z","status":500,"latency_ms":12.345,"error":"HTTP 500","response":{"oops":true}},
 			{"n":2,"at":"2026-11-25T09:00:07Z","status":200,"latency_ms":3,"response":"ok"}]},

@@ -304,6 +304,9 @@ func TestCLIBackup(t *testing.T) {
 	if code, _, _ := runCLI(t, "backup", "-admin", "http://"+d.AdminAddr()); code != 2 {
 		t.Fatalf("no -out: exit %d", code)
 	}
+	if code, _, errs := runCLI(t, "backup", "-admin", "http://"+d.AdminAddr(), "-out", "-"); code != 2 || !strings.Contains(errs, "standard output") {
+		t.Fatalf("-out -: exit %d %s", code, errs)
+	}
 	// Never onto the running daemon's own database: it would go on writing
 	// to a deleted file and lose all it commits after the copy.
 	live := filepath.Join(d.dir, "hookd.db")
