@@ -724,3 +724,25 @@ func TestRateLimitKeptAcrossReload(t *testing.T) {
 		}
 	}
 }
+
+// A delivery redelivered after it was loaded and before its attempt is sent
+// by that attempt, for the redeliver's due time: the redeliver's own entry
+// found it tracked, so dropping it left the resend to the next scan.
+func TestRedeliveredBeforeItsAttemptIsSentByIt(t *testing.T) {
+	h := newHarness(t, Options{Workers: 1}, testEndpoint(t, "e", "http://127.0.0.1:1/", 1, time.Second))
+	e := h.queue("e", 1, h.clock.Now(), []byte(`{}`))[0]
+	h.step()
+	got := h.dispatched()
+	if len(got) != 1 {
+		t.Fatalf("dispatched %d", len(got))
+	}
+	h.clock.Advance(time.Millisecond)
+	h.OnQueued([]store.QueueEntry{h.st.redeliver(e.Key, 0, h.clock.Now())})
+	h.attempt(got[0])
+	if len(h.send.sent) != 1 || len(h.st.outcomes) != 1 {
+		t.Fatalf("sent %v, outcomes %+v", h.send.sent, h.st.outcomes)
+	}
+	if o := h.st.outcomes[0]; !o.Delivered || !o.Due.Equal(h.clock.Now()) {
+		t.Fatalf("outcome %+v, want delivered for the redeliver's due time", o)
+	}
+}

@@ -39,6 +39,12 @@ func (s *Scheduler) attempt(it *item) {
 	it.d = nil
 	if d == nil || s.st.Moved() != it.moved {
 		d, err = s.st.Delivery(it.key)
+		// Redelivered since it was loaded and due already: this is the
+		// resend, sent now. Dropped here, it waited for the next scan, as
+		// the redeliver's own entry found it tracked.
+		if err == nil && d.State == store.Pending && !it.ordered && !d.Due.Equal(it.due) && !d.Due.After(s.clock.Now()) {
+			it.due = d.Due
+		}
 	}
 	if err != nil || d.State != store.Pending || !d.Due.Equal(it.due) || (it.ordered && d.Seq != it.seq) {
 		// Delivered, parked, rescheduled or redelivered since it was loaded.
