@@ -274,12 +274,14 @@ func TestCheckReloadNamesTheKey(t *testing.T) {
 }
 
 // ordering comes from [defaults] like any delivery setting, but never to
-// the [notify] target: an alert must not wait behind another. A filter
-// is compiled once, with the endpoint.
+// the [notify] target: an alert must not wait behind another. Nor does its
+// disable_after, nor does a 410 disable it: alerts do not stop for good.
+// A filter is compiled once, with the endpoint.
 func TestOrderingAndFilter(t *testing.T) {
 	c, err := Parse("t.toml", []byte(`
 [defaults]
 ordering = "fifo"
+disable_after = "1h"
 [notify]
 url = "http://127.0.0.1/alerts"
 [[endpoints]]
@@ -303,6 +305,9 @@ filter = 'data.outcome == "completed"'
 	if !crm.Ordered() || crm.Filtered() || slack.Ordered() || !slack.Filtered() || c.NotifyTo.Ordered() {
 		t.Fatalf("crm ordered %v filtered %v; slack ordered %v filtered %v; notify ordered %v",
 			crm.Ordered(), crm.Filtered(), slack.Ordered(), slack.Filtered(), c.NotifyTo.Ordered())
+	}
+	if n := c.NotifyTo; n.DisableAfter != 0 || !n.Policy.KeepOn410 || crm.DisableAfter != time.Hour || crm.Policy.KeepOn410 {
+		t.Fatalf("notify: disable_after %v, keep on 410 %v; crm: %v, %v", n.DisableAfter, n.Policy.KeepOn410, crm.DisableAfter, crm.Policy.KeepOn410)
 	}
 }
 

@@ -46,7 +46,9 @@ func (c *Config) Resolve() error {
 	c.NotifyTo = nil
 	if c.Notify.URL != "" {
 		e := EndpointSettings{Name: NotifyEndpoint, URL: c.Notify.URL, Events: []string{"hookd.*"}, Signing: c.Notify.Signing,
-			Ordering: ptr(delivery.OrderingNone)} // an alert must not wait behind another
+			Ordering:     ptr(delivery.OrderingNone), // an alert must not wait behind another
+			DisableAfter: ptr(Duration(0)),           // nor stop for good (nor by a 410: KeepOn410)
+		}
 		if c.NotifyTo, err = c.buildEndpoint("notify", "", &e, notifyEndpoint); err != nil {
 			once(err)
 		}
@@ -193,6 +195,7 @@ func (c *Config) resolveEndpoint(p, id string, e *EndpointSettings, kind endpoin
 		StopOn4xx:     pick(e.StopOn4xx, d.StopOn4xx, b.StopOn4xx),
 		MaxRetryAfter: pick(e.MaxRetryAfter, d.MaxRetryAfter, b.MaxRetryAfter).D(),
 		Jitter:        pick(e.Jitter, d.Jitter, b.Jitter),
+		KeepOn410:     kind == notifyEndpoint,
 	})
 	switch {
 	case ec.Timeout <= 0 || ec.Timeout > 5*time.Minute:
@@ -281,7 +284,7 @@ var lastPolicy atomic.Pointer[delivery.Policy]
 
 func sharedPolicy(p delivery.Policy) *delivery.Policy {
 	if q := lastPolicy.Load(); q != nil && slices.Equal(q.Schedule, p.Schedule) && q.StopOn4xx == p.StopOn4xx &&
-		q.MaxRetryAfter == p.MaxRetryAfter && q.Jitter == p.Jitter {
+		q.MaxRetryAfter == p.MaxRetryAfter && q.Jitter == p.Jitter && q.KeepOn410 == p.KeepOn410 {
 		return q
 	}
 	lastPolicy.Store(&p)

@@ -148,6 +148,21 @@ func (d *Daemon) Open() (err error) {
 		delete(states, ep.Name)
 		d.log.Info().Str("endpoint", ep.Name).Str("id", ep.ID).Msg("endpoint state moved to the id that binds it to its tenant")
 	}
+	// The [notify] target is never disabled now (config: KeepOn410, no
+	// disable_after); one disabled by an earlier build, whose admin API
+	// could not enable it, is enabled.
+	if s := states[config.NotifyEndpoint]; s.Disabled {
+		enable := func(es *store.EndpointState) error {
+			es.Disabled, es.Reason, es.By, es.Since = false, "", "", time.Now().UTC()
+			return nil
+		}
+		if err := d.store.UpdateEndpointState(context.Background(), config.NotifyEndpoint, enable); err != nil {
+			return fmt.Errorf("enable the [notify] target: %w", err)
+		}
+		d.log.Warn().Str("reason", s.Reason).Msg("the [notify] target had been disabled; enabled (its notifications parked meanwhile: hookd undeliverable redeliver -endpoint " + config.NotifyEndpoint + ")")
+		enable(&s)
+		states[config.NotifyEndpoint] = s
+	}
 	disabled := map[string]bool{}
 	for name, s := range states {
 		if s.Disabled {

@@ -17,6 +17,10 @@ type eventFilter struct {
 	raw    []byte
 	parsed bool
 	err    error // data did not parse; every filter then rejects
+	// kept are the hookd_events_filtered_total series of the endpoints it
+	// kept the event from, counted once the event is stored: a duplicate
+	// or a refused event changes nothing, its metrics included.
+	kept []*metrics.Counter
 }
 
 func newEventFilter(id, typ, tenant string, raw []byte) eventFilter {
@@ -25,8 +29,8 @@ func newEventFilter(id, typ, tenant string, raw []byte) eventFilter {
 
 // accepts reports whether ep gets a delivery of the event. A filter that
 // fails to evaluate (a field of a missing object, a type mismatch) rejects
-// the event for that endpoint; both are counted, so an operator can tell a
-// filter that never matches from one that breaks.
+// the event for that endpoint; both are counted (kept), so an operator can
+// tell a filter that never matches from one that breaks.
 func (f *eventFilter) accepts(ep *delivery.Endpoint) bool {
 	if !ep.Filtered() {
 		return true
@@ -41,9 +45,9 @@ func (f *eventFilter) accepts(ep *delivery.Endpoint) bool {
 	}
 	switch {
 	case err != nil:
-		filterCounters(metricLabel(ep, ep.Name)).errors.Inc()
+		f.kept = append(f.kept, filterCounters(metricLabel(ep, ep.Name)).errors)
 	case !ok:
-		filterCounters(metricLabel(ep, ep.Name)).rejected.Inc()
+		f.kept = append(f.kept, filterCounters(metricLabel(ep, ep.Name)).rejected)
 	}
 	return ok
 }

@@ -42,7 +42,7 @@ func FuzzIngest(f *testing.F) {
 	table := fuzzTable(f)
 	now := time.Unix(1700000000, 0).UTC()
 	f.Fuzz(func(t *testing.T, body []byte) {
-		ne, _, err := parseEvent(body, "", table, now)
+		ne, err := parseEvent(body, "", table, now)
 		if err != nil {
 			var ae *apiError
 			if !errors.As(err, &ae) || ae.Status != 400 || ae.Message == "" {

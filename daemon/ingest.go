@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/oklog/ulid/v2"
 	"github.com/valyala/fasthttp"
 
@@ -162,28 +163,42 @@ func (d *Daemon) handleIngest(ctx *fasthttp.RequestCtx) {
 	}
 }
 
+// parsedEvent is an event ingest has validated and routed.
+type parsedEvent struct {
+	store.NewEvent
+	own      []*delivery.Endpoint // the event's tenant's own endpoints (setQuota)
+	filtered []*metrics.Counter   // the filters that kept it out, to count once it is stored
+}
+
+// stored counts what storing the event makes true.
+func (p *parsedEvent) stored() {
+	ingested.Inc()
+	for _, c := range p.filtered {
+		c.Inc()
+	}
+}
+
 // parseEvent validates one event and renders its deliveries. now is the
-// ingest time, which becomes the envelope's stable timestamp. own is the
-// event's tenant's own endpoints (for setQuota).
-func parseEvent(body []byte, key string, t *delivery.Table, now time.Time) (ne store.NewEvent, own []*delivery.Endpoint, err error) {
+// ingest time, which becomes the envelope's stable timestamp.
+func parseEvent(body []byte, key string, t *delivery.Table, now time.Time) (p parsedEvent, err error) {
 	in, err := decodeEvent(body)
 	if err != nil {
-		return store.NewEvent{}, nil, err
+		return p, err
 	}
 	switch {
 	case in.Type == nil:
-		return store.NewEvent{}, nil, badRequest("type: required")
+		return p, badRequest("type: required")
 	case !config.IsID(*in.Type):
-		return store.NewEvent{}, nil, badRequest("type: %s", config.TypeRule)
+		return p, badRequest("type: %s", config.TypeRule)
 	case in.Data == nil && in.Payload == nil:
-		return store.NewEvent{}, nil, badRequest("data: required unless payload is given")
+		return p, badRequest("data: required unless payload is given")
 	case in.Data != nil && in.Payload != nil:
-		return store.NewEvent{}, nil, badRequest("data and payload: give one, not both")
+		return p, badRequest("data and payload: give one, not both")
 	}
 	id, fresh := "", false
 	if in.ID != nil {
 		if !config.ValidID(*in.ID) {
-			return store.NewEvent{}, nil, badRequest("id: %s", config.IDRule)
+			return p, badRequest("id: %s", config.IDRule)
 		}
 		id = *in.ID
 	} else if key != "" {
@@ -198,16 +213,16 @@ func parseEvent(body []byte, key string, t *delivery.Table, now time.Time) (ne s
 	tenant := ""
 	if in.Tenant != nil {
 		if !config.ValidID(*in.Tenant) {
-			return store.NewEvent{}, nil, badRequest("tenant: %s", config.IDRule)
+			return p, badRequest("tenant: %s", config.IDRule)
 		}
 		tenant = *in.Tenant
-		own = t.TenantEndpoints(tenant)
+		p.own = t.TenantEndpoints(tenant)
 	}
-	eps, err := t.RouteOwn(*in.Type, tenant, own, in.Endpoints)
+	eps, err := t.RouteOwn(*in.Type, tenant, p.own, in.Endpoints)
 	if err != nil {
 		// Unknown and another tenant's endpoints get the same answer: a
 		// tenant learns nothing about the others.
-		return store.NewEvent{}, nil, badRequest("endpoints: %v", err)
+		return p, badRequest("endpoints: %v", err)
 	}
 	// data and payload are slices of the request body, which fasthttp
 	// reuses for the connection's next request: the event owns a copy.
@@ -218,7 +233,8 @@ func parseEvent(body []byte, key string, t *delivery.Table, now time.Time) (ne s
 	} else {
 		ev.Raw = bytes.Clone(in.Data)
 	}
-	ne = store.NewEvent{Event: ev, DedupKey: key, FreshID: fresh}
+	ne := &p.NewEvent
+	*ne = store.NewEvent{Event: ev, DedupKey: key, FreshID: fresh}
 	flt := newEventFilter(id, ev.Type, tenant, ev.Raw)
 	for _, ep := range eps {
 		if !flt.accepts(ep) {
@@ -230,7 +246,8 @@ func parseEvent(body []byte, key string, t *delivery.Table, now time.Time) (ne s
 		}
 		ne.Deliveries = append(ne.Deliveries, nd)
 	}
-	return ne, own, nil
+	p.filtered = flt.kept
+	return p, nil
 }
 
 // setQuota bounds a tenant's event by [tenants] max_pending: the store
@@ -278,12 +295,12 @@ func (d *Daemon) ingestOne(ctx *fasthttp.RequestCtx, cfg *config.Config) error {
 		return err
 	}
 	t := d.sched.Table()
-	ne, own, err := parseEvent(body, key, t, time.Now().UTC())
+	p, err := parseEvent(body, key, t, time.Now().UTC())
 	if err != nil {
 		return err
 	}
-	setQuota(cfg, &ne, own)
-	res, err := d.store.Ingest(ctx, []store.NewEvent{ne}, d.limits(cfg))
+	setQuota(cfg, &p.NewEvent, p.own)
+	res, err := d.store.Ingest(ctx, []store.NewEvent{p.NewEvent}, d.limits(cfg))
 	if err != nil {
 		return err
 	}
@@ -295,7 +312,7 @@ func (d *Daemon) ingestOne(ctx *fasthttp.RequestCtx, cfg *config.Config) error {
 		duplicates.Inc()
 		writeAck(ctx, 200, r)
 	default:
-		ingested.Inc()
+		p.stored()
 		writeAck(ctx, 202, r)
 	}
 	return nil
@@ -343,6 +360,7 @@ func (d *Daemon) ingestBatch(ctx *fasthttp.RequestCtx, cfg *config.Config) error
 	results := make([]client.ItemResult, len(items))
 	var (
 		valid      []store.NewEvent
+		parsed     []parsedEvent // valid's
 		index      []int
 		retryAfter int // seconds: an item refused for now (429, 503) says when to try again
 	)
@@ -351,13 +369,13 @@ func (d *Daemon) ingestBatch(ctx *fasthttp.RequestCtx, cfg *config.Config) error
 			results[i] = itemError(i, errTooLarge, &retryAfter)
 			continue
 		}
-		ne, own, err := parseEvent(raw, "", t, now)
+		p, err := parseEvent(raw, "", t, now)
 		if err != nil {
 			results[i] = itemError(i, err, &retryAfter)
 			continue
 		}
-		setQuota(cfg, &ne, own)
-		valid = append(valid, ne)
+		setQuota(cfg, &p.NewEvent, p.own)
+		valid, parsed = append(valid, p.NewEvent), append(parsed, p)
 		index = append(index, i)
 	}
 	if len(valid) > 0 {
@@ -374,7 +392,7 @@ func (d *Daemon) ingestBatch(ctx *fasthttp.RequestCtx, cfg *config.Config) error
 				duplicates.Inc()
 				results[i] = client.ItemResult{Index: i, Status: 200, ID: r.ID, Duplicate: ptr(true)}
 			default:
-				ingested.Inc()
+				parsed[j].stored()
 				results[i] = client.ItemResult{Index: i, Status: 202, ID: r.ID, Duplicate: ptr(false), Deliveries: ptr(r.Deliveries)}
 			}
 		}

@@ -15,6 +15,10 @@ type Policy struct {
 	StopOn4xx     bool            // 4xx other than 408 and 429 is final
 	MaxRetryAfter time.Duration   // cap on a receiver's Retry-After
 	Jitter        float64         // ± fraction applied to each delay
+	// KeepOn410: a 410 is a failure like any other, not a disable. For
+	// the [notify] target: hookd's alerts are not their receiver's to
+	// switch off, and nothing else would tell anyone they had stopped.
+	KeepOn410 bool
 }
 
 // Verdict is what happens after an attempt that did not succeed.
@@ -34,7 +38,7 @@ func (p *Policy) Decide(n, status int, errText string, retryAfter time.Duration,
 		what = "HTTP " + strconv.Itoa(status)
 	}
 	switch {
-	case status == 410:
+	case status == 410 && !p.KeepOn410:
 		return Verdict{Reason: "HTTP 410 Gone: endpoint disabled", Disable: true}
 	case p.StopOn4xx && status >= 400 && status < 500 && status != 408 && status != 429:
 		return Verdict{Reason: what + " (stop_on_4xx)"}

@@ -23,6 +23,11 @@ func TestDecide(t *testing.T) {
 	if v := p.Decide(1, 410, "", 0, 0.5); v.Retry || !v.Disable {
 		t.Fatalf("410 %+v", v)
 	}
+	keep := p
+	keep.KeepOn410 = true // the [notify] target's
+	if v := keep.Decide(1, 410, "", 0, 0.5); !v.Retry || v.Disable || keep.Decide(3, 410, "", 0, 0.5).Disable {
+		t.Fatalf("410 kept on %+v", v)
+	}
 	// Retry-After lengthens the delay up to the cap, and only on 429/503.
 	if v := p.Decide(1, 429, "", 5*time.Second, 0.5); v.Delay != 5*time.Second {
 		t.Fatalf("429 retry-after %+v", v)

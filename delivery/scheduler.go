@@ -274,7 +274,11 @@ func (s *Scheduler) CommitEndpoint(id string, commit func() error, apply func(*T
 	if err := commit(); err != nil {
 		return err
 	}
+	was := s.table.Load().Disabled(id)
 	s.UpdateTable(apply, added...)
+	if was && !s.table.Load().Disabled(id) { // a patch that enables it
+		s.restartStreak(id)
+	}
 	return nil
 }
 
@@ -323,6 +327,9 @@ func (s *Scheduler) SetDisabled(ctx context.Context, id string, on bool, reason,
 		s.swap(func(t *Table) *Table { return t.WithDisabled(id, false) })
 	case !on && (err == nil || errors.Is(err, ErrUnchanged)): // enabled where it is stored
 		s.swap(func(t *Table) *Table { return t.WithDisabled(id, false) })
+		if was {
+			s.restartStreak(id)
+		}
 	}
 	unlock()
 	if err != nil || !on {

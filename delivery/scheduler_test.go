@@ -578,6 +578,51 @@ func TestFailingStats(t *testing.T) {
 	}
 }
 
+// An enable starts the failing streak over, whether it is SetDisabled's or
+// a change committed with the state: disable_after counts from the next
+// failure, not from the ones that disabled the endpoint (an enable was
+// undone within a second). The count of failures stays: the next success
+// owes the recovered notification.
+func TestEnableRestartsTheFailingStreak(t *testing.T) {
+	h := newHarness(t, Options{Workers: 4}, testEndpoint(t, "bad", "", 16, time.Second))
+	h.send.status["bad"] = 500
+	fail := func(id string) {
+		h.OnQueued([]store.QueueEntry{h.st.put(id, "bad", h.clock.Now(), nil)})
+		h.step()
+		for _, it := range h.dispatched() {
+			h.attempt(it)
+		}
+	}
+	ctx := context.Background()
+	for i, enable := range []func() error{
+		func() error { return h.SetDisabled(ctx, "bad", false, "", store.ByOperator) },
+		func() error {
+			return h.CommitEndpoint("bad", func() error { return nil }, func(t *Table) *Table { return t.WithDisabled("bad", false) })
+		},
+	} {
+		fail(fmt.Sprint("a", i))
+		if f := h.Failing(); f["bad"].FailingSince.IsZero() {
+			t.Fatalf("no streak after a failure: %+v", f)
+		}
+		if err := h.SetDisabled(ctx, "bad", true, "failing", store.ByHookd); err != nil {
+			t.Fatal(err)
+		}
+		if err := enable(); err != nil {
+			t.Fatal(err)
+		}
+		if f := h.Failing(); len(f) != 0 {
+			t.Fatalf("enable %d kept the streak: %+v", i, f)
+		}
+		if st := h.StatsOf([]string{"bad"})["bad"]; st.Failures != 2*i+1 {
+			t.Fatalf("enable %d: failures %d", i, st.Failures)
+		}
+		fail(fmt.Sprint("b", i))
+		if f := h.Failing(); f["bad"].FailingSince.IsZero() {
+			t.Fatalf("the failure after enable %d starts no streak: %+v", i, f)
+		}
+	}
+}
+
 // Who may change an endpoint's disabled state over whom: the operator
 // over anyone; the tenant over anyone but the operator's disable; hookd's
 // own disable only over an enabled endpoint.

@@ -74,6 +74,20 @@ func (s *Scheduler) Failing() map[string]Stats {
 	return out
 }
 
+// restartStreak starts the failing streak of the endpoint with internal
+// id id over, at an enable: disable_after counts from its next failure,
+// not from the failures that disabled it, which disabled it again within
+// a second. The count of failures stays, for the recovered notification
+// its next success owes. The caller holds the endpoint's lock.
+func (s *Scheduler) restartStreak(id string) {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	if st := s.eps[id]; st != nil {
+		st.FailingSince = time.Time{}
+		delete(s.failing, id)
+	}
+}
+
 // hourSlot counts an endpoint's attempts by outcome in the hour (unix
 // hour) they started. An endpoint keeps a slot for each of the last 24
 // hours that had any, oldest first: most of 100,000 endpoints see a few
@@ -268,7 +282,7 @@ func (s *Scheduler) recorded(st *epState, ep *Endpoint, d *store.Delivery, o *st
 				delete(s.failing, st.id)
 			}
 		} else {
-			if st.Failures == 0 {
+			if st.FailingSince.IsZero() { // the streak's first, or its first since an enable
 				st.FailingSince = o.Attempt.At
 				if !st.forgotten {
 					s.failing[st.id] = struct{}{}

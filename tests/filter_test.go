@@ -136,3 +136,38 @@ func TestFIFOWithFilter(t *testing.T) {
 		}
 	}
 }
+
+// hookd_events_filtered_total counts stored events only: a duplicate or a
+// refused event changes nothing, its metrics included (each evaluation
+// was counted, the retries of one event as many times; black-box testing).
+func TestFilteredCountsStoredEventsOnly(t *testing.T) {
+	rcv := NewReceiver(t)
+	rcv.Status("/stuck", 500, 1<<30)
+	d := MustOpenDaemonExtra(t, Extra{Storage: "max_pending = 1\n"},
+		endpoint("picky", rcv.URL+"/picky", `["*"]`, `filter = 'data.ok == true'`)+
+			endpoint("stuck", rcv.URL+"/stuck", `["*"]`, `schedule = ["1h"]`), nil)
+	rejected := func() (n float64) {
+		const series = `hookd_events_filtered_total{endpoint="picky",result="rejected"} `
+		if _, v, ok := strings.Cut(metricsText(t, d), series); ok {
+			fmt.Sscan(v, &n)
+		}
+		return n
+	}
+	before := rejected()
+	same := `{"type":"t","id":"evt_same","data":{"ok":false}}`
+	for i, want := range []int{202, 200, 200} {
+		if status, out, _ := d.Post("/v1/events", "application/json", same); status != want {
+			t.Fatalf("post %d: %d %v", i, status, out)
+		}
+	}
+	if status, out, _ := d.Post("/v1/events", "application/json", `{"type":"t","data":{"ok":false}}`); status != 429 {
+		t.Fatalf("past max_pending: %d %v", status, out)
+	}
+	status, out, _ := d.Post("/v1/events/batch", "application/json", "["+same+`,{"type":"t","data":{"ok":false}}]`)
+	if res := out["results"].([]any); status != 200 || res[0].(map[string]any)["status"] != 200.0 || res[1].(map[string]any)["status"] != 429.0 {
+		t.Fatalf("batch: %d %v", status, out)
+	}
+	if got := rejected() - before; got != 1 {
+		t.Fatalf("counted %v filtered events for one stored", got)
+	}
+}

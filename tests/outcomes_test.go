@@ -4,8 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"hookd/config"
+	"hookd/store"
 )
 
 // The scheduler takes a new event's delivery record from ingest and sends
@@ -133,5 +137,54 @@ func TestGoneParksItsOwnDelivery(t *testing.T) {
 	after := outcomeCounts(t, d)
 	if after["gone undeliverable"]-before["gone undeliverable"] != 1 || after["gone superseded"] != before["gone superseded"] {
 		t.Fatalf("counted %v, before %v", after, before)
+	}
+}
+
+// The [notify] target is never disabled: a 410 from it is a failure like
+// any other, retried on its schedule. It disabled the target for good, with
+// no API to enable it, and every later alert was parked unsent (black-box
+// testing).
+func TestNotifyTargetGoneIsRetried(t *testing.T) {
+	rcv := NewReceiver(t)
+	rcv.Status("/alerts", 410, 1)
+	rcv.Status("/a", 400, 1<<30)
+	d := MustOpenDaemon(t, "\n[defaults]\nschedule = [\"50ms\"]\n[notify]\nurl = \""+rcv.URL+"/alerts\"\n"+
+		endpoint("a", rcv.URL+"/a", `["*"]`, "stop_on_4xx = true"))
+	alerts := func(id string) (n int) {
+		for _, r := range rcv.Requests("/alerts") {
+			if strings.Contains(string(r.Body), `"hookd.delivery.undeliverable"`) && strings.Contains(string(r.Body), id) {
+				n++
+			}
+		}
+		return n
+	}
+	first := d.Event(`{"type":"t","data":1}`)
+	eventually(t, "the first alert, sent again after its 410", func() bool { return alerts(first) == 2 })
+	second := d.Event(`{"type":"t","data":2}`)
+	eventually(t, "the second alert", func() bool { return alerts(second) == 1 })
+	if status, out := d.Admin("GET", "/v1/undeliverable?endpoint="+config.NotifyEndpoint, ""); status != 200 || len(out["items"].([]any)) != 0 {
+		t.Fatalf("parked alerts: %d %v", status, out)
+	}
+
+	// A target an earlier build disabled is enabled at the start.
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(filepath.Join(d.dir, "hookd.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.UpdateEndpointState(t.Context(), config.NotifyEndpoint, func(es *store.EndpointState) error {
+		es.Disabled, es.Reason, es.By = true, "HTTP 410 Gone: endpoint disabled", store.ByHookd
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	d = mustOpenIn(t, d.dir, d.extra, "\n[notify]\nurl = \""+rcv.URL+"/alerts\"\n"+endpoint("a", rcv.URL+"/a", `["*"]`, "stop_on_4xx = true"), nil)
+	third := d.Event(`{"type":"t","data":3}`)
+	eventually(t, "the alert after the start", func() bool { return alerts(third) == 1 })
+	if !strings.Contains(d.logs.String(), "the [notify] target had been disabled; enabled") {
+		t.Fatalf("no warning:\n%s", d.logs.String())
 	}
 }
