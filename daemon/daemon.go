@@ -56,6 +56,7 @@ type Daemon struct {
 	portal              portalParts // see portal.go
 
 	out      outbox
+	alerts   openAlerts
 	managed  managedSet
 	backups  backupSet
 	budget   byteBudget

@@ -112,15 +112,49 @@ func (d *Daemon) onOutcome(ev delivery.OutcomeEvent) {
 		return
 	}
 	switch {
-	case ev.Previous < after && ev.Failures >= after:
+	case ev.Failures >= after && d.alerts.open(dl.Endpoint):
 		d.out.put(generated(target, "hookd.endpoint.failing", map[string]any{
 			"endpoint": name, "consecutive_failures": ev.Failures, "last_attempt": last,
 		}))
-	case ev.Previous >= after && ev.Failures == 0:
+	case ev.Failures == 0 && d.alerts.close(dl.Endpoint):
 		d.out.put(generated(target, "hookd.endpoint.recovered", map[string]any{
 			"endpoint": name, "failed_attempts": ev.Previous,
 		}))
 	}
+}
+
+// openAlerts are the endpoints (by id) whose hookd.endpoint.failing was
+// sent and whose recovered is owed: the recovered answers the failing
+// alert, whatever failing_after says by then (one raised by a reload past
+// the streak left the alert open for good). They are in memory, like the
+// streak they count: after a restart an endpoint's next failing_after
+// failures alert anew.
+type openAlerts struct {
+	mu  sync.Mutex
+	ids map[string]bool
+}
+
+// open records a failing alert for id, reporting whether none was open.
+func (a *openAlerts) open(id string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ids[id] {
+		return false
+	}
+	if a.ids == nil {
+		a.ids = map[string]bool{}
+	}
+	a.ids[id] = true
+	return true
+}
+
+// close ends id's failing alert, reporting whether one was open.
+func (a *openAlerts) close(id string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	was := a.ids[id]
+	delete(a.ids, id)
+	return was
 }
 
 // greetNewEndpoints records endpoints seen for the first time and sends a

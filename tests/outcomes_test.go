@@ -188,3 +188,33 @@ func TestNotifyTargetGoneIsRetried(t *testing.T) {
 		t.Fatalf("no warning:\n%s", d.logs.String())
 	}
 }
+
+// A recovered notification answers the failing one, whatever failing_after
+// says by then: a reload that raised it past the streak left the failing
+// alert open for good (black-box testing).
+func TestRecoveredAfterFailingAfterRaised(t *testing.T) {
+	rcv := NewReceiver(t)
+	rcv.Status("/e", 500, 1<<30)
+	d := MustOpenDaemon(t, "\n[notify]\nurl = \""+rcv.URL+"/alerts\"\nfailing_after = 2\n"+
+		endpoint("e", rcv.URL+"/e", `["*"]`, `schedule = ["50ms","50ms","50ms","50ms","50ms","50ms","50ms","50ms","50ms","50ms","50ms","50ms","50ms","50ms","50ms","50ms","50ms","50ms","50ms","50ms"]`))
+	alerts := func(typ string) (n int) {
+		for _, r := range rcv.Requests("/alerts") {
+			if strings.Contains(string(r.Body), `"`+typ+`"`) {
+				n++
+			}
+		}
+		return n
+	}
+	id := d.Event(`{"type":"t","data":1}`)
+	eventually(t, "the failing alert", func() bool { return alerts("hookd.endpoint.failing") == 1 })
+	writeRaw(t, d.cfgPath, strings.Replace(readRaw(t, d.cfgPath), "failing_after = 2", "failing_after = 20", 1))
+	if err := d.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	rcv.Status("/e", 200, 0)
+	d.waitState(id, "e", "delivered")
+	eventually(t, "the recovered alert", func() bool { return alerts("hookd.endpoint.recovered") == 1 })
+	if n := alerts("hookd.endpoint.failing"); n != 1 {
+		t.Fatalf("%d failing alerts", n)
+	}
+}
