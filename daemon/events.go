@@ -84,9 +84,9 @@ func generated(ep *delivery.Endpoint, typ string, data any) store.NewEvent {
 // committer goroutine: nothing here may wait for the store.
 func (d *Daemon) onOutcome(ev delivery.OutcomeEvent) {
 	o, dl := ev.Outcome, ev.Delivery
-	ep, name := ev.Endpoint, dl.Endpoint // a deleted endpoint is named by its id
+	ep, name, tenant := ev.Endpoint, dl.Endpoint, "" // a deleted endpoint is named by its id
 	if ep != nil {
-		name = ep.Name
+		name, tenant = ep.Name, ep.Tenant
 	}
 	countOutcome(metricLabel(ep, name), o)
 
@@ -104,7 +104,7 @@ func (d *Daemon) onOutcome(ev delivery.OutcomeEvent) {
 	// none is raised when a disable or a delete parks a whole queue.
 	if o.Attempt != nil && o.Reason != "" && !o.Superseded {
 		d.out.put(generated(target, "hookd.delivery.undeliverable", map[string]any{
-			"event_id": dl.EventID, "event_type": dl.EventType, "endpoint": name,
+			"event_id": dl.EventID, "event_type": dl.EventType, "endpoint": name, "tenant": tenant,
 			"reason": o.Reason, "last_attempt": last,
 		}))
 	}
@@ -114,11 +114,11 @@ func (d *Daemon) onOutcome(ev delivery.OutcomeEvent) {
 	switch {
 	case ev.Failures >= after && d.alerts.open(dl.Endpoint):
 		d.out.put(generated(target, "hookd.endpoint.failing", map[string]any{
-			"endpoint": name, "consecutive_failures": ev.Failures, "last_attempt": last,
+			"endpoint": name, "tenant": tenant, "consecutive_failures": ev.Failures, "last_attempt": last,
 		}))
 	case ev.Failures == 0 && d.alerts.close(dl.Endpoint):
 		d.out.put(generated(target, "hookd.endpoint.recovered", map[string]any{
-			"endpoint": name, "failed_attempts": ev.Previous,
+			"endpoint": name, "tenant": tenant, "failed_attempts": ev.Previous,
 		}))
 	}
 }

@@ -151,7 +151,7 @@ func TestContractSavanto(t *testing.T) {
 		json.Unmarshal(n.Body, &e)
 		types[e["type"].(string)] = e["data"].(map[string]any)
 	}
-	if u := types["hookd.delivery.undeliverable"]; u == nil || u["event_id"] != id || u["endpoint"] != "crm" {
+	if u := types["hookd.delivery.undeliverable"]; u == nil || u["event_id"] != id || u["endpoint"] != "crm" || u["tenant"] != "" {
 		t.Fatalf("undeliverable notification: %v", types)
 	}
 	if f := types["hookd.endpoint.failing"]; f == nil || f["consecutive_failures"] != 5.0 {
