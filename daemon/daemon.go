@@ -129,6 +129,10 @@ func (d *Daemon) Open() (err error) {
 		d.log.Warn().Str("segment", path).Msg("write-ahead log segment without a valid header; nothing replayed from it " +
 			"(a first write torn by a crash, never acknowledged; or the file was written over, and what it held is lost)")
 	}
+	for _, g := range d.store.DamagedLog() {
+		d.log.Error().Str("segment", g.Segment).Int64("offset", g.Offset).Int64("bytes", g.Bytes).Msg("write-ahead log damaged on disk: " +
+			"the records after the damaged bytes were replayed; events held in them are lost (check the disk)")
+	}
 
 	states, err := d.store.EndpointStates()
 	if err != nil {

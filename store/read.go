@@ -243,10 +243,18 @@ func Inspect(path string) (map[string]int, error) {
 		return nil
 	})
 	n := 0
-	if _, _, err := replayWAL(path+".wal", id, applied, func([]byte, walPos) error { n++; return nil }); err != nil && !errors.Is(err, os.ErrNotExist) {
+	_, dmg, err := replayWAL(path+".wal", id, applied, func([]byte, walPos) error { n++; return nil })
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("inspect %s: write-ahead log: %w", path, err)
 	}
 	counts["wal_unapplied"] = n
+	// Only when there is any: a log damaged on disk (hookd run logs each).
+	if len(dmg.gaps) > 0 {
+		counts["wal_damaged_stretches"] = len(dmg.gaps)
+	}
+	if len(dmg.unknown) > 0 {
+		counts["wal_unreadable_segments"] = len(dmg.unknown)
+	}
 	return counts, nil
 }
 

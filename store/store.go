@@ -125,6 +125,7 @@ type Store struct {
 	walWG      sync.WaitGroup
 	replayed   int
 	unreadable []string // UnreadableSegments
+	walGaps    []WALGap // DamagedLog
 	resealed   int
 
 	reqs    chan *request

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -95,6 +96,53 @@ func TestUnreadableSegmentReported(t *testing.T) {
 	}
 }
 
+// A record damaged on disk, with intact records after it, does not end the
+// replay: those were acknowledged, and were dropped in silence (black-box
+// testing). The damaged stretch is reported, with Inspect's count. A torn
+// last record has nothing intact after it and is no damage.
+func TestDamagedRecordSkipped(t *testing.T) {
+	path, w := closedDatabase(t)
+	var recs [][]byte
+	for _, id := range []string{"a", "b", "c"} {
+		ne := newEvent(id, "x")
+		recs = append(recs, prepare(&ne, lim).wal)
+	}
+	if _, err := w.write(recs[:2], nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.write(recs[2:], nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	seg := segmentPath(path+".wal", w.pos.seg)
+	w.close()
+	b, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := int64(walHeaderBytes + 8 + len(recs[0]))
+	b[second+8+3] ^= 1 // a bit of b's payload
+	if err := os.WriteFile(seg, append(b, 0xff, 0x01), 0o600); err != nil { // and a torn tail
+		t.Fatal(err)
+	}
+	if counts, err := Inspect(path); err != nil || counts["wal_unapplied"] != 2 || counts["wal_damaged_stretches"] != 1 {
+		t.Fatalf("inspect: %v %v", counts, err)
+	}
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	want := []WALGap{{Segment: seg, Offset: second, Bytes: int64(8 + len(recs[1]))}}
+	if got := s.DamagedLog(); s.Replayed() != 2 || !slices.Equal(got, want) {
+		t.Fatalf("replayed %d, damaged %+v, want %+v", s.Replayed(), got, want)
+	}
+	for id, want := range map[string]bool{"a": true, "b": false, "c": true} {
+		if _, err := s.Event(id); (err == nil) != want {
+			t.Errorf("event %s: %v", id, err)
+		}
+	}
+}
+
 // A recycled segment still holds the records of its previous life beyond
 // the new ones; the sequence number in their CRC ends replay there.
 func TestWALRecycledSegment(t *testing.T) {
@@ -114,12 +162,12 @@ func TestWALRecycledSegment(t *testing.T) {
 		t.Fatal("segment 1 was not recycled")
 	}
 	var got []string
-	last, _, err := replayWAL(dir, id, walPos{}, func(p []byte, _ walPos) error {
+	last, dmg, err := replayWAL(dir, id, walPos{}, func(p []byte, _ walPos) error {
 		got = append(got, string(p))
 		return nil
 	})
-	if err != nil || last != 2 || len(got) != 1 || got[0] != "new" {
-		t.Fatalf("replayed %q (last segment %d, %v)", got, last, err)
+	if err != nil || last != 2 || len(got) != 1 || got[0] != "new" || len(dmg.gaps) != 0 {
+		t.Fatalf("replayed %q (last segment %d, damaged %+v, %v)", got, last, dmg.gaps, err)
 	}
 }
 

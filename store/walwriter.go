@@ -461,7 +461,7 @@ func (s *Store) replay() error {
 		}}})
 		return err
 	}
-	last, unknown, err := replayWAL(s.wal.dir, s.wal.id, applied, func(payload []byte, pos walPos) error {
+	last, dmg, err := replayWAL(s.wal.dir, s.wal.id, applied, func(payload []byte, pos walPos) error {
 		p, err := decodeWALRecord(payload)
 		if err != nil {
 			return err
@@ -482,7 +482,7 @@ func (s *Store) replay() error {
 	// recycles or deletes those segments.
 	s.wal.pos = walPos{seg: last}
 	s.appliedSeg.Store(last + 1)
-	s.unreadable = unknown
+	s.unreadable, s.walGaps = dmg.unknown, dmg.gaps
 	return nil
 }
 
@@ -495,6 +495,10 @@ func (s *Store) Replayed() int { return s.replayed }
 // write torn by a crash (never acknowledged), or a file written over by
 // something else (whatever it held is lost). Nothing was replayed from them.
 func (s *Store) UnreadableSegments() []string { return s.unreadable }
+
+// DamagedLog is what Open skipped of the write-ahead log as damaged, with
+// intact records after it, which it replayed.
+func (s *Store) DamagedLog() []WALGap { return s.walGaps }
 
 // Writable reports whether ingest can store events now: nil, or an error
 // wrapping ErrStorage when the write-ahead log or the database cannot be
