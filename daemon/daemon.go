@@ -120,7 +120,7 @@ func (d *Daemon) Open() (err error) {
 	}
 	closers = append(closers, func() { d.store.Close() })
 	if n := d.store.Resealed(); n > 0 {
-		d.log.Info().Int("secrets", n).Msg("sealed stored secrets with storage.secrets_key_file")
+		d.log.Info().Int("secrets", n).Msg("sealed stored secrets with storage.secrets_key_file, and compacted the database file so that no page holds them in clear")
 	}
 	if n := d.store.Replayed(); n > 0 {
 		d.log.Warn().Int("events", n).Msg("applied events from the write-ahead log (the last stop was not clean)")

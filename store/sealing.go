@@ -66,7 +66,7 @@ func (s *Store) initSeal(tx *bolt.Tx) error {
 		if err != nil {
 			return err
 		}
-		s.resealed = n
+		s.resealed, s.sealedNow = n, true
 		// A random plaintext: the check value proves the key, and says
 		// nothing that any other blob does not.
 		random := make([]byte, 32)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -168,6 +169,14 @@ func TestSealKeyAddedSealsClearSecrets(t *testing.T) {
 	got, sealed := readSecrets(t, s)
 	if sealed != 51 || fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("after adding a key: %d sealed, %v", sealed, got)
+	}
+	// Nor are they left in clear in the file's free pages, where every
+	// backup would copy them (black-box testing): the start compacts it.
+	if raw, err := os.ReadFile(path); err != nil || bytes.Contains(raw, []byte("whsec_secret7")) || bytes.Contains(raw, []byte("portal-hmac-key")) {
+		t.Fatalf("a secret in clear in the file (%v)", err)
+	}
+	if _, err := os.Stat(path + ".compact"); !os.IsNotExist(err) {
+		t.Fatalf("the compaction's copy is left: %v", err)
 	}
 	// Other values in meta are not secrets and stay as they were.
 	s.db.View(func(tx *bolt.Tx) error {

@@ -127,6 +127,7 @@ type Store struct {
 	unreadable []string // UnreadableSegments
 	walGaps    []WALGap // DamagedLog
 	resealed   int
+	sealedNow  bool // a key sealed the secrets at this Open: compact drops their clear pages
 
 	reqs    chan *request
 	closing chan struct{}
@@ -243,14 +244,8 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := checkFileSize(path); err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	// The freelist is synced (bbolt's default): without it, Open rebuilds it
-	// by walking every page, which with a million pending deliveries costs
-	// seconds and pulls the whole file into memory.
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, FreelistType: bolt.FreelistMapType})
+	db, err := openBolt(path, opts)
 	if err != nil {
-		if errors.Is(err, berrors.ErrTimeout) {
-			return nil, fmt.Errorf("open store %s: %w", path, ErrLocked)
-		}
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	s := &Store{db: db, path: path, opts: opts, reqs: make(chan *request, maxBatch),
@@ -268,6 +263,9 @@ func Open(path string, opts Options) (*Store, error) {
 	if err == nil && s.wal.id == nil {
 		err = s.assignID()
 	}
+	if err == nil && s.sealedNow {
+		err = s.compact()
+	}
 	if err == nil {
 		err = s.db.View(func(tx *bolt.Tx) error {
 			s.seq.Store(getU64(tx.Bucket(bktMeta).Get(keySeq)))
@@ -275,7 +273,9 @@ func Open(path string, opts Options) (*Store, error) {
 		})
 	}
 	if err != nil {
-		db.Close()
+		if s.db != nil { // compact may have closed it
+			s.db.Close()
+		}
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	s.wg.Add(1)
@@ -283,6 +283,51 @@ func Open(path string, opts Options) (*Store, error) {
 	s.walWG.Add(1)
 	go s.walLoop()
 	return s, nil
+}
+
+// openBolt opens the database file. The freelist is synced (bbolt's
+// default): without it, Open rebuilds it by walking every page, which with
+// a million pending deliveries costs seconds and pulls the whole file into
+// memory.
+func openBolt(path string, opts Options) (*bolt.DB, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, FreelistType: bolt.FreelistMapType})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, ErrLocked
+	}
+	return db, err
+}
+
+// compact rewrites the database file without its free pages, once a key
+// has sealed its secrets for the first time: the pages that held them in
+// clear are freed, not erased, and stayed in the file (and in every
+// backup, a copy of the file) until reused. The copy is written next to
+// it, synced, and renamed over it; a crash before the rename leaves the
+// file as it was, to be sealed and compacted again at the next start.
+func (s *Store) compact() error {
+	tmp := s.path + ".compact"
+	os.Remove(tmp) // a crash's leftover
+	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		return fmt.Errorf("compact: %w", err)
+	}
+	err = bolt.Compact(dst, s.db, 64<<20)
+	if cerr := dst.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, s.path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("compact after sealing: %w", err)
+	}
+	if err := syncDir(filepath.Dir(s.path)); err != nil {
+		return fmt.Errorf("compact after sealing: %w", err)
+	}
+	// The old file's lock goes with it; the new one is locked at once.
+	s.db.Close()
+	s.db, err = openBolt(s.path, s.opts)
+	return err
 }
 
 func (s *Store) init() error {
