@@ -115,6 +115,11 @@ func (d *Daemon) handleIngest(ctx *fasthttp.RequestCtx) {
 	case pathReadyz:
 		// Ready means an event posted now would be stored: the same
 		// refusals as ingest, and a log and database that can be written.
+		if !ctx.IsGet() && !ctx.IsHead() {
+			ctx.Response.Header.Set("Allow", "GET, HEAD")
+			d.writeError(ctx, methodNotAllowed("GET, HEAD"))
+			return
+		}
 		switch err := d.store.Writable(ctx); {
 		case d.closing.Load():
 			d.writeError(ctx, errShutdown)

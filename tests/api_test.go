@@ -36,6 +36,8 @@ func TestAPITour(t *testing.T) {
 	expect("healthz", s, 200, out)
 	s, out = ingest("GET", "/readyz", "")
 	expect("readyz", s, 200, out)
+	s, out = ingest("POST", "/readyz", "") // it answered 200 (black-box testing)
+	expect("readyz posted", s, 405, out)
 	s, out = ingest("POST", "/v1/events", `{"id":"t1","type":"tour.started","data":{"n":1},"endpoints":["a","b"]}`)
 	expect("event", s, 202, out)
 	s, out = ingest("POST", "/v1/events", `{"id":"t1","type":"tour.started","data":{"n":1}}`)
