@@ -120,7 +120,7 @@ func TestDamagedRecordSkipped(t *testing.T) {
 		t.Fatal(err)
 	}
 	second := int64(walHeaderBytes + 8 + len(recs[0]))
-	b[second+8+3] ^= 1 // a bit of b's payload
+	b[second+8+3] ^= 1                                                      // a bit of b's payload
 	if err := os.WriteFile(seg, append(b, 0xff, 0x01), 0o600); err != nil { // and a torn tail
 		t.Fatal(err)
 	}
