@@ -120,8 +120,9 @@ func TestDamagedRecordSkipped(t *testing.T) {
 		t.Fatal(err)
 	}
 	second := int64(walHeaderBytes + 8 + len(recs[0]))
-	b[second+8+3] ^= 1                                                      // a bit of b's payload
-	if err := os.WriteFile(seg, append(b, 0xff, 0x01), 0o600); err != nil { // and a torn tail
+	// A bit of b's payload flipped, and a torn tail.
+	b[second+8+3] ^= 1
+	if err := os.WriteFile(seg, append(b, 0xff, 0x01), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if counts, err := Inspect(path); err != nil || counts["wal_unapplied"] != 2 || counts["wal_damaged_stretches"] != 1 {
