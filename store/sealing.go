@@ -22,6 +22,9 @@ import (
 
 var (
 	keySealCheck = []byte("seal_check")
+	// keyCompact marks a database whose clear secrets were sealed and
+	// whose file still has their freed pages: Open compacts it (compact).
+	keyCompact = []byte("compact_pending")
 	// adSealCheck differs from every secret's associated data, so the
 	// check value cannot be swapped for a secret or the other way round.
 	adSealCheck = []byte("hookd key check")
@@ -66,7 +69,10 @@ func (s *Store) initSeal(tx *bolt.Tx) error {
 		if err != nil {
 			return err
 		}
-		s.resealed, s.sealedNow = n, true
+		s.resealed = n
+		if err := meta.Put(keyCompact, []byte{1}); err != nil {
+			return err
+		}
 		// A random plaintext: the check value proves the key, and says
 		// nothing that any other blob does not.
 		random := make([]byte, 32)

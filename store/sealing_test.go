@@ -178,6 +178,12 @@ func TestSealKeyAddedSealsClearSecrets(t *testing.T) {
 	if _, err := os.Stat(path + ".compact"); !os.IsNotExist(err) {
 		t.Fatalf("the compaction's copy is left: %v", err)
 	}
+	s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bktMeta).Get(keyCompact) != nil {
+			t.Error("the compaction is still marked pending") // a crash before it would leave the mark, for the next start
+		}
+		return nil
+	})
 	// Other values in meta are not secrets and stay as they were.
 	s.db.View(func(tx *bolt.Tx) error {
 		if v := tx.Bucket(bktMeta).Get(keySchema); getU64(v) != schemaVersion {

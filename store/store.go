@@ -127,7 +127,6 @@ type Store struct {
 	unreadable []string // UnreadableSegments
 	walGaps    []WALGap // DamagedLog
 	resealed   int
-	sealedNow  bool // a key sealed the secrets at this Open: compact drops their clear pages
 
 	reqs    chan *request
 	closing chan struct{}
@@ -263,8 +262,8 @@ func Open(path string, opts Options) (*Store, error) {
 	if err == nil && s.wal.id == nil {
 		err = s.assignID()
 	}
-	if err == nil && s.sealedNow {
-		err = s.compact()
+	if err == nil {
+		err = s.compactIfPending()
 	}
 	if err == nil {
 		err = s.db.View(func(tx *bolt.Tx) error {
@@ -297,13 +296,21 @@ func openBolt(path string, opts Options) (*bolt.DB, error) {
 	return db, err
 }
 
-// compact rewrites the database file without its free pages, once a key
-// has sealed its secrets for the first time: the pages that held them in
-// clear are freed, not erased, and stayed in the file (and in every
-// backup, a copy of the file) until reused. The copy is written next to
-// it, synced, and renamed over it; a crash before the rename leaves the
-// file as it was, to be sealed and compacted again at the next start.
-func (s *Store) compact() error {
+// compactIfPending rewrites the database file without its free pages once
+// a key has sealed its secrets for the first time (keyCompact): the pages
+// that held them in clear are freed, not erased, and stayed in the file
+// (and in every backup, a copy of the file) until reused. The copy is
+// written next to it, synced, and renamed over it; the mark is removed
+// after, so that a crash on the way leaves it to the next start.
+func (s *Store) compactIfPending() error {
+	var pending bool
+	s.db.View(func(tx *bolt.Tx) error {
+		pending = tx.Bucket(bktMeta).Get(keyCompact) != nil
+		return nil
+	})
+	if !pending {
+		return nil
+	}
 	tmp := s.path + ".compact"
 	os.Remove(tmp) // a crash's leftover
 	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{FreelistType: bolt.FreelistMapType})
@@ -326,8 +333,10 @@ func (s *Store) compact() error {
 	}
 	// The old file's lock goes with it; the new one is locked at once.
 	s.db.Close()
-	s.db, err = openBolt(s.path, s.opts)
-	return err
+	if s.db, err = openBolt(s.path, s.opts); err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bktMeta).Delete(keyCompact) })
 }
 
 func (s *Store) init() error {
