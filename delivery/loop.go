@@ -155,8 +155,20 @@ func (s *Scheduler) drainInbox(now time.Time) {
 // there is room; otherwise it stays only in the store and a later scan
 // loads it.
 func (s *Scheduler) track(e store.QueueEntry, now time.Time) {
-	if _, ok := s.items[e.Key]; ok {
-		return
+	if old, ok := s.items[e.Key]; ok {
+		// Tracked already. A redeliver of one that waits here for a later
+		// time (a retry in the wheel) takes its place: left, the resend
+		// waited for that retry, up to the horizon. One in flight stays;
+		// its attempt reads the record (worker.go).
+		if old.sent || !e.Due.Before(old.due) {
+			return
+		}
+		s.drop(old)
+		if old.d != nil {
+			s.carried -= len(old.d.Body)
+			old.d = nil
+		}
+		delete(s.items, e.Key)
 	}
 	if e.Due.Sub(now) >= s.horizon() {
 		return

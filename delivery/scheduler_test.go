@@ -791,3 +791,31 @@ func TestRedeliveredBeforeItsAttemptIsSentByIt(t *testing.T) {
 		t.Fatalf("outcome %+v, want delivered for the redeliver's due time", o)
 	}
 }
+
+// A redeliver of a delivery that waits in the wheel for a retry sends it
+// at once; it waited for the retry's time (up to the 30 s horizon), as the
+// redeliver's entry found it tracked.
+func TestRedeliverOfAWaitingRetryGoesAtOnce(t *testing.T) {
+	h := newHarness(t, Options{Workers: 1}, testEndpoint(t, "e", "http://127.0.0.1:1/", 1, time.Second))
+	e := h.queue("e", 1, h.clock.Now().Add(5*time.Second), []byte(`{}`))[0]
+	h.step()
+	if got := h.dispatched(); len(got) != 0 {
+		t.Fatalf("dispatched %d before its time", len(got))
+	}
+	h.clock.Advance(time.Millisecond)
+	at := h.clock.Now()
+	h.OnQueued([]store.QueueEntry{h.st.redeliver(e.Key, 0, at)})
+	h.clock.Advance(time.Second) // a tick of the wheel, well short of the retry
+	h.step()
+	got := h.dispatched()
+	if len(got) != 1 || !got[0].due.Equal(at) || h.carried != 0 {
+		t.Fatalf("dispatched %d after the redeliver (carried %d)", len(got), h.carried)
+	}
+	h.attempt(got[0])
+	// The retry's old place in the wheel sends nothing more.
+	h.clock.Advance(10 * time.Second)
+	h.step()
+	if extra := h.dispatched(); len(extra) != 0 || len(h.send.sent) != 1 {
+		t.Fatalf("sent %v, then %d more", h.send.sent, len(extra))
+	}
+}
