@@ -1,6 +1,7 @@
 package config
 
 import (
+	"math"
 	"math/rand/v2"
 	"regexp"
 	"strings"
@@ -51,6 +52,12 @@ func TestTimeOrAgo(t *testing.T) {
 		"1d12h":                       now.Add(-36 * time.Hour),
 		"2026-11-25T08:00:00Z":        time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC),
 		"2026-11-25T08:00:00.5+01:00": time.Date(2026, 11, 25, 7, 0, 0, 5e8, time.UTC),
+		// Clamped to what the store's keys hold: before 1970 a since found
+		// nothing and an until bounded nothing (black-box testing).
+		"1969-12-31T23:59:59Z": time.Unix(0, 0),
+		"1900-01-01T00:00:00Z": time.Unix(0, 0),
+		"25000d":               time.Unix(0, 0),
+		"9999-01-01T00:00:00Z": time.Unix(0, math.MaxInt64),
 	} {
 		if got, err := TimeOrAgo(in, now); err != nil || !got.Equal(want) {
 			t.Errorf("%s: %v %v, want %v", in, got, err, want)

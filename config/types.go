@@ -56,15 +56,30 @@ func parseDuration(s string) (time.Duration, error) {
 // meaning that long before now: the since and until of the API's and the
 // CLI's queries, which take the durations the config file does.
 func TimeOrAgo(s string, now time.Time) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, nil
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		var ago Duration
+		if err := ago.UnmarshalText([]byte(s)); err != nil {
+			return time.Time{}, errors.New(`want an RFC 3339 time such as 2026-11-25T08:00:00Z, or a duration ago such as "1h" or "7d"`)
+		}
+		t = now.Add(-ago.D())
 	}
-	var ago Duration
-	if err := ago.UnmarshalText([]byte(s)); err != nil {
-		return time.Time{}, errors.New(`want an RFC 3339 time such as 2026-11-25T08:00:00Z, or a duration ago such as "1h" or "7d"`)
+	// Within what the store's keys hold (nanoseconds since 1970, unsigned):
+	// nothing hookd stores is older or newer. Before 1970 a since found
+	// nothing and an until bounded nothing.
+	switch {
+	case t.Before(timeFloor):
+		return timeFloor, nil
+	case t.After(timeCeiling):
+		return timeCeiling, nil
 	}
-	return now.Add(-ago.D()), nil
+	return t, nil
 }
+
+var (
+	timeFloor   = time.Unix(0, 0).UTC()
+	timeCeiling = time.Unix(0, math.MaxInt64).UTC()
+)
 
 // MarshalText writes the value as a config file would: "5m" and "2h",
 // not "5m0s" and "2h0m0s".

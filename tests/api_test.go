@@ -55,6 +55,14 @@ func TestAPITour(t *testing.T) {
 	expect("undeliverable", s, 200, out)
 	s, out = d.Admin("GET", "/v1/deliveries?status=undeliverable&since=1h&limit=5", "")
 	expect("deliveries", s, 200, out)
+	// Times before 1970 are 1970: a since found nothing and an until
+	// bounded nothing (black-box testing).
+	if _, out := d.Admin("GET", "/v1/deliveries?since=1900-01-01T00:00:00Z", ""); len(out["items"].([]any)) == 0 {
+		t.Fatalf("since 1900: %v", out)
+	}
+	if _, out := d.Admin("GET", "/v1/deliveries?until=1969-12-31T23:59:59Z", ""); len(out["items"].([]any)) != 0 {
+		t.Fatalf("until 1969: %v", out)
+	}
 	s, out = d.Admin("GET", "/v1/deliveries?status=lost", "")
 	expect("deliveries with a bad status", s, 400, out)
 	// Durations ago, as in the log's query: parked just now is not "until
