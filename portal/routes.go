@@ -15,7 +15,9 @@ var apiRoutes = []route{
 	{"POST", "/api/endpoints/{}/disable", CapManageEndpoints, (*Server).apiDisableEndpoint},
 	{"POST", "/api/endpoints/{}/test", CapTest, (*Server).apiTestEndpoint},
 	{"GET", "/api/endpoints/{}/secret", CapViewSecret, (*Server).apiEndpointSecret},
-	{"POST", "/api/endpoints/{}/rotate-secret", CapRotateSecret, (*Server).apiRotateSecret},
+	// A rotation answers the new secret: it needs view_secret too (a link
+	// with rotate_secret alone read the secret through it).
+	{"POST", "/api/endpoints/{}/rotate-secret", CapRotateSecret | CapViewSecret, (*Server).apiRotateSecret},
 	{"GET", "/api/endpoints/{}/hours", CapView, (*Server).apiEndpointHours},
 	{"GET", "/api/deliveries", CapView, (*Server).apiDeliveries},
 	{"GET", "/api/events/{}", CapView, (*Server).apiEvent},

@@ -480,6 +480,12 @@ func TestPortalCSRF(t *testing.T) {
 			t.Errorf("view-only %s %s: %d %v", c.method, c.path, status, out)
 		}
 	}
+	// A rotation answers the new secret: rotate_secret without view_secret
+	// cannot rotate (it read the secret that way; black-box testing).
+	r := login(t, d, "a", []string{"rotate_secret"})
+	if status, out := r.call("POST", "/api/endpoints/a1/rotate-secret", ""); status != 403 || !strings.Contains(errMessage(out), "view_secret") {
+		t.Errorf("rotate without view_secret: %d %v", status, out)
+	}
 }
 
 func TestPortalTokens(t *testing.T) {
