@@ -741,7 +741,11 @@ func (d *Daemon) PatchEndpoint(ctx context.Context, sc api.Scope, name string, b
 		secrets = config.SecretSet{Secret: config.GenerateSecret(s.Scheme())}
 	}
 	cfg := d.cfg.Load()
-	if _, ok := patch["events"]; ok {
+	// Checked when changed: the portal's form sends the events it shows,
+	// and an endpoint whose type left the catalogue could not be saved.
+	var was []string
+	json.Unmarshal(current["events"], &was)
+	if _, ok := patch["events"]; ok && !slices.Equal(was, s.Events) {
 		if err := cfg.CheckPatterns(s.Events); err != nil {
 			return nil, badRequest("events: %v", err)
 		}

@@ -284,6 +284,26 @@ func TestEventTypeCatalogue(t *testing.T) {
 	if status, _, _ := d.Post("/v1/events", "application/json", `{"type":"not.catalogued","data":1}`); status != 202 {
 		t.Fatalf("ingest of an uncatalogued type: %d", status)
 	}
+	// An endpoint whose type a reload took out of the catalogue can still
+	// be edited with its events as they are, which the portal's form
+	// sends (it could not be saved; black-box testing); a change of them
+	// is checked.
+	if status, out := d.Admin("POST", "/v1/endpoints", `{"name":"leads","url":"http://127.0.0.1:9/","events":["lead.created"]}`); status != 201 {
+		t.Fatalf("create: %d %v", status, out)
+	}
+	writeRaw(t, d.cfgPath, strings.Replace(readRaw(t, d.cfgPath), "[[event_types]]\nname = \"lead.created\"\n", "", 1))
+	if err := d.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if _, out := d.Admin("GET", "/v1/event-types", ""); len(out["items"].([]any)) != 1 {
+		t.Fatalf("after the reload: %v", out)
+	}
+	if status, out := d.Admin("PATCH", "/v1/endpoints/leads", `{"url":"http://127.0.0.1:9/x","events":["lead.created"]}`); status != 200 {
+		t.Fatalf("edit with the events unchanged: %d %v", status, out)
+	}
+	if status, out := d.Admin("PATCH", "/v1/endpoints/leads", `{"events":["lead.created","lead.updated"]}`); status != 400 {
+		t.Fatalf("uncatalogued events: %d %v", status, out)
+	}
 }
 
 // disable_after disables an endpoint that has failed every attempt for
