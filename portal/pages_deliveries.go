@@ -37,6 +37,11 @@ func (f deliveryFilter) values() url.Values {
 			v.Set(k, x)
 		}
 	}
+	// "Any time" is an empty range, and no range the default: the next
+	// page and an opened row kept the range only when it was not empty.
+	if f.Range == "" {
+		v.Set("range", "")
+	}
 	return v
 }
 

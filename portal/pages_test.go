@@ -329,3 +329,17 @@ func TestPagesForOperators(t *testing.T) {
 		}
 	}
 }
+
+// The deliveries page's links keep its range, "Any time" (empty) too: the
+// next page and an opened row fell back to the last 24 hours.
+func TestDeliveryFilterKeepsAnyTime(t *testing.T) {
+	for f, want := range map[deliveryFilter]string{
+		{Range: ""}:                   "range=",
+		{Range: "24h"}:                "range=24h",
+		{Range: "", Status: "failed"}: "range=&status=failed",
+	} {
+		if got := f.values().Encode(); got != want {
+			t.Errorf("%+v: %q, want %q", f, got, want)
+		}
+	}
+}
