@@ -41,6 +41,8 @@ type Config struct {
 	NotifyTo *delivery.Endpoint   `toml:"-"`
 	// SealKey seals managed secrets at rest (nil without secrets_key_file).
 	SealKey *seal.Key `toml:"-"`
+	// PortalKey is [portal] key_file's key (nil without one).
+	PortalKey []byte `toml:"-"`
 
 	ingestToken, adminToken string // from token or token_file
 

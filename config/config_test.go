@@ -115,6 +115,9 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"empty token", "[ingest]\ntoken = \" \"\n", "t.toml:2: ingest.token: is empty"},
 		{"empty admin token", "[admin]\ntoken = \"\"\n", "t.toml:2: admin.token: is empty"},
 		{"empty token file", "[admin]\ntoken_file = \"/dev/null\"\n", "t.toml:2: admin.token_file: token file /dev/null is empty"},
+		// Read with the file, as the start reads it: check-config passed both.
+		{"portal key file missing", "[portal]\nkey_file = \"/nonexistent/portal.key\"\n", "t.toml:2: portal.key_file: open /nonexistent/portal.key: no such file or directory"},
+		{"portal key file short", "[portal]\nkey_file = \"/dev/null\"\n", "t.toml:2: portal.key_file: /dev/null must hold at least 32 bytes"},
 		{"secret without quotes", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  secret = TOPSECRETletters\n", "t.toml:6: endpoints[0].signing.secret: not a valid value (not shown"},
 		{"previous secret without quotes", "[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  previous_secrets = [\"whsec_x\", TOPSECRET]\n", "t.toml:6: endpoints[0].signing.previous_secrets: not a valid value"},
 		{"token a big number", "[ingest]\ntoken = 12345678901234567890TOPSECRET\n", "t.toml:2: ingest.token: not a valid value"},

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -34,6 +35,12 @@ func (c *Config) Resolve() error {
 	if c.Storage.SecretsKeyFile != "" {
 		if c.SealKey, err = seal.LoadKey(c.Storage.SecretsKeyFile); err != nil {
 			errs = append(errs, c.ErrAt("storage.secrets_key_file", "%v", err))
+		}
+	}
+	c.PortalKey = nil
+	if c.Portal.KeyFile != "" {
+		if c.PortalKey, err = readPortalKey(c.Portal.KeyFile); err != nil {
+			errs = append(errs, c.ErrAt("portal.key_file", "%v", err))
 		}
 	}
 	seen := map[string]bool{} // a bad [defaults] setting fails every endpoint the same way: said once
@@ -289,6 +296,26 @@ func sharedPolicy(p delivery.Policy) *delivery.Policy {
 	}
 	lastPolicy.Store(&p)
 	return &p
+}
+
+// PortalKeyMin is the least a portal key file must hold: the HMAC-SHA256
+// key of the portal's tokens gains nothing from more, and loses from less.
+const PortalKeyMin = 32
+
+// readPortalKey reads [portal] key_file: its contents, surrounding white
+// space trimmed (what `hookd gen-secret -key` prints, say). Errors name the
+// file, never its contents. Read with the rest of the file, so that
+// check-config refuses what the start would.
+func readPortalKey(file string) ([]byte, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	k := bytes.TrimSpace(b)
+	if len(k) < PortalKeyMin {
+		return nil, fmt.Errorf("%s must hold at least %d bytes", file, PortalKeyMin)
+	}
+	return k, nil
 }
 
 // pick is the first set value: the endpoint's, [defaults]', the built-in.

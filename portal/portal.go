@@ -85,7 +85,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		return s, nil
 	}
 	var err error
-	if s.key, err = loadKey(ctx, o.Config().Portal.KeyFile, o.Store); err != nil {
+	if s.key, err = loadKey(ctx, o.Config(), o.Store); err != nil {
 		return nil, err
 	}
 	return s, nil
