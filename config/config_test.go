@@ -434,3 +434,27 @@ func TestPublicURLIsNormalized(t *testing.T) {
 		}
 	}
 }
+
+// frame_ancestors are written as browsers match a CSP source, and what
+// they would ignore is refused at load: a name in another script went
+// into the header raw, port 99999 and a stray quote were accepted
+// (black-box testing).
+func TestFrameAncestors(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://app.example.com":       "https://app.example.com",
+		"https://*.example.com":         "https://*.example.com",
+		"https://bücher.example.com":    "https://xn--bcher-kva.example.com",
+		"https://APP.example.com:443/":  "https://app.example.com",
+		"http://[::1]:8080":             "http://[::1]:8080",
+		"https://app.example.com:99999": "",
+		"https://app.example.com'":      "",
+		"app.example.com":               "",
+		"https://u:p@app.example.com":   "",
+		"https://app.example.com/x":     "",
+	} {
+		got, err := frameAncestor(in)
+		if got != want || (err == nil) != (want != "") {
+			t.Errorf("%s: %q %v, want %q", in, got, err, want)
+		}
+	}
+}

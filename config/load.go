@@ -256,8 +256,10 @@ func (c *Config) validatePortal(r *reporter) {
 		r.bad("portal.session_ttl", "must be at least 1m")
 	}
 	for i, o := range p.FrameAncestors {
-		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
-			r.bad(fmt.Sprintf("portal.frame_ancestors[%d]", i), "%q: must be an origin such as \"https://app.example.com\"", o)
+		if o, err := frameAncestor(o); err != nil {
+			r.bad(fmt.Sprintf("portal.frame_ancestors[%d]", i), "%v", err)
+		} else {
+			p.FrameAncestors[i] = o
 		}
 	}
 	if strings.TrimSpace(p.Title) == "" || len(p.Title) > 100 {
@@ -558,6 +560,35 @@ var browserIDNA = idna.New(idna.MapForLookup(), idna.BidiRule(), idna.Transition
 // (for a host checkPublicHost accepts): lower case, the host without the
 // root's dot, a name in Unicode in its ASCII form, an IPv6 address in its
 // shortest form, no port the scheme implies.
+// frameAncestor checks one of [portal] frame_ancestors and writes it as
+// browsers match a CSP source: ASCII, lower case, no default port. They
+// ignore a source they cannot read, so a typo (a quote, a name in another
+// script, port 99999) let the header through and the platform's page
+// could not frame the portal, with no word at the start.
+func frameAncestor(o string) (string, error) {
+	bad := fmt.Errorf("%q: must be an origin such as \"https://app.example.com\" or \"https://*.example.com\"", o)
+	u, err := url.Parse(o)
+	if err != nil || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.ForceQuery || strings.Contains(o, "#") {
+		return "", bad
+	}
+	if err := checkURLForm(o); err != nil {
+		return "", err
+	}
+	wild := strings.HasPrefix(u.Host, "*.")
+	u.Host = strings.TrimPrefix(u.Host, "*.")
+	out, _ := url.Parse(origin(u))
+	host := out.Hostname()
+	if _, err := netip.ParseAddr(host); err != nil && (host == "" || strings.ContainsFunc(host, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '.' || r == '-')
+	})) {
+		return "", bad
+	}
+	if wild {
+		out.Host = "*." + out.Host
+	}
+	return out.String(), nil
+}
+
 func origin(u *url.URL) string {
 	host, port := u.Hostname(), u.Port()
 	if a, err := netip.ParseAddr(host); err == nil {
