@@ -135,7 +135,10 @@ func Limit(v []byte) (int, error) {
 // The query parameters of the endpoint and delivery lists, which the admin
 // API and the portal's /api/ both serve.
 var (
-	EndpointsQuery  = []string{"tenant", "limit", "cursor"}
+	EndpointsQuery = []string{"tenant", "limit", "cursor"}
+	// NoQuery is a route's that takes no parameters: the event type
+	// catalogue, one page whatever the limit asked (?limit=1 answered all).
+	NoQuery         = []string{}
 	DeliveriesQuery = []string{"tenant", "endpoint", "status", "type", "since", "until", "limit", "cursor"}
 )
 
@@ -152,6 +155,8 @@ func CheckQuery(q *fasthttp.Args, known []string) error {
 	q.VisitAll(func(k, v []byte) {
 		switch {
 		case err != nil:
+		case len(known) == 0:
+			err = BadRequest("%.64q: this route takes no query parameters", k)
 		case !slices.Contains(known, string(k)):
 			err = BadRequest("%.64q: unknown query parameter (known: %s)", k, strings.Join(known, ", "))
 		case seen[string(k)]:

@@ -62,7 +62,7 @@ var adminRoutes = []route{
 	{"POST", "/v1/undeliverable/redeliver", (*Daemon).adminRedeliverUndeliverable, nil},
 	{"GET", "/v1/endpoints", (*Daemon).adminEndpoints, api.EndpointsQuery},
 	{"POST", "/v1/endpoints", (*Daemon).adminCreateEndpoint, nil},
-	{"GET", "/v1/event-types", (*Daemon).adminEventTypes, nil},
+	{"GET", "/v1/event-types", (*Daemon).adminEventTypes, api.NoQuery},
 	{"GET", "/v1/tenants", (*Daemon).adminTenants, listQuery},
 	{"GET", "/v1/deliveries", (*Daemon).adminDeliveries, api.DeliveriesQuery},
 	{"DELETE", "/v1/tenants/{}", (*Daemon).adminDeleteTenant, nil},

@@ -31,8 +31,9 @@ var apiRoutes = []route{
 // (the pages keep their state in the query, and a link is not refused
 // for it).
 var listQueries = map[string][]string{
-	"GET /api/endpoints":  api.EndpointsQuery,
-	"GET /api/deliveries": api.DeliveriesQuery,
+	"GET /api/endpoints":   api.EndpointsQuery,
+	"GET /api/deliveries":  api.DeliveriesQuery,
+	"GET /api/event-types": api.NoQuery,
 }
 
 // Route is one route of the portal listener that api/openapi.yaml

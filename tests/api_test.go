@@ -118,6 +118,8 @@ func TestAPITour(t *testing.T) {
 	expect("delete tenant", s, 200, out)
 	s, out = d.Admin("GET", "/v1/event-types", "")
 	expect("event types", s, 200, out)
+	s, out = d.Admin("GET", "/v1/event-types?limit=1", "") // one page: it answered all, as if paged
+	expect("event types with a limit", s, 400, out)
 	s, out = d.Admin("GET", "/v1/backup", "")
 	expect("backup", s, 200, out)
 	s, out = d.Admin("GET", "/metrics", "")
