@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"testing"
@@ -115,4 +116,27 @@ func TestTableManagedChangesSince(t *testing.T) {
 	after := before.WithManaged(ep("m:7", "e7")).WithManaged(ep("m:2000", "new")).WithoutManaged("e9").WithoutManaged("e11").WithManaged(ep("m:2001", "e11"))
 	check("changes", after, []string{"m:2000", "m:2001", "m:7"}, []string{"m:11", "m:9"})
 	check("a reload's", before.WithAllManaged(before.ManagedEndpoints()), ids(eps), nil) // every endpoint anew
+}
+
+// A listener on a wildcard address is reached at each of this host's
+// addresses, not only at loopback: an endpoint at the host's own IP made a
+// delivery loop through ingest (black-box testing).
+func TestIsSelfAtTheHostsAddresses(t *testing.T) {
+	self := []netip.AddrPort{netip.MustParseAddrPort("0.0.0.0:8525"), netip.MustParseAddrPort("127.0.0.1:8526")}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		ip := netip.MustParsePrefix(a.String()).Addr()
+		if !IsSelf(ip, 8525, self) {
+			t.Errorf("%s:8525 is not self", ip)
+		}
+		if IsSelf(ip, 8527, self) || (!ip.IsLoopback() && IsSelf(ip, 8526, self)) {
+			t.Errorf("%s on another port, or at a loopback-only listener, is self", ip)
+		}
+	}
+	if IsSelf(netip.MustParseAddr("192.0.2.1"), 8525, self) {
+		t.Error("a documentation address is self")
+	}
 }

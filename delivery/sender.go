@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -204,8 +205,10 @@ func guardedDial(ctx context.Context, deny []netip.Prefix, self []netip.AddrPort
 }
 
 // IsSelf reports whether ip:port reaches one of the listeners in self. A
-// listener on a wildcard address answers on every local address; the
-// loopback and unspecified ones are the ones a URL can name for sure.
+// listener on a wildcard address answers on every local address: the
+// loopback and unspecified ones, and each of this host's interfaces (an
+// endpoint at the host's own IP or name made a delivery loop through
+// ingest, one event becoming hundreds a second).
 func IsSelf(ip netip.Addr, port uint16, self []netip.AddrPort) bool {
 	ip = ip.Unmap()
 	local := ip.IsLoopback() || ip.IsUnspecified()
@@ -213,11 +216,39 @@ func IsSelf(ip netip.Addr, port uint16, self []netip.AddrPort) bool {
 		if s.Port() != port {
 			continue
 		}
-		if a := s.Addr().Unmap(); a == ip || a.IsUnspecified() && local || (a.IsLoopback() || a.IsUnspecified()) && ip.IsUnspecified() {
+		a := s.Addr().Unmap()
+		if a == ip || (a.IsLoopback() || a.IsUnspecified()) && ip.IsUnspecified() || a.IsUnspecified() && (local || isHostAddr(ip)) {
 			return true
 		}
 	}
 	return false
+}
+
+// hostAddrs caches this host's interface addresses, read again every
+// hostAddrsTTL (an address a DHCP lease adds is known within it).
+var hostAddrs struct {
+	sync.Mutex
+	read time.Time
+	set  map[netip.Addr]bool
+}
+
+const hostAddrsTTL = 10 * time.Second
+
+func isHostAddr(ip netip.Addr) bool {
+	hostAddrs.Lock()
+	defer hostAddrs.Unlock()
+	if now := time.Now(); hostAddrs.set == nil || now.Sub(hostAddrs.read) > hostAddrsTTL {
+		set := map[netip.Addr]bool{}
+		if addrs, err := net.InterfaceAddrs(); err == nil {
+			for _, a := range addrs {
+				if p, err := netip.ParsePrefix(a.String()); err == nil {
+					set[p.Addr().Unmap()] = true
+				}
+			}
+		}
+		hostAddrs.set, hostAddrs.read = set, now
+	}
+	return hostAddrs.set[ip.WithZone("")]
 }
 
 // Denied reports whether ip falls in one of the prefixes. An unspecified
