@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -455,6 +456,31 @@ func TestFrameAncestors(t *testing.T) {
 		got, err := frameAncestor(in)
 		if got != want || (err == nil) != (want != "") {
 			t.Errorf("%s: %q %v, want %q", in, got, err, want)
+		}
+	}
+}
+
+// Key, token and secret files are read without waiting for a writer and
+// up to 64 KiB: a FIFO held a reload (and the stop behind it) until
+// something wrote to it, and /dev/zero was read until memory ran out
+// (black-box testing).
+func TestSmallFiles(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for cfg, want := range map[string]string{
+		"[admin]\ntoken_file = \"" + fifo + "\"\n":      "admin.token_file: token file " + fifo + " is empty",
+		"[admin]\ntoken_file = \"/dev/zero\"\n":         "admin.token_file: read token file /dev/zero: /dev/zero is larger than 64 KiB",
+		"[storage]\nsecrets_key_file = \"/dev/zero\"\n": "storage.secrets_key_file: /dev/zero is larger than 64 KiB",
+		"[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  secret_file = \"" + fifo + "\"\n": "is empty",
+	} {
+		c, err := Parse("t.toml", []byte(cfg))
+		if err == nil {
+			err = c.Resolve()
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", cfg, err, want)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/netip"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"hookd/delivery"
@@ -33,7 +35,11 @@ func (c *Config) Resolve() error {
 	}
 	c.SealKey = nil
 	if c.Storage.SecretsKeyFile != "" {
-		if c.SealKey, err = seal.LoadKey(c.Storage.SecretsKeyFile); err != nil {
+		b, err := readSmallFile(c.Storage.SecretsKeyFile)
+		if err == nil {
+			c.SealKey, err = seal.ParseKey(b, c.Storage.SecretsKeyFile)
+		}
+		if err != nil {
 			errs = append(errs, c.ErrAt("storage.secrets_key_file", "%v", err))
 		}
 	}
@@ -307,7 +313,7 @@ const PortalKeyMin = 32
 // file, never its contents. Read with the rest of the file, so that
 // check-config refuses what the start would.
 func readPortalKey(file string) ([]byte, error) {
-	b, err := os.ReadFile(file)
+	b, err := readSmallFile(file)
 	if err != nil {
 		return nil, err
 	}
@@ -316,6 +322,40 @@ func readPortalKey(file string) ([]byte, error) {
 		return nil, fmt.Errorf("%s must hold at least %d bytes", file, PortalKeyMin)
 	}
 	return k, nil
+}
+
+// smallFileMax bounds a key, token or secret file: /dev/zero or a log file
+// named by mistake was read until memory ran out.
+const smallFileMax = 64 << 10
+
+// readSmallFile reads a key, token or secret file of at most smallFileMax
+// bytes. It does not wait for a writer: a FIFO named by mistake held a
+// reload, and with it the stop, until something wrote to it.
+func readSmallFile(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, smallFileMax+1))
+	switch {
+	case errors.Is(err, syscall.EAGAIN): // a FIFO without data
+		return nil, nil
+	case err != nil:
+		return nil, &os.PathError{Op: "read", Path: path, Err: err}
+	case len(b) > smallFileMax:
+		return nil, fmt.Errorf("%s is larger than %d KiB: not a key, token or secret file", path, smallFileMax>>10)
+	}
+	return b, nil
+}
+
+// pathless is err without the path an *os.PathError repeats.
+func pathless(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // pick is the first set value: the endpoint's, [defaults]', the built-in.
@@ -382,9 +422,9 @@ func resolveSigning(own, def, builtin *SigningSettings) (delivery.SigningConfig,
 			return sc, "secret", errors.New("is empty (to send unsigned requests, set scheme = \"none\")")
 		}
 	case src.SecretFile != nil:
-		b, err := os.ReadFile(*src.SecretFile)
+		b, err := readSmallFile(*src.SecretFile)
 		if err != nil {
-			return sc, "secret_file", fmt.Errorf("cannot read secret file %s: %v", *src.SecretFile, errors.Unwrap(err))
+			return sc, "secret_file", fmt.Errorf("cannot read secret file %s: %v", *src.SecretFile, pathless(err))
 		}
 		sc.Secret = strings.TrimSpace(string(b))
 		if sc.Secret == "" {
@@ -453,7 +493,7 @@ func readToken(token, file string) (string, error) {
 	if file == "" {
 		return token, nil
 	}
-	b, err := os.ReadFile(file)
+	b, err := readSmallFile(file)
 	if err != nil {
 		return "", fmt.Errorf("read token file %s: %w", file, err)
 	}

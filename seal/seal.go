@@ -91,6 +91,12 @@ func LoadKey(path string) (*Key, error) {
 		// The *PathError already names the file.
 		return nil, fmt.Errorf("secrets key: %w", err)
 	}
+	return ParseKey(b, path)
+}
+
+// ParseKey reads a secrets key from the contents b of the file path, and
+// clears b. Errors name the file, never its content.
+func ParseKey(b []byte, path string) (*Key, error) {
 	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
 	clear(b)
 	if err != nil || len(raw) != KeySize {
