@@ -14,7 +14,15 @@ import (
 func listen(addr string) (net.Listener, error) {
 	if p, ok := strings.CutPrefix(addr, "unix:"); ok {
 		if fi, err := os.Stat(p); err == nil && fi.Mode()&os.ModeSocket != 0 {
-			os.Remove(p) // stale socket from a previous run; the db lock guards against a live one
+			// A socket something answers on is another process's: a
+			// second hookd (on another database, which its lock does not
+			// guard) took the first one's sockets and removed them at its
+			// stop. One nothing answers on is a previous run's.
+			if c, err := net.DialTimeout("unix", p, time.Second); err == nil {
+				c.Close()
+				return nil, fmt.Errorf("listen unix %s: another process listens on it", p)
+			}
+			os.Remove(p)
 		}
 		ln, err := net.Listen("unix", p)
 		if err != nil {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"hookd/config"
+	"hookd/daemon"
 )
 
 // verifyStandard checks a request the way a Standard Webhooks receiver
@@ -377,6 +378,23 @@ func TestUnixSocketIngest(t *testing.T) {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
 	rcv.Wait(t, "/a", 1)
+
+	// A second hookd, on another database, does not take the socket (it
+	// did, and removed it at its stop; black-box testing).
+	other := filepath.Join(t.TempDir(), "other.toml")
+	writeRaw(t, other, strings.Replace(strings.Replace(raw, `listen = "127.0.0.1:0"`, `listen = "unix:`+sock+`"`, 1), filepath.Join(d.dir, "hookd.db"), filepath.Join(filepath.Dir(other), "other.db"), 1))
+	c, err := config.Load(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := daemon.New(c)
+	if err := second.Open(); err == nil || !strings.Contains(err.Error(), "another process listens on it") {
+		second.Close()
+		t.Fatalf("a second daemon on the socket: %v", err)
+	}
+	if resp, err := hc.Post("http://hookd/v1/events", "application/json", strings.NewReader(`{"type":"t","data":{}}`)); err != nil || resp.StatusCode != 202 {
+		t.Fatalf("the first daemon after the second's try: %v", err)
+	}
 }
 
 // "endpoints" in an event restricts fan-out to those names.
