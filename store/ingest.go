@@ -62,7 +62,7 @@ type Limits struct {
 	// is a duplicate for as long as its event is stored, which needs no
 	// extra key (and retention is at least the window: the config checks).
 	DedupWindow time.Duration
-	MaxPending  int64 // 0 means unlimited
+	MaxPending  int64 // refuse events once this many deliveries are pending; 0 means unlimited
 }
 
 // Ingest stores events and their deliveries and returns once they are

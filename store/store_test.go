@@ -88,8 +88,8 @@ func TestIngestDedupAndPending(t *testing.T) {
 	if !res[1].Duplicate || res[1].ID != "b" {
 		t.Fatalf("idempotency %+v", res)
 	}
-	// max_pending refuses without storing.
-	res, _ = s.Ingest(ctx, []NewEvent{newEvent("d", "x", "y")}, Limits{DedupWindow: time.Hour, MaxPending: 4})
+	// max_pending, once reached, refuses without storing.
+	res, _ = s.Ingest(ctx, []NewEvent{newEvent("d", "x", "y")}, Limits{DedupWindow: time.Hour, MaxPending: s.Pending()})
 	if !errors.Is(res[0].Err, ErrTooManyPending) {
 		t.Fatalf("max pending: %+v", res)
 	}

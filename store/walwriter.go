@@ -301,8 +301,12 @@ func (s *Store) accept(batch []*ingestReq) (accepted []*preparedEvent, payloads 
 				r.results[i] = IngestResult{ID: id, Duplicate: true}
 				continue
 			}
+			// Refused once the limit is reached, not when this event's
+			// deliveries would pass it: an event fanning out to more than
+			// max_pending was refused for ever with "retry later", and
+			// /readyz (pending under the limit) said it would be stored.
 			n := p.pendingCount()
-			if r.lim.MaxPending > 0 && n > 0 && pending+n > r.lim.MaxPending {
+			if r.lim.MaxPending > 0 && n > 0 && pending >= r.lim.MaxPending {
 				r.results[i] = IngestResult{ID: p.ne.Event.ID, Err: ErrTooManyPending}
 				continue
 			}
