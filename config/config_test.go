@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"hookd/delivery"
+	"hookd/seal"
 )
 
 // signsWith reports whether ep signs with secret: the hmac-sha256 scheme's
@@ -482,5 +483,44 @@ func TestSmallFiles(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", cfg, err, want)
 		}
+	}
+}
+
+// A reload refuses a key file that now holds another key: the secrets
+// key's change was taken, and the next start refused the database sealed
+// with the old one (black-box testing).
+func TestReloadRefusesAnotherKeyInTheSameFile(t *testing.T) {
+	dir := t.TempDir()
+	sealKey, portalKey := filepath.Join(dir, "secrets.key"), filepath.Join(dir, "portal.key")
+	write := func(path, v string) {
+		if err := os.WriteFile(path, []byte(v), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(sealKey, seal.NewKey())
+	write(portalKey, strings.Repeat("a", 40))
+	text := fmt.Sprintf("[storage]\nsecrets_key_file = %q\n[portal]\nkey_file = %q\n", sealKey, portalKey)
+	load := func() *Config {
+		c, err := Parse("t.toml", []byte(text))
+		if err == nil {
+			err = c.Resolve()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	old := load()
+	if err := CheckReload(old, load()); err != nil {
+		t.Fatalf("the same keys: %v", err)
+	}
+	for path, v := range map[string]string{sealKey: seal.NewKey(), portalKey: strings.Repeat("b", 40)} {
+		was, _ := os.ReadFile(path)
+		write(path, v)
+		err := CheckReload(old, load())
+		if !errors.Is(err, ErrNotReloadable) || !strings.Contains(err.Error(), "holds another key") {
+			t.Errorf("%s changed: %v", path, err)
+		}
+		write(path, string(was))
 	}
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"reflect"
@@ -90,6 +91,19 @@ func CheckReload(old, cfg *Config) error {
 		was, now := valueAt(old, k), valueAt(cfg, k)
 		if !reflect.DeepEqual(was, now) {
 			err := cfg.ErrAt(k, "%v (was %v, now %v)", ErrNotReloadable, was, now)
+			err.(*ConfigError).Err = ErrNotReloadable
+			return err
+		}
+	}
+	// The same key files with other keys in them: taken by a reload, the
+	// secrets key's change showed only at the next start, which refused
+	// the database sealed with the old one.
+	for k, same := range map[string]bool{
+		"storage.secrets_key_file": old.SealKey.Same(cfg.SealKey),
+		"portal.key_file":          bytes.Equal(old.PortalKey, cfg.PortalKey),
+	} {
+		if !same {
+			err := cfg.ErrAt(k, "%v (the file holds another key now; the one read at the start stays in use until a restart)", ErrNotReloadable)
 			err.(*ConfigError).Err = ErrNotReloadable
 			return err
 		}

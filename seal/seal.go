@@ -145,6 +145,11 @@ func newKey(raw []byte) (*Key, error) {
 
 // String keeps the key's material out of logs and error messages that
 // print it by accident.
+// Same reports whether k and o are the same key (both nil too).
+func (k *Key) Same(o *Key) bool {
+	return k == o || k != nil && o != nil && k.id == o.id
+}
+
 func (k *Key) String() string {
 	if k == nil {
 		return "seal.Key(none)"
