@@ -117,6 +117,8 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"empty token", "[ingest]\ntoken = \" \"\n", "t.toml:2: ingest.token: is empty"},
 		{"empty admin token", "[admin]\ntoken = \"\"\n", "t.toml:2: admin.token: is empty"},
 		{"empty token file", "[admin]\ntoken_file = \"/dev/null\"\n", "t.toml:2: admin.token_file: token file /dev/null is empty"},
+		{"token with a control character", "[admin]\ntoken = \"abc\\u0001def\"\n", "t.toml:2: admin.token: must be printable ASCII without spaces or line breaks"},
+		{"token of two lines", "[ingest]\ntoken = \"\"\"\nabc\ndef\"\"\"\n", "t.toml:2: ingest.token: must be printable ASCII"},
 		// Read with the file, as the start reads it: check-config passed both.
 		{"portal key file missing", "[portal]\nkey_file = \"/nonexistent/portal.key\"\n", "t.toml:2: portal.key_file: open /nonexistent/portal.key: no such file or directory"},
 		{"portal key file short", "[portal]\nkey_file = \"/dev/null\"\n", "t.toml:2: portal.key_file: /dev/null must hold at least 32 bytes"},

@@ -122,9 +122,20 @@ func (c *Config) tokenErrors(md toml.MetaData, sections ...string) []error {
 			errs = append(errs, c.ErrAt(sec+".token", "is empty: set a token, or remove the key for none"))
 		case token != "" && file != "":
 			errs = append(errs, c.ErrAt(sec+".token_file", "set token or token_file, not both"))
+		case token != "" && badToken(token) != nil:
+			errs = append(errs, c.ErrAt(sec+".token", "%v", badToken(token)))
 		}
 	}
 	return errs
+}
+
+// badToken refuses a token that an Authorization header cannot carry:
+// every request, the CLI's too, then got 401 or failed to send.
+func badToken(t string) error {
+	if strings.ContainsFunc(t, func(r rune) bool { return r <= ' ' || r >= 0x7f }) {
+		return errors.New("must be printable ASCII without spaces or line breaks (an Authorization header carries it)")
+	}
+	return nil
 }
 
 // decodeError is the decoder's err for the file's bytes b as a

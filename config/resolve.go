@@ -500,6 +500,9 @@ func readToken(token, file string) (string, error) {
 	// An empty file would turn the token check off: a file truncated by
 	// mistake must not open the API.
 	if t := strings.TrimSpace(string(b)); t != "" {
+		if err := badToken(t); err != nil {
+			return "", fmt.Errorf("token file %s: %w", file, err)
+		}
 		return t, nil
 	}
 	return "", fmt.Errorf("token file %s is empty", file)
