@@ -472,7 +472,12 @@ func TestSmallFiles(t *testing.T) {
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	twoLines := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(twoLines, []byte("abc\ndef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for cfg, want := range map[string]string{
+		"[admin]\ntoken_file = \"" + twoLines + "\"\n":  "admin.token_file: token file " + twoLines + ": must be printable ASCII",
 		"[admin]\ntoken_file = \"" + fifo + "\"\n":      "admin.token_file: token file " + fifo + " is empty",
 		"[admin]\ntoken_file = \"/dev/zero\"\n":         "admin.token_file: read token file /dev/zero: /dev/zero is larger than 64 KiB",
 		"[storage]\nsecrets_key_file = \"/dev/zero\"\n": "storage.secrets_key_file: /dev/zero is larger than 64 KiB",
