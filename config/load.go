@@ -453,8 +453,13 @@ func checkListen(v string) error {
 		}
 		return nil
 	}
-	if _, _, err := net.SplitHostPort(v); err != nil {
+	_, port, err := net.SplitHostPort(v)
+	if err != nil {
 		return fmt.Errorf("%q: want host:port or unix:/path", v)
+	}
+	// check-config passed a port the start then refused.
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 || strconv.Itoa(n) != port {
+		return fmt.Errorf("%q: the port must be a number from 0 to 65535 (0: any free one)", v)
 	}
 	return nil
 }
