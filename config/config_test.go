@@ -118,6 +118,7 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"empty admin token", "[admin]\ntoken = \"\"\n", "t.toml:2: admin.token: is empty"},
 		{"listen port out of range", "[ingest]\nlisten = \"127.0.0.1:99999\"\n", "t.toml:2: ingest.listen: \"127.0.0.1:99999\": the port must be a number from 0 to 65535"},
 		{"listen port not a number", "[admin]\nlisten = \"127.0.0.1:8526x\"\n", "t.toml:2: admin.listen: \"127.0.0.1:8526x\": the port must be a number"},
+		{"undeliverable retention shorter", "[storage]\nretention = \"3m\"\nundeliverable_retention = \"1m\"\ndedup_window = \"1m\"\n", "t.toml:3: storage.undeliverable_retention: must not be shorter than storage.retention (3m)"},
 		{"empty token file", "[admin]\ntoken_file = \"/dev/null\"\n", "t.toml:2: admin.token_file: token file /dev/null is empty"},
 		{"token with a control character", "[admin]\ntoken = \"abc\\u0001def\"\n", "t.toml:2: admin.token: must be printable ASCII without spaces or line breaks"},
 		{"token of two lines", "[ingest]\ntoken = \"\"\"\nabc\ndef\"\"\"\n", "t.toml:2: ingest.token: must be printable ASCII"},

@@ -327,6 +327,11 @@ func (c *Config) validateStorage(r *reporter) {
 	}
 	if c.Storage.UndeliverableRetention <= 0 {
 		r.bad("storage.undeliverable_retention", "must be positive")
+	} else if c.Storage.UndeliverableRetention < c.Storage.Retention {
+		// A parked delivery's event is purged with its delivered ones,
+		// after retention at least: a shorter undeliverable_retention was
+		// silently not kept.
+		r.bad("storage.undeliverable_retention", "must not be shorter than storage.retention (%s): an event with a parked delivery is kept at least as long as any event", ShortDuration(c.Storage.Retention.D()))
 	}
 	if c.Storage.DedupWindow > c.Storage.Retention {
 		r.bad("storage.dedup_window", "must not be longer than storage.retention (an id is deduplicated as long as its event is stored)")
