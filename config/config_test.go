@@ -534,3 +534,28 @@ func TestReloadRefusesAnotherKeyInTheSameFile(t *testing.T) {
 		write(path, string(was))
 	}
 }
+
+// A tenant endpoint takes the caps over what it inherits, "whatever
+// [defaults] says": a [defaults] change made every stored tenant endpoint
+// fail to build, and the start with them (black-box testing). Set on the
+// endpoint itself, a value over a cap is refused.
+func TestTenantCapsOverDefaults(t *testing.T) {
+	base := "[defaults]\ntimeout = \"60s\"\nmax_in_flight = 64\nmax_response_bytes = \"1MiB\"\n[[endpoints]]\nname = \"a\"\ntenant = \"t1\"\nurl = \"https://example.com/\"\nevents = [\"*\"]\n"
+	c, err := Parse("t.toml", []byte(base))
+	if err == nil {
+		err = c.Resolve()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ep := c.Resolved[0]; ep.Timeout != TenantMaxTimeout || ep.MaxInFlight != TenantMaxInFlight || ep.MaxResponseBytes != TenantMaxResponseBytes {
+		t.Fatalf("inherited over the caps: timeout %v, max_in_flight %d, max_response_bytes %d", ep.Timeout, ep.MaxInFlight, ep.MaxResponseBytes)
+	}
+	c, err = Parse("t.toml", []byte(base+"timeout = \"60s\"\n"))
+	if err == nil {
+		err = c.Resolve()
+	}
+	if err == nil || !strings.Contains(err.Error(), "endpoints[0].timeout: a tenant endpoint's timeout is at most 30s") {
+		t.Fatalf("set over the cap: %v", err)
+	}
+}

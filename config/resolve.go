@@ -225,6 +225,19 @@ func (c *Config) resolveEndpoint(p, id string, e *EndpointSettings, kind endpoin
 		return ec, c.ErrAt(p+".test_event_type", TypeRule)
 	}
 	if ec.Tenant != "" {
+		// Inherited ([defaults], built-in), a value over a tenant cap is
+		// the cap, "whatever [defaults] says": a [defaults] change made
+		// every stored tenant endpoint fail to build, and the start with
+		// them. Set on the endpoint itself, it is refused.
+		if e.Timeout == nil {
+			ec.Timeout = min(ec.Timeout, TenantMaxTimeout)
+		}
+		if e.MaxInFlight == nil {
+			ec.MaxInFlight = min(ec.MaxInFlight, TenantMaxInFlight)
+		}
+		if e.MaxResponseBytes == nil {
+			ec.MaxResponseBytes = min(ec.MaxResponseBytes, TenantMaxResponseBytes)
+		}
 		if err := c.checkTenantEndpoint(p, &ec); err != nil {
 			return ec, err
 		}
