@@ -2,10 +2,12 @@ package daemon
 
 import (
 	"io"
+	"os"
 	"strings"
 	"sync/atomic"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/sys/unix"
 
 	"hookd/config"
 )
@@ -25,12 +27,29 @@ func (o *logOutput) Write(p []byte) (int, error) { return (*o.cur.Load()).Write(
 func (o *logOutput) apply(c config.LogConfig) {
 	w := o.out
 	if c.Format == "console" {
-		w = zerolog.ConsoleWriter{Out: o.out, TimeFormat: "15:04:05.000"}
+		// Colours only for a terminal: in a file or the journal the
+		// escapes were bytes in every line.
+		w = zerolog.ConsoleWriter{Out: o.out, TimeFormat: "15:04:05.000", NoColor: !isTerminal(o.out)}
 	}
 	o.cur.Store(&w)
 	if l, err := config.ParseLevel(c.Level); err == nil {
 		zerolog.SetGlobalLevel(l)
 	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+func init() {
+	// Milliseconds: zerolog's default, whole seconds, put a burst of lines
+	// at one time and the console's .000 after each.
+	zerolog.TimeFieldFormat = "2006-01-02T15:04:05.000Z07:00"
 }
 
 // newLogger builds the daemon's logger over w.
