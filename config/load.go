@@ -100,6 +100,11 @@ func Parse(name string, b []byte) (*Config, error) {
 		errs = append(errs, c.ErrAt(k.String(), "unknown key"))
 	}
 	errs = append(errs, c.tokenErrors(md, "ingest", "admin")...)
+	// Unset, undeliverable_retention is at least retention: a retention
+	// over the default 30 days alone is not a config error.
+	if !md.IsDefined("storage", "undeliverable_retention") && c.Storage.UndeliverableRetention < c.Storage.Retention {
+		c.Storage.UndeliverableRetention = c.Storage.Retention
+	}
 	errs = append(errs, c.validate()...)
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))
@@ -132,8 +137,8 @@ func (c *Config) tokenErrors(md toml.MetaData, sections ...string) []error {
 // badToken refuses a token that an Authorization header cannot carry:
 // every request, the CLI's too, then got 401 or failed to send.
 func badToken(t string) error {
-	if strings.ContainsFunc(t, func(r rune) bool { return r <= ' ' || r >= 0x7f }) {
-		return errors.New("must be printable ASCII without spaces or line breaks (an Authorization header carries it)")
+	if strings.ContainsFunc(t, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		return errors.New("must not contain control characters or line breaks (an Authorization header carries it)")
 	}
 	return nil
 }
@@ -462,9 +467,10 @@ func checkListen(v string) error {
 	if err != nil {
 		return fmt.Errorf("%q: want host:port or unix:/path", v)
 	}
-	// check-config passed a port the start then refused.
-	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 || strconv.Itoa(n) != port {
-		return fmt.Errorf("%q: the port must be a number from 0 to 65535 (0: any free one)", v)
+	// check-config passed a port the start then refused; the start's own
+	// reading of it (a number, or a service name) decides.
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return fmt.Errorf("%q: the port must be a number from 0 to 65535 (0: any free one) or a service name", v)
 	}
 	return nil
 }

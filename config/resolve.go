@@ -342,18 +342,23 @@ func readPortalKey(file string) ([]byte, error) {
 const smallFileMax = 64 << 10
 
 // readSmallFile reads a key, token or secret file of at most smallFileMax
-// bytes. It does not wait for a writer: a FIFO named by mistake held a
-// reload, and with it the stop, until something wrote to it.
+// bytes, and refuses a FIFO: one named by mistake held a reload, and with
+// it the stop, until something wrote to it.
 func readSmallFile(path string) ([]byte, error) {
+	// Opened without waiting for a FIFO's writer, and refused if it is one:
+	// a read waits for data even then.
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, err
+	} else if fi.Mode()&(os.ModeNamedPipe|os.ModeSocket) != 0 {
+		return nil, fmt.Errorf("%s is a %s, not a file", path, map[bool]string{true: "FIFO", false: "socket"}[fi.Mode()&os.ModeNamedPipe != 0])
+	}
 	b, err := io.ReadAll(io.LimitReader(f, smallFileMax+1))
 	switch {
-	case errors.Is(err, syscall.EAGAIN): // a FIFO without data
-		return nil, nil
 	case err != nil:
 		return nil, &os.PathError{Op: "read", Path: path, Err: err}
 	case len(b) > smallFileMax:

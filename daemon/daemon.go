@@ -120,7 +120,10 @@ func (d *Daemon) Open() (err error) {
 	}
 	closers = append(closers, func() { d.store.Close() })
 	if n := d.store.Resealed(); n > 0 {
-		d.log.Info().Int("secrets", n).Msg("sealed stored secrets with storage.secrets_key_file, and compacted the database file so that no page holds them in clear")
+		d.log.Info().Int("secrets", n).Msg("sealed stored secrets with storage.secrets_key_file")
+	}
+	if err := d.store.CompactError(); err != nil {
+		d.log.Warn().Err(err).Msg("the secrets are sealed, but the database file could not be compacted: their clear copies stay in its free pages (and in backups) until reused; the next start tries again")
 	}
 	if n := d.store.Replayed(); n > 0 {
 		d.log.Warn().Int("events", n).Msg("applied events from the write-ahead log (the last stop was not clean)")

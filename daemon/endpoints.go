@@ -242,6 +242,12 @@ func (d *Daemon) notSelf(raw string) error {
 	return nil
 }
 
+// sameSet reports whether a and b hold the same strings, in any order
+// (the portal's form sends catalogued types in the catalogue's order).
+func sameSet(a, b []string) bool {
+	return slices.Equal(slices.Compact(slices.Sorted(slices.Values(a))), slices.Compact(slices.Sorted(slices.Values(b))))
+}
+
 // nullValues refuses a null among the values of the string maps keys of
 // a create's body: decoded, it is "" (an empty header would go out). A
 // patch's nulls remove keys instead (mergePatch).
@@ -745,7 +751,7 @@ func (d *Daemon) PatchEndpoint(ctx context.Context, sc api.Scope, name string, b
 	// and an endpoint whose type left the catalogue could not be saved.
 	var was []string
 	json.Unmarshal(current["events"], &was)
-	if _, ok := patch["events"]; ok && !slices.Equal(was, s.Events) {
+	if _, ok := patch["events"]; ok && !sameSet(was, s.Events) {
 		if err := cfg.CheckPatterns(s.Events); err != nil {
 			return nil, badRequest("events: %v", err)
 		}

@@ -40,7 +40,7 @@ func (p *Policy) Decide(n, status int, errText string, retryAfter time.Duration,
 	switch {
 	case status == 410 && !p.KeepOn410:
 		return Verdict{Reason: "HTTP 410 Gone: endpoint disabled", Disable: true}
-	case p.StopOn4xx && status >= 400 && status < 500 && status != 408 && status != 429:
+	case p.StopOn4xx && status >= 400 && status < 500 && status != 408 && status != 429 && status != 410:
 		return Verdict{Reason: what + " (stop_on_4xx)"}
 	case n > len(p.Schedule):
 		attempts := "attempts"

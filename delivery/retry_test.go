@@ -25,6 +25,7 @@ func TestDecide(t *testing.T) {
 	}
 	keep := p
 	keep.KeepOn410 = true // the [notify] target's
+	keep.StopOn4xx = true // from [defaults]: a 410 is still retried
 	if v := keep.Decide(1, 410, "", 0, 0.5); !v.Retry || v.Disable || keep.Decide(3, 410, "", 0, 0.5).Disable {
 		t.Fatalf("410 kept on %+v", v)
 	}

@@ -274,11 +274,14 @@ func (s *Scheduler) CommitEndpoint(id string, commit func() error, apply func(*T
 	if err := commit(); err != nil {
 		return err
 	}
-	was := s.table.Load().Disabled(id)
-	s.UpdateTable(apply, added...)
-	if was && !s.table.Load().Disabled(id) { // a patch that enables it
+	// A patch that enables it starts its failing streak over; before the
+	// swap, so that disable_after, which reads the table first, never sees
+	// it enabled with the old streak. Restarted for any change of a
+	// disabled endpoint: its streak counts nothing meanwhile.
+	if s.table.Load().Disabled(id) {
 		s.restartStreak(id)
 	}
+	s.UpdateTable(apply, added...)
 	return nil
 }
 
@@ -326,10 +329,10 @@ func (s *Scheduler) SetDisabled(ctx context.Context, id string, on bool, reason,
 	case err != nil && on && !was && !errors.Is(err, ErrUnchanged): // disabled already where it is stored
 		s.swap(func(t *Table) *Table { return t.WithDisabled(id, false) })
 	case !on && (err == nil || errors.Is(err, ErrUnchanged)): // enabled where it is stored
-		s.swap(func(t *Table) *Table { return t.WithDisabled(id, false) })
-		if was {
+		if was { // before the swap: see CommitEndpoint
 			s.restartStreak(id)
 		}
+		s.swap(func(t *Table) *Table { return t.WithDisabled(id, false) })
 	}
 	unlock()
 	if err != nil || !on {

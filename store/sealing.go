@@ -55,6 +55,11 @@ func (s *Store) SealKey() *seal.Key { return s.opts.SealKey }
 // because a key was used on this database for the first time.
 func (s *Store) Resealed() int { return s.resealed }
 
+// CompactError is why Open could not compact the file after sealing its
+// secrets (their clear copies stay in free pages until reused), or nil.
+// It is tried again at the next Open.
+func (s *Store) CompactError() error { return s.compactErr }
+
 // initSeal compares the key with the one the database was sealed with and,
 // on a key's first use, seals the clear secrets and records the key. It
 // runs in Open's first transaction, before anything reads a secret.

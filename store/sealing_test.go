@@ -249,3 +249,34 @@ func TestResealRefusesForeignBlobs(t *testing.T) {
 		return nil
 	})
 }
+
+// A compaction that fails (no room for the copy) does not fail the start:
+// the secrets are sealed, and the next start compacts. It made every
+// start fail, the database then unreadable without the key too (review).
+func TestCompactionAfterSealingRetried(t *testing.T) {
+	withTestPlaces(t)
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	s, err := reopen(t, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	putSecrets(t, s, 3)
+	s.Close()
+	// In the copy's way: a directory that cannot be removed.
+	if err := os.MkdirAll(filepath.Join(path+".compact", "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	a := testKey(t, 1)
+	if s, err = reopen(t, path, a); err != nil || s.CompactError() == nil || s.Resealed() != 4 {
+		t.Fatalf("open: %v, compact error %v", err, s.CompactError())
+	}
+	s.Close()
+	os.RemoveAll(path + ".compact")
+	if s, err = reopen(t, path, a); err != nil || s.CompactError() != nil {
+		t.Fatalf("the next open: %v, compact error %v", err, s.CompactError())
+	}
+	defer s.Close()
+	if raw, _ := os.ReadFile(path); bytes.Contains(raw, []byte("whsec_secret1")) {
+		t.Fatal("a secret in clear after the retried compaction")
+	}
+}

@@ -127,6 +127,7 @@ type Store struct {
 	unreadable []string // UnreadableSegments
 	walGaps    []WALGap // DamagedLog
 	resealed   int
+	compactErr error // CompactError
 
 	reqs    chan *request
 	closing chan struct{}
@@ -263,7 +264,14 @@ func Open(path string, opts Options) (*Store, error) {
 		err = s.assignID()
 	}
 	if err == nil {
-		err = s.compactIfPending()
+		// A failed copy (no room for it, say) leaves the mark for the next
+		// start and is not the start's failure: the secrets are sealed.
+		// Only a file that cannot be opened again after the rename is.
+		if cerr := s.compactIfPending(); cerr != nil && s.db == nil {
+			err = cerr
+		} else {
+			s.compactErr = cerr
+		}
 	}
 	if err == nil {
 		err = s.db.View(func(tx *bolt.Tx) error {
