@@ -39,3 +39,11 @@ func TestFirstByName(t *testing.T) {
 		}
 	}
 }
+
+// A patch's events are unchanged whatever their order: the portal's form
+// sends catalogued types in the catalogue's order (review).
+func TestSameSet(t *testing.T) {
+	if !sameSet([]string{"b.x", "a.x"}, []string{"a.x", "b.x", "a.x"}) || sameSet([]string{"a.x"}, []string{"a.x", "b.x"}) {
+		t.Fatal("sameSet")
+	}
+}
