@@ -487,10 +487,10 @@ func TestSmallFiles(t *testing.T) {
 	}
 	for cfg, want := range map[string]string{
 		"[admin]\ntoken_file = \"" + twoLines + "\"\n":  "admin.token_file: token file " + twoLines + ": must not contain control characters",
-		"[admin]\ntoken_file = \"" + fifo + "\"\n":      "admin.token_file: read token file " + fifo + ": " + fifo + " is a FIFO, not a file",
+		"[admin]\ntoken_file = \"" + fifo + "\"\n":      "admin.token_file: read token file " + fifo + ": " + fifo + " is a FIFO or a socket, not a file",
 		"[admin]\ntoken_file = \"/dev/zero\"\n":         "admin.token_file: read token file /dev/zero: /dev/zero is larger than 64 KiB",
 		"[storage]\nsecrets_key_file = \"/dev/zero\"\n": "storage.secrets_key_file: /dev/zero is larger than 64 KiB",
-		"[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  secret_file = \"" + fifo + "\"\n": "is a FIFO, not a file",
+		"[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  secret_file = \"" + fifo + "\"\n": "is a FIFO or a socket, not a file",
 	} {
 		c, err := Parse("t.toml", []byte(cfg))
 		if err == nil {

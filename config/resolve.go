@@ -355,7 +355,7 @@ func readSmallFile(path string) ([]byte, error) {
 	if fi, err := f.Stat(); err != nil {
 		return nil, err
 	} else if fi.Mode()&(os.ModeNamedPipe|os.ModeSocket) != 0 {
-		return nil, fmt.Errorf("%s is a %s, not a file", path, map[bool]string{true: "FIFO", false: "socket"}[fi.Mode()&os.ModeNamedPipe != 0])
+		return nil, fmt.Errorf("%s is a FIFO or a socket, not a file", path)
 	}
 	b, err := io.ReadAll(io.LimitReader(f, smallFileMax+1))
 	switch {
