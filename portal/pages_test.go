@@ -343,3 +343,17 @@ func TestDeliveryFilterKeepsAnyTime(t *testing.T) {
 		}
 	}
 }
+
+// The rotation note follows the scheme: an HMAC endpoint carries one
+// signature, and its page promised the standard scheme's 24 h overlap.
+func TestRotationNoteFollowsTheScheme(t *testing.T) {
+	f := newPageFake()
+	f.eps[0].Scheme = "hmac-sha256"
+	s := pageServer(f)
+	sess := &Session{Scope: api.TenantScope("acme"), Caps: AllCaps, CSRF: "x"}
+	for name, want := range map[string]string{f.eps[0].Name: "replaces the secret at once", f.eps[1].Name: "keeps signing for 24 hours"} {
+		if _, body, _ := get(t, s, sess, "/endpoints/"+name); !strings.Contains(body, want) {
+			t.Errorf("%s: no %q", name, want)
+		}
+	}
+}
