@@ -126,7 +126,7 @@ func (d *Daemon) Open() (err error) {
 		d.log.Warn().Err(err).Msg("the secrets are sealed, but the database file could not be compacted: their clear copies stay in its free pages (and in backups) until reused; the next start tries again")
 	}
 	if n := d.store.Replayed(); n > 0 {
-		d.log.Warn().Int("events", n).Msg("applied events from the write-ahead log (the last stop was not clean)")
+		d.log.Warn().Int("events", n).Msg("applied events from the write-ahead log that the database did not have: the last stop was not clean, could not write them (a full disk), or this is a restored copy next to its source's log")
 	}
 	for _, path := range d.store.UnreadableSegments() {
 		d.log.Warn().Str("segment", path).Msg("write-ahead log segment without a valid header; nothing replayed from it " +
