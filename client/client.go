@@ -201,6 +201,21 @@ func (c *conn) sendH(ctx context.Context, method, path string, body []byte, out 
 	if err != nil {
 		return 0, err
 	}
+	// What no try can send is an error of its own, not "cannot reach
+	// hookd", which Ingest retried until the context ended (a token read
+	// from a file with its newline, an ftp:// base).
+	if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
+		return 0, fmt.Errorf("%s: unsupported scheme %q: http and https are supported", c.shown, req.URL.Scheme)
+	}
+	for i, v := range append([]string{c.token}, header...) {
+		if strings.ContainsFunc(v, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }) {
+			what := "the token"
+			if i > 0 {
+				what = "a header"
+			}
+			return 0, fmt.Errorf("%s %s: %s has a control character or line break, which no HTTP header can carry", method, path, what)
+		}
+	}
 	req.Header.Set("Content-Type", "application/json")
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])

@@ -62,7 +62,7 @@ func (in *Ingest) Send(ctx context.Context, ev NewEvent) (Ack, error) {
 		ev.ID = NewEventID()
 	}
 	// Encoded once: every try sends the same bytes.
-	body, err := json.Marshal(ev)
+	body, err := ev.encode()
 	if err != nil {
 		return Ack{ID: ev.ID}, err
 	}
@@ -99,7 +99,7 @@ func (in *Ingest) SendBatch(ctx context.Context, events []NewEvent) ([]ItemResul
 		if ev.ID == "" {
 			ev.ID = NewEventID()
 		}
-		b, err := json.Marshal(ev)
+		b, err := ev.encode()
 		if err != nil {
 			return nil, fmt.Errorf("event %d: %w", i, err)
 		}
@@ -120,19 +120,30 @@ func (in *Ingest) SendBatch(ctx context.Context, events []NewEvent) ([]ItemResul
 				again = append(again, chunk...)
 				continue
 			}
-			body := make([]json.RawMessage, len(chunk))
+			// Joined as they are: json.Marshal compacted each again.
+			b := []byte{'['}
 			for j, i := range chunk {
-				body[j] = items[i]
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = append(b, items[i]...)
 			}
-			b, _ := json.Marshal(body) // raw messages of valid JSON
+			b = append(b, ']')
 			var page BatchResults
 			after, err := in.c.sendH(ctx, "POST", "/v1/events/batch", b, &page)
 			var e *Error
-			if errors.As(err, &e) && e.Status == 413 && len(chunk) > 1 {
-				// Over the listener's body limit (64 × max_event_bytes,
-				// which the client does not know): send it in halves.
-				h := len(chunk) / 2
-				chunks = append([][]int{chunk[:h], chunk[h:]}, chunks...)
+			if errors.As(err, &e) && e.Status == 413 {
+				if len(chunk) > 1 {
+					// Over the listener's body limit (64 × max_event_bytes,
+					// which the client does not know): send it in halves.
+					h := len(chunk) / 2
+					chunks = append([][]int{chunk[:h], chunk[h:]}, chunks...)
+					continue
+				}
+				// One event over it alone: refused for good, and the rest
+				// go on (they were never sent, its result said status 0).
+				i := chunk[0]
+				results[i].Status, results[i].Error = 413, &ErrorDetail{Code: e.Code, Message: e.Message}
 				continue
 			}
 			if err != nil {

@@ -351,16 +351,25 @@ func TestSendBatchHalvesWhatIsTooLarge(t *testing.T) {
 	for i := range events {
 		events[i] = NewEvent{Type: "t", Data: strings.Repeat("x", 50)}
 	}
+	// One too large alone is refused for good, and the rest go on: the
+	// events after it were never sent, and its result said status 0.
+	events[40].Data = strings.Repeat("x", 4000)
 	res, err := NewIngest(srv.URL, Options{}).SendBatch(context.Background(), events)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, r := range res {
+		if i == 40 {
+			if r.Status != 413 || r.Error == nil || r.Error.Code != "too_large" || r.Index != 40 {
+				t.Fatalf("the event too large alone: %+v", r)
+			}
+			continue
+		}
 		if !r.Stored() || r.Index != i {
 			t.Fatalf("result %d: %+v", i, r)
 		}
 	}
-	if len(stored) != 100 || len(sizes) < 3 || sizes[0] <= 3000 {
+	if len(stored) != 99 || len(sizes) < 3 || sizes[0] <= 3000 {
 		t.Fatalf("%d stored, request sizes %v", len(stored), sizes)
 	}
 }
@@ -375,5 +384,42 @@ func TestNewEventWithoutDataSendsNull(t *testing.T) {
 	b, _ = json.Marshal(NewEvent{Type: "ping", Payload: json.RawMessage(`{"a":1}`)})
 	if string(b) != `{"type":"ping","payload":{"a":1}}` {
 		t.Fatalf("%s", b)
+	}
+}
+
+// A payload that is JSON already goes byte for byte, in Send and in
+// SendBatch: encoding/json compacted it and escaped <, > and &, so a body
+// the emitter had signed arrived as other bytes (black-box testing).
+func TestPayloadSentByteForByte(t *testing.T) {
+	const raw = `{"html": "<b>a & b</b>",  "n": 1.50}`
+	f := newFakeIngest(t, nil)
+	in := NewIngest(f.URL, Options{})
+	if _, err := in.Send(context.Background(), NewEvent{Type: "t", Payload: json.RawMessage(raw)}); err != nil {
+		t.Fatal(err)
+	}
+	in.SendBatch(context.Background(), []NewEvent{{Type: "t", Payload: []byte(raw)}, {Type: "t", Data: "<&>"}})
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.bodies) != 2 || !strings.HasSuffix(f.bodies[0], `"payload":`+raw+`}`) || !strings.Contains(f.bodies[1], `"payload":`+raw+`}`) || !strings.Contains(f.bodies[1], `"data":"<&>"`) {
+		t.Fatalf("bodies %q", f.bodies)
+	}
+	if _, err := in.Send(context.Background(), NewEvent{Type: "t", Payload: json.RawMessage(`{"a":`)}); err == nil {
+		t.Fatal("a payload that is not JSON was sent")
+	}
+}
+
+// A token no header can carry (read from a file with its newline) is an
+// error at once, not "cannot reach hookd" retried until the context ends
+// (black-box testing).
+func TestUnsendableTokenIsNotRetried(t *testing.T) {
+	f := newFakeIngest(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err := NewIngest(f.URL, Options{Token: "tok\n"}).Send(ctx, NewEvent{Type: "t", Data: 1})
+	if err == nil || errors.Is(err, ErrUnreachable) || ctx.Err() != nil || !strings.Contains(err.Error(), "control character") {
+		t.Fatalf("%v (context %v)", err, ctx.Err())
+	}
+	if _, err := NewIngest("ftp://127.0.0.1:1", Options{}).Send(ctx, NewEvent{Type: "t", Data: 1}); err == nil || errors.Is(err, ErrUnreachable) {
+		t.Fatalf("ftp: %v", err)
 	}
 }

@@ -4,7 +4,11 @@ package client
 // batches with ItemResult; its single-event answer and event parser are
 // hand-written for speed, and tests hold them to Ack and NewEvent.
 
-import "encoding/json"
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+)
 
 // NewEvent is an event to send: the body of POST /v1/events, or one item
 // of POST /v1/events/batch. Give exactly one of Data and Payload.
@@ -30,12 +34,45 @@ type NewEvent struct {
 
 // MarshalJSON sends an event with neither Data nor Payload as "data":
 // null, which hookd accepts (omitempty would leave both out, a 400).
-func (e NewEvent) MarshalJSON() ([]byte, error) {
-	type plain NewEvent // without this method
+// encoding/json compacts what it returns; Send and SendBatch send
+// encode's bytes as they are.
+func (e NewEvent) MarshalJSON() ([]byte, error) { return e.encode() }
+
+// encode is the event as Send sends it: a Payload that is JSON already
+// (json.RawMessage or []byte) goes in byte for byte, where encoding/json
+// compacted it and escaped <, > and & (a body the emitter signed itself
+// then arrived as other bytes); nothing else is HTML-escaped either.
+func (e NewEvent) encode() ([]byte, error) {
+	type plain NewEvent // without MarshalJSON
 	if e.Data == nil && e.Payload == nil {
 		e.Data = json.RawMessage("null")
 	}
-	return json.Marshal(plain(e))
+	var raw []byte
+	switch p := e.Payload.(type) {
+	case json.RawMessage:
+		raw = p
+	case []byte:
+		raw = p
+	}
+	if raw != nil {
+		if !json.Valid(raw) {
+			return nil, errors.New("payload: not valid JSON")
+		}
+		e.Payload = nil
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(plain(e)); err != nil {
+		return nil, err
+	}
+	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	if raw == nil {
+		return b, nil
+	}
+	// "type" is always there, so the object is not empty: the payload
+	// goes after a comma, before its closing brace.
+	return append(append(append(b[:len(b)-1], `,"payload":`...), raw...), '}'), nil
 }
 
 // Ack answers POST /v1/events: the event is stored (fsynced) and
