@@ -128,7 +128,9 @@ func newConn(baseURL string, o Options) *conn {
 	} else if strings.Contains(baseURL, "://") {
 		c.base = strings.TrimRight(baseURL, "/")
 	} else {
-		c.base = "http://" + baseURL
+		// "127.0.0.1:8525/" passes CheckBase (a host:port with a path
+		// SplitHostPort does not see) and sent to //v1/events, a 404.
+		c.base = "http://" + strings.TrimRight(baseURL, "/")
 	}
 	c.shown = c.base
 	if u, err := url.Parse(c.base); err == nil {

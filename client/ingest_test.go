@@ -423,3 +423,22 @@ func TestUnsendableTokenIsNotRetried(t *testing.T) {
 		t.Fatalf("ftp: %v", err)
 	}
 }
+
+// A host:port base with a trailing slash sends to /v1/events, not
+// //v1/events, which hookd answers 404 (black-box testing).
+func TestBaseWithTrailingSlash(t *testing.T) {
+	f := newFakeIngest(t, nil)
+	var paths []string
+	f.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		paths = append(paths, r.URL.Path)
+		f.mu.Unlock()
+		f.serve(w, r)
+	})
+	_, err := NewIngest(strings.TrimPrefix(f.URL, "http://")+"/", Options{}).Send(context.Background(), NewEvent{Type: "t", Data: 1})
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err != nil || len(paths) != 1 || paths[0] != "/v1/events" {
+		t.Fatalf("%v %v", paths, err)
+	}
+}
