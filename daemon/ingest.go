@@ -364,8 +364,7 @@ func (d *Daemon) ingestBatch(ctx *fasthttp.RequestCtx, cfg *config.Config) error
 	t, now := d.sched.Table(), time.Now().UTC()
 	results := make([]client.ItemResult, len(items))
 	var (
-		valid      []store.NewEvent
-		parsed     []parsedEvent // valid's
+		parsed     []parsedEvent
 		index      []int
 		retryAfter int // seconds: an item refused for now (429, 503) says when to try again
 	)
@@ -380,10 +379,14 @@ func (d *Daemon) ingestBatch(ctx *fasthttp.RequestCtx, cfg *config.Config) error
 			continue
 		}
 		setQuota(cfg, &p.NewEvent, p.own)
-		valid, parsed = append(valid, p.NewEvent), append(parsed, p)
+		parsed = append(parsed, p)
 		index = append(index, i)
 	}
-	if len(valid) > 0 {
+	if len(parsed) > 0 {
+		valid := make([]store.NewEvent, len(parsed))
+		for i := range parsed {
+			valid[i] = parsed[i].NewEvent
+		}
 		res, err := d.store.Ingest(ctx, valid, d.limits(cfg))
 		if err != nil {
 			return err
