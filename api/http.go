@@ -169,3 +169,36 @@ func CheckQuery(q *fasthttp.Args, known []string) error {
 	})
 	return err
 }
+
+// FromOtherSite reports a request a browser sent for a page of another
+// origin: a form post or a no-cors fetch is a "simple request" a browser
+// sends without asking. Browsers label such requests (Origin on every
+// cross-origin POST, Sec-Fetch-Site on all), and no page can forge the
+// labels; the CLI and clients send neither.
+func FromOtherSite(ctx *fasthttp.RequestCtx) bool {
+	h := &ctx.Request.Header
+	site := string(h.Peek("Sec-Fetch-Site"))
+	switch site {
+	case "", "same-origin", "none":
+	default:
+		return true
+	}
+	origin := h.Peek("Origin")
+	switch {
+	case len(origin) == 0:
+		return false
+	case string(origin) == "null":
+		// A form posted from a page served with Referrer-Policy:
+		// no-referrer: Sec-Fetch-Site, which no page can set, tells.
+		return site != "same-origin"
+	}
+	u, err := url.Parse(string(origin))
+	return err != nil || u.Host == "" || !strings.EqualFold(u.Host, string(ctx.Host()))
+}
+
+// Navigation reports a browser following a link or an address typed: a
+// GET for a whole page, which another site can start but not read.
+func Navigation(ctx *fasthttp.RequestCtx) bool {
+	h := &ctx.Request.Header
+	return ctx.IsGet() && string(h.Peek("Sec-Fetch-Mode")) == "navigate" && string(h.Peek("Sec-Fetch-Dest")) == "document"
+}

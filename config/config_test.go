@@ -120,6 +120,7 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"listen port not a number", "[admin]\nlisten = \"127.0.0.1:8526x\"\n", "t.toml:2: admin.listen: \"127.0.0.1:8526x\": the port must be a number"},
 		{"undeliverable retention shorter", "[storage]\nretention = \"3m\"\nundeliverable_retention = \"1m\"\ndedup_window = \"1m\"\n", "t.toml:3: storage.undeliverable_retention: must not be shorter than storage.retention (3m)"},
 		{"empty token file", "[admin]\ntoken_file = \"/dev/null\"\n", "t.toml:2: admin.token_file: token file /dev/null is empty"},
+		{"token with spaces at the ends", "[admin]\ntoken = \" padded \"\n", "t.toml:2: admin.token: has spaces at either end"},
 		{"token with a control character", "[admin]\ntoken = \"abc\\u0001def\"\n", "t.toml:2: admin.token: must not contain control characters or line breaks"},
 		{"token of two lines", "[ingest]\ntoken = \"\"\"\nabc\ndef\"\"\"\n", "t.toml:2: ingest.token: must not contain control characters"},
 		// Read with the file, as the start reads it: check-config passed both.
@@ -577,5 +578,27 @@ func TestLenientWhereTheStartIs(t *testing.T) {
 	}
 	if c.Storage.UndeliverableRetention != Duration(800*time.Hour) {
 		t.Fatalf("undeliverable_retention %v", c.Storage.UndeliverableRetention)
+	}
+}
+
+// allowed_hosts are written as browsers send Host: "*.wild.example",
+// "bücher.example" and "dot.example." were accepted and matched no browser
+// (black-box testing).
+func TestAllowedHosts(t *testing.T) {
+	for in, want := range map[string]string{
+		"hookd.internal":      "hookd.internal",
+		"Hookd.Internal:8526": "hookd.internal:8526",
+		"bücher.example":      "xn--bcher-kva.example",
+		"dot.example.":        "dot.example",
+		"10.0.0.5":            "10.0.0.5",
+		"[::1]:8526":          "[::1]:8526",
+		"[fd00::2]":           "fd00::2",
+		"*.wild.example":      "",
+		"a b":                 "",
+	} {
+		got, err := allowedHost(in)
+		if got != want || (err == nil) != (want != "") {
+			t.Errorf("%s: %q %v, want %q", in, got, err, want)
+		}
 	}
 }

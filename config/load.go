@@ -129,6 +129,9 @@ func (c *Config) tokenErrors(md toml.MetaData, sections ...string) []error {
 			errs = append(errs, c.ErrAt(sec+".token_file", "set token or token_file, not both"))
 		case token != "" && badToken(token) != nil:
 			errs = append(errs, c.ErrAt(sec+".token", "%v", badToken(token)))
+		case token != strings.TrimSpace(token):
+			// HTTP strips them from the header: no request could match.
+			errs = append(errs, c.ErrAt(sec+".token", "has spaces at either end, which an Authorization header cannot carry"))
 		}
 	}
 	return errs
@@ -282,8 +285,10 @@ func (c *Config) validatePortal(r *reporter) {
 		r.bad("portal.title", "must be 1-100 characters")
 	}
 	for i, h := range c.Admin.AllowedHosts {
-		if h == "" || strings.ContainsAny(h, "/ ") {
-			r.bad(fmt.Sprintf("admin.allowed_hosts[%d]", i), "%q: must be a host name or host:port", h)
+		if n, err := allowedHost(h); err != nil {
+			r.bad(fmt.Sprintf("admin.allowed_hosts[%d]", i), "%q: must be a host name or host:port (no wildcards)", h)
+		} else {
+			c.Admin.AllowedHosts[i] = n
 		}
 	}
 }
@@ -587,6 +592,38 @@ var browserIDNA = idna.New(idna.MapForLookup(), idna.BidiRule(), idna.Transition
 // (for a host checkPublicHost accepts): lower case, the host without the
 // root's dot, a name in Unicode in its ASCII form, an IPv6 address in its
 // shortest form, no port the scheme implies.
+// allowedHost writes an [admin] allowed_hosts entry as a browser sends
+// the Host header: ASCII (a name in another script in its xn-- form),
+// lower case, without a trailing dot. "*.example.com" and "bücher.example"
+// were accepted and matched no browser's Host.
+func allowedHost(h string) (string, error) {
+	name, port := h, ""
+	if n, p, err := net.SplitHostPort(h); err == nil {
+		name, port = n, p
+	}
+	if a, err := netip.ParseAddr(strings.Trim(name, "[]")); err == nil {
+		// As the daemon compares: with a port, the Host header's form
+		// ([fd00::2]:8526); without, the bare address it strips to.
+		if port != "" {
+			return net.JoinHostPort(a.String(), port), nil
+		}
+		return a.String(), nil
+	}
+	if a, err := browserIDNA.ToASCII(name); err == nil {
+		name = a
+	}
+	name = strings.TrimSuffix(strings.ToLower(name), ".")
+	if name == "" || strings.ContainsFunc(name, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == ':')
+	}) {
+		return "", errors.New("not a host name")
+	}
+	if port != "" {
+		return net.JoinHostPort(name, port), nil
+	}
+	return name, nil
+}
+
 // frameAncestor checks one of [portal] frame_ancestors and writes it as
 // browsers match a CSP source: ASCII, lower case, no default port. They
 // ignore a source they cannot read, so a typo (a quote, a name in another

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"net/url"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -90,7 +89,10 @@ func (d *Daemon) handleAdmin(ctx *fasthttp.RequestCtx) {
 		d.portal.srv.UIHandler(ctx) // its own login: a browser sends no bearer token
 		return
 	}
-	if fromOtherSite(ctx) {
+	// Without [admin] token the admin API trusts whoever reaches the
+	// loopback listener, and a page the operator has open can reach it
+	// too (api.FromOtherSite).
+	if api.FromOtherSite(ctx) {
 		d.writeError(ctx, errCrossSite)
 		return
 	}
@@ -378,25 +380,3 @@ var match = api.Match
 
 var errCrossSite = &apiError{Status: 403, Code: "forbidden",
 	Message: "Origin: the admin API does not answer web pages of other sites (use the CLI, a client, or /ui/)"}
-
-// fromOtherSite reports a request a browser sent for a page of another
-// origin. Without [admin] token the admin API trusts whoever reaches the
-// loopback listener, and a page the operator has open can reach it too:
-// a form post or a no-cors fetch is a "simple request" the browser sends
-// without asking. Browsers label such requests (Origin on every
-// cross-origin POST, Sec-Fetch-Site on all), and no page can forge the
-// labels; the CLI and clients send neither.
-func fromOtherSite(ctx *fasthttp.RequestCtx) bool {
-	h := &ctx.Request.Header
-	switch string(h.Peek("Sec-Fetch-Site")) {
-	case "", "same-origin", "none":
-	default:
-		return true
-	}
-	origin := h.Peek("Origin")
-	if len(origin) == 0 {
-		return false
-	}
-	u, err := url.Parse(string(origin))
-	return err != nil || u.Host == "" || !strings.EqualFold(u.Host, string(ctx.Host()))
-}

@@ -155,15 +155,15 @@ func (d *Daemon) allowedHost(ctx *fasthttp.RequestCtx) bool {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		name = h
 	}
-	name = strings.TrimSuffix(strings.TrimPrefix(name, "["), "]")
+	name = strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(name, "["), "]"), ".") // localhost. too
 	if name == "localhost" {
 		return true
 	}
 	if ip := net.ParseIP(name); ip != nil && ip.IsLoopback() {
 		return true
 	}
-	for _, a := range d.cfg.Load().Admin.AllowedHosts {
-		if a = strings.ToLower(a); a == host || a == name {
+	for _, a := range d.cfg.Load().Admin.AllowedHosts { // as config wrote them: lower case, no final dot
+		if a == host || a == name {
 			return true
 		}
 	}

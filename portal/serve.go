@@ -30,6 +30,13 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, ui bool) {
 			return
 		}
 	}
+	// The operators' session cookie is Lax: another site's page (another
+	// port of localhost is one) had its GETs answered, pages and /ui/api/
+	// alike. Of /ui/ it gets only a link followed to a page.
+	if ui && api.FromOtherSite(ctx) && !api.Navigation(ctx) {
+		s.fail(r, strings.HasPrefix(path, "/api/"), errForbidden("another site's page: /ui/ answers it nothing but a link followed to one of its pages"))
+		return
+	}
 	method := string(ctx.Method())
 	switch {
 	case path == "/login" && !ui:

@@ -883,6 +883,27 @@ func TestUISessionOnlyForOwnNavigation(t *testing.T) {
 			t.Errorf("%v: %d, cookies %v", c.headers, resp.StatusCode, resp.Header["Set-Cookie"])
 		}
 	}
+	// With a session, another site's page gets nothing but a link followed
+	// to a page: its GETs were answered, /ui/api/ too (black-box testing).
+	resp, _ := raw(t, "GET", "http://"+d.AdminAddr()+"/ui/endpoints", "")
+	cookie := resp.Cookies()[0]
+	for _, c := range []struct {
+		path    string
+		headers []string
+		want    int
+	}{
+		{"/ui/api/endpoints", []string{"Sec-Fetch-Site", "cross-site"}, 403},
+		{"/ui/api/endpoints", []string{"Sec-Fetch-Site", "same-site"}, 403},
+		{"/ui/api/endpoints", []string{"Origin", "http://127.0.0.1:3000"}, 403},
+		{"/ui/endpoints", []string{"Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "no-cors", "Sec-Fetch-Dest", "image"}, 403},
+		{"/ui/endpoints", []string{"Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "navigate", "Sec-Fetch-Dest", "document"}, 200},
+		{"/ui/api/endpoints", []string{"Sec-Fetch-Site", "same-origin"}, 200},
+	} {
+		h := append([]string{"Cookie", cookie.Name + "=" + cookie.Value}, c.headers...)
+		if resp, b := raw(t, "GET", "http://"+d.AdminAddr()+c.path, "", h...); resp.StatusCode != c.want {
+			t.Errorf("%s %v: %d %s, want %d", c.path, c.headers, resp.StatusCode, b, c.want)
+		}
+	}
 }
 
 // An operator's /ui/ session ends when a reload sets, changes or removes
