@@ -353,7 +353,7 @@ func TestCostlyMatchesRefusedWhereWrittenOnly(t *testing.T) {
 // [defaults.signing] may hold what some endpoints' schemes use and others
 // ignore: hmac-sha256 tuning next to an unsigned endpoint loads.
 func TestDefaultsSigningMayServeSeveralSchemes(t *testing.T) {
-	c, err := Parse("t.toml", []byte(`
+	_, err := parseResolved(`
 [defaults.signing]
 header = "X-Sig"
 [notify]
@@ -369,10 +369,7 @@ events = ["*"]
   [endpoints.signing]
   scheme = "hmac-sha256"
   secret = "k"
-`))
-	if err == nil {
-		err = c.Resolve()
-	}
+`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -493,10 +490,7 @@ func TestSmallFiles(t *testing.T) {
 		"[storage]\nsecrets_key_file = \"/dev/zero\"\n": "storage.secrets_key_file: /dev/zero is larger than 64 KiB",
 		"[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\nevents = [\"*\"]\n  [endpoints.signing]\n  secret_file = \"" + fifo + "\"\n": "is a FIFO or a socket, not a file",
 	} {
-		c, err := Parse("t.toml", []byte(cfg))
-		if err == nil {
-			err = c.Resolve()
-		}
+		_, err := parseResolved(cfg)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", cfg, err, want)
 		}
@@ -518,10 +512,7 @@ func TestReloadRefusesAnotherKeyInTheSameFile(t *testing.T) {
 	write(portalKey, strings.Repeat("a", 40))
 	text := fmt.Sprintf("[storage]\nsecrets_key_file = %q\n[portal]\nkey_file = %q\n", sealKey, portalKey)
 	load := func() *Config {
-		c, err := Parse("t.toml", []byte(text))
-		if err == nil {
-			err = c.Resolve()
-		}
+		c, err := parseResolved(text)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -548,20 +539,14 @@ func TestReloadRefusesAnotherKeyInTheSameFile(t *testing.T) {
 // endpoint itself, a value over a cap is refused.
 func TestTenantCapsOverDefaults(t *testing.T) {
 	base := "[defaults]\ntimeout = \"60s\"\nmax_in_flight = 64\nmax_response_bytes = \"1MiB\"\n[[endpoints]]\nname = \"a\"\ntenant = \"t1\"\nurl = \"https://example.com/\"\nevents = [\"*\"]\n"
-	c, err := Parse("t.toml", []byte(base))
-	if err == nil {
-		err = c.Resolve()
-	}
+	c, err := parseResolved(base)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ep := c.Resolved[0]; ep.Timeout != TenantMaxTimeout || ep.MaxInFlight != TenantMaxInFlight || ep.MaxResponseBytes != TenantMaxResponseBytes {
 		t.Fatalf("inherited over the caps: timeout %v, max_in_flight %d, max_response_bytes %d", ep.Timeout, ep.MaxInFlight, ep.MaxResponseBytes)
 	}
-	c, err = Parse("t.toml", []byte(base+"timeout = \"60s\"\n"))
-	if err == nil {
-		err = c.Resolve()
-	}
+	_, err = parseResolved(base + "timeout = \"60s\"\n")
 	if err == nil || !strings.Contains(err.Error(), "endpoints[0].timeout: a tenant endpoint's timeout is at most 30s") {
 		t.Fatalf("set over the cap: %v", err)
 	}
@@ -601,4 +586,13 @@ func TestAllowedHosts(t *testing.T) {
 			t.Errorf("%s: %q %v, want %q", in, got, err, want)
 		}
 	}
+}
+
+// parseResolved is Load on text in memory: parsed, then resolved.
+func parseResolved(text string) (*Config, error) {
+	c, err := Parse("t.toml", []byte(text))
+	if err == nil {
+		err = c.Resolve()
+	}
+	return c, err
 }
